@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# picorl set-up: installs what this machine lacks, idempotently, and prints the
+# environment the build needs. Sourced by ./x; safe to run again (quick when all is there).
+#
+#   - Debian packages: rustc-web, cargo-web, rust-web-src (the Cortex-M4F build: rustup cannot add
+#     the thumbv7em target here) and qemu-system-arm (the firmware under QEMU).
+#   - A Python venv with torch==2.11.0 (libtorch for tch 0.24) and gymnasium==1.4.0 (reference
+#     traces), kept under ~/.cache/picorl so fresh clones reuse it; created wherever it is missing.
+set -euo pipefail
+
+PICORL_TORCH_VERSION=2.11.0
+PICORL_GYM_VERSION=1.4.0
+PICORL_VENV="${PICORL_VENV:-$HOME/.cache/picorl/venv-torch-$PICORL_TORCH_VERSION}"
+
+die() { echo "error: setup: $*" >&2; exit 1; }
+say() { echo "setup: $*" >&2; }
+
+need_apt=()
+[ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] || need_apt+=(rustc-web cargo-web)
+[ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rust-web-src)
+command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >&2 || die "apt-get update failed (no network to Debian's mirrors?)"
+  $SUDO apt-get install -y -qq --no-install-recommends rustc-web cargo-web rust-web-src qemu-system-arm >&2 \
+    || die "apt-get install ${need_apt[*]} failed"
+fi
+
+stamp="$PICORL_VENV/.picorl-ready"
+if [ ! -f "$stamp" ]; then
+  say "creating the Python venv at $PICORL_VENV (torch==$PICORL_TORCH_VERSION, about 5 GB, a minute)"
+  mkdir -p "$(dirname "$PICORL_VENV")"
+  python3 -m venv "$PICORL_VENV" || die "python3 -m venv $PICORL_VENV failed (is python3-venv installed?)"
+  "$PICORL_VENV/bin/pip" install -q --upgrade pip >&2 || die "pip upgrade in $PICORL_VENV failed"
+  "$PICORL_VENV/bin/pip" install -q "torch==$PICORL_TORCH_VERSION" "gymnasium==$PICORL_GYM_VERSION" numpy >&2 \
+    || die "pip install torch==$PICORL_TORCH_VERSION into $PICORL_VENV failed"
+  touch "$stamp"
+fi
+
+# The rust-lld linker ships with rustup's toolchain (not on PATH by default).
+RUSTUP_SYSROOT="$(rustc --print sysroot)"
+LLD_DIR="$RUSTUP_SYSROOT/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+[ -x "$LLD_DIR/rust-lld" ] || die "rust-lld not found under $LLD_DIR"
+
+export PICORL_VENV LLD_DIR
+export LIBTORCH_USE_PYTORCH=1
+export PATH="$PICORL_VENV/bin:$PATH"
