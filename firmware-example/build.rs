@@ -1,0 +1,62 @@
+//! Picks the memory layout (PICORL_BOARD) and embeds the policy (PICORL_POLICY), the environment
+//! (PICORL_ENV, PICORL_ENV_KWARGS), the episodes (PICORL_EPISODES) and the first seed
+//! (PICORL_SEED) at build time. `firmware-example/run` sets these; plain `cargo build` uses the
+//! defaults below, with the hand-set CartPole policy committed under policies/.
+use std::{env, fs, path::PathBuf};
+
+fn var(name: &str, default: &str) -> String {
+    println!("cargo:rerun-if-env-changed={name}");
+    env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn fail(msg: String) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+
+    let board = var("PICORL_BOARD", "qemu");
+    let layout = match board.as_str() {
+        "qemu" => manifest.join("memory.x"),
+        name => manifest.join("boards").join(format!("{name}.x")),
+    };
+    let layout_text = fs::read(&layout)
+        .unwrap_or_else(|e| fail(format!("PICORL_BOARD={board}: cannot read {}: {e}", layout.display())));
+    fs::write(out.join("memory.x"), layout_text).expect("OUT_DIR is writable");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed={}", layout.display());
+
+    let policy = var("PICORL_POLICY", &manifest.join("policies/cartpole-linear.picorl").display().to_string());
+    let bytes = fs::read(&policy).unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
+    fs::write(out.join("policy.picorl"), &bytes).expect("OUT_DIR is writable");
+    println!("cargo:rerun-if-changed={policy}");
+    let policy_name = PathBuf::from(&policy)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "policy".into());
+
+    let env_id = var("PICORL_ENV", "CartPole-v1");
+    let kwargs = var("PICORL_ENV_KWARGS", "");
+    let episodes: u32 = var("PICORL_EPISODES", "10")
+        .parse()
+        .unwrap_or_else(|e| fail(format!("PICORL_EPISODES: {e}")));
+    let seed: u64 = var("PICORL_SEED", "0").parse().unwrap_or_else(|e| fail(format!("PICORL_SEED: {e}")));
+    let mut kw = String::new();
+    for pair in kwargs.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .unwrap_or_else(|| fail(format!("PICORL_ENV_KWARGS: `{pair}` is not key=value")));
+        kw.push_str(&format!("    ({k:?}, {v:?}),\n"));
+    }
+    let config = format!(
+        "/// The environment id the policy runs in.\npub const ENV_ID: &str = {env_id:?};\n\
+         /// Gymnasium `make` options, as key/value pairs.\npub const ENV_KWARGS: &[(&str, &str)] = &[\n{kw}];\n\
+         /// Episodes to run.\npub const EPISODES: u32 = {episodes};\n\
+         /// Episode i resets with SEED + i.\npub const SEED: u64 = {seed};\n\
+         /// The policy's name (its file stem).\npub const POLICY_NAME: &str = {policy_name:?};\n"
+    );
+    fs::write(out.join("config.rs"), config).expect("OUT_DIR is writable");
+}

@@ -1,0 +1,5 @@
+include!("build_torch_rpath.rs");
+
+fn main() {
+    link_libtorch();
+}
