@@ -4,6 +4,22 @@
 //! otherwise, evaluates, plots and exports `.picorl` models that `picorl-core` runs. Environment
 //! steps and the inference of exported models always go through `picorl-core`: what is measured
 //! here is what runs on the controller.
+//!
+//! - [`train`]: the scaffolding every algorithm shares (config, run directory, metrics,
+//!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
+//! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together.
+//! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter.
+//! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve; [`device`]: CPU/GPU.
 #![deny(missing_docs)]
 
+pub mod algo;
+pub mod cli;
 pub mod device;
+pub mod envs;
+pub mod eval;
+pub mod export;
+pub mod nets;
+pub mod plot;
+pub mod progress;
+pub mod train;
+pub mod vec_env;

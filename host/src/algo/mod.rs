@@ -1,0 +1,26 @@
+//! The training algorithms, one file each, registered in [`with_algo!`](crate::with_algo).
+
+pub mod actor_critic;
+pub mod ppo;
+pub mod rollout;
+pub mod running_norm;
+
+/// The `--algo` names picorl trains, in the order `--help` lists them.
+pub const NAMES: &[&str] = &["ppo"];
+
+/// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
+#[macro_export]
+macro_rules! with_algo {
+    ($name:expr, $A:ident => $body:expr) => {
+        match $name {
+            "ppo" => {
+                type $A = $crate::algo::ppo::Ppo;
+                $body
+            }
+            other => Err(::anyhow::anyhow!(
+                "unknown algorithm `{other}`; choose one of: {}",
+                $crate::algo::NAMES.join(", ")
+            )),
+        }
+    };
+}

@@ -1,0 +1,248 @@
+//! Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347) with generalized
+//! advantage estimation, in the form stable-baselines3 implements: clipped surrogate, optional
+//! value clipping, entropy bonus, per-minibatch advantage normalization, several epochs of
+//! minibatches, linear schedules for the learning rate and clip range, and an optional early stop
+//! on the approximate KL divergence.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+
+use super::actor_critic::{ActorCritic, NetOptions};
+use super::rollout::{action_tensor, collect, explained_variance, gae, obs_tensor};
+use super::running_norm::RewardNorm;
+use crate::eval::{Actor, OwnedAction};
+use crate::export::PolicyExport;
+use crate::nets::Activation;
+use crate::train::{Algorithm, Setup, TrainCtx};
+use crate::vec_env::VecEnv;
+
+/// How a value changes over training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Stays at its initial value.
+    Constant,
+    /// Falls linearly from its initial value to zero at the end of the budget.
+    Linear,
+}
+
+impl Schedule {
+    /// The value at `progress_remaining` (1 at the start, 0 at the end).
+    pub fn at(self, initial: f64, progress_remaining: f64) -> f64 {
+        match self {
+            Schedule::Constant => initial,
+            Schedule::Linear => initial * progress_remaining,
+        }
+    }
+}
+
+/// PPO's hyper-parameters (defaults: SB3's `PPO`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PpoConfig {
+    /// Parallel environments.
+    pub n_envs: usize,
+    /// Steps per environment per rollout.
+    pub n_steps: usize,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Passes over each rollout.
+    pub n_epochs: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Learning-rate schedule: `constant` or `linear`.
+    pub lr_schedule: Schedule,
+    /// Discount factor.
+    pub gamma: f64,
+    /// GAE's λ.
+    pub gae_lambda: f64,
+    /// Clip range of the probability ratio.
+    pub clip_range: f64,
+    /// Clip-range schedule: `constant` or `linear`.
+    pub clip_schedule: Schedule,
+    /// Clip range of the value change (0: no value clipping).
+    pub clip_range_vf: f64,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    pub vf_coef: f64,
+    /// Gradient norm clip.
+    pub max_grad_norm: f64,
+    /// Stop an update's epochs once the approximate KL exceeds 1.5 × this (0: never).
+    pub target_kl: f64,
+    /// Normalize advantages per minibatch.
+    pub normalize_advantage: bool,
+    /// Hidden layer sizes of the policy and of the value network.
+    pub hidden: Vec<usize>,
+    /// Hidden activation: `tanh` or `relu`.
+    pub activation: Activation,
+    /// Orthogonal initialisation.
+    pub ortho_init: bool,
+    /// Initial log-std of a Gaussian policy.
+    pub log_std_init: f64,
+    /// Running observation normalization (exported with the policy).
+    pub normalize_obs: bool,
+    /// Scale rewards by the running std of the discounted return.
+    pub normalize_reward: bool,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        Self {
+            n_envs: 1,
+            n_steps: 2048,
+            batch_size: 64,
+            n_epochs: 10,
+            learning_rate: 3e-4,
+            lr_schedule: Schedule::Constant,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            clip_range: 0.2,
+            clip_schedule: Schedule::Constant,
+            clip_range_vf: 0.0,
+            ent_coef: 0.0,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            target_kl: 0.0,
+            normalize_advantage: true,
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            ortho_init: true,
+            log_std_init: 0.0,
+            normalize_obs: false,
+            normalize_reward: false,
+        }
+    }
+}
+
+/// A PPO learner.
+#[derive(Debug)]
+pub struct Ppo {
+    cfg: PpoConfig,
+    ac: ActorCritic,
+    opt: nn::Optimizer,
+    envs: VecEnv,
+    reward_norm: Option<RewardNorm>,
+}
+
+impl Actor for Ppo {
+    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
+        self.ac.act_deterministic(obs)
+    }
+}
+
+impl Algorithm for Ppo {
+    const NAME: &'static str = "ppo";
+    const CONFIG: &'static str = include_str!("../../configs/ppo.toml");
+    type Hyper = PpoConfig;
+
+    fn new(setup: &Setup, cfg: PpoConfig) -> Result<Self> {
+        anyhow::ensure!(cfg.n_envs > 0 && cfg.n_steps > 0, "n_envs and n_steps must be positive");
+        anyhow::ensure!(cfg.batch_size > 0 && cfg.n_epochs > 0, "batch_size and n_epochs must be positive");
+        let ac = ActorCritic::new(
+            &setup.spec,
+            setup.device,
+            &NetOptions {
+                hidden: cfg.hidden.clone(),
+                activation: cfg.activation,
+                ortho_init: cfg.ortho_init,
+                log_std_init: cfg.log_std_init,
+                normalize_obs: cfg.normalize_obs,
+            },
+        );
+        let opt = nn::Adam::default().eps(1e-5).build(&ac.vs, cfg.learning_rate)?;
+        let envs = setup.make_vec_env(cfg.n_envs)?;
+        let reward_norm = cfg.normalize_reward.then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
+        Ok(Self { cfg, ac, opt, envs, reward_norm })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate"]
+    }
+
+    fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
+        let c = &self.cfg;
+        let progress = ctx.progress_remaining();
+        let lr = c.lr_schedule.at(c.learning_rate, progress);
+        let clip = c.clip_schedule.at(c.clip_range, progress);
+        self.opt.set_lr(lr);
+
+        let r = collect(&mut self.ac, &mut self.envs, ctx, c.n_steps, c.gamma, self.reward_norm.as_mut())?;
+        let (adv, ret) = gae(&r.rewards, &r.values, &r.dones, &r.last_values, r.n_envs, c.gamma as f32, c.gae_lambda as f32);
+        let ev = explained_variance(&r.values, &ret);
+        let device = self.ac.vs.device();
+        let obs = obs_tensor(&r, self.ac.obs_dim(), device);
+        let actions = action_tensor(&r, &self.ac.kind, device);
+        let old_logp = Tensor::from_slice(&r.log_probs).to_device(device);
+        let old_values = Tensor::from_slice(&r.values).to_device(device);
+        let adv_t = Tensor::from_slice(&adv).to_device(device);
+        let ret_t = Tensor::from_slice(&ret).to_device(device);
+        let b = r.log_probs.len() as i64;
+
+        let (mut sums, mut count) = ([0.0f64; 6], 0usize);
+        'epochs: for _ in 0..c.n_epochs {
+            let perm = Tensor::randperm(b, (Kind::Int64, device));
+            let mut start = 0i64;
+            while start < b {
+                let idx = perm.narrow(0, start, (c.batch_size as i64).min(b - start));
+                start += c.batch_size as i64;
+                let x = obs.index_select(0, &idx);
+                let (logp, entropy) = self.ac.evaluate(&x, &actions.index_select(0, &idx));
+                let values = self.ac.value(&x);
+                let mut a = adv_t.index_select(0, &idx);
+                if c.normalize_advantage && idx.size()[0] > 1 {
+                    a = (&a - a.mean(Kind::Float)) / (a.std(true) + 1e-8);
+                }
+                let log_ratio = &logp - old_logp.index_select(0, &idx);
+                let ratio = log_ratio.exp();
+                let pg_loss =
+                    -(&a * &ratio).min_other(&(&a * ratio.clamp(1.0 - clip, 1.0 + clip))).mean(Kind::Float);
+                let old_v = old_values.index_select(0, &idx);
+                let v_pred =
+                    if c.clip_range_vf > 0.0 { &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf) } else { values };
+                let value_loss = (ret_t.index_select(0, &idx) - v_pred).square().mean(Kind::Float);
+                let entropy_mean = entropy.mean(Kind::Float);
+                let loss = &pg_loss - c.ent_coef * &entropy_mean + c.vf_coef * &value_loss;
+                let (approx_kl, clip_frac) = tch::no_grad(|| {
+                    let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float).double_value(&[]);
+                    let cf = (&ratio - 1.0).abs().gt(clip).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+                    (kl, cf)
+                });
+                if c.target_kl > 0.0 && approx_kl > 1.5 * c.target_kl {
+                    break 'epochs;
+                }
+                let loss_v = loss.double_value(&[]);
+                ctx.check_finite("the PPO loss", loss_v)?;
+                self.opt.zero_grad();
+                loss.backward();
+                self.opt.clip_grad_norm(c.max_grad_norm);
+                self.opt.step();
+                let vals = [loss_v, pg_loss.double_value(&[]), value_loss.double_value(&[]), entropy_mean.double_value(&[]), approx_kl, clip_frac];
+                for (s, v) in sums.iter_mut().zip(vals) {
+                    *s += v;
+                }
+                count += 1;
+            }
+        }
+        let n = count.max(1) as f64;
+        let mut row: Vec<f64> = sums.iter().map(|s| if count == 0 { f64::NAN } else { s / n }).collect();
+        row.push(ev);
+        row.push(lr);
+        ctx.log(&row)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        self.ac.save(path)
+    }
+
+    fn load(&mut self, path: &Path) -> Result<()> {
+        self.ac.load(path)
+    }
+
+    fn export(&self) -> Result<PolicyExport> {
+        Ok(self.ac.export())
+    }
+}

@@ -1,0 +1,306 @@
+//! The `picorl` command line: argument definitions and the commands behind them. Results go to
+//! stdout (one JSON object with `--json`), progress and logs to stderr; errors end with exit 1
+//! and one `error: …` line that names the culprit (clap's usage errors exit 2).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::train::config::{self, ResolvedConfig, RunOptions, Source};
+use crate::train::{Algorithm, Setup, CHECKPOINT};
+use crate::{device, envs, eval, with_algo};
+
+/// Train reinforcement-learning policies on a desktop or a GPU and run them, bit for bit, on a
+/// Cortex-M microcontroller.
+#[derive(Parser, Debug)]
+#[command(
+    name = "picorl",
+    disable_version_flag = true,
+    after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --stop-at-return 475 --out runs/ppo\n  \
+                  picorl eval runs/ppo --episodes 20\n  picorl env list"
+)]
+pub struct Cli {
+    /// Print picorl's version, libtorch's version and the device training would use.
+    #[arg(long, short = 'V')]
+    pub version: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a policy; everything the run writes goes to one run directory.
+    #[command(after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --seed 1 --stop-at-return 475\n  \
+                  picorl train --algo ppo --env Pendulum-v1 --set learning_rate=3e-4 --set 'hidden=[32, 32]'\n  \
+                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000")]
+    Train(TrainArgs),
+    /// Evaluate a run directory (through libtorch) or a .picorl file (through core) deterministically.
+    #[command(after_help = "Examples:\n  picorl eval runs/ppo --episodes 100 --json\n  picorl eval policy.picorl --env CartPole-v1")]
+    Eval(EvalArgs),
+    /// Environments: list them, or replay Gymnasium traces against them.
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+/// `picorl train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The algorithm.
+    #[arg(long, required_unless_present = "resume")]
+    pub algo: Option<String>,
+    /// The environment id (Gymnasium's).
+    #[arg(long, required_unless_present = "resume")]
+    pub env: Option<String>,
+    /// A TOML hyper-parameter file (a section per environment id) instead of the built-in one.
+    #[arg(long, conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
+    /// Override one hyper-parameter (repeatable); an unknown key lists the known ones.
+    #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    pub set: Vec<String>,
+    /// An environment option, as Gymnasium names it (repeatable).
+    #[arg(long = "env-kwargs", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    pub env_kwargs: Vec<String>,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0, conflicts_with = "resume")]
+    pub seed: u64,
+    /// Where libtorch learns: auto (CUDA when there is one), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto", conflicts_with = "resume")]
+    pub device: String,
+    /// CPU threads for libtorch (0: its default).
+    #[arg(long, default_value_t = 0, conflicts_with = "resume")]
+    pub threads: usize,
+    /// Environment steps (overrides the config's budget).
+    #[arg(long, conflicts_with = "resume")]
+    pub total_steps: Option<u64>,
+    /// Evaluate every N environment steps (0: only at the end).
+    #[arg(long, conflicts_with = "resume")]
+    pub eval_every: Option<u64>,
+    /// Episodes per evaluation (reset seeds 10000, 10001, …).
+    #[arg(long, conflicts_with = "resume")]
+    pub eval_episodes: Option<u32>,
+    /// Stop once an evaluation's mean return is at least R.
+    #[arg(long, value_name = "R", conflicts_with = "resume", allow_hyphen_values = true)]
+    pub stop_at_return: Option<f64>,
+    /// The run directory (default runs/<algo>-<env>-<seed>-<time>); it must not exist yet.
+    #[arg(long, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted run from its last checkpoint (its config.toml holds the options).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `picorl eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run directory or a .picorl file.
+    pub path: PathBuf,
+    /// The environment id (default: the run's, or the one the .picorl file names).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// An environment option (repeatable; default: the run's).
+    #[arg(long = "env-kwargs", value_name = "KEY=VALUE")]
+    pub env_kwargs: Vec<String>,
+    /// Episodes; episode i resets with seed S+i.
+    #[arg(long, default_value_t = 10)]
+    pub episodes: u32,
+    /// The first reset seed S.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `picorl env …`.
+#[derive(Subcommand, Debug)]
+pub enum EnvCommand {
+    /// A table of every environment: id, observation space, action space, max episode steps.
+    List,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if cli.version {
+        println!("{}", version());
+        return Ok(());
+    }
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            Ok(())
+        }
+        Some(Command::Train(a)) => train(a),
+        Some(Command::Eval(a)) => eval_cmd(a),
+        Some(Command::Env(EnvCommand::List)) => {
+            env_list();
+            Ok(())
+        }
+    }
+}
+
+/// `picorl --version`: picorl's version, libtorch's and the device training would use.
+pub fn version() -> String {
+    format!(
+        "picorl {} (libtorch {}, device {})",
+        env!("CARGO_PKG_VERSION"),
+        device::libtorch_version(),
+        device::name(tch::Device::cuda_if_available())
+    )
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    if let Some(dir) = a.resume {
+        let cfg = ResolvedConfig::load(&dir.join("config.toml"))
+            .with_context(|| format!("--resume {}", dir.display()))?;
+        if !dir.join(CHECKPOINT).exists() {
+            bail!("--resume {}: no {CHECKPOINT} yet (the run saved no checkpoint)", dir.display());
+        }
+        let algo = cfg.run.algo.clone();
+        return with_algo!(algo.as_str(), A => finish(crate::train::run::<A>(&cfg, &dir, true, a.quiet)?));
+    }
+    let (Some(algo), Some(env)) = (a.algo.clone(), a.env.clone()) else {
+        bail!("--algo and --env are required");
+    };
+    with_algo!(algo.as_str(), A => {
+        let cfg = resolve::<A>(&a, &algo, &env)?;
+        let dir = a.out.clone().unwrap_or_else(|| crate::train::files::default_run_dir(&algo, &env, a.seed));
+        if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            bail!("--out {}: the directory exists and is not empty (choose another, or --resume it)", dir.display());
+        }
+        finish(crate::train::run::<A>(&cfg, &dir, false, a.quiet)?)
+    })
+}
+
+fn finish(outcome: crate::train::Outcome) -> Result<()> {
+    eprintln!("run directory: {}", outcome.dir.display());
+    println!("{}", outcome.summary);
+    Ok(())
+}
+
+/// Resolves the config of a new run from the built-in or `--config` file, `--set` and the flags.
+fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<ResolvedConfig> {
+    envs::spec(env)?;
+    let (text, source) = match &a.config {
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("--config {}", p.display()))?,
+            Source::File(p.clone()),
+        ),
+        None => (A::CONFIG.to_string(), Source::BuiltIn(leak(format!("configs/{algo}.toml")))),
+    };
+    let mut section = config::section::<A::Hyper>(&text, &source, env)?;
+    for s in &a.set {
+        config::apply_set::<A::Hyper>(&mut section, s)?;
+    }
+    let (_hyper, table, run) = config::resolve::<A::Hyper>(section, &source)?;
+    let env_kwargs = envs::parse_kwargs(&a.env_kwargs)?;
+    envs::make(env, &env_kwargs)?;
+    let total_steps = match a.total_steps {
+        Some(n) => n,
+        None => config::run_key(&run, "total_steps", &source)?
+            .ok_or_else(|| anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps"))?,
+    };
+    if total_steps == 0 {
+        bail!("--total-steps must be positive");
+    }
+    let eval_episodes = a.eval_episodes.or(config::run_key(&run, "eval_episodes", &source)?).unwrap_or(10);
+    if eval_episodes == 0 {
+        bail!("--eval-episodes must be positive");
+    }
+    device::resolve(&a.device)?;
+    Ok(ResolvedConfig {
+        run: RunOptions {
+            algo: algo.to_string(),
+            env: env.to_string(),
+            env_kwargs,
+            seed: a.seed,
+            device: a.device.clone(),
+            threads: a.threads,
+            total_steps,
+            eval_every: a.eval_every.or(config::run_key(&run, "eval_every", &source)?).unwrap_or(0),
+            eval_episodes,
+            stop_at_return: a.stop_at_return.or(config::run_key(&run, "stop_at_return", &source)?),
+        },
+        hyper: table,
+    })
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn eval_cmd(a: EvalArgs) -> Result<()> {
+    if a.episodes == 0 {
+        bail!("--episodes must be positive");
+    }
+    let res = if a.path.is_dir() {
+        eval_run_dir(&a)?
+    } else {
+        bail!("{}: not a run directory", a.path.display());
+    };
+    if a.json {
+        let out = json!({
+            "episodes": res.returns.len(),
+            "seeds": res.seeds,
+            "returns": res.returns,
+            "mean_return": res.mean(),
+            "std_return": res.std(),
+        });
+        println!("{out}");
+    } else {
+        println!("{:>8} {:>12} {:>8}", "seed", "return", "steps");
+        for i in 0..res.returns.len() {
+            println!("{:>8} {:>12} {:>8}", res.seeds[i], format!("{:?}", res.returns[i]), res.lengths[i]);
+        }
+        println!("mean_return={:?} std_return={:?} episodes={}", res.mean(), res.std(), res.returns.len());
+    }
+    Ok(())
+}
+
+/// Loads a run directory's algorithm with its checkpoint, ready to act or export.
+pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Setup)> {
+    let mut run = cfg.run.clone();
+    run.device = "cpu".into();
+    let spec = *envs::make(&run.env, &run.env_kwargs)?.spec();
+    let setup = Setup { run, device: tch::Device::Cpu, spec };
+    let mut algo = A::new(&setup, cfg.hyper()?)?;
+    let ckpt = dir.join(CHECKPOINT);
+    if !ckpt.exists() {
+        bail!("{}: no {CHECKPOINT} (the run has not saved a checkpoint yet)", dir.display());
+    }
+    algo.load(&ckpt)?;
+    Ok((algo, setup))
+}
+
+fn eval_run_dir(a: &EvalArgs) -> Result<eval::EvalResult> {
+    let dir = &a.path;
+    let cfg = ResolvedConfig::load(&dir.join("config.toml")).with_context(|| format!("{} is no run directory", dir.display()))?;
+    let algo = cfg.run.algo.clone();
+    with_algo!(algo.as_str(), A => {
+        let (mut agent, setup) = load_run::<A>(dir, &cfg)?;
+        let env_id = a.env.clone().unwrap_or(setup.run.env.clone());
+        let kwargs = if a.env_kwargs.is_empty() { setup.run.env_kwargs.clone() } else { envs::parse_kwargs(&a.env_kwargs)? };
+        let mut env = envs::make(&env_id, &kwargs)?;
+        eval::evaluate(env.as_mut(), &mut agent, a.seed, a.episodes)
+    })
+}
+
+fn env_list() {
+    println!("{:<28} {:<14} {:<14} {:>17}", "id", "observation", "action", "max_episode_steps");
+    for s in picorl_core::env::REGISTRY {
+        println!(
+            "{:<28} {:<14} {:<14} {:>17}",
+            s.id,
+            envs::space_text(&s.observation_space),
+            envs::space_text(&s.action_space),
+            s.max_episode_steps
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! Hyper-parameters and run options: built-in TOML files in the style of rl-baselines3-zoo (one
+//! file per algorithm under `host/configs/`, a section per environment id), `--config FILE`
+//! instead, and `--set key=value` overrides. Every resolved value is written to the run
+//! directory's `config.toml`, from which `--resume` rebuilds the run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Keys of a config section that are run options rather than the algorithm's hyper-parameters.
+pub const RUN_KEYS: &[&str] = &["total_steps", "eval_every", "eval_episodes", "stop_at_return"];
+
+/// Everything a run needs besides the hyper-parameters; all of it is saved in `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunOptions {
+    /// The algorithm, as `--algo` names it.
+    pub algo: String,
+    /// The environment id.
+    pub env: String,
+    /// Gymnasium `make` options.
+    #[serde(default)]
+    pub env_kwargs: BTreeMap<String, String>,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// CPU threads for libtorch (0: libtorch's default).
+    pub threads: usize,
+    /// Environment steps to train for.
+    pub total_steps: u64,
+    /// Evaluate every this many environment steps (0: only at the end).
+    pub eval_every: u64,
+    /// Episodes per evaluation.
+    pub eval_episodes: u32,
+    /// Stop once an evaluation's mean return reaches this.
+    pub stop_at_return: Option<f64>,
+}
+
+/// A resolved configuration: the run options and the algorithm's hyper-parameters as a table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolvedConfig {
+    /// Run options.
+    #[serde(flatten)]
+    pub run: RunOptions,
+    /// The algorithm's hyper-parameters, every key present.
+    pub hyper: toml::Table,
+}
+
+impl ResolvedConfig {
+    /// Reads a run directory's `config.toml`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), one_line(&e.to_string())))
+    }
+
+    /// The TOML text written to the run directory.
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string(self)?)
+    }
+
+    /// The hyper-parameters as the algorithm's struct.
+    pub fn hyper<H: DeserializeOwned>(&self) -> Result<H> {
+        H::deserialize(toml::Value::Table(self.hyper.clone()))
+            .map_err(|e| anyhow!("config.toml [hyper]: {}", one_line(&e.to_string())))
+    }
+}
+
+/// Where a config section came from, for error messages.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The built-in file of an algorithm.
+    BuiltIn(&'static str),
+    /// A user's `--config FILE`.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::BuiltIn(name) => write!(f, "built-in {name}"),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Toml errors span several lines (a caret under the culprit); the CLI prints one.
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' ')).collect::<Vec<_>>().join(" ")
+}
+
+/// The keys a hyper-parameter struct knows (those of its default, serialized).
+pub fn known_keys<H: Serialize + Default>() -> Vec<String> {
+    match toml::Value::try_from(H::default()) {
+        Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads the section for `env` from a config text, checking every key against `H` and the run
+/// keys; the error names the source, the key and its line.
+pub fn section<H: Serialize + DeserializeOwned + Default>(
+    text: &str,
+    source: &Source,
+    env: &str,
+) -> Result<toml::Table> {
+    let doc: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{source}: {}", one_line(&e.to_string())))?;
+    let Some(section) = doc.get(env) else {
+        let have: Vec<&String> = doc.keys().collect();
+        bail!("{source}: no [{env}] section (sections: {have:?})");
+    };
+    let toml::Value::Table(section) = section else { bail!("{source}: [{env}] is not a table") };
+    let known = known_keys::<H>();
+    for key in section.keys() {
+        if !known.contains(key) && !RUN_KEYS.contains(&key.as_str()) {
+            let line = line_of_key(text, env, key).map(|l| format!(" (line {l})")).unwrap_or_default();
+            bail!("{source}{line}: unknown key `{key}` in [{env}]; known keys: {}", list(&known));
+        }
+    }
+    Ok(section.clone())
+}
+
+fn list(keys: &[String]) -> String {
+    let mut all: Vec<&str> = keys.iter().map(String::as_str).chain(RUN_KEYS.iter().copied()).collect();
+    all.sort_unstable();
+    all.join(", ")
+}
+
+/// The 1-based line where `key` is set inside section `[env]`.
+fn line_of_key(text: &str, env: &str, key: &str) -> Option<usize> {
+    let mut in_section = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_section = t.trim_matches(|c| c == '[' || c == ']').trim().trim_matches('"') == env;
+        } else if in_section && t.split('=').next().map(|k| k.trim().trim_matches('"')) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Applies one `--set key=value` to `table`: the value is parsed as TOML (`3e-4`, `true`,
+/// `[64, 64]`, `"relu"`), and a bare word that is not TOML is taken as a string.
+pub fn apply_set<H: Serialize + Default>(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (key, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--set {assignment}: expected key=value"))?;
+    let key = key.trim();
+    let known = known_keys::<H>();
+    if !known.iter().any(|k| k == key) && !RUN_KEYS.contains(&key) {
+        bail!("--set {assignment}: unknown key `{key}`; known keys: {}", list(&known));
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    table.insert(key.to_string(), parsed);
+    Ok(())
+}
+
+/// Fills `H` from a section (defaults for missing keys), returning it with the run keys removed
+/// and the table of every hyper-parameter, resolved.
+pub fn resolve<H: Serialize + DeserializeOwned + Default>(
+    mut section: toml::Table,
+    source: &Source,
+) -> Result<(H, toml::Table, toml::Table)> {
+    let mut run = toml::Table::new();
+    for key in RUN_KEYS {
+        if let Some(v) = section.remove(*key) {
+            run.insert((*key).to_string(), v);
+        }
+    }
+    let mut full = match toml::Value::try_from(H::default())? {
+        toml::Value::Table(t) => t,
+        _ => bail!("hyper-parameters must serialize to a table"),
+    };
+    for (k, v) in section {
+        full.insert(k, v);
+    }
+    let hyper = H::deserialize(toml::Value::Table(full.clone()))
+        .map_err(|e| anyhow!("{source}: {}", one_line(&e.to_string())))?;
+    // Re-serialize so the saved table holds exactly what the run used.
+    let full = match toml::Value::try_from(&hyper)? {
+        toml::Value::Table(t) => t,
+        _ => bail!("hyper-parameters must serialize to a table"),
+    };
+    Ok((hyper, full, run))
+}
+
+/// Reads a run key from a section's run table.
+pub fn run_key<T: DeserializeOwned>(run: &toml::Table, key: &str, source: &Source) -> Result<Option<T>> {
+    run.get(key)
+        .map(|v| T::deserialize(v.clone()).map_err(|e| anyhow!("{source}: `{key}`: {}", one_line(&e.to_string()))))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct H {
+        lr: f64,
+        hidden: Vec<usize>,
+        act: String,
+    }
+    impl Default for H {
+        fn default() -> Self {
+            Self { lr: 1e-3, hidden: vec![64, 64], act: "tanh".into() }
+        }
+    }
+
+    const TEXT: &str = "[CartPole-v1]\nlr = 3e-4\ntotal_steps = 1000\n\n[Acrobot-v1]\nlrr = 1.0\n";
+
+    #[test]
+    fn section_resolve_and_set() {
+        let src = Source::BuiltIn("test.toml");
+        let mut s = section::<H>(TEXT, &src, "CartPole-v1").unwrap();
+        apply_set::<H>(&mut s, "hidden=[32, 16]").unwrap();
+        apply_set::<H>(&mut s, "act=relu").unwrap();
+        let (h, full, run) = resolve::<H>(s, &src).unwrap();
+        assert_eq!(h, H { lr: 3e-4, hidden: vec![32, 16], act: "relu".into() });
+        assert_eq!(full.len(), 3);
+        assert_eq!(run_key::<u64>(&run, "total_steps", &src).unwrap(), Some(1000));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let src = Source::BuiltIn("test.toml");
+        let e = section::<H>(TEXT, &src, "Acrobot-v1").unwrap_err().to_string();
+        assert!(e.contains("`lrr`") && e.contains("line 6") && e.contains("lr,"), "{e}");
+        let mut s = toml::Table::new();
+        let e = apply_set::<H>(&mut s, "gamma=0.9").unwrap_err().to_string();
+        assert!(e.contains("`gamma`") && e.contains("hidden"), "{e}");
+        let e = section::<H>(TEXT, &src, "Pendulum-v1").unwrap_err().to_string();
+        assert!(e.contains("no [Pendulum-v1] section"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let src = Source::BuiltIn("t");
+        let mut s = toml::Table::new();
+        apply_set::<H>(&mut s, "lr=fast").unwrap();
+        assert!(resolve::<H>(s, &src).is_err());
+    }
+}

@@ -1,0 +1,356 @@
+//! The trainer scaffolding every algorithm shares, written once: the run directory, the config,
+//! the metrics, periodic evaluation (off the training clock), `--stop-at-return`, checkpoints,
+//! `summary.json`, the learning curve and the progress bar. An algorithm implements
+//! [`Algorithm`]: its hyper-parameters, one training iteration, its deterministic action, and
+//! saving/loading its weights (as stable-baselines3's `learn()` owns the loop and an algorithm
+//! only `train()`).
+
+pub mod config;
+pub mod files;
+
+use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::json;
+
+use crate::eval::{evaluate, Actor, EvalResult};
+use crate::export::PolicyExport;
+use crate::vec_env::VecEnv;
+use config::{ResolvedConfig, RunOptions};
+use files::{cell, write_atomic, CsvLog};
+
+/// The checkpoint's file name in a run directory (safetensors).
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// The training state saved beside the checkpoint (step counters, clocks).
+pub const STATE: &str = "state.json";
+
+/// What an algorithm needs to build itself.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The resolved run options.
+    pub run: RunOptions,
+    /// Where libtorch learns.
+    pub device: tch::Device,
+    /// The environment's spec.
+    pub spec: picorl_core::env::EnvSpec,
+}
+
+impl Setup {
+    /// Makes one copy of the run's environment.
+    pub fn make_env(&self) -> Result<Box<dyn picorl_core::env::Env + Send>> {
+        crate::envs::make(&self.run.env, &self.run.env_kwargs)
+    }
+
+    /// Makes `n` copies, reset with `seed + i` (the run's seed).
+    pub fn make_vec_env(&self, n: usize) -> Result<VecEnv> {
+        let envs = (0..n).map(|_| self.make_env()).collect::<Result<Vec<_>>>()?;
+        let mut v = VecEnv::new(envs)?;
+        v.reset(self.run.seed)?;
+        Ok(v)
+    }
+}
+
+/// A training algorithm on the shared loop.
+pub trait Algorithm: Actor + Sized {
+    /// The name `--algo` takes.
+    const NAME: &'static str;
+    /// The built-in hyper-parameter file (TOML, a section per environment id).
+    const CONFIG: &'static str;
+    /// The hyper-parameters, with their documentation on each field.
+    type Hyper: Serialize + DeserializeOwned + Default + Clone + Debug;
+
+    /// Builds the networks, optimizers and environments.
+    fn new(setup: &Setup, hyper: Self::Hyper) -> Result<Self>;
+
+    /// The columns this algorithm logs to `metrics.csv` through [`TrainCtx::log`].
+    fn metric_names(&self) -> &'static [&'static str];
+
+    /// Trains for a while (at least one environment step), reporting steps and episodes through
+    /// `ctx`. A NaN or infinite loss is an error that names the step.
+    fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()>;
+
+    /// Saves everything needed to evaluate, export and resume to the safetensors file `path`.
+    fn save(&self, path: &Path) -> Result<()>;
+
+    /// Loads what [`Algorithm::save`] wrote.
+    fn load(&mut self, path: &Path) -> Result<()>;
+
+    /// The deterministic policy as layers and a head, for `picorl export`.
+    fn export(&self) -> Result<PolicyExport>;
+}
+
+/// What a training iteration reports to the shared loop.
+#[derive(Debug)]
+pub struct TrainCtx {
+    /// Environment steps so far.
+    pub steps: u64,
+    /// The step budget.
+    pub total_steps: u64,
+    episodes: u64,
+    recent: VecDeque<(f64, u32)>,
+    metrics: CsvLog,
+    episodes_log: CsvLog,
+    metric_names: &'static [&'static str],
+    clock: Duration,
+    iter_start: Option<Instant>,
+    steps_at_last_log: u64,
+    clock_at_last_log: Duration,
+}
+
+/// Finished training episodes averaged in `metrics.csv` (SB3 averages its last 100).
+const RECENT: usize = 20;
+
+impl TrainCtx {
+    /// The fraction of the budget still ahead, 1 → 0 (for linear schedules, as SB3's
+    /// `progress_remaining`).
+    pub fn progress_remaining(&self) -> f64 {
+        1.0 - (self.steps as f64 / self.total_steps.max(1) as f64).min(1.0)
+    }
+
+    /// Counts the steps of one [`VecEnv::step`] and records its finished episodes.
+    pub fn record(&mut self, envs: &VecEnv) -> Result<()> {
+        self.steps += envs.len() as u64;
+        for f in envs.finished() {
+            self.episode(f.ret, f.len)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one environment step.
+    pub fn count_step(&mut self) {
+        self.steps += 1;
+    }
+
+    /// Records a finished training episode.
+    pub fn episode(&mut self, ret: f64, len: u32) -> Result<()> {
+        self.episodes += 1;
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((ret, len));
+        self.episodes_log.row(&[self.steps.to_string(), cell(ret), len.to_string()])
+    }
+
+    /// Mean return of the recent training episodes (NaN before the first).
+    pub fn recent_return(&self) -> f64 {
+        self.recent.iter().map(|r| r.0).sum::<f64>() / self.recent.len() as f64
+    }
+
+    /// Writes a `metrics.csv` row: the shared columns, then `values` in the order of
+    /// [`Algorithm::metric_names`].
+    pub fn log(&mut self, values: &[f64]) -> Result<()> {
+        if values.len() != self.metric_names.len() {
+            bail!("internal: {} metric values for columns {:?}", values.len(), self.metric_names);
+        }
+        let now = self.train_clock();
+        let dt = (now - self.clock_at_last_log).as_secs_f64();
+        let sps = if dt > 0.0 { (self.steps - self.steps_at_last_log) as f64 / dt } else { f64::NAN };
+        self.steps_at_last_log = self.steps;
+        self.clock_at_last_log = now;
+        let len = self.recent.iter().map(|r| f64::from(r.1)).sum::<f64>() / self.recent.len() as f64;
+        let mut row = vec![self.steps.to_string(), self.episodes.to_string(), cell(self.recent_return()), cell(len)];
+        row.extend(values.iter().map(|v| cell(*v)));
+        row.push(cell(sps));
+        self.metrics.row(&row)
+    }
+
+    /// Fails with a message naming the step when `loss` is NaN or infinite.
+    pub fn check_finite(&self, what: &str, loss: f64) -> Result<()> {
+        if loss.is_finite() {
+            Ok(())
+        } else {
+            bail!("training diverged: {what} is {loss} at step {}; the last good checkpoint is kept", self.steps)
+        }
+    }
+
+    fn train_clock(&self) -> Duration {
+        self.clock + self.iter_start.map(|t| t.elapsed()).unwrap_or_default()
+    }
+}
+
+/// Saved beside the checkpoint to resume.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct TrainState {
+    steps: u64,
+    episodes: u64,
+    train_seconds: f64,
+    eval_seconds: f64,
+    next_eval: u64,
+    solved_at_step: Option<u64>,
+    solved_train_seconds: Option<f64>,
+    last_eval: Option<(f64, f64)>,
+}
+
+/// How a training run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The summary written to `summary.json`.
+    pub summary: serde_json::Value,
+}
+
+/// Evaluates `algo` deterministically as the training protocol does (seeds 10000, 10001, …).
+pub fn eval_protocol(setup: &Setup, actor: &mut dyn Actor, episodes: u32) -> Result<EvalResult> {
+    let mut env = setup.make_env()?;
+    evaluate(env.as_mut(), actor, 10_000, episodes)
+}
+
+/// Trains `A` into `dir` with `cfg`, from scratch or (`resume`) from the run's checkpoint.
+pub fn run<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, resume: bool, quiet: bool) -> Result<Outcome> {
+    let run = &cfg.run;
+    let hyper: A::Hyper = cfg.hyper()?;
+    let device = crate::device::resolve(&run.device)?;
+    if run.threads > 0 {
+        tch::set_num_threads(run.threads as i32);
+    }
+    tch::manual_seed(run.seed as i64);
+    let spec = *crate::envs::make(&run.env, &run.env_kwargs)?.spec();
+    let setup = Setup { run: run.clone(), device, spec };
+
+    if !resume {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating run directory {}", dir.display()))?;
+        write_atomic(&dir.join("config.toml"), cfg.to_toml()?.as_bytes())?;
+    }
+    let mut algo = A::new(&setup, hyper)?;
+    let mut state = TrainState {
+        steps: 0,
+        episodes: 0,
+        train_seconds: 0.0,
+        eval_seconds: 0.0,
+        next_eval: if run.eval_every > 0 { run.eval_every } else { u64::MAX },
+        solved_at_step: None,
+        solved_train_seconds: None,
+        last_eval: None,
+    };
+    if resume {
+        let state_path = dir.join(STATE);
+        let text = std::fs::read_to_string(&state_path)
+            .with_context(|| format!("--resume {}: reading {}", dir.display(), state_path.display()))?;
+        state = serde_json::from_str(&text).with_context(|| format!("parsing {}", state_path.display()))?;
+        algo.load(&dir.join(CHECKPOINT))?;
+    }
+
+    let metric_names = algo.metric_names();
+    let mut header = vec!["step", "episodes", "ep_return", "ep_length"];
+    header.extend_from_slice(metric_names);
+    header.push("steps_per_second");
+    let mut ctx = TrainCtx {
+        steps: state.steps,
+        total_steps: run.total_steps,
+        episodes: state.episodes,
+        recent: VecDeque::new(),
+        metrics: CsvLog::open(&dir.join("metrics.csv"), &header)?,
+        episodes_log: CsvLog::open(&dir.join("episodes.csv"), &["step", "return", "length"])?,
+        metric_names,
+        clock: Duration::from_secs_f64(state.train_seconds),
+        iter_start: None,
+        steps_at_last_log: state.steps,
+        clock_at_last_log: Duration::from_secs_f64(state.train_seconds),
+    };
+    let mut eval_log = CsvLog::open(
+        &dir.join("eval.csv"),
+        &["step", "train_seconds", "mean_return", "std_return", "min_return", "max_return", "episodes"],
+    )?;
+    let bar = crate::progress::bar(run.total_steps, quiet);
+    bar.set_position(ctx.steps);
+
+    let mut stopped = false;
+    let mut last_eval_step = None;
+    while ctx.steps < run.total_steps && !stopped {
+        ctx.iter_start = Some(Instant::now());
+        let result = algo.train_iter(&mut ctx);
+        ctx.clock = ctx.train_clock();
+        ctx.iter_start = None;
+        if let Err(e) = result {
+            ctx.metrics.flush()?;
+            ctx.episodes_log.flush()?;
+            bar.abandon();
+            return Err(e);
+        }
+        bar.set_position(ctx.steps.min(run.total_steps));
+        bar.set_message(format!("return {:.1}", ctx.recent_return()));
+        if ctx.steps >= state.next_eval {
+            while state.next_eval <= ctx.steps {
+                state.next_eval = state.next_eval.saturating_add(run.eval_every);
+            }
+            stopped = evaluate_and_save(&mut algo, &setup, &mut ctx, &mut state, &mut eval_log, dir)?;
+            last_eval_step = Some(ctx.steps);
+        }
+    }
+    if last_eval_step != Some(ctx.steps) {
+        evaluate_and_save(&mut algo, &setup, &mut ctx, &mut state, &mut eval_log, dir)?;
+    }
+    bar.finish_and_clear();
+    ctx.metrics.flush()?;
+    ctx.episodes_log.flush()?;
+    let (mean, std) = state.last_eval.unwrap_or((f64::NAN, f64::NAN));
+    let summary = json!({
+        "algo": run.algo,
+        "env": run.env,
+        "seed": run.seed,
+        "total_steps": ctx.steps,
+        "train_seconds": state.train_seconds,
+        "eval_seconds": state.eval_seconds,
+        "solved_at_step": state.solved_at_step,
+        "solved_train_seconds": state.solved_train_seconds,
+        "final_eval_mean": mean,
+        "final_eval_std": std,
+    });
+    write_atomic(&dir.join("summary.json"), format!("{summary}\n").as_bytes())?;
+    if let Err(e) = crate::plot::learning_curve(dir) {
+        eprintln!("warning: learning_curve.png not drawn: {e:#}");
+    }
+    Ok(Outcome { dir: dir.to_path_buf(), summary })
+}
+
+/// Evaluates, logs, checkpoints; returns whether `--stop-at-return` is reached.
+fn evaluate_and_save<A: Algorithm>(
+    algo: &mut A,
+    setup: &Setup,
+    ctx: &mut TrainCtx,
+    state: &mut TrainState,
+    eval_log: &mut CsvLog,
+    dir: &Path,
+) -> Result<bool> {
+    let t = Instant::now();
+    let res = eval_protocol(setup, algo, setup.run.eval_episodes)?;
+    state.eval_seconds += t.elapsed().as_secs_f64();
+    state.train_seconds = ctx.clock.as_secs_f64();
+    state.steps = ctx.steps;
+    state.episodes = ctx.episodes;
+    let (mean, std) = (res.mean(), res.std());
+    state.last_eval = Some((mean, std));
+    let min = res.returns.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = res.returns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    eval_log.row(&[
+        ctx.steps.to_string(),
+        cell(state.train_seconds),
+        cell(mean),
+        cell(std),
+        cell(min),
+        cell(max),
+        res.returns.len().to_string(),
+    ])?;
+    eval_log.flush()?;
+    ctx.metrics.flush()?;
+    ctx.episodes_log.flush()?;
+    let solved = setup.run.stop_at_return.is_some_and(|r| mean >= r);
+    if solved && state.solved_at_step.is_none() {
+        state.solved_at_step = Some(ctx.steps);
+        state.solved_train_seconds = Some(state.train_seconds);
+    }
+    // The checkpoint first, then the state that points past it: a crash between the two resumes
+    // from the older state with the newer weights, never the reverse.
+    let ckpt = dir.join(CHECKPOINT);
+    // The extension picks the format in tch, so the temporary name keeps `.safetensors`.
+    let tmp = dir.join("checkpoint.tmp.safetensors");
+    algo.save(&tmp)?;
+    std::fs::rename(&tmp, &ckpt).with_context(|| format!("writing {}", ckpt.display()))?;
+    write_atomic(&dir.join(STATE), serde_json::to_string(state)?.as_bytes())?;
+    Ok(solved)
+}
