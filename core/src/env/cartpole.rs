@@ -40,7 +40,11 @@ const fn neg(mut b: [f32; MAX_OBS_DIM]) -> [f32; MAX_OBS_DIM] {
 /// The registration of `CartPole-v1`.
 pub const SPEC: EnvSpec = EnvSpec {
     id: "CartPole-v1",
-    observation_space: Space::Box { dim: 4, low: neg(obs_bounds()), high: obs_bounds() },
+    observation_space: Space::Box {
+        dim: 4,
+        low: neg(obs_bounds()),
+        high: obs_bounds(),
+    },
     action_space: Space::Discrete { n: 2 },
     max_episode_steps: 500,
 };
@@ -87,8 +91,9 @@ impl CartPole {
 
     fn write_obs(&self, obs: &mut [f32]) -> Result<(), EnvError> {
         let got = obs.len();
-        let obs: &mut [f32; 4] =
-            obs.try_into().map_err(|_| EnvError::ObsBuffer { expected: 4, got })?;
+        let obs: &mut [f32; 4] = obs
+            .try_into()
+            .map_err(|_| EnvError::ObsBuffer { expected: 4, got })?;
         for (o, s) in obs.iter_mut().zip(self.state) {
             *o = s as f32;
         }
@@ -103,7 +108,10 @@ impl Env for CartPole {
 
     fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
         if obs.len() != 4 {
-            return Err(EnvError::ObsBuffer { expected: 4, got: obs.len() });
+            return Err(EnvError::ObsBuffer {
+                expected: 4,
+                got: obs.len(),
+            });
         }
         if let Some(seed) = seed {
             self.rng = rng::seeded(seed);
@@ -126,7 +134,10 @@ impl Env for CartPole {
             return Err(EnvError::NeedsReset);
         }
         if obs.len() != 4 {
-            return Err(EnvError::ObsBuffer { expected: 4, got: obs.len() });
+            return Err(EnvError::ObsBuffer {
+                expected: 4,
+                got: obs.len(),
+            });
         }
         let [x, x_dot, theta, theta_dot] = self.state;
         let force = if push_right { FORCE_MAG } else { -FORCE_MAG };
@@ -145,17 +156,25 @@ impl Env for CartPole {
         ];
         self.steps += 1;
         let [x, _, theta, _] = self.state;
-        let terminated =
-            x < -X_THRESHOLD || x > X_THRESHOLD || theta < -THETA_THRESHOLD || theta > THETA_THRESHOLD;
+        let terminated = x < -X_THRESHOLD
+            || x > X_THRESHOLD
+            || theta < -THETA_THRESHOLD
+            || theta > THETA_THRESHOLD;
         let reward = match (terminated, self.sutton_barto_reward) {
             (false, false) | (true, false) => 1.0,
             (false, true) => 0.0,
             (true, true) => -1.0,
         };
-        let truncated = !terminated && self.steps >= SPEC.max_episode_steps;
+        // Gymnasium's TimeLimit truncates the step that reaches the limit even when it also
+        // terminates (wrappers/common.py); learners bootstrap only when `truncated && !terminated`.
+        let truncated = self.steps >= SPEC.max_episode_steps;
         self.done = Some(terminated || truncated);
         self.write_obs(obs)?;
-        Ok(StepResult { reward, terminated, truncated })
+        Ok(StepResult {
+            reward,
+            terminated,
+            truncated,
+        })
     }
 
     fn state_dim(&self) -> usize {
@@ -164,21 +183,26 @@ impl Env for CartPole {
 
     fn get_state(&self, out: &mut [f64]) -> Result<(), EnvError> {
         let got = out.len();
-        let out: &mut [f64; 4] =
-            out.try_into().map_err(|_| EnvError::StateDim { expected: 4, got })?;
+        let out: &mut [f64; 4] = out
+            .try_into()
+            .map_err(|_| EnvError::StateDim { expected: 4, got })?;
         *out = self.state;
         Ok(())
     }
 
     fn set_state(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError> {
-        let s: [f64; 4] = state
-            .try_into()
-            .map_err(|_| EnvError::StateDim { expected: 4, got: state.len() })?;
+        let s: [f64; 4] = state.try_into().map_err(|_| EnvError::StateDim {
+            expected: 4,
+            got: state.len(),
+        })?;
         if let Some(index) = s.iter().position(|v| !v.is_finite()) {
             return Err(EnvError::InvalidState { index });
         }
         if obs.len() != 4 {
-            return Err(EnvError::ObsBuffer { expected: 4, got: obs.len() });
+            return Err(EnvError::ObsBuffer {
+                expected: 4,
+                got: obs.len(),
+            });
         }
         self.state = s;
         self.steps = 0;
@@ -205,7 +229,14 @@ mod tests {
         let thetaacc = -temp / (0.5 * (4.0 / 3.0 - 0.1 / 1.1));
         let xacc = temp - 0.05 * thetaacc / 1.1;
         assert_eq!(env.state(), [0.0, 0.02 * xacc, 0.0, 0.02 * thetaacc]);
-        assert_eq!(r, StepResult { reward: 1.0, terminated: false, truncated: false });
+        assert_eq!(
+            r,
+            StepResult {
+                reward: 1.0,
+                terminated: false,
+                truncated: false
+            }
+        );
         assert!((thetaacc + 14.634146341463415).abs() < 1e-12);
     }
 
@@ -216,7 +247,10 @@ mod tests {
         env.set_state(&[2.39, 1.0, 0.0, 0.0], &mut obs).unwrap();
         let r = env.step(Action::Discrete(1), &mut obs).unwrap();
         assert!(r.terminated && !r.truncated && r.reward == 1.0);
-        assert_eq!(env.step(Action::Discrete(1), &mut obs), Err(EnvError::NeedsReset));
+        assert_eq!(
+            env.step(Action::Discrete(1), &mut obs),
+            Err(EnvError::NeedsReset)
+        );
     }
 
     #[test]
@@ -237,13 +271,19 @@ mod tests {
     fn bad_input_is_an_error() {
         let mut env = CartPole::new();
         let mut obs = [0.0f32; 4];
-        assert_eq!(env.step(Action::Discrete(0), &mut obs), Err(EnvError::NeedsReset));
+        assert_eq!(
+            env.step(Action::Discrete(0), &mut obs),
+            Err(EnvError::NeedsReset)
+        );
         env.reset(Some(3), &mut obs).unwrap();
         assert_eq!(
             env.step(Action::Discrete(2), &mut obs),
             Err(EnvError::ActionOutOfRange { action: 2, n: 2 })
         );
-        assert_eq!(env.step(Action::Continuous(&[0.0]), &mut obs), Err(EnvError::WrongActionKind));
+        assert_eq!(
+            env.step(Action::Continuous(&[0.0]), &mut obs),
+            Err(EnvError::WrongActionKind)
+        );
         assert!(env.reset(None, &mut [0.0; 3]).is_err());
         assert_eq!(
             env.set_state(&[0.0, f64::NAN, 0.0, 0.0], &mut obs),
