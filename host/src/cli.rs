@@ -300,7 +300,7 @@ fn env_list() {
             s.id,
             envs::space_text(&s.observation_space),
             envs::space_text(&s.action_space),
-            s.max_episode_steps
+            if s.max_episode_steps == u32::MAX { "none".to_string() } else { s.max_episode_steps.to_string() }
         );
     }
 }
