@@ -141,8 +141,8 @@ impl Env for CartPole {
         }
         let [x, x_dot, theta, theta_dot] = self.state;
         let force = if push_right { FORCE_MAG } else { -FORCE_MAG };
-        let costheta = libm::cos(theta);
-        let sintheta = libm::sin(theta);
+        // One range reduction for both; bit-identical to libm's sin and cos.
+        let (sintheta, costheta) = libm::sincos(theta);
         let temp = (force + POLEMASS_LENGTH * theta_dot * theta_dot * sintheta) / TOTAL_MASS;
         let thetaacc = (GRAVITY * sintheta - costheta * temp)
             / (LENGTH * (4.0 / 3.0 - MASS_POLE * costheta * costheta / TOTAL_MASS));
