@@ -320,7 +320,7 @@ def best_actions(env_id, kwargs, gamma=0.95):
 def greedy(env_id, kwargs, eps, seed):
     """Epsilon-greedy on the values of P, for episodes that reach the goal."""
     best = best_actions(env_id, kwargs)
-    n_actions = best.shape[0] and int(gym.make(env_id, **kwargs).action_space.n)
+    n_actions = int(gym.make(env_id, **kwargs).action_space.n)
     rng = np.random.default_rng(seed)
 
     def act(obs, t, env):

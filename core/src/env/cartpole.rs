@@ -270,6 +270,41 @@ mod tests {
     }
 
     #[test]
+    fn failing_on_step_500_sets_both_flags() {
+        // Balance with the bang-bang controller until step k, then push right until the pole
+        // falls; some k makes the fall land on step 500, where Gymnasium's TimeLimit reports
+        // terminated and truncated together.
+        let mut found = false;
+        for k in 440..500 {
+            let mut env = CartPole::new();
+            let mut obs = [0.0f32; 4];
+            env.reset(Some(0), &mut obs).unwrap();
+            let mut last = None;
+            for t in 1..=500u32 {
+                let a = if t <= k {
+                    u32::from(obs[2] + 0.5 * obs[3] > 0.0)
+                } else {
+                    1
+                };
+                let r = env.step(Action::Discrete(a), &mut obs).unwrap();
+                if r.done() {
+                    last = Some((t, r));
+                    break;
+                }
+            }
+            if let Some((500, r)) = last {
+                assert!(r.terminated && r.truncated, "{r:?}");
+                found = true;
+                break;
+            }
+        }
+        assert!(
+            found,
+            "no controller switch-off point made the pole fall on step 500"
+        );
+    }
+
+    #[test]
     fn bad_input_is_an_error() {
         let mut env = CartPole::new();
         let mut obs = [0.0f32; 4];
