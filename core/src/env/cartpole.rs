@@ -156,6 +156,8 @@ impl Env for CartPole {
         ];
         self.steps += 1;
         let [x, _, theta, _] = self.state;
+        // Gymnasium's four comparisons, kept as written: a NaN state does not terminate.
+        #[allow(clippy::manual_range_contains)]
         let terminated = x < -X_THRESHOLD
             || x > X_THRESHOLD
             || theta < -THETA_THRESHOLD
