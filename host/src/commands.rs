@@ -20,15 +20,28 @@ use crate::{envs, with_algo};
 pub fn eval_file(a: &EvalArgs) -> Result<EvalResult> {
     let file = PicorlFile::load(&a.path)?;
     let env_id = a.env.clone().ok_or_else(|| {
-        anyhow!("{}: a .picorl file names no environment: pass --env ENV_ID", a.path.display())
+        anyhow!(
+            "{}: a .picorl file names no environment: pass --env ENV_ID",
+            a.path.display()
+        )
     })?;
     let mut env = envs::make(&env_id, &envs::parse_kwargs(&a.env_kwargs)?)?;
     let mut policy = file.policy()?;
-    eval::evaluate(env.as_mut(), &mut CoreActor(&mut policy), a.seed, a.episodes)
+    eval::evaluate(
+        env.as_mut(),
+        &mut CoreActor(&mut policy),
+        a.seed,
+        a.episodes,
+    )
 }
 
 /// Rolls out `actor` for `episodes` episodes from `first_seed`, collecting every observation.
-fn rollout_obs(env: &mut dyn picorl_core::env::Env, actor: &mut dyn Actor, first_seed: u64, episodes: u32) -> Result<Vec<f32>> {
+fn rollout_obs(
+    env: &mut dyn picorl_core::env::Env,
+    actor: &mut dyn Actor,
+    first_seed: u64,
+    episodes: u32,
+) -> Result<Vec<f32>> {
     struct Recorder<'a> {
         inner: &'a mut dyn Actor,
         seen: Vec<f32>,
@@ -39,7 +52,10 @@ fn rollout_obs(env: &mut dyn picorl_core::env::Env, actor: &mut dyn Actor, first
             self.inner.act(obs)
         }
     }
-    let mut r = Recorder { inner: actor, seen: Vec::new() };
+    let mut r = Recorder {
+        inner: actor,
+        seen: Vec::new(),
+    };
     eval::evaluate(env, &mut r, first_seed, episodes)?;
     Ok(r.seen)
 }
@@ -49,9 +65,15 @@ fn rollout_obs(env: &mut dyn picorl_core::env::Env, actor: &mut dyn Actor, first
 fn agree(a: &OwnedAction, b: &OwnedAction, space: &picorl_core::env::Space) -> bool {
     match (a, b, space) {
         (OwnedAction::Discrete(x), OwnedAction::Discrete(y), _) => x == y,
-        (OwnedAction::Continuous(x), OwnedAction::Continuous(y), picorl_core::env::Space::Box { low, high, .. }) => {
-            x.iter().zip(y).enumerate().all(|(i, (p, q))| (p - q).abs() <= 0.01 * (high[i] - low[i]))
-        }
+        (
+            OwnedAction::Continuous(x),
+            OwnedAction::Continuous(y),
+            picorl_core::env::Space::Box { low, high, .. },
+        ) => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .all(|(i, (p, q))| (p - q).abs() <= 0.01 * (high[i] - low[i])),
         _ => false,
     }
 }
@@ -61,7 +83,10 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let quant: Quant = a.quant.parse()?;
     match a.out.extension().and_then(|e| e.to_str()) {
         Some("picorl") => {}
-        _ => bail!("--out {}: the extension picks the format; supported: .picorl", a.out.display()),
+        _ => bail!(
+            "--out {}: the extension picks the format; supported: .picorl",
+            a.out.display()
+        ),
     }
     if a.eval_episodes == 0 || (quant == Quant::Int8 && a.calib_episodes == 0) {
         bail!("--eval-episodes and --calib-episodes must be positive");
@@ -90,7 +115,12 @@ fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) 
     let reference_obs = rollout_obs(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
     let reference = eval::evaluate(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
     let mut core_policy = file.policy()?;
-    let exported = eval::evaluate(env.as_mut(), &mut CoreActor(&mut core_policy), 0, a.eval_episodes)?;
+    let exported = eval::evaluate(
+        env.as_mut(),
+        &mut CoreActor(&mut core_policy),
+        0,
+        a.eval_episodes,
+    )?;
     let mut same = 0usize;
     let total = reference_obs.len() / obs_dim.max(1);
     for o in reference_obs.chunks_exact(obs_dim) {
@@ -100,7 +130,8 @@ fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) 
     }
     let agreement = same as f64 / total.max(1) as f64;
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("--out {}: creating {}", a.out.display(), dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--out {}: creating {}", a.out.display(), dir.display()))?;
     }
     write_atomic(&a.out, file.bytes()).with_context(|| format!("--out {}", a.out.display()))?;
     let m = file.model();
@@ -120,16 +151,41 @@ fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) 
             })
         );
     } else {
-        println!("exported {} ({}, {})", a.out.display(), quant.name(), kind_name(&m));
+        println!(
+            "exported {} ({}, {})",
+            a.out.display(),
+            quant.name(),
+            kind_name(&m)
+        );
         println!("{:<28} {}", "bytes", file.bytes().len());
         println!("{:<28} {}", "MACs per inference", m.macs());
-        println!("{:<28} {}", "inference RAM (bytes)", file.inference_ram_bytes());
+        println!(
+            "{:<28} {}",
+            "inference RAM (bytes)",
+            file.inference_ram_bytes()
+        );
         if let Some(c) = &calib {
-            println!("{:<28} {} observations, {} episodes", "calibration", c.samples, a.calib_episodes);
+            println!(
+                "{:<28} {} observations, {} episodes",
+                "calibration", c.samples, a.calib_episodes
+            );
         }
-        println!("{:<28} {:?} ± {:?}", "return, run's policy", reference.mean(), reference.std());
-        println!("{:<28} {:?} ± {:?}", "return, exported file", exported.mean(), exported.std());
-        println!("{:<28} {:.4} ({} observations)", "action agreement", agreement, total);
+        println!(
+            "{:<28} {:?} ± {:?}",
+            "return, run's policy",
+            reference.mean(),
+            reference.std()
+        );
+        println!(
+            "{:<28} {:?} ± {:?}",
+            "return, exported file",
+            exported.mean(),
+            exported.std()
+        );
+        println!(
+            "{:<28} {:.4} ({} observations)",
+            "action agreement", agreement, total
+        );
     }
     Ok(())
 }
@@ -142,7 +198,10 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
         .layers()
         .map(|l| json!({"inputs": l.in_dim, "outputs": l.out_dim, "activation": format!("{:?}", l.activation).to_lowercase()}))
         .collect();
-    let (low, high) = m.action_bounds().map(|(l, h)| (l.to_vec(), h.to_vec())).unwrap_or_default();
+    let (low, high) = m
+        .action_bounds()
+        .map(|(l, h)| (l.to_vec(), h.to_vec()))
+        .unwrap_or_default();
     if a.json {
         println!(
             "{}",
@@ -169,21 +228,43 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
         println!("{:<16} {}", "kind", kind_name(&m));
         println!("{:<16} {}", "quantization", quant_name(m.quant()));
         println!("{:<16} {}", "observation", m.obs_dim());
-        let act = if m.head() == HeadKind::Discrete { "actions" } else { "action dims" };
+        let act = if m.head() == HeadKind::Discrete {
+            "actions"
+        } else {
+            "action dims"
+        };
         println!("{:<16} {}", act, m.action_dim());
         for (i, l) in m.layers().enumerate() {
-            println!("{:<16} {} → {} ({:?})", format!("layer {i}"), l.in_dim, l.out_dim, l.activation);
+            println!(
+                "{:<16} {} → {} ({:?})",
+                format!("layer {i}"),
+                l.in_dim,
+                l.out_dim,
+                l.activation
+            );
         }
         if m.n_states() > 0 && m.n_layers() == 0 {
             println!("{:<16} {}", "states", m.n_states());
         }
-        println!("{:<16} {}", "normalization", if m.normalization().is_some() { "stored" } else { "none" });
+        println!(
+            "{:<16} {}",
+            "normalization",
+            if m.normalization().is_some() {
+                "stored"
+            } else {
+                "none"
+            }
+        );
         if !low.is_empty() {
             println!("{:<16} low {:?}, high {:?}", "action bounds", low, high);
         }
         println!("{:<16} {}", "MACs", m.macs());
         println!("{:<16} {} bytes", "file", m.file_len());
-        println!("{:<16} {} bytes", "inference RAM", file.inference_ram_bytes());
+        println!(
+            "{:<16} {} bytes",
+            "inference RAM",
+            file.inference_ram_bytes()
+        );
         println!("{:<16} {:08x}", "CRC-32", m.crc());
     }
     Ok(())
@@ -191,7 +272,11 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
 
 fn parse_obs(text: &str, what: &str) -> Result<Vec<f32>> {
     text.split(',')
-        .map(|v| v.trim().parse::<f32>().map_err(|e| anyhow!("{what}: `{}`: {e}", v.trim())))
+        .map(|v| {
+            v.trim()
+                .parse::<f32>()
+                .map_err(|e| anyhow!("{what}: `{}`: {e}", v.trim()))
+        })
         .collect()
 }
 
@@ -216,8 +301,13 @@ pub fn infer(a: InferArgs) -> Result<()> {
     match (&a.obs, &a.obs_file) {
         (Some(o), _) => one(&parse_obs(o, "--obs")?, a.json, "--obs"),
         (None, Some(p)) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 let what = format!("{} line {}", p.display(), i + 1);
                 one(&parse_obs(line, &what)?, true, &what)?;
             }
@@ -241,7 +331,13 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let inputs: Vec<Vec<f32>> = (0..64)
         .map(|k| {
             (0..dim)
-                .map(|j| if tabular { (k % m.n_states().max(1)) as f32 } else { ((k * 7 + j * 3) % 11) as f32 / 11.0 - 0.5 })
+                .map(|j| {
+                    if tabular {
+                        (k % m.n_states().max(1)) as f32
+                    } else {
+                        ((k * 7 + j * 3) % 11) as f32 / 11.0 - 0.5
+                    }
+                })
                 .collect()
         })
         .collect();
@@ -255,9 +351,17 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let ns = start.elapsed().as_nanos() as f64 / a.iterations as f64;
     if a.json {
-        println!("{}", json!({"ns_per_inference": ns, "macs": m.macs(), "iterations": a.iterations}));
+        println!(
+            "{}",
+            json!({"ns_per_inference": ns, "macs": m.macs(), "iterations": a.iterations})
+        );
     } else {
-        println!("{:.1} ns per inference ({} MACs, {} iterations)", ns, m.macs(), a.iterations);
+        println!(
+            "{:.1} ns per inference ({} MACs, {} iterations)",
+            ns,
+            m.macs(),
+            a.iterations
+        );
     }
     Ok(())
 }

@@ -162,7 +162,11 @@ pub fn calibrate(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> Calibrat
             r.1 = r.1.max(x);
         }
     };
-    let mut c = Calibration { input: (0.0, 0.0), layers: vec![(0.0, 0.0); policy.layers.len()], samples: 0 };
+    let mut c = Calibration {
+        input: (0.0, 0.0),
+        layers: vec![(0.0, 0.0); policy.layers.len()],
+        samples: 0,
+    };
     for raw in obs.chunks_exact(obs_dim) {
         let mut x = raw.to_vec();
         policy.normalize(&mut x);
@@ -192,7 +196,10 @@ impl AlignedBytes {
 
     /// `len` zero bytes.
     pub fn zeroed(len: usize) -> Self {
-        Self { words: vec![0; len.div_ceil(4)], len }
+        Self {
+            words: vec![0; len.div_ceil(4)],
+            len,
+        }
     }
 
     /// The bytes.
@@ -212,7 +219,12 @@ impl AlignedBytes {
 }
 
 /// Builds the `.picorl` bytes of `policy` with core's writer (int8 needs a calibration).
-pub fn build_model(policy: &PolicyExport, obs_dim: usize, quant: Quant, calib: Option<&Calibration>) -> Result<AlignedBytes> {
+pub fn build_model(
+    policy: &PolicyExport,
+    obs_dim: usize,
+    quant: Quant,
+    calib: Option<&Calibration>,
+) -> Result<AlignedBytes> {
     let to_core = |a: Activation| match a {
         Activation::Relu => core_nn::Activation::Relu,
         Activation::Tanh => core_nn::Activation::Tanh,
@@ -227,13 +239,27 @@ pub fn build_model(policy: &PolicyExport, obs_dim: usize, quant: Quant, calib: O
             out_dim: l.outputs,
             weights: &l.weights,
             bias: &l.bias,
-            activation: if k + 1 == n_layers { core_nn::Activation::Identity } else { to_core(policy.activation) },
+            activation: if k + 1 == n_layers {
+                core_nn::Activation::Identity
+            } else {
+                to_core(policy.activation)
+            },
         })
         .collect();
-    let norm = policy.obs_norm.as_ref().map(|n| NormSpec { mean: &n.mean, var: &n.var, epsilon: n.eps, clip: n.clip });
+    let norm = policy.obs_norm.as_ref().map(|n| NormSpec {
+        mean: &n.mean,
+        var: &n.var,
+        epsilon: n.eps,
+        clip: n.clip,
+    });
     let greedy: Vec<u32>;
     let (head, n_actions) = match &policy.head {
-        HeadExport::Argmax => (HeadSpec::Discrete { n: policy.layers.last().map_or(0, |l| l.outputs) as u32 }, 0),
+        HeadExport::Argmax => (
+            HeadSpec::Discrete {
+                n: policy.layers.last().map_or(0, |l| l.outputs) as u32,
+            },
+            0,
+        ),
         HeadExport::Clip { low, high } => (HeadSpec::ContinuousClip { low, high }, 0),
         HeadExport::TanhScale { low, high } => (HeadSpec::ContinuousTanh { low, high }, 0),
         HeadExport::Tabular { n_actions, .. } => (HeadSpec::Discrete { n: *n_actions }, *n_actions),
@@ -254,17 +280,33 @@ pub fn build_model(policy: &PolicyExport, obs_dim: usize, quant: Quant, calib: O
             }
             let c = calib.ok_or_else(|| anyhow!("int8 export needs calibration observations"))?;
             let q = |(lo, hi): (f32, f32), what: &str| {
-                QuantParams::from_range(lo, hi).map_err(|e| anyhow!("calibrated range of {what} [{lo}, {hi}]: {e}"))
+                QuantParams::from_range(lo, hi)
+                    .map_err(|e| anyhow!("calibrated range of {what} [{lo}, {hi}]: {e}"))
             };
             let input = q(c.input, "the input")?;
-            qparams = c.layers.iter().enumerate().map(|(k, r)| q(*r, &format!("layer {k}"))).collect::<Result<_>>()?;
-            BodySpec::MlpInt8 { layers: &layers, input, outputs: &qparams }
+            qparams = c
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(k, r)| q(*r, &format!("layer {k}")))
+                .collect::<Result<_>>()?;
+            BodySpec::MlpInt8 {
+                layers: &layers,
+                input,
+                outputs: &qparams,
+            }
         }
     };
-    let spec = ModelSpec { obs_dim, normalization: norm, head, body };
+    let spec = ModelSpec {
+        obs_dim,
+        normalization: norm,
+        head,
+        body,
+    };
     let len = model::required_len(&spec).map_err(|e| anyhow!("building the model: {e}"))?;
     let mut buf = AlignedBytes::zeroed(len);
-    let n = model::write(&spec, buf.as_mut_bytes()).map_err(|e| anyhow!("building the model: {e}"))?;
+    let n =
+        model::write(&spec, buf.as_mut_bytes()).map_err(|e| anyhow!("building the model: {e}"))?;
     buf.truncate(n);
     Ok(buf)
 }

@@ -46,7 +46,9 @@ impl PicorlFile {
 
     /// A policy running this model (boxed: its scratch is sized for core's widest layer).
     pub fn policy(&self) -> Result<Box<Policy<'_, HOST_CAPACITY>>> {
-        Ok(Box::new(Policy::new(self.model()).map_err(|e| anyhow!("{e}"))?))
+        Ok(Box::new(
+            Policy::new(self.model()).map_err(|e| anyhow!("{e}"))?,
+        ))
     }
 
     /// Bytes of RAM core's inference needs for this model on a controller: the policy's scratch
@@ -55,7 +57,9 @@ impl PicorlFile {
         let m = self.model();
         let widest = m
             .layers()
-            .map(|l| picorl_core::nn::padded_depth(l.in_dim).max(picorl_core::nn::padded_rows(l.out_dim)))
+            .map(|l| {
+                picorl_core::nn::padded_depth(l.in_dim).max(picorl_core::nn::padded_rows(l.out_dim))
+            })
             .chain([picorl_core::nn::padded_depth(m.obs_dim())])
             .max()
             .unwrap_or(4);
