@@ -33,6 +33,26 @@ fn main() {
     let bytes = fs::read(&policy).unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
     fs::write(out.join("policy.picorl"), &bytes).expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed={policy}");
+    // The policy's scratch capacity: the widest layer (or observation), padded as core pads it.
+    // The reader wants a 4-byte-aligned buffer (weights are read in place): copy into words.
+    let mut words = vec![0u32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
+    let model = picorl_core::model::Model::parse(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()])
+        .unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
+    let widest = model
+        .layers()
+        .map(|l| picorl_core::nn::padded_depth(l.in_dim).max(picorl_core::nn::padded_rows(l.out_dim)))
+        .chain([picorl_core::nn::padded_depth(model.obs_dim())])
+        .max()
+        .unwrap_or(4);
+    let capacity = widest.div_ceil(4) * 4;
+    let flash_origin = String::from_utf8_lossy(&fs::read(&layout).expect("read above"))
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("FLASH")?.split("ORIGIN").nth(1)?.split('=').nth(1)?.split(',').next().map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| fail(format!("{}: no FLASH ORIGIN", layout.display())));
     let policy_name = PathBuf::from(&policy)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -56,7 +76,9 @@ fn main() {
          /// Gymnasium `make` options, as key/value pairs.\npub const ENV_KWARGS: &[(&str, &str)] = &[\n{kw}];\n\
          /// Episodes to run.\npub const EPISODES: u32 = {episodes};\n\
          /// Episode i resets with SEED + i.\npub const SEED: u64 = {seed};\n\
-         /// The policy's name (its file stem).\npub const POLICY_NAME: &str = {policy_name:?};\n"
+         /// The policy's name (its file stem).\npub const POLICY_NAME: &str = {policy_name:?};\n\
+         /// Scratch width of the policy (its widest layer, padded).\npub const POLICY_CAPACITY: usize = {capacity};\n\
+         /// Where the board's flash starts.\npub const FLASH_ORIGIN: usize = {flash_origin};\n"
     );
     fs::write(out.join("config.rs"), config).expect("OUT_DIR is writable");
 }

@@ -34,16 +34,103 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a policy; everything the run writes goes to one run directory.
-    #[command(after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --seed 1 --stop-at-return 475\n  \
+    #[command(
+        after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --seed 1 --stop-at-return 475\n  \
                   picorl train --algo ppo --env Pendulum-v1 --set learning_rate=3e-4 --set 'hidden=[32, 32]'\n  \
-                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000")]
+                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000"
+    )]
     Train(TrainArgs),
     /// Evaluate a run directory (through libtorch) or a .picorl file (through core) deterministically.
-    #[command(after_help = "Examples:\n  picorl eval runs/ppo --episodes 100 --json\n  picorl eval policy.picorl --env CartPole-v1")]
+    #[command(
+        after_help = "Examples:\n  picorl eval runs/ppo --episodes 100 --json\n  picorl eval policy.picorl --env CartPole-v1"
+    )]
     Eval(EvalArgs),
+    /// Export a run's deterministic policy to a .picorl file (f32 or int8) and report what
+    /// quantization cost.
+    #[command(
+        after_help = "Examples:\n  picorl export runs/ppo --out cartpole.picorl --quant int8\n  \
+                  picorl export runs/ppo --out cartpole-f32.picorl --json"
+    )]
+    Export(ExportArgs),
+    /// Describe a .picorl file: architecture, sizes, quantization, checksum.
+    Inspect(InspectArgs),
+    /// One inference through core: the action and the head's inputs.
+    #[command(
+        after_help = "Examples:\n  picorl infer cartpole.picorl --obs 0.01,-0.02,0.03,0.04 --json"
+    )]
+    Infer(InferArgs),
+    /// Single-observation inference speed through core.
+    Bench(BenchArgs),
     /// Environments: list them, or replay Gymnasium traces against them.
     #[command(subcommand)]
     Env(EnvCommand),
+}
+
+/// `picorl export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The file to write (.picorl).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Weights and arithmetic: f32, or int8 (integer-only, TFLite Micro's arithmetic).
+    #[arg(long, default_value = "f32")]
+    pub quant: String,
+    /// Episodes of the run's own policy whose observations calibrate int8 activation ranges
+    /// (reset seeds 20000, 20001, …).
+    #[arg(long, default_value_t = 20)]
+    pub calib_episodes: u32,
+    /// Episodes compared in the report (seeds 0, 1, …), run's policy against the exported file.
+    #[arg(long, default_value_t = 20)]
+    pub eval_episodes: u32,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `picorl inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The .picorl file.
+    pub file: PathBuf,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `picorl infer`.
+#[derive(Args, Debug)]
+pub struct InferArgs {
+    /// The .picorl file.
+    pub file: PathBuf,
+    /// One observation, comma-separated.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        required_unless_present = "obs_file",
+        conflicts_with = "obs_file"
+    )]
+    pub obs: Option<String>,
+    /// A file of observations, comma-separated, one a line (one JSON line each).
+    #[arg(long)]
+    pub obs_file: Option<PathBuf>,
+    /// JSON output (the default for --obs-file).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `picorl bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The .picorl file.
+    pub file: PathBuf,
+    /// Inferences to time.
+    #[arg(long, default_value_t = 100_000)]
+    pub iterations: u64,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `picorl train`.
@@ -62,7 +149,11 @@ pub struct TrainArgs {
     #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
     pub set: Vec<String>,
     /// An environment option, as Gymnasium names it (repeatable).
-    #[arg(long = "env-kwargs", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    #[arg(
+        long = "env-kwargs",
+        value_name = "KEY=VALUE",
+        conflicts_with = "resume"
+    )]
     pub env_kwargs: Vec<String>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0, conflicts_with = "resume")]
@@ -83,7 +174,12 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     pub eval_episodes: Option<u32>,
     /// Stop once an evaluation's mean return is at least R.
-    #[arg(long, value_name = "R", conflicts_with = "resume", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "R",
+        conflicts_with = "resume",
+        allow_hyphen_values = true
+    )]
     pub stop_at_return: Option<f64>,
     /// The run directory (default runs/<algo>-<env>-<seed>-<time>); it must not exist yet.
     #[arg(long, conflicts_with = "resume")]
@@ -139,6 +235,10 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Train(a)) => train(a),
         Some(Command::Eval(a)) => eval_cmd(a),
+        Some(Command::Export(a)) => crate::commands::export(a),
+        Some(Command::Inspect(a)) => crate::commands::inspect(a),
+        Some(Command::Infer(a)) => crate::commands::infer(a),
+        Some(Command::Bench(a)) => crate::commands::bench(a),
         Some(Command::Env(EnvCommand::List)) => {
             env_list();
             Ok(())
@@ -161,7 +261,10 @@ fn train(a: TrainArgs) -> Result<()> {
         let cfg = ResolvedConfig::load(&dir.join("config.toml"))
             .with_context(|| format!("--resume {}", dir.display()))?;
         if !dir.join(CHECKPOINT).exists() {
-            bail!("--resume {}: no {CHECKPOINT} yet (the run saved no checkpoint)", dir.display());
+            bail!(
+                "--resume {}: no {CHECKPOINT} yet (the run saved no checkpoint)",
+                dir.display()
+            );
         }
         let algo = cfg.run.algo.clone();
         return with_algo!(algo.as_str(), A => finish(crate::train::run::<A>(&cfg, &dir, true, a.quiet)?));
@@ -193,7 +296,10 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             std::fs::read_to_string(p).with_context(|| format!("--config {}", p.display()))?,
             Source::File(p.clone()),
         ),
-        None => (A::CONFIG.to_string(), Source::BuiltIn(leak(format!("configs/{algo}.toml")))),
+        None => (
+            A::CONFIG.to_string(),
+            Source::BuiltIn(leak(format!("configs/{algo}.toml"))),
+        ),
     };
     let mut section = config::section::<A::Hyper>(&text, &source, env)?;
     for s in &a.set {
@@ -204,13 +310,17 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
     envs::make(env, &env_kwargs)?;
     let total_steps = match a.total_steps {
         Some(n) => n,
-        None => config::run_key(&run, "total_steps", &source)?
-            .ok_or_else(|| anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps"))?,
+        None => config::run_key(&run, "total_steps", &source)?.ok_or_else(|| {
+            anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps")
+        })?,
     };
     if total_steps == 0 {
         bail!("--total-steps must be positive");
     }
-    let eval_episodes = a.eval_episodes.or(config::run_key(&run, "eval_episodes", &source)?).unwrap_or(10);
+    let eval_episodes = a
+        .eval_episodes
+        .or(config::run_key(&run, "eval_episodes", &source)?)
+        .unwrap_or(10);
     if eval_episodes == 0 {
         bail!("--eval-episodes must be positive");
     }
@@ -224,9 +334,14 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             device: a.device.clone(),
             threads: a.threads,
             total_steps,
-            eval_every: a.eval_every.or(config::run_key(&run, "eval_every", &source)?).unwrap_or(0),
+            eval_every: a
+                .eval_every
+                .or(config::run_key(&run, "eval_every", &source)?)
+                .unwrap_or(0),
             eval_episodes,
-            stop_at_return: a.stop_at_return.or(config::run_key(&run, "stop_at_return", &source)?),
+            stop_at_return: a
+                .stop_at_return
+                .or(config::run_key(&run, "stop_at_return", &source)?),
         },
         hyper: table,
     })
@@ -242,8 +357,10 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     }
     let res = if a.path.is_dir() {
         eval_run_dir(&a)?
+    } else if a.path.exists() {
+        crate::commands::eval_file(&a)?
     } else {
-        bail!("{}: not a run directory", a.path.display());
+        bail!("{}: no such run directory or file", a.path.display());
     };
     if a.json {
         let out = json!({
@@ -257,9 +374,19 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     } else {
         println!("{:>8} {:>12} {:>8}", "seed", "return", "steps");
         for i in 0..res.returns.len() {
-            println!("{:>8} {:>12} {:>8}", res.seeds[i], format!("{:?}", res.returns[i]), res.lengths[i]);
+            println!(
+                "{:>8} {:>12} {:>8}",
+                res.seeds[i],
+                format!("{:?}", res.returns[i]),
+                res.lengths[i]
+            );
         }
-        println!("mean_return={:?} std_return={:?} episodes={}", res.mean(), res.std(), res.returns.len());
+        println!(
+            "mean_return={:?} std_return={:?} episodes={}",
+            res.mean(),
+            res.std(),
+            res.returns.len()
+        );
     }
     Ok(())
 }
@@ -269,11 +396,18 @@ pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Se
     let mut run = cfg.run.clone();
     run.device = "cpu".into();
     let spec = *envs::make(&run.env, &run.env_kwargs)?.spec();
-    let setup = Setup { run, device: tch::Device::Cpu, spec };
+    let setup = Setup {
+        run,
+        device: tch::Device::Cpu,
+        spec,
+    };
     let mut algo = A::new(&setup, cfg.hyper()?)?;
     let ckpt = dir.join(CHECKPOINT);
     if !ckpt.exists() {
-        bail!("{}: no {CHECKPOINT} (the run has not saved a checkpoint yet)", dir.display());
+        bail!(
+            "{}: no {CHECKPOINT} (the run has not saved a checkpoint yet)",
+            dir.display()
+        );
     }
     algo.load(&ckpt)?;
     Ok((algo, setup))
@@ -281,7 +415,8 @@ pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Se
 
 fn eval_run_dir(a: &EvalArgs) -> Result<eval::EvalResult> {
     let dir = &a.path;
-    let cfg = ResolvedConfig::load(&dir.join("config.toml")).with_context(|| format!("{} is no run directory", dir.display()))?;
+    let cfg = ResolvedConfig::load(&dir.join("config.toml"))
+        .with_context(|| format!("{} is no run directory", dir.display()))?;
     let algo = cfg.run.algo.clone();
     with_algo!(algo.as_str(), A => {
         let (mut agent, setup) = load_run::<A>(dir, &cfg)?;
@@ -293,14 +428,21 @@ fn eval_run_dir(a: &EvalArgs) -> Result<eval::EvalResult> {
 }
 
 fn env_list() {
-    println!("{:<28} {:<14} {:<14} {:>17}", "id", "observation", "action", "max_episode_steps");
+    println!(
+        "{:<28} {:<14} {:<14} {:>17}",
+        "id", "observation", "action", "max_episode_steps"
+    );
     for s in picorl_core::env::REGISTRY {
         println!(
             "{:<28} {:<14} {:<14} {:>17}",
             s.id,
             envs::space_text(&s.observation_space),
             envs::space_text(&s.action_space),
-            if s.max_episode_steps == u32::MAX { "none".to_string() } else { s.max_episode_steps.to_string() }
+            if s.max_episode_steps == u32::MAX {
+                "none".to_string()
+            } else {
+                s.max_episode_steps.to_string()
+            }
         );
     }
 }

@@ -15,7 +15,7 @@ use super::rollout::{action_tensor, collect, explained_variance, gae, obs_tensor
 use super::running_norm::RewardNorm;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
-use crate::nets::Activation;
+use crate::nets::{clip_grad_norm, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
 use crate::vec_env::VecEnv;
 
@@ -126,6 +126,7 @@ pub struct Ppo {
     opt: nn::Optimizer,
     envs: VecEnv,
     reward_norm: Option<RewardNorm>,
+    grads: Vec<Tensor>,
 }
 
 impl Actor for Ppo {
@@ -140,8 +141,14 @@ impl Algorithm for Ppo {
     type Hyper = PpoConfig;
 
     fn new(setup: &Setup, cfg: PpoConfig) -> Result<Self> {
-        anyhow::ensure!(cfg.n_envs > 0 && cfg.n_steps > 0, "n_envs and n_steps must be positive");
-        anyhow::ensure!(cfg.batch_size > 0 && cfg.n_epochs > 0, "batch_size and n_epochs must be positive");
+        anyhow::ensure!(
+            cfg.n_envs > 0 && cfg.n_steps > 0,
+            "n_envs and n_steps must be positive"
+        );
+        anyhow::ensure!(
+            cfg.batch_size > 0 && cfg.n_epochs > 0,
+            "batch_size and n_epochs must be positive"
+        );
         let ac = ActorCritic::new(
             &setup.spec,
             setup.device,
@@ -153,14 +160,35 @@ impl Algorithm for Ppo {
                 normalize_obs: cfg.normalize_obs,
             },
         );
-        let opt = nn::Adam::default().eps(1e-5).build(&ac.vs, cfg.learning_rate)?;
+        let opt = nn::Adam::default()
+            .eps(1e-5)
+            .build(&ac.vs, cfg.learning_rate)?;
         let envs = setup.make_vec_env(cfg.n_envs)?;
-        let reward_norm = cfg.normalize_reward.then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
-        Ok(Self { cfg, ac, opt, envs, reward_norm })
+        let reward_norm = cfg
+            .normalize_reward
+            .then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
+        let grads = ac.vs.trainable_variables();
+        Ok(Self {
+            cfg,
+            ac,
+            opt,
+            envs,
+            reward_norm,
+            grads,
+        })
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
-        &["loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate"]
+        &[
+            "loss",
+            "policy_loss",
+            "value_loss",
+            "entropy",
+            "approx_kl",
+            "clip_fraction",
+            "explained_variance",
+            "learning_rate",
+        ]
     }
 
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
@@ -170,8 +198,23 @@ impl Algorithm for Ppo {
         let clip = c.clip_schedule.at(c.clip_range, progress);
         self.opt.set_lr(lr);
 
-        let r = collect(&mut self.ac, &mut self.envs, ctx, c.n_steps, c.gamma, self.reward_norm.as_mut())?;
-        let (adv, ret) = gae(&r.rewards, &r.values, &r.dones, &r.last_values, r.n_envs, c.gamma as f32, c.gae_lambda as f32);
+        let r = collect(
+            &mut self.ac,
+            &mut self.envs,
+            ctx,
+            c.n_steps,
+            c.gamma,
+            self.reward_norm.as_mut(),
+        )?;
+        let (adv, ret) = gae(
+            &r.rewards,
+            &r.values,
+            &r.dones,
+            &r.last_values,
+            r.n_envs,
+            c.gamma as f32,
+            c.gae_lambda as f32,
+        );
         let ev = explained_variance(&r.values, &ret);
         let device = self.ac.vs.device();
         let obs = obs_tensor(&r, self.ac.obs_dim(), device);
@@ -182,7 +225,10 @@ impl Algorithm for Ppo {
         let ret_t = Tensor::from_slice(&ret).to_device(device);
         let b = r.log_probs.len() as i64;
 
-        let (mut sums, mut count) = ([0.0f64; 6], 0usize);
+        // Diagnostics stay on the device and are read once per update: a read per minibatch is
+        // a synchronisation (and, on the CPU, a measurable share of a small network's update).
+        let mut sums = Tensor::zeros([6], (Kind::Float, device));
+        let mut count = 0usize;
         'epochs: for _ in 0..c.n_epochs {
             let perm = Tensor::randperm(b, (Kind::Int64, device));
             let mut start = 0i64;
@@ -198,37 +244,50 @@ impl Algorithm for Ppo {
                 }
                 let log_ratio = &logp - old_logp.index_select(0, &idx);
                 let ratio = log_ratio.exp();
-                let pg_loss =
-                    -(&a * &ratio).min_other(&(&a * ratio.clamp(1.0 - clip, 1.0 + clip))).mean(Kind::Float);
+                let pg_loss = -(&a * &ratio)
+                    .min_other(&(&a * ratio.clamp(1.0 - clip, 1.0 + clip)))
+                    .mean(Kind::Float);
                 let old_v = old_values.index_select(0, &idx);
-                let v_pred =
-                    if c.clip_range_vf > 0.0 { &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf) } else { values };
-                let value_loss = (ret_t.index_select(0, &idx) - v_pred).square().mean(Kind::Float);
+                let v_pred = if c.clip_range_vf > 0.0 {
+                    &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf)
+                } else {
+                    values
+                };
+                let value_loss = (ret_t.index_select(0, &idx) - v_pred)
+                    .square()
+                    .mean(Kind::Float);
                 let entropy_mean = entropy.mean(Kind::Float);
                 let loss = &pg_loss - c.ent_coef * &entropy_mean + c.vf_coef * &value_loss;
-                let (approx_kl, clip_frac) = tch::no_grad(|| {
-                    let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float).double_value(&[]);
-                    let cf = (&ratio - 1.0).abs().gt(clip).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
-                    (kl, cf)
+                let stats = tch::no_grad(|| {
+                    // SB3's approximate KL, (r - 1) - log r, and the fraction of clipped ratios.
+                    let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float);
+                    let cf = (&ratio - 1.0)
+                        .abs()
+                        .gt(clip)
+                        .to_kind(Kind::Float)
+                        .mean(Kind::Float);
+                    Tensor::stack(&[&loss, &pg_loss, &value_loss, &entropy_mean, &kl, &cf], 0)
                 });
-                if c.target_kl > 0.0 && approx_kl > 1.5 * c.target_kl {
+                if c.target_kl > 0.0 && stats.double_value(&[4]) > 1.5 * c.target_kl {
                     break 'epochs;
                 }
-                let loss_v = loss.double_value(&[]);
-                ctx.check_finite("the PPO loss", loss_v)?;
                 self.opt.zero_grad();
                 loss.backward();
-                self.opt.clip_grad_norm(c.max_grad_norm);
+                clip_grad_norm(&self.grads, c.max_grad_norm);
                 self.opt.step();
-                let vals = [loss_v, pg_loss.double_value(&[]), value_loss.double_value(&[]), entropy_mean.double_value(&[]), approx_kl, clip_frac];
-                for (s, v) in sums.iter_mut().zip(vals) {
-                    *s += v;
-                }
+                sums += stats;
                 count += 1;
             }
         }
-        let n = count.max(1) as f64;
-        let mut row: Vec<f64> = sums.iter().map(|s| if count == 0 { f64::NAN } else { s / n }).collect();
+        let mut row: Vec<f64> = if count == 0 {
+            vec![f64::NAN; 6]
+        } else {
+            crate::nets::tensor_to_vec(&(sums / count as f64))
+                .into_iter()
+                .map(f64::from)
+                .collect()
+        };
+        ctx.check_finite("the PPO loss", row[0])?;
         row.push(ev);
         row.push(lr);
         ctx.log(&row)
