@@ -171,7 +171,7 @@ pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
     let mut best_v = f32::NEG_INFINITY;
     for (i, &v) in values.iter().enumerate() {
-        if v > best_v || i == 0 {
+        if v > best_v {
             best = i;
             best_v = v;
         }

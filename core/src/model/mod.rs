@@ -491,7 +491,7 @@ impl<T: AsRef<[u8]>> ModelView<T> {
     pub fn n_layers(&self) -> usize {
         match self.kind() {
             ModelKind::MlpF32 | ModelKind::MlpInt8 => {
-                rd_u32(self.b(), header::COUNT).unwrap_or(0) as usize
+                (rd_u32(self.b(), header::COUNT).unwrap_or(0) as usize).min(limits::MAX_LAYERS)
             }
             _ => 0,
         }
@@ -532,7 +532,8 @@ impl<T: AsRef<[u8]>> ModelView<T> {
             normalization: rd_u32(b, header::FLAGS).unwrap_or(0) & FLAG_NORMALIZATION != 0,
             obs_dim: self.obs_dim(),
             action_dim: self.action_dim(),
-            count: rd_u32(b, header::COUNT).unwrap_or(0) as usize,
+            // Bounded, so that an unchecked view of bad bytes cannot loop for long.
+            count: (rd_u32(b, header::COUNT).unwrap_or(0) as usize).min(limits::MAX_STATES),
         }
     }
 
@@ -623,6 +624,9 @@ impl<T: AsRef<[u8]>> ModelView<T> {
 
     /// The table of a tabular model.
     pub fn table(&self) -> Option<Table<'_>> {
+        if !matches!(self.kind(), ModelKind::GreedyTable | ModelKind::QTable) {
+            return None;
+        }
         let span = self.table_span()?;
         let s = self.b().get(span.start..span.end())?;
         match self.kind() {
