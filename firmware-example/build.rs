@@ -23,13 +23,23 @@ fn main() {
         "qemu" => manifest.join("memory.x"),
         name => manifest.join("boards").join(format!("{name}.x")),
     };
-    let layout_text = fs::read(&layout)
-        .unwrap_or_else(|e| fail(format!("PICORL_BOARD={board}: cannot read {}: {e}", layout.display())));
+    let layout_text = fs::read(&layout).unwrap_or_else(|e| {
+        fail(format!(
+            "PICORL_BOARD={board}: cannot read {}: {e}",
+            layout.display()
+        ))
+    });
     fs::write(out.join("memory.x"), layout_text).expect("OUT_DIR is writable");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={}", layout.display());
 
-    let policy = var("PICORL_POLICY", &manifest.join("policies/cartpole-linear.picorl").display().to_string());
+    let policy = var(
+        "PICORL_POLICY",
+        &manifest
+            .join("policies/cartpole-linear.picorl")
+            .display()
+            .to_string(),
+    );
     let bytes = fs::read(&policy).unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
     fs::write(out.join("policy.picorl"), &bytes).expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed={policy}");
@@ -37,11 +47,14 @@ fn main() {
     // The reader wants a 4-byte-aligned buffer (weights are read in place): copy into words.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
-    let model = picorl_core::model::Model::parse(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()])
-        .unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
+    let model =
+        picorl_core::model::Model::parse(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()])
+            .unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
     let widest = model
         .layers()
-        .map(|l| picorl_core::nn::padded_depth(l.in_dim).max(picorl_core::nn::padded_rows(l.out_dim)))
+        .map(|l| {
+            picorl_core::nn::padded_depth(l.in_dim).max(picorl_core::nn::padded_rows(l.out_dim))
+        })
         .chain([picorl_core::nn::padded_depth(model.obs_dim())])
         .max()
         .unwrap_or(4);
@@ -50,7 +63,14 @@ fn main() {
         .lines()
         .find_map(|l| {
             let l = l.trim();
-            l.strip_prefix("FLASH")?.split("ORIGIN").nth(1)?.split('=').nth(1)?.split(',').next().map(|v| v.trim().to_string())
+            l.strip_prefix("FLASH")?
+                .split("ORIGIN")
+                .nth(1)?
+                .split('=')
+                .nth(1)?
+                .split(',')
+                .next()
+                .map(|v| v.trim().to_string())
         })
         .unwrap_or_else(|| fail(format!("{}: no FLASH ORIGIN", layout.display())));
     let policy_name = PathBuf::from(&policy)
@@ -63,7 +83,9 @@ fn main() {
     let episodes: u32 = var("PICORL_EPISODES", "10")
         .parse()
         .unwrap_or_else(|e| fail(format!("PICORL_EPISODES: {e}")));
-    let seed: u64 = var("PICORL_SEED", "0").parse().unwrap_or_else(|e| fail(format!("PICORL_SEED: {e}")));
+    let seed: u64 = var("PICORL_SEED", "0")
+        .parse()
+        .unwrap_or_else(|e| fail(format!("PICORL_SEED: {e}")));
     let mut kw = String::new();
     for pair in kwargs.split(',').filter(|p| !p.is_empty()) {
         let (k, v) = pair
@@ -71,6 +93,20 @@ fn main() {
             .unwrap_or_else(|| fail(format!("PICORL_ENV_KWARGS: `{pair}` is not key=value")));
         kw.push_str(&format!("    ({k:?}, {v:?}),\n"));
     }
+    // The concrete environment type for the id (core's registry, one type per Gymnasium class).
+    let env_type = match env_id.as_str() {
+        "CartPole-v1" => "CartPole",
+        "MountainCar-v0" => "MountainCar",
+        "MountainCarContinuous-v0" => "MountainCarContinuous",
+        "Pendulum-v1" => "Pendulum",
+        "Acrobot-v1" => "Acrobot",
+        "FrozenLake-v1" | "FrozenLake8x8-v1" => "FrozenLake",
+        "CliffWalking-v1" | "CliffWalkingSlippery-v1" => "CliffWalking",
+        "Taxi-v4" => "Taxi",
+        other => fail(format!(
+            "PICORL_ENV={other}: not an environment of picorl-core"
+        )),
+    };
     let config = format!(
         "/// The environment id the policy runs in.\npub const ENV_ID: &str = {env_id:?};\n\
          /// Gymnasium `make` options, as key/value pairs.\npub const ENV_KWARGS: &[(&str, &str)] = &[\n{kw}];\n\
@@ -78,7 +114,8 @@ fn main() {
          /// Episode i resets with SEED + i.\npub const SEED: u64 = {seed};\n\
          /// The policy's name (its file stem).\npub const POLICY_NAME: &str = {policy_name:?};\n\
          /// Scratch width of the policy (its widest layer, padded).\npub const POLICY_CAPACITY: usize = {capacity};\n\
-         /// Where the board's flash starts.\npub const FLASH_ORIGIN: usize = {flash_origin};\n"
+         /// Where the board's flash starts.\npub const FLASH_ORIGIN: usize = {flash_origin};\n\
+         /// The environment's type.\npub type EnvType = picorl_core::env::{env_type};\n"
     );
     fs::write(out.join("config.rs"), config).expect("OUT_DIR is writable");
 }
