@@ -1,9 +1,14 @@
-//! The Cortex-M4 int8 kernel: SMLAD (two 16x16 multiply-accumulates in one instruction) through
-//! `core::arch::asm!`. This is the only module of picorl-core allowed `unsafe` code.
+//! Target-specific int8 kernels, the only module of picorl-core allowed `unsafe` code:
 //!
-//! Built only for `target_arch = "arm"` with `target_feature = "dsp"` (ARMv7E-M: Cortex-M4/M7);
-//! everywhere else, and whenever a buffer is not word-aligned, [`super::DenseI8`] runs its portable
-//! kernel, which gives the same bits.
+//! - **Cortex-M4** (`target_arch = "arm"`, `target_feature = "dsp"`: ARMv7E-M, Cortex-M4/M7): the
+//!   whole layer in `core::arch::asm!`, with SMLAD (two 16x16 multiply-accumulates in one
+//!   instruction) for the dot products and SMMULR/SSAT for TFLM's requantization.
+//! - **x86-64**: the dot products of one block with SSE2's PMADDWD, x86's SMLAD
+//!   ([`mac_block_sse2`]).
+//!
+//! Everywhere else, and whenever a buffer is not word-aligned on Cortex-M4, [`super::DenseI8`] runs
+//! its portable code, which gives the same bits: integer sums are exact, and the portable
+//! requantization ([`super::dense::requantize_kernel`]) is the Cortex-M4 instruction sequence.
 //!
 //! ## What it computes
 //! The whole layer, block after block of 4 output rows (`dense.rs` documents the layout):
@@ -41,9 +46,37 @@
 //! - Only `out` is written, through a `&mut` the caller holds exclusively.
 #![allow(unsafe_code)]
 
-use super::dense::{BLOCK, BLOCK_PARAM_WORDS};
+use super::dense::BLOCK;
+#[cfg(target_arch = "arm")]
+use super::dense::BLOCK_PARAM_WORDS;
+
+/// One block's accumulators (see `dense::mac_block`) with one PMADDWD per input pair: each 32-bit
+/// lane gets `w[2r] * x0 + w[2r + 1] * x1`, wrapping in its one overflowing case
+/// (`2 * (-32768)^2`) as SMLAD does, then PADDD (wrapping) into the accumulators.
+///
+/// Sound because SSE2 is part of the x86-64 baseline: every x86-64 CPU executes these instructions
+/// (the intrinsics are `unsafe` only as `#[target_feature]` functions). They take no pointers:
+/// loads and stores are `bytemuck` casts of arrays.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn mac_block_sse2(
+    w_pairs: &[[i16; 2 * BLOCK]],
+    x_pairs: &[[i16; 2]],
+    bias: [i32; BLOCK],
+) -> [i32; BLOCK] {
+    use core::arch::x86_64::{__m128i, _mm_add_epi32, _mm_madd_epi16, _mm_set1_epi32};
+    let mut acc: __m128i = bytemuck::cast(bias);
+    for (wv, xp) in w_pairs.iter().zip(x_pairs) {
+        let pair: i32 = bytemuck::cast(*xp);
+        let w: __m128i = bytemuck::cast(*wv);
+        // SAFETY: SSE2 is always available on x86-64 (see above).
+        acc = unsafe { _mm_add_epi32(acc, _mm_madd_epi16(w, _mm_set1_epi32(pair))) };
+    }
+    bytemuck::cast(acc)
+}
 
 /// The kernel's arguments, read by the assembly at fixed offsets.
+#[cfg(target_arch = "arm")]
 #[repr(C)]
 struct Args {
     weights: *const i16, // +0
@@ -55,10 +88,13 @@ struct Args {
     zero_point: i32,     // +24
 }
 
+#[cfg(target_arch = "arm")]
 const _: () = assert!(core::mem::size_of::<Args>() == 28);
+#[cfg(target_arch = "arm")]
 const _: () = assert!(BLOCK == 4 && BLOCK_PARAM_WORDS == 20);
 
 /// One output channel's requantization in `$a`, with `r8..r11` = `[m, l1, round, r1]`, `r12` = zp.
+#[cfg(target_arch = "arm")]
 macro_rules! requant_channel {
     ($a:literal, $relu:literal) => {
         concat!(
@@ -98,6 +134,7 @@ macro_rules! requant_channel {
 }
 
 /// One group of 4 inputs against 4 rows: 8 MACs per row.
+#[cfg(target_arch = "arm")]
 macro_rules! mac_group {
     () => {
         concat!(
@@ -116,6 +153,7 @@ macro_rules! mac_group {
     };
 }
 
+#[cfg(target_arch = "arm")]
 macro_rules! layer_asm {
     ($args:expr, $relu2:literal, $relu3:literal, $relu4:literal, $relu5:literal) => {
         // SAFETY: see the module documentation; `dense_i8` checked every length and alignment.
@@ -166,6 +204,7 @@ macro_rules! layer_asm {
 
 /// Runs one int8 layer with the SMLAD kernel; returns `false` (and does nothing) when a length or
 /// an alignment does not allow it, so that the caller runs the portable kernel.
+#[cfg(target_arch = "arm")]
 pub(crate) fn dense_i8(
     weights: &[i16],
     params: &[[i32; BLOCK_PARAM_WORDS]],

@@ -21,7 +21,10 @@
 
 pub mod activation;
 pub mod dense;
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(any(
+    all(target_arch = "arm", target_feature = "dsp"),
+    target_arch = "x86_64"
+))]
 mod dsp;
 pub mod quant;
 
