@@ -310,3 +310,41 @@ pub fn build_model(
     buf.truncate(n);
     Ok(buf)
 }
+
+/// For int8 export of a policy trained without observation normalization: stores a per-feature
+/// standardization measured on the calibration observations (mean and variance, no clipping) and
+/// folds its inverse into the first layer (`W' = W·diag(σ)`, `b' = b + W·μ`), so the network
+/// computes the same function while the int8 input quantization sees features of similar range.
+/// Without it, one input scale must cover, say, CartPole's cart velocity (±2) and pole angle
+/// (±0.2) at once, and the angle keeps only a few int8 steps. Policies with their own
+/// normalization are returned unchanged.
+pub fn standardized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyExport {
+    let Some(first) = policy.layers.first() else { return policy.clone() };
+    if policy.obs_norm.is_some() || obs_dim == 0 || obs.len() < obs_dim || first.inputs != obs_dim {
+        return policy.clone();
+    }
+    let n = (obs.len() / obs_dim) as f64;
+    let mut mean = vec![0.0f32; obs_dim];
+    let mut var = vec![1.0f32; obs_dim];
+    for i in 0..obs_dim {
+        let col = obs.chunks_exact(obs_dim).map(|o| f64::from(o[i]));
+        let m = col.clone().sum::<f64>() / n;
+        let v = col.map(|x| (x - m).powi(2)).sum::<f64>() / n;
+        mean[i] = m as f32;
+        // A constant feature keeps unit scale (only its mean is removed).
+        var[i] = if v > 1e-12 { v as f32 } else { 1.0 };
+    }
+    let std: Vec<f32> = var.iter().map(|&v| picorl_core::policy::norm_std(v, 0.0)).collect();
+    let mut out = policy.clone();
+    let l0 = &mut out.layers[0];
+    for o in 0..l0.outputs {
+        let row = &mut l0.weights[o * obs_dim..(o + 1) * obs_dim];
+        let shift: f64 = row.iter().zip(&mean).map(|(&w, &m)| f64::from(w) * f64::from(m)).sum();
+        l0.bias[o] = (f64::from(l0.bias[o]) + shift) as f32;
+        for (w, s) in row.iter_mut().zip(&std) {
+            *w *= s;
+        }
+    }
+    out.obs_norm = Some(ObsNormExport { mean, var, eps: 0.0, clip: f32::INFINITY });
+    out
+}
