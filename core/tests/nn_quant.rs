@@ -218,3 +218,42 @@ fn converter_style_helpers() {
     assert_eq!(quantize_bias(0.3, 0.1, 0.2), Ok(15));
     assert_eq!(quantize_bias(1e30, 1e-10, 1e-10), Ok(i32::MAX));
 }
+
+#[test]
+fn affine_quantize_equals_roundf_everywhere() {
+    // The library-free rounding against libm's roundf on ties, near-ties, large and odd values.
+    let mut rng = picorl_core::rng::seeded(3);
+    let specials = [
+        0.5f32,
+        -0.5,
+        1.5,
+        -1.5,
+        2.5,
+        0.499_999_97,
+        -0.499_999_97,
+        8_388_607.5,
+        16_777_216.0,
+        3e9,
+        -3e9,
+        1e-40,
+    ];
+    for i in 0..2_000_000u32 {
+        let v = if (i as usize) < specials.len() {
+            specials[i as usize]
+        } else {
+            f32::from_bits(rand_core::RngCore::next_u32(&mut rng))
+        };
+        for zp in [-128, -3, 0, 127] {
+            let p = QuantParams {
+                scale: 1.0,
+                zero_point: zp,
+            };
+            let expect = if v.is_nan() {
+                zp.clamp(-128, 127)
+            } else {
+                (libm::roundf(v) as i32).saturating_add(zp).clamp(-128, 127)
+            };
+            assert_eq!(quantize_f32(v, p) as i32, expect, "{v:e} zp {zp}");
+        }
+    }
+}

@@ -456,6 +456,7 @@ impl<'a> DenseI8<'a> {
     /// On Cortex-M4 (`target_feature = "dsp"`) with word-aligned buffers this runs the SMLAD kernel
     /// of `dsp.rs`; elsewhere the portable kernel. Both give TFLM's bits for any model the reader
     /// accepts.
+    #[inline]
     pub fn forward(&self, input: &[i16], output: &mut [i16]) -> Result<(), NnError> {
         let depth = padded_depth(self.in_dim);
         let rows = padded_rows(self.out_dim);

@@ -14,8 +14,9 @@
 //! The whole layer, block after block of 4 output rows (`dense.rs` documents the layout):
 //! 1. `acc[r] = folded_bias[r]`, then for each 4-input group: load `x01`, `x23` (LDM), load the
 //!    4 rows' weight words for pair 0 (LDM) and SMLAD each into its accumulator, the same for pair 1.
-//!    A 2-group loop with an entry at its second half when the group count is odd: 11 instructions
-//!    per 16 MACs plus 2 per 32 for the loop.
+//!    A 4-group loop entered part-way when the group count is not a multiple of 4 (Duff's device,
+//!    through a TBB jump table indexed by a value computed once per layer): 11 instructions per 16 MACs plus 2 per
+//!    64 for the loop.
 //! 2. Per row, with `[m, l1, round, r1]` the [`super::KernelRequant`] words:
 //!    `a = acc << l1` (`acc << left_shift`, doubled), `x = SMMULR(a, m)` (= gemmlowp's
 //!    `SaturatingRoundingDoublingHighMul(acc << left_shift, m)`: `floor((2am' + 2^31) / 2^32)` with
@@ -41,7 +42,7 @@
 //! - The block saves every callee-saved register it touches (`r4-r11`, `lr`, including the frame
 //!   pointer `r7` and LLVM's base pointer `r6`) with one PUSH and restores them with one POP; no
 //!   Rust code runs in between, and exceptions stack their own context. The caller-saved `r0-r3`,
-//!   `r12` and the flags are declared clobbered. The stack is used (PUSH/POP of 14 words, balanced),
+//!   `r12` and the flags are declared clobbered. The stack is used (PUSH/POP of 15 words, balanced),
 //!   so `nostack` is not given.
 //! - Only `out` is written, through a `&mut` the caller holds exclusively.
 #![allow(unsafe_code)]
@@ -75,21 +76,6 @@ pub(crate) fn mac_block_sse2(
     bytemuck::cast(acc)
 }
 
-/// The kernel's arguments, read by the assembly at fixed offsets.
-#[cfg(target_arch = "arm")]
-#[repr(C)]
-struct Args {
-    weights: *const i16, // +0
-    params: *const i32,  // +4
-    x: *const i16,       // +8
-    x_end: *const i16,   // +12
-    out: *mut i16,       // +16
-    out_end: *mut i16,   // +20
-    zero_point: i32,     // +24
-}
-
-#[cfg(target_arch = "arm")]
-const _: () = assert!(core::mem::size_of::<Args>() == 28);
 #[cfg(target_arch = "arm")]
 const _: () = assert!(BLOCK == 4 && BLOCK_PARAM_WORDS == 20);
 
@@ -138,13 +124,13 @@ macro_rules! requant_channel {
 macro_rules! mac_group {
     () => {
         concat!(
-            "ldm r6!, {{r8, r9}}\n",
-            "ldm r0!, {{r10, r11, r12, lr}}\n",
+            "ldm.w r6!, {{r8, r9}}\n",
+            "ldm.w r0!, {{r10, r11, r12, lr}}\n",
             "smlad r2, r10, r8, r2\n",
             "smlad r3, r11, r8, r3\n",
             "smlad r4, r12, r8, r4\n",
             "smlad r5, lr, r8, r5\n",
-            "ldm r0!, {{r10, r11, r12, lr}}\n",
+            "ldm.w r0!, {{r10, r11, r12, lr}}\n",
             "smlad r2, r10, r9, r2\n",
             "smlad r3, r11, r9, r3\n",
             "smlad r4, r12, r9, r4\n",
@@ -155,47 +141,63 @@ macro_rules! mac_group {
 
 #[cfg(target_arch = "arm")]
 macro_rules! layer_asm {
-    ($args:expr, $relu2:literal, $relu3:literal, $relu4:literal, $relu5:literal) => {
+    ($w:expr, $p:expr, $x:expr, $xe:expr, $o:expr, $oe:expr, $zp:expr,
+     $relu2:literal, $relu3:literal, $relu4:literal, $relu5:literal) => {
         // SAFETY: see the module documentation; `dense_i8` checked every length and alignment.
         unsafe {
             core::arch::asm!(
+                // In: r0 = weights, r1 = params, r2 = x, r3 = x_end, r5 = out, r8 = out_end,
+                // r9 = zero point. All of r4-r11 and lr are restored by the final POP.
                 "push {{r4-r11, lr}}",
-                "ldrd r4, r5, [r0, #16]",
-                "ldrd r2, r3, [r0, #8]",
-                "ldr r6, [r0, #24]",
-                // [sp] = x, [sp+4] = x_end, [sp+8] = out, [sp+12] = out_end, [sp+16] = zp
-                "push {{r2-r6}}",
-                "ldrd r0, r1, [r0]",
+                "mov r6, r8",
+                "mov r7, r9",
+                // The MAC loop does 4 groups per turn; a block with `g` groups enters it at
+                // group `(4 - g % 4) % 4`, through a TBB table (offsets between labels, so the
+                // code's placement cannot change them).
+                "sub r4, r3, r2",
+                "ubfx r4, r4, #3, #2",
+                "rsb r4, r4, #0",
+                "and r4, r4, #3",
+                // [sp] = x, [sp+4] = x_end, [sp+8] = entry group, [sp+12] = out,
+                // [sp+16] = out_end, [sp+20] = zero point
+                "push {{r2-r7}}",
                 "2:",
-                "ldrd r6, r7, [sp]",
+                "ldm sp, {{r6, r7, r8}}",
                 "ldm r1!, {{r2-r5}}",
-                "sub r8, r7, r6",
-                "tst r8, #8",
-                "bne 4f",
+                "tbb [pc, r8]",
+                "5:",
+                ".byte (3f - 5b) / 2, (6f - 5b) / 2, (7f - 5b) / 2, (8f - 5b) / 2",
                 "3:",
                 mac_group!(),
-                "4:",
+                "6:",
+                mac_group!(),
+                "7:",
+                mac_group!(),
+                "8:",
                 mac_group!(),
                 "cmp r6, r7",
                 "bne 3b",
-                "ldr r12, [sp, #16]",
+                "ldr r12, [sp, #20]",
                 requant_channel!("r2", $relu2),
                 requant_channel!("r3", $relu3),
                 requant_channel!("r4", $relu4),
                 requant_channel!("r5", $relu5),
                 "pkhbt r2, r2, r3, lsl #16",
                 "pkhbt r4, r4, r5, lsl #16",
-                "ldrd lr, r8, [sp, #8]",
+                "ldrd lr, r8, [sp, #12]",
                 "strd r2, r4, [lr], #8",
-                "str lr, [sp, #8]",
+                "str lr, [sp, #12]",
                 "cmp lr, r8",
                 "bne 2b",
-                "add sp, sp, #20",
+                "add sp, sp, #24",
                 "pop {{r4-r11, lr}}",
-                inout("r0") $args => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
+                inout("r0") $w => _,
+                inout("r1") $p => _,
+                inout("r2") $x => _,
+                inout("r3") $xe => _,
+                in("r5") $o,
+                in("r8") $oe,
+                in("r9") $zp,
                 out("r12") _,
             )
         }
@@ -205,6 +207,7 @@ macro_rules! layer_asm {
 /// Runs one int8 layer with the SMLAD kernel; returns `false` (and does nothing) when a length or
 /// an alignment does not allow it, so that the caller runs the portable kernel.
 #[cfg(target_arch = "arm")]
+#[inline(always)]
 pub(crate) fn dense_i8(
     weights: &[i16],
     params: &[[i32; BLOCK_PARAM_WORDS]],
@@ -233,26 +236,24 @@ pub(crate) fn dense_i8(
     }
     let x_range = x.as_ptr_range();
     let out_range = out.as_mut_ptr_range();
-    let args = Args {
-        weights: weights.as_ptr(),
-        params: params.as_ptr().cast::<i32>(),
-        x: x_range.start,
-        x_end: x_range.end,
-        out: out_range.start,
-        out_end: out_range.end,
-        zero_point,
-    };
-    let p: *const Args = &args;
+    let (w, p) = (weights.as_ptr(), params.as_ptr().cast::<i32>());
+    let (xs, xe, os, oe) = (x_range.start, x_range.end, out_range.start, out_range.end);
     if relu {
         layer_asm!(
+            w,
             p,
+            xs,
+            xe,
+            os,
+            oe,
+            zero_point,
             "usat r2, #31, r2\n",
             "usat r3, #31, r3\n",
             "usat r4, #31, r4\n",
             "usat r5, #31, r5\n"
         );
     } else {
-        layer_asm!(p, "", "", "", "");
+        layer_asm!(w, p, xs, xe, os, oe, zero_point, "", "", "", "");
     }
     true
 }
