@@ -194,8 +194,11 @@ impl<'a> DenseF32<'a> {
         check_min_len("output", output.len(), rows)?;
         let x = input.get(..self.in_dim).unwrap_or(&[]);
         let out = output.get_mut(..rows).unwrap_or(&mut []);
-        forward_blocks(self.weights, self.bias, x, out);
-        self.activation.apply_slice(out);
+        let relu = self.activation == Activation::Relu;
+        forward_blocks(self.weights, self.bias, x, out, relu);
+        if !relu {
+            self.activation.apply_slice(out);
+        }
         Ok(())
     }
 
@@ -228,11 +231,12 @@ impl<'a> DenseF32<'a> {
 }
 
 /// Blocks computed together by the f32 kernel: each input load is shared by `4 * F32_GROUP` rows
-/// and the CPU gets `F32_GROUP` independent add chains. 8 on hosts with 16 vector registers; 2 on
-/// Cortex-M4F, whose 32 single-precision registers hold 8 accumulators plus their operands. The
-/// group size changes the speed only: each row's sum runs `k = 0, 1, 2, …` whatever it is.
+/// and the CPU gets `F32_GROUP` independent add chains. 8 on hosts with 16 vector registers; 4 on
+/// Cortex-M4F, whose 32 single-precision registers hold 16 accumulators plus their operands (the
+/// VLDM/VMLA kernel of `dsp.rs`). The group size changes the speed only: each row's sum runs
+/// `k = 0, 1, 2, …` whatever it is.
 #[cfg(target_arch = "arm")]
-const F32_GROUP: usize = 2;
+const F32_GROUP: usize = 4;
 #[cfg(not(target_arch = "arm"))]
 const F32_GROUP: usize = 8;
 
@@ -240,7 +244,7 @@ const F32_GROUP: usize = 8;
 // 2-core VM, before the grouping): plain loop 1.04 µs vs nalgebra `gemv` 1.46 µs for 64x64 (1.4x),
 // 17.4 µs vs 34.2 µs for 256x256 (2.0x). The plain loop won; see the issue-5 report for the
 // figures after the grouping.
-fn forward_blocks(weights: &[f32], bias: &[f32], x: &[f32], out: &mut [f32]) {
+fn forward_blocks(weights: &[f32], bias: &[f32], x: &[f32], out: &mut [f32], relu: bool) {
     let block_len = BLOCK * x.len();
     if block_len == 0 {
         return;
@@ -249,7 +253,13 @@ fn forward_blocks(weights: &[f32], bias: &[f32], x: &[f32], out: &mut [f32]) {
     let mut b_groups = bias.chunks_exact(F32_GROUP * BLOCK);
     let mut o_groups = out.chunks_exact_mut(F32_GROUP * BLOCK);
     for ((w, b), o) in (&mut w_groups).zip(&mut b_groups).zip(&mut o_groups) {
-        forward_group::<F32_GROUP>(w, b, x, o);
+        #[cfg(all(target_arch = "arm", target_feature = "dsp", target_abi = "eabihf"))]
+        {
+            if super::dsp::dense_f32_group(w, b, x, o, relu) {
+                continue;
+            }
+        }
+        forward_group::<F32_GROUP>(w, b, x, o, relu);
     }
     let w = w_groups.remainder();
     let b = b_groups.remainder();
@@ -259,13 +269,13 @@ fn forward_blocks(weights: &[f32], bias: &[f32], x: &[f32], out: &mut [f32]) {
         .zip(b.chunks_exact(BLOCK))
         .zip(o.chunks_exact_mut(BLOCK))
     {
-        forward_group::<1>(w, b, x, o);
+        forward_group::<1>(w, b, x, o, relu);
     }
 }
 
 /// `NB` consecutive blocks: `w` holds their `NB * 4 * in` weights, `b` and `o` their `4 * NB` rows.
 #[inline(always)]
-fn forward_group<const NB: usize>(w: &[f32], b: &[f32], x: &[f32], o: &mut [f32]) {
+fn forward_group<const NB: usize>(w: &[f32], b: &[f32], x: &[f32], o: &mut [f32], relu: bool) {
     let block_len = BLOCK * x.len();
     let mut acc = [[0.0f32; BLOCK]; NB];
     for (a, bb) in acc.iter_mut().zip(b.chunks_exact(BLOCK)) {
@@ -290,7 +300,9 @@ fn forward_group<const NB: usize>(w: &[f32], b: &[f32], x: &[f32], o: &mut [f32]
         }
     }
     for (oo, a) in o.chunks_exact_mut(BLOCK).zip(acc.iter()) {
-        oo.copy_from_slice(a);
+        for (y, &v) in oo.iter_mut().zip(a) {
+            *y = if relu { super::activation::relu(v) } else { v };
+        }
     }
 }
 

@@ -257,3 +257,145 @@ pub(crate) fn dense_i8(
     }
     true
 }
+
+/// One f32 MAC block: `acc[s0..s15] += w * x[k]` for the 16 rows of the group, one VLDM per block
+/// and one VMLA per weight (VMLA rounds after the multiply and after the add: the same two
+/// roundings as Rust's `acc += w * x`, so the same bits as the portable kernel).
+#[cfg(all(target_arch = "arm", target_feature = "dsp", target_abi = "eabihf"))]
+macro_rules! f32_k {
+    () => {
+        concat!(
+            "vldmia r2!, {{s16}}\n",
+            "vldmia r0!, {{s20-s23}}\n",
+            "vldmia r5!, {{s24-s27}}\n",
+            "vmla.f32 s0, s20, s16\n",
+            "vmla.f32 s1, s21, s16\n",
+            "vmla.f32 s2, s22, s16\n",
+            "vmla.f32 s3, s23, s16\n",
+            "vmla.f32 s4, s24, s16\n",
+            "vmla.f32 s5, s25, s16\n",
+            "vmla.f32 s6, s26, s16\n",
+            "vmla.f32 s7, s27, s16\n",
+            "vldmia r8!, {{s20-s23}}\n",
+            "vldmia r10!, {{s24-s27}}\n",
+            "vmla.f32 s8, s20, s16\n",
+            "vmla.f32 s9, s21, s16\n",
+            "vmla.f32 s10, s22, s16\n",
+            "vmla.f32 s11, s23, s16\n",
+            "vmla.f32 s12, s24, s16\n",
+            "vmla.f32 s13, s25, s16\n",
+            "vmla.f32 s14, s26, s16\n",
+            "vmla.f32 s15, s27, s16\n",
+        )
+    };
+}
+
+/// ReLU of one accumulator as Rust's `if x > 0 { x } else { 0 }`: `le` also holds for NaN
+/// (unordered), -0 and 0, which all become +0 (`s31`).
+#[cfg(all(target_arch = "arm", target_feature = "dsp", target_abi = "eabihf"))]
+macro_rules! f32_relu {
+    ($s:literal) => {
+        concat!(
+            "vcmp.f32 ",
+            $s,
+            ", #0\n",
+            "vmrs APSR_nzcv, fpscr\n",
+            "it le\n",
+            "vmovle.f32 ",
+            $s,
+            ", s31\n",
+        )
+    };
+}
+
+#[cfg(all(target_arch = "arm", target_feature = "dsp", target_abi = "eabihf"))]
+macro_rules! f32_group_asm {
+    ($w:expr, $stride:expr, $x:expr, $xe:expr, $b:expr, $o:expr, $($relu:expr),*) => {
+        // SAFETY: see `dense_f32_group`; every length was checked, f32 slices are word-aligned.
+        unsafe {
+            core::arch::asm!(
+                // All 32 single-precision registers are saved and restored.
+                "vpush {{d0-d15}}",
+                "vldmia r12, {{s0-s15}}",
+                "add r5, r0, r1",
+                "add r8, r5, r1",
+                "add r10, r8, r1",
+                "2:",
+                f32_k!(),
+                "cmp r2, r3",
+                "bne 2b",
+                "mov r5, #0",
+                "vmov s31, r5",
+                $($relu,)*
+                "vstmia r4, {{s0-s15}}",
+                "vpop {{d0-d15}}",
+                inout("r0") $w => _,
+                in("r1") $stride,
+                inout("r2") $x => _,
+                in("r3") $xe,
+                in("r4") $o,
+                in("r12") $b,
+                out("r5") _,
+                out("r8") _,
+                out("r10") _,
+            )
+        }
+    };
+}
+
+/// Four f32 blocks (16 rows) with VLDM/VMLA: `w` holds the 4 blocks' `16 * in` weights in the
+/// stored layout, `bias` and `out` their 16 rows, `x` the `in >= 1` inputs. Returns `false` (and
+/// does nothing) if a length does not match, so that the caller runs the portable code.
+///
+/// Sound because: the loop reads exactly `x.len()` inputs and, from each block's start
+/// (`w + j * 4 * in`), exactly `4 * in` weights, i.e. all of `w` and nothing more (checked:
+/// `w.len() == 16 * x.len()`); it reads 16 biases and writes 16 outputs (checked); f32 slices are
+/// 4-byte aligned as VLDM/VSTM need; the block saves and restores all of `d0-d15`, declares the
+/// integer registers it changes, changes no FPSCR control bit (only the condition flags, via VCMP,
+/// and the cumulative exception flags any FP operation sets).
+#[cfg(all(target_arch = "arm", target_feature = "dsp", target_abi = "eabihf"))]
+#[inline(always)]
+pub(crate) fn dense_f32_group(
+    w: &[f32],
+    bias: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    relu: bool,
+) -> bool {
+    let n = x.len();
+    if n == 0 || bias.len() != 16 || out.len() != 16 || n.checked_mul(16) != Some(w.len()) {
+        return false;
+    }
+    let stride = 16 * n; // bytes between consecutive blocks: 4 rows * n inputs * 4 bytes
+    let xr = x.as_ptr_range();
+    let (wp, bp, op) = (w.as_ptr(), bias.as_ptr(), out.as_mut_ptr());
+    if relu {
+        f32_group_asm!(
+            wp,
+            stride,
+            xr.start,
+            xr.end,
+            bp,
+            op,
+            f32_relu!("s0"),
+            f32_relu!("s1"),
+            f32_relu!("s2"),
+            f32_relu!("s3"),
+            f32_relu!("s4"),
+            f32_relu!("s5"),
+            f32_relu!("s6"),
+            f32_relu!("s7"),
+            f32_relu!("s8"),
+            f32_relu!("s9"),
+            f32_relu!("s10"),
+            f32_relu!("s11"),
+            f32_relu!("s12"),
+            f32_relu!("s13"),
+            f32_relu!("s14"),
+            f32_relu!("s15")
+        );
+    } else {
+        f32_group_asm!(wp, stride, xr.start, xr.end, bp, op, "");
+    }
+    true
+}
