@@ -240,10 +240,13 @@ const F32_GROUP: usize = 4;
 #[cfg(not(target_arch = "arm"))]
 const F32_GROUP: usize = 8;
 
-// Benchmark (criterion, `cargo bench -p picorl-benches --bench main -- nn/dense_f32`, x86-64, shared
-// 2-core VM, before the grouping): plain loop 1.04 µs vs nalgebra `gemv` 1.46 µs for 64x64 (1.4x),
-// 17.4 µs vs 34.2 µs for 256x256 (2.0x). The plain loop won; see the issue-5 report for the
-// figures after the grouping.
+// Which won: the plain loop. Criterion, `cargo bench -p picorl-benches --bench main -- nn/dense_f32`,
+// x86-64 (shared 2-core VM, so ±20 %), the same block layout and the same bits:
+//   64x64:   loop 0.69 µs, nalgebra `gemv` 1.69 µs (2.5x slower);
+//   256x256: loop 9.2 µs,  nalgebra `gemv` 29.3 µs (3.2x slower).
+// Before this 8-block grouping the loop was already ahead (1.04 vs 1.46 µs, 17.4 vs 34.2 µs):
+// nalgebra's gemv over a 4-row view runs one 4-wide add chain at a time. On Cortex-M4F the loop is
+// the VLDM/VMLA kernel of `dsp.rs` (1.55 instructions per MAC for 64x64 under QEMU).
 fn forward_blocks(weights: &[f32], bias: &[f32], x: &[f32], out: &mut [f32], relu: bool) {
     let block_len = BLOCK * x.len();
     if block_len == 0 {
