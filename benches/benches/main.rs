@@ -2,6 +2,7 @@
 use criterion::{criterion_group, criterion_main};
 
 mod env;
+mod tabular;
 
-criterion_group!(benches, env::bench);
+criterion_group!(benches, env::bench, tabular::bench);
 criterion_main!(benches);
