@@ -174,7 +174,7 @@ impl From<EnvError> for TabularError {
 pub fn discrete_state(obs: &[f32]) -> Result<u32, TabularError> {
     match *obs {
         // 2^24: every integer below it is exact in f32, and no table is that tall.
-        [v] if v >= 0.0 && v < 16_777_216.0 && v == libm::truncf(v) => Ok(v as u32),
+        [v] if (0.0..16_777_216.0).contains(&v) && v == libm::truncf(v) => Ok(v as u32),
         _ => Err(TabularError::BadObservation),
     }
 }
@@ -976,7 +976,11 @@ mod tests {
             let mut q = QView::new(&mut data[..], 2).unwrap();
             let l = learner(Rule::Sarsa);
             let out = l
-                .learn(&mut q, &Experience::new(0, 0, 0.0, 1, false), &mut rng::seeded(seed))
+                .learn(
+                    &mut q,
+                    &Experience::new(0, 0, 0.0, 1, false),
+                    &mut rng::seeded(seed),
+                )
                 .unwrap();
             let bootstrapped = [1.0f32, 3.0][out.next_action as usize];
             assert_eq!(out.td_error, 0.9 * bootstrapped);
@@ -1034,12 +1038,22 @@ mod tests {
         for (exp, err) in cases {
             assert_eq!(l.learn(&mut q, &exp, &mut r), Err(err));
         }
-        assert_eq!(l.act(&q, 9, &mut r).unwrap_err().to_string(), "state 9 is out of range 0..3");
+        assert_eq!(
+            l.act(&q, 9, &mut r).unwrap_err().to_string(),
+            "state 9 is out of range 0..3"
+        );
         assert_eq!(table, QTable::<3, 2>::filled(1.0));
         assert!(QView::new(&[0.0f32; 5][..], 2).is_err());
         assert!(QView::new(&[0.0f32; 0][..], 1).is_err());
         assert!(QView::new(&[0.0f32; 4][..], 0).is_err());
-        for obs in [&[-1.0f32][..], &[0.5], &[f32::NAN], &[f32::INFINITY], &[], &[1.0, 2.0]] {
+        for obs in [
+            &[-1.0f32][..],
+            &[0.5],
+            &[f32::NAN],
+            &[f32::INFINITY],
+            &[],
+            &[1.0, 2.0],
+        ] {
             assert_eq!(discrete_state(obs), Err(TabularError::BadObservation));
         }
         assert_eq!(discrete_state(&[15.0]), Ok(15));
@@ -1048,28 +1062,70 @@ mod tests {
     #[test]
     fn bad_hyper_parameters_are_named() {
         let bad = [
-            (Hyper { learning_rate: Schedule::Constant(0.0), ..Hyper::SEED }, "learning_rate"),
-            (Hyper { learning_rate: Schedule::Constant(f32::NAN), ..Hyper::SEED }, "learning_rate"),
-            (Hyper { gamma: 1.5, ..Hyper::SEED }, "gamma"),
-            (Hyper { hole_penalty: -1.0, ..Hyper::SEED }, "hole_penalty"),
-            (Hyper { hole_penalty: f32::INFINITY, ..Hyper::SEED }, "hole_penalty"),
             (
                 Hyper {
-                    epsilon: Schedule::Exponential { start: 1.0, decay: 0.0, min: 0.0 },
-                    ..Hyper::SEED
-                },
-                "epsilon.decay",
-            ),
-            (
-                Hyper {
-                    learning_rate: Schedule::Linear { start: 0.5, end: 0.0, episodes: 3 },
+                    learning_rate: Schedule::Constant(0.0),
                     ..Hyper::SEED
                 },
                 "learning_rate",
             ),
             (
                 Hyper {
-                    epsilon: Schedule::Linear { start: 1.0, end: -0.1, episodes: 3 },
+                    learning_rate: Schedule::Constant(f32::NAN),
+                    ..Hyper::SEED
+                },
+                "learning_rate",
+            ),
+            (
+                Hyper {
+                    gamma: 1.5,
+                    ..Hyper::SEED
+                },
+                "gamma",
+            ),
+            (
+                Hyper {
+                    hole_penalty: -1.0,
+                    ..Hyper::SEED
+                },
+                "hole_penalty",
+            ),
+            (
+                Hyper {
+                    hole_penalty: f32::INFINITY,
+                    ..Hyper::SEED
+                },
+                "hole_penalty",
+            ),
+            (
+                Hyper {
+                    epsilon: Schedule::Exponential {
+                        start: 1.0,
+                        decay: 0.0,
+                        min: 0.0,
+                    },
+                    ..Hyper::SEED
+                },
+                "epsilon.decay",
+            ),
+            (
+                Hyper {
+                    learning_rate: Schedule::Linear {
+                        start: 0.5,
+                        end: 0.0,
+                        episodes: 3,
+                    },
+                    ..Hyper::SEED
+                },
+                "learning_rate",
+            ),
+            (
+                Hyper {
+                    epsilon: Schedule::Linear {
+                        start: 1.0,
+                        end: -0.1,
+                        episodes: 3,
+                    },
                     ..Hyper::SEED
                 },
                 "epsilon",
@@ -1096,7 +1152,11 @@ mod tests {
         assert_eq!(l.epsilon(), 0.01);
         assert_eq!(l.progress().episodes, 2001);
         let mut l = Learner::new(Hyper {
-            epsilon: Schedule::Linear { start: 1.0, end: 0.2, episodes: 4 },
+            epsilon: Schedule::Linear {
+                start: 1.0,
+                end: 0.2,
+                episodes: 4,
+            },
             ..Hyper::SEED
         })
         .unwrap();
@@ -1111,7 +1171,11 @@ mod tests {
     #[test]
     fn ties_random_while_exploring_lowest_when_greedy() {
         let mut l = Learner::new(Hyper {
-            epsilon: Schedule::Linear { start: 0.0, end: 0.0, episodes: 0 },
+            epsilon: Schedule::Linear {
+                start: 0.0,
+                end: 0.0,
+                episodes: 0,
+            },
             ..Hyper::SEED
         })
         .unwrap();
@@ -1146,7 +1210,8 @@ mod tests {
         let mut r = rng::seeded(seed);
         let mut obs = [0.0f32];
         for e in 0..episodes {
-            env.reset(Some(seed.wrapping_mul(1 << 32) + e), &mut obs).unwrap();
+            env.reset(Some(seed.wrapping_mul(1 << 32) + e), &mut obs)
+                .unwrap();
             let mut s = discrete_state(&obs).unwrap();
             let mut a = learner.act(&q, s, &mut r).unwrap();
             loop {
@@ -1174,6 +1239,47 @@ mod tests {
         assert_ne!(a, c);
     }
 
+    /// FNV-1a over the bits of every value, row-major.
+    fn checksum(values: &[f32]) -> u32 {
+        values
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .fold(0x811c_9dc5, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            })
+    }
+
+    /// A golden vector for the firmware's learning mode: [`Hyper::SEED`] on the slippery 4x4
+    /// map, episode `e` reset with seed `e`, the learner's draws from `rng::seeded(0)` (the loop of
+    /// the module's example), 200 episodes. The same loop on a Cortex-M4F must give these bits.
+    #[test]
+    fn golden_table_bits() {
+        let mut env = FrozenLake::new(MapDesc::FOUR_BY_FOUR, true);
+        let mut table = QTable::<16, 4>::new();
+        let mut learner = Learner::new(Hyper::SEED).unwrap();
+        let mut q = table.view_mut();
+        let mut r = rng::seeded(0);
+        let mut obs = [0.0f32];
+        for e in 0..200 {
+            env.reset(Some(e), &mut obs).unwrap();
+            let mut s = discrete_state(&obs).unwrap();
+            let mut a = learner.act(&q, s, &mut r).unwrap();
+            loop {
+                let step = env.step(Action::Discrete(a), &mut obs).unwrap();
+                let next = discrete_state(&obs).unwrap();
+                let exp = Experience::new(s, a, step.reward as f32, next, step.terminated);
+                let out = learner.learn(&mut q, &exp, &mut r).unwrap();
+                if step.done() {
+                    break;
+                }
+                (s, a) = (next, out.next_action);
+            }
+            learner.end_episode();
+        }
+        assert_eq!(learner.epsilon(), 0.366958);
+        assert_eq!(checksum(q.values()), 2431936500);
+    }
+
     #[test]
     fn plans_the_deterministic_maps_by_hand() {
         let mut value = [0.0; 16];
@@ -1196,7 +1302,10 @@ mod tests {
         assert_eq!(p.expected_return, -13.0);
         assert_eq!(evaluate_policy(&env, &pi, 1000, &mut v, &mut s), Ok(-13.0));
         // A policy that always goes up never arrives: −1 for each of the horizon's steps.
-        assert_eq!(evaluate_policy(&env, &[0; 48], 50, &mut v, &mut s), Ok(-50.0));
+        assert_eq!(
+            evaluate_policy(&env, &[0; 48], 50, &mut v, &mut s),
+            Ok(-50.0)
+        );
         assert_eq!(
             evaluate_policy(&env, &[0; 47], 50, &mut v, &mut s),
             Err(TabularError::BufferSize {
@@ -1220,14 +1329,20 @@ mod tests {
         assert_eq!(p.expected_return, 0.7441902878292689);
         let own = evaluate_policy(&env, &pi, 100, &mut v, &mut s).unwrap();
         // The first-stage action as a stationary policy: 0.7401648977587045, 99.5% of the optimum.
-        assert!(own <= p.expected_return && own > 0.99 * p.expected_return, "{own}");
+        assert!(
+            own <= p.expected_return && own > 0.99 * p.expected_return,
+            "{own}"
+        );
         let unlimited = plan(&env, 10_000, &mut v, &mut s, &mut pi).unwrap();
         assert!((unlimited.expected_return - 0.8235294117647044).abs() < 1e-12);
 
         let env = FrozenLake::eight_by_eight();
         let (mut v, mut s, mut pi) = ([0.0; 64], [0.0; 64], [0u32; 64]);
         let p = plan(&env, 200, &mut v, &mut s, &mut pi).unwrap();
-        assert!((p.expected_return - 0.9132201502016288).abs() < 1e-12, "{p:?}");
+        assert!(
+            (p.expected_return - 0.9132201502016288).abs() < 1e-12,
+            "{p:?}"
+        );
 
         let taxi = Taxi::new();
         let (mut v, mut s, mut pi) = ([0.0; 500], [0.0; 500], [0u32; 500]);

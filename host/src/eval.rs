@@ -66,7 +66,8 @@ pub const UNLIMITED_EVAL_STEPS: u32 = 10_000;
 /// episode of an environment without a time limit ends after [`UNLIMITED_EVAL_STEPS`] steps.
 pub fn evaluate(env: &mut dyn Env, actor: &mut dyn Actor, first_seed: u64, episodes: u32) -> Result<EvalResult> {
     let dim = env.spec().observation_space.flat_dim();
-    let cap = env.spec().time_limit().map_or(UNLIMITED_EVAL_STEPS, |_| u32::MAX);
+    let limit = env.spec().time_limit();
+    let cap = limit.map_or(UNLIMITED_EVAL_STEPS, |_| u32::MAX);
     let mut obs = vec![0.0f32; dim];
     let mut res = EvalResult { seeds: Vec::new(), returns: Vec::new(), lengths: Vec::new() };
     for i in 0..u64::from(episodes) {

@@ -20,7 +20,9 @@ use std::path::Path;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use picorl_core::env::{Action, AnyEnv, Env};
 use picorl_core::rng;
-use picorl_core::tabular::{self, Experience, Hyper, Learner, Progress, QView, Rule, Schedule, TieBreak};
+use picorl_core::tabular::{
+    self, Experience, Hyper, Learner, Progress, QView, Rule, Schedule, TieBreak,
+};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -116,8 +118,16 @@ fn schedule(kind: ScheduleKind, start: f64, end: f64, decay: f64, episodes: u32)
     let (start, end, decay) = (start as f32, end as f32, decay as f32);
     match kind {
         ScheduleKind::Constant => Schedule::Constant(start),
-        ScheduleKind::Exponential => Schedule::Exponential { start, decay, min: end },
-        ScheduleKind::Linear => Schedule::Linear { start, end, episodes },
+        ScheduleKind::Exponential => Schedule::Exponential {
+            start,
+            decay,
+            min: end,
+        },
+        ScheduleKind::Linear => Schedule::Linear {
+            start,
+            end,
+            episodes,
+        },
     }
 }
 
@@ -140,7 +150,13 @@ impl TabularConfig {
                 c.learning_rate_episodes,
             ),
             gamma: c.gamma as f32,
-            epsilon: schedule(c.epsilon_schedule, c.epsilon, c.epsilon_end, c.epsilon_decay, c.epsilon_episodes),
+            epsilon: schedule(
+                c.epsilon_schedule,
+                c.epsilon,
+                c.epsilon_end,
+                c.epsilon_decay,
+                c.epsilon_episodes,
+            ),
             tie_break: match c.tie_break {
                 TieBreakKind::Random => TieBreak::Random,
                 TieBreakKind::First => TieBreak::First,
@@ -202,7 +218,9 @@ impl<const SARSA: bool> Tabular<SARSA> {
     /// The greedy action of every state.
     pub fn greedy_policy(&self) -> Result<Vec<u32>> {
         let mut policy = vec![0u32; self.q.n_states() as usize];
-        self.q.greedy_policy(&mut policy).map_err(|e| anyhow!("{e}"))?;
+        self.q
+            .greedy_policy(&mut policy)
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(policy)
     }
 
@@ -210,14 +228,18 @@ impl<const SARSA: bool> Tabular<SARSA> {
     /// FrozenLake: its probability of success), the optimum from value iteration, and the
     /// horizon they are computed over.
     pub fn versus_optimum(&self) -> Result<(f64, f64, u32)> {
-        let env = self.env.as_tabular().ok_or_else(|| anyhow!("not a toy-text environment"))?;
+        let env = self
+            .env
+            .as_tabular()
+            .ok_or_else(|| anyhow!("not a toy-text environment"))?;
         let horizon = self.env.spec().time_limit().unwrap_or(UNLIMITED_HORIZON);
         let n = self.q.n_states() as usize;
         let (mut value, mut scratch, mut best) = (vec![0.0; n], vec![0.0; n], vec![0u32; n]);
         let policy = self.greedy_policy()?;
-        let learned =
-            tabular::evaluate_policy(env, &policy, horizon, &mut value, &mut scratch).map_err(|e| anyhow!("{e}"))?;
-        let optimum = tabular::plan(env, horizon, &mut value, &mut scratch, &mut best).map_err(|e| anyhow!("{e}"))?;
+        let learned = tabular::evaluate_policy(env, &policy, horizon, &mut value, &mut scratch)
+            .map_err(|e| anyhow!("{e}"))?;
+        let optimum = tabular::plan(env, horizon, &mut value, &mut scratch, &mut best)
+            .map_err(|e| anyhow!("{e}"))?;
         Ok((learned, optimum.expected_return, horizon))
     }
 }
@@ -225,14 +247,19 @@ impl<const SARSA: bool> Tabular<SARSA> {
 impl<const SARSA: bool> Actor for Tabular<SARSA> {
     fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
         let s = tabular::discrete_state(obs).map_err(|e| anyhow!("observation {obs:?}: {e}"))?;
-        Ok(OwnedAction::Discrete(self.q.greedy(s).map_err(|e| anyhow!("{e}"))?))
+        Ok(OwnedAction::Discrete(
+            self.q.greedy(s).map_err(|e| anyhow!("{e}"))?,
+        ))
     }
 }
 
 impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
     const NAME: &'static str = if SARSA { "sarsa" } else { "qlearning" };
-    const CONFIG: &'static str =
-        if SARSA { include_str!("../../configs/sarsa.toml") } else { include_str!("../../configs/qlearning.toml") };
+    const CONFIG: &'static str = if SARSA {
+        include_str!("../../configs/sarsa.toml")
+    } else {
+        include_str!("../../configs/qlearning.toml")
+    };
     type Hyper = TabularConfig;
 
     fn new(setup: &Setup, cfg: TabularConfig) -> Result<Self> {
@@ -241,15 +268,32 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
         let learner = Learner::new(hyper).map_err(|e| anyhow!("{e}"))?;
         let env = crate::envs::make_any(&setup.run.env, &setup.run.env_kwargs)?;
         let Some(t) = env.as_tabular() else {
-            bail!("{} learns tables: {} has no discrete states (use a toy-text environment)", Self::NAME, setup.run.env);
+            bail!(
+                "{} learns tables: {} has no discrete states (use a toy-text environment)",
+                Self::NAME,
+                setup.run.env
+            );
         };
         let (n_states, n_actions) = (t.n_states() as usize, t.n_actions() as usize);
-        let q = QView::new(vec![0.0f32; n_states * n_actions], n_actions).map_err(|e| anyhow!("{e}"))?;
-        Ok(Self { learner, q, env, seed: setup.run.seed, episodes: 0 })
+        let q = QView::new(vec![0.0f32; n_states * n_actions], n_actions)
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(Self {
+            learner,
+            q,
+            env,
+            seed: setup.run.seed,
+            episodes: 0,
+        })
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
-        &["return", "length", "epsilon", "learning_rate", "td_error_abs"]
+        &[
+            "return",
+            "length",
+            "epsilon",
+            "learning_rate",
+            "td_error_abs",
+        ]
     }
 
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
@@ -257,9 +301,14 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
         let mut rng = rng::seeded(draw_seed);
         let mut obs = [0.0f32];
         let id = self.env.spec().id;
-        self.env.reset(Some(env_seed), &mut obs).with_context(|| format!("resetting {id}"))?;
+        self.env
+            .reset(Some(env_seed), &mut obs)
+            .with_context(|| format!("resetting {id}"))?;
         let mut s = tabular::discrete_state(&obs).map_err(|e| anyhow!("{id}: {e}"))?;
-        let mut a = self.learner.act(&self.q, s, &mut rng).map_err(|e| anyhow!("{e}"))?;
+        let mut a = self
+            .learner
+            .act(&self.q, s, &mut rng)
+            .map_err(|e| anyhow!("{e}"))?;
         let (mut ret, mut len, mut td_sum) = (0.0f64, 0u32, 0.0f64);
         loop {
             let r = self
@@ -269,7 +318,10 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
             ctx.count_step();
             let next = tabular::discrete_state(&obs).map_err(|e| anyhow!("{id}: {e}"))?;
             let exp = Experience::new(s, a, r.reward as f32, next, r.terminated);
-            let learned = self.learner.learn(&mut self.q, &exp, &mut rng).map_err(|e| anyhow!("{id}: {e}"))?;
+            let learned = self
+                .learner
+                .learn(&mut self.q, &exp, &mut rng)
+                .map_err(|e| anyhow!("{id}: {e}"))?;
             ret += r.reward;
             len += 1;
             td_sum += f64::from(learned.td_error.abs());
@@ -295,15 +347,20 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
 
     fn save(&self, path: &Path) -> Result<()> {
         let p = self.learner.progress();
-        let q = Tensor::from_slice(self.q.values()).reshape([i64::from(self.q.n_states()), i64::from(self.q.n_actions())]);
+        let q = Tensor::from_slice(self.q.values())
+            .reshape([i64::from(self.q.n_states()), i64::from(self.q.n_actions())]);
         let schedule = Tensor::from_slice(&[p.epsilon, p.learning_rate]);
         let episodes = Tensor::from_slice(&[self.episodes as i64]);
-        Tensor::write_safetensors(&[("q", &q), ("schedule", &schedule), ("episodes", &episodes)], path)
-            .with_context(|| format!("writing {}", path.display()))
+        Tensor::write_safetensors(
+            &[("q", &q), ("schedule", &schedule), ("episodes", &episodes)],
+            path,
+        )
+        .with_context(|| format!("writing {}", path.display()))
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
+        let tensors = Tensor::read_safetensors(path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let get = |name: &str| {
             tensors
                 .iter()
@@ -324,13 +381,23 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
         let values = Vec::<f32>::try_from(q.flatten(0, -1))?;
         let schedule = Vec::<f32>::try_from(get("schedule")?.to_kind(Kind::Float))?;
         let episodes = Vec::<i64>::try_from(get("episodes")?.to_kind(Kind::Int64))?;
-        let (&[epsilon, learning_rate], &[episodes]) = (schedule.as_slice(), episodes.as_slice()) else {
-            bail!("{}: `schedule` or `episodes` has the wrong length", path.display());
+        let (&[epsilon, learning_rate], &[episodes]) = (schedule.as_slice(), episodes.as_slice())
+        else {
+            bail!(
+                "{}: `schedule` or `episodes` has the wrong length",
+                path.display()
+            );
         };
         ensure!(episodes >= 0, "{}: negative episode count", path.display());
         self.q.values_mut().copy_from_slice(&values);
-        let progress = Progress { episodes: u32::try_from(episodes).unwrap_or(u32::MAX), epsilon, learning_rate };
-        self.learner.set_progress(progress).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let progress = Progress {
+            episodes: u32::try_from(episodes).unwrap_or(u32::MAX),
+            epsilon,
+            learning_rate,
+        };
+        self.learner
+            .set_progress(progress)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         self.episodes = episodes as u64;
         Ok(())
     }
@@ -339,7 +406,10 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
         Ok(PolicyExport {
             layers: Vec::new(),
             activation: Activation::Relu,
-            head: HeadExport::Tabular { actions: self.greedy_policy()?, n_actions: self.q.n_actions() },
+            head: HeadExport::Tabular {
+                actions: self.greedy_policy()?,
+                n_actions: self.q.n_actions(),
+            },
             obs_norm: None,
         })
     }
@@ -347,12 +417,20 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
     fn finish(&mut self, _setup: &Setup) -> Result<()> {
         let (learned, optimum, horizon) = self.versus_optimum()?;
         let spec = self.env.spec();
-        let what = if spec.id.starts_with("FrozenLake") { "success probability" } else { "expected return" };
+        let what = if spec.id.starts_with("FrozenLake") {
+            "success probability"
+        } else {
+            "expected return"
+        };
         let within = match spec.time_limit() {
             Some(h) => format!("within the time limit of {h} steps"),
             None => format!("within {horizon} steps (no time limit)"),
         };
-        let share = if optimum > 0.0 { format!(" ({:.2}% of it)", 100.0 * learned / optimum) } else { String::new() };
+        let share = if optimum > 0.0 {
+            format!(" ({:.2}% of it)", 100.0 * learned / optimum)
+        } else {
+            String::new()
+        };
         eprintln!(
             "{} on {}: greedy policy's {what} {within}: {learned:.6}{share}; optimum by value iteration: {optimum:.6}",
             Self::NAME,
@@ -383,11 +461,18 @@ mod tests {
     fn config_maps_to_core() {
         let c = TabularConfig::default();
         assert_eq!(c.hyper(Rule::QLearning).unwrap(), Hyper::SEED);
-        let e = TabularConfig { expected: true, ..c.clone() };
+        let e = TabularConfig {
+            expected: true,
+            ..c.clone()
+        };
         assert_eq!(e.hyper(Rule::Sarsa).unwrap().rule, Rule::ExpectedSarsa);
         assert!(e.hyper(Rule::QLearning).is_err());
         let bad = TabularConfig { gamma: 1.5, ..c };
-        assert!(bad.hyper(Rule::QLearning).unwrap_err().to_string().contains("gamma"));
+        assert!(bad
+            .hyper(Rule::QLearning)
+            .unwrap_err()
+            .to_string()
+            .contains("gamma"));
         assert_eq!(shortest(0.01), 0.01);
     }
 
@@ -400,7 +485,10 @@ mod tests {
             config::apply_set::<A::Hyper>(&mut section, s).unwrap();
         }
         let (_, hyper, run) = config::resolve::<A::Hyper>(section, &src).unwrap();
-        let env_kwargs: BTreeMap<String, String> = kwargs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env_kwargs: BTreeMap<String, String> = kwargs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let total_steps = config::run_key(&run, "total_steps", &src).unwrap().unwrap();
         ResolvedConfig {
             run: RunOptions {
@@ -420,12 +508,17 @@ mod tests {
     }
 
     fn fresh_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("picorl-tabular-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("picorl-tabular-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
     }
 
-    fn trained<const SARSA: bool>(name: &str, env: &str, kwargs: &[(&str, &str)]) -> (Tabular<SARSA>, serde_json::Value) {
+    fn trained<const SARSA: bool>(
+        name: &str,
+        env: &str,
+        kwargs: &[(&str, &str)],
+    ) -> (Tabular<SARSA>, serde_json::Value) {
         let cfg = builtin::<Tabular<SARSA>>(env, kwargs, &[]);
         let dir = fresh_dir(name);
         let outcome = crate::train::run::<Tabular<SARSA>>(&cfg, &dir, false, true).unwrap();
@@ -438,7 +531,10 @@ mod tests {
     /// as a fraction of the optimum within the time limit, printed with the training cost.
     fn share_of_optimum<const SARSA: bool>(name: &str, env: &str, kwargs: &[(&str, &str)]) -> f64 {
         let (mut agent, summary) = trained::<SARSA>(name, env, kwargs);
-        let map: BTreeMap<String, String> = kwargs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = kwargs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut e = crate::envs::make(env, &map).unwrap();
         let res = crate::eval::evaluate(e.as_mut(), &mut agent, 10_000, 10_000).unwrap();
         let (exact, optimum, _) = agent.versus_optimum().unwrap();
@@ -467,15 +563,24 @@ mod tests {
 
     #[test]
     fn qlearning_frozen_lake_not_slippery() {
-        assert_eq!(share_of_optimum::<false>("q4", "FrozenLake-v1", &[("is_slippery", "false")]), 1.0);
-        assert_eq!(share_of_optimum::<false>("q8", "FrozenLake8x8-v1", &[("is_slippery", "false")]), 1.0);
+        assert_eq!(
+            share_of_optimum::<false>("q4", "FrozenLake-v1", &[("is_slippery", "false")]),
+            1.0
+        );
+        assert_eq!(
+            share_of_optimum::<false>("q8", "FrozenLake8x8-v1", &[("is_slippery", "false")]),
+            1.0
+        );
     }
 
     #[test]
     fn sarsa_frozen_lake() {
         assert!(share_of_optimum::<true>("s4s", "FrozenLake-v1", &[]) >= 0.97);
         assert!(share_of_optimum::<true>("s8s", "FrozenLake8x8-v1", &[]) >= 0.90);
-        assert_eq!(share_of_optimum::<true>("s4", "FrozenLake-v1", &[("is_slippery", "false")]), 1.0);
+        assert_eq!(
+            share_of_optimum::<true>("s4", "FrozenLake-v1", &[("is_slippery", "false")]),
+            1.0
+        );
     }
 
     #[test]
@@ -484,7 +589,10 @@ mod tests {
         // Sutton & Barto's example 6.6: Q-learning walks along the cliff (13 steps), SARSA
         // learns the safe path (17 steps).
         let (q, _) = trained::<false>("qcliff", "CliffWalking-v1", &[]);
-        assert_eq!(q.versus_optimum().unwrap(), (-13.0, -13.0, UNLIMITED_HORIZON));
+        assert_eq!(
+            q.versus_optimum().unwrap(),
+            (-13.0, -13.0, UNLIMITED_HORIZON)
+        );
         let (s, _) = trained::<true>("scliff", "CliffWalking-v1", &[]);
         assert_eq!(s.versus_optimum().unwrap().0, -17.0);
     }
@@ -497,7 +605,10 @@ mod tests {
         let again = fresh_dir("again");
         crate::train::run::<QLearning>(&cfg, &again, false, true).unwrap();
         let read = |d: &PathBuf, f: &str| std::fs::read(d.join(f)).unwrap();
-        assert_eq!(read(&whole, "checkpoint.safetensors"), read(&again, "checkpoint.safetensors"));
+        assert_eq!(
+            read(&whole, "checkpoint.safetensors"),
+            read(&again, "checkpoint.safetensors")
+        );
         assert_eq!(read(&whole, "episodes.csv"), read(&again, "episodes.csv"));
         // Half the budget, then resumed to the whole: the same table and the same episodes.
         let mut half = cfg.clone();
@@ -506,7 +617,10 @@ mod tests {
         crate::train::run::<QLearning>(&half, &split, false, true).unwrap();
         std::fs::write(split.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
         crate::train::run::<QLearning>(&cfg, &split, true, true).unwrap();
-        assert_eq!(read(&whole, "checkpoint.safetensors"), read(&split, "checkpoint.safetensors"));
+        assert_eq!(
+            read(&whole, "checkpoint.safetensors"),
+            read(&split, "checkpoint.safetensors")
+        );
         assert_eq!(read(&whole, "episodes.csv"), read(&split, "episodes.csv"));
         for d in [whole, again, split] {
             let _ = std::fs::remove_dir_all(d);
