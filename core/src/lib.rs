@@ -5,6 +5,8 @@
 //!
 //! - [`env`]: Gymnasium-exact environments (one file each) behind the [`env::Env`] trait.
 //! - [`rng`]: the seeded PCG draws every random number comes from.
+//! - [`tabular`]: Q-learning, SARSA and Expected SARSA on a fixed-size Q-table (it learns on the
+//!   device too), and value iteration under a time limit.
 //!
 //! Contracts (see the project's `DESIGN.md`):
 //! - **No heap, no panic.** Every buffer has a size known at compile time or is supplied by the
@@ -24,3 +26,4 @@ pub mod model;
 pub mod nn;
 pub mod policy;
 pub mod rng;
+pub mod tabular;
