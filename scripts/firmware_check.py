@@ -90,6 +90,18 @@ try:
     pendulum = train("ppo-pendulum", "ppo", "Pendulum-v1", 2048, ["--set", "activation=relu", "--set", "n_envs=2"])
     mode(pendulum, "Pendulum-v1", "f32", episodes=2)
     mode(pendulum, "Pendulum-v1", "int8", episodes=2)
+    lake = train("qlearning-frozenlake", "qlearning", "FrozenLake-v1", 150000)
+    mode(lake, "FrozenLake-v1", "f32", episodes=20)
+    # On-device learning: the seed's hyper-parameters, 200 episodes, must learn core's golden
+    # table (core/src/tabular.rs, golden_table_bits), bit for bit.
+    out = run([str(ROOT / "firmware-example" / "run"), "--mode", "learn", "--episodes", "200",
+               "--learn-hyper", "seed", "--seed", "0"])
+    line = next((l for l in out.splitlines() if l.startswith("learn ")), "")
+    f = dict(kv.split("=", 1) for kv in line.split()[1:])
+    check(f.get("table_checksum") == "2431936500" and f.get("epsilon") == "0.36695799231529236",
+          f"on-device Q-learning: table checksum {f.get('table_checksum')} and epsilon {f.get('epsilon')} "
+          "(core's golden vector: 2431936500, 0.36695799231529236)")
+    print(f"  {line}", flush=True)
 except RuntimeError as e:
     check(False, str(e))
 print(f"firmware: {passed} passed, {failed} failed")

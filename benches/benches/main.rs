@@ -3,6 +3,7 @@ use criterion::{criterion_group, criterion_main};
 
 mod env;
 mod nn;
+mod tabular;
 
-criterion_group!(benches, env::bench, nn::bench);
+criterion_group!(benches, env::bench, nn::bench, tabular::bench);
 criterion_main!(benches);

@@ -14,6 +14,8 @@
 //! - [`policy`]: [`policy::Policy`] turns observations into actions (normalization, the network or
 //!   table, the head: argmax with the lowest index winning ties, tanh-squash or clip).
 //! - [`rng`]: the seeded PCG draws every random number comes from.
+//! - [`tabular`]: Q-learning, SARSA and Expected SARSA on a fixed-size Q-table (it learns on the
+//!   device too), and value iteration under a time limit.
 //!
 //! ```
 //! use picorl_core::model::{self, BodySpec, HeadSpec, LayerSpec, Model, ModelSpec};
@@ -61,3 +63,4 @@ pub mod model;
 pub mod nn;
 pub mod policy;
 pub mod rng;
+pub mod tabular;

@@ -13,6 +13,7 @@ impl fmt::Display for F64 {
 }
 
 /// `f32` values printed as `[f32:…, f32:…]`.
+#[cfg_attr(picorl_learn, allow(dead_code))]
 pub struct F32s<'a>(pub &'a [f32]);
 
 impl fmt::Display for F32s<'_> {

@@ -9,6 +9,8 @@
 #![no_main]
 
 mod bits;
+#[cfg(picorl_learn)]
+mod learn;
 mod measure;
 
 use core::fmt;
@@ -61,7 +63,15 @@ const ACTION_DIM: usize = match SPEC.action_space {
     Space::Box { dim, .. } => dim,
 };
 
+/// States of a discrete observation space (the learning mode's table rows).
+#[cfg(picorl_learn)]
+const OBS_STATES: usize = match SPEC.observation_space {
+    Space::Discrete { n } => n as usize,
+    Space::Box { .. } => panic!("the learning mode needs a discrete observation space"),
+};
+
 /// The policy, embedded and checked against the environment's shape when this file compiles.
+#[cfg(not(picorl_learn))]
 static MODEL: &[u8] = picorl_core::include_model!(
     concat!(env!("OUT_DIR"), "/policy.picorl"),
     obs = OBS_DIM,
@@ -81,6 +91,10 @@ enum Error {
     Env(EnvError),
     Option(&'static str, EnvError),
     NoSysTick,
+    #[cfg(picorl_learn)]
+    Tabular(picorl_core::tabular::TabularError),
+    #[cfg(picorl_learn)]
+    TableTooSmall,
 }
 
 impl fmt::Display for Error {
@@ -91,6 +105,13 @@ impl fmt::Display for Error {
             Error::Env(e) => write!(f, "{}: {e}", config::ENV_ID),
             Error::Option(k, e) => write!(f, "{}: option {k}: {e}", config::ENV_ID),
             Error::NoSysTick => write!(f, "SysTick is not available"),
+            #[cfg(picorl_learn)]
+            Error::Tabular(e) => write!(f, "tabular: {e}"),
+            #[cfg(picorl_learn)]
+            Error::TableTooSmall => write!(
+                f,
+                "the environment has more states than the firmware's table"
+            ),
         }
     }
 }
@@ -123,7 +144,11 @@ fn make_env() -> Result<config::EnvType, Error> {
 #[entry]
 fn main() -> ! {
     measure::paint_stack();
-    let code = match run_policy() {
+    #[cfg(picorl_learn)]
+    let result = learn::run();
+    #[cfg(not(picorl_learn))]
+    let result = run_policy();
+    let code = match result {
         Ok(()) => debug::EXIT_SUCCESS,
         Err(e) => {
             hprintln!("error: {}", e);
@@ -135,6 +160,7 @@ fn main() -> ! {
     loop {}
 }
 
+#[cfg(not(picorl_learn))]
 fn run_policy() -> Result<(), Error> {
     let syst = cortex_m::Peripherals::take().ok_or(Error::NoSysTick)?.SYST;
     let clock = measure::Clock::start(syst);
