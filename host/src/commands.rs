@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
-use crate::export::{build_model, calibrate, standardized, Quant};
+use crate::export::{build_model, calibrate, centered, standardized, Quant};
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
 use crate::train::config::ResolvedConfig;
 use crate::train::files::write_atomic;
@@ -104,7 +104,7 @@ fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) 
     let mut env = setup.make_env()?;
     let (policy, calib) = if quant == Quant::Int8 {
         let obs = rollout_obs(env.as_mut(), &mut agent, 20_000, a.calib_episodes)?;
-        let policy = standardized(&policy, &obs, obs_dim);
+        let policy = centered(&standardized(&policy, &obs, obs_dim));
         let calib = calibrate(&policy, &obs, obs_dim);
         (policy, Some(calib))
     } else {
