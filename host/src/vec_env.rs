@@ -342,3 +342,74 @@ impl<'a> Lanes<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn copies(id: &str, n: usize) -> VecEnv {
+        let envs = (0..n)
+            .map(|_| crate::envs::make(id, &BTreeMap::new()))
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        VecEnv::new(envs).unwrap()
+    }
+
+    /// Threads change nothing but the speed: the same observations, rewards, flags, final
+    /// observations and finished episodes, in the same order, for even and uneven chunks.
+    #[test]
+    fn threads_step_exactly_as_in_sequence() {
+        for (id, n, threads) in [
+            ("CartPole-v1", 37, 2),
+            ("CartPole-v1", 37, 3),
+            ("Pendulum-v1", 5, 8),
+            ("Trading-v0", 4, 2),
+        ] {
+            let mut one = copies(id, n);
+            let mut many = copies(id, n);
+            many.set_threads(threads);
+            one.reset(7).unwrap();
+            many.reset(7).unwrap();
+            let mut episodes = 0;
+            for t in 0..1200u32 {
+                let discrete: Vec<u32> = (0..n as u32).map(|i| (t * 7 + i * 3) % 3 % 2).collect();
+                let trade: Vec<u32> = (0..n as u32).map(|i| (t + i) % 3).collect();
+                let torque: Vec<f32> = (0..n)
+                    .map(|i| ((t as usize + i) % 5) as f32 - 2.0)
+                    .collect();
+                let actions = match id {
+                    "Pendulum-v1" => Actions::Continuous(&torque),
+                    "Trading-v0" => Actions::Discrete(&trade),
+                    _ => Actions::Discrete(&discrete),
+                };
+                one.step(actions).unwrap();
+                many.step(actions).unwrap();
+                assert_eq!(one.obs(), many.obs(), "{id} step {t}");
+                assert_eq!(one.rewards(), many.rewards());
+                assert_eq!(one.terminated(), many.terminated());
+                assert_eq!(one.truncated(), many.truncated());
+                assert_eq!(one.finished(), many.finished());
+                for f in one.finished() {
+                    let d = one.obs_dim();
+                    assert_eq!(
+                        one.final_obs()[f.env * d..(f.env + 1) * d],
+                        many.final_obs()[f.env * d..(f.env + 1) * d]
+                    );
+                }
+                episodes += one.finished().len();
+            }
+            assert!(episodes > 0, "{id}: some episodes end");
+        }
+    }
+
+    #[test]
+    fn a_bad_action_in_any_chunk_is_an_error() {
+        let mut v = copies("CartPole-v1", 6);
+        v.set_threads(2);
+        v.reset(0).unwrap();
+        let e = v.step(Actions::Discrete(&[0, 1, 0, 1, 0, 5])).unwrap_err();
+        assert!(format!("{e:#}").contains("copy 5"), "{e:#}");
+        assert!(v.step(Actions::Discrete(&[0, 1])).is_err());
+    }
+}

@@ -273,8 +273,8 @@ fn bad_input_is_one_error_line_naming_the_culprit() {
             "line 2: steps[0].action: action has 2 components, expected 1",
         ),
         (
-            r#"{"env": "Pendulum-v1", "initial_state": [0, 0], "steps": [{"action": 1}]}"#,
-            "line 2: steps[0].action: action of the wrong kind",
+            r#"{"env": "Pendulum-v1", "initial_state": [0, 0], "steps": [{"action": "x"}]}"#,
+            "line 2: steps[0].action: expected a list of 1 numbers, got a string",
         ),
         (
             r#"{"env": "FrozenLake-v1", "initial_state": 0, "steps": [{"action": 1, "u": 1.5}]}"#,
