@@ -108,14 +108,14 @@ enum Obs {
 
 /// The environment of a record: core's (which can take recorded draws) or a host-only one.
 enum ReplayEnv {
-    Core(AnyEnv),
+    Core(Box<AnyEnv>),
     Host(Box<dyn Env + Send>),
 }
 
 impl ReplayEnv {
     fn env(&mut self) -> &mut dyn Env {
         match self {
-            ReplayEnv::Core(e) => e,
+            ReplayEnv::Core(e) => e.as_mut(),
             ReplayEnv::Host(e) => e.as_mut(),
         }
     }
@@ -254,7 +254,7 @@ fn make(id: &str, kwargs: &Map<String, Value>) -> Result<ReplayEnv> {
             options.set(k, t).map_err(|e| anyhow!("kwargs.{k}: {e}"))?;
         }
         let env = core_make(id, &options).map_err(|e| anyhow!("kwargs: {e}"))?;
-        Ok(ReplayEnv::Core(env))
+        Ok(ReplayEnv::Core(Box::new(env)))
     } else if envs::ids().contains(&id) {
         let map: BTreeMap<String, String> =
             text.into_iter().map(|(k, t)| (k.to_string(), t)).collect();

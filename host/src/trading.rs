@@ -660,7 +660,7 @@ mod tests {
         p.push(1.0);
         p[1] = 1.0001;
         p.push(0.5);
-        assert_eq!(*normalized_returns(&p).last().unwrap(), RETURN_CLIP * -1.0);
+        assert_eq!(*normalized_returns(&p).last().unwrap(), -RETURN_CLIP);
     }
 
     #[test]
