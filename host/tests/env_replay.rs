@@ -289,8 +289,24 @@ fn bad_input_is_one_error_line_naming_the_culprit() {
             "line 2: Trading-v0: option window=9: expected an integer in 1..=6",
         ),
     ];
+    // The messages, through the library (what the binary prints after `error: `): a process a
+    // case would spend most of its time loading libtorch.
     for (bad, want) in cases {
-        let line = fails(&format!("{good}\n{bad}\n{good}\n"));
+        let input = format!("{good}\n{bad}\n{good}\n");
+        let mut out = Vec::new();
+        let e = picorl_host::replay::replay(input.as_bytes(), &mut out, "<stdin>").unwrap_err();
+        let line = format!("error: {e:#}");
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(line.contains(want), "{bad}\n  gave: {line}\n  want: {want}");
+        assert_eq!(
+            out.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "{bad}: line 1 answered"
+        );
+    }
+    // And through the binary, a few: exit status 1, one line on stderr.
+    for (bad, want) in [cases[0], cases[14], cases[22]] {
+        let line = fails(&format!("{good}\n{bad}\n"));
         assert!(line.contains(want), "{bad}\n  gave: {line}\n  want: {want}");
     }
     // Invalid UTF-8.
