@@ -20,4 +20,4 @@ PATH="$LLD_DIR:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-D warni
   -Zbuild-std=core,panic_abort --target-dir "$CARGO_TARGET_DIR/thumbv7em" --quiet
 
 step "the firmware under QEMU, checked against picorl eval on the host"
-scripts/firmware-check.sh
+python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"

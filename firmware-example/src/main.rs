@@ -8,13 +8,17 @@
 #![no_std]
 #![no_main]
 
+mod bits;
+#[cfg(picorl_learn)]
+mod learn;
 mod measure;
 
 use core::fmt;
 
+use bits::{F32s, F64};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use picorl_core::env::{self, Env, EnvError, EnvOptions, EnvSpec, Space, REGISTRY};
+use picorl_core::env::{Env, EnvError, EnvOptions, EnvSpec, Registered, Space, REGISTRY};
 use picorl_core::model::{Model, ModelError};
 use picorl_core::policy::{Policy, PolicyError};
 
@@ -52,13 +56,22 @@ const fn find_spec(id: &str) -> EnvSpec {
 
 /// The environment's spec, found at compile time.
 const SPEC: EnvSpec = find_spec(config::ENV_ID);
+static SPEC_REF: EnvSpec = SPEC;
 const OBS_DIM: usize = SPEC.observation_space.flat_dim();
 const ACTION_DIM: usize = match SPEC.action_space {
     Space::Discrete { n } => n as usize,
     Space::Box { dim, .. } => dim,
 };
 
+/// States of a discrete observation space (the learning mode's table rows).
+#[cfg(picorl_learn)]
+const OBS_STATES: usize = match SPEC.observation_space {
+    Space::Discrete { n } => n as usize,
+    Space::Box { .. } => panic!("the learning mode needs a discrete observation space"),
+};
+
 /// The policy, embedded and checked against the environment's shape when this file compiles.
+#[cfg(not(picorl_learn))]
 static MODEL: &[u8] = picorl_core::include_model!(
     concat!(env!("OUT_DIR"), "/policy.picorl"),
     obs = OBS_DIM,
@@ -78,6 +91,10 @@ enum Error {
     Env(EnvError),
     Option(&'static str, EnvError),
     NoSysTick,
+    #[cfg(picorl_learn)]
+    Tabular(picorl_core::tabular::TabularError),
+    #[cfg(picorl_learn)]
+    TableTooSmall,
 }
 
 impl fmt::Display for Error {
@@ -88,6 +105,13 @@ impl fmt::Display for Error {
             Error::Env(e) => write!(f, "{}: {e}", config::ENV_ID),
             Error::Option(k, e) => write!(f, "{}: option {k}: {e}", config::ENV_ID),
             Error::NoSysTick => write!(f, "SysTick is not available"),
+            #[cfg(picorl_learn)]
+            Error::Tabular(e) => write!(f, "tabular: {e}"),
+            #[cfg(picorl_learn)]
+            Error::TableTooSmall => write!(
+                f,
+                "the environment has more states than the firmware's table"
+            ),
         }
     }
 }
@@ -108,18 +132,23 @@ impl From<EnvError> for Error {
     }
 }
 
-fn make_env() -> Result<env::AnyEnv, Error> {
+/// The one environment type this firmware runs (not `AnyEnv`, so only its code is linked).
+fn make_env() -> Result<config::EnvType, Error> {
     let mut options = EnvOptions::default();
     for (k, v) in config::ENV_KWARGS {
         options.set(k, v).map_err(|e| Error::Option(k, e))?;
     }
-    Ok(env::make(config::ENV_ID, &options)?)
+    Ok(config::EnvType::from_options(&SPEC_REF, &options)?)
 }
 
 #[entry]
 fn main() -> ! {
     measure::paint_stack();
-    let code = match run_policy() {
+    #[cfg(picorl_learn)]
+    let result = learn::run();
+    #[cfg(not(picorl_learn))]
+    let result = run_policy();
+    let code = match result {
         Ok(()) => debug::EXIT_SUCCESS,
         Err(e) => {
             hprintln!("error: {}", e);
@@ -131,6 +160,7 @@ fn main() -> ! {
     loop {}
 }
 
+#[cfg(not(picorl_learn))]
 fn run_policy() -> Result<(), Error> {
     let syst = cortex_m::Peripherals::take().ok_or(Error::NoSysTick)?.SYST;
     let clock = measure::Clock::start(syst);
@@ -159,19 +189,30 @@ fn run_policy() -> Result<(), Error> {
                 break;
             }
         }
-        hprintln!("episode={} seed={} return={:?} steps={}", i, seed, ret, steps);
+        hprintln!(
+            "episode={} seed={} return={} steps={}",
+            i,
+            seed,
+            F64(ret),
+            steps
+        );
         sum += ret;
     }
 
     for p in probes.iter().take(n_probes.min(PRINTED_PROBES)) {
         let action = policy.act(p)?;
         match action.continuous() {
-            Some(a) => hprintln!("infer obs={:?} action={:?} outputs={:?}", p, a, policy.outputs()),
+            Some(a) => hprintln!(
+                "infer obs={} action={} outputs={}",
+                F32s(p),
+                F32s(a),
+                F32s(policy.outputs())
+            ),
             None => hprintln!(
-                "infer obs={:?} action={} outputs={:?}",
-                p,
+                "infer obs={} action={} outputs={}",
+                F32s(p),
                 action.discrete().unwrap_or(0),
-                policy.outputs()
+                F32s(policy.outputs())
             ),
         }
     }
@@ -190,18 +231,19 @@ fn run_policy() -> Result<(), Error> {
     }
     let without = clock.ticks_since(start);
     let instructions = u64::from(with.saturating_sub(without)) * measure::INSTRUCTIONS_PER_TICK;
-    let per_inference = (instructions + u64::from(TIMED_INFERENCES) / 2) / u64::from(TIMED_INFERENCES);
+    let per_inference =
+        (instructions + u64::from(TIMED_INFERENCES) / 2) / u64::from(TIMED_INFERENCES);
 
     let quant = match model.quant() {
         picorl_core::model::QuantKind::F32 => "f32",
         picorl_core::model::QuantKind::Int8 => "int8",
     };
     hprintln!(
-        "summary policy={} quant={} episodes={} mean_return={:?} instructions_per_inference={} macs={} flash_bytes={} ram_bytes={}",
+        "summary policy={} quant={} episodes={} mean_return={} instructions_per_inference={} macs={} flash_bytes={} ram_bytes={}",
         config::POLICY_NAME,
         quant,
         config::EPISODES,
-        sum / f64::from(config::EPISODES),
+        F64(sum / f64::from(config::EPISODES)),
         per_inference,
         model.macs(),
         measure::flash_used(config::FLASH_ORIGIN),

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
-use crate::export::{build_model, calibrate, Quant};
+use crate::export::{build_model, calibrate, standardized, Quant};
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
 use crate::train::config::ResolvedConfig;
 use crate::train::files::write_atomic;
@@ -102,11 +102,13 @@ fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) 
     let policy = agent.export()?;
     let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
-    let calib = if quant == Quant::Int8 {
+    let (policy, calib) = if quant == Quant::Int8 {
         let obs = rollout_obs(env.as_mut(), &mut agent, 20_000, a.calib_episodes)?;
-        Some(calibrate(&policy, &obs, obs_dim))
+        let policy = standardized(&policy, &obs, obs_dim);
+        let calib = calibrate(&policy, &obs, obs_dim);
+        (policy, Some(calib))
     } else {
-        None
+        (policy, None)
     };
     let bytes = build_model(&policy, obs_dim, quant, calib.as_ref())?;
     let file = PicorlFile::from_bytes(bytes)?;

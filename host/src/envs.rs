@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
-use picorl_core::env::{make as core_make, EnvError, EnvOptions, EnvSpec, Space, REGISTRY};
+use picorl_core::env::{make as core_make, AnyEnv, EnvError, EnvOptions, EnvSpec, Space, REGISTRY};
 
 /// The host-only environments (std: they read files or allocate), after core's registry.
 pub const HOST_SPECS: &[EnvSpec] = &[crate::trading::SPEC];
@@ -33,6 +33,11 @@ pub fn make(
     id: &str,
     kwargs: &BTreeMap<String, String>,
 ) -> Result<Box<dyn picorl_core::env::Env + Send>> {
+    Ok(Box::new(make_any(id, kwargs)?))
+}
+
+/// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table.
+pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
     spec(id)?;
     if id == crate::trading::ID {
         let env = crate::trading::Trading::from_kwargs(kwargs).map_err(|e| anyhow!("{id}: {e}"))?;
@@ -45,7 +50,7 @@ pub fn make(
             .map_err(|e| anyhow!("{id}: option {k}={v}: {e}"))?;
     }
     match core_make(id, &options) {
-        Ok(env) => Ok(Box::new(env)),
+        Ok(env) => Ok(env),
         Err(EnvError::UnknownId) => Err(anyhow!(
             "unknown environment `{id}`; known: {}",
             ids().join(", ")

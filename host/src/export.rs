@@ -132,6 +132,7 @@ impl PolicyExport {
                         (true, _) => z,
                         (false, Activation::Relu) => z.max(0.0),
                         (false, Activation::Tanh) => z.tanh(),
+                        (false, Activation::Hardtanh) => core_nn::activation::hard_tanh(z),
                     }
                 })
                 .collect();
@@ -228,6 +229,7 @@ pub fn build_model(
     let to_core = |a: Activation| match a {
         Activation::Relu => core_nn::Activation::Relu,
         Activation::Tanh => core_nn::Activation::Tanh,
+        Activation::Hardtanh => core_nn::Activation::HardTanh,
     };
     let n_layers = policy.layers.len();
     let layers: Vec<LayerSpec<'_>> = policy
@@ -266,6 +268,7 @@ pub fn build_model(
     };
     let _ = n_actions;
     let qparams: Vec<QuantParams>;
+    let int8_layers: Vec<LayerSpec<'_>>;
     let body = match (&policy.head, quant) {
         (HeadExport::Tabular { actions, .. }, _) => {
             greedy = actions.clone();
@@ -275,7 +278,7 @@ pub fn build_model(
         (_, Quant::Int8) => {
             if policy.activation == Activation::Tanh && n_layers > 1 {
                 bail!(
-                    "int8 export needs ReLU hidden layers (this policy uses tanh); train with --set activation=relu, or export --quant f32"
+                    "int8 export needs ReLU or hardtanh hidden layers (this policy uses tanh); train with --set activation=hardtanh, or export --quant f32"
                 );
             }
             let c = calib.ok_or_else(|| anyhow!("int8 export needs calibration observations"))?;
@@ -284,14 +287,36 @@ pub fn build_model(
                     .map_err(|e| anyhow!("calibrated range of {what} [{lo}, {hi}]: {e}"))
             };
             let input = q(c.input, "the input")?;
+            // A hardtanh layer's output range is [-1, 1] by construction: written as an identity
+            // int8 layer with that range, int8 saturation is the clamp (see core's
+            // `Activation::HardTanh`).
+            let hard = |k: usize| policy.activation == Activation::Hardtanh && k + 1 < n_layers;
             qparams = c
                 .layers
                 .iter()
                 .enumerate()
-                .map(|(k, r)| q(*r, &format!("layer {k}")))
+                .map(|(k, r)| {
+                    if hard(k) {
+                        q((-1.0, 1.0), "hardtanh")
+                    } else {
+                        q(*r, &format!("layer {k}"))
+                    }
+                })
                 .collect::<Result<_>>()?;
+            int8_layers = layers
+                .iter()
+                .enumerate()
+                .map(|(k, l)| LayerSpec {
+                    activation: if hard(k) {
+                        core_nn::Activation::Identity
+                    } else {
+                        l.activation
+                    },
+                    ..*l
+                })
+                .collect();
             BodySpec::MlpInt8 {
-                layers: &layers,
+                layers: &int8_layers,
                 input,
                 outputs: &qparams,
             }
@@ -309,4 +334,56 @@ pub fn build_model(
         model::write(&spec, buf.as_mut_bytes()).map_err(|e| anyhow!("building the model: {e}"))?;
     buf.truncate(n);
     Ok(buf)
+}
+
+/// For int8 export of a policy trained without observation normalization: stores a per-feature
+/// standardization measured on the calibration observations (mean and variance, no clipping) and
+/// folds its inverse into the first layer (`W' = W·diag(σ)`, `b' = b + W·μ`), so the network
+/// computes the same function while the int8 input quantization sees features of similar range.
+/// Without it, one input scale must cover, say, CartPole's cart velocity (±2) and pole angle
+/// (±0.2) at once, and the angle keeps only a few int8 steps. Policies with their own
+/// normalization are returned unchanged.
+pub fn standardized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyExport {
+    let Some(first) = policy.layers.first() else {
+        return policy.clone();
+    };
+    if policy.obs_norm.is_some() || obs_dim == 0 || obs.len() < obs_dim || first.inputs != obs_dim {
+        return policy.clone();
+    }
+    let n = (obs.len() / obs_dim) as f64;
+    let mut mean = vec![0.0f32; obs_dim];
+    let mut var = vec![1.0f32; obs_dim];
+    for i in 0..obs_dim {
+        let col = obs.chunks_exact(obs_dim).map(|o| f64::from(o[i]));
+        let m = col.clone().sum::<f64>() / n;
+        let v = col.map(|x| (x - m).powi(2)).sum::<f64>() / n;
+        mean[i] = m as f32;
+        // A constant feature keeps unit scale (only its mean is removed).
+        var[i] = if v > 1e-12 { v as f32 } else { 1.0 };
+    }
+    let std: Vec<f32> = var
+        .iter()
+        .map(|&v| picorl_core::policy::norm_std(v, 0.0))
+        .collect();
+    let mut out = policy.clone();
+    let l0 = &mut out.layers[0];
+    for o in 0..l0.outputs {
+        let row = &mut l0.weights[o * obs_dim..(o + 1) * obs_dim];
+        let shift: f64 = row
+            .iter()
+            .zip(&mean)
+            .map(|(&w, &m)| f64::from(w) * f64::from(m))
+            .sum();
+        l0.bias[o] = (f64::from(l0.bias[o]) + shift) as f32;
+        for (w, s) in row.iter_mut().zip(&std) {
+            *w *= s;
+        }
+    }
+    out.obs_norm = Some(ObsNormExport {
+        mean,
+        var,
+        eps: 0.0,
+        clip: f32::INFINITY,
+    });
+    out
 }

@@ -18,6 +18,7 @@ use crate::export::PolicyExport;
 use crate::nets::{clip_grad_norm, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
 use crate::vec_env::VecEnv;
+use picorl_core::rng::Pcg32;
 
 /// How a value changes over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +128,7 @@ pub struct Ppo {
     envs: VecEnv,
     reward_norm: Option<RewardNorm>,
     grads: Vec<Tensor>,
+    rng: Pcg32,
 }
 
 impl Actor for Ppo {
@@ -175,6 +177,8 @@ impl Algorithm for Ppo {
             envs,
             reward_norm,
             grads,
+            // Action draws have their own stream, apart from the environments' and libtorch's.
+            rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5050_4f5f_6163_7473),
         })
     }
 
@@ -205,6 +209,7 @@ impl Algorithm for Ppo {
             c.n_steps,
             c.gamma,
             self.reward_norm.as_mut(),
+            &mut self.rng,
         )?;
         let (adv, ret) = gae(
             &r.rewards,
@@ -236,8 +241,9 @@ impl Algorithm for Ppo {
                 let idx = perm.narrow(0, start, (c.batch_size as i64).min(b - start));
                 start += c.batch_size as i64;
                 let x = obs.index_select(0, &idx);
-                let (logp, entropy) = self.ac.evaluate(&x, &actions.index_select(0, &idx));
-                let values = self.ac.value(&x);
+                let (logp, entropy, values) = self
+                    .ac
+                    .evaluate_with_value(&x, &actions.index_select(0, &idx));
                 let mut a = adv_t.index_select(0, &idx);
                 if c.normalize_advantage && idx.size()[0] > 1 {
                     a = (&a - a.mean(Kind::Float)) / (a.std(true) + 1e-8);
@@ -279,6 +285,7 @@ impl Algorithm for Ppo {
                 count += 1;
             }
         }
+        self.ac.sync_cpu();
         let mut row: Vec<f64> = if count == 0 {
             vec![f64::NAN; 6]
         } else {
