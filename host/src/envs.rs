@@ -33,15 +33,21 @@ pub fn make(
     id: &str,
     kwargs: &BTreeMap<String, String>,
 ) -> Result<Box<dyn picorl_core::env::Env + Send>> {
-    Ok(Box::new(make_any(id, kwargs)?))
-}
-
-/// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table.
-pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
-    spec(id)?;
     if id == crate::trading::ID {
         let env = crate::trading::Trading::from_kwargs(kwargs).map_err(|e| anyhow!("{id}: {e}"))?;
         return Ok(Box::new(env));
+    }
+    Ok(Box::new(make_any(id, kwargs)?))
+}
+
+/// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table
+/// (core's environments only: a host-only one is an error).
+pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
+    spec(id)?;
+    if HOST_SPECS.iter().any(|s| s.id == id) {
+        return Err(anyhow!(
+            "{id} is a host-only environment, not one of picorl-core's (no transition table, not for firmware)"
+        ));
     }
     let mut options = EnvOptions::default();
     for (k, v) in kwargs {
