@@ -1,11 +1,15 @@
 //! Environment step cost: one `step` of every environment in core (concrete types, as firmware
 //! calls them), a reset whenever an episode ends, plus CartPole through `AnyEnv` to show what
-//! the enum dispatch a host uses costs.
-use criterion::{black_box, Criterion};
+//! the enum dispatch a host uses costs; then the host's `VecEnv` stepping 8 and 256 copies, in
+//! environment steps per second, sequentially and spread over 2 threads.
+use std::collections::BTreeMap;
+
+use criterion::{black_box, Criterion, Throughput};
 use picorl_core::env::{
     make, Acrobot, Action, CartPole, CliffWalking, Env, EnvOptions, FrozenLake, MapDesc,
     MountainCar, MountainCarContinuous, Pendulum, Space, Taxi, MAX_OBS_DIM,
 };
+use picorl_host::vec_env::{Actions, VecEnv};
 
 pub fn bench(c: &mut Criterion) {
     let mut env = CartPole::new();
@@ -46,6 +50,49 @@ pub fn bench(c: &mut Criterion) {
     step_bench(c, "env/Taxi-v4/step", Taxi::new());
     let any = make("CartPole-v1", &EnvOptions::new()).unwrap();
     step_bench(c, "env/AnyEnv(CartPole-v1)/step", any);
+
+    vec_bench(c);
+}
+
+/// `VecEnv::step` over `n` copies (host boxes, autoreset), `threads` 1 (sequential) or 2
+/// (scoped threads, one chunk each): throughput in environment steps.
+fn vec_bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("vec_env");
+    for (id, n, threads) in [
+        ("CartPole-v1", 8, 1),
+        ("CartPole-v1", 8, 2),
+        ("CartPole-v1", 256, 1),
+        ("CartPole-v1", 256, 2),
+        ("Acrobot-v1", 256, 1),
+        ("Acrobot-v1", 256, 2),
+        ("CartPole-v1", 4096, 1),
+        ("CartPole-v1", 4096, 2),
+        ("Acrobot-v1", 4096, 1),
+        ("Acrobot-v1", 4096, 2),
+    ] {
+        let envs = (0..n)
+            .map(|_| picorl_host::envs::make(id, &BTreeMap::new()))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let mut v = VecEnv::new(envs).unwrap();
+        v.set_threads(threads);
+        v.reset(0).unwrap();
+        // Two action vectors, alternated: a mix of actions, and episodes that end now and then.
+        let actions: [Vec<u32>; 2] = [
+            (0..n as u32).map(|i| i % 2).collect(),
+            (0..n as u32).map(|i| (i / 2) % 2).collect(),
+        ];
+        let mut t = 0usize;
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("{id} x{n} threads={threads}"), |b| {
+            b.iter(|| {
+                v.step(Actions::Discrete(&actions[t & 1])).unwrap();
+                t = t.wrapping_add(1);
+                black_box(v.obs());
+            })
+        });
+    }
+    g.finish();
 }
 
 /// Steps `env` with a fixed cycle of actions, resetting when an episode ends.

@@ -219,6 +219,44 @@ pub struct EvalArgs {
 pub enum EnvCommand {
     /// A table of every environment: id, observation space, action space, max episode steps.
     List,
+    /// Replay Gymnasium traces (JSON lines) against picorl's environments: one JSON line out
+    /// per record, in order.
+    #[command(
+        long_about = "Replay Gymnasium traces (JSON lines) against picorl's environments: one JSON line \
+                      out per record, in order: the conformance tool with which to check a Gymnasium \
+                      trace against picorl.",
+        after_help = REPLAY_HELP
+    )]
+    Replay(ReplayArgs),
+}
+
+const REPLAY_HELP: &str = "\
+Input, one record a line (other keys are ignored):
+  {\"env\": \"CartPole-v1\", \"kwargs\": {...}, \"initial_state\": [f64...] | int, \"steps\": [{\"action\": int | [f64...]}, ...]}
+  initial_state is Gymnasium's env.unwrapped.state (classic control) or env.unwrapped.s (toy text)
+  right after a reset; the time limit counts from it as step 0. kwargs are Gymnasium's make options.
+Output, one line per record:
+  {\"env\": \"CartPole-v1\", \"steps\": [{\"obs\": [f32...], \"reward\": f64, \"terminated\": bool, \"truncated\": bool}, ...]}
+  obs is always a list ([5] for a discrete observation). Stepping stops after the first step that
+  terminates or truncates, whatever actions follow.
+Stochastic environments (picorl's extension): a step may carry Gymnasium's random draws,
+  \"u\" (the uniform of categorical_sample, in [0, 1)) and \"choice\" (the index Taxi's fickle
+  passenger picked), each a number or a list; the step then uses exactly those draws, so a recorded
+  trace of a slippery FrozenLake or CliffWalking, or a fickle Taxi, reproduces exactly
+  (scripts/gym_traces.py records them). A step without them draws from picorl's own generator.
+Errors: the first bad record (malformed JSON, unknown env, bad kwargs, wrong state length, bad
+  action or draw) ends the replay with exit status 1 and one line `error: FILE line N: ...`;
+  the records before it have been answered.
+
+Examples:
+  picorl env replay core/tests/fixtures/gym_traces.jsonl
+  echo '{\"env\": \"FrozenLake-v1\", \"kwargs\": {\"is_slippery\": false}, \"initial_state\": 0, \"steps\": [{\"action\": 2}]}' | picorl env replay -";
+
+/// `picorl env replay`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The JSON-lines file of records, or - for stdin.
+    pub file: PathBuf,
 }
 
 /// Runs the parsed command line.
@@ -243,6 +281,7 @@ pub fn run(cli: Cli) -> Result<()> {
             env_list();
             Ok(())
         }
+        Some(Command::Env(EnvCommand::Replay(a))) => crate::replay::replay_path(&a.file),
     }
 }
 
@@ -432,7 +471,7 @@ fn env_list() {
         "{:<28} {:<14} {:<14} {:>17}",
         "id", "observation", "action", "max_episode_steps"
     );
-    for s in picorl_core::env::REGISTRY {
+    for s in envs::specs() {
         println!(
             "{:<28} {:<14} {:<14} {:>17}",
             s.id,

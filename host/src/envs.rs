@@ -1,20 +1,28 @@
-//! Environments on the host: every id of `picorl-core`'s registry (and the host-only ones), made
-//! from Gymnasium's id and `make` kwargs, with errors that name the culprit.
+//! Environments on the host: every id of `picorl-core`'s registry and the host-only ones
+//! ([`HOST_SPECS`]: `Trading-v0`), made from Gymnasium's id and `make` kwargs, with errors that
+//! name the culprit.
 
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
 use picorl_core::env::{make as core_make, AnyEnv, EnvError, EnvOptions, EnvSpec, Space, REGISTRY};
 
-/// Every environment id picorl knows, in registration order.
-pub fn ids() -> Vec<&'static str> {
-    REGISTRY.iter().map(|s| s.id).collect()
+/// The host-only environments (std: they read files or allocate), after core's registry.
+pub const HOST_SPECS: &[EnvSpec] = &[crate::trading::SPEC];
+
+/// Every environment picorl knows: core's registry, then the host-only ones.
+pub fn specs() -> impl Iterator<Item = &'static EnvSpec> {
+    REGISTRY.iter().chain(HOST_SPECS)
 }
 
-/// The spec registered under `id`.
+/// Every environment id picorl knows, in registration order.
+pub fn ids() -> Vec<&'static str> {
+    specs().map(|s| s.id).collect()
+}
+
+/// The spec registered under `id` (for `Trading-v0`, with its default window).
 pub fn spec(id: &str) -> Result<EnvSpec> {
-    REGISTRY
-        .iter()
+    specs()
         .find(|s| s.id == id)
         .copied()
         .ok_or_else(|| anyhow!("unknown environment `{id}`; known: {}", ids().join(", ")))
@@ -25,12 +33,22 @@ pub fn make(
     id: &str,
     kwargs: &BTreeMap<String, String>,
 ) -> Result<Box<dyn picorl_core::env::Env + Send>> {
+    if id == crate::trading::ID {
+        let env = crate::trading::Trading::from_kwargs(kwargs).map_err(|e| anyhow!("{id}: {e}"))?;
+        return Ok(Box::new(env));
+    }
     Ok(Box::new(make_any(id, kwargs)?))
 }
 
-/// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table.
+/// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table
+/// (core's environments only: a host-only one is an error).
 pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
     spec(id)?;
+    if HOST_SPECS.iter().any(|s| s.id == id) {
+        return Err(anyhow!(
+            "{id} is a host-only environment, not one of picorl-core's (no transition table, not for firmware)"
+        ));
+    }
     let mut options = EnvOptions::default();
     for (k, v) in kwargs {
         options

@@ -7,7 +7,8 @@
 //!
 //! - [`train`]: the scaffolding every algorithm shares (config, run directory, metrics,
 //!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
-//! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together.
+//! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
+//!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
 //! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter.
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve; [`device`]: CPU/GPU.
 #![deny(missing_docs)]
@@ -23,5 +24,7 @@ pub mod nets;
 pub mod picorl_file;
 pub mod plot;
 pub mod progress;
+pub mod replay;
+pub mod trading;
 pub mod train;
 pub mod vec_env;
