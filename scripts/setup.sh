@@ -6,6 +6,9 @@
 #     the thumbv7em target here) and qemu-system-arm (the firmware under QEMU).
 #   - A Python venv with torch==2.11.0 (libtorch for tch 0.24) and gymnasium==1.4.0 (reference
 #     traces), kept under ~/.cache/picorl so fresh clones reuse it; created wherever it is missing.
+# Sourced by ./x and other scripts: the strict options hold inside this file only, and the
+# caller's options are restored at the end.
+_picorl_saved_opts="$(set +o)"
 set -euo pipefail
 
 PICORL_TORCH_VERSION=2.11.0
@@ -47,3 +50,5 @@ LLD_DIR="$RUSTUP_SYSROOT/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 export PICORL_VENV LLD_DIR
 export LIBTORCH_USE_PYTORCH=1
 export PATH="$PICORL_VENV/bin:$PATH"
+eval "$_picorl_saved_opts"
+unset _picorl_saved_opts
