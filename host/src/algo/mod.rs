@@ -1,18 +1,28 @@
 //! The training algorithms, one file each, registered in [`with_algo!`](crate::with_algo).
 
+pub mod a2c;
 pub mod actor_critic;
 pub mod ppo;
+pub mod reinforce;
 pub mod rollout;
 pub mod running_norm;
 
 /// The `--algo` names picorl trains, in the order `--help` lists them.
-pub const NAMES: &[&str] = &["ppo"];
+pub const NAMES: &[&str] = &["reinforce", "a2c", "ppo"];
 
 /// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
 #[macro_export]
 macro_rules! with_algo {
     ($name:expr, $A:ident => $body:expr) => {
         match $name {
+            "reinforce" => {
+                type $A = $crate::algo::reinforce::Reinforce;
+                $body
+            }
+            "a2c" => {
+                type $A = $crate::algo::a2c::A2c;
+                $body
+            }
             "ppo" => {
                 type $A = $crate::algo::ppo::Ppo;
                 $body
