@@ -66,8 +66,10 @@ pub struct A2cConfig {
     pub normalize_advantage: bool,
     /// Hidden layer sizes of the policy and of the value network.
     pub hidden: Vec<usize>,
-    /// Hidden activation: `tanh` or `relu`.
+    /// The policy's hidden activation: `tanh` or `relu` (`relu` for an exact int8 export).
     pub activation: Activation,
+    /// The value network's hidden activation (it is not exported).
+    pub vf_activation: Activation,
     /// Orthogonal initialisation.
     pub ortho_init: bool,
     /// Initial log-std of a Gaussian policy.
@@ -96,6 +98,7 @@ impl Default for A2cConfig {
             normalize_advantage: false,
             hidden: vec![64, 64],
             activation: Activation::Tanh,
+            vf_activation: Activation::Tanh,
             ortho_init: true,
             log_std_init: 0.0,
             normalize_obs: false,
@@ -151,7 +154,7 @@ impl Algorithm for A2c {
             cfg.n_envs > 0 && cfg.n_steps > 0,
             "n_envs and n_steps must be positive"
         );
-        let ac = ActorCritic::new(
+        let ac = ActorCritic::with_value_activation(
             &setup.spec,
             setup.device,
             &NetOptions {
@@ -161,6 +164,7 @@ impl Algorithm for A2c {
                 log_std_init: cfg.log_std_init,
                 normalize_obs: cfg.normalize_obs,
             },
+            cfg.vf_activation,
         );
         let opt = match cfg.optimizer {
             A2cOptimizer::Rmsprop => nn::RmsProp {

@@ -93,6 +93,19 @@ pub struct ActorCritic {
 impl ActorCritic {
     /// Builds the networks for `spec` on `device`.
     pub fn new(spec: &EnvSpec, device: Device, opts: &NetOptions) -> Self {
+        Self::with_value_activation(spec, device, opts, opts.activation)
+    }
+
+    /// As [`ActorCritic::new`], with the value network's hidden activation chosen apart from
+    /// the policy's. Only the policy is exported, so a policy in ReLU (which int8 export
+    /// quantizes exactly) can learn beside a tanh critic, whose bounded features keep its
+    /// bootstrapped targets from running away.
+    pub fn with_value_activation(
+        spec: &EnvSpec,
+        device: Device,
+        opts: &NetOptions,
+        value_activation: Activation,
+    ) -> Self {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let obs_dim = spec.observation_space.flat_dim();
@@ -117,7 +130,7 @@ impl ActorCritic {
             opts.activation,
             pi_init,
         );
-        let vf = Mlp::new(&(&root / "vf"), &sizes(1), opts.activation, vf_init);
+        let vf = Mlp::new(&(&root / "vf"), &sizes(1), value_activation, vf_init);
         let log_std = match kind {
             ActionKind::Continuous { dim, .. } => {
                 Some(root.var("log_std", &[dim as i64], nn::Init::Const(opts.log_std_init)))

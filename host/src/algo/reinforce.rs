@@ -61,8 +61,10 @@ pub struct ReinforceConfig {
     pub max_grad_norm: f64,
     /// Hidden layer sizes of the policy (and of the value network).
     pub hidden: Vec<usize>,
-    /// Hidden activation: `tanh` or `relu`.
+    /// The policy's hidden activation: `tanh` or `relu` (`relu` for an exact int8 export).
     pub activation: Activation,
+    /// The value network's hidden activation (with `baseline`; it is not exported).
+    pub vf_activation: Activation,
     /// Orthogonal initialisation.
     pub ortho_init: bool,
     /// Initial log-std of a Gaussian policy.
@@ -85,6 +87,7 @@ impl Default for ReinforceConfig {
             max_grad_norm: 0.5,
             hidden: vec![64, 64],
             activation: Activation::Tanh,
+            vf_activation: Activation::Tanh,
             ortho_init: true,
             log_std_init: 0.0,
             normalize_obs: false,
@@ -247,7 +250,7 @@ impl Algorithm for Reinforce {
 
     fn new(setup: &Setup, cfg: ReinforceConfig) -> Result<Self> {
         anyhow::ensure!(cfg.n_envs > 0, "n_envs must be positive");
-        let ac = ActorCritic::new(
+        let ac = ActorCritic::with_value_activation(
             &setup.spec,
             setup.device,
             &NetOptions {
@@ -257,6 +260,7 @@ impl Algorithm for Reinforce {
                 log_std_init: cfg.log_std_init,
                 normalize_obs: cfg.normalize_obs,
             },
+            cfg.vf_activation,
         );
         let opt = nn::Adam::default().build(&ac.vs, cfg.learning_rate)?;
         let envs = (0..cfg.n_envs)
