@@ -319,7 +319,9 @@ pub fn build_model(
 /// (±0.2) at once, and the angle keeps only a few int8 steps. Policies with their own
 /// normalization are returned unchanged.
 pub fn standardized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyExport {
-    let Some(first) = policy.layers.first() else { return policy.clone() };
+    let Some(first) = policy.layers.first() else {
+        return policy.clone();
+    };
     if policy.obs_norm.is_some() || obs_dim == 0 || obs.len() < obs_dim || first.inputs != obs_dim {
         return policy.clone();
     }
@@ -334,17 +336,29 @@ pub fn standardized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> Polic
         // A constant feature keeps unit scale (only its mean is removed).
         var[i] = if v > 1e-12 { v as f32 } else { 1.0 };
     }
-    let std: Vec<f32> = var.iter().map(|&v| picorl_core::policy::norm_std(v, 0.0)).collect();
+    let std: Vec<f32> = var
+        .iter()
+        .map(|&v| picorl_core::policy::norm_std(v, 0.0))
+        .collect();
     let mut out = policy.clone();
     let l0 = &mut out.layers[0];
     for o in 0..l0.outputs {
         let row = &mut l0.weights[o * obs_dim..(o + 1) * obs_dim];
-        let shift: f64 = row.iter().zip(&mean).map(|(&w, &m)| f64::from(w) * f64::from(m)).sum();
+        let shift: f64 = row
+            .iter()
+            .zip(&mean)
+            .map(|(&w, &m)| f64::from(w) * f64::from(m))
+            .sum();
         l0.bias[o] = (f64::from(l0.bias[o]) + shift) as f32;
         for (w, s) in row.iter_mut().zip(&std) {
             *w *= s;
         }
     }
-    out.obs_norm = Some(ObsNormExport { mean, var, eps: 0.0, clip: f32::INFINITY });
+    out.obs_norm = Some(ObsNormExport {
+        mean,
+        var,
+        eps: 0.0,
+        clip: f32::INFINITY,
+    });
     out
 }
