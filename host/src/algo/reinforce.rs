@@ -383,10 +383,7 @@ mod tests {
             vec![2.5, 3.0, 6.0, 8.0]
         );
         // γ = 1: the undiscounted reward-to-go.
-        assert_eq!(
-            discounted_returns(&[1.0; 3], 1.0, 0.0),
-            vec![3.0, 2.0, 1.0]
-        );
+        assert_eq!(discounted_returns(&[1.0; 3], 1.0, 0.0), vec![3.0, 2.0, 1.0]);
         assert!(discounted_returns(&[], 0.9, 0.0).is_empty());
     }
 

@@ -126,8 +126,8 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
-        // 2025-11-25 is day 20_417 since the epoch (55 years of 365 days and 13 leap days to
-        // 2025-01-01 make 20_088; then 304 + 24 days); 2026-11-25 is 365 days later.
+        // 2025-11-25 is day 20_417 since the epoch (55 years of 365 days and 14 leap days to
+        // 2025-01-01 make 20_089; then 304 + 24 days); 2026-11-25 is 365 days later.
         assert_eq!(civil_from_days(20_417), (2025, 11, 25));
         assert_eq!(civil_from_days(20_782), (2026, 11, 25));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
