@@ -132,12 +132,12 @@ pub fn gae(
 ) -> (Vec<f32>, Vec<f32>) {
     let t_len = rewards.len() / n_envs;
     let mut adv = vec![0.0f32; rewards.len()];
-    for i in 0..n_envs {
+    for (i, &last_value) in last_values[..n_envs].iter().enumerate() {
         let mut last = 0.0f32;
         for t in (0..t_len).rev() {
             let k = t * n_envs + i;
             let next_value = if t + 1 == t_len {
-                last_values[i]
+                last_value
             } else {
                 values[k + n_envs]
             };
