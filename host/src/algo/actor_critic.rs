@@ -132,6 +132,7 @@ pub struct ActorCritic {
     ws: Vec<Tensor>,
     bs: Vec<Tensor>,
     activation: Activation,
+    vf_activation: Activation,
     log_std: Option<Tensor>,
     /// The action kind.
     pub kind: ActionKind,
@@ -147,6 +148,19 @@ pub struct ActorCritic {
 impl ActorCritic {
     /// Builds the networks for `spec` on `device`.
     pub fn new(spec: &EnvSpec, device: Device, opts: &NetOptions) -> Self {
+        Self::with_value_activation(spec, device, opts, opts.activation)
+    }
+
+    /// As [`ActorCritic::new`], with the value network's hidden activation chosen apart from
+    /// the policy's. Only the policy is exported, so a policy in ReLU or hardtanh (which int8
+    /// export quantizes exactly) can learn beside a tanh critic, whose bounded features keep its
+    /// bootstrapped targets from running away.
+    pub fn with_value_activation(
+        spec: &EnvSpec,
+        device: Device,
+        opts: &NetOptions,
+        vf_activation: Activation,
+    ) -> Self {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let obs_dim = spec.observation_space.flat_dim();
@@ -166,8 +180,13 @@ impl ActorCritic {
                     // The value network's output layer has one real column; the rest stay zero.
                     let cols = if k + 1 == n_layers && net == 1 { 1 } else { o };
                     let init = if opts.ortho_init {
+                        let hidden = if net == 0 {
+                            opts.activation
+                        } else {
+                            vf_activation
+                        };
                         let gain = match (k + 1 == n_layers, net) {
-                            (false, _) => opts.activation.init_gain(),
+                            (false, _) => hidden.init_gain(),
                             (true, 0) => 0.01,
                             (true, _) => 1.0,
                         };
@@ -222,6 +241,7 @@ impl ActorCritic {
             ws,
             bs,
             activation: opts.activation,
+            vf_activation,
             log_std,
             kind,
             obs_norm,
@@ -266,7 +286,17 @@ impl ActorCritic {
         for (k, (w, bias)) in self.ws.iter().zip(&self.bs).enumerate() {
             h = bias.baddbmm(&h, w, 1.0, 1.0);
             if k < last {
-                h = self.activation.apply(&h);
+                h = if self.activation == self.vf_activation {
+                    self.activation.apply(&h)
+                } else {
+                    Tensor::stack(
+                        &[
+                            self.activation.apply(&h.get(0)),
+                            self.vf_activation.apply(&h.get(1)),
+                        ],
+                        0,
+                    )
+                };
             }
         }
         (h.get(0), h.get(1).select(1, 0))
@@ -326,7 +356,8 @@ impl ActorCritic {
         (lp, h)
     }
 
-    /// Copies the weights to the CPU acting copy (call after every update).
+    /// Copies the weights to the CPU acting copy ([`super::rollout::collect`] does, before each
+    /// rollout).
     pub fn sync_cpu(&mut self) {
         let n_layers = self.ws.len();
         for net in 0..2 {
@@ -366,10 +397,10 @@ impl ActorCritic {
     /// components), log-probabilities and values.
     pub fn sample_cpu(&mut self, x: &[f32], rng: &mut Pcg32, out: &mut CpuSample) {
         out.clear();
-        let act = self.activation;
+        let (act, vf_act) = (self.activation, self.vf_activation);
         let (a, b) = (&mut self.scratch.0, &mut self.scratch.1);
         for obs in x.chunks_exact(self.obs_dim) {
-            let v = self.cpu[1].forward(obs, act, a, b)[0];
+            let v = self.cpu[1].forward(obs, vf_act, a, b)[0];
             out.values.push(v);
             let p = self.cpu[0].forward(obs, act, a, b);
             match &self.kind {
@@ -405,7 +436,7 @@ impl ActorCritic {
 
     /// Values of normalized observations on the CPU.
     pub fn values_cpu(&mut self, x: &[f32]) -> Vec<f32> {
-        let act = self.activation;
+        let act = self.vf_activation;
         let (a, b) = (&mut self.scratch.0, &mut self.scratch.1);
         x.chunks_exact(self.obs_dim)
             .map(|o| self.cpu[1].forward(o, act, a, b)[0])

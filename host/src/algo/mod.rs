@@ -1,13 +1,15 @@
 //! The training algorithms, one file each, registered in [`with_algo!`](crate::with_algo).
 
+pub mod a2c;
 pub mod actor_critic;
 pub mod ppo;
+pub mod reinforce;
 pub mod rollout;
 pub mod running_norm;
 pub mod tabular;
 
 /// The `--algo` names picorl trains, in the order `--help` lists them.
-pub const NAMES: &[&str] = &["qlearning", "sarsa", "ppo"];
+pub const NAMES: &[&str] = &["qlearning", "sarsa", "reinforce", "a2c", "ppo"];
 
 /// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
 #[macro_export]
@@ -20,6 +22,14 @@ macro_rules! with_algo {
             }
             "sarsa" => {
                 type $A = $crate::algo::tabular::Sarsa;
+                $body
+            }
+            "reinforce" => {
+                type $A = $crate::algo::reinforce::Reinforce;
+                $body
+            }
+            "a2c" => {
+                type $A = $crate::algo::a2c::A2c;
                 $body
             }
             "ppo" => {

@@ -285,7 +285,6 @@ impl Algorithm for Ppo {
                 count += 1;
             }
         }
-        self.ac.sync_cpu();
         let mut row: Vec<f64> = if count == 0 {
             vec![f64::NAN; 6]
         } else {

@@ -58,6 +58,8 @@ pub fn collect(
     };
     let mut step_rewards = vec![0.0f32; n];
     let mut done = vec![false; n];
+    // The CPU copy acts: bring it up to date with the last update.
+    ac.sync_cpu();
     let mut sample = CpuSample::default();
     let mut clipped = Vec::new();
     for _ in 0..n_steps {
@@ -167,6 +169,25 @@ pub fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
     }
 }
 
+/// Normalizes `x` in place to zero mean and unit (sample) standard deviation, `(x − μ)/(σ + ε)`;
+/// fewer than two values are left as they are.
+pub fn normalize(x: &mut [f32], eps: f64) {
+    if x.len() < 2 {
+        return;
+    }
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = x
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
+    let scale = var.sqrt() + eps;
+    for v in x {
+        *v = ((f64::from(*v) - mean) / scale) as f32;
+    }
+}
+
 /// Rollout observations as a `[T*N, obs_dim]` tensor on `device`.
 pub fn obs_tensor(r: &Rollout, obs_dim: usize, device: tch::Device) -> Tensor {
     Tensor::from_slice(&r.obs)
@@ -232,5 +253,16 @@ mod tests {
         );
         let g0 = 1.0 + 0.9 * 2.0 + 0.81 * 3.0 + 0.729 * 10.0;
         assert!((ret[0] - g0).abs() < 1e-5 && (adv[0] - (g0 - 0.5)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn normalize_by_hand() {
+        // [1, 2, 3]: mean 2, sample std 1.
+        let mut x = [1.0f32, 2.0, 3.0];
+        normalize(&mut x, 0.0);
+        assert_eq!(x, [-1.0, 0.0, 1.0]);
+        let mut one = [5.0f32];
+        normalize(&mut one, 1e-8);
+        assert_eq!(one, [5.0]);
     }
 }

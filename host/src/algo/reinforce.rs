@@ -1,0 +1,403 @@
+//! REINFORCE (Williams 1992, "Simple statistical gradient-following algorithms for
+//! connectionist reinforcement learning"): Monte-Carlo policy gradient on whole episodes.
+//!
+//! One update is one batch of `n_envs` episodes, one per copy of the environment, all played to
+//! their end by the current policy (strictly on-policy: no episode straddles an update, and no
+//! step is collected and thrown away). The copies that are still running act together in one
+//! batched forward pass; a copy whose episode has ended waits for the others. Then:
+//!
+//! - the discounted return `G_t = Σ_k γ^k r_{t+k}` of every step ([`discounted_returns`]);
+//! - `Ĝ = (G − mean)/(std + 1e-8)` over the whole batch (`normalize_returns`);
+//! - without a baseline, `policy_loss = −mean_t(log π(a_t|s_t) · Ĝ_t)`; with one
+//!   (`baseline = true`), a value network `V` regresses `Ĝ` (mean squared error, weighted by
+//!   `vf_coef`) and the weight of `log π` is the advantage `Ĝ − V(s)`;
+//! - an entropy bonus, one Adam step on the whole batch, the gradient norm clipped.
+//!
+//! The loss is a mean over the batch's steps rather than the textbook sum: with Adam the two
+//! differ only through ε and the gradient clip, and the mean keeps `max_grad_norm` meaningful
+//! whatever the episodes' lengths.
+//!
+//! A truncated episode is *not* bootstrapped: REINFORCE's return is the Monte-Carlo sum of the
+//! rewards the episode saw, so a time limit acts as part of the environment. (A2C and PPO
+//! bootstrap it from the value of the final observation.) An episode still running when the
+//! step budget is spent is cut there the same way.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use picorl_core::env::{Action, Env};
+use serde::{Deserialize, Serialize};
+use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+
+use super::actor_critic::{ActionKind, ActorCritic, NetOptions};
+use super::ppo::Schedule;
+use super::rollout::normalize;
+use crate::eval::{Actor, OwnedAction};
+use crate::export::PolicyExport;
+use crate::nets::{clip_grad_norm, tensor_to_vec, Activation};
+use crate::train::{Algorithm, Setup, TrainCtx};
+
+/// REINFORCE's hyper-parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReinforceConfig {
+    /// Episodes per update, played side by side by as many copies of the environment.
+    pub n_envs: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Learning-rate schedule: `constant` or `linear` (to zero at the end of the budget).
+    pub lr_schedule: Schedule,
+    /// Discount factor.
+    pub gamma: f64,
+    /// Normalize the returns of each batch to zero mean and unit standard deviation.
+    pub normalize_returns: bool,
+    /// Learn a value network and weight `log π` by `Ĝ − V(s)` instead of `Ĝ`.
+    pub baseline: bool,
+    /// Value loss coefficient (with `baseline`).
+    pub vf_coef: f64,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f64,
+    /// Gradient norm clip (0: none).
+    pub max_grad_norm: f64,
+    /// Hidden layer sizes of the policy (and of the value network).
+    pub hidden: Vec<usize>,
+    /// The policy's hidden activation: `tanh` or `relu` (`relu` for an exact int8 export).
+    pub activation: Activation,
+    /// The value network's hidden activation (with `baseline`; it is not exported).
+    pub vf_activation: Activation,
+    /// Orthogonal initialisation.
+    pub ortho_init: bool,
+    /// Initial log-std of a Gaussian policy.
+    pub log_std_init: f64,
+    /// Running observation normalization (exported with the policy).
+    pub normalize_obs: bool,
+}
+
+impl Default for ReinforceConfig {
+    fn default() -> Self {
+        Self {
+            n_envs: 1,
+            learning_rate: 1e-3,
+            lr_schedule: Schedule::Constant,
+            gamma: 0.99,
+            normalize_returns: true,
+            baseline: false,
+            vf_coef: 0.5,
+            ent_coef: 0.0,
+            max_grad_norm: 0.5,
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            vf_activation: Activation::Tanh,
+            ortho_init: true,
+            log_std_init: 0.0,
+            normalize_obs: false,
+        }
+    }
+}
+
+/// The discounted returns of one episode's rewards, `G_t = r_t + γ G_{t+1}`, from
+/// `G_T = bootstrap` after the last reward (0 for a Monte-Carlo return).
+pub fn discounted_returns(rewards: &[f32], gamma: f32, bootstrap: f32) -> Vec<f32> {
+    let mut g = bootstrap;
+    let mut out = vec![0.0; rewards.len()];
+    for (o, r) in out.iter_mut().zip(rewards).rev() {
+        g = r + gamma * g;
+        *o = g;
+    }
+    out
+}
+
+/// One copy's episode in the making.
+#[derive(Debug, Default)]
+struct Trajectory {
+    /// Observations as the networks saw them.
+    obs: Vec<f32>,
+    /// Rewards, one a step.
+    rewards: Vec<f32>,
+    /// Undiscounted return.
+    ret: f64,
+}
+
+/// A batch of whole episodes, step-major within each episode, episode after episode.
+#[derive(Debug, Default)]
+struct Batch {
+    obs: Vec<f32>,
+    actions_discrete: Vec<i64>,
+    actions_continuous: Vec<f32>,
+    returns: Vec<f32>,
+    episodes: usize,
+}
+
+/// A REINFORCE learner.
+pub struct Reinforce {
+    cfg: ReinforceConfig,
+    ac: ActorCritic,
+    opt: nn::Optimizer,
+    envs: Vec<Box<dyn Env + Send>>,
+    /// Seed of the first reset of each copy; later resets continue each copy's generator.
+    first_seed: Option<u64>,
+    params: Vec<Tensor>,
+}
+
+impl std::fmt::Debug for Reinforce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reinforce")
+            .field("cfg", &self.cfg)
+            .field("ac", &self.ac)
+            .field("envs", &self.envs.len())
+            .finish()
+    }
+}
+
+impl Reinforce {
+    /// Plays one episode on every copy with the current (sampled) policy.
+    fn collect(&mut self, ctx: &mut TrainCtx) -> Result<Batch> {
+        let n = self.envs.len();
+        let d = self.ac.obs_dim();
+        let mut raw = vec![0.0f32; n * d];
+        for (i, (env, obs)) in self.envs.iter_mut().zip(raw.chunks_mut(d)).enumerate() {
+            let seed = self.first_seed.map(|s| s.wrapping_add(i as u64));
+            env.reset(seed, obs)
+                .with_context(|| format!("resetting {} copy {i}", env.spec().id))?;
+        }
+        self.first_seed = None;
+        let mut trajs: Vec<Trajectory> = (0..n).map(|_| Trajectory::default()).collect();
+        // Actions are stored per copy, in the layout of `Batch`.
+        let mut acts_d: Vec<Vec<i64>> = vec![Vec::new(); n];
+        let mut acts_c: Vec<Vec<f32>> = vec![Vec::new(); n];
+        let mut active: Vec<usize> = (0..n).collect();
+        let mut batch_raw = Vec::with_capacity(n * d);
+        while !active.is_empty() && ctx.steps < ctx.total_steps {
+            batch_raw.clear();
+            for &i in &active {
+                batch_raw.extend_from_slice(&raw[i * d..(i + 1) * d]);
+            }
+            if let Some(norm) = &mut self.ac.obs_norm {
+                norm.stats.update(&batch_raw);
+            }
+            let (x_vec, x) = self.ac.obs_tensor(&batch_raw);
+            let actions = tch::no_grad(|| self.ac.sample(&x).0);
+            let (discrete, continuous) = match &self.ac.kind {
+                ActionKind::Discrete { .. } => (
+                    Vec::<i64>::try_from(
+                        &actions.to_device(tch::Device::Cpu).to_kind(Kind::Int64),
+                    )?,
+                    Vec::new(),
+                ),
+                ActionKind::Continuous { .. } => (Vec::new(), tensor_to_vec(&actions)),
+            };
+            let mut still = Vec::with_capacity(active.len());
+            for (k, &i) in active.iter().enumerate() {
+                let t = &mut trajs[i];
+                t.obs.extend_from_slice(&x_vec[k * d..(k + 1) * d]);
+                let obs = &mut raw[i * d..(i + 1) * d];
+                let env = &mut self.envs[i];
+                let step = match &self.ac.kind {
+                    ActionKind::Discrete { .. } => {
+                        acts_d[i].push(discrete[k]);
+                        env.step(Action::Discrete(discrete[k] as u32), obs)
+                    }
+                    ActionKind::Continuous { dim, low, high } => {
+                        let a = &continuous[k * dim..(k + 1) * dim];
+                        acts_c[i].extend_from_slice(a);
+                        let clipped: Vec<f32> = a
+                            .iter()
+                            .enumerate()
+                            .map(|(j, v)| v.clamp(low[j], high[j]))
+                            .collect();
+                        env.step(Action::Continuous(&clipped), obs)
+                    }
+                }
+                .with_context(|| format!("stepping {} copy {i}", env.spec().id))?;
+                ctx.count_step();
+                t.rewards.push(step.reward as f32);
+                t.ret += step.reward;
+                if step.terminated || step.truncated {
+                    ctx.episode(t.ret, t.rewards.len() as u32)?;
+                } else {
+                    still.push(i);
+                }
+            }
+            active = still;
+        }
+
+        let mut b = Batch::default();
+        for (i, t) in trajs.into_iter().enumerate() {
+            if t.rewards.is_empty() {
+                continue;
+            }
+            b.episodes += 1;
+            b.obs.extend(t.obs);
+            b.returns
+                .extend(discounted_returns(&t.rewards, self.cfg.gamma as f32, 0.0));
+            b.actions_discrete.append(&mut acts_d[i]);
+            b.actions_continuous.append(&mut acts_c[i]);
+        }
+        Ok(b)
+    }
+}
+
+impl Actor for Reinforce {
+    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
+        self.ac.act_deterministic(obs)
+    }
+}
+
+impl Algorithm for Reinforce {
+    const NAME: &'static str = "reinforce";
+    const CONFIG: &'static str = include_str!("../../configs/reinforce.toml");
+    type Hyper = ReinforceConfig;
+
+    fn new(setup: &Setup, cfg: ReinforceConfig) -> Result<Self> {
+        anyhow::ensure!(cfg.n_envs > 0, "n_envs must be positive");
+        let ac = ActorCritic::with_value_activation(
+            &setup.spec,
+            setup.device,
+            &NetOptions {
+                hidden: cfg.hidden.clone(),
+                activation: cfg.activation,
+                ortho_init: cfg.ortho_init,
+                log_std_init: cfg.log_std_init,
+                normalize_obs: cfg.normalize_obs,
+            },
+            cfg.vf_activation,
+        );
+        let opt = nn::Adam::default().build(&ac.vs, cfg.learning_rate)?;
+        let envs = (0..cfg.n_envs)
+            .map(|_| setup.make_env())
+            .collect::<Result<Vec<_>>>()?;
+        // Without a baseline the value network is never trained (it stays in the checkpoint,
+        // unused, so that every actor-critic run has the same layout).
+        let params = ac
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(name, t)| t.requires_grad() && (cfg.baseline || !name.starts_with("vf.")))
+            .map(|(_, t)| t)
+            .collect();
+        Ok(Self {
+            first_seed: Some(setup.run.seed),
+            cfg,
+            ac,
+            opt,
+            envs,
+            params,
+        })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &[
+            "loss",
+            "policy_loss",
+            "value_loss",
+            "entropy",
+            "batch_episodes",
+            "learning_rate",
+        ]
+    }
+
+    fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
+        let lr = self
+            .cfg
+            .lr_schedule
+            .at(self.cfg.learning_rate, ctx.progress_remaining());
+        self.opt.set_lr(lr);
+        let mut b = self.collect(ctx)?;
+        if b.returns.is_empty() {
+            return Ok(());
+        }
+        let c = &self.cfg;
+        if c.normalize_returns {
+            normalize(&mut b.returns, 1e-8);
+        }
+        let device = self.ac.vs.device();
+        let obs = Tensor::from_slice(&b.obs)
+            .view([-1, self.ac.obs_dim() as i64])
+            .to_device(device);
+        let actions = match &self.ac.kind {
+            ActionKind::Discrete { .. } => Tensor::from_slice(&b.actions_discrete),
+            ActionKind::Continuous { dim, .. } => {
+                Tensor::from_slice(&b.actions_continuous).view([-1, *dim as i64])
+            }
+        }
+        .to_device(device);
+        let returns = Tensor::from_slice(&b.returns).to_device(device);
+        let (log_probs, entropy) = self.ac.evaluate(&obs, &actions);
+        let (weights, value_loss) = if c.baseline {
+            let v = self.ac.value(&obs);
+            let adv = tch::no_grad(|| &returns - &v);
+            (adv, (&returns - &v).square().mean(Kind::Float))
+        } else {
+            (returns, Tensor::zeros([], (Kind::Float, device)))
+        };
+        let policy_loss = -(&weights * &log_probs).mean(Kind::Float);
+        let entropy = entropy.mean(Kind::Float);
+        let loss = &policy_loss - c.ent_coef * &entropy + c.vf_coef * &value_loss;
+        self.opt.zero_grad();
+        loss.backward();
+        if c.max_grad_norm > 0.0 {
+            clip_grad_norm(&self.params, c.max_grad_norm);
+        }
+        self.opt.step();
+
+        let stats =
+            tch::no_grad(|| Tensor::stack(&[&loss, &policy_loss, &value_loss, &entropy], 0));
+        let mut row: Vec<f64> = tensor_to_vec(&stats).into_iter().map(f64::from).collect();
+        ctx.check_finite("the REINFORCE loss", row[0])?;
+        row.push(b.episodes as f64);
+        row.push(lr);
+        ctx.log(&row)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        self.ac.save(path)
+    }
+
+    fn load(&mut self, path: &Path) -> Result<()> {
+        self.ac.load(path)
+    }
+
+    fn export(&self) -> Result<PolicyExport> {
+        Ok(self.ac.export())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discounted_returns_by_hand() {
+        // γ = 0.5, rewards 1, 0, 2, 4:
+        // G3 = 4
+        // G2 = 2 + 0.5·4   = 4
+        // G1 = 0 + 0.5·4   = 2
+        // G0 = 1 + 0.5·2   = 2
+        assert_eq!(
+            discounted_returns(&[1.0, 0.0, 2.0, 4.0], 0.5, 0.0),
+            vec![2.0, 2.0, 4.0, 4.0]
+        );
+        // A bootstrap of 8 after the last reward: G3 = 4 + 0.5·8 = 8, G2 = 6, G1 = 3, G0 = 2.5.
+        assert_eq!(
+            discounted_returns(&[1.0, 0.0, 2.0, 4.0], 0.5, 8.0),
+            vec![2.5, 3.0, 6.0, 8.0]
+        );
+        // γ = 1: the undiscounted reward-to-go.
+        assert_eq!(discounted_returns(&[1.0; 3], 1.0, 0.0), vec![3.0, 2.0, 1.0]);
+        assert!(discounted_returns(&[], 0.9, 0.0).is_empty());
+    }
+
+    #[test]
+    fn normalized_returns_by_hand() {
+        // CartPole-like rewards 1, 1, 1 with γ = 0.5: G = 1.75, 1.5, 1.
+        // mean 1.41667, sample std sqrt(((1/3)² + (1/12)² + (5/12)²)/2) = sqrt(7/48) = 0.381881
+        let mut g = discounted_returns(&[1.0; 3], 0.5, 0.0);
+        assert_eq!(g, vec![1.75, 1.5, 1.0]);
+        normalize(&mut g, 1e-8);
+        let s = (7.0f32 / 48.0).sqrt();
+        let expect = [(1.0 / 3.0) / s, (1.0 / 12.0) / s, (-5.0 / 12.0) / s];
+        for (a, b) in g.iter().zip(expect) {
+            assert!((a - b).abs() < 1e-5, "{g:?} vs {expect:?}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Policy-gradient learning tests: REINFORCE and A2C reach 475 on CartPole-v1 with their built-in
+//! configs, within the budgets those configs document, from a fixed seed; the same seed gives the
+//! same run; the continuous-action paths train without error.
+//!
+//! Runs go through `picorl_host::train::run`, as `picorl train` does, on the CPU with one thread.
+//! libtorch's random generator is global to the process, so the runs here take turns (a lock):
+//! two seeded runs sharing it would draw from each other's stream.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use picorl_host::algo::{a2c::A2c, reinforce::Reinforce};
+use picorl_host::train::config::{self, ResolvedConfig, RunOptions, Source};
+use picorl_host::train::{run, Algorithm};
+
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+/// Knobs of a test run; `None` keeps the config's value.
+#[derive(Default)]
+struct Opts<'a> {
+    config: Option<&'a str>,
+    total_steps: Option<u64>,
+    stop_at_return: Option<f64>,
+    eval_every: Option<u64>,
+    eval_episodes: Option<u32>,
+}
+
+/// Trains `A` on `env` with seed `seed` into a fresh temporary directory; returns the summary and
+/// the run directory (removed by the caller).
+fn train<A: Algorithm>(env: &str, seed: u64, o: Opts<'_>) -> (serde_json::Value, PathBuf) {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let source = Source::BuiltIn("test");
+    let text = o.config.unwrap_or(A::CONFIG);
+    let section = config::section::<A::Hyper>(text, &source, env).unwrap();
+    let (_, hyper, run_keys) = config::resolve::<A::Hyper>(section, &source).unwrap();
+    let key = |k: &str| config::run_key::<u64>(&run_keys, k, &source).unwrap();
+    let cfg = ResolvedConfig {
+        run: RunOptions {
+            algo: A::NAME.to_string(),
+            env: env.to_string(),
+            env_kwargs: Default::default(),
+            seed,
+            device: "cpu".to_string(),
+            threads: 1,
+            total_steps: o.total_steps.or(key("total_steps")).expect("a budget"),
+            eval_every: o.eval_every.or(key("eval_every")).unwrap_or(0),
+            eval_episodes: o
+                .eval_episodes
+                .or(config::run_key::<u32>(&run_keys, "eval_episodes", &source).unwrap())
+                .unwrap_or(10),
+            stop_at_return: o.stop_at_return,
+        },
+        hyper,
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "picorl-pg-test-{}-{}-{env}-{seed}-{}",
+        std::process::id(),
+        A::NAME,
+        cfg.run.total_steps
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let outcome = run::<A>(&cfg, &dir, false, true).unwrap();
+    (outcome.summary, dir)
+}
+
+/// Trains with the built-in CartPole-v1 config, as the report's command does
+/// (`--eval-every 5000 --eval-episodes 20 --stop-at-return 475`), and checks that it solves
+/// within the config's budget.
+fn solves_cartpole<A: Algorithm>(seed: u64) {
+    let (s, dir) = train::<A>(
+        "CartPole-v1",
+        seed,
+        Opts {
+            stop_at_return: Some(475.0),
+            eval_every: Some(5000),
+            eval_episodes: Some(20),
+            ..Default::default()
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        s["solved_at_step"].is_u64(),
+        "{} did not reach 475 on CartPole-v1 within its budget: {s}",
+        A::NAME
+    );
+    assert!(s["final_eval_mean"].as_f64().unwrap() >= 475.0, "{s}");
+    eprintln!(
+        "{} solved CartPole-v1 at step {} in {:.2} s of training",
+        A::NAME,
+        s["solved_at_step"],
+        s["solved_train_seconds"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn reinforce_solves_cartpole() {
+    solves_cartpole::<Reinforce>(0);
+}
+
+#[test]
+fn a2c_solves_cartpole() {
+    solves_cartpole::<A2c>(0);
+}
+
+/// The episodes a run recorded (step, return, length), which depend on every random draw.
+fn episodes(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("episodes.csv")).unwrap()
+}
+
+fn same_seed_same_run<A: Algorithm>() {
+    let opts = || Opts {
+        total_steps: Some(3000),
+        eval_every: Some(0),
+        eval_episodes: Some(2),
+        ..Default::default()
+    };
+    let (s1, d1) = train::<A>("CartPole-v1", 7, opts());
+    let e1 = episodes(&d1);
+    let _ = std::fs::remove_dir_all(&d1);
+    let (s2, d2) = train::<A>("CartPole-v1", 7, opts());
+    let e2 = episodes(&d2);
+    let _ = std::fs::remove_dir_all(&d2);
+    assert!(e1.lines().count() > 10, "{e1}");
+    assert_eq!(e1, e2);
+    assert_eq!(s1["final_eval_mean"], s2["final_eval_mean"]);
+    assert_eq!(s1["total_steps"], s2["total_steps"]);
+}
+
+#[test]
+fn reinforce_same_seed_same_run() {
+    same_seed_same_run::<Reinforce>();
+}
+
+#[test]
+fn a2c_same_seed_same_run() {
+    same_seed_same_run::<A2c>();
+}
+
+/// A short continuous-action run (diagonal Gaussian, clipped actions) that must finish with a
+/// finite evaluation.
+fn trains_continuous<A: Algorithm>(config: &str) {
+    let (s, dir) = train::<A>(
+        "Pendulum-v1",
+        3,
+        Opts {
+            config: Some(config),
+            eval_episodes: Some(1),
+            ..Default::default()
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let mean = s["final_eval_mean"].as_f64().unwrap();
+    assert!(mean.is_finite() && mean <= 0.0, "{s}");
+    assert!(s["total_steps"].as_u64().unwrap() >= 2000, "{s}");
+}
+
+#[test]
+fn reinforce_trains_on_continuous_actions() {
+    trains_continuous::<Reinforce>(
+        "[Pendulum-v1]\ntotal_steps = 2000\nn_envs = 4\nbaseline = true\nnormalize_obs = true\n",
+    );
+}
+
+#[test]
+fn a2c_trains_on_continuous_actions() {
+    trains_continuous::<A2c>(
+        "[Pendulum-v1]\ntotal_steps = 2000\nn_envs = 4\nn_steps = 8\nnormalize_obs = true\n",
+    );
+}
