@@ -4,6 +4,8 @@
 //! heap, no panics on any input reachable from the public API.
 //!
 //! - [`env`]: Gymnasium-exact environments (one file each) behind the [`env::Env`] trait.
+//! - [`replay`]: replay storage for off-policy learners (a ring of transitions and a sum-tree)
+//!   over memory the caller supplies.
 //! - [`rng`]: the seeded PCG draws every random number comes from.
 //!
 //! Contracts (see the project's `DESIGN.md`):
@@ -18,4 +20,5 @@
 #![deny(missing_debug_implementations)]
 
 pub mod env;
+pub mod replay;
 pub mod rng;

@@ -4,8 +4,8 @@
 //! below `n`, normal), not numpy's bit stream: the same seed gives the same run in picorl, on the
 //! desktop and on the controller.
 
-pub use rand_pcg::Pcg32;
 use rand_core::{RngCore, SeedableRng};
+pub use rand_pcg::Pcg32;
 
 /// A generator seeded from a `u64`, as every seeded draw in picorl starts.
 pub fn seeded(seed: u64) -> Pcg32 {
