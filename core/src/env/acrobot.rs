@@ -66,8 +66,8 @@ fn dsdt(s: [f64; 4], a: f64) -> [f64; 4] {
     let (i1, i2) = (LINK_MOI, LINK_MOI);
     let g = GRAVITY;
     let [theta1, theta2, dtheta1, dtheta2] = s;
-    let cos2 = libm::cos(theta2);
-    let sin2 = libm::sin(theta2);
+    // One range reduction for both; bit-identical to libm's sin and cos.
+    let (sin2, cos2) = libm::sincos(theta2);
     let d1 = m1 * (lc1 * lc1) + m2 * (l1 * l1 + lc2 * lc2 + 2.0 * l1 * lc2 * cos2) + i1 + i2;
     let d2 = m2 * (lc2 * lc2 + l1 * lc2 * cos2) + i2;
     let phi2 = m2 * lc2 * g * libm::cos(theta1 + theta2 - PI / 2.0);
@@ -153,11 +153,12 @@ impl Acrobot {
 
     fn write_obs(&self, obs: &mut [f32; 6]) {
         let [t1, t2, d1, d2] = self.state;
+        let ((sin1, cos1), (sin2, cos2)) = (libm::sincos(t1), libm::sincos(t2));
         *obs = [
-            libm::cos(t1) as f32,
-            libm::sin(t1) as f32,
-            libm::cos(t2) as f32,
-            libm::sin(t2) as f32,
+            cos1 as f32,
+            sin1 as f32,
+            cos2 as f32,
+            sin2 as f32,
             d1 as f32,
             d2 as f32,
         ];
@@ -234,6 +235,23 @@ impl Registered for Acrobot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sincos_is_sin_and_cos_bit_for_bit() {
+        // The environments take sin and cos of one angle from `libm::sincos`; it must agree
+        // with `libm::sin` and `libm::cos` to the bit (same reduction and kernels).
+        let mut rng = crate::rng::seeded(9);
+        for i in 0..200_000 {
+            let scale = [1e-9, 1.0, 10.0, 1e3, 1e9][i % 5];
+            let x = crate::rng::uniform_f64(&mut rng, -scale, scale);
+            let (s, c) = libm::sincos(x);
+            assert_eq!(
+                (s.to_bits(), c.to_bits()),
+                (libm::sin(x).to_bits(), libm::cos(x).to_bits()),
+                "{x}"
+            );
+        }
+    }
 
     #[test]
     fn hanging_still_stays_still() {

@@ -141,8 +141,8 @@ impl Env for CartPole {
         }
         let [x, x_dot, theta, theta_dot] = self.state;
         let force = if push_right { FORCE_MAG } else { -FORCE_MAG };
-        let costheta = libm::cos(theta);
-        let sintheta = libm::sin(theta);
+        // One range reduction for both; bit-identical to libm's sin and cos.
+        let (sintheta, costheta) = libm::sincos(theta);
         let temp = (force + POLEMASS_LENGTH * theta_dot * theta_dot * sintheta) / TOTAL_MASS;
         let thetaacc = (GRAVITY * sintheta - costheta * temp)
             / (LENGTH * (4.0 / 3.0 - MASS_POLE * costheta * costheta / TOTAL_MASS));
@@ -156,6 +156,8 @@ impl Env for CartPole {
         ];
         self.steps += 1;
         let [x, _, theta, _] = self.state;
+        // Gymnasium's four comparisons, kept as written: a NaN state does not terminate.
+        #[allow(clippy::manual_range_contains)]
         let terminated = x < -X_THRESHOLD
             || x > X_THRESHOLD
             || theta < -THETA_THRESHOLD
@@ -265,6 +267,41 @@ mod tests {
             assert!(!r.terminated, "fell at step {t}");
             assert_eq!(r.truncated, t == 500);
         }
+    }
+
+    #[test]
+    fn failing_on_step_500_sets_both_flags() {
+        // Balance with the bang-bang controller until step k, then push right until the pole
+        // falls; some k makes the fall land on step 500, where Gymnasium's TimeLimit reports
+        // terminated and truncated together.
+        let mut found = false;
+        for k in 440..500 {
+            let mut env = CartPole::new();
+            let mut obs = [0.0f32; 4];
+            env.reset(Some(0), &mut obs).unwrap();
+            let mut last = None;
+            for t in 1..=500u32 {
+                let a = if t <= k {
+                    u32::from(obs[2] + 0.5 * obs[3] > 0.0)
+                } else {
+                    1
+                };
+                let r = env.step(Action::Discrete(a), &mut obs).unwrap();
+                if r.done() {
+                    last = Some((t, r));
+                    break;
+                }
+            }
+            if let Some((500, r)) = last {
+                assert!(r.terminated && r.truncated, "{r:?}");
+                found = true;
+                break;
+            }
+        }
+        assert!(
+            found,
+            "no controller switch-off point made the pole fall on step 500"
+        );
     }
 
     #[test]

@@ -111,10 +111,10 @@ impl CliffWalking {
     }
 
     /// [`Env::step`] with the slip drawn from `draws` (see [`super::AnyEnv::step_with`]).
-    pub fn step_with(
+    pub fn step_with<D: Draws + ?Sized>(
         &mut self,
         action: Action<'_>,
-        draws: &mut dyn Draws,
+        draws: &mut D,
         obs: &mut [f32],
     ) -> Result<StepResult, EnvError> {
         let a = discrete_action(action, 4)?;

@@ -420,7 +420,11 @@ impl Registered for CartPole {
 macro_rules! registry {
     ($( $(#[$doc:meta])* $variant:ident($ty:ty) => [$($spec:expr),+ $(,)?] ),+ $(,)?) => {
         /// Any registered environment behind one type: what [`make`] returns.
+        ///
+        /// As large as its largest variant (FrozenLake's fixed 256-cell map): core has no heap to
+        /// box it in. Firmware that runs one environment uses its concrete type.
         #[derive(Debug, Clone)]
+        #[allow(clippy::large_enum_variant)]
         pub enum AnyEnv {
             $( $(#[$doc])* $variant($ty), )+
         }

@@ -313,10 +313,10 @@ impl Taxi {
     /// [`Env::step`] with the random draws taken from `draws` (see
     /// [`super::AnyEnv::step_with`]): one uniform for a rainy move, one index in `0..3` when a
     /// fickle passenger changes destination.
-    pub fn step_with(
+    pub fn step_with<D: Draws + ?Sized>(
         &mut self,
         action: Action<'_>,
-        draws: &mut dyn Draws,
+        draws: &mut D,
         obs: &mut [f32],
     ) -> Result<StepResult, EnvError> {
         let a = discrete_action(action, N_ACTIONS)?;

@@ -1,0 +1,89 @@
+//! Activations between dense layers.
+//!
+//! f32: identity, ReLU and tanh. ReLU is written with comparisons (`x > 0 ? x : 0`), not
+//! `f32::max`, so that `-0.0` and NaN give the same bits on every target; tanh is `libm::tanhf`,
+//! the same software routine on x86 and Cortex-M.
+//!
+//! int8: identity and ReLU only, both fused into the layer's output clamp as TFLite does
+//! (`activation_range`). TFLite's int8 TANH is a separate op with its own lookup/fixed-point
+//! arithmetic; picorl does not reproduce it. A model whose hidden layers use tanh is exported in f32,
+//! and a tanh-squashed continuous head applies its tanh in f32 to the dequantized output of the last
+//! (identity) int8 layer. The model reader rejects an int8 layer with tanh.
+
+use core::fmt;
+
+/// An activation applied to each output of a dense layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x`.
+    Identity,
+    /// `max(x, 0)`.
+    Relu,
+    /// `tanh(x)` (f32 layers only).
+    Tanh,
+}
+
+impl Activation {
+    /// The code stored in a `.picorl` layer record.
+    pub const fn code(self) -> u8 {
+        match self {
+            Activation::Identity => 0,
+            Activation::Relu => 1,
+            Activation::Tanh => 2,
+        }
+    }
+
+    /// The activation stored under `code`, if any.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Activation::Identity),
+            1 => Some(Activation::Relu),
+            2 => Some(Activation::Tanh),
+            _ => None,
+        }
+    }
+
+    /// Whether the int8 path can run this activation (fused into the output clamp).
+    pub const fn int8_supported(self) -> bool {
+        matches!(self, Activation::Identity | Activation::Relu)
+    }
+
+    /// Applies the activation to one f32 value.
+    #[inline(always)]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => relu(x),
+            Activation::Tanh => libm::tanhf(x),
+        }
+    }
+
+    /// Applies the activation to every value of `xs`.
+    pub fn apply_slice(self, xs: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = relu(*x)),
+            Activation::Tanh => xs.iter_mut().for_each(|x| *x = libm::tanhf(*x)),
+        }
+    }
+}
+
+/// ReLU with a fixed answer for `-0.0` (`+0.0`) and NaN (`+0.0`) on every target.
+#[inline(always)]
+pub fn relu(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+        })
+    }
+}

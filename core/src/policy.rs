@@ -1,0 +1,398 @@
+//! Policies: a checked [`Model`] plus the scratch memory to run it, turning observations into
+//! actions the same way on the desktop and on the controller.
+//!
+//! ```text
+//! obs ─► checks ─► normalization ─► [int8: quantize] ─► layers ─► [int8: dequantize] ─► head ─► action
+//!                  (obs - mean) / sqrt(var + eps),             outputs() = the head's inputs
+//!                  clipped to ±clip                            (logits, Q-values or means)
+//! ```
+//!
+//! Contract:
+//! - **Fixed capacity.** `Policy<'a, W>` owns its scratch buffers (`4 W` f32); a model whose
+//!   widest layer or observation needs more than `W` (rounded up to 4) is refused by
+//!   [`Policy::new`], never truncated. A policy can live in a `static`.
+//! - **Documented bad input.** A wrong observation length is [`PolicyError::ObsLength`]. A NaN or
+//!   infinite observation value is [`PolicyError::NonFiniteObs`] (it is not silently clipped: a
+//!   sensor fault should be seen). A tabular state that is not an integer in `0..n_states` is
+//!   [`PolicyError::InvalidState`]. If an f32 network overflows to inf/NaN, [`Policy::act`] returns
+//!   [`PolicyError::NonFiniteOutput`] (the int8 path cannot overflow).
+//! - **Bounded time.** Past the checks, every observation costs the same work: no data-dependent
+//!   loop or early exit.
+//! - **Heads.** Discrete: argmax over the outputs, the **lowest index wins a tie**. Continuous,
+//!   tanh: `low + (0.5 * (tanh(mean) + 1)) * (high - low)` (SB3's squashing); clip:
+//!   `clamp(mean, low, high)`. Tabular: the stored greedy action, or the argmax of the state's
+//!   Q-values (same tie rule). In int8 models, tanh is applied in f32 to the dequantized output.
+//! - **Normalization** is SB3 `VecNormalize`'s, computed in f32 by [`normalize`] with
+//!   [`norm_std`]; host code that feeds normalized observations to a network must call these two
+//!   functions so training and deployment agree bit for bit.
+
+use crate::env::Action;
+use crate::model::{HeadKind, LayerData, Model, ModelKind, Table};
+use crate::nn::{padded_depth, padded_rows, quant};
+use core::fmt;
+
+/// Most components of a continuous action a policy returns.
+pub const MAX_ACTION_DIM: usize = crate::model::limits::MAX_CONTINUOUS_ACTION_DIM;
+
+/// The action a policy chose.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ActionOut {
+    /// A discrete action index.
+    Discrete(u32),
+    /// A continuous action: the first `dim` of `values`.
+    Continuous {
+        /// The components (only the first `dim` are meaningful; the rest are 0).
+        values: [f32; MAX_ACTION_DIM],
+        /// Components.
+        dim: usize,
+    },
+}
+
+impl ActionOut {
+    /// The action as [`crate::env::Env::step`] takes it.
+    pub fn as_action(&self) -> Action<'_> {
+        match self {
+            ActionOut::Discrete(a) => Action::Discrete(*a),
+            ActionOut::Continuous { values, dim } => {
+                Action::Continuous(values.get(..*dim).unwrap_or(&[]))
+            }
+        }
+    }
+
+    /// The index of a discrete action.
+    pub fn discrete(&self) -> Option<u32> {
+        match self {
+            ActionOut::Discrete(a) => Some(*a),
+            ActionOut::Continuous { .. } => None,
+        }
+    }
+
+    /// The components of a continuous action.
+    pub fn continuous(&self) -> Option<&[f32]> {
+        match self {
+            ActionOut::Discrete(_) => None,
+            ActionOut::Continuous { values, dim } => values.get(..*dim),
+        }
+    }
+}
+
+impl<'a> From<&'a ActionOut> for Action<'a> {
+    fn from(a: &'a ActionOut) -> Self {
+        a.as_action()
+    }
+}
+
+/// Why a policy refused to act, or to be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyError {
+    /// The observation has the wrong number of values.
+    ObsLength {
+        /// Values expected.
+        expected: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// An observation value is NaN or infinite.
+    NonFiniteObs {
+        /// The index of the first such value.
+        index: usize,
+    },
+    /// A tabular model's observation is not an integer state in `0..n_states`.
+    InvalidState {
+        /// The number of states.
+        n_states: usize,
+    },
+    /// The f32 network produced NaN or infinity (overflowing weights).
+    NonFiniteOutput {
+        /// The index of the first such output.
+        index: usize,
+    },
+    /// The model needs more scratch than the policy's capacity `W`.
+    Capacity {
+        /// Width needed (a layer's padded width, or the observation's, or action components).
+        needed: usize,
+        /// The capacity.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PolicyError::ObsLength { expected, got } => {
+                write!(
+                    f,
+                    "observation has {got} values, the model takes {expected}"
+                )
+            }
+            PolicyError::NonFiniteObs { index } => {
+                write!(f, "observation value {index} is NaN or infinite")
+            }
+            PolicyError::InvalidState { n_states } => {
+                write!(f, "observation is not an integer state in 0..{n_states}")
+            }
+            PolicyError::NonFiniteOutput { index } => {
+                write!(f, "network output {index} is NaN or infinite")
+            }
+            PolicyError::Capacity { needed, capacity } => {
+                write!(
+                    f,
+                    "model needs width {needed}, the policy's capacity is {capacity}"
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for PolicyError {}
+
+/// `sqrt(var + eps)` in f32, the divisor of [`normalize`].
+pub fn norm_std(var: f32, eps: f32) -> f32 {
+    libm::sqrtf(var + eps)
+}
+
+/// One normalized observation value: `clamp((x - mean) / std, -clip, clip)` in f32, with `std`
+/// from [`norm_std`].
+#[inline]
+pub fn normalize(x: f32, mean: f32, std: f32, clip: f32) -> f32 {
+    let v = (x - mean) / std;
+    if v > clip {
+        clip
+    } else if v < -clip {
+        -clip
+    } else {
+        v
+    }
+}
+
+/// The index of the largest value, the lowest index on a tie (0 for an empty slice; NaN never
+/// wins).
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    let mut best_v = f32::NEG_INFINITY;
+    for (i, &v) in values.iter().enumerate() {
+        if v > best_v || i == 0 {
+            best = i;
+            best_v = v;
+        }
+    }
+    best
+}
+
+/// A model ready to act, with scratch for layers up to `W` wide.
+#[derive(Debug, Clone)]
+pub struct Policy<'a, const W: usize> {
+    model: Model<'a>,
+    bufs: [[f32; W]; 2],
+    outputs: [f32; W],
+    norm_std: [f32; W],
+    n_outputs: usize,
+    state: usize,
+}
+
+impl<'a, const W: usize> Policy<'a, W> {
+    /// A policy for `model`, if it fits the capacity `W` (a multiple of 4).
+    pub fn new(model: Model<'a>) -> Result<Self, PolicyError> {
+        const {
+            assert!(
+                W > 0 && W % 4 == 0,
+                "the capacity W must be a positive multiple of 4"
+            )
+        };
+        let need = |needed: usize, capacity: usize| {
+            if needed <= capacity {
+                Ok(())
+            } else {
+                Err(PolicyError::Capacity { needed, capacity })
+            }
+        };
+        let tabular = matches!(model.kind(), ModelKind::GreedyTable | ModelKind::QTable);
+        if !tabular {
+            need(padded_depth(model.obs_dim()), W)?;
+            for l in model.layers() {
+                need(padded_depth(l.in_dim), W)?;
+                need(padded_rows(l.out_dim), W)?;
+            }
+        }
+        if model.head() != HeadKind::Discrete {
+            need(model.action_dim(), MAX_ACTION_DIM)?;
+        }
+        let mut stds = [1.0f32; W];
+        if let Some(n) = model.normalization() {
+            for (s, &v) in stds.iter_mut().zip(n.var) {
+                *s = norm_std(v, n.epsilon);
+            }
+        }
+        Ok(Self {
+            model,
+            bufs: [[0.0; W]; 2],
+            outputs: [0.0; W],
+            norm_std: stds,
+            n_outputs: 0,
+            state: 0,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model<'a> {
+        &self.model
+    }
+
+    /// The head's inputs of the last [`Self::act`], as f32: logits or Q-values (discrete), means
+    /// before squashing or clipping (continuous), dequantized for int8 models, the state's Q-values
+    /// for a Q-table; empty for a greedy table and before the first `act`.
+    pub fn outputs(&self) -> &[f32] {
+        match self.model.table() {
+            Some(Table::Greedy(_)) => &[],
+            Some(Table::Q { q, n_actions }) => {
+                if self.n_outputs == 0 {
+                    return &[];
+                }
+                let start = self.state.saturating_mul(n_actions);
+                q.get(start..start.saturating_add(n_actions)).unwrap_or(&[])
+            }
+            None => self.outputs.get(..self.n_outputs).unwrap_or(&[]),
+        }
+    }
+
+    /// Chooses the action for `obs`; see the module documentation for the errors.
+    pub fn act(&mut self, obs: &[f32]) -> Result<ActionOut, PolicyError> {
+        let m = self.model;
+        let expected = m.obs_dim();
+        if obs.len() != expected {
+            return Err(PolicyError::ObsLength {
+                expected,
+                got: obs.len(),
+            });
+        }
+        if let Some(index) = obs.iter().position(|v| !v.is_finite()) {
+            return Err(PolicyError::NonFiniteObs { index });
+        }
+        match m.table() {
+            Some(table) => self.act_tabular(obs, table),
+            None => self.act_mlp(obs),
+        }
+    }
+
+    fn act_tabular(&mut self, obs: &[f32], table: Table<'_>) -> Result<ActionOut, PolicyError> {
+        let n_states = self.model.n_states();
+        let s = obs.first().copied().unwrap_or(-1.0);
+        let integral = libm::truncf(s) == s;
+        if s.is_nan() || s < 0.0 || s >= n_states as f32 || !integral {
+            return Err(PolicyError::InvalidState { n_states });
+        }
+        let s = s as usize;
+        self.state = s;
+        self.n_outputs = 1;
+        let a = match table {
+            Table::Greedy(actions) => actions.get(s).copied().unwrap_or(0),
+            Table::Q { q, n_actions } => {
+                let row = q.get(s * n_actions..(s + 1) * n_actions).unwrap_or(&[]);
+                argmax(row) as u32
+            }
+        };
+        Ok(ActionOut::Discrete(a))
+    }
+
+    fn act_mlp(&mut self, obs: &[f32]) -> Result<ActionOut, PolicyError> {
+        let Self {
+            model,
+            bufs,
+            outputs,
+            norm_std,
+            n_outputs,
+            ..
+        } = self;
+        let norm = model.normalization();
+        let [a, b] = bufs;
+        let (mut cur, mut next) = (a, b);
+        // The observation, normalized, into `cur` (f32) or quantized into its i16 view (int8).
+        let input_q = model.input_quant();
+        {
+            let (mean, clip) = match norm {
+                Some(n) => (n.mean, n.clip),
+                None => (&[][..], f32::INFINITY),
+            };
+            match input_q {
+                None => {
+                    for (i, (o, &x)) in cur.iter_mut().zip(obs).enumerate() {
+                        *o = match (mean.get(i), norm_std.get(i)) {
+                            (Some(&mu), Some(&sd)) => normalize(x, mu, sd, clip),
+                            _ => x,
+                        };
+                    }
+                }
+                Some(q) => {
+                    let depth = padded_depth(obs.len());
+                    let xs: &mut [i16] = bytemuck::cast_slice_mut(&mut cur[..]);
+                    for (i, o) in xs.iter_mut().enumerate().take(depth) {
+                        *o = match obs.get(i) {
+                            Some(&x) => {
+                                let x = match (mean.get(i), norm_std.get(i)) {
+                                    (Some(&mu), Some(&sd)) => normalize(x, mu, sd, clip),
+                                    _ => x,
+                                };
+                                quant::quantize_f32(x, q) as i16
+                            }
+                            None => 0,
+                        };
+                    }
+                }
+            }
+        }
+        // The layers, ping-ponging between the two buffers.
+        let mut last = None;
+        for layer in model.layers() {
+            match layer.data {
+                LayerData::F32(d) => {
+                    let _ = d.forward(&cur[..], &mut next[..]);
+                }
+                LayerData::Int8 { dense, .. } => {
+                    let x: &[i16] = bytemuck::cast_slice(&cur[..]);
+                    let y: &mut [i16] = bytemuck::cast_slice_mut(&mut next[..]);
+                    let _ = dense.forward(x, y);
+                }
+            }
+            core::mem::swap(&mut cur, &mut next);
+            last = Some(layer);
+        }
+        // The head's inputs as f32.
+        let n = model.action_dim().min(W);
+        match last.map(|l| l.data) {
+            Some(LayerData::Int8 { output, .. }) => {
+                let ys: &[i16] = bytemuck::cast_slice(&cur[..]);
+                for (o, &y) in outputs.iter_mut().zip(ys).take(n) {
+                    *o = quant::dequantize_i8(y as i32, output);
+                }
+            }
+            _ => outputs[..n].copy_from_slice(&cur[..n]),
+        }
+        *n_outputs = n;
+        let out = &outputs[..n];
+        if let Some(index) = out.iter().position(|v| !v.is_finite()) {
+            return Err(PolicyError::NonFiniteOutput { index });
+        }
+        Ok(match model.head() {
+            HeadKind::Discrete => ActionOut::Discrete(argmax(out) as u32),
+            head => {
+                let mut values = [0.0f32; MAX_ACTION_DIM];
+                let (low, high) = model.action_bounds().unwrap_or((&[], &[]));
+                for (((v, &mu), &lo), &hi) in values.iter_mut().zip(out).zip(low).zip(high) {
+                    *v = if head == HeadKind::ContinuousTanh {
+                        lo + (0.5 * (libm::tanhf(mu) + 1.0)) * (hi - lo)
+                    } else if mu < lo {
+                        lo
+                    } else if mu > hi {
+                        hi
+                    } else {
+                        mu
+                    };
+                }
+                ActionOut::Continuous {
+                    values,
+                    dim: n.min(MAX_ACTION_DIM),
+                }
+            }
+        })
+    }
+}
