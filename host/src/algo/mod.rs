@@ -1,18 +1,26 @@
 //! The training algorithms, one file each, registered in [`with_algo!`](crate::with_algo).
 
 pub mod actor_critic;
+pub mod dqn;
+pub mod noisy;
+pub mod off_policy;
 pub mod ppo;
+pub mod q_net;
 pub mod rollout;
 pub mod running_norm;
 
 /// The `--algo` names picorl trains, in the order `--help` lists them.
-pub const NAMES: &[&str] = &["ppo"];
+pub const NAMES: &[&str] = &["dqn", "ppo"];
 
 /// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
 #[macro_export]
 macro_rules! with_algo {
     ($name:expr, $A:ident => $body:expr) => {
         match $name {
+            "dqn" => {
+                type $A = $crate::algo::dqn::Dqn;
+                $body
+            }
             "ppo" => {
                 type $A = $crate::algo::ppo::Ppo;
                 $body

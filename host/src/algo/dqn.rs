@@ -1,0 +1,493 @@
+//! Deep Q-Networks (Mnih et al. 2015) and the extensions Rainbow combines, each an option:
+//! double Q-learning (van Hasselt et al. 2016, on by default), the dueling architecture, proportional
+//! prioritized replay, noisy networks and n-step returns; plus hard or Polyak target updates, Huber
+//! or squared loss, gradient clipping, SB3's linear ε schedule and optional dropout.
+//!
+//! The loop follows stable-baselines3's `DQN` (`off_policy_algorithm.py` + `dqn.py`): a round is
+//! `train_freq` steps of every environment copy, then, once `learning_starts` steps are collected,
+//! `gradient_steps` updates on minibatches of `batch_size`. Actions are uniformly random before
+//! `learning_starts`, ε-greedy after; the target network is updated every `target_update_interval`
+//! environment steps *during collection* (as SB3 does in `_on_step`). With `double = false`,
+//! `n_step = 1` and the other options off this is SB3's DQN.
+//!
+//! Replay, truncation bootstrapping, n-step returns, prioritization and target updates are
+//! [`off_policy`](super::off_policy)'s, shared with the other off-policy learners.
+//!
+//! Acting: with `cpu_acting` (the default), the greedy action comes from a copy of the
+//! Q-network's export run through `picorl-core`'s f32 layers, refreshed after each round of
+//! updates. A libtorch forward pass of one observation costs far more than the copy's
+//! few-microsecond pass on this network size (see `benches` in the report of issue 6).
+//! Noisy networks act through libtorch, with noise drawn afresh at every step.
+//!
+//! Checkpoints hold the online and the target network (`q.*`, `target.*`); the replay memory and
+//! Adam's moments are not saved (as SB3 by default), so `--resume` refills the memory before it
+//! learns again.
+
+use std::path::Path;
+
+use anyhow::{bail, ensure, Result};
+use picorl_core::env::Space;
+use picorl_core::replay::ActionShape;
+use picorl_core::rng::{self, Pcg32};
+use serde::{Deserialize, Serialize};
+use tch::{nn, nn::OptimizerConfig, Kind, Reduction, Tensor};
+
+use super::actor_critic::argmax;
+use super::off_policy::{
+    linear_schedule, load_vars, read_checkpoint, Collector, CpuNet, Replay, ReplayOptions, TargetSync,
+};
+use super::q_net::{Mode, QNet, QNetOptions};
+use crate::eval::{Actor, OwnedAction};
+use crate::export::PolicyExport;
+use crate::nets::{tensor_to_vec, Activation};
+use crate::train::{Algorithm, Setup, TrainCtx};
+use crate::vec_env::Actions;
+
+/// The TD loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Huber (smooth L1 with δ = 1), SB3's choice.
+    Huber,
+    /// Squared error.
+    Mse,
+}
+
+/// DQN's hyper-parameters (defaults: SB3's `DQN`, with double Q-learning on).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DqnConfig {
+    /// Parallel environments.
+    pub n_envs: usize,
+    /// Replay capacity (transitions).
+    pub buffer_size: usize,
+    /// Environment steps of uniformly random actions before learning starts.
+    pub learning_starts: u64,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Discount factor.
+    pub gamma: f64,
+    /// Steps of every environment copy between rounds of updates.
+    pub train_freq: usize,
+    /// Updates per round (-1: as many as environment steps collected in the round).
+    pub gradient_steps: i64,
+    /// Environment steps between target-network updates.
+    pub target_update_interval: u64,
+    /// Polyak coefficient of a target update (1: hard copy).
+    pub tau: f64,
+    /// Fraction of the budget over which ε falls from its initial to its final value.
+    pub exploration_fraction: f64,
+    /// ε at the start.
+    pub exploration_initial_eps: f64,
+    /// ε after `exploration_fraction` of the budget.
+    pub exploration_final_eps: f64,
+    /// Gradient norm clip (0: none).
+    pub max_grad_norm: f64,
+    /// TD loss: `huber` or `mse`.
+    pub loss: Loss,
+    /// Hidden layer sizes.
+    pub hidden: Vec<usize>,
+    /// Hidden activation: `relu` or `tanh`.
+    pub activation: Activation,
+    /// Double Q-learning: the online network picks the next action, the target network values it.
+    pub double: bool,
+    /// Dueling heads: `Q = V + A - mean A` (exported folded into one layer).
+    pub dueling: bool,
+    /// Proportional prioritized replay.
+    pub prioritized: bool,
+    /// Prioritization exponent α.
+    pub alpha: f64,
+    /// Importance-sampling exponent β at the start, annealed linearly to 1 at the end of the budget.
+    pub beta: f64,
+    /// Added to |TD error| for a priority.
+    pub prioritized_eps: f64,
+    /// Factorized Gaussian noisy layers (usually with ε = 0).
+    pub noisy: bool,
+    /// Initial noise scale σ₀ of noisy layers.
+    pub noisy_sigma0: f64,
+    /// Rewards summed per stored transition (n-step returns).
+    pub n_step: usize,
+    /// Dropout after each hidden activation while learning (0: none).
+    pub dropout: f64,
+    /// Act through a `picorl-core` copy of the network instead of libtorch (ignored with `noisy`).
+    pub cpu_acting: bool,
+    /// Environment steps between `metrics.csv` rows.
+    pub log_interval: u64,
+}
+
+impl Default for DqnConfig {
+    fn default() -> Self {
+        Self {
+            n_envs: 1,
+            buffer_size: 1_000_000,
+            learning_starts: 100,
+            batch_size: 32,
+            learning_rate: 1e-4,
+            gamma: 0.99,
+            train_freq: 4,
+            gradient_steps: 1,
+            target_update_interval: 10_000,
+            tau: 1.0,
+            exploration_fraction: 0.1,
+            exploration_initial_eps: 1.0,
+            exploration_final_eps: 0.05,
+            max_grad_norm: 10.0,
+            loss: Loss::Huber,
+            hidden: vec![64, 64],
+            activation: Activation::Relu,
+            double: true,
+            dueling: false,
+            prioritized: false,
+            alpha: 0.6,
+            beta: 0.4,
+            prioritized_eps: 1e-6,
+            noisy: false,
+            noisy_sigma0: 0.5,
+            n_step: 1,
+            dropout: 0.0,
+            cpu_acting: true,
+            log_interval: 1000,
+        }
+    }
+}
+
+/// Sums of the metrics between two `metrics.csv` rows.
+#[derive(Debug, Default)]
+struct MetricSums {
+    loss: f64,
+    q: f64,
+    n: u32,
+}
+
+/// A DQN learner.
+#[derive(Debug)]
+pub struct Dqn {
+    cfg: DqnConfig,
+    online_vs: nn::VarStore,
+    target_vs: nn::VarStore,
+    q: QNet,
+    target: QNet,
+    sync: TargetSync,
+    opt: nn::Optimizer,
+    replay: Replay,
+    collector: Collector,
+    n_actions: u32,
+    obs_dim: usize,
+    rng: Pcg32,
+    cpu: Option<CpuNet>,
+    vec_steps: u64,
+    updates: u64,
+    next_log: u64,
+    sums: MetricSums,
+    epsilon: f64,
+    beta: f64,
+    actions: Vec<u32>,
+}
+
+/// Fails unless `ok`, naming the key.
+fn check(ok: bool, what: &str) -> Result<()> {
+    ensure!(ok, "dqn: {what}");
+    Ok(())
+}
+
+impl Dqn {
+    fn validate(c: &DqnConfig) -> Result<()> {
+        check(c.n_envs > 0, "n_envs must be positive")?;
+        check(c.buffer_size > 0, "buffer_size must be positive")?;
+        check(c.batch_size > 0, "batch_size must be positive")?;
+        check(c.train_freq > 0, "train_freq must be positive")?;
+        check(c.gradient_steps > 0 || c.gradient_steps == -1, "gradient_steps must be positive or -1")?;
+        check(c.learning_rate > 0.0, "learning_rate must be positive")?;
+        check((0.0..=1.0).contains(&c.gamma), "gamma must be in [0, 1]")?;
+        check(c.tau > 0.0 && c.tau <= 1.0, "tau must be in (0, 1]")?;
+        check(c.target_update_interval > 0, "target_update_interval must be positive")?;
+        check((0.0..=1.0).contains(&c.exploration_fraction), "exploration_fraction must be in [0, 1]")?;
+        for (v, k) in [(c.exploration_initial_eps, "exploration_initial_eps"), (c.exploration_final_eps, "exploration_final_eps")] {
+            check((0.0..=1.0).contains(&v), &format!("{k} must be in [0, 1]"))?;
+        }
+        check(c.max_grad_norm >= 0.0, "max_grad_norm must be non-negative")?;
+        check(!c.hidden.contains(&0), "hidden sizes must be positive")?;
+        check(c.alpha >= 0.0 && c.alpha.is_finite(), "alpha must be non-negative")?;
+        check((0.0..=1.0).contains(&c.beta), "beta must be in [0, 1]")?;
+        check(c.prioritized_eps > 0.0, "prioritized_eps must be positive")?;
+        check(c.noisy_sigma0 >= 0.0, "noisy_sigma0 must be non-negative")?;
+        check(c.n_step >= 1, "n_step must be at least 1")?;
+        check((0.0..1.0).contains(&c.dropout), "dropout must be in [0, 1)")?;
+        check(c.log_interval > 0, "log_interval must be positive")?;
+        Ok(())
+    }
+
+    /// Whether acting goes through the `picorl-core` copy.
+    fn uses_cpu_copy(&self) -> bool {
+        self.cpu.is_some()
+    }
+
+    fn refresh_cpu_copy(&mut self) {
+        if let Some(cpu) = &mut self.cpu {
+            cpu.refresh(&self.q.export());
+        }
+    }
+
+    /// Greedy actions for every environment copy into `self.actions`.
+    fn greedy_into_actions(&mut self) -> Result<()> {
+        let d = self.obs_dim;
+        let obs = self.collector.obs();
+        if let Some(cpu) = &mut self.cpu {
+            for (i, a) in self.actions.iter_mut().enumerate() {
+                *a = argmax(cpu.forward(&obs[i * d..(i + 1) * d])?);
+            }
+        } else {
+            if self.cfg.noisy {
+                self.q.reset_noise();
+            }
+            let x = Tensor::from_slice(obs).view([-1, d as i64]).to_device(self.online_vs.device());
+            let q = tch::no_grad(|| self.q.forward(&x, Mode::Act));
+            let v = tensor_to_vec(&q);
+            let n = self.n_actions as usize;
+            for (i, a) in self.actions.iter_mut().enumerate() {
+                *a = argmax(&v[i * n..(i + 1) * n]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Chooses the actions of one step: random before `learning_starts`, ε-greedy after.
+    fn choose_actions(&mut self, steps: u64) -> Result<()> {
+        let random_all = steps < self.cfg.learning_starts;
+        if !random_all {
+            self.greedy_into_actions()?;
+        }
+        for a in self.actions.iter_mut() {
+            if random_all || rng::unit_f64(&mut self.rng) < self.epsilon {
+                *a = rng::below(&mut self.rng, self.n_actions);
+            }
+        }
+        Ok(())
+    }
+
+    /// One gradient step; returns `(loss, mean Q)` when `read` (reading values costs a sync).
+    fn update(&mut self, ctx: &TrainCtx, read: bool) -> Result<Option<(f64, f64)>> {
+        let c = &self.cfg;
+        let device = self.online_vs.device();
+        if c.noisy {
+            self.q.reset_noise();
+            self.target.reset_noise();
+        }
+        let b = self.replay.sample(c.batch_size, self.beta, device)?;
+        let q_all = self.q.forward(&b.obs, Mode::Train);
+        let q = q_all.gather(1, &b.actions.unsqueeze(1), false).squeeze_dim(1);
+        let y = tch::no_grad(|| {
+            let next_t = self.target.forward(&b.next_obs, Mode::Act);
+            let next_v = if c.double {
+                let a = self.q.forward(&b.next_obs, Mode::Act).argmax(1, true);
+                next_t.gather(1, &a, false).squeeze_dim(1)
+            } else {
+                next_t.max_dim(1, false).0
+            };
+            &b.rewards + &b.discounts * next_v
+        });
+        let elem = match c.loss {
+            Loss::Huber => q.huber_loss(&y, Reduction::None, 1.0),
+            Loss::Mse => (&q - &y).square(),
+        };
+        let loss = if self.replay.prioritized() { (elem * &b.weights).mean(Kind::Float) } else { elem.mean(Kind::Float) };
+        self.opt.zero_grad();
+        loss.backward();
+        if c.max_grad_norm > 0.0 {
+            self.opt.clip_grad_norm(c.max_grad_norm);
+        }
+        self.opt.step();
+        self.updates += 1;
+        if self.replay.prioritized() {
+            let td = tensor_to_vec(&tch::no_grad(|| (&q - &y).abs()));
+            if let Some(bad) = td.iter().find(|v| !v.is_finite()) {
+                ctx.check_finite("a TD error", f64::from(*bad))?;
+            }
+            self.replay.update_priorities(&b.indices, &td)?;
+        }
+        if read {
+            let l = loss.double_value(&[]);
+            ctx.check_finite("the DQN loss", l)?;
+            Ok(Some((l, tch::no_grad(|| q.mean(Kind::Float).double_value(&[])))))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn maybe_log(&mut self, ctx: &mut TrainCtx) -> Result<()> {
+        if ctx.steps < self.next_log {
+            return Ok(());
+        }
+        while self.next_log <= ctx.steps {
+            self.next_log += self.cfg.log_interval;
+        }
+        let s = std::mem::take(&mut self.sums);
+        let n = f64::from(s.n);
+        let (loss, q) = if s.n == 0 { (f64::NAN, f64::NAN) } else { (s.loss / n, s.q / n) };
+        let beta = if self.cfg.prioritized { self.beta } else { f64::NAN };
+        ctx.log(&[loss, q, self.epsilon, beta, self.updates as f64, self.replay.len() as f64])
+    }
+}
+
+impl Actor for Dqn {
+    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
+        if obs.len() != self.obs_dim {
+            bail!("observation of length {}, expected {}", obs.len(), self.obs_dim);
+        }
+        if let Some(cpu) = &mut self.cpu {
+            return Ok(OwnedAction::Discrete(argmax(cpu.forward(obs)?)));
+        }
+        let x = Tensor::from_slice(obs).view([1, -1]).to_device(self.online_vs.device());
+        let q = tch::no_grad(|| self.q.forward(&x, Mode::Eval));
+        Ok(OwnedAction::Discrete(argmax(&tensor_to_vec(&q))))
+    }
+}
+
+impl Algorithm for Dqn {
+    const NAME: &'static str = "dqn";
+    const CONFIG: &'static str = include_str!("../../configs/dqn.toml");
+    type Hyper = DqnConfig;
+
+    fn new(setup: &Setup, cfg: DqnConfig) -> Result<Self> {
+        Self::validate(&cfg)?;
+        let spec = &setup.spec;
+        let Space::Discrete { n: n_actions } = spec.action_space else {
+            bail!("dqn needs a discrete action space; {} has a continuous one (use ppo, or ddpg/td3/sac)", spec.id);
+        };
+        let obs_dim = spec.observation_space.flat_dim();
+        let opts = QNetOptions {
+            hidden: cfg.hidden.clone(),
+            activation: cfg.activation,
+            dueling: cfg.dueling,
+            noisy_sigma0: cfg.noisy.then_some(cfg.noisy_sigma0),
+            dropout: cfg.dropout,
+        };
+        let online_vs = nn::VarStore::new(setup.device);
+        let q = QNet::new(&online_vs.root(), obs_dim, n_actions as usize, &opts);
+        let mut target_vs = nn::VarStore::new(setup.device);
+        let target = QNet::new(&target_vs.root(), obs_dim, n_actions as usize, &opts);
+        target_vs.freeze();
+        let sync = TargetSync::new(&online_vs, &target_vs)?;
+        sync.update(1.0);
+        let opt = nn::Adam::default().build(&online_vs, cfg.learning_rate)?;
+        let seed = setup.run.seed;
+        let replay = Replay::new(
+            obs_dim,
+            ActionShape::Discrete,
+            &ReplayOptions {
+                capacity: cfg.buffer_size,
+                gamma: cfg.gamma,
+                n_step: cfg.n_step,
+                prioritized_alpha: cfg.prioritized.then_some(cfg.alpha),
+                prioritized_eps: cfg.prioritized_eps,
+            },
+            seed.wrapping_add(0x5eed_0002),
+        )?;
+        let envs = setup.make_vec_env(cfg.n_envs)?;
+        let collector = Collector::new(envs, cfg.n_step, cfg.gamma, ActionShape::Discrete);
+        let cpu = (cfg.cpu_acting && !cfg.noisy).then(|| CpuNet::new(&q.export()));
+        Ok(Self {
+            actions: vec![0; cfg.n_envs],
+            epsilon: cfg.exploration_initial_eps,
+            beta: cfg.beta,
+            next_log: cfg.log_interval,
+            cfg,
+            online_vs,
+            target_vs,
+            q,
+            target,
+            sync,
+            opt,
+            replay,
+            collector,
+            n_actions,
+            obs_dim,
+            rng: rng::seeded(seed.wrapping_add(0x5eed_0001)),
+            cpu,
+            vec_steps: 0,
+            updates: 0,
+            sums: MetricSums::default(),
+        })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["loss", "q_mean", "epsilon", "beta", "updates", "replay_size"]
+    }
+
+    fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
+        let n_envs = self.cfg.n_envs as u64;
+        let target_every = (self.cfg.target_update_interval / n_envs).max(1);
+        let start = ctx.steps;
+        for _ in 0..self.cfg.train_freq {
+            let c = &self.cfg;
+            self.epsilon = linear_schedule(c.exploration_initial_eps, c.exploration_final_eps, c.exploration_fraction, ctx.progress_remaining());
+            self.choose_actions(ctx.steps)?;
+            self.collector.step(Actions::Discrete(&self.actions), &mut self.replay)?;
+            ctx.record(&self.collector.envs)?;
+            self.vec_steps += 1;
+            if self.vec_steps % target_every == 0 {
+                self.sync.update(self.cfg.tau);
+            }
+            if ctx.steps >= ctx.total_steps {
+                break;
+            }
+        }
+        let c = &self.cfg;
+        if ctx.steps > c.learning_starts && self.replay.len() >= c.batch_size {
+            self.beta = c.beta + (1.0 - c.beta) * (1.0 - ctx.progress_remaining());
+            let n = if c.gradient_steps < 0 { ctx.steps - start } else { c.gradient_steps as u64 };
+            for k in 0..n {
+                if let Some((l, q)) = self.update(ctx, k + 1 == n)? {
+                    self.sums.loss += l;
+                    self.sums.q += q;
+                    self.sums.n += 1;
+                }
+            }
+            if n > 0 {
+                self.refresh_cpu_copy();
+            }
+        }
+        self.maybe_log(ctx)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let mut named: Vec<(String, Tensor)> = Vec::new();
+        for (prefix, vs) in [("q.", &self.online_vs), ("target.", &self.target_vs)] {
+            let mut vars: Vec<_> = vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            named.extend(vars.into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)));
+        }
+        Tensor::write_safetensors(&named, path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    }
+
+    fn load(&mut self, path: &Path) -> Result<()> {
+        let saved = read_checkpoint(path)?;
+        load_vars(&self.online_vs, &saved, "q.", path)?;
+        if saved.iter().any(|(n, _)| n.starts_with("target.")) {
+            load_vars(&self.target_vs, &saved, "target.", path)?;
+        } else {
+            self.sync.update(1.0);
+        }
+        self.refresh_cpu_copy();
+        Ok(())
+    }
+
+    fn export(&self) -> Result<PolicyExport> {
+        Ok(self.q.export())
+    }
+}
+
+impl Dqn {
+    /// The online Q-values of one observation (mean weights, no dropout), for tests and tools.
+    pub fn q_values(&self, obs: &[f32]) -> Vec<f32> {
+        let x = Tensor::from_slice(obs).view([1, -1]).to_device(self.online_vs.device());
+        tensor_to_vec(&tch::no_grad(|| self.q.forward(&x, Mode::Eval)))
+    }
+
+    /// Whether greedy actions come from the `picorl-core` copy.
+    pub fn acts_on_cpu_copy(&self) -> bool {
+        self.uses_cpu_copy()
+    }
+}
