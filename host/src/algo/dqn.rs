@@ -25,16 +25,17 @@
 
 use std::path::Path;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use picorl_core::env::Space;
 use picorl_core::replay::ActionShape;
 use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
-use tch::{nn, nn::OptimizerConfig, Kind, Reduction, Tensor};
+use tch::{nn, Kind, Reduction, Tensor};
 
 use super::actor_critic::argmax;
 use super::off_policy::{
-    linear_schedule, load_vars, read_checkpoint, Collector, CpuNet, Replay, ReplayOptions, TargetSync,
+    flatten_vars, linear_schedule, load_vars, read_checkpoint, Batch, Collector, CpuNet, FlatAdam, Replay,
+    ReplayOptions, TargetSync,
 };
 use super::q_net::{Mode, QNet, QNetOptions};
 use crate::eval::{Actor, OwnedAction};
@@ -170,7 +171,7 @@ pub struct Dqn {
     q: QNet,
     target: QNet,
     sync: TargetSync,
-    opt: nn::Optimizer,
+    opt: FlatAdam,
     replay: Replay,
     collector: Collector,
     n_actions: u32,
@@ -267,8 +268,25 @@ impl Dqn {
         Ok(())
     }
 
+    /// The TD targets of a batch: `r + γ^k (1 - terminated) Q_target(s', a*)` with
+    /// `a* = argmax_a Q_online(s', a)` (double; `next_online` are those Q-values when already
+    /// computed) or `argmax_a Q_target(s', a)` (vanilla). `r`, `γ^k` and `terminated` come from
+    /// the replay's n-step transitions ([`Batch::discounts`]).
+    fn td_targets(&self, b: &Batch, next_online: Option<Tensor>) -> Tensor {
+        tch::no_grad(|| {
+            let next_t = self.target.forward(&b.next_obs, Mode::Act);
+            let next_v = if self.cfg.double {
+                let online = next_online.unwrap_or_else(|| self.q.forward(&b.next_obs, Mode::Act));
+                next_t.gather(1, &online.argmax(1, true), false).squeeze_dim(1)
+            } else {
+                next_t.max_dim(1, false).0
+            };
+            &b.rewards + &b.discounts * next_v
+        })
+    }
+
     /// One gradient step; returns `(loss, mean Q)` when `read` (reading values costs a sync).
-    fn update(&mut self, ctx: &TrainCtx, read: bool) -> Result<Option<(f64, f64)>> {
+    fn update(&mut self, read: bool) -> Result<Option<(f64, f64)>> {
         let c = &self.cfg;
         let device = self.online_vs.device();
         if c.noisy {
@@ -276,40 +294,31 @@ impl Dqn {
             self.target.reset_noise();
         }
         let b = self.replay.sample(c.batch_size, self.beta, device)?;
-        let q_all = self.q.forward(&b.obs, Mode::Train);
+        // Double Q-learning without dropout: one online pass over observations and next
+        // observations together (the next half only picks actions, outside the graph).
+        let joint = c.double && c.dropout == 0.0;
+        let (q_all, next_online) = if joint {
+            let bs = c.batch_size as i64;
+            let both = self.q.forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Train);
+            (both.narrow(0, 0, bs), Some(both.narrow(0, bs, bs).detach()))
+        } else {
+            (self.q.forward(&b.obs, Mode::Train), None)
+        };
         let q = q_all.gather(1, &b.actions.unsqueeze(1), false).squeeze_dim(1);
-        let y = tch::no_grad(|| {
-            let next_t = self.target.forward(&b.next_obs, Mode::Act);
-            let next_v = if c.double {
-                let a = self.q.forward(&b.next_obs, Mode::Act).argmax(1, true);
-                next_t.gather(1, &a, false).squeeze_dim(1)
-            } else {
-                next_t.max_dim(1, false).0
-            };
-            &b.rewards + &b.discounts * next_v
-        });
+        let y = self.td_targets(&b, next_online);
         let elem = match c.loss {
             Loss::Huber => q.huber_loss(&y, Reduction::None, 1.0),
             Loss::Mse => (&q - &y).square(),
         };
         let loss = if self.replay.prioritized() { (elem * &b.weights).mean(Kind::Float) } else { elem.mean(Kind::Float) };
-        self.opt.zero_grad();
-        loss.backward();
-        if c.max_grad_norm > 0.0 {
-            self.opt.clip_grad_norm(c.max_grad_norm);
-        }
-        self.opt.step();
+        self.opt.step(&loss, c.max_grad_norm);
         self.updates += 1;
         if self.replay.prioritized() {
             let td = tensor_to_vec(&tch::no_grad(|| (&q - &y).abs()));
-            if let Some(bad) = td.iter().find(|v| !v.is_finite()) {
-                ctx.check_finite("a TD error", f64::from(*bad))?;
-            }
             self.replay.update_priorities(&b.indices, &td)?;
         }
         if read {
             let l = loss.double_value(&[]);
-            ctx.check_finite("the DQN loss", l)?;
             Ok(Some((l, tch::no_grad(|| q.mean(Kind::Float).double_value(&[])))))
         } else {
             Ok(None)
@@ -369,9 +378,10 @@ impl Algorithm for Dqn {
         let mut target_vs = nn::VarStore::new(setup.device);
         let target = QNet::new(&target_vs.root(), obs_dim, n_actions as usize, &opts);
         target_vs.freeze();
-        let sync = TargetSync::new(&online_vs, &target_vs)?;
+        let online_flat = flatten_vars(&online_vs);
+        let sync = TargetSync::flat(&online_flat, &flatten_vars(&target_vs))?;
         sync.update(1.0);
-        let opt = nn::Adam::default().build(&online_vs, cfg.learning_rate)?;
+        let opt = FlatAdam::new(&online_vs, &online_flat, cfg.learning_rate, 1e-8);
         let seed = setup.run.seed;
         let replay = Replay::new(
             obs_dim,
@@ -439,7 +449,9 @@ impl Algorithm for Dqn {
             self.beta = c.beta + (1.0 - c.beta) * (1.0 - ctx.progress_remaining());
             let n = if c.gradient_steps < 0 { ctx.steps - start } else { c.gradient_steps as u64 };
             for k in 0..n {
-                if let Some((l, q)) = self.update(ctx, k + 1 == n)? {
+                let read = self.update(k + 1 == n).with_context(|| format!("training diverged at step {}", ctx.steps))?;
+                if let Some((l, q)) = read {
+                    ctx.check_finite("the DQN loss", l)?;
                     self.sums.loss += l;
                     self.sums.q += q;
                     self.sums.n += 1;
@@ -489,5 +501,282 @@ impl Dqn {
     /// Whether greedy actions come from the `picorl-core` copy.
     pub fn acts_on_cpu_copy(&self) -> bool {
         self.uses_cpu_copy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::RunOptions;
+    use picorl_core::env::Action;
+    use picorl_core::replay::Transition;
+
+    pub(crate) fn setup(env: &str, seed: u64) -> Setup {
+        let run = RunOptions {
+            algo: "dqn".into(),
+            env: env.into(),
+            env_kwargs: Default::default(),
+            seed,
+            device: "cpu".into(),
+            threads: 1,
+            total_steps: 10_000,
+            eval_every: 0,
+            eval_episodes: 1,
+            stop_at_return: None,
+        };
+        let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();
+        Setup { run, device: tch::Device::Cpu, spec }
+    }
+
+    fn push(d: &mut Dqn, obs: [f32; 4], a: u32, r: f32, next: [f32; 4], terminated: bool, horizon: u32) {
+        let t = Transition { obs: &obs, action: Action::Discrete(a), reward: r, next_obs: &next, terminated, horizon };
+        d.replay.push(&t).unwrap();
+    }
+
+    fn perturb(vs: &nn::VarStore) {
+        tch::no_grad(|| {
+            for (_, mut v) in vs.variables() {
+                let noise = v.randn_like() * 0.5;
+                let _ = v.g_add_(&noise);
+            }
+        });
+    }
+
+    #[test]
+    fn td_targets_by_hand_double_and_vanilla() {
+        tch::manual_seed(2);
+        for double in [true, false] {
+            let cfg = DqnConfig { double, gamma: 0.9, hidden: vec![16], ..Default::default() };
+            let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
+            // Online and target differ, so the double and vanilla targets differ.
+            perturb(&d.online_vs);
+            let s2 = [0.1f32, -0.2, 0.03, 0.4];
+            let s3 = [-0.5f32, 0.7, 0.2, -0.1];
+            // A 2-step transition (bootstrapped with γ² = 0.81), a terminal one, a truncated one
+            // (bootstrapped from its final observation with γ = 0.9).
+            push(&mut d, [0.0; 4], 1, 1.9, s2, false, 2);
+            push(&mut d, [0.0; 4], 0, 1.0, s3, true, 1);
+            push(&mut d, [0.0; 4], 0, 1.0, s3, false, 1);
+            let b = d.replay.gather(vec![0, 1, 2], 1.0, tch::Device::Cpu).unwrap();
+            let y = tensor_to_vec(&d.td_targets(&b, None));
+            let value = |next: &[f32]| {
+                let x = Tensor::from_slice(next).view([1, 4]);
+                let qt = tensor_to_vec(&d.target.forward(&x, Mode::Eval));
+                let qo = tensor_to_vec(&d.q.forward(&x, Mode::Eval));
+                if double {
+                    qt[argmax(&qo) as usize]
+                } else {
+                    qt[0].max(qt[1])
+                }
+            };
+            let expect = [1.9 + 0.81 * value(&s2), 1.0, 1.0 + 0.9 * value(&s3)];
+            for k in 0..3 {
+                assert!((y[k] - expect[k]).abs() < 1e-5, "double {double}: {y:?} vs {expect:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn joint_and_separate_online_passes_agree() {
+        // The joint pass over (obs, next_obs) is only a speed-up: the same targets either way.
+        tch::manual_seed(3);
+        let mut d = Dqn::new(&setup("CartPole-v1", 0), DqnConfig { hidden: vec![8], ..Default::default() }).unwrap();
+        perturb(&d.online_vs);
+        for k in 0..8 {
+            let o = [k as f32 * 0.1, 0.0, -0.1, 0.2];
+            push(&mut d, o, k % 2, 1.0, [0.2, k as f32 * -0.1, 0.0, 0.1], false, 1);
+        }
+        let b = d.replay.gather((0..8).collect(), 1.0, tch::Device::Cpu).unwrap();
+        let both = d.q.forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Act);
+        let joint = tensor_to_vec(&d.td_targets(&b, Some(both.narrow(0, 8, 8))));
+        let separate = tensor_to_vec(&d.td_targets(&b, None));
+        for (a, b) in joint.iter().zip(&separate) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn collector_bootstraps_truncation_and_not_termination() {
+        // MountainCar-v0 never reaches the goal pushing nowhere (action 1): truncated at 200.
+        let s = setup("MountainCar-v0", 4);
+        let mut d = Dqn::new(&s, DqnConfig { hidden: vec![8], buffer_size: 1000, ..Default::default() }).unwrap();
+        let mut last_obs = vec![];
+        for t in 0..201 {
+            if t == 199 {
+                last_obs = d.collector.obs().to_vec();
+            }
+            d.collector.step(Actions::Discrete(&[1]), &mut d.replay).unwrap();
+            if t == 199 {
+                assert!(d.collector.envs.truncated()[0] && !d.collector.envs.terminated()[0]);
+            }
+        }
+        let end = d.replay.buffer().get(199).unwrap();
+        let next_start = d.replay.buffer().get(200).unwrap();
+        assert_eq!(end.obs, &last_obs[..]);
+        assert!(!end.terminated, "a truncated step bootstraps");
+        // Its next observation is the final one, not the reset observation of the next episode.
+        assert_eq!(end.next_obs, d.collector.envs.final_obs());
+        assert_ne!(end.next_obs, next_start.obs);
+        assert!((end.next_obs[0] - end.obs[0]).abs() < 0.01, "the final observation follows the last one");
+        let b = d.replay.gather(vec![199], 1.0, tch::Device::Cpu).unwrap();
+        assert_eq!(tensor_to_vec(&b.discounts), vec![0.99]);
+
+        // CartPole-v1 pushed left falls within a few dozen steps: terminated, no bootstrap.
+        let mut d = Dqn::new(&setup("CartPole-v1", 4), DqnConfig { hidden: vec![8], ..Default::default() }).unwrap();
+        let mut t = 0;
+        loop {
+            d.collector.step(Actions::Discrete(&[0]), &mut d.replay).unwrap();
+            if d.collector.envs.terminated()[0] {
+                break;
+            }
+            t += 1;
+            assert!(t < 100);
+        }
+        let end = d.replay.buffer().get(t).unwrap();
+        assert!(end.terminated);
+        assert_eq!(end.next_obs, d.collector.envs.final_obs());
+        let b = d.replay.gather(vec![t], 1.0, tch::Device::Cpu).unwrap();
+        assert_eq!(tensor_to_vec(&b.discounts), vec![0.0]);
+    }
+
+    #[test]
+    fn export_and_cpu_copy_match_the_q_network() {
+        tch::manual_seed(6);
+        let cfg = DqnConfig { dueling: true, hidden: vec![16, 16], ..Default::default() };
+        let mut d = Dqn::new(&setup("Acrobot-v1", 0), cfg).unwrap();
+        perturb(&d.online_vs);
+        d.refresh_cpu_copy();
+        assert!(d.acts_on_cpu_copy());
+        let obs = [0.9f32, 0.1, -0.3, 0.95, 1.5, -2.0];
+        let q = d.q_values(&obs);
+        let mut cpu = CpuNet::new(&d.export().unwrap());
+        let c = cpu.forward(&obs).unwrap().to_vec();
+        for k in 0..3 {
+            assert!((q[k] - c[k]).abs() < 1e-5, "{q:?} vs {c:?}");
+        }
+        assert_eq!(d.act(&obs).unwrap(), OwnedAction::Discrete(argmax(&q)));
+        assert!(d.act(&obs[..5]).is_err());
+    }
+
+    #[test]
+    fn continuous_action_spaces_are_refused() {
+        let e = Dqn::new(&setup("Pendulum-v1", 0), DqnConfig::default()).unwrap_err().to_string();
+        assert!(e.contains("discrete"), "{e}");
+        let e = Dqn::new(&setup("CartPole-v1", 0), DqnConfig { n_step: 0, ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains("n_step"), "{e}");
+    }
+
+    /// Timing notes behind `cpu_acting` and the CartPole config (run with `--ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn timing_notes() {
+        tch::set_num_threads(1);
+        for hidden in [vec![64, 64], vec![256, 256]] {
+            let cfg = DqnConfig { hidden: hidden.clone(), batch_size: 64, ..Default::default() };
+            let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
+            let obs = [0.01f32, 0.02, -0.03, 0.04];
+            let n = 20_000;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                let x = Tensor::from_slice(&obs).view([1, -1]);
+                let q = tch::no_grad(|| d.q.forward(&x, Mode::Act));
+                std::hint::black_box(argmax(&tensor_to_vec(&q)));
+            }
+            let tch_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+            let mut cpu = CpuNet::new(&d.q.export());
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(argmax(cpu.forward(&obs).unwrap()));
+            }
+            let cpu_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+            let t = std::time::Instant::now();
+            for _ in 0..1000 {
+                cpu.refresh(&d.q.export());
+            }
+            let refresh_us = t.elapsed().as_secs_f64() * 1e6 / 1000.0;
+            for k in 0..1000 {
+                let o = [k as f32 * 1e-3, 0.0, 0.0, 0.0];
+                d.replay
+                    .push(&picorl_core::replay::Transition {
+                        obs: &o,
+                        action: picorl_core::env::Action::Discrete(k % 2),
+                        reward: 1.0,
+                        next_obs: &o,
+                        terminated: false,
+                        horizon: 1,
+                    })
+                    .unwrap();
+            }
+            let ctx_free = 2000;
+            let t = std::time::Instant::now();
+            for _ in 0..ctx_free {
+                d.update(false).unwrap();
+            }
+            let upd_us = t.elapsed().as_secs_f64() * 1e6 / ctx_free as f64;
+            eprintln!(
+                "hidden {hidden:?}: tch forward {tch_us:.1} µs, core copy {cpu_us:.2} µs, refresh {refresh_us:.1} µs, update (batch 64) {upd_us:.0} µs"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod profile {
+    use super::tests::setup;
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn update_parts() {
+        tch::set_num_threads(1);
+        let cfg = DqnConfig { hidden: vec![64, 64], batch_size: 64, ..Default::default() };
+        let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
+        for k in 0..1000 {
+            let o = [k as f32 * 1e-3, 0.0, 0.0, 0.0];
+            d.replay
+                .push(&picorl_core::replay::Transition {
+                    obs: &o,
+                    action: picorl_core::env::Action::Discrete(k % 2),
+                    reward: 1.0,
+                    next_obs: &o,
+                    terminated: false,
+                    horizon: 1,
+                })
+                .unwrap();
+        }
+        let n = 2000;
+        // CPU time of this thread (robust to a loaded machine) and wall time.
+        let cpu_ns = || -> f64 {
+            std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+                .unwrap_or(f64::NAN)
+        };
+        let time = |name: &str, f: &mut dyn FnMut()| {
+            let (t, c) = (std::time::Instant::now(), cpu_ns());
+            for _ in 0..n {
+                f();
+            }
+            let cpu = (cpu_ns() - c) / 1e3 / n as f64;
+            eprintln!("{name}: {:.1} µs wall, {cpu:.1} µs cpu", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+        };
+        time("sample", &mut || {
+            std::hint::black_box(d.replay.sample(64, 0.4, tch::Device::Cpu).unwrap());
+        });
+        let b = d.replay.sample(64, 0.4, tch::Device::Cpu).unwrap();
+        time("forward", &mut || {
+            let _ = std::hint::black_box(d.q.forward(&b.obs, Mode::Train));
+        });
+        time("forward no_grad", &mut || {
+            let _ = std::hint::black_box(tch::no_grad(|| d.q.forward(&b.obs, Mode::Act)));
+        });
+        time("forward+loss+backward+adam", &mut || {
+            let q = d.q.forward(&b.obs, Mode::Train).gather(1, &b.actions.unsqueeze(1), false).squeeze_dim(1);
+            let loss = q.huber_loss(&b.rewards, Reduction::None, 1.0).mean(Kind::Float);
+            d.opt.step(&loss, 10.0);
+        });
+        time("full update", &mut || {
+            d.update(false).unwrap();
+        });
     }
 }
