@@ -5,10 +5,12 @@
 //! `ε_b = f(ε_out)`, `f(x) = sign(x) √|x|` and `ε_in`, `ε_out` standard normal. Initialisation as
 //! the paper's: `μ ~ U(-1/√p, 1/√p)`, `σ = σ₀/√p` for `p` inputs. The noise is a plain tensor,
 //! not a variable: it is neither saved nor copied to a target network, and
-//! [`NoisyLinear::reset_noise`] draws it afresh (from libtorch's seeded generator). Evaluation and
-//! export use the mean weights `μ`.
+//! [`NoisyLinear::reset_noise`] draws it afresh. Every draw (initial weights and noise) comes from
+//! a seeded [`Pcg32`] the caller owns, not from libtorch's global generator, so a run repeats
+//! whatever else uses libtorch in the process. Evaluation and export use the mean weights `μ`.
 
-use tch::{nn, Kind, Tensor};
+use picorl_core::rng::{self, Pcg32};
+use tch::{nn, Device, Kind, Tensor};
 
 /// A factorized Gaussian noisy linear layer.
 #[derive(Debug)]
@@ -26,21 +28,35 @@ pub struct NoisyLinear {
 }
 
 /// `sign(x) √|x|`, the paper's `f`.
-fn scale_noise(x: &Tensor) -> Tensor {
-    x.sign() * x.abs().sqrt()
+fn scale_noise(x: f64) -> f32 {
+    (x.signum() * x.abs().sqrt()) as f32
+}
+
+/// `f(ε)` for `n` standard normal draws, as a tensor on `device`.
+fn noise(rng: &mut Pcg32, n: usize, device: Device) -> Tensor {
+    let v: Vec<f32> = (0..n).map(|_| scale_noise(rng::normal_f64(rng))).collect();
+    Tensor::from_slice(&v).to_device(device)
+}
+
+/// A tensor of `shape` drawn uniformly from `[-bound, bound)` with `rng`.
+pub fn uniform(rng: &mut Pcg32, shape: &[i64], bound: f64, device: Device) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng::uniform_f64(rng, -bound, bound) as f32).collect();
+    Tensor::from_slice(&v).view(shape).to_device(device)
 }
 
 impl NoisyLinear {
-    /// A layer of `inputs → outputs` under `path`, with noise scale `sigma0` (0.5 in the paper).
-    pub fn new(path: &nn::Path, inputs: usize, outputs: usize, sigma0: f64) -> Self {
+    /// A layer of `inputs → outputs` under `path`, with noise scale `sigma0` (0.5 in the paper);
+    /// `rng` draws the mean weights and the first noise.
+    pub fn new(path: &nn::Path, inputs: usize, outputs: usize, sigma0: f64, rng: &mut Pcg32) -> Self {
         let (i, o) = (inputs as i64, outputs as i64);
         let bound = 1.0 / (inputs as f64).sqrt();
         let sigma = sigma0 / (inputs as f64).sqrt();
-        let w_mu = path.var("w_mu", &[o, i], nn::Init::Uniform { lo: -bound, up: bound });
-        let w_sigma = path.var("w_sigma", &[o, i], nn::Init::Const(sigma));
-        let b_mu = path.var("b_mu", &[o], nn::Init::Uniform { lo: -bound, up: bound });
-        let b_sigma = path.var("b_sigma", &[o], nn::Init::Const(sigma));
         let device = path.device();
+        let w_mu = path.var_copy("w_mu", &uniform(rng, &[o, i], bound, device));
+        let w_sigma = path.var("w_sigma", &[o, i], nn::Init::Const(sigma));
+        let b_mu = path.var_copy("b_mu", &uniform(rng, &[o], bound, device));
+        let b_sigma = path.var("b_sigma", &[o], nn::Init::Const(sigma));
         let mut layer = Self {
             w_mu,
             w_sigma,
@@ -49,16 +65,16 @@ impl NoisyLinear {
             eps_in: Tensor::zeros([i], (Kind::Float, device)),
             eps_out: Tensor::zeros([o], (Kind::Float, device)),
         };
-        layer.reset_noise();
+        layer.reset_noise(rng);
         layer
     }
 
-    /// Draws new factorized noise.
-    pub fn reset_noise(&mut self) {
+    /// Draws new factorized noise from `rng`.
+    pub fn reset_noise(&mut self, rng: &mut Pcg32) {
         let device = self.w_mu.device();
         let (o, i) = (self.w_mu.size()[0], self.w_mu.size()[1]);
-        self.eps_in = scale_noise(&Tensor::randn([i], (Kind::Float, device)));
-        self.eps_out = scale_noise(&Tensor::randn([o], (Kind::Float, device)));
+        self.eps_in = noise(rng, i as usize, device);
+        self.eps_out = noise(rng, o as usize, device);
     }
 
     /// The weight and bias noise of the current draw: `(f(ε_out) ⊗ f(ε_in), f(ε_out))`.
@@ -87,7 +103,7 @@ mod tests {
     #[test]
     fn initialisation_follows_the_paper() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let l = NoisyLinear::new(&vs.root(), 16, 8, 0.5);
+        let l = NoisyLinear::new(&vs.root(), 16, 8, 0.5, &mut rng::seeded(0));
         // σ = 0.5 / √16 = 0.125 everywhere; μ within ±1/√16 = ±0.25.
         assert!(tensor_to_vec(&l.w_sigma).iter().all(|&s| s == 0.125));
         assert!(tensor_to_vec(&l.b_sigma).iter().all(|&s| s == 0.125));
@@ -96,9 +112,9 @@ mod tests {
 
     #[test]
     fn noise_is_factorized_and_has_the_right_statistics() {
-        tch::manual_seed(5);
+        let mut r = rng::seeded(5);
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let mut l = NoisyLinear::new(&vs.root(), 3, 2, 0.5);
+        let mut l = NoisyLinear::new(&vs.root(), 3, 2, 0.5, &mut r);
         let (ew, eb) = l.noise();
         // Rank one: ε_w[j][k] = f(ε_out[j]) f(ε_in[k]), so ε_w[j][k] ε_w[j'][k'] = ε_w[j][k'] ε_w[j'][k].
         let w = tensor_to_vec(&ew);
@@ -110,7 +126,7 @@ mod tests {
         let n = 20_000;
         let (mut sw, mut sw2, mut sb2) = (0.0f64, 0.0f64, 0.0f64);
         for _ in 0..n {
-            l.reset_noise();
+            l.reset_noise(&mut r);
             let (ew, eb) = l.noise();
             let v = f64::from(tensor_to_vec(&ew)[0]);
             sw += v;
@@ -128,9 +144,8 @@ mod tests {
 
     #[test]
     fn forward_with_and_without_noise() {
-        tch::manual_seed(1);
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let l = NoisyLinear::new(&vs.root(), 3, 2, 0.5);
+        let l = NoisyLinear::new(&vs.root(), 3, 2, 0.5, &mut rng::seeded(1));
         let x = Tensor::from_slice(&[1.0f32, -2.0, 0.5]).view([1, 3]);
         let mean = tensor_to_vec(&l.forward(&x, false));
         let expect = tensor_to_vec(&(x.linear(&l.w_mu, Some(&l.b_mu))));

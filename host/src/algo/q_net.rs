@@ -10,11 +10,14 @@
 //!   part). Acting and targets use the current noise; evaluation and export the mean weights.
 //! - **Dropout**: after every hidden activation, in the training forward pass only.
 //!
-//! Weights start as PyTorch's `nn.Linear` default (SB3's `QNetwork` does not re-initialise).
+//! Weights start as PyTorch's `nn.Linear` default (SB3's `QNetwork` does not re-initialise):
+//! weights and biases uniform in `±1/√inputs`, drawn from a seeded [`Pcg32`] rather than
+//! libtorch's global generator (as the noise is), so a run repeats exactly.
 
+use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Tensor};
 
-use super::noisy::NoisyLinear;
+use super::noisy::{uniform, NoisyLinear};
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 use crate::nets::{tensor_to_vec, Activation};
 
@@ -52,10 +55,18 @@ enum Layer {
 }
 
 impl Layer {
-    fn new(path: nn::Path, inputs: usize, outputs: usize, sigma0: Option<f64>) -> Self {
+    fn new(path: nn::Path, inputs: usize, outputs: usize, sigma0: Option<f64>, rng: &mut Pcg32) -> Self {
         match sigma0 {
-            Some(s) => Layer::Noisy(NoisyLinear::new(&path, inputs, outputs, s)),
-            None => Layer::Plain(nn::linear(path, inputs as i64, outputs as i64, Default::default())),
+            Some(s) => Layer::Noisy(NoisyLinear::new(&path, inputs, outputs, s, rng)),
+            None => {
+                // PyTorch's default: kaiming_uniform(a = √5) gives the bound 1/√inputs, as the bias.
+                let (i, o) = (inputs as i64, outputs as i64);
+                let bound = 1.0 / (inputs as f64).sqrt();
+                let device = path.device();
+                let ws = path.var_copy("weight", &uniform(rng, &[o, i], bound, device));
+                let bs = path.var_copy("bias", &uniform(rng, &[o], bound, device));
+                Layer::Plain(nn::Linear { ws, bs: Some(bs) })
+            }
         }
     }
 
@@ -66,9 +77,9 @@ impl Layer {
         }
     }
 
-    fn reset_noise(&mut self) {
+    fn reset_noise(&mut self, rng: &mut Pcg32) {
         if let Layer::Noisy(l) = self {
-            l.reset_noise();
+            l.reset_noise(rng);
         }
     }
 
@@ -93,22 +104,34 @@ pub struct QNet {
     activation: Activation,
     dropout: f64,
     n_actions: usize,
+    noise_rng: Pcg32,
 }
 
 impl QNet {
-    /// Builds the network under `path` for `obs_dim` inputs and `n_actions` outputs.
-    pub fn new(path: &nn::Path, obs_dim: usize, n_actions: usize, opts: &QNetOptions) -> Self {
+    /// Builds the network under `path` for `obs_dim` inputs and `n_actions` outputs; the initial
+    /// weights and every noise draw come from generators seeded with `seed`.
+    pub fn new(path: &nn::Path, obs_dim: usize, n_actions: usize, opts: &QNetOptions, seed: u64) -> Self {
+        let mut init = rng::seeded(seed);
         let mut sizes = vec![obs_dim];
         sizes.extend(&opts.hidden);
+        let sigma = opts.noisy_sigma0;
         let trunk = sizes
             .windows(2)
             .enumerate()
-            .map(|(i, w)| Layer::new(path / format!("l{i}"), w[0], w[1], opts.noisy_sigma0))
+            .map(|(i, w)| Layer::new(path / format!("l{i}"), w[0], w[1], sigma, &mut init))
             .collect();
         let last = *sizes.last().unwrap_or(&obs_dim);
-        let value = opts.dueling.then(|| Layer::new(path / "value", last, 1, opts.noisy_sigma0));
-        let head = Layer::new(path / "q", last, n_actions, opts.noisy_sigma0);
-        Self { trunk, value, head, activation: opts.activation, dropout: opts.dropout, n_actions }
+        let value = opts.dueling.then(|| Layer::new(path / "value", last, 1, sigma, &mut init));
+        let head = Layer::new(path / "q", last, n_actions, sigma, &mut init);
+        Self {
+            trunk,
+            value,
+            head,
+            activation: opts.activation,
+            dropout: opts.dropout,
+            n_actions,
+            noise_rng: rng::seeded(seed.wrapping_add(1)),
+        }
     }
 
     /// Actions (outputs).
@@ -134,8 +157,9 @@ impl QNet {
 
     /// Draws new noise in every noisy layer (nothing for plain layers).
     pub fn reset_noise(&mut self) {
+        let rng = &mut self.noise_rng;
         for l in self.trunk.iter_mut().chain(self.value.iter_mut()).chain(std::iter::once(&mut self.head)) {
-            l.reset_noise();
+            l.reset_noise(rng);
         }
     }
 
@@ -240,7 +264,7 @@ mod tests {
         let obs = [0.3f32, -1.2, 0.7, 2.0];
         for (dueling, noisy) in [(false, false), (true, false), (false, true), (true, true)] {
             let vs = nn::VarStore::new(Device::Cpu);
-            let q = QNet::new(&vs.root(), 4, 3, &opts(dueling, noisy));
+            let q = QNet::new(&vs.root(), 4, 3, &opts(dueling, noisy), 3);
             let x = Tensor::from_slice(&obs).view([1, 4]);
             let expect = tensor_to_vec(&q.forward(&x, Mode::Eval));
             let got = run_export(&q.export(), &obs);
@@ -263,7 +287,7 @@ mod tests {
         let mut o = opts(false, false);
         o.dropout = 0.5;
         o.hidden = vec![256];
-        let q = QNet::new(&vs.root(), 4, 2, &o);
+        let q = QNet::new(&vs.root(), 4, 2, &o, 4);
         let x = Tensor::ones([1, 4], (Kind::Float, Device::Cpu));
         let a = tensor_to_vec(&q.forward(&x, Mode::Eval));
         assert_eq!(a, tensor_to_vec(&q.forward(&x, Mode::Act)));
