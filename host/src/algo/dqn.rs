@@ -34,8 +34,8 @@ use tch::{nn, Kind, Reduction, Tensor};
 
 use super::actor_critic::argmax;
 use super::off_policy::{
-    flatten_vars, linear_schedule, load_vars, read_checkpoint, Batch, Collector, CpuNet, FlatAdam, Replay,
-    ReplayOptions, TargetSync,
+    flatten_vars, linear_schedule, load_vars, read_checkpoint, Batch, Collector, CpuNet, FlatAdam,
+    Replay, ReplayOptions, TargetSync,
 };
 use super::q_net::{Mode, QNet, QNetOptions};
 use crate::eval::{Actor, OwnedAction};
@@ -199,18 +199,33 @@ impl Dqn {
         check(c.buffer_size > 0, "buffer_size must be positive")?;
         check(c.batch_size > 0, "batch_size must be positive")?;
         check(c.train_freq > 0, "train_freq must be positive")?;
-        check(c.gradient_steps > 0 || c.gradient_steps == -1, "gradient_steps must be positive or -1")?;
+        check(
+            c.gradient_steps > 0 || c.gradient_steps == -1,
+            "gradient_steps must be positive or -1",
+        )?;
         check(c.learning_rate > 0.0, "learning_rate must be positive")?;
         check((0.0..=1.0).contains(&c.gamma), "gamma must be in [0, 1]")?;
         check(c.tau > 0.0 && c.tau <= 1.0, "tau must be in (0, 1]")?;
-        check(c.target_update_interval > 0, "target_update_interval must be positive")?;
-        check((0.0..=1.0).contains(&c.exploration_fraction), "exploration_fraction must be in [0, 1]")?;
-        for (v, k) in [(c.exploration_initial_eps, "exploration_initial_eps"), (c.exploration_final_eps, "exploration_final_eps")] {
+        check(
+            c.target_update_interval > 0,
+            "target_update_interval must be positive",
+        )?;
+        check(
+            (0.0..=1.0).contains(&c.exploration_fraction),
+            "exploration_fraction must be in [0, 1]",
+        )?;
+        for (v, k) in [
+            (c.exploration_initial_eps, "exploration_initial_eps"),
+            (c.exploration_final_eps, "exploration_final_eps"),
+        ] {
             check((0.0..=1.0).contains(&v), &format!("{k} must be in [0, 1]"))?;
         }
         check(c.max_grad_norm >= 0.0, "max_grad_norm must be non-negative")?;
         check(!c.hidden.contains(&0), "hidden sizes must be positive")?;
-        check(c.alpha >= 0.0 && c.alpha.is_finite(), "alpha must be non-negative")?;
+        check(
+            c.alpha >= 0.0 && c.alpha.is_finite(),
+            "alpha must be non-negative",
+        )?;
         check((0.0..=1.0).contains(&c.beta), "beta must be in [0, 1]")?;
         check(c.prioritized_eps > 0.0, "prioritized_eps must be positive")?;
         check(c.noisy_sigma0 >= 0.0, "noisy_sigma0 must be non-negative")?;
@@ -243,7 +258,9 @@ impl Dqn {
             if self.cfg.noisy {
                 self.q.reset_noise();
             }
-            let x = Tensor::from_slice(obs).view([-1, d as i64]).to_device(self.online_vs.device());
+            let x = Tensor::from_slice(obs)
+                .view([-1, d as i64])
+                .to_device(self.online_vs.device());
             let q = tch::no_grad(|| self.q.forward(&x, Mode::Act));
             let v = tensor_to_vec(&q);
             let n = self.n_actions as usize;
@@ -277,7 +294,9 @@ impl Dqn {
             let next_t = self.target.forward(&b.next_obs, Mode::Act);
             let next_v = if self.cfg.double {
                 let online = next_online.unwrap_or_else(|| self.q.forward(&b.next_obs, Mode::Act));
-                next_t.gather(1, &online.argmax(1, true), false).squeeze_dim(1)
+                next_t
+                    .gather(1, &online.argmax(1, true), false)
+                    .squeeze_dim(1)
             } else {
                 next_t.max_dim(1, false).0
             };
@@ -299,18 +318,26 @@ impl Dqn {
         let joint = c.double && c.dropout == 0.0;
         let (q_all, next_online) = if joint {
             let bs = c.batch_size as i64;
-            let both = self.q.forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Train);
+            let both = self
+                .q
+                .forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Train);
             (both.narrow(0, 0, bs), Some(both.narrow(0, bs, bs).detach()))
         } else {
             (self.q.forward(&b.obs, Mode::Train), None)
         };
-        let q = q_all.gather(1, &b.actions.unsqueeze(1), false).squeeze_dim(1);
+        let q = q_all
+            .gather(1, &b.actions.unsqueeze(1), false)
+            .squeeze_dim(1);
         let y = self.td_targets(&b, next_online);
         let elem = match c.loss {
             Loss::Huber => q.huber_loss(&y, Reduction::None, 1.0),
             Loss::Mse => (&q - &y).square(),
         };
-        let loss = if self.replay.prioritized() { (elem * &b.weights).mean(Kind::Float) } else { elem.mean(Kind::Float) };
+        let loss = if self.replay.prioritized() {
+            (elem * &b.weights).mean(Kind::Float)
+        } else {
+            elem.mean(Kind::Float)
+        };
         self.opt.step(&loss, c.max_grad_norm);
         self.updates += 1;
         if self.replay.prioritized() {
@@ -319,7 +346,10 @@ impl Dqn {
         }
         if read {
             let l = loss.double_value(&[]);
-            Ok(Some((l, tch::no_grad(|| q.mean(Kind::Float).double_value(&[])))))
+            Ok(Some((
+                l,
+                tch::no_grad(|| q.mean(Kind::Float).double_value(&[])),
+            )))
         } else {
             Ok(None)
         }
@@ -334,21 +364,42 @@ impl Dqn {
         }
         let s = std::mem::take(&mut self.sums);
         let n = f64::from(s.n);
-        let (loss, q) = if s.n == 0 { (f64::NAN, f64::NAN) } else { (s.loss / n, s.q / n) };
-        let beta = if self.cfg.prioritized { self.beta } else { f64::NAN };
-        ctx.log(&[loss, q, self.epsilon, beta, self.updates as f64, self.replay.len() as f64])
+        let (loss, q) = if s.n == 0 {
+            (f64::NAN, f64::NAN)
+        } else {
+            (s.loss / n, s.q / n)
+        };
+        let beta = if self.cfg.prioritized {
+            self.beta
+        } else {
+            f64::NAN
+        };
+        ctx.log(&[
+            loss,
+            q,
+            self.epsilon,
+            beta,
+            self.updates as f64,
+            self.replay.len() as f64,
+        ])
     }
 }
 
 impl Actor for Dqn {
     fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
         if obs.len() != self.obs_dim {
-            bail!("observation of length {}, expected {}", obs.len(), self.obs_dim);
+            bail!(
+                "observation of length {}, expected {}",
+                obs.len(),
+                self.obs_dim
+            );
         }
         if let Some(cpu) = &mut self.cpu {
             return Ok(OwnedAction::Discrete(argmax(cpu.forward(obs)?)));
         }
-        let x = Tensor::from_slice(obs).view([1, -1]).to_device(self.online_vs.device());
+        let x = Tensor::from_slice(obs)
+            .view([1, -1])
+            .to_device(self.online_vs.device());
         let q = tch::no_grad(|| self.q.forward(&x, Mode::Eval));
         Ok(OwnedAction::Discrete(argmax(&tensor_to_vec(&q))))
     }
@@ -375,10 +426,22 @@ impl Algorithm for Dqn {
         };
         let seed = setup.run.seed;
         let online_vs = nn::VarStore::new(setup.device);
-        let q = QNet::new(&online_vs.root(), obs_dim, n_actions as usize, &opts, seed.wrapping_add(0x5eed_0003));
+        let q = QNet::new(
+            &online_vs.root(),
+            obs_dim,
+            n_actions as usize,
+            &opts,
+            seed.wrapping_add(0x5eed_0003),
+        );
         let mut target_vs = nn::VarStore::new(setup.device);
         // Its weights are copied from the online network below; its noise is its own.
-        let target = QNet::new(&target_vs.root(), obs_dim, n_actions as usize, &opts, seed.wrapping_add(0x5eed_0005));
+        let target = QNet::new(
+            &target_vs.root(),
+            obs_dim,
+            n_actions as usize,
+            &opts,
+            seed.wrapping_add(0x5eed_0005),
+        );
         target_vs.freeze();
         let online_flat = flatten_vars(&online_vs);
         let sync = TargetSync::flat(&online_flat, &flatten_vars(&target_vs))?;
@@ -424,7 +487,14 @@ impl Algorithm for Dqn {
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
-        &["loss", "q_mean", "epsilon", "beta", "updates", "replay_size"]
+        &[
+            "loss",
+            "q_mean",
+            "epsilon",
+            "beta",
+            "updates",
+            "replay_size",
+        ]
     }
 
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
@@ -433,9 +503,15 @@ impl Algorithm for Dqn {
         let start = ctx.steps;
         for _ in 0..self.cfg.train_freq {
             let c = &self.cfg;
-            self.epsilon = linear_schedule(c.exploration_initial_eps, c.exploration_final_eps, c.exploration_fraction, ctx.progress_remaining());
+            self.epsilon = linear_schedule(
+                c.exploration_initial_eps,
+                c.exploration_final_eps,
+                c.exploration_fraction,
+                ctx.progress_remaining(),
+            );
             self.choose_actions(ctx.steps)?;
-            self.collector.step(Actions::Discrete(&self.actions), &mut self.replay)?;
+            self.collector
+                .step(Actions::Discrete(&self.actions), &mut self.replay)?;
             ctx.record(&self.collector.envs)?;
             self.vec_steps += 1;
             if self.vec_steps % target_every == 0 {
@@ -448,9 +524,15 @@ impl Algorithm for Dqn {
         let c = &self.cfg;
         if ctx.steps > c.learning_starts && self.replay.len() >= c.batch_size {
             self.beta = c.beta + (1.0 - c.beta) * (1.0 - ctx.progress_remaining());
-            let n = if c.gradient_steps < 0 { ctx.steps - start } else { c.gradient_steps as u64 };
+            let n = if c.gradient_steps < 0 {
+                ctx.steps - start
+            } else {
+                c.gradient_steps as u64
+            };
             for k in 0..n {
-                let read = self.update(k + 1 == n).with_context(|| format!("training diverged at step {}", ctx.steps))?;
+                let read = self
+                    .update(k + 1 == n)
+                    .with_context(|| format!("training diverged at step {}", ctx.steps))?;
                 if let Some((l, q)) = read {
                     ctx.check_finite("the DQN loss", l)?;
                     self.sums.loss += l;
@@ -472,7 +554,8 @@ impl Algorithm for Dqn {
             vars.sort_by(|a, b| a.0.cmp(&b.0));
             named.extend(vars.into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)));
         }
-        Tensor::write_safetensors(&named, path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+        Tensor::write_safetensors(&named, path)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
@@ -495,7 +578,9 @@ impl Algorithm for Dqn {
 impl Dqn {
     /// The online Q-values of one observation (mean weights, no dropout), for tests and tools.
     pub fn q_values(&self, obs: &[f32]) -> Vec<f32> {
-        let x = Tensor::from_slice(obs).view([1, -1]).to_device(self.online_vs.device());
+        let x = Tensor::from_slice(obs)
+            .view([1, -1])
+            .to_device(self.online_vs.device());
         tensor_to_vec(&tch::no_grad(|| self.q.forward(&x, Mode::Eval)))
     }
 
@@ -526,11 +611,30 @@ mod tests {
             stop_at_return: None,
         };
         let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();
-        Setup { run, device: tch::Device::Cpu, spec }
+        Setup {
+            run,
+            device: tch::Device::Cpu,
+            spec,
+        }
     }
 
-    fn push(d: &mut Dqn, obs: [f32; 4], a: u32, r: f32, next: [f32; 4], terminated: bool, horizon: u32) {
-        let t = Transition { obs: &obs, action: Action::Discrete(a), reward: r, next_obs: &next, terminated, horizon };
+    fn push(
+        d: &mut Dqn,
+        obs: [f32; 4],
+        a: u32,
+        r: f32,
+        next: [f32; 4],
+        terminated: bool,
+        horizon: u32,
+    ) {
+        let t = Transition {
+            obs: &obs,
+            action: Action::Discrete(a),
+            reward: r,
+            next_obs: &next,
+            terminated,
+            horizon,
+        };
         d.replay.push(&t).unwrap();
     }
 
@@ -547,7 +651,12 @@ mod tests {
     fn td_targets_by_hand_double_and_vanilla() {
         tch::manual_seed(2);
         for double in [true, false] {
-            let cfg = DqnConfig { double, gamma: 0.9, hidden: vec![16], ..Default::default() };
+            let cfg = DqnConfig {
+                double,
+                gamma: 0.9,
+                hidden: vec![16],
+                ..Default::default()
+            };
             let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
             // Online and target differ, so the double and vanilla targets differ.
             perturb(&d.online_vs);
@@ -558,7 +667,10 @@ mod tests {
             push(&mut d, [0.0; 4], 1, 1.9, s2, false, 2);
             push(&mut d, [0.0; 4], 0, 1.0, s3, true, 1);
             push(&mut d, [0.0; 4], 0, 1.0, s3, false, 1);
-            let b = d.replay.gather(vec![0, 1, 2], 1.0, tch::Device::Cpu).unwrap();
+            let b = d
+                .replay
+                .gather(vec![0, 1, 2], 1.0, tch::Device::Cpu)
+                .unwrap();
             let y = tensor_to_vec(&d.td_targets(&b, None));
             let value = |next: &[f32]| {
                 let x = Tensor::from_slice(next).view([1, 4]);
@@ -572,7 +684,10 @@ mod tests {
             };
             let expect = [1.9 + 0.81 * value(&s2), 1.0, 1.0 + 0.9 * value(&s3)];
             for k in 0..3 {
-                assert!((y[k] - expect[k]).abs() < 1e-5, "double {double}: {y:?} vs {expect:?}");
+                assert!(
+                    (y[k] - expect[k]).abs() < 1e-5,
+                    "double {double}: {y:?} vs {expect:?}"
+                );
             }
         }
     }
@@ -581,14 +696,33 @@ mod tests {
     fn joint_and_separate_online_passes_agree() {
         // The joint pass over (obs, next_obs) is only a speed-up: the same targets either way.
         tch::manual_seed(3);
-        let mut d = Dqn::new(&setup("CartPole-v1", 0), DqnConfig { hidden: vec![8], ..Default::default() }).unwrap();
+        let mut d = Dqn::new(
+            &setup("CartPole-v1", 0),
+            DqnConfig {
+                hidden: vec![8],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         perturb(&d.online_vs);
         for k in 0..8 {
             let o = [k as f32 * 0.1, 0.0, -0.1, 0.2];
-            push(&mut d, o, k % 2, 1.0, [0.2, k as f32 * -0.1, 0.0, 0.1], false, 1);
+            push(
+                &mut d,
+                o,
+                k % 2,
+                1.0,
+                [0.2, k as f32 * -0.1, 0.0, 0.1],
+                false,
+                1,
+            );
         }
-        let b = d.replay.gather((0..8).collect(), 1.0, tch::Device::Cpu).unwrap();
-        let both = d.q.forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Act);
+        let b = d
+            .replay
+            .gather((0..8).collect(), 1.0, tch::Device::Cpu)
+            .unwrap();
+        let both =
+            d.q.forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Act);
         let joint = tensor_to_vec(&d.td_targets(&b, Some(both.narrow(0, 8, 8))));
         let separate = tensor_to_vec(&d.td_targets(&b, None));
         for (a, b) in joint.iter().zip(&separate) {
@@ -600,13 +734,23 @@ mod tests {
     fn collector_bootstraps_truncation_and_not_termination() {
         // MountainCar-v0 never reaches the goal pushing nowhere (action 1): truncated at 200.
         let s = setup("MountainCar-v0", 4);
-        let mut d = Dqn::new(&s, DqnConfig { hidden: vec![8], buffer_size: 1000, ..Default::default() }).unwrap();
+        let mut d = Dqn::new(
+            &s,
+            DqnConfig {
+                hidden: vec![8],
+                buffer_size: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut last_obs = vec![];
         for t in 0..201 {
             if t == 199 {
                 last_obs = d.collector.obs().to_vec();
             }
-            d.collector.step(Actions::Discrete(&[1]), &mut d.replay).unwrap();
+            d.collector
+                .step(Actions::Discrete(&[1]), &mut d.replay)
+                .unwrap();
             if t == 199 {
                 assert!(d.collector.envs.truncated()[0] && !d.collector.envs.terminated()[0]);
             }
@@ -618,15 +762,27 @@ mod tests {
         // Its next observation is the final one, not the reset observation of the next episode.
         assert_eq!(end.next_obs, d.collector.envs.final_obs());
         assert_ne!(end.next_obs, next_start.obs);
-        assert!((end.next_obs[0] - end.obs[0]).abs() < 0.01, "the final observation follows the last one");
+        assert!(
+            (end.next_obs[0] - end.obs[0]).abs() < 0.01,
+            "the final observation follows the last one"
+        );
         let b = d.replay.gather(vec![199], 1.0, tch::Device::Cpu).unwrap();
         assert_eq!(tensor_to_vec(&b.discounts), vec![0.99]);
 
         // CartPole-v1 pushed left falls within a few dozen steps: terminated, no bootstrap.
-        let mut d = Dqn::new(&setup("CartPole-v1", 4), DqnConfig { hidden: vec![8], ..Default::default() }).unwrap();
+        let mut d = Dqn::new(
+            &setup("CartPole-v1", 4),
+            DqnConfig {
+                hidden: vec![8],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut t = 0;
         loop {
-            d.collector.step(Actions::Discrete(&[0]), &mut d.replay).unwrap();
+            d.collector
+                .step(Actions::Discrete(&[0]), &mut d.replay)
+                .unwrap();
             if d.collector.envs.terminated()[0] {
                 break;
             }
@@ -643,7 +799,11 @@ mod tests {
     #[test]
     fn export_and_cpu_copy_match_the_q_network() {
         tch::manual_seed(6);
-        let cfg = DqnConfig { dueling: true, hidden: vec![16, 16], ..Default::default() };
+        let cfg = DqnConfig {
+            dueling: true,
+            hidden: vec![16, 16],
+            ..Default::default()
+        };
         let mut d = Dqn::new(&setup("Acrobot-v1", 0), cfg).unwrap();
         perturb(&d.online_vs);
         d.refresh_cpu_copy();
@@ -661,9 +821,19 @@ mod tests {
 
     #[test]
     fn continuous_action_spaces_are_refused() {
-        let e = Dqn::new(&setup("Pendulum-v1", 0), DqnConfig::default()).unwrap_err().to_string();
+        let e = Dqn::new(&setup("Pendulum-v1", 0), DqnConfig::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("discrete"), "{e}");
-        let e = Dqn::new(&setup("CartPole-v1", 0), DqnConfig { n_step: 0, ..Default::default() }).unwrap_err().to_string();
+        let e = Dqn::new(
+            &setup("CartPole-v1", 0),
+            DqnConfig {
+                n_step: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("n_step"), "{e}");
     }
 
@@ -675,7 +845,13 @@ mod tests {
     }
 
     /// The resolved config of the built-in `[env]` section with `sets` applied, as the CLI does.
-    fn resolved(env: &str, seed: u64, sets: &[&str], total: u64, stop: Option<f64>) -> ResolvedConfig {
+    fn resolved(
+        env: &str,
+        seed: u64,
+        sets: &[&str],
+        total: u64,
+        stop: Option<f64>,
+    ) -> ResolvedConfig {
         let src = Source::BuiltIn("dqn.toml");
         let mut section = config::section::<DqnConfig>(Dqn::CONFIG, &src, env).unwrap();
         for s in sets {
@@ -704,7 +880,11 @@ mod tests {
         assert!(s["solved_at_step"].as_u64().is_some(), "not solved: {s}");
         assert!(s["final_eval_mean"].as_f64().unwrap() >= 475.0, "{s}");
         // `picorl eval RUN_DIR` on the same seeds gives the same returns.
-        let (mut agent, setup) = crate::cli::load_run::<Dqn>(&dir, &ResolvedConfig::load(&dir.join("config.toml")).unwrap()).unwrap();
+        let (mut agent, setup) = crate::cli::load_run::<Dqn>(
+            &dir,
+            &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
+        )
+        .unwrap();
         let mut env = setup.make_env().unwrap();
         let res = crate::eval::evaluate(env.as_mut(), &mut agent, 10_000, 20).unwrap();
         assert_eq!(res.mean(), s["final_eval_mean"].as_f64().unwrap());
@@ -715,14 +895,27 @@ mod tests {
     #[test]
     fn same_seed_same_run() {
         let strip_clock = |path: std::path::PathBuf| -> Vec<String> {
-            std::fs::read_to_string(path).unwrap().lines().map(|l| l.rsplit_once(',').map(|x| x.0).unwrap_or(l).to_string()).collect()
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .map(|l| l.rsplit_once(',').map(|x| x.0).unwrap_or(l).to_string())
+                .collect()
         };
         let mut outs = vec![];
         for k in 0..2 {
             let dir = temp_dir(&format!("same{k}"));
-            let cfg = resolved("CartPole-v1", 3, &["prioritized=true", "dueling=true", "log_interval=500"], 6000, None);
+            let cfg = resolved(
+                "CartPole-v1",
+                3,
+                &["prioritized=true", "dueling=true", "log_interval=500"],
+                6000,
+                None,
+            );
             crate::train::run::<Dqn>(&cfg, &dir, false, true).unwrap();
-            outs.push((strip_clock(dir.join("metrics.csv")), std::fs::read_to_string(dir.join("episodes.csv")).unwrap()));
+            outs.push((
+                strip_clock(dir.join("metrics.csv")),
+                std::fs::read_to_string(dir.join("episodes.csv")).unwrap(),
+            ));
             let _ = std::fs::remove_dir_all(&dir);
         }
         assert!(outs[0].0.len() > 10);
@@ -733,21 +926,49 @@ mod tests {
     #[test]
     fn every_option_trains_and_round_trips() {
         let variants: &[&[&str]] = &[
-            &["double=false", "loss=\"mse\"", "tau=0.05", "target_update_interval=1"],
+            &[
+                "double=false",
+                "loss=\"mse\"",
+                "tau=0.05",
+                "target_update_interval=1",
+            ],
             &["dueling=true", "prioritized=true", "n_step=4"],
-            &["noisy=true", "exploration_initial_eps=0.0", "exploration_final_eps=0.0", "dropout=0.1"],
-            &["n_envs=3", "gradient_steps=-1", "train_freq=4", "cpu_acting=false"],
+            &[
+                "noisy=true",
+                "exploration_initial_eps=0.0",
+                "exploration_final_eps=0.0",
+                "dropout=0.1",
+            ],
+            &[
+                "n_envs=3",
+                "gradient_steps=-1",
+                "train_freq=4",
+                "cpu_acting=false",
+            ],
         ];
         for (k, sets) in variants.iter().enumerate() {
             let dir = temp_dir(&format!("opt{k}"));
             let cfg = resolved("CartPole-v1", 5, sets, 3000, None);
             crate::train::run::<Dqn>(&cfg, &dir, false, true).unwrap();
             let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-            let last = metrics.lines().last().unwrap().split(',').collect::<Vec<_>>();
+            let last = metrics
+                .lines()
+                .last()
+                .unwrap()
+                .split(',')
+                .collect::<Vec<_>>();
             let loss: f64 = last[4].parse().unwrap();
             assert!(loss.is_finite(), "{sets:?}: {metrics}");
-            let (a, _) = crate::cli::load_run::<Dqn>(&dir, &ResolvedConfig::load(&dir.join("config.toml")).unwrap()).unwrap();
-            let (b, _) = crate::cli::load_run::<Dqn>(&dir, &ResolvedConfig::load(&dir.join("config.toml")).unwrap()).unwrap();
+            let (a, _) = crate::cli::load_run::<Dqn>(
+                &dir,
+                &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
+            )
+            .unwrap();
+            let (b, _) = crate::cli::load_run::<Dqn>(
+                &dir,
+                &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
+            )
+            .unwrap();
             let obs = [0.01f32, 0.1, -0.02, 0.3];
             assert_eq!(a.q_values(&obs), b.q_values(&obs));
             let _ = std::fs::remove_dir_all(&dir);
@@ -760,7 +981,11 @@ mod tests {
     fn timing_notes() {
         tch::set_num_threads(1);
         for hidden in [vec![64, 64], vec![256, 256]] {
-            let cfg = DqnConfig { hidden: hidden.clone(), batch_size: 64, ..Default::default() };
+            let cfg = DqnConfig {
+                hidden: hidden.clone(),
+                batch_size: 64,
+                ..Default::default()
+            };
             let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
             let obs = [0.01f32, 0.02, -0.03, 0.04];
             let n = 20_000;
@@ -817,7 +1042,11 @@ mod profile {
     #[ignore]
     fn update_parts() {
         tch::set_num_threads(1);
-        let cfg = DqnConfig { hidden: vec![64, 64], batch_size: 64, ..Default::default() };
+        let cfg = DqnConfig {
+            hidden: vec![64, 64],
+            batch_size: 64,
+            ..Default::default()
+        };
         let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
         for k in 0..1000 {
             let o = [k as f32 * 1e-3, 0.0, 0.0, 0.0];
@@ -846,7 +1075,10 @@ mod profile {
                 f();
             }
             let cpu = (cpu_ns() - c) / 1e3 / n as f64;
-            eprintln!("{name}: {:.1} µs wall, {cpu:.1} µs cpu", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+            eprintln!(
+                "{name}: {:.1} µs wall, {cpu:.1} µs cpu",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
         };
         time("sample", &mut || {
             std::hint::black_box(d.replay.sample(64, 0.4, tch::Device::Cpu).unwrap());
@@ -859,8 +1091,13 @@ mod profile {
             let _ = std::hint::black_box(tch::no_grad(|| d.q.forward(&b.obs, Mode::Act)));
         });
         time("forward+loss+backward+adam", &mut || {
-            let q = d.q.forward(&b.obs, Mode::Train).gather(1, &b.actions.unsqueeze(1), false).squeeze_dim(1);
-            let loss = q.huber_loss(&b.rewards, Reduction::None, 1.0).mean(Kind::Float);
+            let q =
+                d.q.forward(&b.obs, Mode::Train)
+                    .gather(1, &b.actions.unsqueeze(1), false)
+                    .squeeze_dim(1);
+            let loss = q
+                .huber_loss(&b.rewards, Reduction::None, 1.0)
+                .mean(Kind::Float);
             d.opt.step(&loss, 10.0);
         });
         time("full update", &mut || {

@@ -41,14 +41,22 @@ fn noise(rng: &mut Pcg32, n: usize, device: Device) -> Tensor {
 /// A tensor of `shape` drawn uniformly from `[-bound, bound)` with `rng`.
 pub fn uniform(rng: &mut Pcg32, shape: &[i64], bound: f64, device: Device) -> Tensor {
     let n: i64 = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| rng::uniform_f64(rng, -bound, bound) as f32).collect();
+    let v: Vec<f32> = (0..n)
+        .map(|_| rng::uniform_f64(rng, -bound, bound) as f32)
+        .collect();
     Tensor::from_slice(&v).view(shape).to_device(device)
 }
 
 impl NoisyLinear {
     /// A layer of `inputs → outputs` under `path`, with noise scale `sigma0` (0.5 in the paper);
     /// `rng` draws the mean weights and the first noise.
-    pub fn new(path: &nn::Path, inputs: usize, outputs: usize, sigma0: f64, rng: &mut Pcg32) -> Self {
+    pub fn new(
+        path: &nn::Path,
+        inputs: usize,
+        outputs: usize,
+        sigma0: f64,
+        rng: &mut Pcg32,
+    ) -> Self {
         let (i, o) = (inputs as i64, outputs as i64);
         let bound = 1.0 / (inputs as f64).sqrt();
         let sigma = sigma0 / (inputs as f64).sqrt();
@@ -79,7 +87,10 @@ impl NoisyLinear {
 
     /// The weight and bias noise of the current draw: `(f(ε_out) ⊗ f(ε_in), f(ε_out))`.
     pub fn noise(&self) -> (Tensor, Tensor) {
-        (self.eps_out.outer(&self.eps_in), self.eps_out.shallow_clone())
+        (
+            self.eps_out.outer(&self.eps_in),
+            self.eps_out.shallow_clone(),
+        )
     }
 
     /// `x W^T + b` with noisy weights (`noisy`) or the mean weights.
@@ -139,7 +150,11 @@ mod tests {
         // sd of the mean ≈ √(0.637/20000) ≈ 0.0056; of the variance estimate ≈ 0.01.
         assert!(mean.abs() < 0.03, "mean {mean}");
         assert!((var - two_over_pi).abs() < 0.05, "var {var}");
-        assert!((sb2 / n as f64 - two_over_pi.sqrt()).abs() < 0.05, "bias E f² {}", sb2 / n as f64);
+        assert!(
+            (sb2 / n as f64 - two_over_pi.sqrt()).abs() < 0.05,
+            "bias E f² {}",
+            sb2 / n as f64
+        );
     }
 
     #[test]

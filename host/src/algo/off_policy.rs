@@ -102,19 +102,28 @@ pub struct Replay {
 impl Replay {
     /// An empty memory for observations of `obs_dim` values and actions of `shape`; sampling draws
     /// from a generator seeded with `seed`.
-    pub fn new(obs_dim: usize, shape: ActionShape, opts: &ReplayOptions, seed: u64) -> Result<Self> {
+    pub fn new(
+        obs_dim: usize,
+        shape: ActionShape,
+        opts: &ReplayOptions,
+        seed: u64,
+    ) -> Result<Self> {
         if opts.capacity == 0 {
             bail!("buffer_size must be positive");
         }
         let len = picorl_core::replay::buffer_storage_len(opts.capacity, obs_dim, shape)
             .ok_or_else(|| anyhow!("buffer_size {} is too large", opts.capacity))?;
-        let buf = ReplayBuffer::new(vec![0.0; len], obs_dim, shape).map_err(|e| anyhow!("replay buffer: {e}"))?;
+        let buf = ReplayBuffer::new(vec![0.0; len], obs_dim, shape)
+            .map_err(|e| anyhow!("replay buffer: {e}"))?;
         let tree = match opts.prioritized_alpha {
             None => None,
             Some(_) => {
                 let n = picorl_core::replay::tree_storage_len(opts.capacity)
                     .ok_or_else(|| anyhow!("buffer_size {} is too large", opts.capacity))?;
-                Some(SumTree::new(vec![0.0; n], opts.capacity).map_err(|e| anyhow!("sum-tree: {e}"))?)
+                Some(
+                    SumTree::new(vec![0.0; n], opts.capacity)
+                        .map_err(|e| anyhow!("sum-tree: {e}"))?,
+                )
             }
         };
         Ok(Self {
@@ -159,7 +168,8 @@ impl Replay {
     pub fn push(&mut self, t: &Transition<'_>) -> Result<()> {
         let slot = self.buf.push(t).map_err(|e| anyhow!("replay: {e}"))?;
         if let Some(tree) = &mut self.tree {
-            tree.set(slot, self.max_priority.powf(self.alpha) as f32).map_err(|e| anyhow!("sum-tree: {e}"))?;
+            tree.set(slot, self.max_priority.powf(self.alpha) as f32)
+                .map_err(|e| anyhow!("sum-tree: {e}"))?;
         }
         Ok(())
     }
@@ -199,13 +209,19 @@ impl Replay {
                 Action::Continuous(a) => self.act_f.extend_from_slice(a),
             }
             self.rewards.push(s.reward);
-            let disc = if s.terminated { 0.0 } else { self.gamma.powi(s.horizon as i32) };
+            let disc = if s.terminated {
+                0.0
+            } else {
+                self.gamma.powi(s.horizon as i32)
+            };
             self.discounts.push(disc as f32);
             let w = match &self.tree {
                 None => 1.0,
-                Some(tree) => {
-                    importance_weight(tree.get(i).map_err(|e| anyhow!("sum-tree: {e}"))?, min_p, beta as f32)
-                }
+                Some(tree) => importance_weight(
+                    tree.get(i).map_err(|e| anyhow!("sum-tree: {e}"))?,
+                    min_p,
+                    beta as f32,
+                ),
             };
             self.weights.push(w);
         }
@@ -228,9 +244,15 @@ impl Replay {
     /// Sets the priorities of `indices` from their absolute TD errors: `(|δ| + ε)^α`.
     /// Does nothing for uniform replay.
     pub fn update_priorities(&mut self, indices: &[usize], td_abs: &[f32]) -> Result<()> {
-        let Some(tree) = &mut self.tree else { return Ok(()) };
+        let Some(tree) = &mut self.tree else {
+            return Ok(());
+        };
         if indices.len() != td_abs.len() {
-            bail!("internal: {} priorities for {} indices", td_abs.len(), indices.len());
+            bail!(
+                "internal: {} priorities for {} indices",
+                td_abs.len(),
+                indices.len()
+            );
         }
         for (&i, &d) in indices.iter().zip(td_abs) {
             let p = f64::from(d).abs() + self.eps;
@@ -238,7 +260,8 @@ impl Replay {
                 bail!("a TD error of {d} (the loss diverged)");
             }
             self.max_priority = self.max_priority.max(p);
-            tree.set(i, p.powf(self.alpha) as f32).map_err(|e| anyhow!("sum-tree: {e}"))?;
+            tree.set(i, p.powf(self.alpha) as f32)
+                .map_err(|e| anyhow!("sum-tree: {e}"))?;
         }
         Ok(())
     }
@@ -264,7 +287,12 @@ pub struct NStep {
 impl NStep {
     /// Windows of `n` steps (at least 1) for `n_envs` copies.
     pub fn new(n_envs: usize, n: usize, gamma: f64, shape: ActionShape) -> Self {
-        Self { n: n.max(1), gamma, shape, windows: (0..n_envs).map(|_| VecDeque::new()).collect() }
+        Self {
+            n: n.max(1),
+            gamma,
+            shape,
+            windows: (0..n_envs).map(|_| VecDeque::new()).collect(),
+        }
     }
 
     /// Adds copy `env`'s step `(obs, action, reward) → next_obs` and stores every transition it
@@ -283,15 +311,28 @@ impl NStep {
         replay: &mut Replay,
     ) -> Result<()> {
         if self.n == 1 {
-            let t = Transition { obs, action, reward: reward as f32, next_obs, terminated, horizon: 1 };
+            let t = Transition {
+                obs,
+                action,
+                reward: reward as f32,
+                next_obs,
+                terminated,
+                horizon: 1,
+            };
             return replay.push(&t);
         }
-        let Some(window) = self.windows.get_mut(env) else { bail!("internal: n-step window {env} of {}", self.windows.len()) };
+        let Some(window) = self.windows.get_mut(env) else {
+            bail!("internal: n-step window {env} of {}", self.windows.len())
+        };
         let action = match action {
             Action::Discrete(a) => vec![a as f32],
             Action::Continuous(a) => a.to_vec(),
         };
-        window.push_back(Pending { obs: obs.to_vec(), action, reward });
+        window.push_back(Pending {
+            obs: obs.to_vec(),
+            action,
+            reward,
+        });
         // A full window completes its oldest step; an ended episode completes all of them.
         if window.len() == self.n {
             emit(window, self.gamma, self.shape, next_obs, terminated, replay)?;
@@ -316,8 +357,13 @@ fn emit(
     terminated: bool,
     replay: &mut Replay,
 ) -> Result<()> {
-    let Some(first) = window.front() else { return Ok(()) };
-    let ret = window.iter().rev().fold(0.0, |acc, p| p.reward + gamma * acc);
+    let Some(first) = window.front() else {
+        return Ok(());
+    };
+    let ret = window
+        .iter()
+        .rev()
+        .fold(0.0, |acc, p| p.reward + gamma * acc);
     let action = match shape {
         ActionShape::Discrete => Action::Discrete(first.action[0] as u32),
         ActionShape::Continuous(_) => Action::Continuous(&first.action),
@@ -348,7 +394,12 @@ impl Collector {
     /// Collects from `envs` (already reset) with n-step windows of `n_step` and discount `gamma`.
     pub fn new(envs: VecEnv, n_step: usize, gamma: f64, shape: ActionShape) -> Self {
         let nstep = NStep::new(envs.len(), n_step, gamma, shape);
-        Self { prev_obs: Vec::new(), envs, nstep, shape }
+        Self {
+            prev_obs: Vec::new(),
+            envs,
+            nstep,
+            shape,
+        }
     }
 
     /// The current observations, `n_envs * obs_dim`.
@@ -367,14 +418,19 @@ impl Collector {
         for i in 0..self.envs.len() {
             let terminated = self.envs.terminated()[i];
             let done = terminated || self.envs.truncated()[i];
-            let next = if done { &self.envs.final_obs()[i * d..(i + 1) * d] } else { &self.envs.obs()[i * d..(i + 1) * d] };
+            let next = if done {
+                &self.envs.final_obs()[i * d..(i + 1) * d]
+            } else {
+                &self.envs.obs()[i * d..(i + 1) * d]
+            };
             let action = match actions {
                 Actions::Discrete(a) => Action::Discrete(a[i]),
                 Actions::Continuous(a) => Action::Continuous(&a[i * a_dim..(i + 1) * a_dim]),
             };
             let obs = &self.prev_obs[i * d..(i + 1) * d];
             let reward = self.envs.rewards()[i];
-            self.nstep.push(i, obs, action, reward, next, terminated, done, replay)?;
+            self.nstep
+                .push(i, obs, action, reward, next, terminated, done, replay)?;
         }
         Ok(())
     }
@@ -390,9 +446,15 @@ impl TargetSync {
     /// Pairs two [`flatten_vars`] buffers of networks of the same shape: one operation per update.
     pub fn flat(online: &Tensor, target: &Tensor) -> Result<Self> {
         if online.size() != target.size() {
-            bail!("internal: flat buffers of {:?} and {:?} values", online.size(), target.size());
+            bail!(
+                "internal: flat buffers of {:?} and {:?} values",
+                online.size(),
+                target.size()
+            );
         }
-        Ok(Self { pairs: vec![(online.shallow_clone(), target.shallow_clone())] })
+        Ok(Self {
+            pairs: vec![(online.shallow_clone(), target.shallow_clone())],
+        })
     }
 
     /// Pairs every variable of `target` with the one of the same name in `online`.
@@ -403,12 +465,18 @@ impl TargetSync {
         let pairs = names
             .into_iter()
             .map(|(name, t)| {
-                let o = on.get(&name).ok_or_else(|| anyhow!("internal: target variable {name} has no online twin"))?;
+                let o = on.get(&name).ok_or_else(|| {
+                    anyhow!("internal: target variable {name} has no online twin")
+                })?;
                 Ok((o.shallow_clone(), t))
             })
             .collect::<Result<Vec<_>>>()?;
         if pairs.len() != on.len() {
-            bail!("internal: {} online variables, {} target variables", on.len(), pairs.len());
+            bail!(
+                "internal: {} online variables, {} target variables",
+                on.len(),
+                pairs.len()
+            );
         }
         Ok(Self { pairs })
     }
@@ -471,7 +539,11 @@ impl FlatAdam {
     /// Adam (β₁ = 0.9, β₂ = 0.999, ε = `eps`) over the trainable variables of `vs`, whose flat
     /// buffer is `flat`.
     pub fn new(vs: &nn::VarStore, flat: &Tensor, lr: f64, eps: f64) -> Self {
-        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let mut vars: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         Self {
             params: vars.into_iter().map(|(_, t)| t).collect(),
@@ -499,14 +571,17 @@ impl FlatAdam {
                 norm = g.norm().double_value(&[]);
                 let coef = max_grad_norm / (norm + 1e-6);
                 if coef < 1.0 {
-                    g = g * coef;
+                    g *= coef;
                 }
             }
             self.t += 1;
             let bc1 = 1.0 - self.beta1.powi(self.t);
             let bc2 = 1.0 - self.beta2.powi(self.t);
             let _ = self.m.lerp_(&g, 1.0 - self.beta1);
-            let _ = self.v.g_mul_scalar_(self.beta2).addcmul_(&g, &(&g * (1.0 - self.beta2)));
+            let _ = self
+                .v
+                .g_mul_scalar_(self.beta2)
+                .addcmul_(&g, &(&g * (1.0 - self.beta2)));
             let denom = (self.v.sqrt() / bc2.sqrt()) + self.eps;
             let _ = self.flat.addcdiv_(&(&self.m * (-self.lr / bc1)), &denom);
             norm
@@ -559,7 +634,11 @@ impl CpuNet {
             let rows = padded_rows(l.outputs);
             c.inputs = l.inputs;
             c.outputs = l.outputs;
-            c.activation = if i + 1 == n { picorl_core::nn::Activation::Identity } else { hidden };
+            c.activation = if i + 1 == n {
+                picorl_core::nn::Activation::Identity
+            } else {
+                hidden
+            };
             c.weights.clear();
             c.weights.resize(rows * l.inputs, 0.0);
             for r in 0..l.outputs {
@@ -578,16 +657,24 @@ impl CpuNet {
 
     /// The network's outputs for one observation.
     pub fn forward(&mut self, obs: &[f32]) -> Result<&[f32]> {
-        let Some(first) = self.layers.first() else { bail!("internal: an empty network") };
+        let Some(first) = self.layers.first() else {
+            bail!("internal: an empty network")
+        };
         if obs.len() != first.inputs {
-            bail!("observation of length {}, expected {}", obs.len(), first.inputs);
+            bail!(
+                "observation of length {}, expected {}",
+                obs.len(),
+                first.inputs
+            );
         }
         self.a[..obs.len()].copy_from_slice(obs);
         let mut outputs = 0;
         for l in &self.layers {
             let dense = DenseF32::new(l.inputs, l.outputs, &l.weights, &l.bias, l.activation)
                 .map_err(|e| anyhow!("internal: acting copy: {e}"))?;
-            dense.forward(&self.a, &mut self.b).map_err(|e| anyhow!("internal: acting copy: {e}"))?;
+            dense
+                .forward(&self.a, &mut self.b)
+                .map_err(|e| anyhow!("internal: acting copy: {e}"))?;
             std::mem::swap(&mut self.a, &mut self.b);
             outputs = l.outputs;
         }
@@ -602,15 +689,28 @@ pub fn read_checkpoint(path: &std::path::Path) -> Result<Vec<(String, Tensor)>> 
 
 /// Copies the tensors named `prefix` + a variable's name in `saved` into `vs`; every variable must
 /// be present.
-pub fn load_vars(vs: &nn::VarStore, saved: &[(String, Tensor)], prefix: &str, path: &std::path::Path) -> Result<()> {
+pub fn load_vars(
+    vs: &nn::VarStore,
+    saved: &[(String, Tensor)],
+    prefix: &str,
+    path: &std::path::Path,
+) -> Result<()> {
     tch::no_grad(|| {
         for (name, mut var) in vs.variables() {
             let key = format!("{prefix}{name}");
             let Some((_, t)) = saved.iter().find(|(n, _)| *n == key) else {
-                bail!("{}: no tensor `{key}` (a checkpoint of another network shape?)", path.display());
+                bail!(
+                    "{}: no tensor `{key}` (a checkpoint of another network shape?)",
+                    path.display()
+                );
             };
             if t.size() != var.size() {
-                bail!("{}: `{key}` has shape {:?}, the network expects {:?}", path.display(), t.size(), var.size());
+                bail!(
+                    "{}: `{key}` has shape {:?}, the network expects {:?}",
+                    path.display(),
+                    t.size(),
+                    var.size()
+                );
             }
             var.copy_(&t.to_kind(Kind::Float).to_device(var.device()));
         }
@@ -623,7 +723,13 @@ mod tests {
     use super::*;
 
     fn replay(n_step: usize, alpha: Option<f64>) -> Replay {
-        let opts = ReplayOptions { capacity: 16, gamma: 0.5, n_step, prioritized_alpha: alpha, prioritized_eps: 1e-6 };
+        let opts = ReplayOptions {
+            capacity: 16,
+            gamma: 0.5,
+            n_step,
+            prioritized_alpha: alpha,
+            prioritized_eps: 1e-6,
+        };
         Replay::new(1, ActionShape::Discrete, &opts, 0).unwrap()
     }
 
@@ -631,8 +737,17 @@ mod tests {
         (0..r.len())
             .map(|i| {
                 let s = r.buffer().get(i).unwrap();
-                let Action::Discrete(a) = s.action else { panic!("discrete") };
-                (s.obs[0], a, s.reward, s.next_obs[0], s.terminated, s.horizon)
+                let Action::Discrete(a) = s.action else {
+                    panic!("discrete")
+                };
+                (
+                    s.obs[0],
+                    a,
+                    s.reward,
+                    s.next_obs[0],
+                    s.terminated,
+                    s.horizon,
+                )
             })
             .collect()
     }
@@ -653,7 +768,17 @@ mod tests {
         let mut ns = NStep::new(1, 3, 0.5, ActionShape::Discrete);
         for k in 0..4 {
             let done = k == 3;
-            ns.push(0, &[k as f32], Action::Discrete(k), f64::from(1u32 << k), &[k as f32 + 1.0], done, done, &mut r).unwrap();
+            ns.push(
+                0,
+                &[k as f32],
+                Action::Discrete(k),
+                f64::from(1u32 << k),
+                &[k as f32 + 1.0],
+                done,
+                done,
+                &mut r,
+            )
+            .unwrap();
         }
         // s0: 1 + 0.5·2 + 0.25·4 = 3, bootstrap from s3 with γ³ (horizon 3, not terminal);
         // s1: 2 + 0.5·4 + 0.25·8 = 6 → s4, terminal; s2: 4 + 0.5·8 = 8 → s4 (horizon 2);
@@ -669,8 +794,14 @@ mod tests {
         );
         // The discounts the learner sees: γ³ = 0.125 for the first, 0 for the terminal ones.
         let b = r.gather(vec![0, 1, 2, 3], 1.0, Device::Cpu).unwrap();
-        assert_eq!(crate::nets::tensor_to_vec(&b.discounts), vec![0.125, 0.0, 0.0, 0.0]);
-        assert_eq!(crate::nets::tensor_to_vec(&b.rewards), vec![3.0, 6.0, 8.0, 8.0]);
+        assert_eq!(
+            crate::nets::tensor_to_vec(&b.discounts),
+            vec![0.125, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            crate::nets::tensor_to_vec(&b.rewards),
+            vec![3.0, 6.0, 8.0, 8.0]
+        );
     }
 
     #[test]
@@ -678,14 +809,47 @@ mod tests {
         // Two steps then the time limit (truncated, not terminated), n = 3, γ = 0.5.
         let mut r = replay(3, None);
         let mut ns = NStep::new(1, 3, 0.5, ActionShape::Discrete);
-        ns.push(0, &[0.0], Action::Discrete(1), 1.0, &[1.0], false, false, &mut r).unwrap();
-        ns.push(0, &[1.0], Action::Discrete(0), 1.0, &[9.0], false, true, &mut r).unwrap();
+        ns.push(
+            0,
+            &[0.0],
+            Action::Discrete(1),
+            1.0,
+            &[1.0],
+            false,
+            false,
+            &mut r,
+        )
+        .unwrap();
+        ns.push(
+            0,
+            &[1.0],
+            Action::Discrete(0),
+            1.0,
+            &[9.0],
+            false,
+            true,
+            &mut r,
+        )
+        .unwrap();
         // s0: 1 + 0.5 = 1.5 → final obs 9 with γ² = 0.25; s1: 1 → 9 with γ = 0.5.
-        assert_eq!(all(&r), vec![(0.0, 1, 1.5, 9.0, false, 2), (1.0, 0, 1.0, 9.0, false, 1)]);
+        assert_eq!(
+            all(&r),
+            vec![(0.0, 1, 1.5, 9.0, false, 2), (1.0, 0, 1.0, 9.0, false, 1)]
+        );
         let b = r.gather(vec![0, 1], 1.0, Device::Cpu).unwrap();
         assert_eq!(crate::nets::tensor_to_vec(&b.discounts), vec![0.25, 0.5]);
         // A new episode starts with an empty window.
-        ns.push(0, &[5.0], Action::Discrete(0), 1.0, &[6.0], false, false, &mut r).unwrap();
+        ns.push(
+            0,
+            &[5.0],
+            Action::Discrete(0),
+            1.0,
+            &[6.0],
+            false,
+            false,
+            &mut r,
+        )
+        .unwrap();
         assert_eq!(r.len(), 2);
     }
 
@@ -693,7 +857,15 @@ mod tests {
     fn prioritized_weights_and_priorities() {
         let mut r = replay(1, Some(1.0));
         for k in 0..3 {
-            r.push(&Transition { obs: &[k as f32], action: Action::Discrete(0), reward: 0.0, next_obs: &[0.0], terminated: false, horizon: 1 }).unwrap();
+            r.push(&Transition {
+                obs: &[k as f32],
+                action: Action::Discrete(0),
+                reward: 0.0,
+                next_obs: &[0.0],
+                terminated: false,
+                horizon: 1,
+            })
+            .unwrap();
         }
         // |δ| = 1, 3, 7 with α = 1: priorities ≈ 1, 3, 7; β = 1: weights (p / p_min)^-1.
         r.update_priorities(&[0, 1, 2], &[1.0, -3.0, 7.0]).unwrap();
@@ -703,7 +875,15 @@ mod tests {
             assert!((got - want).abs() < 1e-5, "{w:?}");
         }
         // New transitions get the largest priority seen (7).
-        r.push(&Transition { obs: &[3.0], action: Action::Discrete(0), reward: 0.0, next_obs: &[0.0], terminated: false, horizon: 1 }).unwrap();
+        r.push(&Transition {
+            obs: &[3.0],
+            action: Action::Discrete(0),
+            reward: 0.0,
+            next_obs: &[0.0],
+            terminated: false,
+            horizon: 1,
+        })
+        .unwrap();
         let b = r.gather(vec![3], 0.5, Device::Cpu).unwrap();
         assert!((crate::nets::tensor_to_vec(&b.weights)[0] - 7f32.powf(-0.5)).abs() < 1e-5);
         // Sampling follows the priorities 1 : 3 : 7 : 7.
@@ -733,7 +913,10 @@ mod tests {
         // 0.25 + 0.25 · (1 - 0.25) = 0.4375.
         assert_eq!(crate::nets::tensor_to_vec(&b), vec![0.4375, 0.4375]);
         sync.update(1.0);
-        assert_eq!(crate::nets::tensor_to_vec(&b), crate::nets::tensor_to_vec(&a));
+        assert_eq!(
+            crate::nets::tensor_to_vec(&b),
+            crate::nets::tensor_to_vec(&a)
+        );
     }
 
     #[test]
@@ -750,7 +933,9 @@ mod tests {
         let x = Tensor::from_slice(&[0.5f32, -1.0, 2.0, 1.5, 0.0, -0.5]).view([2, 3]);
         let y = Tensor::from_slice(&[1.0f32, -1.0, 0.5, 2.0]).view([2, 2]);
         let loss_of = |l1: &nn::Linear, l2: &nn::Linear| {
-            (x.apply(l1).relu().apply(l2) - &y).square().mean(Kind::Float)
+            (x.apply(l1).relu().apply(l2) - &y)
+                .square()
+                .mean(Kind::Float)
         };
         let (vs_a, a1, a2) = build();
         let mut opt = nn::Adam::default().build(&vs_a, 0.01).unwrap();
@@ -775,7 +960,11 @@ mod tests {
         // The variables are views of the flat buffer.
         let before = flat.sum(Kind::Float).double_value(&[]);
         let _ = flat.shallow_clone().g_add_scalar_(1.0);
-        let total: f64 = vs_b.variables().values().map(|t| t.sum(Kind::Float).double_value(&[])).sum();
+        let total: f64 = vs_b
+            .variables()
+            .values()
+            .map(|t| t.sum(Kind::Float).double_value(&[]))
+            .sum();
         assert!((total - before - flat.numel() as f64).abs() < 1e-3);
     }
 
@@ -789,11 +978,27 @@ mod tests {
             inputs: 3,
             outputs: 5,
         };
-        let l1 = DenseExport { weights: (0..10).map(|i| (i as f32) * 0.05 - 0.2).collect(), bias: vec![0.5, -0.5], inputs: 5, outputs: 2 };
-        let p = PolicyExport { layers: vec![l0.clone(), l1.clone()], activation: Activation::Relu, head: HeadExport::Argmax, obs_norm: None };
+        let l1 = DenseExport {
+            weights: (0..10).map(|i| (i as f32) * 0.05 - 0.2).collect(),
+            bias: vec![0.5, -0.5],
+            inputs: 5,
+            outputs: 2,
+        };
+        let p = PolicyExport {
+            layers: vec![l0.clone(), l1.clone()],
+            activation: Activation::Relu,
+            head: HeadExport::Argmax,
+            obs_norm: None,
+        };
         let x = [0.5f32, -1.0, 2.0];
-        let h: Vec<f32> = (0..5).map(|j| (l0.bias[j] + (0..3).map(|k| l0.weights[j * 3 + k] * x[k]).sum::<f32>()).max(0.0)).collect();
-        let y: Vec<f32> = (0..2).map(|j| l1.bias[j] + (0..5).map(|k| l1.weights[j * 5 + k] * h[k]).sum::<f32>()).collect();
+        let h: Vec<f32> = (0..5)
+            .map(|j| {
+                (l0.bias[j] + (0..3).map(|k| l0.weights[j * 3 + k] * x[k]).sum::<f32>()).max(0.0)
+            })
+            .collect();
+        let y: Vec<f32> = (0..2)
+            .map(|j| l1.bias[j] + (0..5).map(|k| l1.weights[j * 5 + k] * h[k]).sum::<f32>())
+            .collect();
         let mut net = CpuNet::new(&p);
         let got = net.forward(&x).unwrap().to_vec();
         for k in 0..2 {

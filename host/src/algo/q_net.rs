@@ -55,7 +55,13 @@ enum Layer {
 }
 
 impl Layer {
-    fn new(path: nn::Path, inputs: usize, outputs: usize, sigma0: Option<f64>, rng: &mut Pcg32) -> Self {
+    fn new(
+        path: nn::Path,
+        inputs: usize,
+        outputs: usize,
+        sigma0: Option<f64>,
+        rng: &mut Pcg32,
+    ) -> Self {
         match sigma0 {
             Some(s) => Layer::Noisy(NoisyLinear::new(&path, inputs, outputs, s, rng)),
             None => {
@@ -110,7 +116,13 @@ pub struct QNet {
 impl QNet {
     /// Builds the network under `path` for `obs_dim` inputs and `n_actions` outputs; the initial
     /// weights and every noise draw come from generators seeded with `seed`.
-    pub fn new(path: &nn::Path, obs_dim: usize, n_actions: usize, opts: &QNetOptions, seed: u64) -> Self {
+    pub fn new(
+        path: &nn::Path,
+        obs_dim: usize,
+        n_actions: usize,
+        opts: &QNetOptions,
+        seed: u64,
+    ) -> Self {
         let mut init = rng::seeded(seed);
         let mut sizes = vec![obs_dim];
         sizes.extend(&opts.hidden);
@@ -121,7 +133,9 @@ impl QNet {
             .map(|(i, w)| Layer::new(path / format!("l{i}"), w[0], w[1], sigma, &mut init))
             .collect();
         let last = *sizes.last().unwrap_or(&obs_dim);
-        let value = opts.dueling.then(|| Layer::new(path / "value", last, 1, sigma, &mut init));
+        let value = opts
+            .dueling
+            .then(|| Layer::new(path / "value", last, 1, sigma, &mut init));
         let head = Layer::new(path / "q", last, n_actions, sigma, &mut init);
         Self {
             trunk,
@@ -158,7 +172,12 @@ impl QNet {
     /// Draws new noise in every noisy layer (nothing for plain layers).
     pub fn reset_noise(&mut self) {
         let rng = &mut self.noise_rng;
-        for l in self.trunk.iter_mut().chain(self.value.iter_mut()).chain(std::iter::once(&mut self.head)) {
+        for l in self
+            .trunk
+            .iter_mut()
+            .chain(self.value.iter_mut())
+            .chain(std::iter::once(&mut self.head))
+        {
             l.reset_noise(rng);
         }
     }
@@ -166,19 +185,26 @@ impl QNet {
     /// The greedy policy with the mean weights as dense layers and an argmax head; a dueling
     /// network's heads are folded into one layer whose outputs are the Q-values.
     pub fn export(&self) -> PolicyExport {
-        let dense = |(weights, bias, inputs, outputs): (Vec<f32>, Vec<f32>, usize, usize)| DenseExport {
-            weights,
-            bias,
-            inputs,
-            outputs,
-        };
-        let mut layers: Vec<DenseExport> = self.trunk.iter().map(|l| dense(l.mean_weights())).collect();
+        let dense =
+            |(weights, bias, inputs, outputs): (Vec<f32>, Vec<f32>, usize, usize)| DenseExport {
+                weights,
+                bias,
+                inputs,
+                outputs,
+            };
+        let mut layers: Vec<DenseExport> =
+            self.trunk.iter().map(|l| dense(l.mean_weights())).collect();
         let head = dense(self.head.mean_weights());
         layers.push(match &self.value {
             None => head,
             Some(v) => fold_dueling(&dense(v.mean_weights()), &head),
         });
-        PolicyExport { layers, activation: self.activation, head: HeadExport::Argmax, obs_norm: None }
+        PolicyExport {
+            layers,
+            activation: self.activation,
+            head: HeadExport::Argmax,
+            obs_norm: None,
+        }
     }
 }
 
@@ -203,7 +229,12 @@ pub fn fold_dueling(value: &DenseExport, adv: &DenseExport) -> DenseExport {
     for b in &mut bias {
         *b += value.bias[0] - mean_b;
     }
-    DenseExport { weights, bias, inputs, outputs: n }
+    DenseExport {
+        weights,
+        bias,
+        inputs,
+        outputs: n,
+    }
 }
 
 #[cfg(test)]
@@ -226,7 +257,12 @@ mod tests {
         let mut x = obs.to_vec();
         for (i, l) in p.layers.iter().enumerate() {
             let mut y: Vec<f32> = (0..l.outputs)
-                .map(|j| l.bias[j] + (0..l.inputs).map(|k| l.weights[j * l.inputs + k] * x[k]).sum::<f32>())
+                .map(|j| {
+                    l.bias[j]
+                        + (0..l.inputs)
+                            .map(|k| l.weights[j * l.inputs + k] * x[k])
+                            .sum::<f32>()
+                })
                 .collect();
             if i + 1 < p.layers.len() {
                 y.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -241,16 +277,32 @@ mod tests {
         // V = 2, A = [1, 2, 6] (mean 3): Q = 2 + A - 3 = [0, 1, 5].
         let v = Tensor::from_slice(&[2.0f32]).view([1, 1]);
         let a = Tensor::from_slice(&[1.0f32, 2.0, 6.0]).view([1, 3]);
-        assert_eq!(tensor_to_vec(&dueling_aggregate(&v, &a)), vec![0.0, 1.0, 5.0]);
+        assert_eq!(
+            tensor_to_vec(&dueling_aggregate(&v, &a)),
+            vec![0.0, 1.0, 5.0]
+        );
         // Adding a constant to every advantage changes nothing (the identifiability fix).
-        assert_eq!(tensor_to_vec(&dueling_aggregate(&v, &(&a + 10.0))), vec![0.0, 1.0, 5.0]);
+        assert_eq!(
+            tensor_to_vec(&dueling_aggregate(&v, &(&a + 10.0))),
+            vec![0.0, 1.0, 5.0]
+        );
     }
 
     #[test]
     fn folded_dueling_layer_by_hand() {
         // Two inputs; V = [1, -1]·h + 0.5; A rows [1, 0], [3, 2] with biases 0, 2.
-        let value = DenseExport { weights: vec![1.0, -1.0], bias: vec![0.5], inputs: 2, outputs: 1 };
-        let adv = DenseExport { weights: vec![1.0, 0.0, 3.0, 2.0], bias: vec![0.0, 2.0], inputs: 2, outputs: 2 };
+        let value = DenseExport {
+            weights: vec![1.0, -1.0],
+            bias: vec![0.5],
+            inputs: 2,
+            outputs: 1,
+        };
+        let adv = DenseExport {
+            weights: vec![1.0, 0.0, 3.0, 2.0],
+            bias: vec![0.0, 2.0],
+            inputs: 2,
+            outputs: 2,
+        };
         let q = fold_dueling(&value, &adv);
         // Column means of A: [2, 1]; bias mean 1. W_q = A - mean + w_v = [[0, -2], [2, 0]];
         // b_q = [0 - 1 + 0.5, 2 - 1 + 0.5] = [-0.5, 1.5].
@@ -270,7 +322,10 @@ mod tests {
             let got = run_export(&q.export(), &obs);
             assert_eq!(got.len(), 3);
             for k in 0..3 {
-                assert!((got[k] - expect[k]).abs() < 1e-5, "dueling {dueling} noisy {noisy}: {got:?} vs {expect:?}");
+                assert!(
+                    (got[k] - expect[k]).abs() < 1e-5,
+                    "dueling {dueling} noisy {noisy}: {got:?} vs {expect:?}"
+                );
             }
             if noisy {
                 // Acting uses the noise; evaluation the mean weights.
