@@ -102,7 +102,7 @@ impl Mlp {
             .map(|l| {
                 let w = l.ws.to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
                 let (out, inp) = (w.size()[0] as usize, w.size()[1] as usize);
-                let b = l.bs.as_ref().map(|b| tensor_to_vec(b)).unwrap_or_else(|| vec![0.0; out]);
+                let b = l.bs.as_ref().map(tensor_to_vec).unwrap_or_else(|| vec![0.0; out]);
                 (tensor_to_vec(&w), b, inp, out)
             })
             .collect()
