@@ -520,7 +520,9 @@ impl Algorithm for Dqn {
         let c = &self.cfg;
         // After `--resume` the memory starts empty: learning waits for `learning_starts`
         // transitions again (in a fresh run the two conditions coincide).
-        let refilled = c.batch_size.max(c.learning_starts.min(c.buffer_size as u64) as usize);
+        let refilled = c
+            .batch_size
+            .max(c.learning_starts.min(c.buffer_size as u64) as usize);
         if ctx.steps > c.learning_starts && self.replay.len() >= refilled {
             self.beta = c.beta + (1.0 - c.beta) * (1.0 - ctx.progress_remaining());
             let n = if c.gradient_steps < 0 {
@@ -994,7 +996,12 @@ mod tests {
             (cpu_ns() - c) / 1e3 / n as f64
         };
         for (hidden, batch) in [(vec![64, 64], 128), (vec![256, 256], 64)] {
-            let cfg = DqnConfig { hidden: hidden.clone(), batch_size: batch, dueling: true, ..Default::default() };
+            let cfg = DqnConfig {
+                hidden: hidden.clone(),
+                batch_size: batch,
+                dueling: true,
+                ..Default::default()
+            };
             let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
             let obs = [0.01f32, 0.02, -0.03, 0.04];
             let tch_us = time(20_000, &mut || {
@@ -1008,7 +1015,15 @@ mod tests {
             });
             let refresh_us = time(1000, &mut || cpu.refresh(&d.q.export()));
             for k in 0..1000 {
-                push(&mut d, [k as f32 * 1e-3, 0.0, 0.0, 0.0], k % 2, 1.0, [0.0; 4], false, 1);
+                push(
+                    &mut d,
+                    [k as f32 * 1e-3, 0.0, 0.0, 0.0],
+                    k % 2,
+                    1.0,
+                    [0.0; 4],
+                    false,
+                    1,
+                );
             }
             let upd_us = time(2000, &mut || {
                 d.update(false).unwrap();
