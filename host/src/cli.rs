@@ -34,12 +34,16 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a policy; everything the run writes goes to one run directory.
-    #[command(after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --seed 1 --stop-at-return 475\n  \
+    #[command(
+        after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --seed 1 --stop-at-return 475\n  \
                   picorl train --algo ppo --env Pendulum-v1 --set learning_rate=3e-4 --set 'hidden=[32, 32]'\n  \
-                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000")]
+                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000"
+    )]
     Train(TrainArgs),
     /// Evaluate a run directory (through libtorch) or a .picorl file (through core) deterministically.
-    #[command(after_help = "Examples:\n  picorl eval runs/ppo --episodes 100 --json\n  picorl eval policy.picorl --env CartPole-v1")]
+    #[command(
+        after_help = "Examples:\n  picorl eval runs/ppo --episodes 100 --json\n  picorl eval policy.picorl --env CartPole-v1"
+    )]
     Eval(EvalArgs),
     /// Environments: list them, or replay Gymnasium traces against them.
     #[command(subcommand)]
@@ -62,7 +66,11 @@ pub struct TrainArgs {
     #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
     pub set: Vec<String>,
     /// An environment option, as Gymnasium names it (repeatable).
-    #[arg(long = "env-kwargs", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    #[arg(
+        long = "env-kwargs",
+        value_name = "KEY=VALUE",
+        conflicts_with = "resume"
+    )]
     pub env_kwargs: Vec<String>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0, conflicts_with = "resume")]
@@ -83,7 +91,12 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     pub eval_episodes: Option<u32>,
     /// Stop once an evaluation's mean return is at least R.
-    #[arg(long, value_name = "R", conflicts_with = "resume", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "R",
+        conflicts_with = "resume",
+        allow_hyphen_values = true
+    )]
     pub stop_at_return: Option<f64>,
     /// The run directory (default runs/<algo>-<env>-<seed>-<time>); it must not exist yet.
     #[arg(long, conflicts_with = "resume")]
@@ -161,7 +174,10 @@ fn train(a: TrainArgs) -> Result<()> {
         let cfg = ResolvedConfig::load(&dir.join("config.toml"))
             .with_context(|| format!("--resume {}", dir.display()))?;
         if !dir.join(CHECKPOINT).exists() {
-            bail!("--resume {}: no {CHECKPOINT} yet (the run saved no checkpoint)", dir.display());
+            bail!(
+                "--resume {}: no {CHECKPOINT} yet (the run saved no checkpoint)",
+                dir.display()
+            );
         }
         let algo = cfg.run.algo.clone();
         return with_algo!(algo.as_str(), A => finish(crate::train::run::<A>(&cfg, &dir, true, a.quiet)?));
@@ -193,7 +209,10 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             std::fs::read_to_string(p).with_context(|| format!("--config {}", p.display()))?,
             Source::File(p.clone()),
         ),
-        None => (A::CONFIG.to_string(), Source::BuiltIn(leak(format!("configs/{algo}.toml")))),
+        None => (
+            A::CONFIG.to_string(),
+            Source::BuiltIn(leak(format!("configs/{algo}.toml"))),
+        ),
     };
     let mut section = config::section::<A::Hyper>(&text, &source, env)?;
     for s in &a.set {
@@ -204,13 +223,17 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
     envs::make(env, &env_kwargs)?;
     let total_steps = match a.total_steps {
         Some(n) => n,
-        None => config::run_key(&run, "total_steps", &source)?
-            .ok_or_else(|| anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps"))?,
+        None => config::run_key(&run, "total_steps", &source)?.ok_or_else(|| {
+            anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps")
+        })?,
     };
     if total_steps == 0 {
         bail!("--total-steps must be positive");
     }
-    let eval_episodes = a.eval_episodes.or(config::run_key(&run, "eval_episodes", &source)?).unwrap_or(10);
+    let eval_episodes = a
+        .eval_episodes
+        .or(config::run_key(&run, "eval_episodes", &source)?)
+        .unwrap_or(10);
     if eval_episodes == 0 {
         bail!("--eval-episodes must be positive");
     }
@@ -224,9 +247,14 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             device: a.device.clone(),
             threads: a.threads,
             total_steps,
-            eval_every: a.eval_every.or(config::run_key(&run, "eval_every", &source)?).unwrap_or(0),
+            eval_every: a
+                .eval_every
+                .or(config::run_key(&run, "eval_every", &source)?)
+                .unwrap_or(0),
             eval_episodes,
-            stop_at_return: a.stop_at_return.or(config::run_key(&run, "stop_at_return", &source)?),
+            stop_at_return: a
+                .stop_at_return
+                .or(config::run_key(&run, "stop_at_return", &source)?),
         },
         hyper: table,
     })
@@ -257,9 +285,19 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     } else {
         println!("{:>8} {:>12} {:>8}", "seed", "return", "steps");
         for i in 0..res.returns.len() {
-            println!("{:>8} {:>12} {:>8}", res.seeds[i], format!("{:?}", res.returns[i]), res.lengths[i]);
+            println!(
+                "{:>8} {:>12} {:>8}",
+                res.seeds[i],
+                format!("{:?}", res.returns[i]),
+                res.lengths[i]
+            );
         }
-        println!("mean_return={:?} std_return={:?} episodes={}", res.mean(), res.std(), res.returns.len());
+        println!(
+            "mean_return={:?} std_return={:?} episodes={}",
+            res.mean(),
+            res.std(),
+            res.returns.len()
+        );
     }
     Ok(())
 }
@@ -269,11 +307,18 @@ pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Se
     let mut run = cfg.run.clone();
     run.device = "cpu".into();
     let spec = *envs::make(&run.env, &run.env_kwargs)?.spec();
-    let setup = Setup { run, device: tch::Device::Cpu, spec };
+    let setup = Setup {
+        run,
+        device: tch::Device::Cpu,
+        spec,
+    };
     let mut algo = A::new(&setup, cfg.hyper()?)?;
     let ckpt = dir.join(CHECKPOINT);
     if !ckpt.exists() {
-        bail!("{}: no {CHECKPOINT} (the run has not saved a checkpoint yet)", dir.display());
+        bail!(
+            "{}: no {CHECKPOINT} (the run has not saved a checkpoint yet)",
+            dir.display()
+        );
     }
     algo.load(&ckpt)?;
     Ok((algo, setup))
@@ -281,7 +326,8 @@ pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Se
 
 fn eval_run_dir(a: &EvalArgs) -> Result<eval::EvalResult> {
     let dir = &a.path;
-    let cfg = ResolvedConfig::load(&dir.join("config.toml")).with_context(|| format!("{} is no run directory", dir.display()))?;
+    let cfg = ResolvedConfig::load(&dir.join("config.toml"))
+        .with_context(|| format!("{} is no run directory", dir.display()))?;
     let algo = cfg.run.algo.clone();
     with_algo!(algo.as_str(), A => {
         let (mut agent, setup) = load_run::<A>(dir, &cfg)?;
@@ -293,14 +339,21 @@ fn eval_run_dir(a: &EvalArgs) -> Result<eval::EvalResult> {
 }
 
 fn env_list() {
-    println!("{:<28} {:<14} {:<14} {:>17}", "id", "observation", "action", "max_episode_steps");
+    println!(
+        "{:<28} {:<14} {:<14} {:>17}",
+        "id", "observation", "action", "max_episode_steps"
+    );
     for s in picorl_core::env::REGISTRY {
         println!(
             "{:<28} {:<14} {:<14} {:>17}",
             s.id,
             envs::space_text(&s.observation_space),
             envs::space_text(&s.action_space),
-            if s.max_episode_steps == u32::MAX { "none".to_string() } else { s.max_episode_steps.to_string() }
+            if s.max_episode_steps == u32::MAX {
+                "none".to_string()
+            } else {
+                s.max_episode_steps.to_string()
+            }
         );
     }
 }

@@ -37,21 +37,26 @@ pub fn name(device: Device) -> String {
 /// machine's own torch, picked through `LD_LIBRARY_PATH`, reports its own version. Falls back to
 /// the libtorch found at build time.
 pub fn libtorch_version() -> String {
-    let loaded = std::fs::read_to_string("/proc/self/maps").ok().and_then(|maps| {
-        maps.lines()
-            .filter_map(|l| l.split_whitespace().nth(5))
-            .find(|p| p.ends_with("/libtorch_cpu.so"))
-            .map(std::path::PathBuf::from)
-    });
-    let build = option_env!("PICORL_LIBTORCH_BUILD_DIR").map(|d| std::path::Path::new(d).join("libtorch_cpu.so"));
+    let loaded = std::fs::read_to_string("/proc/self/maps")
+        .ok()
+        .and_then(|maps| {
+            maps.lines()
+                .filter_map(|l| l.split_whitespace().nth(5))
+                .find(|p| p.ends_with("/libtorch_cpu.so"))
+                .map(std::path::PathBuf::from)
+        });
+    let build = option_env!("PICORL_LIBTORCH_BUILD_DIR")
+        .map(|d| std::path::Path::new(d).join("libtorch_cpu.so"));
     for lib in loaded.into_iter().chain(build) {
         if let Some(v) = lib
             .parent()
             .and_then(|d| d.parent())
             .and_then(|torch| std::fs::read_to_string(torch.join("version.py")).ok())
             .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("__version__ = ").map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string()))
+                text.lines().find_map(|l| {
+                    l.strip_prefix("__version__ = ")
+                        .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string())
+                })
             })
         {
             return v;

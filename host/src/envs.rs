@@ -21,15 +21,23 @@ pub fn spec(id: &str) -> Result<EnvSpec> {
 }
 
 /// Gymnasium's `make(id, **kwargs)`, with kwargs as text (`--env-kwargs key=value`).
-pub fn make(id: &str, kwargs: &BTreeMap<String, String>) -> Result<Box<dyn picorl_core::env::Env + Send>> {
+pub fn make(
+    id: &str,
+    kwargs: &BTreeMap<String, String>,
+) -> Result<Box<dyn picorl_core::env::Env + Send>> {
     spec(id)?;
     let mut options = EnvOptions::default();
     for (k, v) in kwargs {
-        options.set(k, v).map_err(|e| anyhow!("{id}: option {k}={v}: {e}"))?;
+        options
+            .set(k, v)
+            .map_err(|e| anyhow!("{id}: option {k}={v}: {e}"))?;
     }
     match core_make(id, &options) {
         Ok(env) => Ok(Box::new(env)),
-        Err(EnvError::UnknownId) => Err(anyhow!("unknown environment `{id}`; known: {}", ids().join(", "))),
+        Err(EnvError::UnknownId) => Err(anyhow!(
+            "unknown environment `{id}`; known: {}",
+            ids().join(", ")
+        )),
         Err(e) => Err(anyhow!("{id}: {e}")),
     }
 }

@@ -49,7 +49,8 @@ impl EvalResult {
     /// Population standard deviation of the returns (numpy's `std`, as SB3 reports it).
     pub fn std(&self) -> f64 {
         let m = self.mean();
-        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len() as f64).sqrt()
+        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len() as f64)
+            .sqrt()
     }
 }
 
@@ -59,19 +60,29 @@ pub fn mean(xs: &[f64]) -> f64 {
 }
 
 /// Runs `episodes` episodes, episode `i` reset with `first_seed + i`, acting with `actor`.
-pub fn evaluate(env: &mut dyn Env, actor: &mut dyn Actor, first_seed: u64, episodes: u32) -> Result<EvalResult> {
+pub fn evaluate(
+    env: &mut dyn Env,
+    actor: &mut dyn Actor,
+    first_seed: u64,
+    episodes: u32,
+) -> Result<EvalResult> {
     let dim = env.spec().observation_space.flat_dim();
     let mut obs = vec![0.0f32; dim];
-    let mut res = EvalResult { seeds: Vec::new(), returns: Vec::new(), lengths: Vec::new() };
+    let mut res = EvalResult {
+        seeds: Vec::new(),
+        returns: Vec::new(),
+        lengths: Vec::new(),
+    };
     for i in 0..u64::from(episodes) {
         let seed = first_seed + i;
-        env.reset(Some(seed), &mut obs).with_context(|| format!("resetting with seed {seed}"))?;
+        env.reset(Some(seed), &mut obs)
+            .with_context(|| format!("resetting with seed {seed}"))?;
         let (mut ret, mut len) = (0.0, 0u32);
         loop {
             let action = actor.act(&obs)?;
-            let r = env
-                .step(action.as_action(), &mut obs)
-                .with_context(|| format!("episode with seed {seed}, step {len}: action {action:?}"))?;
+            let r = env.step(action.as_action(), &mut obs).with_context(|| {
+                format!("episode with seed {seed}, step {len}: action {action:?}")
+            })?;
             ret += r.reward;
             len += 1;
             if r.done() {

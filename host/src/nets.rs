@@ -56,14 +56,21 @@ pub struct Mlp {
 impl Mlp {
     /// Builds the network under `path` with layer sizes `sizes` (at least input and output).
     pub fn new(path: &nn::Path, sizes: &[usize], activation: Activation, init: MlpInit) -> Self {
-        assert!(sizes.len() >= 2, "an MLP needs at least an input and an output size");
+        assert!(
+            sizes.len() >= 2,
+            "an MLP needs at least an input and an output size"
+        );
         let n = sizes.len() - 1;
         let layers = (0..n)
             .map(|i| {
                 let cfg = match init {
                     MlpInit::Default => nn::LinearConfig::default(),
                     MlpInit::Orthogonal { out_gain } => {
-                        let gain = if i + 1 == n { out_gain } else { activation.init_gain() };
+                        let gain = if i + 1 == n {
+                            out_gain
+                        } else {
+                            activation.init_gain()
+                        };
                         nn::LinearConfig {
                             ws_init: nn::Init::Orthogonal { gain },
                             bs_init: Some(nn::Init::Const(0.0)),
@@ -71,7 +78,12 @@ impl Mlp {
                         }
                     }
                 };
-                nn::linear(path / format!("l{i}"), sizes[i] as i64, sizes[i + 1] as i64, cfg)
+                nn::linear(
+                    path / format!("l{i}"),
+                    sizes[i] as i64,
+                    sizes[i + 1] as i64,
+                    cfg,
+                )
             })
             .collect();
         Self { layers, activation }
@@ -100,9 +112,15 @@ impl Mlp {
         self.layers
             .iter()
             .map(|l| {
-                let w = l.ws.to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
+                let w =
+                    l.ws.to_device(tch::Device::Cpu)
+                        .to_kind(Kind::Float)
+                        .contiguous();
                 let (out, inp) = (w.size()[0] as usize, w.size()[1] as usize);
-                let b = l.bs.as_ref().map(tensor_to_vec).unwrap_or_else(|| vec![0.0; out]);
+                let b =
+                    l.bs.as_ref()
+                        .map(tensor_to_vec)
+                        .unwrap_or_else(|| vec![0.0; out]);
                 (tensor_to_vec(&w), b, inp, out)
             })
             .collect()
@@ -111,13 +129,20 @@ impl Mlp {
 
 /// A tensor's values as a flat `Vec<f32>` (moved to the CPU first).
 pub fn tensor_to_vec(t: &Tensor) -> Vec<f32> {
-    let t = t.to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous().view(-1);
+    let t = t
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous()
+        .view(-1);
     Vec::<f32>::try_from(&t).expect("a contiguous float tensor converts to Vec<f32>")
 }
 
 /// Log-probabilities of `actions` (int64, `[B]`) under categorical `logits` (`[B, n]`).
 pub fn categorical_log_prob(logits: &Tensor, actions: &Tensor) -> Tensor {
-    logits.log_softmax(-1, Kind::Float).gather(-1, &actions.unsqueeze(-1), false).squeeze_dim(-1)
+    logits
+        .log_softmax(-1, Kind::Float)
+        .gather(-1, &actions.unsqueeze(-1), false)
+        .squeeze_dim(-1)
 }
 
 /// Entropy of categorical `logits` (`[B, n]`), per row.
@@ -171,7 +196,12 @@ mod tests {
     #[test]
     fn mlp_shapes_and_export() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let m = Mlp::new(&vs.root(), &[4, 8, 2], Activation::Tanh, MlpInit::Orthogonal { out_gain: 1.0 });
+        let m = Mlp::new(
+            &vs.root(),
+            &[4, 8, 2],
+            Activation::Tanh,
+            MlpInit::Orthogonal { out_gain: 1.0 },
+        );
         let y = m.forward(&Tensor::zeros([3, 4], (Kind::Float, tch::Device::Cpu)));
         assert_eq!(y.size(), vec![3, 2]);
         let layers = m.export_layers();

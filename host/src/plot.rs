@@ -22,15 +22,24 @@ pub const CURVE_SIZE: (u32, u32) = (960, 540);
 
 /// Reads a CSV written by the trainer into its header and rows of numbers (empty cells → NaN).
 pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
-    let header = lines.next().ok_or_else(|| anyhow!("{}: empty", path.display()))?;
+    let header = lines
+        .next()
+        .ok_or_else(|| anyhow!("{}: empty", path.display()))?;
     let header: Vec<String> = header.split(',').map(str::to_string).collect();
     let rows = lines
         .enumerate()
         .map(|(i, l)| {
             l.split(',')
-                .map(|c| if c.is_empty() { Ok(f64::NAN) } else { c.parse::<f64>() })
+                .map(|c| {
+                    if c.is_empty() {
+                        Ok(f64::NAN)
+                    } else {
+                        c.parse::<f64>()
+                    }
+                })
                 .collect::<Result<Vec<f64>, _>>()
                 .map_err(|e| anyhow!("{} line {}: {e}", path.display(), i + 2))
         })
@@ -57,11 +66,30 @@ pub fn learning_curve(dir: &Path) -> Result<()> {
     register_font();
     let (_, episodes) = read_csv(&dir.join("episodes.csv"))?;
     let (_, evals) = read_csv(&dir.join("eval.csv"))?;
-    let ep: Vec<(f64, f64)> = episodes.iter().filter(|r| r.len() >= 2).map(|r| (r[0], r[1])).collect();
-    let ev: Vec<(f64, f64, f64)> = evals.iter().filter(|r| r.len() >= 4).map(|r| (r[0], r[2], r[3])).collect();
-    let x_max = ep.iter().map(|p| p.0).chain(ev.iter().map(|p| p.0)).fold(1.0, f64::max);
-    let ys = ep.iter().map(|p| p.1).chain(ev.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
-    let (mut y_min, mut y_max) = ys.filter(|y| y.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    let ep: Vec<(f64, f64)> = episodes
+        .iter()
+        .filter(|r| r.len() >= 2)
+        .map(|r| (r[0], r[1]))
+        .collect();
+    let ev: Vec<(f64, f64, f64)> = evals
+        .iter()
+        .filter(|r| r.len() >= 4)
+        .map(|r| (r[0], r[2], r[3]))
+        .collect();
+    let x_max = ep
+        .iter()
+        .map(|p| p.0)
+        .chain(ev.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
+    let ys = ep
+        .iter()
+        .map(|p| p.1)
+        .chain(ev.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
+    let (mut y_min, mut y_max) = ys
+        .filter(|y| y.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+            (a.min(y), b.max(y))
+        });
     if !y_min.is_finite() {
         (y_min, y_max) = (0.0, 1.0);
     }
@@ -73,19 +101,33 @@ pub fn learning_curve(dir: &Path) -> Result<()> {
     let root = BitMapBackend::new(&path, CURVE_SIZE).into_drawing_area();
     let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
         root.fill(&WHITE)?;
-        let title = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let title = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))?;
-        chart.configure_mesh().x_desc("environment steps").y_desc("return").label_style(("sans-serif", 14)).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("environment steps")
+            .y_desc("return")
+            .label_style(("sans-serif", 14))
+            .draw()?;
         let light = RGBColor(150, 180, 230);
-        chart.draw_series(ep.iter().map(|&(x, y)| Circle::new((x, y), 1, light.filled())))?;
+        chart.draw_series(
+            ep.iter()
+                .map(|&(x, y)| Circle::new((x, y), 1, light.filled())),
+        )?;
         let sm = smooth(&ep.iter().map(|p| p.1).collect::<Vec<_>>(), 20);
         chart
-            .draw_series(LineSeries::new(ep.iter().zip(&sm).map(|(p, &s)| (p.0, s)), BLUE.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                ep.iter().zip(&sm).map(|(p, &s)| (p.0, s)),
+                BLUE.stroke_width(2),
+            ))?
             .label("training episodes (mean of 20)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
         let red = RGBColor(200, 40, 40);
@@ -93,7 +135,9 @@ pub fn learning_curve(dir: &Path) -> Result<()> {
             PathElement::new(vec![(x, m - s), (x, m + s)], red.stroke_width(2))
         }))?;
         chart
-            .draw_series(LineSeries::new(ev.iter().map(|p| (p.0, p.1)), red.stroke_width(2)).point_size(3))?
+            .draw_series(
+                LineSeries::new(ev.iter().map(|p| (p.0, p.1)), red.stroke_width(2)).point_size(3),
+            )?
             .label("evaluation mean ± std")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2)));
         chart

@@ -52,17 +52,26 @@ pub struct VecEnv {
 
 impl std::fmt::Debug for VecEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VecEnv").field("env", &self.spec.id).field("n", &self.envs.len()).finish()
+        f.debug_struct("VecEnv")
+            .field("env", &self.spec.id)
+            .field("n", &self.envs.len())
+            .finish()
     }
 }
 
 impl VecEnv {
     /// Wraps `envs` (at least one, all of the same id).
     pub fn new(envs: Vec<Box<dyn Env + Send>>) -> Result<Self> {
-        let Some(first) = envs.first() else { bail!("a vectorized env needs at least one copy") };
+        let Some(first) = envs.first() else {
+            bail!("a vectorized env needs at least one copy")
+        };
         let spec = *first.spec();
         if let Some(other) = envs.iter().find(|e| e.spec().id != spec.id) {
-            bail!("mixed environments in one VecEnv: {} and {}", spec.id, other.spec().id);
+            bail!(
+                "mixed environments in one VecEnv: {} and {}",
+                spec.id,
+                other.spec().id
+            );
         }
         let n = envs.len();
         let obs_dim = spec.observation_space.flat_dim();
@@ -108,7 +117,12 @@ impl VecEnv {
 
     /// Resets copy `i` with `seed + i`.
     pub fn reset(&mut self, seed: u64) -> Result<()> {
-        for (i, (env, obs)) in self.envs.iter_mut().zip(self.obs.chunks_mut(self.obs_dim)).enumerate() {
+        for (i, (env, obs)) in self
+            .envs
+            .iter_mut()
+            .zip(self.obs.chunks_mut(self.obs_dim))
+            .enumerate()
+        {
             env.reset(Some(seed.wrapping_add(i as u64)), obs)
                 .with_context(|| format!("resetting {} copy {i}", self.spec.id))?;
         }
@@ -121,9 +135,15 @@ impl VecEnv {
     pub fn step(&mut self, actions: Actions<'_>) -> Result<()> {
         let n = self.envs.len();
         match actions {
-            Actions::Discrete(a) if a.len() != n => bail!("{} discrete actions for {n} envs", a.len()),
+            Actions::Discrete(a) if a.len() != n => {
+                bail!("{} discrete actions for {n} envs", a.len())
+            }
             Actions::Continuous(a) if a.len() != n * self.act_dim => {
-                bail!("{} action components for {n} envs of dimension {}", a.len(), self.act_dim)
+                bail!(
+                    "{} action components for {n} envs of dimension {}",
+                    a.len(),
+                    self.act_dim
+                )
             }
             _ => {}
         }
@@ -132,7 +152,9 @@ impl VecEnv {
         for i in 0..n {
             let action = match actions {
                 Actions::Discrete(a) => Action::Discrete(a[i]),
-                Actions::Continuous(a) => Action::Continuous(&a[i * self.act_dim..(i + 1) * self.act_dim]),
+                Actions::Continuous(a) => {
+                    Action::Continuous(&a[i * self.act_dim..(i + 1) * self.act_dim])
+                }
             };
             let obs = &mut self.obs[i * d..(i + 1) * d];
             let r = self.envs[i]
@@ -145,10 +167,16 @@ impl VecEnv {
             self.ep_len[i] += 1;
             if r.done() {
                 self.final_obs[i * d..(i + 1) * d].copy_from_slice(obs);
-                self.finished.push(Finished { env: i, ret: self.ep_return[i], len: self.ep_len[i] });
+                self.finished.push(Finished {
+                    env: i,
+                    ret: self.ep_return[i],
+                    len: self.ep_len[i],
+                });
                 self.ep_return[i] = 0.0;
                 self.ep_len[i] = 0;
-                self.envs[i].reset(None, obs).with_context(|| format!("resetting {} copy {i}", self.spec.id))?;
+                self.envs[i]
+                    .reset(None, obs)
+                    .with_context(|| format!("resetting {} copy {i}", self.spec.id))?;
             }
         }
         Ok(())

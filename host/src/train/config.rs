@@ -10,7 +10,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Keys of a config section that are run options rather than the algorithm's hyper-parameters.
-pub const RUN_KEYS: &[&str] = &["total_steps", "eval_every", "eval_episodes", "stop_at_return"];
+pub const RUN_KEYS: &[&str] = &[
+    "total_steps",
+    "eval_every",
+    "eval_episodes",
+    "stop_at_return",
+];
 
 /// Everything a run needs besides the hyper-parameters; all of it is saved in `config.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -52,8 +57,10 @@ pub struct ResolvedConfig {
 impl ResolvedConfig {
     /// Reads a run directory's `config.toml`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), one_line(&e.to_string())))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow!("{}: {}", path.display(), one_line(&e.to_string())))
     }
 
     /// The TOML text written to the run directory.
@@ -88,7 +95,11 @@ impl std::fmt::Display for Source {
 
 /// Toml errors span several lines (a caret under the culprit); the CLI prints one.
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' ')).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The keys a hyper-parameter struct knows (those of its default, serialized).
@@ -106,24 +117,36 @@ pub fn section<H: Serialize + DeserializeOwned + Default>(
     source: &Source,
     env: &str,
 ) -> Result<toml::Table> {
-    let doc: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{source}: {}", one_line(&e.to_string())))?;
+    let doc: toml::Table =
+        toml::from_str(text).map_err(|e| anyhow!("{source}: {}", one_line(&e.to_string())))?;
     let Some(section) = doc.get(env) else {
         let have: Vec<&String> = doc.keys().collect();
         bail!("{source}: no [{env}] section (sections: {have:?})");
     };
-    let toml::Value::Table(section) = section else { bail!("{source}: [{env}] is not a table") };
+    let toml::Value::Table(section) = section else {
+        bail!("{source}: [{env}] is not a table")
+    };
     let known = known_keys::<H>();
     for key in section.keys() {
         if !known.contains(key) && !RUN_KEYS.contains(&key.as_str()) {
-            let line = line_of_key(text, env, key).map(|l| format!(" (line {l})")).unwrap_or_default();
-            bail!("{source}{line}: unknown key `{key}` in [{env}]; known keys: {}", list(&known));
+            let line = line_of_key(text, env, key)
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default();
+            bail!(
+                "{source}{line}: unknown key `{key}` in [{env}]; known keys: {}",
+                list(&known)
+            );
         }
     }
     Ok(section.clone())
 }
 
 fn list(keys: &[String]) -> String {
-    let mut all: Vec<&str> = keys.iter().map(String::as_str).chain(RUN_KEYS.iter().copied()).collect();
+    let mut all: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .chain(RUN_KEYS.iter().copied())
+        .collect();
     all.sort_unstable();
     all.join(", ")
 }
@@ -134,8 +157,13 @@ fn line_of_key(text: &str, env: &str, key: &str) -> Option<usize> {
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
         if t.starts_with('[') {
-            in_section = t.trim_matches(|c| c == '[' || c == ']').trim().trim_matches('"') == env;
-        } else if in_section && t.split('=').next().map(|k| k.trim().trim_matches('"')) == Some(key) {
+            in_section = t
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .trim_matches('"')
+                == env;
+        } else if in_section && t.split('=').next().map(|k| k.trim().trim_matches('"')) == Some(key)
+        {
             return Some(i + 1);
         }
     }
@@ -151,7 +179,10 @@ pub fn apply_set<H: Serialize + Default>(table: &mut toml::Table, assignment: &s
     let key = key.trim();
     let known = known_keys::<H>();
     if !known.iter().any(|k| k == key) && !RUN_KEYS.contains(&key) {
-        bail!("--set {assignment}: unknown key `{key}`; known keys: {}", list(&known));
+        bail!(
+            "--set {assignment}: unknown key `{key}`; known keys: {}",
+            list(&known)
+        );
     }
     let value = value.trim();
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
@@ -192,9 +223,16 @@ pub fn resolve<H: Serialize + DeserializeOwned + Default>(
 }
 
 /// Reads a run key from a section's run table.
-pub fn run_key<T: DeserializeOwned>(run: &toml::Table, key: &str, source: &Source) -> Result<Option<T>> {
+pub fn run_key<T: DeserializeOwned>(
+    run: &toml::Table,
+    key: &str,
+    source: &Source,
+) -> Result<Option<T>> {
     run.get(key)
-        .map(|v| T::deserialize(v.clone()).map_err(|e| anyhow!("{source}: `{key}`: {}", one_line(&e.to_string()))))
+        .map(|v| {
+            T::deserialize(v.clone())
+                .map_err(|e| anyhow!("{source}: `{key}`: {}", one_line(&e.to_string())))
+        })
         .transpose()
 }
 
@@ -211,7 +249,11 @@ mod tests {
     }
     impl Default for H {
         fn default() -> Self {
-            Self { lr: 1e-3, hidden: vec![64, 64], act: "tanh".into() }
+            Self {
+                lr: 1e-3,
+                hidden: vec![64, 64],
+                act: "tanh".into(),
+            }
         }
     }
 
@@ -224,20 +266,37 @@ mod tests {
         apply_set::<H>(&mut s, "hidden=[32, 16]").unwrap();
         apply_set::<H>(&mut s, "act=relu").unwrap();
         let (h, full, run) = resolve::<H>(s, &src).unwrap();
-        assert_eq!(h, H { lr: 3e-4, hidden: vec![32, 16], act: "relu".into() });
+        assert_eq!(
+            h,
+            H {
+                lr: 3e-4,
+                hidden: vec![32, 16],
+                act: "relu".into()
+            }
+        );
         assert_eq!(full.len(), 3);
-        assert_eq!(run_key::<u64>(&run, "total_steps", &src).unwrap(), Some(1000));
+        assert_eq!(
+            run_key::<u64>(&run, "total_steps", &src).unwrap(),
+            Some(1000)
+        );
     }
 
     #[test]
     fn unknown_keys_are_named_with_their_line() {
         let src = Source::BuiltIn("test.toml");
-        let e = section::<H>(TEXT, &src, "Acrobot-v1").unwrap_err().to_string();
-        assert!(e.contains("`lrr`") && e.contains("line 6") && e.contains("lr,"), "{e}");
+        let e = section::<H>(TEXT, &src, "Acrobot-v1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`lrr`") && e.contains("line 6") && e.contains("lr,"),
+            "{e}"
+        );
         let mut s = toml::Table::new();
         let e = apply_set::<H>(&mut s, "gamma=0.9").unwrap_err().to_string();
         assert!(e.contains("`gamma`") && e.contains("hidden"), "{e}");
-        let e = section::<H>(TEXT, &src, "Pendulum-v1").unwrap_err().to_string();
+        let e = section::<H>(TEXT, &src, "Pendulum-v1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no [Pendulum-v1] section"), "{e}");
     }
 

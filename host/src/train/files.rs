@@ -24,7 +24,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The temporary name used by [`write_atomic`] and by checkpoint writers.
 pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }
@@ -48,20 +51,33 @@ impl CsvLog {
         let new = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
         let mut out = BufWriter::new(file);
         if new {
-            writeln!(out, "{}", header.join(",")).with_context(|| format!("writing {}", path.display()))?;
+            writeln!(out, "{}", header.join(","))
+                .with_context(|| format!("writing {}", path.display()))?;
         }
-        Ok(Self { path: path.to_path_buf(), out, columns: header.len() })
+        Ok(Self {
+            path: path.to_path_buf(),
+            out,
+            columns: header.len(),
+        })
     }
 
     /// Appends one row of already formatted cells.
     pub fn row(&mut self, cells: &[String]) -> Result<()> {
-        debug_assert_eq!(cells.len(), self.columns, "row width of {}", self.path.display());
-        writeln!(self.out, "{}", cells.join(",")).with_context(|| format!("writing {}", self.path.display()))
+        debug_assert_eq!(
+            cells.len(),
+            self.columns,
+            "row width of {}",
+            self.path.display()
+        );
+        writeln!(self.out, "{}", cells.join(","))
+            .with_context(|| format!("writing {}", self.path.display()))
     }
 
     /// Flushes to the OS.
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().with_context(|| format!("writing {}", self.path.display()))
+        self.out
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
     }
 }
 

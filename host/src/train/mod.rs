@@ -47,7 +47,9 @@ impl Setup {
 
     /// Makes `n` copies, reset with `seed + i` (the run's seed).
     pub fn make_vec_env(&self, n: usize) -> Result<VecEnv> {
-        let envs = (0..n).map(|_| self.make_env()).collect::<Result<Vec<_>>>()?;
+        let envs = (0..n)
+            .map(|_| self.make_env())
+            .collect::<Result<Vec<_>>>()?;
         let mut v = VecEnv::new(envs)?;
         v.reset(self.run.seed)?;
         Ok(v)
@@ -132,7 +134,8 @@ impl TrainCtx {
             self.recent.pop_front();
         }
         self.recent.push_back((ret, len));
-        self.episodes_log.row(&[self.steps.to_string(), cell(ret), len.to_string()])
+        self.episodes_log
+            .row(&[self.steps.to_string(), cell(ret), len.to_string()])
     }
 
     /// Mean return of the recent training episodes (NaN before the first).
@@ -144,15 +147,29 @@ impl TrainCtx {
     /// [`Algorithm::metric_names`].
     pub fn log(&mut self, values: &[f64]) -> Result<()> {
         if values.len() != self.metric_names.len() {
-            bail!("internal: {} metric values for columns {:?}", values.len(), self.metric_names);
+            bail!(
+                "internal: {} metric values for columns {:?}",
+                values.len(),
+                self.metric_names
+            );
         }
         let now = self.train_clock();
         let dt = (now - self.clock_at_last_log).as_secs_f64();
-        let sps = if dt > 0.0 { (self.steps - self.steps_at_last_log) as f64 / dt } else { f64::NAN };
+        let sps = if dt > 0.0 {
+            (self.steps - self.steps_at_last_log) as f64 / dt
+        } else {
+            f64::NAN
+        };
         self.steps_at_last_log = self.steps;
         self.clock_at_last_log = now;
-        let len = self.recent.iter().map(|r| f64::from(r.1)).sum::<f64>() / self.recent.len() as f64;
-        let mut row = vec![self.steps.to_string(), self.episodes.to_string(), cell(self.recent_return()), cell(len)];
+        let len =
+            self.recent.iter().map(|r| f64::from(r.1)).sum::<f64>() / self.recent.len() as f64;
+        let mut row = vec![
+            self.steps.to_string(),
+            self.episodes.to_string(),
+            cell(self.recent_return()),
+            cell(len),
+        ];
         row.extend(values.iter().map(|v| cell(*v)));
         row.push(cell(sps));
         self.metrics.row(&row)
@@ -163,7 +180,10 @@ impl TrainCtx {
         if loss.is_finite() {
             Ok(())
         } else {
-            bail!("training diverged: {what} is {loss} at step {}; the last good checkpoint is kept", self.steps)
+            bail!(
+                "training diverged: {what} is {loss} at step {}; the last good checkpoint is kept",
+                self.steps
+            )
         }
     }
 
@@ -201,7 +221,12 @@ pub fn eval_protocol(setup: &Setup, actor: &mut dyn Actor, episodes: u32) -> Res
 }
 
 /// Trains `A` into `dir` with `cfg`, from scratch or (`resume`) from the run's checkpoint.
-pub fn run<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, resume: bool, quiet: bool) -> Result<Outcome> {
+pub fn run<A: Algorithm>(
+    cfg: &ResolvedConfig,
+    dir: &Path,
+    resume: bool,
+    quiet: bool,
+) -> Result<Outcome> {
     let run = &cfg.run;
     let hyper: A::Hyper = cfg.hyper()?;
     let device = crate::device::resolve(&run.device)?;
@@ -210,10 +235,15 @@ pub fn run<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, resume: bool, quiet: 
     }
     tch::manual_seed(run.seed as i64);
     let spec = *crate::envs::make(&run.env, &run.env_kwargs)?.spec();
-    let setup = Setup { run: run.clone(), device, spec };
+    let setup = Setup {
+        run: run.clone(),
+        device,
+        spec,
+    };
 
     if !resume {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating run directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating run directory {}", dir.display()))?;
         write_atomic(&dir.join("config.toml"), cfg.to_toml()?.as_bytes())?;
     }
     let mut algo = A::new(&setup, hyper)?;
@@ -222,16 +252,26 @@ pub fn run<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, resume: bool, quiet: 
         episodes: 0,
         train_seconds: 0.0,
         eval_seconds: 0.0,
-        next_eval: if run.eval_every > 0 { run.eval_every } else { u64::MAX },
+        next_eval: if run.eval_every > 0 {
+            run.eval_every
+        } else {
+            u64::MAX
+        },
         solved_at_step: None,
         solved_train_seconds: None,
         last_eval: None,
     };
     if resume {
         let state_path = dir.join(STATE);
-        let text = std::fs::read_to_string(&state_path)
-            .with_context(|| format!("--resume {}: reading {}", dir.display(), state_path.display()))?;
-        state = serde_json::from_str(&text).with_context(|| format!("parsing {}", state_path.display()))?;
+        let text = std::fs::read_to_string(&state_path).with_context(|| {
+            format!(
+                "--resume {}: reading {}",
+                dir.display(),
+                state_path.display()
+            )
+        })?;
+        state = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}", state_path.display()))?;
         algo.load(&dir.join(CHECKPOINT))?;
     }
 
@@ -254,7 +294,15 @@ pub fn run<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, resume: bool, quiet: 
     };
     let mut eval_log = CsvLog::open(
         &dir.join("eval.csv"),
-        &["step", "train_seconds", "mean_return", "std_return", "min_return", "max_return", "episodes"],
+        &[
+            "step",
+            "train_seconds",
+            "mean_return",
+            "std_return",
+            "min_return",
+            "max_return",
+            "episodes",
+        ],
     )?;
     let bar = crate::progress::bar(run.total_steps, quiet);
     bar.set_position(ctx.steps);
@@ -278,7 +326,8 @@ pub fn run<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, resume: bool, quiet: 
             while state.next_eval <= ctx.steps {
                 state.next_eval = state.next_eval.saturating_add(run.eval_every);
             }
-            stopped = evaluate_and_save(&mut algo, &setup, &mut ctx, &mut state, &mut eval_log, dir)?;
+            stopped =
+                evaluate_and_save(&mut algo, &setup, &mut ctx, &mut state, &mut eval_log, dir)?;
             last_eval_step = Some(ctx.steps);
         }
     }
@@ -305,7 +354,10 @@ pub fn run<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, resume: bool, quiet: 
     if let Err(e) = crate::plot::learning_curve(dir) {
         eprintln!("warning: learning_curve.png not drawn: {e:#}");
     }
-    Ok(Outcome { dir: dir.to_path_buf(), summary })
+    Ok(Outcome {
+        dir: dir.to_path_buf(),
+        summary,
+    })
 }
 
 /// Evaluates, logs, checkpoints; returns whether `--stop-at-return` is reached.
@@ -326,7 +378,11 @@ fn evaluate_and_save<A: Algorithm>(
     let (mean, std) = (res.mean(), res.std());
     state.last_eval = Some((mean, std));
     let min = res.returns.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = res.returns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let max = res
+        .returns
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
     eval_log.row(&[
         ctx.steps.to_string(),
         cell(state.train_seconds),
