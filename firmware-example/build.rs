@@ -1,8 +1,9 @@
 //! Picks the memory layout (PICORL_BOARD) and embeds the policy (PICORL_POLICY), the environment
 //! (PICORL_ENV, PICORL_ENV_KWARGS), the episodes (PICORL_EPISODES) and the first seed
-//! (PICORL_SEED) at build time. `firmware-example/run` sets these; plain `cargo build` uses the
-//! defaults below, with the hand-set CartPole policy committed under policies/.
-use std::{env, fs, path::PathBuf};
+//! (PICORL_SEED) at build time; PICORL_MODE=learn builds the on-device learning mode instead
+//! (PICORL_LEARN_HYPER=seed|tuned). `firmware-example/run` sets these; a plain `cargo build`
+//! embeds the PPO CartPole policy committed under policies/.
+use std::{env, fs, path::Path, path::PathBuf};
 
 fn var(name: &str, default: &str) -> String {
     println!("cargo:rerun-if-env-changed={name}");
@@ -14,36 +15,92 @@ fn fail(msg: String) -> ! {
     std::process::exit(1);
 }
 
+/// The scratch width a policy needs: its widest layer (or observation), padded as core pads it.
+fn policy_capacity(policy: &str, bytes: &[u8]) -> usize {
+    // The reader wants a 4-byte-aligned buffer (weights are read in place): copy into words.
+    let mut words = vec![0u32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    let aligned = &bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()];
+    let model = picorl_core::model::Model::parse(aligned)
+        .unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
+    let pad = |l: picorl_core::model::LayerView<'_>| {
+        picorl_core::nn::padded_depth(l.in_dim).max(picorl_core::nn::padded_rows(l.out_dim))
+    };
+    let widest = model
+        .layers()
+        .map(pad)
+        .chain([picorl_core::nn::padded_depth(model.obs_dim())])
+        .max()
+        .unwrap_or(4);
+    widest.div_ceil(4) * 4
+}
+
+/// `ORIGIN` of the FLASH region in a linker memory layout.
+fn flash_origin(layout: &Path) -> String {
+    let text = fs::read_to_string(layout)
+        .unwrap_or_else(|e| fail(format!("reading {}: {e}", layout.display())));
+    text.lines()
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("FLASH")?;
+            let origin = rest.split("ORIGIN").nth(1)?.split('=').nth(1)?;
+            origin.split(',').next().map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| fail(format!("{}: no FLASH ORIGIN", layout.display())))
+}
+
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    println!("cargo::rustc-check-cfg=cfg(picorl_learn)");
 
     let board = var("PICORL_BOARD", "qemu");
     let layout = match board.as_str() {
         "qemu" => manifest.join("memory.x"),
         name => manifest.join("boards").join(format!("{name}.x")),
     };
-    let layout_text = fs::read(&layout)
-        .unwrap_or_else(|e| fail(format!("PICORL_BOARD={board}: cannot read {}: {e}", layout.display())));
+    let layout_text = fs::read(&layout).unwrap_or_else(|e| {
+        fail(format!(
+            "PICORL_BOARD={board}: cannot read {}: {e}",
+            layout.display()
+        ))
+    });
     fs::write(out.join("memory.x"), layout_text).expect("OUT_DIR is writable");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={}", layout.display());
 
-    let policy = var("PICORL_POLICY", &manifest.join("policies/cartpole-linear.picorl").display().to_string());
-    let bytes = fs::read(&policy).unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
-    fs::write(out.join("policy.picorl"), &bytes).expect("OUT_DIR is writable");
-    println!("cargo:rerun-if-changed={policy}");
-    let policy_name = PathBuf::from(&policy)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "policy".into());
+    let learn = var("PICORL_MODE", "policy") == "learn";
+    let learn_hyper_seed = match var("PICORL_LEARN_HYPER", "tuned").as_str() {
+        "seed" => true,
+        "tuned" => false,
+        other => fail(format!(
+            "PICORL_LEARN_HYPER={other}: expected seed or tuned"
+        )),
+    };
+    let (policy_name, capacity) = if learn {
+        println!("cargo:rustc-cfg=picorl_learn");
+        (String::new(), 4)
+    } else {
+        let default = manifest.join("policies/cartpole-ppo-int8.picorl");
+        let policy = var("PICORL_POLICY", &default.display().to_string());
+        let bytes =
+            fs::read(&policy).unwrap_or_else(|e| fail(format!("PICORL_POLICY={policy}: {e}")));
+        fs::write(out.join("policy.picorl"), &bytes).expect("OUT_DIR is writable");
+        println!("cargo:rerun-if-changed={policy}");
+        let name = Path::new(&policy)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "policy".into());
+        (name, policy_capacity(&policy, &bytes))
+    };
 
     let env_id = var("PICORL_ENV", "CartPole-v1");
     let kwargs = var("PICORL_ENV_KWARGS", "");
     let episodes: u32 = var("PICORL_EPISODES", "10")
         .parse()
         .unwrap_or_else(|e| fail(format!("PICORL_EPISODES: {e}")));
-    let seed: u64 = var("PICORL_SEED", "0").parse().unwrap_or_else(|e| fail(format!("PICORL_SEED: {e}")));
+    let seed: u64 = var("PICORL_SEED", "0")
+        .parse()
+        .unwrap_or_else(|e| fail(format!("PICORL_SEED: {e}")));
     let mut kw = String::new();
     for pair in kwargs.split(',').filter(|p| !p.is_empty()) {
         let (k, v) = pair
@@ -51,12 +108,31 @@ fn main() {
             .unwrap_or_else(|| fail(format!("PICORL_ENV_KWARGS: `{pair}` is not key=value")));
         kw.push_str(&format!("    ({k:?}, {v:?}),\n"));
     }
+    // The concrete environment type for the id (core's registry, one type per Gymnasium class).
+    let env_type = match env_id.as_str() {
+        "CartPole-v1" => "CartPole",
+        "MountainCar-v0" => "MountainCar",
+        "MountainCarContinuous-v0" => "MountainCarContinuous",
+        "Pendulum-v1" => "Pendulum",
+        "Acrobot-v1" => "Acrobot",
+        "FrozenLake-v1" | "FrozenLake8x8-v1" => "FrozenLake",
+        "CliffWalking-v1" | "CliffWalkingSlippery-v1" => "CliffWalking",
+        "Taxi-v4" => "Taxi",
+        other => fail(format!(
+            "PICORL_ENV={other}: not an environment of picorl-core"
+        )),
+    };
     let config = format!(
         "/// The environment id the policy runs in.\npub const ENV_ID: &str = {env_id:?};\n\
          /// Gymnasium `make` options, as key/value pairs.\npub const ENV_KWARGS: &[(&str, &str)] = &[\n{kw}];\n\
          /// Episodes to run.\npub const EPISODES: u32 = {episodes};\n\
          /// Episode i resets with SEED + i.\npub const SEED: u64 = {seed};\n\
-         /// The policy's name (its file stem).\npub const POLICY_NAME: &str = {policy_name:?};\n"
+         /// The policy's name (its file stem).\npub const POLICY_NAME: &str = {policy_name:?};\n\
+         /// Scratch width of the policy (its widest layer, padded).\npub const POLICY_CAPACITY: usize = {capacity};\n\
+         /// Where the board's flash starts.\npub const FLASH_ORIGIN: usize = {};\n\
+         /// The environment's type.\npub type EnvType = picorl_core::env::{env_type};\n\
+         /// The learning mode uses the seed's hyper-parameters.\npub const LEARN_HYPER_SEED: bool = {learn_hyper_seed};\n",
+        flash_origin(&layout)
     );
     fs::write(out.join("config.rs"), config).expect("OUT_DIR is writable");
 }

@@ -2,6 +2,8 @@
 use criterion::{criterion_group, criterion_main};
 
 mod env;
+mod nn;
+mod tabular;
 
-criterion_group!(benches, env::bench);
+criterion_group!(benches, env::bench, nn::bench, tabular::bench);
 criterion_main!(benches);

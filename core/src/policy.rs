@@ -8,9 +8,10 @@
 //! ```
 //!
 //! Contract:
-//! - **Fixed capacity.** `Policy<'a, W>` owns its scratch buffers (`4 W` f32); a model whose
-//!   widest layer or observation needs more than `W` (rounded up to 4) is refused by
-//!   [`Policy::new`], never truncated. A policy can live in a `static`.
+//! - **Fixed capacity.** `Policy<'a, W, L = 8>` owns its scratch buffers (`4 W` f32) and the views
+//!   of up to `L` layers, resolved once by [`Policy::new`]; a model whose widest layer or
+//!   observation needs more than `W` (rounded up to 4), or that has more than `L` layers, is refused
+//!   there, never truncated.
 //! - **Documented bad input.** A wrong observation length is [`PolicyError::ObsLength`]. A NaN or
 //!   infinite observation value is [`PolicyError::NonFiniteObs`] (it is not silently clipped: a
 //!   sensor fault should be seen). A tabular state that is not an integer in `0..n_states` is
@@ -27,7 +28,8 @@
 //!   functions so training and deployment agree bit for bit.
 
 use crate::env::Action;
-use crate::model::{HeadKind, LayerData, Model, ModelKind, Table};
+use crate::model::{self, HeadKind, LayerData, LayerView, Model, Table};
+use crate::nn::QuantParams;
 use crate::nn::{padded_depth, padded_rows, quant};
 use core::fmt;
 
@@ -171,7 +173,7 @@ pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
     let mut best_v = f32::NEG_INFINITY;
     for (i, &v) in values.iter().enumerate() {
-        if v > best_v || i == 0 {
+        if v > best_v {
             best = i;
             best_v = v;
         }
@@ -179,10 +181,25 @@ pub fn argmax(values: &[f32]) -> usize {
     best
 }
 
-/// A model ready to act, with scratch for layers up to `W` wide.
+/// A model ready to act: the model's views resolved once at construction, scratch for layers up
+/// to `W` wide, and room for up to `L` layers.
+///
+/// Memory: `4 * W` f32 of scratch plus `L` layer views; `Policy<'a, 64>` is about 1.6 KiB.
 #[derive(Debug, Clone)]
-pub struct Policy<'a, const W: usize> {
+pub struct Policy<'a, const W: usize, const L: usize = 8> {
     model: Model<'a>,
+    layers: [Option<LayerView<'a>>; L],
+    n_layers: usize,
+    head: HeadKind,
+    obs_dim: usize,
+    action_dim: usize,
+    input_q: Option<QuantParams>,
+    output_q: Option<QuantParams>,
+    norm_mean: &'a [f32],
+    norm_clip: f32,
+    low: &'a [f32],
+    high: &'a [f32],
+    table: Option<Table<'a>>,
     bufs: [[f32; W]; 2],
     outputs: [f32; W],
     norm_std: [f32; W],
@@ -190,8 +207,9 @@ pub struct Policy<'a, const W: usize> {
     state: usize,
 }
 
-impl<'a, const W: usize> Policy<'a, W> {
-    /// A policy for `model`, if it fits the capacity `W` (a multiple of 4).
+impl<'a, const W: usize, const L: usize> Policy<'a, W, L> {
+    /// A policy for `model`, if it fits the capacities: widths up to `W` (a positive multiple of 4)
+    /// and up to `L` layers.
     pub fn new(model: Model<'a>) -> Result<Self, PolicyError> {
         const {
             assert!(
@@ -206,25 +224,52 @@ impl<'a, const W: usize> Policy<'a, W> {
                 Err(PolicyError::Capacity { needed, capacity })
             }
         };
-        let tabular = matches!(model.kind(), ModelKind::GreedyTable | ModelKind::QTable);
-        if !tabular {
+        let bytes = model.bytes();
+        let table = model::table_of(bytes);
+        let mut layers = [None; L];
+        let mut output_q = None;
+        if table.is_none() {
             need(padded_depth(model.obs_dim()), W)?;
-            for l in model.layers() {
+            need(model.n_layers(), L)?;
+            for (slot, l) in layers.iter_mut().zip(model::layers_of(bytes)) {
                 need(padded_depth(l.in_dim), W)?;
                 need(padded_rows(l.out_dim), W)?;
+                output_q = match l.data {
+                    LayerData::Int8 { output, .. } => Some(output),
+                    LayerData::F32(_) => None,
+                };
+                *slot = Some(l);
             }
         }
         if model.head() != HeadKind::Discrete {
             need(model.action_dim(), MAX_ACTION_DIM)?;
         }
         let mut stds = [1.0f32; W];
-        if let Some(n) = model.normalization() {
+        let norm = model::normalization_of(bytes);
+        if let Some(n) = norm {
             for (s, &v) in stds.iter_mut().zip(n.var) {
                 *s = norm_std(v, n.epsilon);
             }
         }
+        let (low, high) = model::action_bounds_of(bytes).unwrap_or((&[], &[]));
         Ok(Self {
             model,
+            layers,
+            n_layers: if table.is_none() {
+                model.n_layers().min(L)
+            } else {
+                0
+            },
+            head: model.head(),
+            obs_dim: model.obs_dim(),
+            action_dim: model.action_dim(),
+            input_q: model.input_quant(),
+            output_q,
+            norm_mean: norm.map(|n| n.mean).unwrap_or(&[]),
+            norm_clip: norm.map(|n| n.clip).unwrap_or(f32::INFINITY),
+            low,
+            high,
+            table,
             bufs: [[0.0; W]; 2],
             outputs: [0.0; W],
             norm_std: stds,
@@ -242,7 +287,7 @@ impl<'a, const W: usize> Policy<'a, W> {
     /// before squashing or clipping (continuous), dequantized for int8 models, the state's Q-values
     /// for a Q-table; empty for a greedy table and before the first `act`.
     pub fn outputs(&self) -> &[f32] {
-        match self.model.table() {
+        match self.table {
             Some(Table::Greedy(_)) => &[],
             Some(Table::Q { q, n_actions }) => {
                 if self.n_outputs == 0 {
@@ -257,8 +302,7 @@ impl<'a, const W: usize> Policy<'a, W> {
 
     /// Chooses the action for `obs`; see the module documentation for the errors.
     pub fn act(&mut self, obs: &[f32]) -> Result<ActionOut, PolicyError> {
-        let m = self.model;
-        let expected = m.obs_dim();
+        let expected = self.obs_dim;
         if obs.len() != expected {
             return Err(PolicyError::ObsLength {
                 expected,
@@ -268,7 +312,7 @@ impl<'a, const W: usize> Policy<'a, W> {
         if let Some(index) = obs.iter().position(|v| !v.is_finite()) {
             return Err(PolicyError::NonFiniteObs { index });
         }
-        match m.table() {
+        match self.table {
             Some(table) => self.act_tabular(obs, table),
             None => self.act_mlp(obs),
         }
@@ -295,89 +339,75 @@ impl<'a, const W: usize> Policy<'a, W> {
     }
 
     fn act_mlp(&mut self, obs: &[f32]) -> Result<ActionOut, PolicyError> {
-        let Self {
-            model,
-            bufs,
-            outputs,
-            norm_std,
-            n_outputs,
-            ..
-        } = self;
-        let norm = model.normalization();
-        let [a, b] = bufs;
-        let (mut cur, mut next) = (a, b);
-        // The observation, normalized, into `cur` (f32) or quantized into its i16 view (int8).
-        let input_q = model.input_quant();
-        {
-            let (mean, clip) = match norm {
-                Some(n) => (n.mean, n.clip),
-                None => (&[][..], f32::INFINITY),
-            };
-            match input_q {
-                None => {
-                    for (i, (o, &x)) in cur.iter_mut().zip(obs).enumerate() {
-                        *o = match (mean.get(i), norm_std.get(i)) {
-                            (Some(&mu), Some(&sd)) => normalize(x, mu, sd, clip),
-                            _ => x,
-                        };
+        let [a, b] = &mut self.bufs;
+        let (mean, std, clip) = (self.norm_mean, &self.norm_std, self.norm_clip);
+        let norm = |i: usize, x: f32| match (mean.get(i), std.get(i)) {
+            (Some(&mu), Some(&sd)) => normalize(x, mu, sd, clip),
+            _ => x,
+        };
+        let n = self.action_dim.min(W);
+        let outputs = &mut self.outputs[..n];
+        // Capacities were checked in `new`, so the layers cannot refuse the buffers: their
+        // `Result`s are ignored.
+        match self.input_q {
+            None => {
+                // f32: normalize into `a`, then ping-pong between the two buffers.
+                let (mut cur, mut next) = (&mut a[..], &mut b[..]);
+                for (i, (o, &x)) in cur.iter_mut().zip(obs).enumerate() {
+                    *o = norm(i, x);
+                }
+                for slot in self.layers.get(..self.n_layers).unwrap_or(&[]) {
+                    if let Some(LayerView {
+                        data: LayerData::F32(d),
+                        ..
+                    }) = slot
+                    {
+                        let _ = d.forward(cur, next);
                     }
+                    core::mem::swap(&mut cur, &mut next);
                 }
-                Some(q) => {
-                    let depth = padded_depth(obs.len());
-                    let xs: &mut [i16] = bytemuck::cast_slice_mut(&mut cur[..]);
-                    for (i, o) in xs.iter_mut().enumerate().take(depth) {
-                        *o = match obs.get(i) {
-                            Some(&x) => {
-                                let x = match (mean.get(i), norm_std.get(i)) {
-                                    (Some(&mu), Some(&sd)) => normalize(x, mu, sd, clip),
-                                    _ => x,
-                                };
-                                quant::quantize_f32(x, q) as i16
-                            }
-                            None => 0,
-                        };
+                outputs.copy_from_slice(&cur[..n]);
+            }
+            Some(q) => {
+                // int8: quantize into the i16 view of `a` (zero padding), run, dequantize.
+                let mut cur: &mut [i16] = bytemuck::cast_slice_mut(&mut a[..]);
+                let mut next: &mut [i16] = bytemuck::cast_slice_mut(&mut b[..]);
+                let depth = padded_depth(obs.len()).min(cur.len());
+                let (xs, pad) = cur[..depth].split_at_mut(obs.len().min(depth));
+                for (i, (o, &x)) in xs.iter_mut().zip(obs).enumerate() {
+                    *o = quant::quantize_f32(norm(i, x), q) as i16;
+                }
+                pad.fill(0);
+                for slot in self.layers.get(..self.n_layers).unwrap_or(&[]) {
+                    if let Some(LayerView {
+                        data: LayerData::Int8 { dense, .. },
+                        ..
+                    }) = slot
+                    {
+                        let _ = dense.forward(cur, next);
                     }
+                    core::mem::swap(&mut cur, &mut next);
+                }
+                let oq = self.output_q.unwrap_or(q);
+                for (o, &y) in outputs.iter_mut().zip(cur.iter()) {
+                    *o = quant::dequantize_i8(y as i32, oq);
                 }
             }
         }
-        // The layers, ping-ponging between the two buffers.
-        let mut last = None;
-        for layer in model.layers() {
-            match layer.data {
-                LayerData::F32(d) => {
-                    let _ = d.forward(&cur[..], &mut next[..]);
-                }
-                LayerData::Int8 { dense, .. } => {
-                    let x: &[i16] = bytemuck::cast_slice(&cur[..]);
-                    let y: &mut [i16] = bytemuck::cast_slice_mut(&mut next[..]);
-                    let _ = dense.forward(x, y);
-                }
-            }
-            core::mem::swap(&mut cur, &mut next);
-            last = Some(layer);
-        }
-        // The head's inputs as f32.
-        let n = model.action_dim().min(W);
-        match last.map(|l| l.data) {
-            Some(LayerData::Int8 { output, .. }) => {
-                let ys: &[i16] = bytemuck::cast_slice(&cur[..]);
-                for (o, &y) in outputs.iter_mut().zip(ys).take(n) {
-                    *o = quant::dequantize_i8(y as i32, output);
-                }
-            }
-            _ => outputs[..n].copy_from_slice(&cur[..n]),
-        }
-        *n_outputs = n;
-        let out = &outputs[..n];
-        if let Some(index) = out.iter().position(|v| !v.is_finite()) {
+        self.n_outputs = n;
+        if let Some(index) = outputs.iter().position(|v| !v.is_finite()) {
             return Err(PolicyError::NonFiniteOutput { index });
         }
-        Ok(match model.head() {
-            HeadKind::Discrete => ActionOut::Discrete(argmax(out) as u32),
+        Ok(match self.head {
+            HeadKind::Discrete => ActionOut::Discrete(argmax(outputs) as u32),
             head => {
                 let mut values = [0.0f32; MAX_ACTION_DIM];
-                let (low, high) = model.action_bounds().unwrap_or((&[], &[]));
-                for (((v, &mu), &lo), &hi) in values.iter_mut().zip(out).zip(low).zip(high) {
+                for (((v, &mu), &lo), &hi) in values
+                    .iter_mut()
+                    .zip(outputs.iter())
+                    .zip(self.low)
+                    .zip(self.high)
+                {
                     *v = if head == HeadKind::ContinuousTanh {
                         lo + (0.5 * (libm::tanhf(mu) + 1.0)) * (hi - lo)
                     } else if mu < lo {

@@ -263,11 +263,11 @@ fn int8_round_trip_keeps_tflite_quantities() {
         let max = row.iter().fold(0.0f32, |m, w| m.max(w.abs()));
         assert_eq!(weight_scales[r], max / 127.0);
         let mut sum = 0;
-        for c in 0..3 {
+        for (c, &wc) in row.iter().enumerate() {
             let q = dense.weight(r, c).unwrap();
             assert_eq!(
                 q as f32,
-                (row[c] / weight_scales[r]).round().clamp(-127.0, 127.0)
+                (wc / weight_scales[r]).round().clamp(-127.0, 127.0)
             );
             sum += q as i32;
         }

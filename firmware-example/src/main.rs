@@ -1,19 +1,263 @@
+//! picorl's firmware example: a Cortex-M4F program that embeds an exported `.picorl` policy and
+//! runs it in a closed loop against picorl-core's environment, printing per episode
+//! `episode=I seed=S return=R steps=N` and, last, a `summary …` line with the instructions per
+//! inference, flash and RAM (see CONTRACTS.md). `firmware-example/run` builds and runs it.
+//!
+//! The same `Policy::act` and `Env::step` run here and in `picorl eval` on the desktop, so the
+//! returns agree value for value and bit for bit.
 #![no_std]
 #![no_main]
 
+mod bits;
+#[cfg(picorl_learn)]
+mod learn;
+mod measure;
+
+use core::fmt;
+
+use bits::{F32s, F64};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use picorl_core::env::{Env, EnvError, EnvOptions, EnvSpec, Registered, Space, REGISTRY};
+use picorl_core::model::{Model, ModelError};
+use picorl_core::policy::{Policy, PolicyError};
+
+/// Build-time configuration from `build.rs` (environment, episodes, seed, policy name, sizes).
+#[allow(dead_code)]
+mod config {
+    include!(concat!(env!("OUT_DIR"), "/config.rs"));
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn find_spec(id: &str) -> EnvSpec {
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        if str_eq(REGISTRY[i].id, id) {
+            return REGISTRY[i];
+        }
+        i += 1;
+    }
+    panic!("PICORL_ENV names no environment of picorl-core's registry");
+}
+
+/// The environment's spec, found at compile time.
+const SPEC: EnvSpec = find_spec(config::ENV_ID);
+static SPEC_REF: EnvSpec = SPEC;
+const OBS_DIM: usize = SPEC.observation_space.flat_dim();
+const ACTION_DIM: usize = match SPEC.action_space {
+    Space::Discrete { n } => n as usize,
+    Space::Box { dim, .. } => dim,
+};
+
+/// States of a discrete observation space (the learning mode's table rows).
+#[cfg(picorl_learn)]
+const OBS_STATES: usize = match SPEC.observation_space {
+    Space::Discrete { n } => n as usize,
+    Space::Box { .. } => panic!("the learning mode needs a discrete observation space"),
+};
+
+/// The policy, embedded and checked against the environment's shape when this file compiles.
+#[cfg(not(picorl_learn))]
+static MODEL: &[u8] = picorl_core::include_model!(
+    concat!(env!("OUT_DIR"), "/policy.picorl"),
+    obs = OBS_DIM,
+    actions = ACTION_DIM
+);
+
+/// Inferences timed for the instruction count.
+const TIMED_INFERENCES: u32 = 1024;
+/// Observations kept from the first episode to time and to print outputs for.
+const PROBES: usize = 16;
+/// Probe observations whose outputs are printed (`infer …` lines) for the host to compare.
+const PRINTED_PROBES: usize = 3;
+
+enum Error {
+    Model(ModelError),
+    Policy(PolicyError),
+    Env(EnvError),
+    Option(&'static str, EnvError),
+    NoSysTick,
+    #[cfg(picorl_learn)]
+    Tabular(picorl_core::tabular::TabularError),
+    #[cfg(picorl_learn)]
+    TableTooSmall,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Model(e) => write!(f, "model: {e}"),
+            Error::Policy(e) => write!(f, "policy: {e}"),
+            Error::Env(e) => write!(f, "{}: {e}", config::ENV_ID),
+            Error::Option(k, e) => write!(f, "{}: option {k}: {e}", config::ENV_ID),
+            Error::NoSysTick => write!(f, "SysTick is not available"),
+            #[cfg(picorl_learn)]
+            Error::Tabular(e) => write!(f, "tabular: {e}"),
+            #[cfg(picorl_learn)]
+            Error::TableTooSmall => write!(
+                f,
+                "the environment has more states than the firmware's table"
+            ),
+        }
+    }
+}
+
+impl From<ModelError> for Error {
+    fn from(e: ModelError) -> Self {
+        Error::Model(e)
+    }
+}
+impl From<PolicyError> for Error {
+    fn from(e: PolicyError) -> Self {
+        Error::Policy(e)
+    }
+}
+impl From<EnvError> for Error {
+    fn from(e: EnvError) -> Self {
+        Error::Env(e)
+    }
+}
+
+/// The one environment type this firmware runs (not `AnyEnv`, so only its code is linked).
+fn make_env() -> Result<config::EnvType, Error> {
+    let mut options = EnvOptions::default();
+    for (k, v) in config::ENV_KWARGS {
+        options.set(k, v).map_err(|e| Error::Option(k, e))?;
+    }
+    Ok(config::EnvType::from_options(&SPEC_REF, &options)?)
+}
 
 #[entry]
 fn main() -> ! {
-    hprintln!("hello {}", 1.5f64);
-    debug::exit(debug::EXIT_SUCCESS);
+    measure::paint_stack();
+    #[cfg(picorl_learn)]
+    let result = learn::run();
+    #[cfg(not(picorl_learn))]
+    let result = run_policy();
+    let code = match result {
+        Ok(()) => debug::EXIT_SUCCESS,
+        Err(e) => {
+            hprintln!("error: {}", e);
+            debug::EXIT_FAILURE
+        }
+    };
+    debug::exit(code);
+    #[allow(clippy::empty_loop)]
     loop {}
+}
+
+#[cfg(not(picorl_learn))]
+fn run_policy() -> Result<(), Error> {
+    let syst = cortex_m::Peripherals::take().ok_or(Error::NoSysTick)?.SYST;
+    let clock = measure::Clock::start(syst);
+    let model = Model::parse(MODEL)?;
+    let mut policy: Policy<'static, { config::POLICY_CAPACITY }> = Policy::new(model)?;
+    let mut env = make_env()?;
+
+    let mut obs = [0.0f32; OBS_DIM];
+    let mut probes = [[0.0f32; OBS_DIM]; PROBES];
+    let mut n_probes = 0;
+    let mut sum = 0.0f64;
+    for i in 0..config::EPISODES {
+        let seed = config::SEED + u64::from(i);
+        env.reset(Some(seed), &mut obs)?;
+        let (mut ret, mut steps) = (0.0f64, 0u32);
+        loop {
+            if n_probes < PROBES {
+                probes[n_probes] = obs;
+                n_probes += 1;
+            }
+            let action = policy.act(&obs)?;
+            let r = env.step(action.as_action(), &mut obs)?;
+            ret += r.reward;
+            steps += 1;
+            if r.done() {
+                break;
+            }
+        }
+        hprintln!(
+            "episode={} seed={} return={} steps={}",
+            i,
+            seed,
+            F64(ret),
+            steps
+        );
+        sum += ret;
+    }
+
+    for p in probes.iter().take(n_probes.min(PRINTED_PROBES)) {
+        let action = policy.act(p)?;
+        match action.continuous() {
+            Some(a) => hprintln!(
+                "infer obs={} action={} outputs={}",
+                F32s(p),
+                F32s(a),
+                F32s(policy.outputs())
+            ),
+            None => hprintln!(
+                "infer obs={} action={} outputs={}",
+                F32s(p),
+                action.discrete().unwrap_or(0),
+                F32s(policy.outputs())
+            ),
+        }
+    }
+
+    // Instructions per inference: the timed loop less the same loop without the inference.
+    let n = n_probes.max(1);
+    let start = clock.now();
+    for k in 0..TIMED_INFERENCES as usize {
+        let a = policy.act(core::hint::black_box(&probes[k % n]));
+        core::hint::black_box(&a);
+    }
+    let with = clock.ticks_since(start);
+    let start = clock.now();
+    for k in 0..TIMED_INFERENCES as usize {
+        core::hint::black_box(&probes[k % n]);
+    }
+    let without = clock.ticks_since(start);
+    let instructions = u64::from(with.saturating_sub(without)) * measure::INSTRUCTIONS_PER_TICK;
+    let per_inference =
+        (instructions + u64::from(TIMED_INFERENCES) / 2) / u64::from(TIMED_INFERENCES);
+
+    let quant = match model.quant() {
+        picorl_core::model::QuantKind::F32 => "f32",
+        picorl_core::model::QuantKind::Int8 => "int8",
+    };
+    hprintln!(
+        "summary policy={} quant={} episodes={} mean_return={} instructions_per_inference={} macs={} flash_bytes={} ram_bytes={}",
+        config::POLICY_NAME,
+        quant,
+        config::EPISODES,
+        F64(sum / f64::from(config::EPISODES)),
+        per_inference,
+        model.macs(),
+        measure::flash_used(config::FLASH_ORIGIN),
+        measure::static_ram() + measure::stack_peak()
+    );
+    Ok(())
 }
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    hprintln!("panic");
+    // Core never panics on any input; reaching this is a bug. No message formatting here keeps
+    // the formatting machinery for panics out of the image.
+    hprintln!("error: panic");
     debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
     loop {}
 }

@@ -45,9 +45,92 @@ pub enum Command {
         after_help = "Examples:\n  picorl eval runs/ppo --episodes 100 --json\n  picorl eval policy.picorl --env CartPole-v1"
     )]
     Eval(EvalArgs),
+    /// Export a run's deterministic policy to a .picorl file (f32 or int8) and report what
+    /// quantization cost.
+    #[command(
+        after_help = "Examples:\n  picorl export runs/ppo --out cartpole.picorl --quant int8\n  \
+                  picorl export runs/ppo --out cartpole-f32.picorl --json"
+    )]
+    Export(ExportArgs),
+    /// Describe a .picorl file: architecture, sizes, quantization, checksum.
+    Inspect(InspectArgs),
+    /// One inference through core: the action and the head's inputs.
+    #[command(
+        after_help = "Examples:\n  picorl infer cartpole.picorl --obs 0.01,-0.02,0.03,0.04 --json"
+    )]
+    Infer(InferArgs),
+    /// Single-observation inference speed through core.
+    Bench(BenchArgs),
     /// Environments: list them, or replay Gymnasium traces against them.
     #[command(subcommand)]
     Env(EnvCommand),
+}
+
+/// `picorl export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The file to write (.picorl).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Weights and arithmetic: f32, or int8 (integer-only, TFLite Micro's arithmetic).
+    #[arg(long, default_value = "f32")]
+    pub quant: String,
+    /// Episodes of the run's own policy whose observations calibrate int8 activation ranges
+    /// (reset seeds 20000, 20001, …).
+    #[arg(long, default_value_t = 20)]
+    pub calib_episodes: u32,
+    /// Episodes compared in the report (seeds 0, 1, …), run's policy against the exported file.
+    #[arg(long, default_value_t = 20)]
+    pub eval_episodes: u32,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `picorl inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The .picorl file.
+    pub file: PathBuf,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `picorl infer`.
+#[derive(Args, Debug)]
+pub struct InferArgs {
+    /// The .picorl file.
+    pub file: PathBuf,
+    /// One observation, comma-separated.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        required_unless_present = "obs_file",
+        conflicts_with = "obs_file"
+    )]
+    pub obs: Option<String>,
+    /// A file of observations, comma-separated, one a line (one JSON line each).
+    #[arg(long)]
+    pub obs_file: Option<PathBuf>,
+    /// JSON output (the default for --obs-file).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `picorl bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The .picorl file.
+    pub file: PathBuf,
+    /// Inferences to time.
+    #[arg(long, default_value_t = 100_000)]
+    pub iterations: u64,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `picorl train`.
@@ -152,6 +235,10 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Train(a)) => train(a),
         Some(Command::Eval(a)) => eval_cmd(a),
+        Some(Command::Export(a)) => crate::commands::export(a),
+        Some(Command::Inspect(a)) => crate::commands::inspect(a),
+        Some(Command::Infer(a)) => crate::commands::infer(a),
+        Some(Command::Bench(a)) => crate::commands::bench(a),
         Some(Command::Env(EnvCommand::List)) => {
             env_list();
             Ok(())
@@ -270,8 +357,10 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     }
     let res = if a.path.is_dir() {
         eval_run_dir(&a)?
+    } else if a.path.exists() {
+        crate::commands::eval_file(&a)?
     } else {
-        bail!("{}: not a run directory", a.path.display());
+        bail!("{}: no such run directory or file", a.path.display());
     };
     if a.json {
         let out = json!({

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
-use picorl_core::env::{make as core_make, EnvError, EnvOptions, EnvSpec, Space, REGISTRY};
+use picorl_core::env::{make as core_make, AnyEnv, EnvError, EnvOptions, EnvSpec, Space, REGISTRY};
 
 /// Every environment id picorl knows, in registration order.
 pub fn ids() -> Vec<&'static str> {
@@ -25,6 +25,11 @@ pub fn make(
     id: &str,
     kwargs: &BTreeMap<String, String>,
 ) -> Result<Box<dyn picorl_core::env::Env + Send>> {
+    Ok(Box::new(make_any(id, kwargs)?))
+}
+
+/// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table.
+pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
     spec(id)?;
     let mut options = EnvOptions::default();
     for (k, v) in kwargs {
@@ -33,7 +38,7 @@ pub fn make(
             .map_err(|e| anyhow!("{id}: option {k}={v}: {e}"))?;
     }
     match core_make(id, &options) {
-        Ok(env) => Ok(Box::new(env)),
+        Ok(env) => Ok(env),
         Err(EnvError::UnknownId) => Err(anyhow!(
             "unknown environment `{id}`; known: {}",
             ids().join(", ")

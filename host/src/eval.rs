@@ -59,7 +59,12 @@ pub fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
-/// Runs `episodes` episodes, episode `i` reset with `first_seed + i`, acting with `actor`.
+/// The most steps of an evaluation episode in an environment without a time limit
+/// (`CliffWalking-v1`), where a deterministic policy can walk in circles forever.
+pub const UNLIMITED_EVAL_STEPS: u32 = 10_000;
+
+/// Runs `episodes` episodes, episode `i` reset with `first_seed + i`, acting with `actor`. An
+/// episode of an environment without a time limit ends after [`UNLIMITED_EVAL_STEPS`] steps.
 pub fn evaluate(
     env: &mut dyn Env,
     actor: &mut dyn Actor,
@@ -67,6 +72,8 @@ pub fn evaluate(
     episodes: u32,
 ) -> Result<EvalResult> {
     let dim = env.spec().observation_space.flat_dim();
+    let limit = env.spec().time_limit();
+    let cap = limit.map_or(UNLIMITED_EVAL_STEPS, |_| u32::MAX);
     let mut obs = vec![0.0f32; dim];
     let mut res = EvalResult {
         seeds: Vec::new(),
@@ -85,7 +92,7 @@ pub fn evaluate(
             })?;
             ret += r.reward;
             len += 1;
-            if r.done() {
+            if r.done() || len >= cap {
                 break;
             }
         }

@@ -70,3 +70,320 @@ pub struct PolicyExport {
     /// Observation normalization, if the policy was trained with it.
     pub obs_norm: Option<ObsNormExport>,
 }
+
+use anyhow::{anyhow, bail, Result};
+use picorl_core::model::{self, BodySpec, HeadSpec, LayerSpec, ModelSpec, NormSpec};
+use picorl_core::nn::{self as core_nn, QuantParams};
+
+/// How `picorl export` stores the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quant {
+    /// f32 weights, f32 inference.
+    F32,
+    /// Per-channel symmetric int8 weights, int8 activations, integer-only inference (TFLM's).
+    Int8,
+}
+
+impl Quant {
+    /// `f32` or `int8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quant::F32 => "f32",
+            Quant::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for Quant {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Quant::F32),
+            "int8" => Ok(Quant::Int8),
+            _ => bail!("--quant {s}: expected f32 or int8"),
+        }
+    }
+}
+
+impl PolicyExport {
+    /// Normalizes one observation as core does (SB3's `VecNormalize`, computed in f32 by core's
+    /// own functions, so host and controller agree bit for bit).
+    pub fn normalize(&self, obs: &mut [f32]) {
+        if let Some(n) = &self.obs_norm {
+            for (i, x) in obs.iter_mut().enumerate() {
+                let std = picorl_core::policy::norm_std(n.var[i], n.eps);
+                *x = picorl_core::policy::normalize(*x, n.mean[i], std, n.clip);
+            }
+        }
+    }
+
+    /// The f32 forward pass of a normalized observation, returning every layer's output (after
+    /// its activation): what calibration measures.
+    pub fn forward_all(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let mut outs: Vec<Vec<f32>> = Vec::with_capacity(self.layers.len());
+        for (k, l) in self.layers.iter().enumerate() {
+            let input = if k == 0 { x } else { &outs[k - 1] };
+            let last = k + 1 == self.layers.len();
+            let y: Vec<f32> = (0..l.outputs)
+                .map(|o| {
+                    let row = &l.weights[o * l.inputs..(o + 1) * l.inputs];
+                    let z = l.bias[o] + row.iter().zip(input).map(|(w, v)| w * v).sum::<f32>();
+                    match (last, self.activation) {
+                        (true, _) => z,
+                        (false, Activation::Relu) => z.max(0.0),
+                        (false, Activation::Tanh) => z.tanh(),
+                        (false, Activation::Hardtanh) => core_nn::activation::hard_tanh(z),
+                    }
+                })
+                .collect();
+            outs.push(y);
+        }
+        outs
+    }
+}
+
+/// Activation ranges measured on calibration observations: the normalized input and each
+/// layer's output. The rule is the plain min/max over every value seen (TFLite's converter's
+/// default for activations), widened to contain 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// `(min, max)` of the normalized observation.
+    pub input: (f32, f32),
+    /// `(min, max)` of each layer's output.
+    pub layers: Vec<(f32, f32)>,
+    /// Observations measured.
+    pub samples: usize,
+}
+
+/// Measures activation ranges of `policy` over raw observations `obs` (`obs_dim` each).
+pub fn calibrate(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> Calibration {
+    let widen = |r: &mut (f32, f32), v: &[f32]| {
+        for &x in v {
+            r.0 = r.0.min(x);
+            r.1 = r.1.max(x);
+        }
+    };
+    let mut c = Calibration {
+        input: (0.0, 0.0),
+        layers: vec![(0.0, 0.0); policy.layers.len()],
+        samples: 0,
+    };
+    for raw in obs.chunks_exact(obs_dim) {
+        let mut x = raw.to_vec();
+        policy.normalize(&mut x);
+        widen(&mut c.input, &x);
+        for (r, out) in c.layers.iter_mut().zip(policy.forward_all(&x)) {
+            widen(r, &out);
+        }
+        c.samples += 1;
+    }
+    c
+}
+
+/// A byte buffer that starts on a 4-byte boundary, as core's zero-copy reader needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlignedBytes {
+    words: Vec<u32>,
+    len: usize,
+}
+
+impl AlignedBytes {
+    /// Copies `bytes` into aligned storage.
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut a = Self::zeroed(bytes.len());
+        a.as_mut_bytes().copy_from_slice(bytes);
+        a
+    }
+
+    /// `len` zero bytes.
+    pub fn zeroed(len: usize) -> Self {
+        Self {
+            words: vec![0; len.div_ceil(4)],
+            len,
+        }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
+    }
+
+    /// The bytes, mutably.
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut::<u32, u8>(&mut self.words)[..self.len]
+    }
+
+    /// Shortens to `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+/// Builds the `.picorl` bytes of `policy` with core's writer (int8 needs a calibration).
+pub fn build_model(
+    policy: &PolicyExport,
+    obs_dim: usize,
+    quant: Quant,
+    calib: Option<&Calibration>,
+) -> Result<AlignedBytes> {
+    let to_core = |a: Activation| match a {
+        Activation::Relu => core_nn::Activation::Relu,
+        Activation::Tanh => core_nn::Activation::Tanh,
+        Activation::Hardtanh => core_nn::Activation::HardTanh,
+    };
+    let n_layers = policy.layers.len();
+    let layers: Vec<LayerSpec<'_>> = policy
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(k, l)| LayerSpec {
+            in_dim: l.inputs,
+            out_dim: l.outputs,
+            weights: &l.weights,
+            bias: &l.bias,
+            activation: if k + 1 == n_layers {
+                core_nn::Activation::Identity
+            } else {
+                to_core(policy.activation)
+            },
+        })
+        .collect();
+    let norm = policy.obs_norm.as_ref().map(|n| NormSpec {
+        mean: &n.mean,
+        var: &n.var,
+        epsilon: n.eps,
+        clip: n.clip,
+    });
+    let greedy: Vec<u32>;
+    let (head, n_actions) = match &policy.head {
+        HeadExport::Argmax => (
+            HeadSpec::Discrete {
+                n: policy.layers.last().map_or(0, |l| l.outputs) as u32,
+            },
+            0,
+        ),
+        HeadExport::Clip { low, high } => (HeadSpec::ContinuousClip { low, high }, 0),
+        HeadExport::TanhScale { low, high } => (HeadSpec::ContinuousTanh { low, high }, 0),
+        HeadExport::Tabular { n_actions, .. } => (HeadSpec::Discrete { n: *n_actions }, *n_actions),
+    };
+    let _ = n_actions;
+    let qparams: Vec<QuantParams>;
+    let int8_layers: Vec<LayerSpec<'_>>;
+    let body = match (&policy.head, quant) {
+        (HeadExport::Tabular { actions, .. }, _) => {
+            greedy = actions.clone();
+            BodySpec::GreedyTable { actions: &greedy }
+        }
+        (_, Quant::F32) => BodySpec::MlpF32 { layers: &layers },
+        (_, Quant::Int8) => {
+            if policy.activation == Activation::Tanh && n_layers > 1 {
+                bail!(
+                    "int8 export needs ReLU or hardtanh hidden layers (this policy uses tanh); train with --set activation=hardtanh, or export --quant f32"
+                );
+            }
+            let c = calib.ok_or_else(|| anyhow!("int8 export needs calibration observations"))?;
+            let q = |(lo, hi): (f32, f32), what: &str| {
+                QuantParams::from_range(lo, hi)
+                    .map_err(|e| anyhow!("calibrated range of {what} [{lo}, {hi}]: {e}"))
+            };
+            let input = q(c.input, "the input")?;
+            // A hardtanh layer's output range is [-1, 1] by construction: written as an identity
+            // int8 layer with that range, int8 saturation is the clamp (see core's
+            // `Activation::HardTanh`).
+            let hard = |k: usize| policy.activation == Activation::Hardtanh && k + 1 < n_layers;
+            qparams = c
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    if hard(k) {
+                        q((-1.0, 1.0), "hardtanh")
+                    } else {
+                        q(*r, &format!("layer {k}"))
+                    }
+                })
+                .collect::<Result<_>>()?;
+            int8_layers = layers
+                .iter()
+                .enumerate()
+                .map(|(k, l)| LayerSpec {
+                    activation: if hard(k) {
+                        core_nn::Activation::Identity
+                    } else {
+                        l.activation
+                    },
+                    ..*l
+                })
+                .collect();
+            BodySpec::MlpInt8 {
+                layers: &int8_layers,
+                input,
+                outputs: &qparams,
+            }
+        }
+    };
+    let spec = ModelSpec {
+        obs_dim,
+        normalization: norm,
+        head,
+        body,
+    };
+    let len = model::required_len(&spec).map_err(|e| anyhow!("building the model: {e}"))?;
+    let mut buf = AlignedBytes::zeroed(len);
+    let n =
+        model::write(&spec, buf.as_mut_bytes()).map_err(|e| anyhow!("building the model: {e}"))?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// For int8 export of a policy trained without observation normalization: stores a per-feature
+/// standardization measured on the calibration observations (mean and variance, no clipping) and
+/// folds its inverse into the first layer (`W' = W·diag(σ)`, `b' = b + W·μ`), so the network
+/// computes the same function while the int8 input quantization sees features of similar range.
+/// Without it, one input scale must cover, say, CartPole's cart velocity (±2) and pole angle
+/// (±0.2) at once, and the angle keeps only a few int8 steps. Policies with their own
+/// normalization are returned unchanged.
+pub fn standardized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyExport {
+    let Some(first) = policy.layers.first() else {
+        return policy.clone();
+    };
+    if policy.obs_norm.is_some() || obs_dim == 0 || obs.len() < obs_dim || first.inputs != obs_dim {
+        return policy.clone();
+    }
+    let n = (obs.len() / obs_dim) as f64;
+    let mut mean = vec![0.0f32; obs_dim];
+    let mut var = vec![1.0f32; obs_dim];
+    for i in 0..obs_dim {
+        let col = obs.chunks_exact(obs_dim).map(|o| f64::from(o[i]));
+        let m = col.clone().sum::<f64>() / n;
+        let v = col.map(|x| (x - m).powi(2)).sum::<f64>() / n;
+        mean[i] = m as f32;
+        // A constant feature keeps unit scale (only its mean is removed).
+        var[i] = if v > 1e-12 { v as f32 } else { 1.0 };
+    }
+    let std: Vec<f32> = var
+        .iter()
+        .map(|&v| picorl_core::policy::norm_std(v, 0.0))
+        .collect();
+    let mut out = policy.clone();
+    let l0 = &mut out.layers[0];
+    for o in 0..l0.outputs {
+        let row = &mut l0.weights[o * obs_dim..(o + 1) * obs_dim];
+        let shift: f64 = row
+            .iter()
+            .zip(&mean)
+            .map(|(&w, &m)| f64::from(w) * f64::from(m))
+            .sum();
+        l0.bias[o] = (f64::from(l0.bias[o]) + shift) as f32;
+        for (w, s) in row.iter_mut().zip(&std) {
+            *w *= s;
+        }
+    }
+    out.obs_norm = Some(ObsNormExport {
+        mean,
+        var,
+        eps: 0.0,
+        clip: f32::INFINITY,
+    });
+    out
+}

@@ -14,11 +14,13 @@
 
 pub mod algo;
 pub mod cli;
+pub mod commands;
 pub mod device;
 pub mod envs;
 pub mod eval;
 pub mod export;
 pub mod nets;
+pub mod picorl_file;
 pub mod plot;
 pub mod progress;
 pub mod train;

@@ -387,8 +387,9 @@ pub(crate) fn copy_state<const N: usize>(state: [f64; N], out: &mut [f64]) -> Re
     Ok(())
 }
 
-/// What the registry needs from each environment type besides [`Env`].
-pub(crate) trait Registered: Env + Sized {
+/// What the registry needs from each environment type besides [`Env`]; public so that firmware
+/// can build one concrete environment (and link only its code) instead of [`AnyEnv`].
+pub trait Registered: Env + Sized {
     /// Builds the environment registered as `spec` with Gymnasium's kwargs in `options`,
     /// refusing options it does not take.
     fn from_options(spec: &'static EnvSpec, options: &EnvOptions) -> Result<Self, EnvError>;

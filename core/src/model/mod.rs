@@ -398,6 +398,11 @@ impl<'a> ModelView<&'a [u8]> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ModelError> {
         Self::new_checked(bytes)
     }
+
+    /// The file's bytes, with the lifetime of the buffer.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.buffer
+    }
 }
 
 impl<T: AsRef<[u8]>> ModelView<T> {
@@ -491,7 +496,7 @@ impl<T: AsRef<[u8]>> ModelView<T> {
     pub fn n_layers(&self) -> usize {
         match self.kind() {
             ModelKind::MlpF32 | ModelKind::MlpInt8 => {
-                rd_u32(self.b(), header::COUNT).unwrap_or(0) as usize
+                (rd_u32(self.b(), header::COUNT).unwrap_or(0) as usize).min(limits::MAX_LAYERS)
             }
             _ => 0,
         }
@@ -532,7 +537,8 @@ impl<T: AsRef<[u8]>> ModelView<T> {
             normalization: rd_u32(b, header::FLAGS).unwrap_or(0) & FLAG_NORMALIZATION != 0,
             obs_dim: self.obs_dim(),
             action_dim: self.action_dim(),
-            count: rd_u32(b, header::COUNT).unwrap_or(0) as usize,
+            // Bounded, so that an unchecked view of bad bytes cannot loop for long.
+            count: (rd_u32(b, header::COUNT).unwrap_or(0) as usize).min(limits::MAX_STATES),
         }
     }
 
@@ -549,37 +555,14 @@ impl<T: AsRef<[u8]>> ModelView<T> {
         out
     }
 
-    fn f32s(&self, span: Span) -> &[f32] {
-        self.b()
-            .get(span.start..span.end())
-            .and_then(|s| bytemuck::try_cast_slice(s).ok())
-            .unwrap_or(&[])
-    }
-
     /// Observation normalization, if the model has it.
     pub fn normalization(&self) -> Option<Normalization<'_>> {
-        let b = self.b();
-        if rd_u32(b, header::FLAGS).unwrap_or(0) & FLAG_NORMALIZATION == 0 {
-            return None;
-        }
-        let spans = self.prefix_spans();
-        Some(Normalization {
-            mean: self.f32s(spans[1]),
-            var: self.f32s(spans[2]),
-            epsilon: rd_f32(b, header::NORM_EPS).unwrap_or(0.0),
-            clip: rd_f32(b, header::NORM_CLIP).unwrap_or(0.0),
-        })
+        normalization_of(self.b())
     }
 
     /// `(low, high)` of a continuous action.
     pub fn action_bounds(&self) -> Option<(&[f32], &[f32])> {
-        match self.head() {
-            HeadKind::Discrete => None,
-            _ => {
-                let spans = self.prefix_spans();
-                Some((self.f32s(spans[3]), self.f32s(spans[4])))
-            }
-        }
+        action_bounds_of(self.b())
     }
 
     /// The quantization of the observation fed to an int8 model.
@@ -595,25 +578,7 @@ impl<T: AsRef<[u8]>> ModelView<T> {
 
     /// The layers of an MLP, in order (empty for a tabular model).
     pub fn layers(&self) -> Layers<'_> {
-        let spans = self.prefix_spans();
-        let end = spans
-            .iter()
-            .map(Span::end)
-            .max()
-            .unwrap_or(HEADER_LEN)
-            .max(HEADER_LEN);
-        Layers {
-            bytes: self.b(),
-            kind: self.kind(),
-            table: spans[0],
-            n: self.n_layers(),
-            index: 0,
-            cursor: Cursor { pos: end },
-            input: self.input_quant().unwrap_or(QuantParams {
-                scale: 1.0,
-                zero_point: 0,
-            }),
-        }
+        layers_of(self.b())
     }
 
     /// Layer `i` of an MLP.
@@ -623,16 +588,7 @@ impl<T: AsRef<[u8]>> ModelView<T> {
 
     /// The table of a tabular model.
     pub fn table(&self) -> Option<Table<'_>> {
-        let span = self.table_span()?;
-        let s = self.b().get(span.start..span.end())?;
-        match self.kind() {
-            ModelKind::GreedyTable => bytemuck::try_cast_slice(s).ok().map(Table::Greedy),
-            ModelKind::QTable => bytemuck::try_cast_slice(s).ok().map(|q| Table::Q {
-                q,
-                n_actions: self.action_dim(),
-            }),
-            _ => None,
-        }
+        table_of(self.b())
     }
 
     fn table_span(&self) -> Option<Span> {
@@ -646,6 +602,80 @@ impl<T: AsRef<[u8]>> ModelView<T> {
         })
         .ok()?;
         found
+    }
+}
+
+fn f32s_of(b: &[u8], span: Span) -> &[f32] {
+    b.get(span.start..span.end())
+        .and_then(|s| bytemuck::try_cast_slice(s).ok())
+        .unwrap_or(&[])
+}
+
+/// [`ModelView::normalization`] with the lifetime of the bytes.
+pub(crate) fn normalization_of(b: &[u8]) -> Option<Normalization<'_>> {
+    if rd_u32(b, header::FLAGS).unwrap_or(0) & FLAG_NORMALIZATION == 0 {
+        return None;
+    }
+    let spans = ModelView::new_unchecked(b).prefix_spans();
+    Some(Normalization {
+        mean: f32s_of(b, spans[1]),
+        var: f32s_of(b, spans[2]),
+        epsilon: rd_f32(b, header::NORM_EPS).unwrap_or(0.0),
+        clip: rd_f32(b, header::NORM_CLIP).unwrap_or(0.0),
+    })
+}
+
+/// [`ModelView::action_bounds`] with the lifetime of the bytes.
+pub(crate) fn action_bounds_of(b: &[u8]) -> Option<(&[f32], &[f32])> {
+    let v = ModelView::new_unchecked(b);
+    match v.head() {
+        HeadKind::Discrete => None,
+        _ => {
+            let spans = v.prefix_spans();
+            Some((f32s_of(b, spans[3]), f32s_of(b, spans[4])))
+        }
+    }
+}
+
+/// [`ModelView::layers`] with the lifetime of the bytes.
+pub(crate) fn layers_of(b: &[u8]) -> Layers<'_> {
+    let v = ModelView::new_unchecked(b);
+    let spans = v.prefix_spans();
+    let end = spans
+        .iter()
+        .map(Span::end)
+        .max()
+        .unwrap_or(HEADER_LEN)
+        .max(HEADER_LEN);
+    Layers {
+        bytes: b,
+        kind: v.kind(),
+        table: spans[0],
+        n: v.n_layers(),
+        index: 0,
+        cursor: Cursor { pos: end },
+        input: v.input_quant().unwrap_or(QuantParams {
+            scale: 1.0,
+            zero_point: 0,
+        }),
+    }
+}
+
+/// [`ModelView::table`] with the lifetime of the bytes.
+pub(crate) fn table_of(b: &[u8]) -> Option<Table<'_>> {
+    let v = ModelView::new_unchecked(b);
+    if !matches!(v.kind(), ModelKind::GreedyTable | ModelKind::QTable) {
+        return None;
+    }
+    let span = v.table_span()?;
+    let s = b.get(span.start..span.end())?;
+    match v.kind() {
+        ModelKind::GreedyTable => bytemuck::try_cast_slice(s).ok().map(Table::Greedy),
+        ModelKind::QTable => bytemuck::try_cast_slice(s).ok().map(|q| Table::Q {
+            q,
+            n_actions: v.action_dim(),
+        }),
+        _ => None,
     }
 }
 

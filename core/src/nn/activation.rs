@@ -21,6 +21,11 @@ pub enum Activation {
     Relu,
     /// `tanh(x)` (f32 layers only).
     Tanh,
+    /// `clamp(x, -1, 1)` (f32 layers only; TFLite's `RELU_N1_TO_1`). It trains like tanh but is
+    /// exact in int8: an int8 layer whose output range is `[-1, 1]` saturates exactly where
+    /// `RELU_N1_TO_1` clamps (its activation range is then the whole int8 range), so the exporter
+    /// writes such a layer as an identity int8 layer with that output range.
+    HardTanh,
 }
 
 impl Activation {
@@ -30,6 +35,7 @@ impl Activation {
             Activation::Identity => 0,
             Activation::Relu => 1,
             Activation::Tanh => 2,
+            Activation::HardTanh => 3,
         }
     }
 
@@ -39,6 +45,7 @@ impl Activation {
             0 => Some(Activation::Identity),
             1 => Some(Activation::Relu),
             2 => Some(Activation::Tanh),
+            3 => Some(Activation::HardTanh),
             _ => None,
         }
     }
@@ -55,6 +62,7 @@ impl Activation {
             Activation::Identity => x,
             Activation::Relu => relu(x),
             Activation::Tanh => libm::tanhf(x),
+            Activation::HardTanh => hard_tanh(x),
         }
     }
 
@@ -64,7 +72,20 @@ impl Activation {
             Activation::Identity => {}
             Activation::Relu => xs.iter_mut().for_each(|x| *x = relu(*x)),
             Activation::Tanh => xs.iter_mut().for_each(|x| *x = libm::tanhf(*x)),
+            Activation::HardTanh => xs.iter_mut().for_each(|x| *x = hard_tanh(*x)),
         }
+    }
+}
+
+/// `clamp(x, -1, 1)` with comparisons (NaN gives `-1.0`, the same bits on every target).
+#[inline(always)]
+pub fn hard_tanh(x: f32) -> f32 {
+    if x > 1.0 {
+        1.0
+    } else if x > -1.0 {
+        x
+    } else {
+        -1.0
     }
 }
 
@@ -84,6 +105,7 @@ impl fmt::Display for Activation {
             Activation::Identity => "identity",
             Activation::Relu => "relu",
             Activation::Tanh => "tanh",
+            Activation::HardTanh => "hardtanh",
         })
     }
 }

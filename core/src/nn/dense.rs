@@ -24,7 +24,6 @@
 //! the plain loop is the one inference uses.
 
 use super::activation::Activation;
-use super::quant;
 use core::fmt;
 
 /// Output rows computed together; every layer's rows are padded to a multiple of it.
@@ -195,8 +194,11 @@ impl<'a> DenseF32<'a> {
         check_min_len("output", output.len(), rows)?;
         let x = input.get(..self.in_dim).unwrap_or(&[]);
         let out = output.get_mut(..rows).unwrap_or(&mut []);
-        forward_blocks(self.weights, self.bias, x, out);
-        self.activation.apply_slice(out);
+        let relu = self.activation == Activation::Relu;
+        forward_blocks(self.weights, self.bias, x, out, relu);
+        if !relu {
+            self.activation.apply_slice(out);
+        }
         Ok(())
     }
 
@@ -228,51 +230,82 @@ impl<'a> DenseF32<'a> {
     }
 }
 
-// Two blocks (8 rows) share each input load and give the CPU two independent add chains; each
-// row's sum still runs k = 0, 1, 2, … one multiply and one add at a time.
-//
-// Benchmark (criterion, `cargo bench -p picorl-benches -- nn/f32`, x86-64 host, 2 cores): see the
-// README of the benches or the report of issue 5 for the current figures; the plain loop beat
-// nalgebra's gemv on every shape measured.
-fn forward_blocks(weights: &[f32], bias: &[f32], x: &[f32], out: &mut [f32]) {
-    let in_dim = x.len();
-    if in_dim == 0 {
+/// Blocks computed together by the f32 kernel: each input load is shared by `4 * F32_GROUP` rows
+/// and the CPU gets `F32_GROUP` independent add chains. 8 on hosts with 16 vector registers; 4 on
+/// Cortex-M4F, whose 32 single-precision registers hold 16 accumulators plus their operands (the
+/// VLDM/VMLA kernel of `dsp.rs`). The group size changes the speed only: each row's sum runs
+/// `k = 0, 1, 2, …` whatever it is.
+#[cfg(target_arch = "arm")]
+const F32_GROUP: usize = 4;
+#[cfg(not(target_arch = "arm"))]
+const F32_GROUP: usize = 8;
+
+// Which won: the plain loop. Criterion, `cargo bench -p picorl-benches --bench main -- nn/dense_f32`,
+// x86-64 (shared 2-core VM, so ±20 %), the same block layout and the same bits:
+//   64x64:   loop 0.69 µs, nalgebra `gemv` 1.69 µs (2.5x slower);
+//   256x256: loop 9.2 µs,  nalgebra `gemv` 29.3 µs (3.2x slower).
+// Before this 8-block grouping the loop was already ahead (1.04 vs 1.46 µs, 17.4 vs 34.2 µs):
+// nalgebra's gemv over a 4-row view runs one 4-wide add chain at a time. On Cortex-M4F the loop is
+// the VLDM/VMLA kernel of `dsp.rs` (1.55 instructions per MAC for 64x64 under QEMU).
+fn forward_blocks(weights: &[f32], bias: &[f32], x: &[f32], out: &mut [f32], relu: bool) {
+    let block_len = BLOCK * x.len();
+    if block_len == 0 {
         return;
     }
-    let block_len = BLOCK * in_dim;
-    let mut w_pairs = weights.chunks_exact(2 * block_len);
-    let mut b_pairs = bias.chunks_exact(2 * BLOCK);
-    let mut o_pairs = out.chunks_exact_mut(2 * BLOCK);
-    for ((w, b), o) in (&mut w_pairs).zip(&mut b_pairs).zip(&mut o_pairs) {
-        let (w0, w1) = w.split_at(block_len);
-        let mut a = [b[0], b[1], b[2], b[3]];
-        let mut c = [b[4], b[5], b[6], b[7]];
-        for ((wa, wc), &xk) in w0.chunks_exact(BLOCK).zip(w1.chunks_exact(BLOCK)).zip(x) {
-            a[0] += wa[0] * xk;
-            a[1] += wa[1] * xk;
-            a[2] += wa[2] * xk;
-            a[3] += wa[3] * xk;
-            c[0] += wc[0] * xk;
-            c[1] += wc[1] * xk;
-            c[2] += wc[2] * xk;
-            c[3] += wc[3] * xk;
+    let mut w_groups = weights.chunks_exact(F32_GROUP * block_len);
+    let mut b_groups = bias.chunks_exact(F32_GROUP * BLOCK);
+    let mut o_groups = out.chunks_exact_mut(F32_GROUP * BLOCK);
+    for ((w, b), o) in (&mut w_groups).zip(&mut b_groups).zip(&mut o_groups) {
+        #[cfg(all(target_arch = "arm", target_feature = "dsp", target_abi = "eabihf"))]
+        {
+            if super::dsp::dense_f32_group(w, b, x, o, relu) {
+                continue;
+            }
         }
-        o[..BLOCK].copy_from_slice(&a);
-        o[BLOCK..].copy_from_slice(&c);
+        forward_group::<F32_GROUP>(w, b, x, o, relu);
     }
-    // The odd block left over, if any.
-    let w = w_pairs.remainder();
-    let b = b_pairs.remainder();
-    let o = o_pairs.into_remainder();
-    if let (Some(w), Some(b), Some(o)) = (w.get(..block_len), b.get(..BLOCK), o.get_mut(..BLOCK)) {
-        let mut a = [b[0], b[1], b[2], b[3]];
-        for (wa, &xk) in w.chunks_exact(BLOCK).zip(x) {
-            a[0] += wa[0] * xk;
-            a[1] += wa[1] * xk;
-            a[2] += wa[2] * xk;
-            a[3] += wa[3] * xk;
+    let w = w_groups.remainder();
+    let b = b_groups.remainder();
+    let o = o_groups.into_remainder();
+    for ((w, b), o) in w
+        .chunks_exact(block_len)
+        .zip(b.chunks_exact(BLOCK))
+        .zip(o.chunks_exact_mut(BLOCK))
+    {
+        forward_group::<1>(w, b, x, o, relu);
+    }
+}
+
+/// `NB` consecutive blocks: `w` holds their `NB * 4 * in` weights, `b` and `o` their `4 * NB` rows.
+#[inline(always)]
+fn forward_group<const NB: usize>(w: &[f32], b: &[f32], x: &[f32], o: &mut [f32], relu: bool) {
+    let block_len = BLOCK * x.len();
+    let mut acc = [[0.0f32; BLOCK]; NB];
+    for (a, bb) in acc.iter_mut().zip(b.chunks_exact(BLOCK)) {
+        a.copy_from_slice(bb);
+    }
+    let n = x.len();
+    // The group's weights as `[f32; 4]` per (block, input): block `j` is `blocks[j]`, `n` long.
+    let w4: &[[f32; BLOCK]] = bytemuck::cast_slice(w.get(..NB * block_len).unwrap_or(&[]));
+    let blocks: [&[[f32; BLOCK]]; NB] =
+        core::array::from_fn(|j| w4.get(j * n..(j + 1) * n).unwrap_or(&[]));
+    if blocks.iter().any(|b| b.len() != n) {
+        return;
+    }
+    for k in 0..n {
+        let xk = x[k];
+        for (a, b) in acc.iter_mut().zip(blocks.iter()) {
+            let wk = b[k];
+            a[0] += wk[0] * xk;
+            a[1] += wk[1] * xk;
+            a[2] += wk[2] * xk;
+            a[3] += wk[3] * xk;
         }
-        o.copy_from_slice(&a);
+    }
+    for (oo, a) in o.chunks_exact_mut(BLOCK).zip(acc.iter()) {
+        for (y, &v) in oo.iter_mut().zip(a) {
+            *y = if relu { super::activation::relu(v) } else { v };
+        }
     }
 }
 
@@ -438,6 +471,7 @@ impl<'a> DenseI8<'a> {
     /// On Cortex-M4 (`target_feature = "dsp"`) with word-aligned buffers this runs the SMLAD kernel
     /// of `dsp.rs`; elsewhere the portable kernel. Both give TFLM's bits for any model the reader
     /// accepts.
+    #[inline]
     pub fn forward(&self, input: &[i16], output: &mut [i16]) -> Result<(), NnError> {
         let depth = padded_depth(self.in_dim);
         let rows = padded_rows(self.out_dim);
@@ -462,32 +496,82 @@ impl<'a> DenseI8<'a> {
         Ok(())
     }
 
-    /// The portable kernel, whatever the target (the reference the Cortex-M4 kernel is checked
-    /// against). `x` and `out` must have the padded lengths; shorter slices compute fewer rows.
+    /// The portable kernel, whatever the target. It computes what the Cortex-M4 kernel's
+    /// instructions compute ([`requantize_kernel`]), so the two agree bit for bit on any
+    /// parameters, and both agree with TFLM wherever the accumulator bound holds (every model the
+    /// reader accepts). `x` and `out` must have the padded lengths; shorter slices compute fewer rows.
     pub fn forward_portable(&self, x: &[i16], out: &mut [i16]) {
-        let block_len = BLOCK * padded_depth(self.in_dim);
+        let depth = padded_depth(self.in_dim);
+        let block_len = BLOCK * depth;
         let zp = self.output_zero_point;
+        let x_pairs: &[[i16; 2]] = bytemuck::cast_slice(x.get(..depth).unwrap_or(&[]));
         for ((w, p), o) in self
             .weights
             .chunks_exact(block_len)
             .zip(self.params)
             .zip(out.chunks_exact_mut(BLOCK))
         {
-            let mut acc = [p[0], p[1], p[2], p[3]];
-            for (w8, xp) in w.chunks_exact(2 * BLOCK).zip(x.chunks_exact(2)) {
-                let x0 = xp[0] as i32;
-                let x1 = xp[1] as i32;
-                for (a, wr) in acc.iter_mut().zip(w8.chunks_exact(2)) {
-                    // One SMLAD: two 16x16 products and the accumulator, wrapping at 32 bits.
-                    *a = a.wrapping_add((wr[0] as i32 * x0).wrapping_add(wr[1] as i32 * x1));
-                }
-            }
-            for (r, (o, a)) in o.iter_mut().zip(acc).enumerate() {
-                let i = BLOCK + 4 * r;
-                // The shift as stored (`left + 1`, `right + 1`); the reader checked consistency.
-                let shift = p[i + 1] - p[i + 3];
-                *o = quant::requantize(a, p[i], shift, zp, self.relu) as i16;
+            let w_pairs: &[[i16; 2 * BLOCK]] = bytemuck::cast_slice(w);
+            let acc = mac_block(w_pairs, x_pairs, [p[0], p[1], p[2], p[3]]);
+            let rq: &[[i32; 4]] = bytemuck::cast_slice(p.get(BLOCK..).unwrap_or(&[]));
+            for ((o, a), words) in o.iter_mut().zip(acc).zip(rq) {
+                *o = requantize_kernel(a, *words, zp, self.relu);
             }
         }
     }
+}
+
+/// One block's accumulators: `acc[r] = bias[r] + sum_p (w[p][2r] * x[p][0] + w[p][2r+1] * x[p][1])`,
+/// wrapping at 32 bits as SMLAD does. Integer sums are exact in any order, so every variant gives
+/// the same bits.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn mac_block(
+    w_pairs: &[[i16; 2 * BLOCK]],
+    x_pairs: &[[i16; 2]],
+    bias: [i32; BLOCK],
+) -> [i32; BLOCK] {
+    let mut acc = bias;
+    for (wv, xp) in w_pairs.iter().zip(x_pairs) {
+        let (x0, x1) = (xp[0] as i32, xp[1] as i32);
+        for (a, wr) in acc.iter_mut().zip(wv.chunks_exact(2)) {
+            *a = a.wrapping_add((wr[0] as i32 * x0).wrapping_add(wr[1] as i32 * x1));
+        }
+    }
+    acc
+}
+
+/// [`mac_block`] on x86-64: SSE2's PMADDWD (`dsp.rs`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mac_block(
+    w_pairs: &[[i16; 2 * BLOCK]],
+    x_pairs: &[[i16; 2]],
+    bias: [i32; BLOCK],
+) -> [i32; BLOCK] {
+    super::dsp::mac_block_sse2(w_pairs, x_pairs, bias)
+}
+
+/// One channel's requantization exactly as the Cortex-M4 kernel's instructions compute it
+/// (`nn/dsp.rs`), from the [`KernelRequant`] words `[m, l1, round, r1]`:
+/// `x = SMMULR(acc LSL l1, m)`, `y = (round + 2x - (x < 0)) ASR r1`, ReLU as `max(y, 0)`, then
+/// `SSAT(y + zp, 8)`. Register-specified shifts use the bottom byte of the amount, as ARM's do.
+/// Equal to TFLM's `MultiplyByQuantizedMultiplier` + zero point + clamp whenever
+/// `|acc| << left_shift < 2^29` (the model reader's accumulator bound; `tests/nn_dsp_model.rs`).
+#[inline(always)]
+pub fn requantize_kernel(acc: i32, words: [i32; 4], output_zero_point: i32, relu: bool) -> i16 {
+    let [m, l1, round, r1] = words;
+    let l1 = (l1 as u32) & 0xFF;
+    let a = if l1 >= 32 {
+        0
+    } else {
+        ((acc as u32) << l1) as i32
+    };
+    let x = ((a as i64 * m as i64 + 0x8000_0000) >> 32) as i32;
+    let t = round
+        .wrapping_add(x.wrapping_shl(1))
+        .wrapping_sub(((x as u32) >> 31) as i32);
+    let y = t >> ((r1 as u32) & 0xFF).min(31);
+    let y = if relu && y < 0 { 0 } else { y };
+    y.wrapping_add(output_zero_point).clamp(-128, 127) as i16
 }

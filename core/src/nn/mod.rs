@@ -7,8 +7,9 @@
 //! - **Bounded time.** A layer does the same work for every input: loops run over the shape only.
 //! - **Bit-exact.** f32: one multiply and one add per weight, in a fixed order (never fused), so
 //!   x86 and Cortex-M4F give the same bits. int8: TFLM's per-channel arithmetic
-//!   ([`quant`]), the same bits from the portable kernel and from the Cortex-M4 SMLAD kernel
-//!   (`dsp.rs`, the crate's only `unsafe`).
+//!   ([`quant`]), the same bits from the portable kernel and from the target kernels of `dsp.rs`
+//!   (Cortex-M4 SMLAD, x86-64 PMADDWD; the f32 Cortex-M4F VLDM/VMLA kernel too), the crate's only
+//!   `unsafe`.
 //!
 //! Int8 and tanh: hidden int8 layers use ReLU or identity, fused into the output clamp as TFLite
 //! does; a tanh-squashed policy head applies tanh in f32 after dequantizing the last (identity)
@@ -21,7 +22,10 @@
 
 pub mod activation;
 pub mod dense;
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(any(
+    all(target_arch = "arm", target_feature = "dsp"),
+    target_arch = "x86_64"
+))]
 mod dsp;
 pub mod quant;
 

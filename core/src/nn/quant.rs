@@ -161,8 +161,21 @@ pub fn effective_scale(input_scale: f32, weight_scale: f32, output_scale: f32) -
 /// the division in f32 and `round` half away from zero. NaN maps to the zero point (Rust's
 /// saturating float-to-int conversion), where C++ is undefined.
 pub fn quantize_f32(x: f32, params: QuantParams) -> i8 {
-    let q = libm::roundf(x / params.scale) as i32;
-    q.saturating_add(params.zero_point).clamp(-128, 127) as i8
+    let v = x / params.scale;
+    // `round` half away from zero without a library call: `v as i32` truncates toward zero
+    // (saturating; NaN gives 0) and `v - t` is the exact fractional part whenever `|v| < 2^24`;
+    // beyond that `v` is already an integer or the result saturates to the clamp below, as
+    // `roundf` would.
+    let t = v as i32;
+    let frac = v - t as f32;
+    let r = if frac >= 0.5 {
+        t.saturating_add(1)
+    } else if frac <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
+    };
+    r.saturating_add(params.zero_point).clamp(-128, 127) as i8
 }
 
 /// TFLite's `Dequantize` of one value: `scale * (q - zero_point)` in f32 (exact in the f64 TFLM

@@ -3,6 +3,17 @@
 //! a diagonal Gaussian with a learned, state-independent log-std for continuous ones, and
 //! optional running observation normalization saved with the weights.
 //!
+//! **Speed.** The two networks have the same hidden sizes, so they are stored *stacked*: each
+//! layer is one `[2, in, out]` weight and one `[2, 1, out]` bias (index 0 the policy, 1 the value;
+//! the value's output layer is padded to the policy's width with zero columns that never train),
+//! and one batched matmul (`baddbmm`) computes a layer of both. A minibatch update of a small
+//! network is dominated by libtorch's per-operation overhead, not arithmetic, so halving the
+//! operations and the parameter tensors (which the optimizer and gradient clipping walk one by
+//! one) nearly halves its cost. Rollouts act on the CPU through `picorl-core`'s f32 dense layers
+//! (the firmware's code) on a copy of the policy and value weights refreshed after every update
+//! ([`ActorCritic::sync_cpu`]): a tch forward costs tens of microseconds of dispatch per call,
+//! core's a few.
+//!
 //! Continuous actions are sampled unbounded and *clipped* to the action bounds when stepping the
 //! environment (SB3's convention); the log-probability is that of the unclipped sample. The
 //! deterministic action, and what is exported, is the mean clipped to the bounds.
@@ -11,12 +22,14 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::env::{EnvSpec, Space};
+use picorl_core::nn::{padded_rows, DenseF32};
+use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Device, Kind, Tensor};
 
 use super::running_norm::ObsNorm;
 use crate::eval::OwnedAction;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
-use crate::nets::{self, Activation, Mlp, MlpInit};
+use crate::nets::{self, Activation};
 
 /// Discrete or continuous actions, from the environment's action space.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,13 +87,51 @@ pub struct NetOptions {
     pub normalize_obs: bool,
 }
 
+/// One network's layers in core's block layout, for acting on the CPU.
+#[derive(Debug, Clone, Default)]
+struct CpuNet {
+    /// `(in, out, weights in core's layout, padded biases)`.
+    layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>,
+}
+
+impl CpuNet {
+    /// The forward pass of one observation; `a`, `b` are scratch of the widest padded layer.
+    fn forward<'s>(
+        &self,
+        x: &[f32],
+        act: Activation,
+        a: &'s mut Vec<f32>,
+        b: &'s mut Vec<f32>,
+    ) -> &'s [f32] {
+        a.clear();
+        a.extend_from_slice(x);
+        let last = self.layers.len() - 1;
+        for (k, (inp, out, w, bias)) in self.layers.iter().enumerate() {
+            let core_act = match act {
+                _ if k == last => picorl_core::nn::Activation::Identity,
+                Activation::Relu => picorl_core::nn::Activation::Relu,
+                Activation::Tanh => picorl_core::nn::Activation::Tanh,
+                Activation::Hardtanh => picorl_core::nn::Activation::HardTanh,
+            };
+            let layer =
+                DenseF32::new(*inp, *out, w, bias, core_act).expect("shapes built by sync_cpu");
+            b.resize(padded_rows(*out), 0.0);
+            layer.forward(a, b).expect("buffers sized above");
+            b.truncate(*out);
+            std::mem::swap(a, b);
+        }
+        a
+    }
+}
+
 /// Policy and value networks with their distribution.
 #[derive(Debug)]
 pub struct ActorCritic {
-    /// All weights (policy, value, log-std, normalization statistics).
+    /// All weights (both networks, log-std, normalization statistics).
     pub vs: nn::VarStore,
-    pi: Mlp,
-    vf: Mlp,
+    ws: Vec<Tensor>,
+    bs: Vec<Tensor>,
+    activation: Activation,
     log_std: Option<Tensor>,
     /// The action kind.
     pub kind: ActionKind,
@@ -88,6 +139,9 @@ pub struct ActorCritic {
     pub obs_norm: Option<ObsNorm>,
     norm_vars: Option<(Tensor, Tensor, Tensor)>,
     obs_dim: usize,
+    cpu: [CpuNet; 2],
+    cpu_log_std: Vec<f32>,
+    scratch: (Vec<f32>, Vec<f32>),
 }
 
 impl ActorCritic {
@@ -97,27 +151,55 @@ impl ActorCritic {
         let root = vs.root();
         let obs_dim = spec.observation_space.flat_dim();
         let kind = ActionKind::from_space(&spec.action_space);
-        let sizes = |out: usize| {
-            let mut s = vec![obs_dim];
-            s.extend(&opts.hidden);
-            s.push(out);
-            s
-        };
-        let (pi_init, vf_init) = if opts.ortho_init {
-            (
-                MlpInit::Orthogonal { out_gain: 0.01 },
-                MlpInit::Orthogonal { out_gain: 1.0 },
-            )
-        } else {
-            (MlpInit::Default, MlpInit::Default)
-        };
-        let pi = Mlp::new(
-            &(&root / "pi"),
-            &sizes(kind.outputs()),
-            opts.activation,
-            pi_init,
-        );
-        let vf = Mlp::new(&(&root / "vf"), &sizes(1), opts.activation, vf_init);
+        let n_out = kind.outputs();
+        let mut sizes = vec![obs_dim];
+        sizes.extend(&opts.hidden);
+        sizes.push(n_out);
+        let n_layers = sizes.len() - 1;
+        let (mut ws, mut bs) = (Vec::new(), Vec::new());
+        for k in 0..n_layers {
+            let (i, o) = (sizes[k] as i64, sizes[k + 1] as i64);
+            let w = root.zeros(&format!("w{k}"), &[2, i, o]);
+            let b = root.zeros(&format!("b{k}"), &[2, 1, o]);
+            tch::no_grad(|| {
+                for net in 0..2i64 {
+                    // The value network's output layer has one real column; the rest stay zero.
+                    let cols = if k + 1 == n_layers && net == 1 { 1 } else { o };
+                    let init = if opts.ortho_init {
+                        let gain = match (k + 1 == n_layers, net) {
+                            (false, _) => opts.activation.init_gain(),
+                            (true, 0) => 0.01,
+                            (true, _) => 1.0,
+                        };
+                        nn::Init::Orthogonal { gain }
+                    } else {
+                        // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)).
+                        let bound = 1.0 / (i as f64).sqrt();
+                        nn::Init::Uniform {
+                            lo: -bound,
+                            up: bound,
+                        }
+                    };
+                    // Orthogonal init works on [out, in] as nn.Linear stores it.
+                    let wt = nn::init(init, &[cols, i], device).transpose(0, 1);
+                    w.get(net).narrow(1, 0, cols).copy_(&wt);
+                    if !opts.ortho_init {
+                        let bound = 1.0 / (i as f64).sqrt();
+                        let bt = nn::init(
+                            nn::Init::Uniform {
+                                lo: -bound,
+                                up: bound,
+                            },
+                            &[1, cols],
+                            device,
+                        );
+                        b.get(net).narrow(1, 0, cols).copy_(&bt);
+                    }
+                }
+            });
+            ws.push(w);
+            bs.push(b);
+        }
         let log_std = match kind {
             ActionKind::Continuous { dim, .. } => {
                 Some(root.var("log_std", &[dim as i64], nn::Init::Const(opts.log_std_init)))
@@ -135,16 +217,22 @@ impl ActorCritic {
         } else {
             (None, None)
         };
-        Self {
+        let mut ac = Self {
             vs,
-            pi,
-            vf,
+            ws,
+            bs,
+            activation: opts.activation,
             log_std,
             kind,
             obs_norm,
             norm_vars,
             obs_dim,
-        }
+            cpu: Default::default(),
+            cpu_log_std: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
+        };
+        ac.sync_cpu();
+        ac
     }
 
     /// Values per observation.
@@ -154,27 +242,48 @@ impl ActorCritic {
 
     /// Normalizes raw observations (a copy) and makes them a `[B, obs_dim]` tensor.
     pub fn obs_tensor(&self, raw: &[f32]) -> (Vec<f32>, Tensor) {
-        let mut x = raw.to_vec();
-        if let Some(n) = &self.obs_norm {
-            n.apply(&mut x);
-        }
+        let x = self.normalized(raw);
         let t = Tensor::from_slice(&x)
             .view([-1, self.obs_dim as i64])
             .to_device(self.vs.device());
         (x, t)
     }
 
+    /// Raw observations normalized (a copy).
+    pub fn normalized(&self, raw: &[f32]) -> Vec<f32> {
+        let mut x = raw.to_vec();
+        if let Some(n) = &self.obs_norm {
+            n.apply(&mut x);
+        }
+        x
+    }
+
+    /// Both networks on `x` (`[B, obs_dim]`): (logits or means `[B, outputs]`, values `[B]`).
+    pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let b = x.size()[0];
+        let mut h = x.unsqueeze(0).expand([2, b, self.obs_dim as i64], false);
+        let last = self.ws.len() - 1;
+        for (k, (w, bias)) in self.ws.iter().zip(&self.bs).enumerate() {
+            h = bias.baddbmm(&h, w, 1.0, 1.0);
+            if k < last {
+                h = self.activation.apply(&h);
+            }
+        }
+        (h.get(0), h.get(1).select(1, 0))
+    }
+
     /// Logits or Gaussian means, `[B, outputs]`.
     pub fn policy_out(&self, x: &Tensor) -> Tensor {
-        self.pi.forward(x)
+        self.forward(x).0
     }
 
     /// State values, `[B]`.
     pub fn value(&self, x: &Tensor) -> Tensor {
-        self.vf.forward(x).squeeze_dim(-1)
+        self.forward(x).1
     }
 
-    /// Samples actions: (actions — int64 `[B]` or float `[B, d]` —, log-probabilities `[B]`).
+    /// Samples actions through libtorch: (actions — int64 `[B]` or float `[B, d]` —,
+    /// log-probabilities `[B]`).
     pub fn sample(&self, x: &Tensor) -> (Tensor, Tensor) {
         let out = self.policy_out(x);
         match &self.log_std {
@@ -194,20 +303,113 @@ impl ActorCritic {
         }
     }
 
-    /// Log-probabilities and entropies (`[B]`) of `actions` under the current policy.
-    pub fn evaluate(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor) {
-        let out = self.policy_out(x);
+    /// Log-probabilities, entropies and values (`[B]`) of `actions` under the current networks.
+    pub fn evaluate_with_value(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let (out, v) = self.forward(x);
         match &self.log_std {
             None => (
                 nets::categorical_log_prob(&out, actions),
                 nets::categorical_entropy(&out),
+                v,
             ),
             Some(log_std) => {
                 let lp = nets::gaussian_log_prob(&out, log_std, actions);
                 let h = nets::gaussian_entropy(log_std).expand([out.size()[0]], false);
-                (lp, h)
+                (lp, h, v)
             }
         }
+    }
+
+    /// Log-probabilities and entropies (`[B]`) of `actions` under the current policy.
+    pub fn evaluate(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor) {
+        let (lp, h, _) = self.evaluate_with_value(x, actions);
+        (lp, h)
+    }
+
+    /// Copies the weights to the CPU acting copy (call after every update).
+    pub fn sync_cpu(&mut self) {
+        let n_layers = self.ws.len();
+        for net in 0..2 {
+            let layers = (0..n_layers)
+                .map(|k| {
+                    let w = self.ws[k].get(net as i64);
+                    let (inp, mut out) = (w.size()[0] as usize, w.size()[1] as usize);
+                    if net == 1 && k + 1 == n_layers {
+                        out = 1;
+                    }
+                    let wv = nets::tensor_to_vec(&w.narrow(1, 0, out as i64).transpose(0, 1));
+                    let bv =
+                        nets::tensor_to_vec(&self.bs[k].get(net as i64).narrow(1, 0, out as i64));
+                    let rows = padded_rows(out);
+                    let mut wl = vec![0.0f32; rows * inp];
+                    for o in 0..out {
+                        for i in 0..inp {
+                            wl[DenseF32::weight_index(inp, o, i)] = wv[o * inp + i];
+                        }
+                    }
+                    let mut bl = bv;
+                    bl.resize(rows, 0.0);
+                    (inp, out, wl, bl)
+                })
+                .collect();
+            self.cpu[net] = CpuNet { layers };
+        }
+        self.cpu_log_std = self
+            .log_std
+            .as_ref()
+            .map(nets::tensor_to_vec)
+            .unwrap_or_default();
+    }
+
+    /// Samples one action per normalized observation on the CPU (core's dense layers, draws from
+    /// `rng`), writing actions (discrete as indices in `f32`-free `u32`s, continuous unclipped
+    /// components), log-probabilities and values.
+    pub fn sample_cpu(&mut self, x: &[f32], rng: &mut Pcg32, out: &mut CpuSample) {
+        out.clear();
+        let act = self.activation;
+        let (a, b) = (&mut self.scratch.0, &mut self.scratch.1);
+        for obs in x.chunks_exact(self.obs_dim) {
+            let v = self.cpu[1].forward(obs, act, a, b)[0];
+            out.values.push(v);
+            let p = self.cpu[0].forward(obs, act, a, b);
+            match &self.kind {
+                ActionKind::Discrete { .. } => {
+                    // log-softmax, then inverse-CDF sampling with one uniform draw.
+                    let m = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let lse = m + p.iter().map(|l| (l - m).exp()).sum::<f32>().ln();
+                    let u = rng::unit_f32(rng);
+                    let mut c = 0.0f32;
+                    let mut pick = p.len() - 1;
+                    for (i, l) in p.iter().enumerate() {
+                        c += (l - lse).exp();
+                        if u < c {
+                            pick = i;
+                            break;
+                        }
+                    }
+                    out.discrete.push(pick as u32);
+                    out.log_probs.push(p[pick] - lse);
+                }
+                ActionKind::Continuous { .. } => {
+                    let mut lp = 0.0f32;
+                    for (mean, ls) in p.iter().zip(&self.cpu_log_std) {
+                        let z = rng::normal_f64(rng) as f32;
+                        out.continuous.push(mean + ls.exp() * z);
+                        lp += -0.5 * z * z - ls - 0.5 * (2.0 * std::f32::consts::PI).ln();
+                    }
+                    out.log_probs.push(lp);
+                }
+            }
+        }
+    }
+
+    /// Values of normalized observations on the CPU.
+    pub fn values_cpu(&mut self, x: &[f32]) -> Vec<f32> {
+        let act = self.activation;
+        let (a, b) = (&mut self.scratch.0, &mut self.scratch.1);
+        x.chunks_exact(self.obs_dim)
+            .map(|o| self.cpu[1].forward(o, act, a, b)[0])
+            .collect()
     }
 
     /// The deterministic action: argmax of the logits, or the mean clipped to the bounds.
@@ -268,20 +470,23 @@ impl ActorCritic {
             n.stats.var = f(v);
             n.stats.count = f(c)[0];
         }
+        self.sync_cpu();
         Ok(())
     }
 
     /// The deterministic policy for export.
     pub fn export(&self) -> PolicyExport {
-        let layers = self
-            .pi
-            .export_layers()
-            .into_iter()
-            .map(|(weights, bias, inputs, outputs)| DenseExport {
-                weights,
-                bias,
-                inputs,
-                outputs,
+        let layers = self.cpu[0]
+            .layers
+            .iter()
+            .map(|(inp, out, w, b)| DenseExport {
+                weights: (0..*out)
+                    .flat_map(|o| (0..*inp).map(move |i| (o, i)))
+                    .map(|(o, i)| w[DenseF32::weight_index(*inp, o, i)])
+                    .collect(),
+                bias: b[..*out].to_vec(),
+                inputs: *inp,
+                outputs: *out,
             })
             .collect();
         let head = match &self.kind {
@@ -293,20 +498,123 @@ impl ActorCritic {
         };
         PolicyExport {
             layers,
-            activation: self.pi.activation(),
+            activation: self.activation,
             head,
             obs_norm: self.obs_norm.as_ref().map(ObsNorm::export),
         }
     }
 }
 
+/// What [`ActorCritic::sample_cpu`] writes.
+#[derive(Debug, Default, Clone)]
+pub struct CpuSample {
+    /// Discrete actions (empty for continuous).
+    pub discrete: Vec<u32>,
+    /// Continuous actions, unclipped (empty for discrete).
+    pub continuous: Vec<f32>,
+    /// Log-probabilities.
+    pub log_probs: Vec<f32>,
+    /// Values.
+    pub values: Vec<f32>,
+}
+
+impl CpuSample {
+    fn clear(&mut self) {
+        self.discrete.clear();
+        self.continuous.clear();
+        self.log_probs.clear();
+        self.values.clear();
+    }
+}
+
 /// The index of the largest value; the lowest index wins a tie (core's rule).
 pub fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, x) in v.iter().enumerate() {
-        if *x > v[best] {
-            best = i;
+    picorl_core::policy::argmax(v) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str) -> EnvSpec {
+        crate::envs::spec(id).unwrap()
+    }
+
+    fn opts() -> NetOptions {
+        NetOptions {
+            hidden: vec![8, 8],
+            activation: Activation::Tanh,
+            ortho_init: true,
+            log_std_init: -0.5,
+            normalize_obs: false,
         }
     }
-    best as u32
+
+    #[test]
+    fn cpu_copy_matches_libtorch() {
+        for id in ["CartPole-v1", "Pendulum-v1"] {
+            tch::manual_seed(3);
+            let mut ac = ActorCritic::new(
+                &spec(id),
+                Device::Cpu,
+                &NetOptions {
+                    ortho_init: false,
+                    ..opts()
+                },
+            );
+            let d = ac.obs_dim();
+            let x: Vec<f32> = (0..5 * d).map(|i| (i as f32 * 0.37).sin()).collect();
+            let (out, v) = ac.forward(&Tensor::from_slice(&x).view([5, d as i64]));
+            let (out, v) = (nets::tensor_to_vec(&out), nets::tensor_to_vec(&v));
+            let mut s = CpuSample::default();
+            ac.sample_cpu(&x, &mut rng::seeded(0), &mut s);
+            for (a, b) in s.values.iter().zip(&v) {
+                assert!((a - b).abs() < 1e-5, "{id}: value {a} vs {b}");
+            }
+            let e = ac.export();
+            let n = e.layers.last().unwrap().outputs;
+            for (k, o) in x.chunks(d).enumerate() {
+                let y = e.forward_all(o).pop().unwrap();
+                for j in 0..n {
+                    assert!((y[j] - out[k * n + j]).abs() < 1e-5, "{id}: policy output");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cpu_log_probs_match_libtorch() {
+        for id in ["CartPole-v1", "Pendulum-v1"] {
+            let mut ac = ActorCritic::new(&spec(id), Device::Cpu, &opts());
+            let d = ac.obs_dim();
+            let x: Vec<f32> = (0..4 * d).map(|i| (i as f32 * 0.71).cos()).collect();
+            let mut s = CpuSample::default();
+            ac.sample_cpu(&x, &mut rng::seeded(9), &mut s);
+            let actions = match ac.kind {
+                ActionKind::Discrete { .. } => Tensor::from_slice(
+                    &s.discrete.iter().map(|&a| i64::from(a)).collect::<Vec<_>>(),
+                ),
+                ActionKind::Continuous { dim, .. } => {
+                    Tensor::from_slice(&s.continuous).view([-1, dim as i64])
+                }
+            };
+            let (lp, _) = ac.evaluate(&Tensor::from_slice(&x).view([4, d as i64]), &actions);
+            for (a, b) in s.log_probs.iter().zip(nets::tensor_to_vec(&lp)) {
+                assert!((a - b).abs() < 1e-4, "{id}: log-prob {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn value_padding_columns_stay_zero_and_untrained() {
+        let ac = ActorCritic::new(&spec("CartPole-v1"), Device::Cpu, &opts());
+        let last = ac.ws.last().unwrap().get(1);
+        assert_eq!(
+            last.narrow(1, 1, 1)
+                .abs()
+                .sum(Kind::Float)
+                .double_value(&[]),
+            0.0
+        );
+    }
 }

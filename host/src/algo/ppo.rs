@@ -15,9 +15,10 @@ use super::rollout::{action_tensor, collect, explained_variance, gae, obs_tensor
 use super::running_norm::RewardNorm;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
-use crate::nets::Activation;
+use crate::nets::{clip_grad_norm, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
 use crate::vec_env::VecEnv;
+use picorl_core::rng::Pcg32;
 
 /// How a value changes over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +127,8 @@ pub struct Ppo {
     opt: nn::Optimizer,
     envs: VecEnv,
     reward_norm: Option<RewardNorm>,
+    grads: Vec<Tensor>,
+    rng: Pcg32,
 }
 
 impl Actor for Ppo {
@@ -166,12 +169,16 @@ impl Algorithm for Ppo {
         let reward_norm = cfg
             .normalize_reward
             .then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
+        let grads = ac.vs.trainable_variables();
         Ok(Self {
             cfg,
             ac,
             opt,
             envs,
             reward_norm,
+            grads,
+            // Action draws have their own stream, apart from the environments' and libtorch's.
+            rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5050_4f5f_6163_7473),
         })
     }
 
@@ -202,6 +209,7 @@ impl Algorithm for Ppo {
             c.n_steps,
             c.gamma,
             self.reward_norm.as_mut(),
+            &mut self.rng,
         )?;
         let (adv, ret) = gae(
             &r.rewards,
@@ -222,7 +230,10 @@ impl Algorithm for Ppo {
         let ret_t = Tensor::from_slice(&ret).to_device(device);
         let b = r.log_probs.len() as i64;
 
-        let (mut sums, mut count) = ([0.0f64; 6], 0usize);
+        // Diagnostics stay on the device and are read once per update: a read per minibatch is
+        // a synchronisation (and, on the CPU, a measurable share of a small network's update).
+        let mut sums = Tensor::zeros([6], (Kind::Float, device));
+        let mut count = 0usize;
         'epochs: for _ in 0..c.n_epochs {
             let perm = Tensor::randperm(b, (Kind::Int64, device));
             let mut start = 0i64;
@@ -230,8 +241,9 @@ impl Algorithm for Ppo {
                 let idx = perm.narrow(0, start, (c.batch_size as i64).min(b - start));
                 start += c.batch_size as i64;
                 let x = obs.index_select(0, &idx);
-                let (logp, entropy) = self.ac.evaluate(&x, &actions.index_select(0, &idx));
-                let values = self.ac.value(&x);
+                let (logp, entropy, values) = self
+                    .ac
+                    .evaluate_with_value(&x, &actions.index_select(0, &idx));
                 let mut a = adv_t.index_select(0, &idx);
                 if c.normalize_advantage && idx.size()[0] > 1 {
                     a = (&a - a.mean(Kind::Float)) / (a.std(true) + 1e-8);
@@ -252,46 +264,37 @@ impl Algorithm for Ppo {
                     .mean(Kind::Float);
                 let entropy_mean = entropy.mean(Kind::Float);
                 let loss = &pg_loss - c.ent_coef * &entropy_mean + c.vf_coef * &value_loss;
-                let (approx_kl, clip_frac) = tch::no_grad(|| {
-                    let kl = ((&ratio - 1.0) - &log_ratio)
-                        .mean(Kind::Float)
-                        .double_value(&[]);
+                let stats = tch::no_grad(|| {
+                    // SB3's approximate KL, (r - 1) - log r, and the fraction of clipped ratios.
+                    let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float);
                     let cf = (&ratio - 1.0)
                         .abs()
                         .gt(clip)
                         .to_kind(Kind::Float)
-                        .mean(Kind::Float)
-                        .double_value(&[]);
-                    (kl, cf)
+                        .mean(Kind::Float);
+                    Tensor::stack(&[&loss, &pg_loss, &value_loss, &entropy_mean, &kl, &cf], 0)
                 });
-                if c.target_kl > 0.0 && approx_kl > 1.5 * c.target_kl {
+                if c.target_kl > 0.0 && stats.double_value(&[4]) > 1.5 * c.target_kl {
                     break 'epochs;
                 }
-                let loss_v = loss.double_value(&[]);
-                ctx.check_finite("the PPO loss", loss_v)?;
                 self.opt.zero_grad();
                 loss.backward();
-                self.opt.clip_grad_norm(c.max_grad_norm);
+                clip_grad_norm(&self.grads, c.max_grad_norm);
                 self.opt.step();
-                let vals = [
-                    loss_v,
-                    pg_loss.double_value(&[]),
-                    value_loss.double_value(&[]),
-                    entropy_mean.double_value(&[]),
-                    approx_kl,
-                    clip_frac,
-                ];
-                for (s, v) in sums.iter_mut().zip(vals) {
-                    *s += v;
-                }
+                sums += stats;
                 count += 1;
             }
         }
-        let n = count.max(1) as f64;
-        let mut row: Vec<f64> = sums
-            .iter()
-            .map(|s| if count == 0 { f64::NAN } else { s / n })
-            .collect();
+        self.ac.sync_cpu();
+        let mut row: Vec<f64> = if count == 0 {
+            vec![f64::NAN; 6]
+        } else {
+            crate::nets::tensor_to_vec(&(sums / count as f64))
+                .into_iter()
+                .map(f64::from)
+                .collect()
+        };
+        ctx.check_finite("the PPO loss", row[0])?;
         row.push(ev);
         row.push(lr);
         ctx.log(&row)

@@ -7,11 +7,12 @@
 //! `OnPolicyAlgorithm.collect_rollouts`).
 
 use anyhow::Result;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-use super::actor_critic::{ActionKind, ActorCritic};
+use picorl_core::rng::Pcg32;
+
+use super::actor_critic::{ActionKind, ActorCritic, CpuSample};
 use super::running_norm::RewardNorm;
-use crate::nets::tensor_to_vec;
 use crate::train::TrainCtx;
 use crate::vec_env::{Actions, VecEnv};
 
@@ -38,7 +39,8 @@ pub struct Rollout {
     pub n_envs: usize,
 }
 
-/// Collects `n_steps` steps from every copy, acting with `ac`'s sampled policy.
+/// Collects `n_steps` steps from every copy, acting with `ac`'s sampled policy on the CPU copy
+/// of its weights (core's dense layers), with draws from `rng`.
 pub fn collect(
     ac: &mut ActorCritic,
     envs: &mut VecEnv,
@@ -46,6 +48,7 @@ pub fn collect(
     n_steps: usize,
     gamma: f64,
     mut reward_norm: Option<&mut RewardNorm>,
+    rng: &mut Pcg32,
 ) -> Result<Rollout> {
     let n = envs.len();
     let d = envs.obs_dim();
@@ -55,34 +58,33 @@ pub fn collect(
     };
     let mut step_rewards = vec![0.0f32; n];
     let mut done = vec![false; n];
+    let mut sample = CpuSample::default();
+    let mut clipped = Vec::new();
     for _ in 0..n_steps {
         if let Some(norm) = &mut ac.obs_norm {
             norm.stats.update(envs.obs());
         }
-        let (x_vec, x) = ac.obs_tensor(envs.obs());
-        let (actions, log_probs, values) = tch::no_grad(|| {
-            let (a, lp) = ac.sample(&x);
-            (a, lp, ac.value(&x))
-        });
-        r.obs.extend_from_slice(&x_vec);
-        r.log_probs.extend(tensor_to_vec(&log_probs));
-        r.values.extend(tensor_to_vec(&values));
+        let x = ac.normalized(envs.obs());
+        ac.sample_cpu(&x, rng, &mut sample);
+        r.obs.extend_from_slice(&x);
+        r.log_probs.extend_from_slice(&sample.log_probs);
+        r.values.extend_from_slice(&sample.values);
         match &ac.kind {
             ActionKind::Discrete { .. } => {
-                let a: Vec<i64> =
-                    Vec::try_from(&actions.to_device(tch::Device::Cpu).to_kind(Kind::Int64))?;
-                let a32: Vec<u32> = a.iter().map(|&x| x as u32).collect();
-                r.actions_discrete.extend_from_slice(&a);
-                envs.step(Actions::Discrete(&a32))?;
+                r.actions_discrete
+                    .extend(sample.discrete.iter().map(|&a| i64::from(a)));
+                envs.step(Actions::Discrete(&sample.discrete))?;
             }
             ActionKind::Continuous { dim, low, high } => {
-                let a = tensor_to_vec(&actions);
-                r.actions_continuous.extend_from_slice(&a);
-                let clipped: Vec<f32> = a
-                    .iter()
-                    .enumerate()
-                    .map(|(k, v)| v.clamp(low[k % dim], high[k % dim]))
-                    .collect();
+                r.actions_continuous.extend_from_slice(&sample.continuous);
+                clipped.clear();
+                clipped.extend(
+                    sample
+                        .continuous
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| v.clamp(low[k % dim], high[k % dim])),
+                );
                 envs.step(Actions::Continuous(&clipped))?;
             }
         }
@@ -94,14 +96,17 @@ pub fn collect(
         if let Some(norm) = reward_norm.as_deref_mut() {
             norm.apply(&mut step_rewards, &done);
         }
-        let truncated: Vec<usize> = (0..n).filter(|&i| envs.truncated()[i]).collect();
+        // A step can both terminate and hit the time limit (Gymnasium's TimeLimit sets both):
+        // only a state that is not terminal is bootstrapped.
+        let truncated: Vec<usize> = (0..n)
+            .filter(|&i| envs.truncated()[i] && !envs.terminated()[i])
+            .collect();
         if !truncated.is_empty() {
             let finals: Vec<f32> = truncated
                 .iter()
                 .flat_map(|&i| envs.final_obs()[i * d..(i + 1) * d].iter().copied())
                 .collect();
-            let (_, xf) = ac.obs_tensor(&finals);
-            let vf = tensor_to_vec(&tch::no_grad(|| ac.value(&xf)));
+            let vf = ac.values_cpu(&ac.normalized(&finals));
             for (k, &i) in truncated.iter().enumerate() {
                 step_rewards[i] += (gamma as f32) * vf[k];
             }
@@ -109,15 +114,13 @@ pub fn collect(
         r.rewards.extend_from_slice(&step_rewards);
         r.dones.extend_from_slice(&done);
     }
-    let (_, x) = ac.obs_tensor(envs.obs());
-    r.last_values = tensor_to_vec(&tch::no_grad(|| ac.value(&x)));
+    r.last_values = ac.values_cpu(&ac.normalized(envs.obs()));
     Ok(r)
 }
 
 /// Generalized advantage estimation (Schulman et al. 2016, eq. 16), time-major over `n_envs`
 /// copies: `δ_t = r_t + γ V(s_{t+1}) (1 - done_t) - V(s_t)`,
 /// `A_t = δ_t + γ λ (1 - done_t) A_{t+1}`. Returns (advantages, returns = advantages + values).
-#[allow(clippy::needless_range_loop)] // `i` indexes several time-major arrays at once
 pub fn gae(
     rewards: &[f32],
     values: &[f32],

@@ -83,6 +83,12 @@ pub trait Algorithm: Actor + Sized {
 
     /// The deterministic policy as layers and a head, for `picorl export`.
     fn export(&self) -> Result<PolicyExport>;
+
+    /// Called once when training ends, after the final evaluation: a report on stderr (tabular
+    /// learners compare their policy with the optimum). Nothing by default.
+    fn finish(&mut self, _setup: &Setup) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a training iteration reports to the shared loop.
@@ -335,6 +341,7 @@ pub fn run<A: Algorithm>(
         evaluate_and_save(&mut algo, &setup, &mut ctx, &mut state, &mut eval_log, dir)?;
     }
     bar.finish_and_clear();
+    algo.finish(&setup)?;
     ctx.metrics.flush()?;
     ctx.episodes_log.flush()?;
     let (mean, std) = state.last_eval.unwrap_or((f64::NAN, f64::NAN));

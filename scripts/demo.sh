@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The demo (`./x demo`): train PPO on CartPole-v1, export it as f32 and int8 .picorl files,
+# evaluate both on the host through core, run both on the Cortex-M4F firmware under QEMU, and
+# print one table. Everything lands in runs/demo-<UTC time>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "build picorl"
+cargo build --release -p picorl-host --quiet
+picorl="$CARGO_TARGET_DIR/release/picorl"
+"$picorl" --version
+out="runs/demo-$(date -u +%Y%m%d-%H%M%S)"
+episodes=10 seed=0
+
+step "train PPO on CartPole-v1 until the deterministic policy averages 475 (Gymnasium's threshold)"
+"$picorl" train --algo ppo --env CartPole-v1 --seed 0 --threads 1 --stop-at-return 475 \
+  --out "$out/ppo-cartpole" > "$out.summary.json"
+cat "$out.summary.json"
+mv "$out.summary.json" "$out/summary.json"
+
+for q in f32 int8; do
+  step "export $q"
+  "$picorl" export "$out/ppo-cartpole" --out "$out/cartpole-$q.picorl" --quant "$q" --eval-episodes 100
+  "$picorl" export "$out/ppo-cartpole" --out "$out/cartpole-$q.picorl" --quant "$q" --eval-episodes 100 --json \
+    > "$out/export-$q.json"
+  step "evaluate cartpole-$q.picorl on the host, through core"
+  "$picorl" eval "$out/cartpole-$q.picorl" --env CartPole-v1 --episodes "$episodes" --seed "$seed" --json \
+    | tee "$out/eval-$q.json"
+  step "run cartpole-$q.picorl on the Cortex-M4F firmware under QEMU"
+  firmware-example/run --policy "$out/cartpole-$q.picorl" --env CartPole-v1 --episodes "$episodes" \
+    --seed "$seed" | tee "$out/firmware-$q.txt"
+done
+
+step "the comparison"
+python3 - "$out" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+rows = []
+for q in ("f32", "int8"):
+    ex = json.loads((out / f"export-{q}.json").read_text())
+    host = json.loads((out / f"eval-{q}.json").read_text())
+    fw_lines = (out / f"firmware-{q}.txt").read_text().splitlines()
+    fw_returns = [float(dict(kv.split("=", 1) for kv in l.split())["return"]) for l in fw_lines if l.startswith("episode=")]
+    s = dict(kv.split("=", 1) for kv in next(l for l in fw_lines if l.startswith("summary ")).split()[1:])
+    same = fw_returns == [float(r) for r in host["returns"]]
+    ipi = int(s["instructions_per_inference"])
+    rows.append([q, f"{ex['return_reference']:.1f}", f"{ex['return_exported']:.1f}", f"{ex['action_agreement']:.4f}",
+                 f"{host['mean_return']:.1f}", f"{float(s['mean_return']):.1f}", "yes" if same else "NO",
+                 str(ipi), f"{ipi / int(s['macs']):.2f}", str(ex["bytes"]), s["flash_bytes"], s["ram_bytes"]])
+head = ["quant", "return (run, 100 ep)", "return (file, 100 ep)", "agreement", "host return", "MCU return",
+        "bit-identical", "instr/inference", "instr/MAC", "file bytes", "flash bytes", "RAM bytes"]
+table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+text = "\n".join(table)
+print(text)
+(out / "table.md").write_text(text + "\n")
+if any(r[6] != "yes" for r in rows):
+    sys.exit("error: the firmware's returns differ from the host's")
+PY
+echo "run directory: $out" >&2

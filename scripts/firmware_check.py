@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The firmware under QEMU against `picorl eval` on the host, value for value.
+
+For each mode (a discrete policy in f32 and int8, a continuous actor, ...) this trains a small
+policy with the host binary, exports it, runs `firmware-example/run` with it, and checks that:
+  - every `episode=I seed=S return=R steps=N` line equals the host's return for that seed, bit for
+    bit (both print shortest round-trip text, so the parsed doubles must be equal);
+  - the summary's mean return equals the host's;
+  - every `infer obs=... action=... outputs=...` line equals `picorl infer` on the same observation.
+Prints one `PASS`/`FAIL` line per check and, last, `firmware: N passed, M failed`.
+Usage: firmware_check.py PICORL_BINARY WORK_DIR
+"""
+import json
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PICORL, WORK = sys.argv[1], Path(sys.argv[2])
+WORK.mkdir(parents=True, exist_ok=True)
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    print(("PASS " if ok else "FAIL ") + what, flush=True)
+    passed += ok
+    failed += not ok
+
+
+def run(args, **kw):
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", float(x)))[0]
+
+
+def train(name, algo, env, steps, extra=()):
+    out = WORK / name
+    if not (out / "checkpoint.safetensors").exists():
+        run([PICORL, "train", "--algo", algo, "--env", env, "--seed", "0", "--threads", "1",
+             "--total-steps", str(steps), "--eval-every", "0", "--eval-episodes", "2", "--quiet",
+             "--out", str(out), *extra])
+    return out
+
+
+def mode(run_dir, env, quant, episodes=3, seed=100):
+    name = f"{run_dir.name}-{quant}"
+    model = WORK / f"{name}.picorl"
+    run([PICORL, "export", str(run_dir), "--out", str(model), "--quant", quant, "--eval-episodes", "2",
+         "--calib-episodes", "5"])
+    fw = run([str(ROOT / "firmware-example" / "run"), "--policy", str(model), "--env", env,
+              "--episodes", str(episodes), "--seed", str(seed)])
+    host = json.loads(run([PICORL, "eval", str(model), "--env", env, "--episodes", str(episodes),
+                           "--seed", str(seed), "--json"]))
+    eps = [dict(kv.split("=", 1) for kv in l.split()) for l in fw.splitlines() if l.startswith("episode=")]
+    check(len(eps) == episodes, f"{name}: {len(eps)} episode lines for {episodes} episodes")
+    for e, s, r in zip(eps, host["seeds"], host["returns"]):
+        check(int(e["seed"]) == s and float(e["return"]) == float(r),
+              f"{name}: seed {e['seed']} return {e['return']} (host: seed {s} return {r!r})")
+    summary = next((l for l in fw.splitlines() if l.startswith("summary ")), "")
+    fields = dict(kv.split("=", 1) for kv in summary.split()[1:])
+    check(float(fields.get("mean_return", "nan")) == float(host["mean_return"]),
+          f"{name}: mean_return {fields.get('mean_return')} (host {host['mean_return']!r})")
+    check(fields.get("quant") == quant, f"{name}: quant={fields.get('quant')}")
+    for line in fw.splitlines():
+        m = re.match(r"infer obs=\[(.*?)\] action=(\S+|\[.*?\]) outputs=\[(.*?)\]$", line)
+        if not m:
+            continue
+        obs = ",".join(v.strip() for v in m.group(1).split(","))
+        h = json.loads(run([PICORL, "infer", str(model), "--obs", obs, "--json"]))
+        fw_out = [f32(v) for v in m.group(3).split(",")] if m.group(3) else []
+        host_out = [f32(v) for v in h["outputs"]]
+        check(fw_out == host_out, f"{name}: outputs for obs [{obs}] (firmware {fw_out}, host {host_out})")
+    print(f"  {summary}", flush=True)
+
+
+try:
+    cartpole = train("ppo-cartpole", "ppo", "CartPole-v1", 4096)
+    mode(cartpole, "CartPole-v1", "f32")
+    mode(cartpole, "CartPole-v1", "int8")
+    acrobot = train("ppo-acrobot", "ppo", "Acrobot-v1", 2048, ["--set", "activation=relu", "--set", "n_envs=4"])
+    mode(acrobot, "Acrobot-v1", "int8", episodes=2)
+    pendulum = train("ppo-pendulum", "ppo", "Pendulum-v1", 2048, ["--set", "activation=relu", "--set", "n_envs=2"])
+    mode(pendulum, "Pendulum-v1", "f32", episodes=2)
+    mode(pendulum, "Pendulum-v1", "int8", episodes=2)
+    lake = train("qlearning-frozenlake", "qlearning", "FrozenLake-v1", 150000)
+    mode(lake, "FrozenLake-v1", "f32", episodes=20)
+    # On-device learning: the seed's hyper-parameters, 200 episodes, must learn core's golden
+    # table (core/src/tabular.rs, golden_table_bits), bit for bit.
+    out = run([str(ROOT / "firmware-example" / "run"), "--mode", "learn", "--episodes", "200",
+               "--learn-hyper", "seed", "--seed", "0"])
+    line = next((l for l in out.splitlines() if l.startswith("learn ")), "")
+    f = dict(kv.split("=", 1) for kv in line.split()[1:])
+    check(f.get("table_checksum") == "2431936500" and f.get("epsilon") == "0.36695799231529236",
+          f"on-device Q-learning: table checksum {f.get('table_checksum')} and epsilon {f.get('epsilon')} "
+          "(core's golden vector: 2431936500, 0.36695799231529236)")
+    print(f"  {line}", flush=True)
+except RuntimeError as e:
+    check(False, str(e))
+print(f"firmware: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test: `./x test` runs this with the environment scripts/setup.sh prepares.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+(cd firmware-example && cargo fmt -- --check)
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace (release: the learning tests train real policies)"
+cargo test --workspace --release
+
+step "picorl-core for thumbv7em-none-eabihf: the proof that core is no_std and allocation-free"
+PATH="$LLD_DIR:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-D warnings" \
+  /usr/bin/cargo build -p picorl-core --release --target thumbv7em-none-eabihf \
+  -Zbuild-std=core,panic_abort --target-dir "$CARGO_TARGET_DIR/thumbv7em" --quiet
+
+step "the firmware under QEMU, checked against picorl eval on the host"
+python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
