@@ -123,7 +123,7 @@ impl Mlp {
                 let (out, inp) = (w.size()[0] as usize, w.size()[1] as usize);
                 let b =
                     l.bs.as_ref()
-                        .map(|b| tensor_to_vec(b))
+                        .map(tensor_to_vec)
                         .unwrap_or_else(|| vec![0.0; out]);
                 (tensor_to_vec(&w), b, inp, out)
             })

@@ -620,6 +620,7 @@ impl CpuNet {
         let hidden = match export.activation {
             Activation::Relu => picorl_core::nn::Activation::Relu,
             Activation::Tanh => picorl_core::nn::Activation::Tanh,
+            Activation::Hardtanh => picorl_core::nn::Activation::HardTanh,
         };
         let n = export.layers.len();
         self.layers.resize_with(n, || CpuLayer {
