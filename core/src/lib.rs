@@ -13,6 +13,8 @@
 //!   compile time.
 //! - [`policy`]: [`policy::Policy`] turns observations into actions (normalization, the network or
 //!   table, the head: argmax with the lowest index winning ties, tanh-squash or clip).
+//! - [`replay`]: replay storage for off-policy learners (a ring of transitions and a sum-tree)
+//!   over memory the caller supplies.
 //! - [`rng`]: the seeded PCG draws every random number comes from.
 //! - [`tabular`]: Q-learning, SARSA and Expected SARSA on a fixed-size Q-table (it learns on the
 //!   device too), and value iteration under a time limit.
@@ -62,5 +64,6 @@ pub mod env;
 pub mod model;
 pub mod nn;
 pub mod policy;
+pub mod replay;
 pub mod rng;
 pub mod tabular;

@@ -168,6 +168,7 @@ fn int8_spec<'a>(
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // `r` and `c` index rows, scales and the layer together
 fn int8_round_trip_keeps_tflite_quantities() {
     let w1: Vec<f32> = (0..5 * 3)
         .map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1)

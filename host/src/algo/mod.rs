@@ -2,14 +2,23 @@
 
 pub mod a2c;
 pub mod actor_critic;
+pub mod continuous;
+pub mod ddpg;
+pub mod dqn;
+pub mod noisy;
+pub mod off_policy;
 pub mod ppo;
+pub mod q_net;
 pub mod reinforce;
 pub mod rollout;
 pub mod running_norm;
+pub mod sac;
 pub mod tabular;
+pub mod td3;
 
 /// The `--algo` names picorl trains, in the order `--help` lists them.
-pub const NAMES: &[&str] = &["qlearning", "sarsa", "reinforce", "a2c", "ppo"];
+pub const NAMES: &[&str] =
+    &["qlearning", "sarsa", "dqn", "reinforce", "a2c", "ppo", "ddpg", "td3", "sac"];
 
 /// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
 #[macro_export]
@@ -24,6 +33,10 @@ macro_rules! with_algo {
                 type $A = $crate::algo::tabular::Sarsa;
                 $body
             }
+            "dqn" => {
+                type $A = $crate::algo::dqn::Dqn;
+                $body
+            }
             "reinforce" => {
                 type $A = $crate::algo::reinforce::Reinforce;
                 $body
@@ -34,6 +47,18 @@ macro_rules! with_algo {
             }
             "ppo" => {
                 type $A = $crate::algo::ppo::Ppo;
+                $body
+            }
+            "ddpg" => {
+                type $A = $crate::algo::ddpg::Ddpg;
+                $body
+            }
+            "td3" => {
+                type $A = $crate::algo::td3::Td3;
+                $body
+            }
+            "sac" => {
+                type $A = $crate::algo::sac::Sac;
                 $body
             }
             other => Err(::anyhow::anyhow!(

@@ -123,6 +123,7 @@ pub fn collect(
 /// Generalized advantage estimation (Schulman et al. 2016, eq. 16), time-major over `n_envs`
 /// copies: `δ_t = r_t + γ V(s_{t+1}) (1 - done_t) - V(s_t)`,
 /// `A_t = δ_t + γ λ (1 - done_t) A_{t+1}`. Returns (advantages, returns = advantages + values).
+#[allow(clippy::needless_range_loop)] // `i` indexes several time-major arrays at once
 pub fn gae(
     rewards: &[f32],
     values: &[f32],
