@@ -1,6 +1,8 @@
 //! The training algorithms, one file each, registered in [`with_algo!`](crate::with_algo).
 
 pub mod actor_critic;
+pub mod continuous;
+pub mod ddpg;
 pub mod dqn;
 pub mod noisy;
 pub mod off_policy;
@@ -8,9 +10,11 @@ pub mod ppo;
 pub mod q_net;
 pub mod rollout;
 pub mod running_norm;
+pub mod sac;
+pub mod td3;
 
 /// The `--algo` names picorl trains, in the order `--help` lists them.
-pub const NAMES: &[&str] = &["dqn", "ppo"];
+pub const NAMES: &[&str] = &["dqn", "ppo", "ddpg", "td3", "sac"];
 
 /// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
 #[macro_export]
@@ -23,6 +27,18 @@ macro_rules! with_algo {
             }
             "ppo" => {
                 type $A = $crate::algo::ppo::Ppo;
+                $body
+            }
+            "ddpg" => {
+                type $A = $crate::algo::ddpg::Ddpg;
+                $body
+            }
+            "td3" => {
+                type $A = $crate::algo::td3::Td3;
+                $body
+            }
+            "sac" => {
+                type $A = $crate::algo::sac::Sac;
                 $body
             }
             other => Err(::anyhow::anyhow!(
