@@ -42,9 +42,11 @@ impl ActionKind {
     pub fn from_space(space: &Space) -> Self {
         match *space {
             Space::Discrete { n } => ActionKind::Discrete { n: n as usize },
-            Space::Box { dim, low, high } => {
-                ActionKind::Continuous { dim, low: low[..dim].to_vec(), high: high[..dim].to_vec() }
-            }
+            Space::Box { dim, low, high } => ActionKind::Continuous {
+                dim,
+                low: low[..dim].to_vec(),
+                high: high[..dim].to_vec(),
+            },
         }
     }
 
@@ -102,11 +104,19 @@ impl ActorCritic {
             s
         };
         let (pi_init, vf_init) = if opts.ortho_init {
-            (MlpInit::Orthogonal { out_gain: 0.01 }, MlpInit::Orthogonal { out_gain: 1.0 })
+            (
+                MlpInit::Orthogonal { out_gain: 0.01 },
+                MlpInit::Orthogonal { out_gain: 1.0 },
+            )
         } else {
             (MlpInit::Default, MlpInit::Default)
         };
-        let pi = Mlp::new(&(&root / "pi"), &sizes(kind.outputs()), opts.activation, pi_init);
+        let pi = Mlp::new(
+            &(&root / "pi"),
+            &sizes(kind.outputs()),
+            opts.activation,
+            pi_init,
+        );
         let vf = Mlp::new(&(&root / "vf"), &sizes(1), opts.activation, vf_init);
         let log_std = match kind {
             ActionKind::Continuous { dim, .. } => {
@@ -125,7 +135,16 @@ impl ActorCritic {
         } else {
             (None, None)
         };
-        Self { vs, pi, vf, log_std, kind, obs_norm, norm_vars, obs_dim }
+        Self {
+            vs,
+            pi,
+            vf,
+            log_std,
+            kind,
+            obs_norm,
+            norm_vars,
+            obs_dim,
+        }
     }
 
     /// Values per observation.
@@ -139,7 +158,9 @@ impl ActorCritic {
         if let Some(n) = &self.obs_norm {
             n.apply(&mut x);
         }
-        let t = Tensor::from_slice(&x).view([-1, self.obs_dim as i64]).to_device(self.vs.device());
+        let t = Tensor::from_slice(&x)
+            .view([-1, self.obs_dim as i64])
+            .to_device(self.vs.device());
         (x, t)
     }
 
@@ -158,7 +179,10 @@ impl ActorCritic {
         let out = self.policy_out(x);
         match &self.log_std {
             None => {
-                let a = out.softmax(-1, Kind::Float).multinomial(1, true).squeeze_dim(-1);
+                let a = out
+                    .softmax(-1, Kind::Float)
+                    .multinomial(1, true)
+                    .squeeze_dim(-1);
                 let lp = nets::categorical_log_prob(&out, &a);
                 (a, lp)
             }
@@ -174,7 +198,10 @@ impl ActorCritic {
     pub fn evaluate(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor) {
         let out = self.policy_out(x);
         match &self.log_std {
-            None => (nets::categorical_log_prob(&out, actions), nets::categorical_entropy(&out)),
+            None => (
+                nets::categorical_log_prob(&out, actions),
+                nets::categorical_entropy(&out),
+            ),
             Some(log_std) => {
                 let lp = nets::gaussian_log_prob(&out, log_std, actions);
                 let h = nets::gaussian_entropy(log_std).expand([out.size()[0]], false);
@@ -186,16 +213,23 @@ impl ActorCritic {
     /// The deterministic action: argmax of the logits, or the mean clipped to the bounds.
     pub fn act_deterministic(&self, raw_obs: &[f32]) -> Result<OwnedAction> {
         if raw_obs.len() != self.obs_dim {
-            bail!("observation of length {}, expected {}", raw_obs.len(), self.obs_dim);
+            bail!(
+                "observation of length {}, expected {}",
+                raw_obs.len(),
+                self.obs_dim
+            );
         }
         let (_, x) = self.obs_tensor(raw_obs);
         let out = tch::no_grad(|| self.policy_out(&x));
         let v = nets::tensor_to_vec(&out);
         Ok(match &self.kind {
             ActionKind::Discrete { .. } => OwnedAction::Discrete(argmax(&v)),
-            ActionKind::Continuous { low, high, .. } => {
-                OwnedAction::Continuous(v.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect())
-            }
+            ActionKind::Continuous { low, high, .. } => OwnedAction::Continuous(
+                v.iter()
+                    .enumerate()
+                    .map(|(i, a)| a.clamp(low[i], high[i]))
+                    .collect(),
+            ),
         })
     }
 
@@ -203,20 +237,33 @@ impl ActorCritic {
     pub fn save(&self, path: &Path) -> Result<()> {
         if let (Some(n), Some((m, v, c))) = (&self.obs_norm, &self.norm_vars) {
             tch::no_grad(|| {
-                let f = |x: &[f64]| Tensor::from_slice(x).to_kind(Kind::Float).to_device(self.vs.device());
+                let f = |x: &[f64]| {
+                    Tensor::from_slice(x)
+                        .to_kind(Kind::Float)
+                        .to_device(self.vs.device())
+                };
                 m.shallow_clone().copy_(&f(&n.stats.mean));
                 v.shallow_clone().copy_(&f(&n.stats.var));
                 c.shallow_clone().copy_(&f(&[n.stats.count]));
             });
         }
-        self.vs.save(path).with_context(|| format!("writing {}", path.display()))
+        self.vs
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// Loads what [`ActorCritic::save`] wrote.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        self.vs.load(path).map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
+        self.vs
+            .load(path)
+            .map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
         if let (Some(n), Some((m, v, c))) = (&mut self.obs_norm, &self.norm_vars) {
-            let f = |t: &Tensor| nets::tensor_to_vec(t).into_iter().map(f64::from).collect::<Vec<_>>();
+            let f = |t: &Tensor| {
+                nets::tensor_to_vec(t)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect::<Vec<_>>()
+            };
             n.stats.mean = f(m);
             n.stats.var = f(v);
             n.stats.count = f(c)[0];
@@ -230,11 +277,19 @@ impl ActorCritic {
             .pi
             .export_layers()
             .into_iter()
-            .map(|(weights, bias, inputs, outputs)| DenseExport { weights, bias, inputs, outputs })
+            .map(|(weights, bias, inputs, outputs)| DenseExport {
+                weights,
+                bias,
+                inputs,
+                outputs,
+            })
             .collect();
         let head = match &self.kind {
             ActionKind::Discrete { .. } => HeadExport::Argmax,
-            ActionKind::Continuous { low, high, .. } => HeadExport::Clip { low: low.clone(), high: high.clone() },
+            ActionKind::Continuous { low, high, .. } => HeadExport::Clip {
+                low: low.clone(),
+                high: high.clone(),
+            },
         };
         PolicyExport {
             layers,

@@ -140,8 +140,14 @@ impl Algorithm for Ppo {
     type Hyper = PpoConfig;
 
     fn new(setup: &Setup, cfg: PpoConfig) -> Result<Self> {
-        anyhow::ensure!(cfg.n_envs > 0 && cfg.n_steps > 0, "n_envs and n_steps must be positive");
-        anyhow::ensure!(cfg.batch_size > 0 && cfg.n_epochs > 0, "batch_size and n_epochs must be positive");
+        anyhow::ensure!(
+            cfg.n_envs > 0 && cfg.n_steps > 0,
+            "n_envs and n_steps must be positive"
+        );
+        anyhow::ensure!(
+            cfg.batch_size > 0 && cfg.n_epochs > 0,
+            "batch_size and n_epochs must be positive"
+        );
         let ac = ActorCritic::new(
             &setup.spec,
             setup.device,
@@ -153,14 +159,33 @@ impl Algorithm for Ppo {
                 normalize_obs: cfg.normalize_obs,
             },
         );
-        let opt = nn::Adam::default().eps(1e-5).build(&ac.vs, cfg.learning_rate)?;
+        let opt = nn::Adam::default()
+            .eps(1e-5)
+            .build(&ac.vs, cfg.learning_rate)?;
         let envs = setup.make_vec_env(cfg.n_envs)?;
-        let reward_norm = cfg.normalize_reward.then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
-        Ok(Self { cfg, ac, opt, envs, reward_norm })
+        let reward_norm = cfg
+            .normalize_reward
+            .then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
+        Ok(Self {
+            cfg,
+            ac,
+            opt,
+            envs,
+            reward_norm,
+        })
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
-        &["loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate"]
+        &[
+            "loss",
+            "policy_loss",
+            "value_loss",
+            "entropy",
+            "approx_kl",
+            "clip_fraction",
+            "explained_variance",
+            "learning_rate",
+        ]
     }
 
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
@@ -170,8 +195,23 @@ impl Algorithm for Ppo {
         let clip = c.clip_schedule.at(c.clip_range, progress);
         self.opt.set_lr(lr);
 
-        let r = collect(&mut self.ac, &mut self.envs, ctx, c.n_steps, c.gamma, self.reward_norm.as_mut())?;
-        let (adv, ret) = gae(&r.rewards, &r.values, &r.dones, &r.last_values, r.n_envs, c.gamma as f32, c.gae_lambda as f32);
+        let r = collect(
+            &mut self.ac,
+            &mut self.envs,
+            ctx,
+            c.n_steps,
+            c.gamma,
+            self.reward_norm.as_mut(),
+        )?;
+        let (adv, ret) = gae(
+            &r.rewards,
+            &r.values,
+            &r.dones,
+            &r.last_values,
+            r.n_envs,
+            c.gamma as f32,
+            c.gae_lambda as f32,
+        );
         let ev = explained_variance(&r.values, &ret);
         let device = self.ac.vs.device();
         let obs = obs_tensor(&r, self.ac.obs_dim(), device);
@@ -198,17 +238,30 @@ impl Algorithm for Ppo {
                 }
                 let log_ratio = &logp - old_logp.index_select(0, &idx);
                 let ratio = log_ratio.exp();
-                let pg_loss =
-                    -(&a * &ratio).min_other(&(&a * ratio.clamp(1.0 - clip, 1.0 + clip))).mean(Kind::Float);
+                let pg_loss = -(&a * &ratio)
+                    .min_other(&(&a * ratio.clamp(1.0 - clip, 1.0 + clip)))
+                    .mean(Kind::Float);
                 let old_v = old_values.index_select(0, &idx);
-                let v_pred =
-                    if c.clip_range_vf > 0.0 { &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf) } else { values };
-                let value_loss = (ret_t.index_select(0, &idx) - v_pred).square().mean(Kind::Float);
+                let v_pred = if c.clip_range_vf > 0.0 {
+                    &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf)
+                } else {
+                    values
+                };
+                let value_loss = (ret_t.index_select(0, &idx) - v_pred)
+                    .square()
+                    .mean(Kind::Float);
                 let entropy_mean = entropy.mean(Kind::Float);
                 let loss = &pg_loss - c.ent_coef * &entropy_mean + c.vf_coef * &value_loss;
                 let (approx_kl, clip_frac) = tch::no_grad(|| {
-                    let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float).double_value(&[]);
-                    let cf = (&ratio - 1.0).abs().gt(clip).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+                    let kl = ((&ratio - 1.0) - &log_ratio)
+                        .mean(Kind::Float)
+                        .double_value(&[]);
+                    let cf = (&ratio - 1.0)
+                        .abs()
+                        .gt(clip)
+                        .to_kind(Kind::Float)
+                        .mean(Kind::Float)
+                        .double_value(&[]);
                     (kl, cf)
                 });
                 if c.target_kl > 0.0 && approx_kl > 1.5 * c.target_kl {
@@ -220,7 +273,14 @@ impl Algorithm for Ppo {
                 loss.backward();
                 self.opt.clip_grad_norm(c.max_grad_norm);
                 self.opt.step();
-                let vals = [loss_v, pg_loss.double_value(&[]), value_loss.double_value(&[]), entropy_mean.double_value(&[]), approx_kl, clip_frac];
+                let vals = [
+                    loss_v,
+                    pg_loss.double_value(&[]),
+                    value_loss.double_value(&[]),
+                    entropy_mean.double_value(&[]),
+                    approx_kl,
+                    clip_frac,
+                ];
                 for (s, v) in sums.iter_mut().zip(vals) {
                     *s += v;
                 }
@@ -228,7 +288,10 @@ impl Algorithm for Ppo {
             }
         }
         let n = count.max(1) as f64;
-        let mut row: Vec<f64> = sums.iter().map(|s| if count == 0 { f64::NAN } else { s / n }).collect();
+        let mut row: Vec<f64> = sums
+            .iter()
+            .map(|s| if count == 0 { f64::NAN } else { s / n })
+            .collect();
         row.push(ev);
         row.push(lr);
         ctx.log(&row)

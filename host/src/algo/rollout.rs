@@ -49,7 +49,10 @@ pub fn collect(
 ) -> Result<Rollout> {
     let n = envs.len();
     let d = envs.obs_dim();
-    let mut r = Rollout { n_envs: n, ..Default::default() };
+    let mut r = Rollout {
+        n_envs: n,
+        ..Default::default()
+    };
     let mut step_rewards = vec![0.0f32; n];
     let mut done = vec![false; n];
     for _ in 0..n_steps {
@@ -66,7 +69,8 @@ pub fn collect(
         r.values.extend(tensor_to_vec(&values));
         match &ac.kind {
             ActionKind::Discrete { .. } => {
-                let a: Vec<i64> = Vec::try_from(&actions.to_device(tch::Device::Cpu).to_kind(Kind::Int64))?;
+                let a: Vec<i64> =
+                    Vec::try_from(&actions.to_device(tch::Device::Cpu).to_kind(Kind::Int64))?;
                 let a32: Vec<u32> = a.iter().map(|&x| x as u32).collect();
                 r.actions_discrete.extend_from_slice(&a);
                 envs.step(Actions::Discrete(&a32))?;
@@ -74,8 +78,11 @@ pub fn collect(
             ActionKind::Continuous { dim, low, high } => {
                 let a = tensor_to_vec(&actions);
                 r.actions_continuous.extend_from_slice(&a);
-                let clipped: Vec<f32> =
-                    a.iter().enumerate().map(|(k, v)| v.clamp(low[k % dim], high[k % dim])).collect();
+                let clipped: Vec<f32> = a
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| v.clamp(low[k % dim], high[k % dim]))
+                    .collect();
                 envs.step(Actions::Continuous(&clipped))?;
             }
         }
@@ -89,8 +96,10 @@ pub fn collect(
         }
         let truncated: Vec<usize> = (0..n).filter(|&i| envs.truncated()[i]).collect();
         if !truncated.is_empty() {
-            let finals: Vec<f32> =
-                truncated.iter().flat_map(|&i| envs.final_obs()[i * d..(i + 1) * d].iter().copied()).collect();
+            let finals: Vec<f32> = truncated
+                .iter()
+                .flat_map(|&i| envs.final_obs()[i * d..(i + 1) * d].iter().copied())
+                .collect();
             let (_, xf) = ac.obs_tensor(&finals);
             let vf = tensor_to_vec(&tch::no_grad(|| ac.value(&xf)));
             for (k, &i) in truncated.iter().enumerate() {
@@ -124,7 +133,11 @@ pub fn gae(
         let mut last = 0.0f32;
         for t in (0..t_len).rev() {
             let k = t * n_envs + i;
-            let next_value = if t + 1 == t_len { last_values[i] } else { values[k + n_envs] };
+            let next_value = if t + 1 == t_len {
+                last_values[i]
+            } else {
+                values[k + n_envs]
+            };
             let not_done = if dones[k] { 0.0 } else { 1.0 };
             let delta = rewards[k] + gamma * next_value * not_done - values[k];
             last = delta + gamma * lambda * not_done * last;
@@ -153,16 +166,18 @@ pub fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
 
 /// Rollout observations as a `[T*N, obs_dim]` tensor on `device`.
 pub fn obs_tensor(r: &Rollout, obs_dim: usize, device: tch::Device) -> Tensor {
-    Tensor::from_slice(&r.obs).view([-1, obs_dim as i64]).to_device(device)
+    Tensor::from_slice(&r.obs)
+        .view([-1, obs_dim as i64])
+        .to_device(device)
 }
 
 /// Rollout actions as a tensor on `device` (int64 `[B]` or float `[B, dim]`).
 pub fn action_tensor(r: &Rollout, kind: &ActionKind, device: tch::Device) -> Tensor {
     match kind {
         ActionKind::Discrete { .. } => Tensor::from_slice(&r.actions_discrete).to_device(device),
-        ActionKind::Continuous { dim, .. } => {
-            Tensor::from_slice(&r.actions_continuous).view([-1, *dim as i64]).to_device(device)
-        }
+        ActionKind::Continuous { dim, .. } => Tensor::from_slice(&r.actions_continuous)
+            .view([-1, *dim as i64])
+            .to_device(device),
     }
 }
 
@@ -177,7 +192,15 @@ mod tests {
         // t=2: δ = 1 + 0.5·4 - 3 = 0,     A2 = 0
         // t=1: done, δ = 1 - 2 = -1,      A1 = -1
         // t=0: δ = 1 + 0.5·2 - 1 = 1,     A0 = 1 + 0.25·(-1) = 0.75
-        let (adv, ret) = gae(&[1.0; 3], &[1.0, 2.0, 3.0], &[false, true, false], &[4.0], 1, 0.5, 0.5);
+        let (adv, ret) = gae(
+            &[1.0; 3],
+            &[1.0, 2.0, 3.0],
+            &[false, true, false],
+            &[4.0],
+            1,
+            0.5,
+            0.5,
+        );
         assert_eq!(adv, vec![0.75, -1.0, 0.0]);
         assert_eq!(ret, vec![1.75, 1.0, 3.0]);
     }
@@ -195,7 +218,15 @@ mod tests {
     fn gae_with_lambda_one_is_the_discounted_return_minus_value() {
         let rewards = [1.0f32, 2.0, 3.0];
         let values = [0.5f32, 0.25, 0.125];
-        let (adv, ret) = gae(&rewards, &values, &[false, false, false], &[10.0], 1, 0.9, 1.0);
+        let (adv, ret) = gae(
+            &rewards,
+            &values,
+            &[false, false, false],
+            &[10.0],
+            1,
+            0.9,
+            1.0,
+        );
         let g0 = 1.0 + 0.9 * 2.0 + 0.81 * 3.0 + 0.729 * 10.0;
         assert!((ret[0] - g0).abs() < 1e-5 && (adv[0] - (g0 - 0.5)).abs() < 1e-5);
     }

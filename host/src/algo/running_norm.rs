@@ -19,7 +19,11 @@ pub struct RunningMeanStd {
 impl RunningMeanStd {
     /// Statistics of `dim`-vectors, starting at mean 0, variance 1.
     pub fn new(dim: usize) -> Self {
-        Self { mean: vec![0.0; dim], var: vec![1.0; dim], count: 1e-4 }
+        Self {
+            mean: vec![0.0; dim],
+            var: vec![1.0; dim],
+            count: 1e-4,
+        }
     }
 
     /// Folds in a batch of `batch.len() / dim` vectors.
@@ -35,7 +39,9 @@ impl RunningMeanStd {
             let bvar = col.map(|x| (x - bmean).powi(2)).sum::<f64>() / n as f64;
             let delta = bmean - self.mean[j];
             let total = self.count + n as f64;
-            let m2 = self.var[j] * self.count + bvar * n as f64 + delta * delta * self.count * n as f64 / total;
+            let m2 = self.var[j] * self.count
+                + bvar * n as f64
+                + delta * delta * self.count * n as f64 / total;
             self.mean[j] += delta * n as f64 / total;
             self.var[j] = m2 / total;
         }
@@ -57,7 +63,11 @@ pub struct ObsNorm {
 impl ObsNorm {
     /// Normalization of `dim` components with SB3's clip 10 and eps 1e-8.
     pub fn new(dim: usize) -> Self {
-        Self { stats: RunningMeanStd::new(dim), clip: 10.0, eps: 1e-8 }
+        Self {
+            stats: RunningMeanStd::new(dim),
+            clip: 10.0,
+            eps: 1e-8,
+        }
     }
 
     /// Normalizes `obs` (any number of vectors) in place, in `f32` exactly as core does it with
@@ -94,7 +104,11 @@ pub struct RewardNorm {
 impl RewardNorm {
     /// For `n` parallel environments and discount `gamma`.
     pub fn new(n: usize, gamma: f64) -> Self {
-        Self { stats: RunningMeanStd::new(1), returns: vec![0.0; n], gamma }
+        Self {
+            stats: RunningMeanStd::new(1),
+            returns: vec![0.0; n],
+            gamma,
+        }
     }
 
     /// Scales one step's rewards in place; `done[i]` restarts copy `i`'s return.
@@ -121,7 +135,9 @@ mod tests {
     #[test]
     fn running_stats_match_the_batch_stats() {
         let mut s = RunningMeanStd::new(2);
-        let data: Vec<f32> = (0..100).flat_map(|i| [i as f32, 2.0 * i as f32 + 1.0]).collect();
+        let data: Vec<f32> = (0..100)
+            .flat_map(|i| [i as f32, 2.0 * i as f32 + 1.0])
+            .collect();
         s.update(&data[..60]);
         s.update(&data[60..]);
         // Column 0 is 0..99: mean 49.5, population variance (100² - 1) / 12 = 833.25.
