@@ -204,7 +204,7 @@ pub fn min_target(b: &Batch, next_q: &[Tensor], entropy: Option<&Tensor>) -> Ten
             v = v.minimum(q);
         }
         if let Some(e) = entropy {
-            v = v - e;
+            v -= e;
         }
         &b.rewards + &b.discounts * v
     })
