@@ -400,8 +400,9 @@ mod tests {
     }
 
     /// Seeded solve of Pendulum-v1 with the shipped config (mean of 20 deterministic episodes ≥
-    /// -200). Seed 0 solves at 4,000 steps in 8 s of training on the loaded 2-core development
-    /// machine; the config's budget is 20,000 steps (about 45 s there).
+    /// -200). Seeds 0-4 solved at 4,000-8,000 steps, 9-23 s of training each (`--threads 1`, the
+    /// loaded 2-core development machine); seed 0 takes 4,000 steps. Its budget is the config's
+    /// 20,000 steps (about 60 s there).
     #[test]
     fn solves_pendulum() {
         testing::solves_pendulum::<Sac>(0);
