@@ -110,8 +110,8 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
-        // 2026-11-25 is day 20_417 since the epoch.
-        assert_eq!(civil_from_days(20_417), (2026, 11, 25));
+        // 2026-11-25 is day 20_782 since the epoch (Python: (date(2026, 11, 25) - date(1970, 1, 1)).days).
+        assert_eq!(civil_from_days(20_782), (2026, 11, 25));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
