@@ -17,8 +17,17 @@ pub mod tabular;
 pub mod td3;
 
 /// The `--algo` names picorl trains, in the order `--help` lists them.
-pub const NAMES: &[&str] =
-    &["qlearning", "sarsa", "dqn", "reinforce", "a2c", "ppo", "ddpg", "td3", "sac"];
+pub const NAMES: &[&str] = &[
+    "qlearning",
+    "sarsa",
+    "dqn",
+    "reinforce",
+    "a2c",
+    "ppo",
+    "ddpg",
+    "td3",
+    "sac",
+];
 
 /// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
 #[macro_export]
