@@ -19,5 +19,12 @@ PATH="$LLD_DIR:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-D warni
   /usr/bin/cargo build -p picorl-core --release --target thumbv7em-none-eabihf \
   -Zbuild-std=core,panic_abort --target-dir "$CARGO_TARGET_DIR/thumbv7em" --quiet
 
+step "the firmware for a real board (WeAct STM32F411 Black Pill): build only"
+firmware-example/run --board blackpill-f411 --build-only --policy firmware-example/policies/cartpole-ppo-int8.picorl
+
+step "fuzz the .picorl reader (cargo-fuzz on stable via RUSTC_BOOTSTRAP, 20 s)"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
+(cd core && env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 cargo fuzz run model_reader -- -max_total_time=20 -print_final_stats=1 2>&1 | tail -15)
+
 step "the firmware under QEMU, checked against picorl eval on the host"
 python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
