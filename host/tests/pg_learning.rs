@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use picorl_host::algo::{a2c::A2c, reinforce::Reinforce};
+use picorl_host::algo::{a2c::A2c, ppo::Ppo, reinforce::Reinforce};
 use picorl_host::train::config::{self, ResolvedConfig, RunOptions, Source};
 use picorl_host::train::{run, Algorithm};
 
@@ -102,6 +102,11 @@ fn a2c_solves_cartpole() {
     solves_cartpole::<A2c>(0);
 }
 
+#[test]
+fn ppo_solves_cartpole() {
+    solves_cartpole::<Ppo>(0);
+}
+
 /// The episodes a run recorded (step, return, length), which depend on every random draw.
 fn episodes(dir: &std::path::Path) -> String {
     std::fs::read_to_string(dir.join("episodes.csv")).unwrap()
@@ -129,6 +134,11 @@ fn same_seed_same_run<A: Algorithm>() {
 #[test]
 fn reinforce_same_seed_same_run() {
     same_seed_same_run::<Reinforce>();
+}
+
+#[test]
+fn ppo_same_seed_same_run() {
+    same_seed_same_run::<Ppo>();
 }
 
 #[test]

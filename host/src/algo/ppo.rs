@@ -20,6 +20,14 @@ use crate::train::{Algorithm, Setup, TrainCtx};
 use crate::vec_env::VecEnv;
 use picorl_core::rng::Pcg32;
 
+/// PPO's clipped surrogate as a loss (Schulman et al. 2017, eq. 7, negated):
+/// `-mean(min(A·r, A·clip(r, 1-ε, 1+ε)))`.
+pub fn clipped_surrogate_loss(advantages: &Tensor, ratio: &Tensor, clip: f64) -> Tensor {
+    -(advantages * ratio)
+        .min_other(&(advantages * ratio.clamp(1.0 - clip, 1.0 + clip)))
+        .mean(Kind::Float)
+}
+
 /// How a value changes over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -250,9 +258,7 @@ impl Algorithm for Ppo {
                 }
                 let log_ratio = &logp - old_logp.index_select(0, &idx);
                 let ratio = log_ratio.exp();
-                let pg_loss = -(&a * &ratio)
-                    .min_other(&(&a * ratio.clamp(1.0 - clip, 1.0 + clip)))
-                    .mean(Kind::Float);
+                let pg_loss = clipped_surrogate_loss(&a, &ratio, clip);
                 let old_v = old_values.index_select(0, &idx);
                 let v_pred = if c.clip_range_vf > 0.0 {
                     &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf)
@@ -309,5 +315,30 @@ impl Algorithm for Ppo {
 
     fn export(&self) -> Result<PolicyExport> {
         Ok(self.ac.export())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipped_surrogate_by_hand() {
+        // ε = 0.2. Per sample, min(A·r, A·clip(r)):
+        //   A= 1, r=1.5: min(1.5, 1.2) =  1.2 (a good action is not pushed past 1+ε)
+        //   A=-1, r=1.5: min(-1.5, -1.2) = -1.5 (a bad action's growth is not clipped)
+        //   A= 1, r=0.5: min(0.5, 0.8) =  0.5
+        //   A=-1, r=0.5: min(-0.5, -0.8) = -0.8
+        // mean = -0.6 / 4 = -0.15, so the loss is 0.15.
+        let a = Tensor::from_slice(&[1.0f32, -1.0, 1.0, -1.0]);
+        let r = Tensor::from_slice(&[1.5f32, 1.5, 0.5, 0.5]);
+        let loss = clipped_surrogate_loss(&a, &r, 0.2).double_value(&[]);
+        assert!((loss - 0.15).abs() < 1e-6, "{loss}");
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(Schedule::Constant.at(3e-4, 0.25), 3e-4);
+        assert_eq!(Schedule::Linear.at(1e-3, 0.25), 2.5e-4);
     }
 }
