@@ -90,6 +90,9 @@ try:
     pendulum = train("ppo-pendulum", "ppo", "Pendulum-v1", 2048, ["--set", "activation=relu", "--set", "n_envs=2"])
     mode(pendulum, "Pendulum-v1", "f32", episodes=2)
     mode(pendulum, "Pendulum-v1", "int8", episodes=2)
+    # A tanh-squashed actor (TD3), the continuous head the off-policy learners export.
+    td3 = train("td3-pendulum", "td3", "Pendulum-v1", 1500)
+    mode(td3, "Pendulum-v1", "int8", episodes=2)
     lake = train("qlearning-frozenlake", "qlearning", "FrozenLake-v1", 150000)
     mode(lake, "FrozenLake-v1", "f32", episodes=20)
     # On-device learning: the seed's hyper-parameters, 200 episodes, must learn core's golden
