@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""DQN on CartPole-v1, side by side: Stable-Baselines3 (rl-baselines3-zoo's hyper-parameters) and
+"""DQN or PPO on CartPole-v1 (`--algo dqn|ppo`), side by side: Stable-Baselines3 (rl-baselines3-zoo's hyper-parameters) and
 picorl (its own dqn.toml), under one protocol.
 
 Protocol (issue 6): one CPU thread each; every 5,000 environment steps, evaluate the deterministic
@@ -48,11 +48,27 @@ ZOO = dict(
 )
 
 
-def run_sb3(seed):
+# rl-baselines3-zoo, hyperparams/ppo.yml, CartPole-v1 (8 envs, n_timesteps 1e5).
+PPO_ZOO = dict(
+    n_steps=32,
+    batch_size=256,
+    gae_lambda=0.8,
+    gamma=0.98,
+    n_epochs=20,
+    ent_coef=0.0,
+    learning_rate=lambda f: 1e-3 * f,
+    clip_range=lambda f: 0.2 * f,
+)
+PPO_ENVS = 8
+PPO_BUDGET = 100_000
+
+
+def run_sb3(seed, algo="dqn"):
     import gymnasium as gym
     import torch
-    from stable_baselines3 import DQN
+    from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
 
     torch.set_num_threads(1)
 
@@ -64,13 +80,18 @@ def run_sb3(seed):
             self.solved_at = None
             self.solved_seconds = None
             self.last_mean = None
+            self.next_eval = EVAL_EVERY
 
         def _on_training_start(self):
             self.start = time.perf_counter()
 
         def _on_step(self):
-            if self.num_timesteps % EVAL_EVERY != 0:
+            # The first step at or past each multiple of EVAL_EVERY (a vectorized step adds
+            # n_envs), as picorl evaluates at the first iteration boundary past it.
+            if self.num_timesteps < self.next_eval:
                 return True
+            while self.next_eval <= self.num_timesteps:
+                self.next_eval += EVAL_EVERY
             t = time.perf_counter()
             returns = []
             for i in range(EVAL_EPISODES):
@@ -90,11 +111,17 @@ def run_sb3(seed):
                 return False
             return True
 
-    env = gym.make("CartPole-v1")
-    model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **ZOO)
+    if algo == "ppo":
+        env = make_vec_env("CartPole-v1", n_envs=PPO_ENVS, seed=seed)
+        model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **PPO_ZOO)
+        budget = PPO_BUDGET
+    else:
+        env = gym.make("CartPole-v1")
+        model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **ZOO)
+        budget = BUDGET
     cb = Protocol()
     t = time.perf_counter()
-    model.learn(total_timesteps=BUDGET, callback=cb)
+    model.learn(total_timesteps=budget, callback=cb)
     train_seconds = time.perf_counter() - t - cb.eval_seconds
     return dict(
         seed=seed,
@@ -105,11 +132,11 @@ def run_sb3(seed):
     )
 
 
-def run_picorl(binary, seed):
+def run_picorl(binary, seed, algo="dqn"):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run")
         cmd = [
-            binary, "train", "--algo", "dqn", "--env", "CartPole-v1", "--threads", "1",
+            binary, "train", "--algo", algo, "--env", "CartPole-v1", "--threads", "1",
             "--eval-every", str(EVAL_EVERY), "--eval-episodes", str(EVAL_EPISODES),
             "--stop-at-return", str(SOLVED), "--seed", str(seed), "--quiet", "--out", out,
         ]
@@ -138,6 +165,7 @@ def summary(runs):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--algo", choices=["dqn", "ppo"], default="dqn")
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(__file__), "..", "target"))
     p.add_argument("--picorl", default=os.path.join(target, "release", "picorl"))
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -146,8 +174,8 @@ def main():
     sb3, pico = [], []
     for seed in a.seeds:
         load = os.getloadavg()[0]
-        sb3.append(run_sb3(seed))
-        pico.append(run_picorl(a.picorl, seed))
+        sb3.append(run_sb3(seed, a.algo))
+        pico.append(run_picorl(a.picorl, seed, a.algo))
         print(
             f"seed {seed} (load {load:.1f}): sb3 solved_at {sb3[-1]['solved_at_step']} in "
             f"{sb3[-1]['solved_train_seconds']} s; picorl solved_at {pico[-1]['solved_at_step']} in "
