@@ -14,10 +14,9 @@ out="runs/demo-$(date -u +%Y%m%d-%H%M%S)"
 episodes=10 seed=0
 
 step "train PPO on CartPole-v1 until the deterministic policy averages 475 (Gymnasium's threshold)"
+mkdir -p "$out"
 "$picorl" train --algo ppo --env CartPole-v1 --seed 0 --threads 1 --stop-at-return 475 \
-  --out "$out/ppo-cartpole" > "$out.summary.json"
-cat "$out.summary.json"
-mv "$out.summary.json" "$out/summary.json"
+  --out "$out/ppo-cartpole" | tee "$out/summary.json"
 
 for q in f32 int8; do
   step "export $q"
