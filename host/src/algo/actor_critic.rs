@@ -10,7 +10,8 @@
 //! network is dominated by libtorch's per-operation overhead, not arithmetic, so halving the
 //! operations and the parameter tensors (which the optimizer and gradient clipping walk one by
 //! one) nearly halves its cost. Rollouts act on the CPU through `picorl-core`'s f32 dense layers
-//! (the firmware's code) on a copy of the policy and value weights refreshed after every update
+//! (the firmware's code, `off_policy::CpuNet`, shared with the off-policy learners) on a copy of
+//! the policy and value weights refreshed before every rollout
 //! ([`ActorCritic::sync_cpu`]): a tch forward costs tens of microseconds of dispatch per call,
 //! core's a few.
 //!
@@ -22,10 +23,10 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::env::{EnvSpec, Space};
-use picorl_core::nn::{padded_rows, DenseF32};
 use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Device, Kind, Tensor};
 
+use super::off_policy::CpuNet;
 use super::running_norm::ObsNorm;
 use crate::eval::OwnedAction;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
@@ -87,43 +88,6 @@ pub struct NetOptions {
     pub normalize_obs: bool,
 }
 
-/// One network's layers in core's block layout, for acting on the CPU.
-#[derive(Debug, Clone, Default)]
-struct CpuNet {
-    /// `(in, out, weights in core's layout, padded biases)`.
-    layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>,
-}
-
-impl CpuNet {
-    /// The forward pass of one observation; `a`, `b` are scratch of the widest padded layer.
-    fn forward<'s>(
-        &self,
-        x: &[f32],
-        act: Activation,
-        a: &'s mut Vec<f32>,
-        b: &'s mut Vec<f32>,
-    ) -> &'s [f32] {
-        a.clear();
-        a.extend_from_slice(x);
-        let last = self.layers.len() - 1;
-        for (k, (inp, out, w, bias)) in self.layers.iter().enumerate() {
-            let core_act = match act {
-                _ if k == last => picorl_core::nn::Activation::Identity,
-                Activation::Relu => picorl_core::nn::Activation::Relu,
-                Activation::Tanh => picorl_core::nn::Activation::Tanh,
-                Activation::Hardtanh => picorl_core::nn::Activation::HardTanh,
-            };
-            let layer =
-                DenseF32::new(*inp, *out, w, bias, core_act).expect("shapes built by sync_cpu");
-            b.resize(padded_rows(*out), 0.0);
-            layer.forward(a, b).expect("buffers sized above");
-            b.truncate(*out);
-            std::mem::swap(a, b);
-        }
-        a
-    }
-}
-
 /// Policy and value networks with their distribution.
 #[derive(Debug)]
 pub struct ActorCritic {
@@ -141,8 +105,8 @@ pub struct ActorCritic {
     norm_vars: Option<(Tensor, Tensor, Tensor)>,
     obs_dim: usize,
     cpu: [CpuNet; 2],
+    pi_layers: Vec<DenseExport>,
     cpu_log_std: Vec<f32>,
-    scratch: (Vec<f32>, Vec<f32>),
 }
 
 impl ActorCritic {
@@ -249,7 +213,7 @@ impl ActorCritic {
             obs_dim,
             cpu: Default::default(),
             cpu_log_std: Vec::new(),
-            scratch: (Vec::new(), Vec::new()),
+            pi_layers: Vec::new(),
         };
         ac.sync_cpu();
         ac
@@ -361,29 +325,38 @@ impl ActorCritic {
     pub fn sync_cpu(&mut self) {
         let n_layers = self.ws.len();
         for net in 0..2 {
-            let layers = (0..n_layers)
+            let layers: Vec<DenseExport> = (0..n_layers)
                 .map(|k| {
                     let w = self.ws[k].get(net as i64);
-                    let (inp, mut out) = (w.size()[0] as usize, w.size()[1] as usize);
+                    let (inputs, mut outputs) = (w.size()[0] as usize, w.size()[1] as usize);
                     if net == 1 && k + 1 == n_layers {
-                        out = 1;
+                        outputs = 1;
                     }
-                    let wv = nets::tensor_to_vec(&w.narrow(1, 0, out as i64).transpose(0, 1));
-                    let bv =
-                        nets::tensor_to_vec(&self.bs[k].get(net as i64).narrow(1, 0, out as i64));
-                    let rows = padded_rows(out);
-                    let mut wl = vec![0.0f32; rows * inp];
-                    for o in 0..out {
-                        for i in 0..inp {
-                            wl[DenseF32::weight_index(inp, o, i)] = wv[o * inp + i];
-                        }
+                    let o = outputs as i64;
+                    DenseExport {
+                        weights: nets::tensor_to_vec(&w.narrow(1, 0, o).transpose(0, 1)),
+                        bias: nets::tensor_to_vec(&self.bs[k].get(net as i64).narrow(1, 0, o)),
+                        inputs,
+                        outputs,
                     }
-                    let mut bl = bv;
-                    bl.resize(rows, 0.0);
-                    (inp, out, wl, bl)
                 })
                 .collect();
-            self.cpu[net] = CpuNet { layers };
+            let activation = if net == 0 {
+                self.activation
+            } else {
+                self.vf_activation
+            };
+            // The head and normalization are applied by the callers; the copy is layers only.
+            let export = PolicyExport {
+                layers,
+                activation,
+                head: HeadExport::Argmax,
+                obs_norm: None,
+            };
+            self.cpu[net].refresh(&export);
+            if net == 0 {
+                self.pi_layers = export.layers;
+            }
         }
         self.cpu_log_std = self
             .log_std
@@ -395,14 +368,12 @@ impl ActorCritic {
     /// Samples one action per normalized observation on the CPU (core's dense layers, draws from
     /// `rng`), writing actions (discrete as indices in `f32`-free `u32`s, continuous unclipped
     /// components), log-probabilities and values.
-    pub fn sample_cpu(&mut self, x: &[f32], rng: &mut Pcg32, out: &mut CpuSample) {
+    pub fn sample_cpu(&mut self, x: &[f32], rng: &mut Pcg32, out: &mut CpuSample) -> Result<()> {
         out.clear();
-        let (act, vf_act) = (self.activation, self.vf_activation);
-        let (a, b) = (&mut self.scratch.0, &mut self.scratch.1);
         for obs in x.chunks_exact(self.obs_dim) {
-            let v = self.cpu[1].forward(obs, vf_act, a, b)[0];
+            let v = self.cpu[1].forward(obs)?[0];
             out.values.push(v);
-            let p = self.cpu[0].forward(obs, act, a, b);
+            let p = self.cpu[0].forward(obs)?;
             match &self.kind {
                 ActionKind::Discrete { .. } => {
                     // log-softmax, then inverse-CDF sampling with one uniform draw.
@@ -432,14 +403,13 @@ impl ActorCritic {
                 }
             }
         }
+        Ok(())
     }
 
     /// Values of normalized observations on the CPU.
-    pub fn values_cpu(&mut self, x: &[f32]) -> Vec<f32> {
-        let act = self.vf_activation;
-        let (a, b) = (&mut self.scratch.0, &mut self.scratch.1);
+    pub fn values_cpu(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         x.chunks_exact(self.obs_dim)
-            .map(|o| self.cpu[1].forward(o, act, a, b)[0])
+            .map(|o| Ok(self.cpu[1].forward(o)?[0]))
             .collect()
     }
 
@@ -507,19 +477,7 @@ impl ActorCritic {
 
     /// The deterministic policy for export.
     pub fn export(&self) -> PolicyExport {
-        let layers = self.cpu[0]
-            .layers
-            .iter()
-            .map(|(inp, out, w, b)| DenseExport {
-                weights: (0..*out)
-                    .flat_map(|o| (0..*inp).map(move |i| (o, i)))
-                    .map(|(o, i)| w[DenseF32::weight_index(*inp, o, i)])
-                    .collect(),
-                bias: b[..*out].to_vec(),
-                inputs: *inp,
-                outputs: *out,
-            })
-            .collect();
+        let layers = self.pi_layers.clone();
         let head = match &self.kind {
             ActionKind::Discrete { .. } => HeadExport::Argmax,
             ActionKind::Continuous { low, high, .. } => HeadExport::Clip {
@@ -598,7 +556,7 @@ mod tests {
             let (out, v) = ac.forward(&Tensor::from_slice(&x).view([5, d as i64]));
             let (out, v) = (nets::tensor_to_vec(&out), nets::tensor_to_vec(&v));
             let mut s = CpuSample::default();
-            ac.sample_cpu(&x, &mut rng::seeded(0), &mut s);
+            ac.sample_cpu(&x, &mut rng::seeded(0), &mut s).unwrap();
             for (a, b) in s.values.iter().zip(&v) {
                 assert!((a - b).abs() < 1e-5, "{id}: value {a} vs {b}");
             }
@@ -620,7 +578,7 @@ mod tests {
             let d = ac.obs_dim();
             let x: Vec<f32> = (0..4 * d).map(|i| (i as f32 * 0.71).cos()).collect();
             let mut s = CpuSample::default();
-            ac.sample_cpu(&x, &mut rng::seeded(9), &mut s);
+            ac.sample_cpu(&x, &mut rng::seeded(9), &mut s).unwrap();
             let actions = match ac.kind {
                 ActionKind::Discrete { .. } => Tensor::from_slice(
                     &s.discrete.iter().map(|&a| i64::from(a)).collect::<Vec<_>>(),

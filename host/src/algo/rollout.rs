@@ -67,7 +67,7 @@ pub fn collect(
             norm.stats.update(envs.obs());
         }
         let x = ac.normalized(envs.obs());
-        ac.sample_cpu(&x, rng, &mut sample);
+        ac.sample_cpu(&x, rng, &mut sample)?;
         r.obs.extend_from_slice(&x);
         r.log_probs.extend_from_slice(&sample.log_probs);
         r.values.extend_from_slice(&sample.values);
@@ -108,7 +108,7 @@ pub fn collect(
                 .iter()
                 .flat_map(|&i| envs.final_obs()[i * d..(i + 1) * d].iter().copied())
                 .collect();
-            let vf = ac.values_cpu(&ac.normalized(&finals));
+            let vf = ac.values_cpu(&ac.normalized(&finals))?;
             for (k, &i) in truncated.iter().enumerate() {
                 step_rewards[i] += (gamma as f32) * vf[k];
             }
@@ -116,7 +116,7 @@ pub fn collect(
         r.rewards.extend_from_slice(&step_rewards);
         r.dones.extend_from_slice(&done);
     }
-    r.last_values = ac.values_cpu(&ac.normalized(envs.obs()));
+    r.last_values = ac.values_cpu(&ac.normalized(envs.obs()))?;
     Ok(r)
 }
 
