@@ -137,7 +137,9 @@ fn export_run<A: Algorithm>(
     }
     // .onnx and .tflite files are converted from the checked .picorl bytes: the same numbers.
     let m = file.model();
-    let out_bytes = format.encode(file.bytes(), &m)?;
+    let out_bytes = format
+        .encode(file.bytes(), &m)
+        .with_context(|| format!("--out {}", a.out.display()))?;
     write_atomic(&a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
     if a.json {
         println!(
