@@ -73,3 +73,21 @@ impl Format {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extension_picks_the_format_and_the_quantization_must_fit() {
+        let f = |p: &str, q| Format::for_output(Path::new(p), q);
+        assert_eq!(f("a/b.picorl", Quant::Int8).unwrap(), Format::Picorl);
+        assert_eq!(f("b.onnx", Quant::F32).unwrap(), Format::Onnx);
+        assert_eq!(f("b.tflite", Quant::Int8).unwrap(), Format::Tflite);
+        let err = |p: &str, q| f(p, q).unwrap_err().to_string();
+        assert!(err("b.onnx", Quant::Int8).contains("--out b.onnx: ONNX export is f32"));
+        assert!(err("b.tflite", Quant::F32).contains("add --quant int8"));
+        assert!(err("b.pb", Quant::F32).contains("supported: .picorl, .onnx, .tflite"));
+        assert!(err("noext", Quant::F32).contains("--out noext"));
+    }
+}
