@@ -13,8 +13,8 @@ core (`picorl infer --obs-file`, the code the firmware runs) on 1,000 random obs
     FULLY_CONNECTED with int8 weights quantized per output channel (one scale per row, zero points
     0) and int32 biases.
 
-Models: a DQN (CartPole, argmax over Q-values), a discrete PPO (CartPole, hardtanh), a TD3 actor
-(Pendulum, tanh-squashed), a PPO with observation normalization (Acrobot, ReLU), and, in f32 only,
+Models: a DQN (CartPole, argmax over Q-values), a discrete PPO (CartPole, hardtanh), TD3 and SAC
+actors (Pendulum, tanh-squashed), a PPO with observation normalization (Acrobot, ReLU), and, in f32 only,
 a Gaussian PPO with tanh hidden layers (Pendulum, clipped mean). Each is trained briefly (seed 0):
 what is checked is the export, not the policy's quality.
 
@@ -210,6 +210,9 @@ try:
     td3 = train("td3-pendulum", "td3", "Pendulum-v1", 1500)
     check_onnx("td3-pendulum", td3, observations(PENDULUM, 5))
     check_tflite("td3-pendulum", td3, observations(PENDULUM, 6), tanh_head=True)
+    sac = train("sac-pendulum", "sac", "Pendulum-v1", 1500)
+    check_onnx("sac-pendulum", sac, observations(PENDULUM, 10))
+    check_tflite("sac-pendulum", sac, observations(PENDULUM, 11), tanh_head=True)
     acrobot = train("ppo-acrobot", "ppo", "Acrobot-v1", 2048, ["--set", "activation=relu", "--set", "n_envs=4"])
     check_onnx("ppo-acrobot", acrobot, observations(ACROBOT, 7))
     check_tflite("ppo-acrobot", acrobot, observations(ACROBOT, 8))
