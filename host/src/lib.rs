@@ -9,7 +9,8 @@
 //!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
 //! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
 //!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
-//! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter.
+//! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter;
+//!   [`interop`]: the same policy as ONNX (f32) or TensorFlow Lite (int8) for other runtimes.
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve; [`device`]: CPU/GPU.
 #![deny(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod device;
 pub mod envs;
 pub mod eval;
 pub mod export;
+pub mod interop;
 pub mod nets;
 pub mod picorl_file;
 pub mod plot;
