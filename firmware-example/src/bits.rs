@@ -42,16 +42,27 @@ impl Line {
         self
     }
 
-    /// Appends `v` in decimal.
+    /// Appends `v` in decimal. Long division by 10 over 16-bit limbs keeps to 32-bit arithmetic:
+    /// Cortex-M4 has no 64-bit divide, and the library routine for one would cost 500 bytes.
     pub fn uint(&mut self, v: u64) -> &mut Self {
+        let mut limbs = [
+            (v >> 48) as u32,
+            (v >> 32) as u32 & 0xFFFF,
+            (v >> 16) as u32 & 0xFFFF,
+            v as u32 & 0xFFFF,
+        ];
         let mut digits = [0u8; 20];
         let mut n = 0;
-        let mut v = v;
         loop {
-            digits[n] = b'0' + (v % 10) as u8;
+            let mut rem = 0;
+            for limb in &mut limbs {
+                let cur = (rem << 16) | *limb;
+                *limb = cur / 10;
+                rem = cur % 10;
+            }
+            digits[n] = b'0' + rem as u8;
             n += 1;
-            v /= 10;
-            if v == 0 {
+            if limbs == [0; 4] {
                 break;
             }
         }

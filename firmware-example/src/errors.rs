@@ -13,6 +13,7 @@ pub fn policy(e: &PolicyError) -> &'static str {
         PolicyError::NonFiniteObs { .. } => "observation value is NaN or infinite",
         PolicyError::InvalidState { .. } => "observation is not a valid state",
         PolicyError::NonFiniteOutput { .. } => "network output is NaN or infinite",
+        PolicyError::KindLeftOut { .. } => "model of a kind the firmware was not built for",
         PolicyError::Capacity { .. } => "model exceeds the firmware's capacity",
     }
 }
