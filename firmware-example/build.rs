@@ -3,6 +3,10 @@
 //! (PICORL_SEED) at build time; PICORL_MODE=learn builds the on-device learning mode instead
 //! (PICORL_LEARN_HYPER=seed|tuned). `firmware-example/run` sets these; a plain `cargo build`
 //! embeds the PPO CartPole policy committed under policies/.
+//!
+//! Everything that can be known here is checked here, with core's full messages: the model (core's
+//! reader, every field and the CRC), the environment's options (core's `make`). The firmware then
+//! needs neither the reader nor the messages in flash.
 use std::{env, fs, path::Path, path::PathBuf};
 
 fn var(name: &str, default: &str) -> String {
