@@ -3,6 +3,10 @@
 //! (PICORL_SEED) at build time; PICORL_MODE=learn builds the on-device learning mode instead
 //! (PICORL_LEARN_HYPER=seed|tuned). `firmware-example/run` sets these; a plain `cargo build`
 //! embeds the PPO CartPole policy committed under policies/.
+//!
+//! Everything that can be known here is checked here, with core's full messages: the model (core's
+//! reader, every field and the CRC), the environment's options (core's `make`). The firmware then
+//! needs neither the reader nor the messages in flash.
 use std::{env, fs, path::Path, path::PathBuf};
 
 fn var(name: &str, default: &str) -> String {
@@ -15,8 +19,20 @@ fn fail(msg: String) -> ! {
     std::process::exit(1);
 }
 
-/// The scratch width a policy needs: its widest layer (or observation), padded as core pads it.
-fn policy_capacity(policy: &str, bytes: &[u8]) -> usize {
+/// What the firmware needs to know of the embedded policy, read by core's full reader (every
+/// length, offset, value range and the CRC are checked here, so the image carries no reader).
+struct PolicyFacts {
+    /// The scratch width: its widest layer (or observation), padded as core pads it.
+    capacity: usize,
+    /// Multiply-accumulates per inference.
+    macs: u64,
+    /// "f32" or "int8".
+    quant: &'static str,
+    /// Core's `policy::kinds` the model needs: the only code the firmware's policy compiles in.
+    kinds: u32,
+}
+
+fn policy_facts(policy: &str, bytes: &[u8]) -> PolicyFacts {
     // The reader wants a 4-byte-aligned buffer (weights are read in place): copy into words.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
@@ -32,7 +48,15 @@ fn policy_capacity(policy: &str, bytes: &[u8]) -> usize {
         .chain([picorl_core::nn::padded_depth(model.obs_dim())])
         .max()
         .unwrap_or(4);
-    widest.div_ceil(4) * 4
+    PolicyFacts {
+        capacity: widest.div_ceil(4) * 4,
+        macs: model.macs(),
+        quant: match model.quant() {
+            picorl_core::model::QuantKind::F32 => "f32",
+            picorl_core::model::QuantKind::Int8 => "int8",
+        },
+        kinds: picorl_core::policy::kinds::of(&model),
+    }
 }
 
 /// `ORIGIN` of the FLASH region in a linker memory layout.
@@ -65,6 +89,13 @@ fn main() {
         ))
     });
     fs::write(out.join("memory.x"), layout_text).expect("OUT_DIR is writable");
+    // cortex-m-rt's `device` feature includes `device.x` for the interrupt handlers' names; the
+    // firmware enables no interrupt (main.rs), so there are none to name.
+    fs::write(
+        out.join("device.x"),
+        "/* No device interrupts: see __INTERRUPTS in src/main.rs. */\n",
+    )
+    .expect("OUT_DIR is writable");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={}", layout.display());
 
@@ -76,9 +107,15 @@ fn main() {
             "PICORL_LEARN_HYPER={other}: expected seed or tuned"
         )),
     };
-    let (policy_name, capacity) = if learn {
+    let (policy_name, facts) = if learn {
         println!("cargo:rustc-cfg=picorl_learn");
-        (String::new(), 4)
+        let none = PolicyFacts {
+            capacity: 4,
+            macs: 0,
+            quant: "",
+            kinds: 0,
+        };
+        (String::new(), none)
     } else {
         let default = manifest.join("policies/cartpole-ppo-int8.picorl");
         let policy = var("PICORL_POLICY", &default.display().to_string());
@@ -90,7 +127,7 @@ fn main() {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "policy".into());
-        (name, policy_capacity(&policy, &bytes))
+        (name, policy_facts(&policy, &bytes))
     };
 
     let env_id = var("PICORL_ENV", "CartPole-v1");
@@ -107,6 +144,19 @@ fn main() {
             .split_once('=')
             .unwrap_or_else(|| fail(format!("PICORL_ENV_KWARGS: `{pair}` is not key=value")));
         kw.push_str(&format!("    ({k:?}, {v:?}),\n"));
+    }
+    // Make the environment here with core's own code, so that a bad option fails the build with
+    // core's full message (the firmware prints only fixed texts).
+    let mut options = picorl_core::env::EnvOptions::default();
+    for pair in kwargs.split(',').filter(|p| !p.is_empty()) {
+        if let Some((k, v)) = pair.split_once('=') {
+            options
+                .set(k, v)
+                .unwrap_or_else(|e| fail(format!("PICORL_ENV_KWARGS: option {k}: {e}")));
+        }
+    }
+    if let Err(e) = picorl_core::env::make(&env_id, &options) {
+        fail(format!("PICORL_ENV={env_id}: {e}"));
     }
     // The concrete environment type for the id (core's registry, one type per Gymnasium class).
     let env_type = match env_id.as_str() {
@@ -128,10 +178,17 @@ fn main() {
          /// Episodes to run.\npub const EPISODES: u32 = {episodes};\n\
          /// Episode i resets with SEED + i.\npub const SEED: u64 = {seed};\n\
          /// The policy's name (its file stem).\npub const POLICY_NAME: &str = {policy_name:?};\n\
-         /// Scratch width of the policy (its widest layer, padded).\npub const POLICY_CAPACITY: usize = {capacity};\n\
+         /// Scratch width of the policy (its widest layer, padded).\npub const POLICY_CAPACITY: usize = {};\n\
+         /// Multiply-accumulates per inference.\npub const MACS: u64 = {};\n\
+         /// The policy's arithmetic.\npub const QUANT: &str = {:?};\n\
+         /// The kinds of model the policy's code handles (core's `policy::kinds`).\npub const POLICY_KINDS: u32 = {};\n\
          /// Where the board's flash starts.\npub const FLASH_ORIGIN: usize = {};\n\
          /// The environment's type.\npub type EnvType = picorl_core::env::{env_type};\n\
          /// The learning mode uses the seed's hyper-parameters.\npub const LEARN_HYPER_SEED: bool = {learn_hyper_seed};\n",
+        facts.capacity,
+        facts.macs,
+        facts.quant,
+        facts.kinds,
         flash_origin(&layout)
     );
     fs::write(out.join("config.rs"), config).expect("OUT_DIR is writable");

@@ -23,6 +23,10 @@
 //!   tanh: `low + (0.5 * (tanh(mean) + 1)) * (high - low)` (SB3's squashing); clip:
 //!   `clamp(mean, low, high)`. Tabular: the stored greedy action, or the argmax of the state's
 //!   Q-values (same tie rule). In int8 models, tanh is applied in f32 to the dequantized output.
+//! - **Only the code a model needs.** `Policy<'a, W, L, K>`'s `K` is a set of [`kinds`] (default:
+//!   all). Firmware that knows its model when it is built names that model's [`kinds::of`], and the
+//!   code for the other kinds (f32 or int8 layers, tables, continuous heads) is left out of the
+//!   image; [`Policy::new`] refuses a model outside `K` ([`PolicyError::KindLeftOut`]).
 //! - **Normalization** is SB3 `VecNormalize`'s, computed in f32 by [`normalize`] with
 //!   [`norm_std`]; host code that feeds normalized observations to a network must call these two
 //!   functions so training and deployment agree bit for bit.
@@ -109,6 +113,13 @@ pub enum PolicyError {
         /// The index of the first such output.
         index: usize,
     },
+    /// The model is of a kind (or has a head) outside the policy's `K` (see [`kinds`]).
+    KindLeftOut {
+        /// The model's [`kinds::of`].
+        needed: u32,
+        /// The policy's `K`.
+        compiled: u32,
+    },
     /// The model needs more scratch than the policy's capacity `W`.
     Capacity {
         /// Width needed (a layer's padded width, or the observation's, or action components).
@@ -136,6 +147,12 @@ impl fmt::Display for PolicyError {
             PolicyError::NonFiniteOutput { index } => {
                 write!(f, "network output {index} is NaN or infinite")
             }
+            PolicyError::KindLeftOut { needed, compiled } => {
+                write!(
+                    f,
+                    "model needs kinds {needed:#x}, the policy was built for {compiled:#x}"
+                )
+            }
             PolicyError::Capacity { needed, capacity } => {
                 write!(
                     f,
@@ -147,6 +164,35 @@ impl fmt::Display for PolicyError {
 }
 
 impl core::error::Error for PolicyError {}
+
+/// The kinds of model a [`Policy`] runs, as bits of its `K` parameter.
+pub mod kinds {
+    use crate::model::{HeadKind, Model, ModelKind};
+
+    /// MLPs in f32.
+    pub const MLP_F32: u32 = 1;
+    /// MLPs in int8.
+    pub const MLP_INT8: u32 = 2;
+    /// Tables (greedy actions or Q-values).
+    pub const TABLE: u32 = 4;
+    /// Continuous heads (tanh-squash and clip); discrete heads are always compiled.
+    pub const CONTINUOUS: u32 = 8;
+    /// Every kind: `Policy`'s default.
+    pub const ALL: u32 = MLP_F32 | MLP_INT8 | TABLE | CONTINUOUS;
+
+    /// The kinds `model` needs.
+    pub fn of(model: &Model<'_>) -> u32 {
+        let body = match model.kind() {
+            ModelKind::MlpF32 => MLP_F32,
+            ModelKind::MlpInt8 => MLP_INT8,
+            ModelKind::GreedyTable | ModelKind::QTable => TABLE,
+        };
+        match model.head() {
+            HeadKind::Discrete => body,
+            HeadKind::ContinuousTanh | HeadKind::ContinuousClip => body | CONTINUOUS,
+        }
+    }
+}
 
 /// `sqrt(var + eps)` in f32, the divisor of [`normalize`].
 pub fn norm_std(var: f32, eps: f32) -> f32 {
@@ -182,11 +228,12 @@ pub fn argmax(values: &[f32]) -> usize {
 }
 
 /// A model ready to act: the model's views resolved once at construction, scratch for layers up
-/// to `W` wide, and room for up to `L` layers.
+/// to `W` wide, room for up to `L` layers, and code for the [`kinds`] of model in `K` (all by
+/// default; a constant, so the code for the others is not compiled in).
 ///
 /// Memory: `4 * W` f32 of scratch plus `L` layer views; `Policy<'a, 64>` is about 1.6 KiB.
 #[derive(Debug, Clone)]
-pub struct Policy<'a, const W: usize, const L: usize = 8> {
+pub struct Policy<'a, const W: usize, const L: usize = 8, const K: u32 = { kinds::ALL }> {
     model: Model<'a>,
     layers: [Option<LayerView<'a>>; L],
     n_layers: usize,
@@ -207,9 +254,9 @@ pub struct Policy<'a, const W: usize, const L: usize = 8> {
     state: usize,
 }
 
-impl<'a, const W: usize, const L: usize> Policy<'a, W, L> {
-    /// A policy for `model`, if it fits the capacities: widths up to `W` (a positive multiple of 4)
-    /// and up to `L` layers.
+impl<'a, const W: usize, const L: usize, const K: u32> Policy<'a, W, L, K> {
+    /// A policy for `model`, if it fits the capacities: widths up to `W` (a positive multiple of 4),
+    /// up to `L` layers, and a kind in `K`.
     pub fn new(model: Model<'a>) -> Result<Self, PolicyError> {
         const {
             assert!(
@@ -217,6 +264,13 @@ impl<'a, const W: usize, const L: usize> Policy<'a, W, L> {
                 "the capacity W must be a positive multiple of 4"
             )
         };
+        let needed = kinds::of(&model);
+        if needed & !K != 0 {
+            return Err(PolicyError::KindLeftOut {
+                needed,
+                compiled: K,
+            });
+        }
         let need = |needed: usize, capacity: usize| {
             if needed <= capacity {
                 Ok(())
@@ -312,9 +366,19 @@ impl<'a, const W: usize, const L: usize> Policy<'a, W, L> {
         if let Some(index) = obs.iter().position(|v| !v.is_finite()) {
             return Err(PolicyError::NonFiniteObs { index });
         }
+        // `new` refused kinds outside `K`, so the `KindLeftOut` arms are never taken; with `K` a
+        // constant they only let the compiler drop the code of the kinds left out.
         match self.table {
-            Some(table) => self.act_tabular(obs, table),
+            Some(table) if K & kinds::TABLE != 0 => self.act_tabular(obs, table),
+            Some(_) => Err(self.left_out()),
             None => self.act_mlp(obs),
+        }
+    }
+
+    fn left_out(&self) -> PolicyError {
+        PolicyError::KindLeftOut {
+            needed: kinds::of(&self.model),
+            compiled: K,
         }
     }
 
@@ -350,6 +414,8 @@ impl<'a, const W: usize, const L: usize> Policy<'a, W, L> {
         // Capacities were checked in `new`, so the layers cannot refuse the buffers: their
         // `Result`s are ignored.
         match self.input_q {
+            None if K & kinds::MLP_F32 == 0 => return Err(self.left_out()),
+            Some(_) if K & kinds::MLP_INT8 == 0 => return Err(self.left_out()),
             None => {
                 // f32: normalize into `a`, then ping-pong between the two buffers.
                 let (mut cur, mut next) = (&mut a[..], &mut b[..]);
@@ -400,6 +466,7 @@ impl<'a, const W: usize, const L: usize> Policy<'a, W, L> {
         }
         Ok(match self.head {
             HeadKind::Discrete => ActionOut::Discrete(argmax(outputs) as u32),
+            _ if K & kinds::CONTINUOUS == 0 => return Err(self.left_out()),
             head => {
                 let mut values = [0.0f32; MAX_ACTION_DIM];
                 for (((v, &mu), &lo), &hi) in values

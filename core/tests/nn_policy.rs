@@ -6,7 +6,7 @@ use picorl_core::model::{
     self, BodySpec, HeadSpec, LayerData, LayerSpec, Model, ModelSpec, NormSpec,
 };
 use picorl_core::nn::{Activation, DenseF32, QuantParams};
-use picorl_core::policy::{argmax, norm_std, normalize, ActionOut, Policy, PolicyError};
+use picorl_core::policy::{argmax, kinds, norm_std, normalize, ActionOut, Policy, PolicyError};
 use picorl_core::rng::{seeded, unit_f32};
 
 struct Buf(Vec<u32>, usize);
@@ -63,6 +63,46 @@ fn discrete_argmax_lowest_index_wins_ties() {
     assert_eq!(argmax(&[1.0, f32::NAN, 1.0]), 0);
     let a = p.act(&[0.0, 0.0, 9.0]).unwrap();
     assert_eq!(Action::from(&a), Action::Discrete(2));
+}
+
+#[test]
+fn k_compiles_in_only_the_kinds_named() {
+    let layers = eye3();
+    let b = Buf::write(&identity_spec(&layers, HeadSpec::Discrete { n: 3 }, None));
+    assert_eq!(kinds::of(&b.model()), kinds::MLP_F32);
+    // The kinds named: the same actions and outputs as the default policy (all kinds).
+    let mut all = Policy::<'_, 8>::new(b.model()).unwrap();
+    let mut only = Policy::<'_, 8, 8, { kinds::MLP_F32 }>::new(b.model()).unwrap();
+    for obs in [[0.0, 2.0, 1.0], [5.0, 5.0, 5.0], [-1.0, -3.0, -1.0]] {
+        assert_eq!(only.act(&obs), all.act(&obs));
+        assert_eq!(only.outputs(), all.outputs());
+    }
+    // Another kind, or a continuous head left out: refused when the policy is built.
+    assert_eq!(
+        Policy::<'_, 8, 8, { kinds::MLP_INT8 | kinds::TABLE }>::new(b.model()).err(),
+        Some(PolicyError::KindLeftOut {
+            needed: kinds::MLP_F32,
+            compiled: kinds::MLP_INT8 | kinds::TABLE,
+        })
+    );
+    let (low, high) = ([-1.0f32; 3], [1.0f32; 3]);
+    let c = Buf::write(&identity_spec(
+        &layers,
+        HeadSpec::ContinuousClip {
+            low: &low,
+            high: &high,
+        },
+        None,
+    ));
+    assert_eq!(kinds::of(&c.model()), kinds::MLP_F32 | kinds::CONTINUOUS);
+    assert!(matches!(
+        Policy::<'_, 8, 8, { kinds::MLP_F32 }>::new(c.model()),
+        Err(PolicyError::KindLeftOut { .. })
+    ));
+    let mut clip =
+        Policy::<'_, 8, 8, { kinds::MLP_F32 | kinds::CONTINUOUS }>::new(c.model()).unwrap();
+    let a = clip.act(&[0.5, 2.0, -3.0]).unwrap();
+    assert_eq!(a.continuous(), Some(&[0.5f32, 1.0, -1.0][..]));
 }
 
 #[test]

@@ -9,14 +9,13 @@
 //! 0.995 per episode to 0.01, core's `Hyper::SEED`); `tuned` (the default) is picorl's FrozenLake
 //! configuration (α 0.2 → 0.005 and ε 1 → 0.01 linearly over the run and half of it, γ 0.99).
 
-use cortex_m_semihosting::hprintln;
 use picorl_core::env::{Action, Env, EnvOptions, Registered};
 use picorl_core::rng;
 use picorl_core::tabular::{
     self, Experience, Hyper, Learner, QTable, QView, Rule, Schedule, TabularError, TieBreak,
 };
 
-use crate::bits::F64;
+use crate::bits::Line;
 use crate::{config, measure, Error, SPEC_REF};
 
 /// Largest table the firmware reserves: FrozenLake8x8's 64 states, 4 actions.
@@ -148,21 +147,37 @@ pub fn run() -> Result<(), Error> {
         + n as u64 / 2)
         / n as u64;
 
-    hprintln!(
-        "learn env={} episodes={} steps={} seed={} hyper={} success_before={} success_after={} eval_episodes={} epsilon={} table_checksum={} instructions_per_update={} flash_bytes={} ram_bytes={}",
-        config::ENV_ID,
-        config::EPISODES,
-        steps,
-        config::SEED,
-        if config::LEARN_HYPER_SEED { "seed" } else { "tuned" },
-        F64(before),
-        F64(after),
-        EVAL_EPISODES,
-        F64(f64::from(epsilon)),
-        sum,
-        per_update,
-        measure::flash_used(config::FLASH_ORIGIN),
-        measure::static_ram() + measure::stack_peak()
-    );
+    Line::new()
+        .str("learn env=")
+        .str(config::ENV_ID)
+        .str(" episodes=")
+        .uint(u64::from(config::EPISODES))
+        .str(" steps=")
+        .uint(steps)
+        .str(" seed=")
+        .uint(config::SEED)
+        .str(" hyper=")
+        .str(if config::LEARN_HYPER_SEED {
+            "seed"
+        } else {
+            "tuned"
+        })
+        .str(" success_before=")
+        .f64(before)
+        .str(" success_after=")
+        .f64(after)
+        .str(" eval_episodes=")
+        .uint(EVAL_EPISODES)
+        .str(" epsilon=")
+        .f64(f64::from(epsilon))
+        .str(" table_checksum=")
+        .uint(u64::from(sum))
+        .str(" instructions_per_update=")
+        .uint(per_update)
+        .str(" flash_bytes=")
+        .uint(measure::flash_used(config::FLASH_ORIGIN) as u64)
+        .str(" ram_bytes=")
+        .uint((measure::static_ram() + measure::stack_peak()) as u64)
+        .print();
     Ok(())
 }
