@@ -10,7 +10,8 @@
 //! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
 //!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
 //! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter.
-//! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve; [`device`]: CPU/GPU.
+//! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
+//!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures); [`device`]: CPU/GPU.
 #![deny(missing_docs)]
 
 pub mod algo;
@@ -24,6 +25,7 @@ pub mod nets;
 pub mod picorl_file;
 pub mod plot;
 pub mod progress;
+pub mod render;
 pub mod replay;
 pub mod trading;
 pub mod train;
