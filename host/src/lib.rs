@@ -9,6 +9,7 @@
 //!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
 //! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
 //!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
+//! - [`tensorboard`]: TensorBoard event files beside `metrics.csv`.
 //! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter.
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
 //!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures); [`device`]: CPU/GPU.
@@ -27,6 +28,7 @@ pub mod plot;
 pub mod progress;
 pub mod render;
 pub mod replay;
+pub mod tensorboard;
 pub mod trading;
 pub mod train;
 pub mod vec_env;

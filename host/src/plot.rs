@@ -674,11 +674,14 @@ mod tests {
             "approx_kl",
             "clip_fraction",
             "explained_variance",
+            "learning_rate",
+            "value_mean",
         ]);
         assert_eq!(
             names(&ppo),
             [
                 "loss",
+                "value_mean",
                 "entropy",
                 "approx_kl",
                 "clip_fraction",

@@ -103,6 +103,8 @@ pub struct TrainCtx {
     metrics: CsvLog,
     episodes_log: CsvLog,
     metric_names: &'static [&'static str],
+    tensorboard: crate::tensorboard::EventWriter,
+    tensorboard_tags: Vec<String>,
     clock: Duration,
     iter_start: Option<Instant>,
     steps_at_last_log: u64,
@@ -178,7 +180,12 @@ impl TrainCtx {
         ];
         row.extend(values.iter().map(|v| cell(*v)));
         row.push(cell(sps));
-        self.metrics.row(&row)
+        self.metrics.row(&row)?;
+        let mut numbers = vec![self.episodes as f64, self.recent_return(), len];
+        numbers.extend_from_slice(values);
+        numbers.push(sps);
+        self.tensorboard
+            .scalars(self.steps, &self.tensorboard_tags, &numbers)
     }
 
     /// Fails with a message naming the step when `loss` is NaN or infinite.
@@ -293,6 +300,11 @@ pub fn run<A: Algorithm>(
         metrics: CsvLog::open(&dir.join("metrics.csv"), &header)?,
         episodes_log: CsvLog::open(&dir.join("episodes.csv"), &["step", "return", "length"])?,
         metric_names,
+        tensorboard: crate::tensorboard::EventWriter::create(dir)?,
+        tensorboard_tags: header[1..]
+            .iter()
+            .map(|c| crate::tensorboard::tag(c))
+            .collect(),
         clock: Duration::from_secs_f64(state.train_seconds),
         iter_start: None,
         steps_at_last_log: state.steps,
@@ -344,6 +356,7 @@ pub fn run<A: Algorithm>(
     algo.finish(&setup)?;
     ctx.metrics.flush()?;
     ctx.episodes_log.flush()?;
+    ctx.tensorboard.flush()?;
     let (mean, std) = state.last_eval.unwrap_or((f64::NAN, f64::NAN));
     let summary = json!({
         "algo": run.algo,
@@ -400,6 +413,11 @@ fn evaluate_and_save<A: Algorithm>(
         res.returns.len().to_string(),
     ])?;
     eval_log.flush()?;
+    let tags =
+        ["mean_reward", "std_reward", "min_reward", "max_reward"].map(|t| format!("eval/{t}"));
+    ctx.tensorboard
+        .scalars(ctx.steps, &tags, &[mean, std, min, max])?;
+    ctx.tensorboard.flush()?;
     ctx.metrics.flush()?;
     ctx.episodes_log.flush()?;
     let solved = setup.run.stop_at_return.is_some_and(|r| mean >= r);
