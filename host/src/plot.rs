@@ -167,6 +167,18 @@ fn y_range(ys: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// An axis label for a count of steps: `500`, `15k`, `2.5M`.
+pub fn steps_label(x: &f64) -> String {
+    let a = x.abs();
+    if a >= 1e6 {
+        format!("{}M", (x / 1e5).round() / 10.0)
+    } else if a >= 1e3 {
+        format!("{}k", (x / 1e2).round() / 10.0)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
@@ -201,6 +213,7 @@ fn returns_chart(
     chart
         .configure_mesh()
         .x_desc("environment steps")
+        .x_label_formatter(&steps_label)
         .y_desc("return")
         .label_style(("sans-serif", 14))
         .draw()?;
@@ -255,6 +268,7 @@ fn metric_panel(area: &Area<'_>, title: &str, series: &[(f64, f64)], x_max: f64)
         .configure_mesh()
         .label_style(("sans-serif", 11))
         .x_labels(5)
+        .x_label_formatter(&steps_label)
         .y_labels(5)
         .draw()?;
     let color = RGBColor(60, 60, 60);
@@ -587,8 +601,14 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
                 .x_label_area_size(40)
                 .y_label_area_size(64)
                 .build_cartesian_2d(0.0..x_max, lo..hi)?;
+            let secs_label = |x: &f64| format!("{x}");
+            let x_label: &dyn Fn(&f64) -> String = match a.x {
+                XAxis::Steps => &steps_label,
+                XAxis::Seconds => &secs_label,
+            };
             chart
                 .configure_mesh()
+                .x_label_formatter(x_label)
                 .x_desc(x_desc)
                 .y_desc(y_desc)
                 .label_style(("sans-serif", 13))
@@ -639,6 +659,14 @@ mod tests {
     #[test]
     fn smoothing_by_hand() {
         assert_eq!(smooth(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn step_labels() {
+        assert_eq!(steps_label(&500.0), "500");
+        assert_eq!(steps_label(&15_000.0), "15k");
+        assert_eq!(steps_label(&2_500.0), "2.5k");
+        assert_eq!(steps_label(&2_500_000.0), "2.5M");
     }
 
     #[test]

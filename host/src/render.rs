@@ -272,6 +272,10 @@ pub struct FrameInfo {
     pub ret: f64,
     /// The action that led to this state (`None` after a reset).
     pub action: Option<OwnedAction>,
+    /// A caption instead of the step, return and action.
+    pub caption: Option<String>,
+    /// Grid worlds: leave the agent out (a policy picture).
+    pub hide_agent: bool,
 }
 
 /// The greedy policy and state values that a grid-world picture shows.
@@ -351,12 +355,14 @@ pub fn draw_frame(
 ) -> Result<Image> {
     let state = state_of(env)?;
     let id = env.spec().id;
-    let caption = format!(
-        "{id}   step {}   return {:.1}{}",
-        info.step,
-        info.ret,
-        action_text(&info.action)
-    );
+    let caption = info.caption.clone().unwrap_or_else(|| {
+        format!(
+            "{id}   step {}   return {:.1}{}",
+            info.step,
+            info.ret,
+            action_text(&info.action)
+        )
+    });
     paint(size.0, size.1, |root| {
         match env {
             AnyEnv::CartPole(_) => cartpole(root, &state)?,
@@ -369,6 +375,7 @@ pub fn draw_frame(
                 env,
                 state.first().copied().unwrap_or(0.0) as u32,
                 overlay,
+                !info.hide_agent,
             )?,
         }
         let (w, _) = root.dim_in_pixel();
@@ -719,7 +726,13 @@ pub fn viridis(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-fn grid(root: &Area<'_>, env: &AnyEnv, agent: u32, overlay: &GridOverlay) -> DrawResult {
+fn grid(
+    root: &Area<'_>,
+    env: &AnyEnv,
+    agent: u32,
+    overlay: &GridOverlay,
+    show_agent: bool,
+) -> DrawResult {
     let (w, h) = root.dim_in_pixel();
     let (rows, cols) = grid_dims(env);
     let avail_w = w.saturating_sub(2 * MARGIN + BAR).max(cols as u32);
@@ -754,7 +767,7 @@ fn grid(root: &Area<'_>, env: &AnyEnv, agent: u32, overlay: &GridOverlay) -> Dra
         let rect = [(cx, cy), (cx + cell, cy + cell)];
         let (fill, dark) = match kind {
             Cell::Wall => (RGBColor(90, 60, 50), true),
-            Cell::State(_, true, Some("H")) => (RGBColor(30, 40, 60), true),
+            Cell::State(_, true, Some("H")) => (RGBColor(45, 45, 45), true),
             Cell::State(_, true, _) => (RGBColor(250, 215, 80), false),
             Cell::State(s, false, _) => match value(s).filter(|v| v.is_finite()) {
                 Some(v) => {
@@ -841,7 +854,7 @@ fn grid(root: &Area<'_>, env: &AnyEnv, agent: u32, overlay: &GridOverlay) -> Dra
     if let AnyEnv::Taxi(_) = env {
         taxi_marks(root, agent, (x0, y0), cell)?;
     }
-    // The agent.
+    // The agent: a ring around its cell's arrow (green in Taxi while it carries the passenger).
     let (ar, ac) = agent_cell(env, agent);
     let centre = (
         x0 + ac as i32 * cell + cell / 2,
@@ -853,8 +866,12 @@ fn grid(root: &Area<'_>, env: &AnyEnv, agent: u32, overlay: &GridOverlay) -> Dra
     } else {
         RGBColor(230, 60, 30)
     };
-    root.draw(&Circle::new(centre, cell / 5, agent_color.filled()))?;
-    root.draw(&Circle::new(centre, cell / 5, WHITE.stroke_width(2)))?;
+    if show_agent {
+        let r = cell * 2 / 5;
+        let w = (cell / 14).max(2) as u32;
+        root.draw(&Circle::new(centre, r, WHITE.stroke_width(w + 2)))?;
+        root.draw(&Circle::new(centre, r, agent_color.stroke_width(w)))?;
+    }
     // The colour bar.
     if !shown.is_empty() {
         let bx = x0 + cols as i32 * cell + 12;
@@ -1003,6 +1020,18 @@ pub fn render_episode(
         ),
     };
     if png {
+        if is_grid(env.spec().id) {
+            info.hide_agent = true;
+            info.caption = Some(format!(
+                "{}: greedy policy{}",
+                env.spec().id,
+                if overlay.values.is_some() {
+                    ", max_a Q(s, a) as colour"
+                } else {
+                    ""
+                }
+            ));
+        }
         return png_bytes(&draw_frame(env, &info, &overlay, size)?);
     }
     if a.every == 0 {
@@ -1194,11 +1223,12 @@ mod tests {
             assert_eq!(canvas, want);
         }
         assert!(d.read_next_frame().unwrap().is_none());
-        // The first frame is whole, the second only the red box (x 5..=12, y 6..=20), the
-        // third (no change) one pixel, the fourth the box again.
+        // The first frame is whole, the second only the red box (plotters fills x 5..12 and
+        // y 6..20, ends excluded: 7×14 pixels), the third (no change) one pixel, the fourth the
+        // box again.
         assert_eq!(
             rects,
-            [(0, 0, 40, 30), (5, 6, 8, 15), (0, 0, 1, 1), (5, 6, 8, 15)]
+            [(0, 0, 40, 30), (5, 6, 7, 14), (0, 0, 1, 1), (5, 6, 7, 14)]
         );
     }
 
