@@ -48,7 +48,10 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --seed 1 --stop-at-return 475\n  \
                   picorl train --algo ppo --env Pendulum-v1 --set learning_rate=3e-4 --set 'hidden=[32, 32]'\n  \
-                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000"
+                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000\n\n\
+                  The run directory gets config.toml, metrics.csv, eval.csv, episodes.csv, the checkpoint,\n\
+                  summary.json, learning_curve.png (returns and the algorithm's diagnostics) and\n\
+                  TensorBoard event files (tensorboard --logdir runs/)."
     )]
     Train(TrainArgs),
     /// Evaluate a run directory (through libtorch) or a .picorl file (through core) deterministically.
@@ -161,10 +164,10 @@ pub struct BenchArgs {
 /// `picorl train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The algorithm.
+    /// The algorithm: qlearning, sarsa, dqn, reinforce, a2c, ppo, ddpg, td3 or sac.
     #[arg(long, required_unless_present = "resume")]
     pub algo: Option<String>,
-    /// The environment id (Gymnasium's).
+    /// The environment id, as Gymnasium names it (`picorl env list` lists them).
     #[arg(long, required_unless_present = "resume")]
     pub env: Option<String>,
     /// A TOML hyper-parameter file (a section per environment id) instead of the built-in one.

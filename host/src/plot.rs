@@ -134,8 +134,11 @@ pub fn smooth(xs: &[f64], window: usize) -> Vec<f64> {
     out
 }
 
+/// A diagnostic panel: its title, the column it draws and that column's `(step, value)` points.
+pub type Panel = (&'static str, &'static str, Vec<(f64, f64)>);
+
 /// The panels a run's `metrics.csv` supports: a title and its series.
-pub fn diagnostic_panels(metrics: &Table) -> Vec<(&'static str, &'static str, Vec<(f64, f64)>)> {
+pub fn diagnostic_panels(metrics: &Table) -> Vec<Panel> {
     PANELS
         .iter()
         .filter_map(|(title, cols)| {
@@ -212,6 +215,7 @@ fn returns_chart(
         .build_cartesian_2d(0.0..x_max, y_lo..y_hi)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .x_desc("environment steps")
         .x_label_formatter(&steps_label)
         .y_desc("return")
@@ -266,6 +270,7 @@ fn metric_panel(area: &Area<'_>, title: &str, series: &[(f64, f64)], x_max: f64)
         .build_cartesian_2d(0.0..x_max.max(1.0), y_lo..y_hi)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 11))
         .x_labels(5)
         .x_label_formatter(&steps_label)
@@ -534,7 +539,8 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
         .map(|d| load_curve(d, a.source, a.x))
         .collect::<Result<Vec<_>>>()?;
     // env → algo → curves, in first-seen order of algorithms (stable colours).
-    let mut envs: BTreeMap<&str, BTreeMap<&str, Vec<&[(f64, f64)]>>> = BTreeMap::new();
+    type Curves<'a> = Vec<&'a [(f64, f64)]>;
+    let mut envs: BTreeMap<&str, BTreeMap<&str, Curves<'_>>> = BTreeMap::new();
     let mut algos: Vec<&str> = Vec::new();
     for c in &curves {
         if !algos.contains(&c.algo.as_str()) {
@@ -581,7 +587,8 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
                 .filter_map(|c| c.last().map(|p| p.0))
                 .fold(1.0, f64::max);
             let xs: Vec<f64> = (0..=200).map(|i| x_max * f64::from(i) / 200.0).collect();
-            let series: Vec<(&str, Vec<(f64, f64, f64, usize)>)> = groups
+            type Aggregate = Vec<(f64, f64, f64, usize)>;
+            let series: Vec<(&str, Aggregate)> = groups
                 .iter()
                 .map(|(algo, cs)| (*algo, aggregate(cs, &xs)))
                 .collect();
@@ -608,6 +615,7 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
             };
             chart
                 .configure_mesh()
+                .light_line_style(TRANSPARENT)
                 .x_label_formatter(x_label)
                 .x_desc(x_desc)
                 .y_desc(y_desc)

@@ -114,6 +114,10 @@ pub fn png_bytes(img: &Image) -> Result<Vec<u8>> {
         let mut enc = png::Encoder::new(&mut out, img.width, img.height);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        // Charts are flat colours and thin lines: the best deflate with adaptive filters keeps
+        // them several times smaller than the default.
+        enc.set_compression(png::Compression::Best);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         let mut w = enc.write_header().context("encoding PNG")?;
         w.write_image_data(&img.rgb).context("encoding PNG")?;
     }
@@ -524,7 +528,7 @@ fn mountain_car(root: &Area<'_>, s: &[f64], goal: f64) -> DrawResult {
     let mut ground = track.clone();
     ground.push((w as i32, h as i32));
     ground.push((0, h as i32));
-    root.draw(&Polygon::new(ground, RGBColor(225, 225, 205).filled()))?;
+    root.draw(&Polygon::new(ground, RGBColor(222, 222, 222).filled()))?;
     root.draw(&PathElement::new(track, BLACK.stroke_width(2)))?;
     let pos = s[0];
     let angle = (3.0 * pos).cos();
@@ -1103,6 +1107,14 @@ fn max_per_row(q: &[f32], n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Makes a core environment to draw; a host-only one (Trading-v0) has no picture.
+fn renderable(id: &str, kwargs: &std::collections::BTreeMap<String, String>) -> Result<AnyEnv> {
+    if envs::HOST_SPECS.iter().any(|s| s.id == id) {
+        bail!("--env {id}: picorl render draws picorl-core's environments; {id} has no picture");
+    }
+    envs::make_any(id, kwargs)
+}
+
 /// `picorl render`.
 pub fn render(a: RenderArgs) -> Result<()> {
     let bytes = if a.source.is_dir() {
@@ -1115,7 +1127,7 @@ pub fn render(a: RenderArgs) -> Result<()> {
         } else {
             envs::parse_kwargs(&a.env_kwargs)?
         };
-        let mut env = envs::make_any(&env_id, &kwargs)?;
+        let mut env = renderable(&env_id, &kwargs)?;
         let algo = cfg.run.algo.clone();
         let values = if matches!(algo.as_str(), "qlearning" | "sarsa") {
             Some(tabular_values(dir)?)
@@ -1134,7 +1146,7 @@ pub fn render(a: RenderArgs) -> Result<()> {
                 a.source.display()
             )
         })?;
-        let mut env = envs::make_any(&env_id, &envs::parse_kwargs(&a.env_kwargs)?)?;
+        let mut env = renderable(&env_id, &envs::parse_kwargs(&a.env_kwargs)?)?;
         let mut policy = file.policy()?;
         let values = match (file.model().kind(), env.as_tabular()) {
             (ModelKind::QTable, Some(t)) => Some(

@@ -42,7 +42,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
 /// TFRecord's masked CRC.
 pub fn masked_crc(data: &[u8]) -> u32 {
     let c = crc32c(data);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// One TFRecord holding `data`.
