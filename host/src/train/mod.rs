@@ -105,11 +105,17 @@ pub struct TrainCtx {
     metric_names: &'static [&'static str],
     tensorboard: crate::tensorboard::EventWriter,
     tensorboard_tags: Vec<String>,
+    /// The step from which the next `metrics.csv` row also goes to TensorBoard: at most about
+    /// [`TENSORBOARD_POINTS`] points a run (TensorBoard shows 1,000 a tag; the CSV keeps all).
+    tensorboard_next: u64,
     clock: Duration,
     iter_start: Option<Instant>,
     steps_at_last_log: u64,
     clock_at_last_log: Duration,
 }
+
+/// About how many points of each training metric a run writes to TensorBoard.
+const TENSORBOARD_POINTS: u64 = 1000;
 
 /// Finished training episodes averaged in `metrics.csv` (SB3 averages its last 100).
 const RECENT: usize = 20;
@@ -181,6 +187,10 @@ impl TrainCtx {
         row.extend(values.iter().map(|v| cell(*v)));
         row.push(cell(sps));
         self.metrics.row(&row)?;
+        if self.steps < self.tensorboard_next {
+            return Ok(());
+        }
+        self.tensorboard_next = self.steps + self.total_steps / TENSORBOARD_POINTS;
         let mut numbers = vec![self.episodes as f64, self.recent_return(), len];
         numbers.extend_from_slice(values);
         numbers.push(sps);
@@ -305,6 +315,7 @@ pub fn run<A: Algorithm>(
             .iter()
             .map(|c| crate::tensorboard::tag(c))
             .collect(),
+        tensorboard_next: 0,
         clock: Duration::from_secs_f64(state.train_seconds),
         iter_start: None,
         steps_at_last_log: state.steps,
