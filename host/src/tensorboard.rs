@@ -2,8 +2,8 @@
 //! `tensorboard --logdir runs/` shows picorl's runs as it shows stable-baselines3's.
 //!
 //! Written here rather than with a crate: the one crate for it (`tensorboard-rs` 0.5.9) pins
-//! `protobuf` 2 (superseded, with a security advisory) and `image` 0.23, and what picorl needs —
-//! scalars — is a few dozen lines of two documented formats:
+//! `protobuf` 2 (superseded, and open to RUSTSEC-2024-0437) and `image` 0.23, and what picorl
+//! needs — scalars — is a few dozen lines of two documented formats:
 //!
 //! - TFRecord framing (TensorFlow's `tfrecord` format): per record the length as a little-endian
 //!   `u64`, the masked CRC-32C of those 8 bytes, the data, the masked CRC-32C of the data; a
