@@ -81,12 +81,16 @@ pub enum Command {
         after_help = "Examples:\n  picorl bench cartpole.picorl\n  picorl bench cartpole.picorl --iterations 1000000 --json"
     )]
     Bench(BenchArgs),
-    /// Compare runs on one chart: each algorithm's mean return over its runs (seeds), with a
-    /// band of ± one standard deviation, a panel per environment.
+    /// Compare runs on one chart: mean and spread over seeds, per algorithm and environment.
+    ///
+    /// Each algorithm's mean return over its runs (seeds), with a band of ± one standard
+    /// deviation across them, a panel per environment.
     #[command(after_help = crate::plot::PLOT_HELP)]
     Plot(crate::plot::PlotArgs),
-    /// Draw what a policy does: an episode as a GIF (CartPole, Pendulum, MountainCar, Acrobot),
-    /// or for grid worlds the map with the greedy policy as arrows and state values as a heat map.
+    /// Draw a policy at work: an episode as a GIF, or a grid world's policy and values.
+    ///
+    /// An episode as a GIF (CartPole, Pendulum, MountainCar, Acrobot), or for grid worlds the
+    /// map with the greedy policy as arrows and the state values as a heat map.
     #[command(after_help = crate::render::RENDER_HELP)]
     Render(crate::render::RenderArgs),
     /// Environments: list them, or replay Gymnasium traces against them.

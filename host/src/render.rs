@@ -995,6 +995,18 @@ fn overlay_of(
     })
 }
 
+/// Whether `--out` asks for a `.png` (else a `.gif`); another extension is an error.
+fn wants_png(a: &RenderArgs) -> Result<bool> {
+    match a.out.extension().and_then(|e| e.to_str()) {
+        Some("png") => Ok(true),
+        Some("gif") => Ok(false),
+        _ => bail!(
+            "--out {}: the extension picks the format: .gif (an episode) or .png (one picture)",
+            a.out.display()
+        ),
+    }
+}
+
 /// Renders one deterministic episode (or, for a `.png`, one picture) of `actor` in `env`.
 pub fn render_episode(
     env: &mut AnyEnv,
@@ -1015,14 +1027,7 @@ pub fn render_episode(
     env.reset(Some(a.seed), &mut obs)
         .map_err(|e| anyhow!("resetting {} with seed {}: {e}", env.spec().id, a.seed))?;
     let mut info = FrameInfo::default();
-    let png = match a.out.extension().and_then(|e| e.to_str()) {
-        Some("png") => true,
-        Some("gif") => false,
-        _ => bail!(
-            "--out {}: the extension picks the format: .gif (an episode) or .png (one picture)",
-            a.out.display()
-        ),
-    };
+    let png = wants_png(a)?;
     if png {
         if is_grid(env.spec().id) {
             info.hide_agent = true;
@@ -1117,6 +1122,14 @@ fn renderable(id: &str, kwargs: &std::collections::BTreeMap<String, String>) -> 
 
 /// `picorl render`.
 pub fn render(a: RenderArgs) -> Result<()> {
+    // The options first, before a run is loaded.
+    wants_png(&a)?;
+    if let Some(s) = &a.size {
+        parse_size(s)?;
+    }
+    if a.every == 0 {
+        bail!("--every must be positive");
+    }
     let bytes = if a.source.is_dir() {
         let dir = &a.source;
         let cfg = ResolvedConfig::load(&dir.join("config.toml"))
