@@ -5,7 +5,8 @@
 #   - Debian packages: rustc-web, cargo-web, rust-web-src (the Cortex-M4F build: rustup cannot add
 #     the thumbv7em target here) and qemu-system-arm (the firmware under QEMU).
 #   - A Python venv with torch==2.11.0 (libtorch for tch 0.24) and gymnasium==1.4.0 (reference
-#     traces), kept under ~/.cache/picorl so fresh clones reuse it; created wherever it is missing.
+#     traces), kept under ~/.cache/picorl so fresh clones reuse it; created wherever it is missing;
+#     onnxruntime and tflite-micro (the ONNX / TFLite export checks) added to it under their own stamp.
 # Sourced by ./x and other scripts: the strict options hold inside this file only, and the
 # caller's options are restored at the end.
 _picorl_saved_opts="$(set +o)"
@@ -40,6 +41,17 @@ if [ ! -f "$stamp" ]; then
   "$PICORL_VENV/bin/pip" install -q "torch==$PICORL_TORCH_VERSION" "gymnasium==$PICORL_GYM_VERSION" numpy >&2 \
     || die "pip install torch==$PICORL_TORCH_VERSION into $PICORL_VENV failed"
   touch "$stamp"
+fi
+# The runtimes that check `picorl export --out FILE.onnx / FILE.tflite` (scripts/interop_check.py):
+# a stamp of their own, so venvs made before they were added get them too.
+PICORL_ORT_VERSION=1.32.0
+PICORL_TFLM_VERSION=0.dev20261023182759
+interop_stamp="$PICORL_VENV/.picorl-interop-$PICORL_ORT_VERSION-$PICORL_TFLM_VERSION"
+if [ ! -f "$interop_stamp" ]; then
+  say "installing onnxruntime==$PICORL_ORT_VERSION and tflite-micro==$PICORL_TFLM_VERSION into $PICORL_VENV"
+  "$PICORL_VENV/bin/pip" install -q "onnxruntime==$PICORL_ORT_VERSION" "tflite-micro==$PICORL_TFLM_VERSION" >&2 \
+    || die "pip install onnxruntime and tflite-micro into $PICORL_VENV failed"
+  touch "$interop_stamp"
 fi
 
 # The rust-lld linker ships with rustup's toolchain (not on PATH by default).

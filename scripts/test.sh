@@ -28,3 +28,6 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 
 step "the firmware under QEMU, checked against picorl eval on the host"
 python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
+
+step "ONNX and TFLite exports in onnxruntime and TFLite Micro, checked against core"
+python3 scripts/interop_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"

@@ -103,7 +103,7 @@ pub enum Command {
 pub struct ExportArgs {
     /// The run directory.
     pub run_dir: PathBuf,
-    /// The file to write (.picorl).
+    /// The file to write: .picorl, .onnx (f32) or .tflite (int8); the extension picks the format.
     #[arg(long)]
     pub out: PathBuf,
     /// Weights and arithmetic: f32, or int8 (integer-only, TFLite Micro's arithmetic).

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
 use crate::export::{build_model, calibrate, centered, standardized, Quant};
+use crate::interop::Format;
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
 use crate::train::config::ResolvedConfig;
 use crate::train::files::write_atomic;
@@ -78,26 +79,25 @@ fn agree(a: &OwnedAction, b: &OwnedAction, space: &picorl_core::env::Space) -> b
     }
 }
 
-/// `picorl export RUN_DIR --out FILE.picorl`.
+/// `picorl export RUN_DIR --out FILE.picorl|FILE.onnx|FILE.tflite`.
 pub fn export(a: ExportArgs) -> Result<()> {
     let quant: Quant = a.quant.parse()?;
-    match a.out.extension().and_then(|e| e.to_str()) {
-        Some("picorl") => {}
-        _ => bail!(
-            "--out {}: the extension picks the format; supported: .picorl",
-            a.out.display()
-        ),
-    }
+    let format = Format::for_output(&a.out, quant)?;
     if a.eval_episodes == 0 || (quant == Quant::Int8 && a.calib_episodes == 0) {
         bail!("--eval-episodes and --calib-episodes must be positive");
     }
     let cfg = ResolvedConfig::load(&a.run_dir.join("config.toml"))
         .with_context(|| format!("{} is no run directory", a.run_dir.display()))?;
     let algo = cfg.run.algo.clone();
-    with_algo!(algo.as_str(), A => export_run::<A>(&a, &cfg, quant))
+    with_algo!(algo.as_str(), A => export_run::<A>(&a, &cfg, quant, format))
 }
 
-fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) -> Result<()> {
+fn export_run<A: Algorithm>(
+    a: &ExportArgs,
+    cfg: &ResolvedConfig,
+    quant: Quant,
+    format: Format,
+) -> Result<()> {
     let (mut agent, setup) = load_run::<A>(&a.run_dir, cfg)?;
     let policy = agent.export()?;
     let obs_dim = setup.spec.observation_space.flat_dim();
@@ -135,15 +135,19 @@ fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) 
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--out {}: creating {}", a.out.display(), dir.display()))?;
     }
-    write_atomic(&a.out, file.bytes()).with_context(|| format!("--out {}", a.out.display()))?;
+    // .onnx and .tflite files are converted from the checked .picorl bytes: the same numbers.
     let m = file.model();
+    let out_bytes = format
+        .encode(file.bytes(), &m)
+        .with_context(|| format!("--out {}", a.out.display()))?;
+    write_atomic(&a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
     if a.json {
         println!(
             "{}",
             json!({
                 "file": a.out.display().to_string(),
                 "quant": quant.name(),
-                "bytes": file.bytes().len(),
+                "bytes": out_bytes.len(),
                 "macs": m.macs(),
                 "return_reference": reference.mean(),
                 "return_exported": exported.mean(),
@@ -159,7 +163,7 @@ fn export_run<A: Algorithm>(a: &ExportArgs, cfg: &ResolvedConfig, quant: Quant) 
             quant.name(),
             kind_name(&m)
         );
-        println!("{:<28} {}", "bytes", file.bytes().len());
+        println!("{:<28} {}", "bytes", out_bytes.len());
         println!("{:<28} {}", "MACs per inference", m.macs());
         println!(
             "{:<28} {}",

@@ -9,10 +9,11 @@
 //!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
 //! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
 //!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
-//! - [`tensorboard`]: TensorBoard event files beside `metrics.csv`.
-//! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter.
+//! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter;
+//!   [`interop`]: the same policy as ONNX (f32) or TensorFlow Lite (int8) for other runtimes.
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
-//!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures); [`device`]: CPU/GPU.
+//!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures);
+//!   [`tensorboard`]: event files beside `metrics.csv`; [`device`]: CPU/GPU.
 #![deny(missing_docs)]
 
 pub mod algo;
@@ -22,6 +23,7 @@ pub mod device;
 pub mod envs;
 pub mod eval;
 pub mod export;
+pub mod interop;
 pub mod nets;
 pub mod picorl_file;
 pub mod plot;
