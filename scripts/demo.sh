@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # The demo (`./x demo`): train PPO on CartPole-v1, export it as f32 and int8 .picorl files,
 # evaluate both on the host through core, run both on the Cortex-M4F firmware under QEMU, and
-# print one table. Everything lands in runs/demo-<UTC time>/.
+# print one table. On the way it draws what was learned: the run's learning curve, a GIF of a
+# CartPole episode and a FrozenLake Q-learning policy picture. Everything lands in
+# runs/demo-<UTC time>/; `--update-docs` also copies the three pictures into docs/images/ (the
+# README shows them).
 set -euo pipefail
+update_docs=0
+for arg in "$@"; do
+  case "$arg" in
+    --update-docs) update_docs=1 ;;
+    *) echo "error: demo: unknown option $arg (known: --update-docs)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*" >&2; }
 
@@ -17,6 +27,20 @@ step "train PPO on CartPole-v1 until the deterministic policy averages 475 (Gymn
 mkdir -p "$out"
 "$picorl" train --algo ppo --env CartPole-v1 --seed 0 --threads 1 --stop-at-return 475 \
   --out "$out/ppo-cartpole" | tee "$out/summary.json"
+
+step "see what it learned: the learning curve, a CartPole episode, a FrozenLake policy"
+echo "learning curve: $out/ppo-cartpole/learning_curve.png" >&2
+"$picorl" render "$out/ppo-cartpole" --seed 0 --every 2 --size 300x200 --out "$out/cartpole.gif"
+"$picorl" train --algo qlearning --env FrozenLake-v1 --seed 0 --quiet --out "$out/qlearning-frozenlake" \
+  > "$out/frozenlake-summary.json"
+"$picorl" render "$out/qlearning-frozenlake" --out "$out/frozenlake-policy.png"
+if [ "$update_docs" = 1 ]; then
+  mkdir -p docs/images
+  cp "$out/ppo-cartpole/learning_curve.png" docs/images/learning_curve.png
+  cp "$out/cartpole.gif" docs/images/cartpole.gif
+  cp "$out/frozenlake-policy.png" docs/images/frozenlake-policy.png
+  echo "copied the pictures into docs/images/" >&2
+fi
 
 for q in f32 int8; do
   step "export $q"

@@ -18,8 +18,7 @@ use crate::{device, envs, eval, with_algo};
 #[command(
     name = "picorl",
     disable_version_flag = true,
-    after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --stop-at-return 475 --out runs/ppo\n  \
-                  picorl eval runs/ppo --episodes 20\n  picorl env list"
+    after_help = TOP_HELP
 )]
 pub struct Cli {
     /// Print picorl's version, libtorch's version and the device training would use.
@@ -30,6 +29,18 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+const TOP_HELP: &str = "\
+Examples:
+  picorl train --algo ppo --env CartPole-v1 --stop-at-return 475 --out runs/ppo
+  picorl eval runs/ppo --episodes 20
+  picorl export runs/ppo --out cartpole.picorl --quant int8
+  picorl render runs/ppo --out cartpole.gif
+  picorl plot runs/ppo-* runs/dqn-* --out compare.png
+  picorl env list
+
+A run directory holds config.toml, metrics.csv, eval.csv, episodes.csv, learning_curve.png, the
+checkpoint and summary.json. `picorl COMMAND --help` describes each command.";
+
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -37,7 +48,10 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  picorl train --algo ppo --env CartPole-v1 --seed 1 --stop-at-return 475\n  \
                   picorl train --algo ppo --env Pendulum-v1 --set learning_rate=3e-4 --set 'hidden=[32, 32]'\n  \
-                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000"
+                  picorl train --resume runs/ppo-CartPole-v1-0-20261125-120000\n\n\
+                  The run directory gets config.toml, metrics.csv, eval.csv, episodes.csv, the checkpoint,\n\
+                  summary.json, learning_curve.png (returns and the algorithm's diagnostics) and\n\
+                  TensorBoard event files (tensorboard --logdir runs/)."
     )]
     Train(TrainArgs),
     /// Evaluate a run directory (through libtorch) or a .picorl file (through core) deterministically.
@@ -53,6 +67,9 @@ pub enum Command {
     )]
     Export(ExportArgs),
     /// Describe a .picorl file: architecture, sizes, quantization, checksum.
+    #[command(
+        after_help = "Examples:\n  picorl inspect cartpole.picorl\n  picorl inspect cartpole.picorl --json"
+    )]
     Inspect(InspectArgs),
     /// One inference through core: the action and the head's inputs.
     #[command(
@@ -60,7 +77,22 @@ pub enum Command {
     )]
     Infer(InferArgs),
     /// Single-observation inference speed through core.
+    #[command(
+        after_help = "Examples:\n  picorl bench cartpole.picorl\n  picorl bench cartpole.picorl --iterations 1000000 --json"
+    )]
     Bench(BenchArgs),
+    /// Compare runs on one chart: mean and spread over seeds, per algorithm and environment.
+    ///
+    /// Each algorithm's mean return over its runs (seeds), with a band of ± one standard
+    /// deviation across them, a panel per environment.
+    #[command(after_help = crate::plot::PLOT_HELP)]
+    Plot(crate::plot::PlotArgs),
+    /// Draw a policy at work: an episode as a GIF, or a grid world's policy and values.
+    ///
+    /// An episode as a GIF (CartPole, Pendulum, MountainCar, Acrobot), or for grid worlds the
+    /// map with the greedy policy as arrows and the state values as a heat map.
+    #[command(after_help = crate::render::RENDER_HELP)]
+    Render(crate::render::RenderArgs),
     /// Environments: list them, or replay Gymnasium traces against them.
     #[command(subcommand)]
     Env(EnvCommand),
@@ -136,10 +168,10 @@ pub struct BenchArgs {
 /// `picorl train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The algorithm.
+    /// The algorithm: qlearning, sarsa, dqn, reinforce, a2c, ppo, ddpg, td3 or sac.
     #[arg(long, required_unless_present = "resume")]
     pub algo: Option<String>,
-    /// The environment id (Gymnasium's).
+    /// The environment id, as Gymnasium names it (`picorl env list` lists them).
     #[arg(long, required_unless_present = "resume")]
     pub env: Option<String>,
     /// A TOML hyper-parameter file (a section per environment id) instead of the built-in one.
@@ -218,6 +250,7 @@ pub struct EvalArgs {
 #[derive(Subcommand, Debug)]
 pub enum EnvCommand {
     /// A table of every environment: id, observation space, action space, max episode steps.
+    #[command(after_help = "Example:\n  picorl env list")]
     List,
     /// Replay Gymnasium traces (JSON lines) against picorl's environments: one JSON line out
     /// per record, in order.
@@ -277,6 +310,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Inspect(a)) => crate::commands::inspect(a),
         Some(Command::Infer(a)) => crate::commands::infer(a),
         Some(Command::Bench(a)) => crate::commands::bench(a),
+        Some(Command::Plot(a)) => crate::plot::compare(&a).map(|_| ()),
+        Some(Command::Render(a)) => crate::render::render(a),
         Some(Command::Env(EnvCommand::List)) => {
             env_list();
             Ok(())

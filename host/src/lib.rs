@@ -11,7 +11,9 @@
 //!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
 //! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter;
 //!   [`interop`]: the same policy as ONNX (f32) or TensorFlow Lite (int8) for other runtimes.
-//! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve; [`device`]: CPU/GPU.
+//! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
+//!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures);
+//!   [`tensorboard`]: event files beside `metrics.csv`; [`device`]: CPU/GPU.
 #![deny(missing_docs)]
 
 pub mod algo;
@@ -26,7 +28,9 @@ pub mod nets;
 pub mod picorl_file;
 pub mod plot;
 pub mod progress;
+pub mod render;
 pub mod replay;
+pub mod tensorboard;
 pub mod trading;
 pub mod train;
 pub mod vec_env;

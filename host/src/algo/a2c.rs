@@ -203,6 +203,7 @@ impl Algorithm for A2c {
             "entropy",
             "explained_variance",
             "learning_rate",
+            "value_mean",
         ]
     }
 
@@ -259,6 +260,10 @@ impl Algorithm for A2c {
         ctx.check_finite("the A2C loss", row[0])?;
         row.push(ev);
         row.push(lr);
+        // The critic's mean estimate over the rollout (the learning curve's value panel).
+        row.push(
+            r.values.iter().map(|&v| f64::from(v)).sum::<f64>() / r.values.len().max(1) as f64,
+        );
         ctx.log(&row)
     }
 

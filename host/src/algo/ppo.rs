@@ -200,6 +200,7 @@ impl Algorithm for Ppo {
             "clip_fraction",
             "explained_variance",
             "learning_rate",
+            "value_mean",
         ]
     }
 
@@ -302,6 +303,10 @@ impl Algorithm for Ppo {
         ctx.check_finite("the PPO loss", row[0])?;
         row.push(ev);
         row.push(lr);
+        // The critic's mean estimate over the rollout (the learning curve's value panel).
+        row.push(
+            r.values.iter().map(|&v| f64::from(v)).sum::<f64>() / r.values.len().max(1) as f64,
+        );
         ctx.log(&row)
     }
 

@@ -103,11 +103,19 @@ pub struct TrainCtx {
     metrics: CsvLog,
     episodes_log: CsvLog,
     metric_names: &'static [&'static str],
+    tensorboard: crate::tensorboard::EventWriter,
+    tensorboard_tags: Vec<String>,
+    /// The step from which the next `metrics.csv` row also goes to TensorBoard: at most about
+    /// [`TENSORBOARD_POINTS`] points a run (TensorBoard shows 1,000 a tag; the CSV keeps all).
+    tensorboard_next: u64,
     clock: Duration,
     iter_start: Option<Instant>,
     steps_at_last_log: u64,
     clock_at_last_log: Duration,
 }
+
+/// About how many points of each training metric a run writes to TensorBoard.
+const TENSORBOARD_POINTS: u64 = 1000;
 
 /// Finished training episodes averaged in `metrics.csv` (SB3 averages its last 100).
 const RECENT: usize = 20;
@@ -178,7 +186,16 @@ impl TrainCtx {
         ];
         row.extend(values.iter().map(|v| cell(*v)));
         row.push(cell(sps));
-        self.metrics.row(&row)
+        self.metrics.row(&row)?;
+        if self.steps < self.tensorboard_next {
+            return Ok(());
+        }
+        self.tensorboard_next = self.steps + self.total_steps / TENSORBOARD_POINTS;
+        let mut numbers = vec![self.episodes as f64, self.recent_return(), len];
+        numbers.extend_from_slice(values);
+        numbers.push(sps);
+        self.tensorboard
+            .scalars(self.steps, &self.tensorboard_tags, &numbers)
     }
 
     /// Fails with a message naming the step when `loss` is NaN or infinite.
@@ -293,6 +310,12 @@ pub fn run<A: Algorithm>(
         metrics: CsvLog::open(&dir.join("metrics.csv"), &header)?,
         episodes_log: CsvLog::open(&dir.join("episodes.csv"), &["step", "return", "length"])?,
         metric_names,
+        tensorboard: crate::tensorboard::EventWriter::create(dir)?,
+        tensorboard_tags: header[1..]
+            .iter()
+            .map(|c| crate::tensorboard::tag(c))
+            .collect(),
+        tensorboard_next: 0,
         clock: Duration::from_secs_f64(state.train_seconds),
         iter_start: None,
         steps_at_last_log: state.steps,
@@ -344,6 +367,7 @@ pub fn run<A: Algorithm>(
     algo.finish(&setup)?;
     ctx.metrics.flush()?;
     ctx.episodes_log.flush()?;
+    ctx.tensorboard.flush()?;
     let (mean, std) = state.last_eval.unwrap_or((f64::NAN, f64::NAN));
     let summary = json!({
         "algo": run.algo,
@@ -400,6 +424,11 @@ fn evaluate_and_save<A: Algorithm>(
         res.returns.len().to_string(),
     ])?;
     eval_log.flush()?;
+    let tags =
+        ["mean_reward", "std_reward", "min_reward", "max_reward"].map(|t| format!("eval/{t}"));
+    ctx.tensorboard
+        .scalars(ctx.steps, &tags, &[mean, std, min, max])?;
+    ctx.tensorboard.flush()?;
     ctx.metrics.flush()?;
     ctx.episodes_log.flush()?;
     let solved = setup.run.stop_at_return.is_some_and(|r| mean >= r);
