@@ -442,6 +442,17 @@ mod tests {
         testing::solves_pendulum::<Td3>(0);
     }
 
+    /// Seeded solve of MountainCarContinuous-v0 with the shipped config (mean of 20 deterministic
+    /// episodes ≥ 90, evaluated every 5,000 steps, within the config's 60,000 steps). Seed 1
+    /// solved at 35,000 steps, 438 s of training on the loaded 2-core machine (load 10-15), so
+    /// the test is not in the default run:
+    /// `cargo test --release -p picorl-host --lib -- --ignored td3::tests::solves_mountain_car`.
+    #[test]
+    #[ignore]
+    fn solves_mountain_car_continuous() {
+        testing::solves::<Td3>("MountainCarContinuous-v0", 1, 90.0, 60_000, 5000);
+    }
+
     /// DDPG (TD3's learner with one critic) trains a few rounds with Ornstein-Uhlenbeck noise and
     /// its checkpoint loads back into the same actions.
     #[test]
