@@ -453,6 +453,15 @@ mod tests {
         testing::solves::<Td3>("MountainCarContinuous-v0", 1, 90.0, 60_000, 5000);
     }
 
+    /// DDPG's MountainCarContinuous-v0 config solves (mean of 20 deterministic episodes ≥ 90,
+    /// evaluated every 5,000 steps, within 60,000 steps). Seeds 0-2 solved at 15k, 15k and 25k
+    /// steps (88, 71 and 86 s of training on the loaded 2-core machine); seed 1 is the test.
+    #[test]
+    fn ddpg_solves_mountain_car_continuous() {
+        use crate::algo::ddpg::Ddpg;
+        testing::solves::<Ddpg>("MountainCarContinuous-v0", 1, 90.0, 60_000, 5000);
+    }
+
     /// DDPG (TD3's learner with one critic) trains a few rounds with Ornstein-Uhlenbeck noise and
     /// its checkpoint loads back into the same actions.
     #[test]
