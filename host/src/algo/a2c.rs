@@ -164,6 +164,8 @@ impl Algorithm for A2c {
                 ortho_init: cfg.ortho_init,
                 log_std_init: cfg.log_std_init,
                 normalize_obs: cfg.normalize_obs,
+                use_sde: false,
+                sde_sample_freq: -1,
             },
             cfg.vf_activation,
         );

@@ -18,6 +18,17 @@
 //! Continuous actions are sampled unbounded and *clipped* to the action bounds when stepping the
 //! environment (SB3's convention); the log-probability is that of the unclipped sample. The
 //! deterministic action, and what is exported, is the mean clipped to the bounds.
+//!
+//! **Generalized state-dependent exploration** (gSDE, Raffin et al. 2022, arXiv:2005.05719, as
+//! SB3's `use_sde`): instead of fresh noise at every step, each environment copy draws a matrix
+//! `E` (`[h, d]`, entries `N(0, σ_jk²)` with `σ = exp(log_std)` now a `[h, d]` parameter) and
+//! acts `a = μ(s) + φ(s)·E`, where `φ(s)` is the policy's last hidden layer. `E` is redrawn at the
+//! start of every rollout and every `sde_sample_freq` steps within it, so between draws the
+//! exploration is a fixed function of the state: smooth, consistent pushes that can pump energy
+//! into MountainCar or a pendulum where white noise averages out. Over the draws of `E` the action
+//! is Gaussian with variance `σ_k(s)² = Σ_j φ_j(s)² σ_jk²` per component (`+ 1e-6`, as SB3), and
+//! that density is what the log-probabilities and the entropy use; `φ` enters them detached (SB3's
+//! `learn_features = false`). The deterministic action and the export are unchanged: the mean.
 
 use std::path::Path;
 
@@ -86,6 +97,23 @@ pub struct NetOptions {
     pub log_std_init: f64,
     /// Running observation normalization.
     pub normalize_obs: bool,
+    /// State-dependent exploration (gSDE) for continuous actions instead of a state-independent
+    /// log-std.
+    pub use_sde: bool,
+    /// With gSDE: redraw the exploration matrices every this many steps of a rollout (they are
+    /// always redrawn at its start; 0 or less: only then).
+    pub sde_sample_freq: i64,
+}
+
+/// gSDE's per-copy exploration matrices and scratch space.
+#[derive(Debug, Default)]
+struct SdeNoise {
+    /// Redraw period within a rollout (≤ 0: once per rollout).
+    sample_freq: i64,
+    /// `E` per copy, `[n_envs, h, d]` row-major.
+    matrices: Vec<f32>,
+    /// The last hidden layer of the current observation.
+    features: Vec<f32>,
 }
 
 /// Policy and value networks with their distribution.
@@ -107,7 +135,11 @@ pub struct ActorCritic {
     cpu: [CpuNet; 2],
     pi_layers: Vec<DenseExport>,
     cpu_log_std: Vec<f32>,
+    sde: Option<SdeNoise>,
 }
+
+/// Added to gSDE's variance (SB3's `epsilon`), so a zero feature vector has a defined density.
+const SDE_EPS: f64 = 1e-6;
 
 impl ActorCritic {
     /// Builds the networks for `spec` on `device`.
@@ -183,9 +215,17 @@ impl ActorCritic {
             ws.push(w);
             bs.push(b);
         }
+        let sde_on = opts.use_sde && matches!(kind, ActionKind::Continuous { .. });
         let log_std = match kind {
             ActionKind::Continuous { dim, .. } => {
-                Some(root.var("log_std", &[dim as i64], nn::Init::Const(opts.log_std_init)))
+                // gSDE: one log-std per (feature, action component); the features are the last
+                // hidden layer, so a network without hidden layers explores from the observation.
+                let shape = if sde_on {
+                    vec![sizes[n_layers - 1] as i64, dim as i64]
+                } else {
+                    vec![dim as i64]
+                };
+                Some(root.var("log_std", &shape, nn::Init::Const(opts.log_std_init)))
             }
             ActionKind::Discrete { .. } => None,
         };
@@ -214,6 +254,10 @@ impl ActorCritic {
             cpu: Default::default(),
             cpu_log_std: Vec::new(),
             pi_layers: Vec::new(),
+            sde: sde_on.then(|| SdeNoise {
+                sample_freq: opts.sde_sample_freq,
+                ..Default::default()
+            }),
         };
         ac.sync_cpu();
         ac
@@ -244,10 +288,21 @@ impl ActorCritic {
 
     /// Both networks on `x` (`[B, obs_dim]`): (logits or means `[B, outputs]`, values `[B]`).
     pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let (out, v, _) = self.forward_latent(x);
+        (out, v)
+    }
+
+    /// As [`ActorCritic::forward`], with the policy's last hidden layer (`[B, h]`, gSDE's
+    /// features; `x` itself for a network without hidden layers).
+    pub fn forward_latent(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
         let b = x.size()[0];
         let mut h = x.unsqueeze(0).expand([2, b, self.obs_dim as i64], false);
         let last = self.ws.len() - 1;
+        let mut latent = x.shallow_clone();
         for (k, (w, bias)) in self.ws.iter().zip(&self.bs).enumerate() {
+            if k == last {
+                latent = h.get(0);
+            }
             h = bias.baddbmm(&h, w, 1.0, 1.0);
             if k < last {
                 h = if self.activation == self.vf_activation {
@@ -263,7 +318,43 @@ impl ActorCritic {
                 };
             }
         }
-        (h.get(0), h.get(1).select(1, 0))
+        (h.get(0), h.get(1).select(1, 0), latent)
+    }
+
+    /// Whether the policy explores with gSDE.
+    pub fn uses_sde(&self) -> bool {
+        self.sde.is_some()
+    }
+
+    /// The per-sample log-std (`[B, d]`) of the policy at features `latent` (`[B, h]`): gSDE's
+    /// `½ log(φ² · exp(log_std)² + ε)`, with `φ` detached; `None` without gSDE.
+    fn sde_log_std(&self, latent: &Tensor) -> Option<Tensor> {
+        self.sde.as_ref()?;
+        let std2 = self.log_std.as_ref()?.exp().square();
+        let var = latent.detach().square().matmul(&std2) + SDE_EPS;
+        Some(var.log() * 0.5)
+    }
+
+    /// Redraws every copy's gSDE exploration matrix from `rng` (`E_jk = σ_jk z`); no-op without
+    /// gSDE. [`super::rollout::collect`] calls it at the start of a rollout and every
+    /// `sde_sample_freq` steps.
+    pub fn reset_sde_noise(&mut self, n_envs: usize, rng: &mut Pcg32) {
+        if let Some(sde) = &mut self.sde {
+            sde.matrices.clear();
+            for _ in 0..n_envs {
+                for ls in &self.cpu_log_std {
+                    sde.matrices.push(ls.exp() * rng::normal_f64(rng) as f32);
+                }
+            }
+        }
+    }
+
+    /// Whether step `t` of a rollout (0-based) redraws the gSDE matrices.
+    pub fn sde_redraw_due(&self, t: usize) -> bool {
+        match &self.sde {
+            Some(s) => t == 0 || (s.sample_freq > 0 && t as i64 % s.sample_freq == 0),
+            None => false,
+        }
     }
 
     /// Logits or Gaussian means, `[B, outputs]`.
@@ -279,9 +370,9 @@ impl ActorCritic {
     /// Samples actions through libtorch: (actions — int64 `[B]` or float `[B, d]` —,
     /// log-probabilities `[B]`).
     pub fn sample(&self, x: &Tensor) -> (Tensor, Tensor) {
-        let out = self.policy_out(x);
-        match &self.log_std {
-            None => {
+        let (out, _, latent) = self.forward_latent(x);
+        match (&self.log_std, self.sde_log_std(&latent)) {
+            (None, _) => {
                 let a = out
                     .softmax(-1, Kind::Float)
                     .multinomial(1, true)
@@ -289,7 +380,14 @@ impl ActorCritic {
                 let lp = nets::categorical_log_prob(&out, &a);
                 (a, lp)
             }
-            Some(log_std) => {
+            // With gSDE, independent draws from the marginal Gaussian (the exploration matrices
+            // belong to the CPU rollouts).
+            (Some(_), Some(ls)) => {
+                let a = &out + out.randn_like() * ls.exp();
+                let lp = nets::gaussian_log_prob(&out, &ls, &a);
+                (a, lp)
+            }
+            (Some(log_std), None) => {
                 let a = &out + out.randn_like() * log_std.exp();
                 let lp = nets::gaussian_log_prob(&out, log_std, &a);
                 (a, lp)
@@ -299,14 +397,24 @@ impl ActorCritic {
 
     /// Log-probabilities, entropies and values (`[B]`) of `actions` under the current networks.
     pub fn evaluate_with_value(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor, Tensor) {
-        let (out, v) = self.forward(x);
-        match &self.log_std {
-            None => (
+        let (out, v, latent) = self.forward_latent(x);
+        let sde_ls = self.sde_log_std(&latent);
+        match (&self.log_std, sde_ls) {
+            (None, _) => (
                 nets::categorical_log_prob(&out, actions),
                 nets::categorical_entropy(&out),
                 v,
             ),
-            Some(log_std) => {
+            (Some(_), Some(ls)) => {
+                let lp = nets::gaussian_log_prob(&out, &ls, actions);
+                let h = (&ls + 0.5 + 0.5 * (2.0 * std::f64::consts::PI).ln()).sum_dim_intlist(
+                    -1,
+                    false,
+                    Kind::Float,
+                );
+                (lp, h, v)
+            }
+            (Some(log_std), None) => {
                 let lp = nets::gaussian_log_prob(&out, log_std, actions);
                 let h = nets::gaussian_entropy(log_std).expand([out.size()[0]], false);
                 (lp, h, v)
@@ -370,9 +478,14 @@ impl ActorCritic {
     /// components), log-probabilities and values.
     pub fn sample_cpu(&mut self, x: &[f32], rng: &mut Pcg32, out: &mut CpuSample) -> Result<()> {
         out.clear();
-        for obs in x.chunks_exact(self.obs_dim) {
+        for (env, obs) in x.chunks_exact(self.obs_dim).enumerate() {
             let v = self.cpu[1].forward(obs)?[0];
             out.values.push(v);
+            if let Some(sde) = &mut self.sde {
+                let p = self.cpu[0].forward_with_features(obs, &mut sde.features)?;
+                sde_sample(p, sde, env, &self.cpu_log_std, out)?;
+                continue;
+            }
             let p = self.cpu[0].forward(obs)?;
             match &self.kind {
                 ActionKind::Discrete { .. } => {
@@ -494,6 +607,33 @@ impl ActorCritic {
     }
 }
 
+/// One gSDE action for copy `env` with policy means `means`: `a = μ + φ·E_env`, and its
+/// log-density under the marginal `N(μ, φ²·σ² + ε)`.
+fn sde_sample(
+    means: &[f32],
+    sde: &SdeNoise,
+    env: usize,
+    log_std: &[f32],
+    out: &mut CpuSample,
+) -> Result<()> {
+    let (h, d) = (sde.features.len(), means.len());
+    let Some(e) = sde.matrices.get(env * h * d..(env + 1) * h * d) else {
+        bail!("internal: gSDE matrices not drawn for copy {env}");
+    };
+    let mut lp = 0.0f32;
+    for (k, mean) in means.iter().enumerate() {
+        let (mut noise, mut var) = (0.0f32, SDE_EPS as f32);
+        for (j, phi) in sde.features.iter().enumerate() {
+            noise += phi * e[j * d + k];
+            var += phi * phi * (2.0 * log_std[j * d + k]).exp();
+        }
+        out.continuous.push(mean + noise);
+        lp += -0.5 * noise * noise / var - 0.5 * var.ln() - 0.5 * (2.0 * std::f32::consts::PI).ln();
+    }
+    out.log_probs.push(lp);
+    Ok(())
+}
+
 /// What [`ActorCritic::sample_cpu`] writes.
 #[derive(Debug, Default, Clone)]
 pub struct CpuSample {
@@ -536,6 +676,8 @@ mod tests {
             ortho_init: true,
             log_std_init: -0.5,
             normalize_obs: false,
+            use_sde: false,
+            sde_sample_freq: -1,
         }
     }
 
@@ -573,12 +715,20 @@ mod tests {
 
     #[test]
     fn cpu_log_probs_match_libtorch() {
-        for id in ["CartPole-v1", "Pendulum-v1"] {
-            let mut ac = ActorCritic::new(&spec(id), Device::Cpu, &opts());
+        for (id, use_sde) in [
+            ("CartPole-v1", false),
+            ("Pendulum-v1", false),
+            ("Pendulum-v1", true),
+        ] {
+            let o = NetOptions { use_sde, ..opts() };
+            let mut ac = ActorCritic::new(&spec(id), Device::Cpu, &o);
             let d = ac.obs_dim();
             let x: Vec<f32> = (0..4 * d).map(|i| (i as f32 * 0.71).cos()).collect();
             let mut s = CpuSample::default();
-            ac.sample_cpu(&x, &mut rng::seeded(9), &mut s).unwrap();
+            let mut r = rng::seeded(9);
+            // With gSDE the four observations are four copies, each with its own matrix.
+            ac.reset_sde_noise(4, &mut r);
+            ac.sample_cpu(&x, &mut r, &mut s).unwrap();
             let actions = match ac.kind {
                 ActionKind::Discrete { .. } => Tensor::from_slice(
                     &s.discrete.iter().map(|&a| i64::from(a)).collect::<Vec<_>>(),
@@ -589,9 +739,79 @@ mod tests {
             };
             let (lp, _) = ac.evaluate(&Tensor::from_slice(&x).view([4, d as i64]), &actions);
             for (a, b) in s.log_probs.iter().zip(nets::tensor_to_vec(&lp)) {
-                assert!((a - b).abs() < 1e-4, "{id}: log-prob {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{id} (gSDE {use_sde}): log-prob {a} vs {b}"
+                );
             }
         }
+    }
+
+    /// gSDE: between draws the exploration noise is the fixed linear function `φ(s)·E` of the
+    /// policy's last hidden layer (the same state gives the same action, no fresh randomness);
+    /// redrawing changes it; over many draws its variance is the `φ²·σ²` that the
+    /// log-probabilities assume; the redraw schedule is the rollout start and every
+    /// `sde_sample_freq` steps.
+    #[test]
+    fn sde_noise_is_a_fixed_function_of_the_state_until_redrawn() {
+        tch::manual_seed(5);
+        let o = NetOptions {
+            use_sde: true,
+            sde_sample_freq: 4,
+            log_std_init: -1.0,
+            ortho_init: false,
+            ..opts()
+        };
+        let mut ac = ActorCritic::new(&spec("Pendulum-v1"), Device::Cpu, &o);
+        assert_eq!(ac.log_std.as_ref().unwrap().size(), vec![8, 1]);
+        let obs = [0.3f32, -0.8, 0.5];
+        let xt = Tensor::from_slice(&obs).view([1, 3]);
+        let (mean, _, latent) = ac.forward_latent(&xt);
+        let (mean, phi) = (nets::tensor_to_vec(&mean)[0], nets::tensor_to_vec(&latent));
+        let mut r = rng::seeded(2);
+        let mut s = CpuSample::default();
+        let act = |ac: &mut ActorCritic, r: &mut Pcg32, s: &mut CpuSample| {
+            ac.sample_cpu(&obs, r, s).unwrap();
+            s.continuous[0]
+        };
+        ac.reset_sde_noise(1, &mut r);
+        let a1 = act(&mut ac, &mut r, &mut s);
+        assert_eq!(a1, act(&mut ac, &mut r, &mut s), "same state, same matrix");
+        let e = ac.sde.as_ref().unwrap().matrices.clone();
+        let by_hand: f32 = phi.iter().zip(&e).map(|(p, w)| p * w).sum();
+        assert!(
+            (a1 - mean - by_hand).abs() < 1e-5,
+            "{a1} vs {mean} + {by_hand}"
+        );
+        ac.reset_sde_noise(1, &mut r);
+        assert_ne!(
+            a1,
+            act(&mut ac, &mut r, &mut s),
+            "a redraw changes the noise"
+        );
+        // Variance over draws: Σ φ_j² e^{-2} (σ = e^{-1} for every entry).
+        let n = 4000;
+        let (mut sum, mut sum2) = (0.0f64, 0.0f64);
+        for _ in 0..n {
+            ac.reset_sde_noise(1, &mut r);
+            let z = f64::from(act(&mut ac, &mut r, &mut s) - mean);
+            sum += z;
+            sum2 += z * z;
+        }
+        let var = sum2 / n as f64 - (sum / n as f64).powi(2);
+        let expect: f64 = phi.iter().map(|p| f64::from(p * p)).sum::<f64>() * (-2.0f64).exp();
+        assert!(
+            (var / expect - 1.0).abs() < 0.1,
+            "variance {var} vs {expect}"
+        );
+        let torch_var = (ac.sde_log_std(&latent).unwrap() * 2.0)
+            .exp()
+            .double_value(&[0, 0]);
+        assert!((torch_var - expect - SDE_EPS).abs() < 1e-6 * expect.max(1.0));
+        let due: Vec<usize> = (0..10).filter(|&t| ac.sde_redraw_due(t)).collect();
+        assert_eq!(due, vec![0, 4, 8]);
+        ac.sde.as_mut().unwrap().sample_freq = -1;
+        assert!(ac.sde_redraw_due(0) && !ac.sde_redraw_due(4));
     }
 
     #[test]

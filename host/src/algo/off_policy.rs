@@ -658,6 +658,20 @@ impl CpuNet {
 
     /// The network's outputs for one observation.
     pub fn forward(&mut self, obs: &[f32]) -> Result<&[f32]> {
+        self.forward_impl(obs, None)
+    }
+
+    /// As [`CpuNet::forward`], copying the last layer's input (the last hidden layer, or the
+    /// observation for a single layer) into `features` (gSDE's features).
+    pub fn forward_with_features(
+        &mut self,
+        obs: &[f32],
+        features: &mut Vec<f32>,
+    ) -> Result<&[f32]> {
+        self.forward_impl(obs, Some(features))
+    }
+
+    fn forward_impl(&mut self, obs: &[f32], mut features: Option<&mut Vec<f32>>) -> Result<&[f32]> {
         let Some(first) = self.layers.first() else {
             bail!("internal: an empty network")
         };
@@ -670,7 +684,14 @@ impl CpuNet {
         }
         self.a[..obs.len()].copy_from_slice(obs);
         let mut outputs = 0;
-        for l in &self.layers {
+        let n = self.layers.len();
+        for (i, l) in self.layers.iter().enumerate() {
+            if i + 1 == n {
+                if let Some(f) = features.as_deref_mut() {
+                    f.clear();
+                    f.extend_from_slice(&self.a[..l.inputs]);
+                }
+            }
             let dense = DenseF32::new(l.inputs, l.outputs, &l.weights, &l.bias, l.activation)
                 .map_err(|e| anyhow!("internal: acting copy: {e}"))?;
             dense

@@ -90,8 +90,15 @@ pub struct PpoConfig {
     pub activation: Activation,
     /// Orthogonal initialisation.
     pub ortho_init: bool,
-    /// Initial log-std of a Gaussian policy.
+    /// Initial log-std of a Gaussian policy (with gSDE, of every feature's weight noise).
     pub log_std_init: f64,
+    /// Generalized state-dependent exploration for continuous actions (SB3's `use_sde`): the
+    /// exploration noise is the last hidden layer times a random matrix, redrawn every
+    /// `sde_sample_freq` steps and at the start of every rollout.
+    pub use_sde: bool,
+    /// With `use_sde`: redraw the exploration matrices every this many steps (-1: once per
+    /// rollout).
+    pub sde_sample_freq: i64,
     /// Running observation normalization (exported with the policy).
     pub normalize_obs: bool,
     /// Scale rewards by the running std of the discounted return.
@@ -121,6 +128,8 @@ impl Default for PpoConfig {
             activation: Activation::Tanh,
             ortho_init: true,
             log_std_init: 0.0,
+            use_sde: false,
+            sde_sample_freq: -1,
             normalize_obs: false,
             normalize_reward: false,
         }
@@ -159,6 +168,11 @@ impl Algorithm for Ppo {
             cfg.batch_size > 0 && cfg.n_epochs > 0,
             "batch_size and n_epochs must be positive"
         );
+        anyhow::ensure!(
+            !cfg.use_sde || matches!(setup.spec.action_space, picorl_core::env::Space::Box { .. }),
+            "use_sde needs continuous actions ({} has discrete ones)",
+            setup.run.env
+        );
         let ac = ActorCritic::new(
             &setup.spec,
             setup.device,
@@ -168,6 +182,8 @@ impl Algorithm for Ppo {
                 ortho_init: cfg.ortho_init,
                 log_std_init: cfg.log_std_init,
                 normalize_obs: cfg.normalize_obs,
+                use_sde: cfg.use_sde,
+                sde_sample_freq: cfg.sde_sample_freq,
             },
         );
         let opt = nn::Adam::default()

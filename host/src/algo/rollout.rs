@@ -62,7 +62,10 @@ pub fn collect(
     ac.sync_cpu();
     let mut sample = CpuSample::default();
     let mut clipped = Vec::new();
-    for _ in 0..n_steps {
+    for t in 0..n_steps {
+        if ac.sde_redraw_due(t) {
+            ac.reset_sde_noise(n, rng);
+        }
         if let Some(norm) = &mut ac.obs_norm {
             norm.stats.update(envs.obs());
         }

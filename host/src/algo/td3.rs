@@ -442,6 +442,29 @@ mod tests {
         testing::solves_pendulum::<Td3>(0);
     }
 
+    /// Seeded solve of MountainCarContinuous-v0 with the shipped config (mean of 20 deterministic
+    /// episodes ≥ 90, evaluated every 5,000 steps, within the config's 60,000 steps). Seed 1
+    /// solved at 35,000 steps, 438 s of training on the loaded 2-core machine (load 10-15), so
+    /// the test is not in the default run:
+    /// `cargo test --release -p picorl-host --lib -- --ignored td3::tests::solves_mountain_car`.
+    /// Run alone, it reproduces the command line's run (35,000 steps; 135 s at a lighter load).
+    /// Beside other tests that draw from libtorch's global generator the run changes (it once
+    /// solved at 20,000 steps there, and once not within the budget).
+    #[test]
+    #[ignore]
+    fn solves_mountain_car_continuous() {
+        testing::solves::<Td3>("MountainCarContinuous-v0", 1, 90.0, 60_000, 5000);
+    }
+
+    /// DDPG's MountainCarContinuous-v0 config solves (mean of 20 deterministic episodes ≥ 90,
+    /// evaluated every 5,000 steps, within 60,000 steps). Seeds 0-2 solved at 15k, 15k and 25k
+    /// steps (88, 71 and 86 s of training on the loaded 2-core machine); seed 1 is the test.
+    #[test]
+    fn ddpg_solves_mountain_car_continuous() {
+        use crate::algo::ddpg::Ddpg;
+        testing::solves::<Ddpg>("MountainCarContinuous-v0", 1, 90.0, 60_000, 5000);
+    }
+
     /// DDPG (TD3's learner with one critic) trains a few rounds with Ornstein-Uhlenbeck noise and
     /// its checkpoint loads back into the same actions.
     #[test]
