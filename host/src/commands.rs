@@ -9,12 +9,15 @@ use serde_json::json;
 
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
-use crate::export::{build_model, calibrate, centered, standardized, Quant};
+use crate::export::{
+    build_model, calibrate, centered, int8_quant_params, standardized, Calibration, Quant,
+};
 use crate::interop::Format;
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
+use crate::quant_fit::{equalized, fitted, searched_output_range};
 use crate::train::config::ResolvedConfig;
 use crate::train::files::write_atomic;
-use crate::train::Algorithm;
+use crate::train::{Algorithm, Setup};
 use crate::{envs, with_algo};
 
 /// `picorl eval FILE.picorl`: through core's `Policy`, the firmware's code.
@@ -92,6 +95,47 @@ pub fn export(a: ExportArgs) -> Result<()> {
     with_algo!(algo.as_str(), A => export_run::<A>(&a, &cfg, quant, format))
 }
 
+/// The `.picorl` file of a run's deterministic policy: f32 as trained, or int8 calibrated on
+/// `calib_episodes` rollouts of the run's own policy (reset seeds 20000, 20001, …): the
+/// standardization and centering folds, channel equalization, error-compensating int8 weights
+/// and, for argmax heads, the output range that agrees best (`export`, `quant_fit`). Returns the
+/// file and, for int8, the calibration it was written with.
+pub fn export_file<A: Algorithm>(
+    agent: &mut A,
+    setup: &Setup,
+    quant: Quant,
+    calib_episodes: u32,
+) -> Result<(PicorlFile, Option<Calibration>)> {
+    let policy = agent.export()?;
+    let obs_dim = setup.spec.observation_space.flat_dim();
+    let mut env = setup.make_env()?;
+    let (policy, calib) = if quant == Quant::Int8 {
+        let obs = rollout_obs(env.as_mut(), agent, 20_000, calib_episodes)?;
+        // Function-preserving folds, then ranges, then the int8 weights chosen on the same
+        // observations (`quant_fit`).
+        let policy = equalized(
+            &centered(&standardized(&policy, &obs, obs_dim)),
+            &obs,
+            obs_dim,
+        );
+        let calib = calibrate(&policy, &obs, obs_dim);
+        let (policy, calib) = match int8_quant_params(&policy, &calib) {
+            Ok((input, outputs)) => {
+                let fit = fitted(&policy, &obs, obs_dim, input, &outputs)?;
+                let (calib, _) = searched_output_range(&policy, &fit, &obs, obs_dim, &calib)?;
+                (fit, calib)
+            }
+            // `build_model` reports what is wrong with the policy or its ranges.
+            Err(_) => (policy, calib),
+        };
+        (policy, Some(calib))
+    } else {
+        (policy, None)
+    };
+    let bytes = build_model(&policy, obs_dim, quant, calib.as_ref())?;
+    Ok((PicorlFile::from_bytes(bytes)?, calib))
+}
+
 fn export_run<A: Algorithm>(
     a: &ExportArgs,
     cfg: &ResolvedConfig,
@@ -99,19 +143,9 @@ fn export_run<A: Algorithm>(
     format: Format,
 ) -> Result<()> {
     let (mut agent, setup) = load_run::<A>(&a.run_dir, cfg)?;
-    let policy = agent.export()?;
     let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
-    let (policy, calib) = if quant == Quant::Int8 {
-        let obs = rollout_obs(env.as_mut(), &mut agent, 20_000, a.calib_episodes)?;
-        let policy = centered(&standardized(&policy, &obs, obs_dim));
-        let calib = calibrate(&policy, &obs, obs_dim);
-        (policy, Some(calib))
-    } else {
-        (policy, None)
-    };
-    let bytes = build_model(&policy, obs_dim, quant, calib.as_ref())?;
-    let file = PicorlFile::from_bytes(bytes)?;
+    let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
 
     // The report: the run's own policy and the file, on the same seeds and observations.
     let reference_obs = rollout_obs(env.as_mut(), &mut agent, 0, a.eval_episodes)?;

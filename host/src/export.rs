@@ -282,27 +282,9 @@ pub fn build_model(
                 );
             }
             let c = calib.ok_or_else(|| anyhow!("int8 export needs calibration observations"))?;
-            let q = |(lo, hi): (f32, f32), what: &str| {
-                QuantParams::from_range(lo, hi)
-                    .map_err(|e| anyhow!("calibrated range of {what} [{lo}, {hi}]: {e}"))
-            };
-            let input = q(c.input, "the input")?;
-            // A hardtanh layer's output range is [-1, 1] by construction: written as an identity
-            // int8 layer with that range, int8 saturation is the clamp (see core's
-            // `Activation::HardTanh`).
+            let (input, q) = int8_quant_params(policy, c)?;
+            qparams = q;
             let hard = |k: usize| policy.activation == Activation::Hardtanh && k + 1 < n_layers;
-            qparams = c
-                .layers
-                .iter()
-                .enumerate()
-                .map(|(k, r)| {
-                    if hard(k) {
-                        q((-1.0, 1.0), "hardtanh")
-                    } else {
-                        q(*r, &format!("layer {k}"))
-                    }
-                })
-                .collect::<Result<_>>()?;
             int8_layers = layers
                 .iter()
                 .enumerate()
@@ -334,6 +316,36 @@ pub fn build_model(
         model::write(&spec, buf.as_mut_bytes()).map_err(|e| anyhow!("building the model: {e}"))?;
     buf.truncate(n);
     Ok(buf)
+}
+
+/// The int8 quantization of the input and of each layer's output that [`build_model`] writes for
+/// `policy` with calibration `c`: TFLite's asymmetric parameters of the calibrated ranges; a
+/// hardtanh hidden layer's output range is `[-1, 1]` by construction, so that, written as an
+/// identity int8 layer, int8 saturation is the clamp (see core's `Activation::HardTanh`).
+pub fn int8_quant_params(
+    policy: &PolicyExport,
+    c: &Calibration,
+) -> Result<(QuantParams, Vec<QuantParams>)> {
+    let n_layers = policy.layers.len();
+    let q = |(lo, hi): (f32, f32), what: &str| {
+        QuantParams::from_range(lo, hi)
+            .map_err(|e| anyhow!("calibrated range of {what} [{lo}, {hi}]: {e}"))
+    };
+    let hard = |k: usize| policy.activation == Activation::Hardtanh && k + 1 < n_layers;
+    let input = q(c.input, "the input")?;
+    let outputs = c
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            if hard(k) {
+                q((-1.0, 1.0), "hardtanh")
+            } else {
+                q(*r, &format!("layer {k}"))
+            }
+        })
+        .collect::<Result<_>>()?;
+    Ok((input, outputs))
 }
 
 /// For int8 export of a policy trained without observation normalization: stores a per-feature
