@@ -43,6 +43,11 @@ use crate::picorl_file::PicorlFile;
 /// Calibration observations used by [`fitted`] at most (evenly spaced over those given).
 pub const MAX_FIT_SAMPLES: usize = 20_000;
 
+/// Widest layer input whose weights get error-compensating rounding: the update costs one
+/// factorization of a `d x d` matrix per distinct largest-weight column, `O(d^4)` for a layer;
+/// wider layers are rounded plainly (their biases are still corrected).
+pub const MAX_FIT_INPUTS: usize = 256;
+
 /// Ridge added to the inputs' second-moment matrix, relative to its mean diagonal (GPTQ's
 /// "percdamp"): keeps the inverse well conditioned when inputs are dead or collinear.
 const DAMPING: f64 = 0.01;
@@ -271,6 +276,12 @@ pub fn fitted(
                 continue;
             };
             if row[fixed] == 0.0 {
+                continue;
+            }
+            if d > MAX_FIT_INPUTS {
+                for (v, &w) in new_w[r * d..(r + 1) * d].iter_mut().zip(row) {
+                    *v = f32::from(quant::quantize_weight(w, s as f32)) * s as f32;
+                }
                 continue;
             }
             let keep: Vec<usize> = (0..d).filter(|&c| c != fixed).collect();
@@ -541,6 +552,26 @@ mod tests {
             for &w in row {
                 let q = quant::quantize_weight(w, s);
                 assert_eq!(f32::from(q) * s0, w);
+            }
+        }
+    }
+
+    /// Layers wider than `MAX_FIT_INPUTS` get TFLite's plain rounding, stored as `q * s`.
+    #[test]
+    fn wide_layers_are_rounded_plainly() {
+        let d = MAX_FIT_INPUTS + 4;
+        let p = policy(&[d, 2], Activation::Relu, 5);
+        let obs = draws(9, d * 50);
+        let input = QuantParams {
+            scale: 1.0 / 127.0,
+            zero_point: 0,
+        };
+        let f = fitted(&p, &obs, d, input, &[input]).unwrap();
+        for r in 0..2 {
+            let row = &p.layers[0].weights[r * d..(r + 1) * d];
+            let s = quant::weight_scale(row).unwrap();
+            for (&w, &v) in row.iter().zip(&f.layers[0].weights[r * d..(r + 1) * d]) {
+                assert_eq!(v, f32::from(quant::quantize_weight(w, s)) * s);
             }
         }
     }
