@@ -69,6 +69,23 @@ pub struct VecEnv {
     ep_len: Vec<u32>,
     finished: Vec<Finished>,
     threads: usize,
+    journal: Journal,
+}
+
+/// What rebuilds every copy exactly, for a bit-exact `--resume`: an environment's state is its
+/// generator's and its episode's, and core's environments are deterministic given the seed of
+/// their last seeded reset, the unseeded resets since, and the actions of the running episode.
+/// Replaying those ([`VecEnv::restore`]) reproduces the copy, its step counter and its
+/// generator included, whatever the environment (a slippery FrozenLake draws while stepping).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Journal {
+    /// Per copy, the seed of its last seeded reset (`None` before any).
+    pub seeds: Vec<Option<u64>>,
+    /// Per copy, the unseeded resets (autoresets) since.
+    pub resets: Vec<u64>,
+    /// Per copy, the actions of the running episode, `act_dim` components each (a discrete
+    /// action as one value).
+    pub actions: Vec<Vec<f32>>,
 }
 
 impl std::fmt::Debug for VecEnv {
@@ -114,6 +131,11 @@ impl VecEnv {
             ep_len: vec![0; n],
             finished: Vec::new(),
             threads: 1,
+            journal: Journal {
+                seeds: vec![None; n],
+                resets: vec![0; n],
+                actions: vec![Vec::new(); n],
+            },
         })
     }
 
@@ -150,6 +172,64 @@ impl VecEnv {
         }
         self.ep_return.fill(0.0);
         self.ep_len.fill(0);
+        for i in 0..self.envs.len() {
+            self.journal.seeds[i] = Some(seed.wrapping_add(i as u64));
+            self.journal.resets[i] = 0;
+            self.journal.actions[i].clear();
+        }
+        Ok(())
+    }
+
+    /// The record from which [`VecEnv::restore`] rebuilds every copy.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Rebuilds every copy from `journal` (a [`VecEnv::journal`] of copies of the same
+    /// environment): the seeded reset, the autoresets, then the running episode's actions, so
+    /// that observations, episode returns and lengths, step counters and generators are those
+    /// of the copies the journal was taken from.
+    pub fn restore(&mut self, journal: &Journal) -> Result<()> {
+        let n = self.envs.len();
+        if journal.seeds.len() != n || journal.resets.len() != n || journal.actions.len() != n {
+            bail!("an environment journal of another number of copies (this run has {n})");
+        }
+        let per = self.act_dim.max(1);
+        for i in 0..n {
+            let env = &mut self.envs[i];
+            let obs = &mut self.obs[i * self.obs_dim..(i + 1) * self.obs_dim];
+            let ctx = || format!("restoring {} copy {i}", self.spec.id);
+            if let Some(seed) = journal.seeds[i] {
+                env.reset(Some(seed), obs).with_context(ctx)?;
+            }
+            for _ in 0..journal.resets[i] {
+                env.reset(None, obs).with_context(ctx)?;
+            }
+            let acts = &journal.actions[i];
+            if acts.len() % per != 0 {
+                bail!("{}: a journal of {} action values", ctx(), acts.len());
+            }
+            let (mut ret, mut len) = (0.0, 0u32);
+            for a in acts.chunks(per) {
+                let action = if self.act_dim == 0 {
+                    Action::Discrete(a[0] as u32)
+                } else {
+                    Action::Continuous(a)
+                };
+                let r = env.step(action, obs).with_context(ctx)?;
+                if r.done() {
+                    bail!(
+                        "{}: the journal's episode ends before its last action",
+                        ctx()
+                    );
+                }
+                ret += r.reward;
+                len += 1;
+            }
+            self.ep_return[i] = ret;
+            self.ep_len[i] = len;
+        }
+        self.journal = journal.clone();
         Ok(())
     }
 
@@ -161,6 +241,22 @@ impl VecEnv {
 
     /// Steps every copy, resetting those whose episode ends (see the module docs).
     pub fn step(&mut self, actions: Actions<'_>) -> Result<()> {
+        self.step_copies(actions)?;
+        let per = self.act_dim.max(1);
+        for (i, log) in self.journal.actions.iter_mut().enumerate() {
+            match actions {
+                Actions::Discrete(a) => log.push(a[i] as f32),
+                Actions::Continuous(a) => log.extend_from_slice(&a[i * per..(i + 1) * per]),
+            }
+        }
+        for f in &self.finished {
+            self.journal.resets[f.env] += 1;
+            self.journal.actions[f.env].clear();
+        }
+        Ok(())
+    }
+
+    fn step_copies(&mut self, actions: Actions<'_>) -> Result<()> {
         let n = self.envs.len();
         match actions {
             Actions::Discrete(a) if a.len() != n => {
