@@ -386,8 +386,17 @@ fn run_inner<A: Algorithm>(
         recent: Vec::new(),
         logs: Default::default(),
     };
-    if resume {
-        let ckpt = dir.join(CHECKPOINT);
+    let ckpt = dir.join(CHECKPOINT);
+    if resume && !ckpt.exists() {
+        // Killed before its first checkpoint: the run starts over in its directory.
+        for name in LOGS {
+            let path = dir.join(name);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("--resume: removing {}", path.display()))?;
+            }
+        }
+    } else if resume {
         state = match read_train_state(&ckpt)? {
             Some(s) => s,
             // A checkpoint of an older picorl: the state beside it.
