@@ -86,6 +86,10 @@ const DQN: &[&str] = &[
     "log_interval=128",
     "--set",
     "buffer_size=5000",
+    // Prioritized replay: the sum-tree's priorities are part of what a resume restores too
+    // (uniform replay is resumed in cli_errors.rs's full-disk test).
+    "--set",
+    "prioritized=true",
 ];
 
 #[test]

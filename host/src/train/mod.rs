@@ -326,6 +326,16 @@ fn remove_run_files(dir: &Path) -> bool {
     true
 }
 
+/// A checkpoint's tensors but the loop's state (which holds wall-clock times): what two runs of
+/// the same seed save identically, for tests that compare checkpoints.
+pub fn learner_tensors(ckpt: &Path) -> Result<Vec<(String, tch::Tensor)>> {
+    let mut saved = tch::Tensor::read_safetensors(ckpt)
+        .with_context(|| format!("reading {}", ckpt.display()))?;
+    saved.retain(|(n, _)| n != TRAIN_STATE);
+    saved.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(saved)
+}
+
 /// The [`TrainState`] stored in a checkpoint file (`None` for a checkpoint without one).
 fn read_train_state(ckpt: &Path) -> Result<Option<TrainState>> {
     let saved = tch::Tensor::read_safetensors(ckpt)
