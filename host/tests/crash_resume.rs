@@ -20,10 +20,14 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// A small seeded CPU training into `out`.
+/// A small seeded CPU training into `out` (on CartPole, or the environment `extra` names first).
 fn train_cmd(algo: &str, out: &Path, seed: u64, extra: &[&str]) -> Command {
+    let (env, extra) = match extra {
+        ["--env", env, rest @ ..] => (*env, rest),
+        _ => ("CartPole-v1", extra),
+    };
     let mut c = Command::new(BIN);
-    c.args(["train", "--algo", algo, "--env", "CartPole-v1"])
+    c.args(["train", "--algo", algo, "--env", env])
         .args(["--device", "cpu", "--threads", "1", "--quiet"])
         .arg("--seed")
         .arg(seed.to_string())
@@ -94,9 +98,42 @@ const DQN: &[&str] = &[
 
 #[test]
 fn killed_and_resumed_ends_with_the_uninterrupted_metrics() {
-    let d = scratch("kill");
+    kill_and_resume("dqn", DQN);
+}
+
+/// DDPG on Pendulum: Adam's moments of actor and critic, the replay memory, the environments, the
+/// exploration noise (an Ornstein-Uhlenbeck process here) and generator.
+#[test]
+fn ddpg_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume(
+        "ddpg",
+        &[
+            "--env",
+            "Pendulum-v1",
+            "--total-steps",
+            "3000",
+            "--eval-every",
+            "400",
+            "--eval-episodes",
+            "1",
+            "--set",
+            "learning_starts=300",
+            "--set",
+            "batch_size=32",
+            "--set",
+            "log_interval=100",
+            "--set",
+            "noise_type=\"ornstein-uhlenbeck\"",
+        ],
+    );
+}
+
+/// Trains `algo` with `args` whole, then again killed with SIGKILL at random moments after a
+/// checkpoint (up to 4 times) and resumed each time; the two must end identical.
+fn kill_and_resume(algo: &str, args: &[&str]) {
+    let d = scratch(&format!("kill-{algo}"));
     let whole = d.join("whole");
-    ok(train_cmd("dqn", &whole, 7, DQN).output().unwrap());
+    ok(train_cmd(algo, &whole, 7, args).output().unwrap());
 
     let run = d.join("killed");
     let mut seed = std::env::var("PICORL_KILL_SEED")
@@ -110,7 +147,7 @@ fn killed_and_resumed_ends_with_the_uninterrupted_metrics() {
                 | 1
         });
     eprintln!("kill moments from PICORL_KILL_SEED={seed}");
-    let mut child = train_cmd("dqn", &run, 7, DQN)
+    let mut child = train_cmd(algo, &run, 7, args)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
