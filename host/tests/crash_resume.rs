@@ -208,6 +208,15 @@ fn kill_and_resume(algo: &str, args: &[&str]) {
         assert_eq!(a[k], b[k], "{k}");
     }
     assert!(!run.join("checkpoint.tmp.safetensors").exists());
+    // Resuming a finished run changes nothing.
+    let logs = |dir: &Path| ["metrics.csv", "eval.csv", "episodes.csv"].map(|f| read(dir, f));
+    let before = logs(&run);
+    ok(Command::new(BIN)
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap());
+    assert_eq!(logs(&run), before);
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -423,6 +423,22 @@ fn run_inner<A: Algorithm>(
                     .with_context(|| format!("parsing {}", state_path.display()))?
             }
         };
+        let summary_path = dir.join("summary.json");
+        if state.steps >= run.total_steps && summary_path.exists() {
+            // A finished run: nothing to continue; its summary again.
+            let text = std::fs::read_to_string(&summary_path)
+                .with_context(|| format!("reading {}", summary_path.display()))?;
+            let summary = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", summary_path.display()))?;
+            eprintln!(
+                "the run is finished ({} steps): nothing to resume",
+                state.steps
+            );
+            return Ok(Outcome {
+                dir: dir.to_path_buf(),
+                summary,
+            });
+        }
         algo.load(&ckpt)?;
         let saved = tch::Tensor::read_safetensors(&ckpt)
             .with_context(|| format!("reading {}", ckpt.display()))?;
