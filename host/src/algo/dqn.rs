@@ -20,9 +20,11 @@
 //! 1.1 µs, and a refresh 27-37 µs, paid once per round (every 128 steps on CartPole). Noisy
 //! networks act through libtorch, with noise drawn afresh at every step.
 //!
-//! Checkpoints hold the online and the target network (`q.*`, `target.*`); the replay memory and
-//! Adam's moments are not saved (as SB3 by default), so `--resume` refills the memory before it
-//! learns again.
+//! Checkpoints hold the online and the target network (`q.*`, `target.*`) and, for a bit-exact
+//! `--resume`, the rest of the learner (`dqn.*`: Adam's moments, the replay memory, the
+//! environments' journal, the n-step windows, the generators and counters; see
+//! [`Algorithm::resume_state`]). A resumed run ends with the same metrics as an uninterrupted one
+//! (`host/tests/crash_resume.rs`), noisy layers and dropout aside.
 
 use std::path::Path;
 

@@ -242,7 +242,8 @@ struct TrainState {
     logs: std::collections::BTreeMap<String, u64>,
 }
 
-/// The name of the tensor holding [`TrainState`] (JSON bytes) in the checkpoint file.
+/// The name of the tensor holding the training loop's state (JSON bytes, as in `state.json`) in
+/// the checkpoint file.
 pub const TRAIN_STATE: &str = "picorl.train_state";
 
 /// The logs a run appends to, cut back to the checkpoint on `--resume`.
