@@ -74,16 +74,19 @@ pub struct VecEnv {
 
 /// What rebuilds every copy exactly, for a bit-exact `--resume`: an environment's state is its
 /// generator's and its episode's, and core's environments are deterministic given the seed of
-/// their last seeded reset, the unseeded resets since, and the actions of the running episode.
-/// Replaying those ([`VecEnv::restore`]) reproduces the copy, its step counter and its
-/// generator included, whatever the environment (a slippery FrozenLake draws while stepping).
+/// their last seeded reset and the actions since (a slippery FrozenLake draws while stepping, so
+/// every step since the seed counts, not only the running episode's). Replaying those, with the
+/// autoresets where episodes ended ([`VecEnv::restore`]), reproduces the copy, its step counter
+/// and its generator included, whatever the environment. A step costs tens of nanoseconds, so
+/// replaying a long run costs milliseconds; the journal holds one value per step and action
+/// component.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Journal {
     /// Per copy, the seed of its last seeded reset (`None` before any).
     pub seeds: Vec<Option<u64>>,
-    /// Per copy, the unseeded resets (autoresets) since.
+    /// Per copy, the autoresets since (a check on the replay).
     pub resets: Vec<u64>,
-    /// Per copy, the actions of the running episode, `act_dim` components each (a discrete
+    /// Per copy, every action since the seeded reset, `act_dim` components each (a discrete
     /// action as one value).
     pub actions: Vec<Vec<f32>>,
 }
@@ -186,9 +189,9 @@ impl VecEnv {
     }
 
     /// Rebuilds every copy from `journal` (a [`VecEnv::journal`] of copies of the same
-    /// environment): the seeded reset, the autoresets, then the running episode's actions, so
-    /// that observations, episode returns and lengths, step counters and generators are those
-    /// of the copies the journal was taken from.
+    /// environment): the seeded reset, then every action since with the autoresets, so that
+    /// observations, episode returns and lengths, step counters and generators are those of the
+    /// copies the journal was taken from.
     pub fn restore(&mut self, journal: &Journal) -> Result<()> {
         let n = self.envs.len();
         if journal.seeds.len() != n || journal.resets.len() != n || journal.actions.len() != n {
@@ -202,14 +205,11 @@ impl VecEnv {
             if let Some(seed) = journal.seeds[i] {
                 env.reset(Some(seed), obs).with_context(ctx)?;
             }
-            for _ in 0..journal.resets[i] {
-                env.reset(None, obs).with_context(ctx)?;
-            }
             let acts = &journal.actions[i];
             if acts.len() % per != 0 {
                 bail!("{}: a journal of {} action values", ctx(), acts.len());
             }
-            let (mut ret, mut len) = (0.0, 0u32);
+            let (mut ret, mut len, mut resets) = (0.0, 0u32, 0u64);
             for a in acts.chunks(per) {
                 let action = if self.act_dim == 0 {
                     Action::Discrete(a[0] as u32)
@@ -217,14 +217,21 @@ impl VecEnv {
                     Action::Continuous(a)
                 };
                 let r = env.step(action, obs).with_context(ctx)?;
-                if r.done() {
-                    bail!(
-                        "{}: the journal's episode ends before its last action",
-                        ctx()
-                    );
-                }
                 ret += r.reward;
                 len += 1;
+                if r.done() {
+                    // As `step` does: the autoreset continues the copy's generator.
+                    env.reset(None, obs).with_context(ctx)?;
+                    (ret, len) = (0.0, 0);
+                    resets += 1;
+                }
+            }
+            if resets != journal.resets[i] {
+                bail!(
+                    "{}: the replay ended {resets} episodes, the journal {}",
+                    ctx(),
+                    journal.resets[i]
+                );
             }
             self.ep_return[i] = ret;
             self.ep_len[i] = len;
@@ -251,7 +258,6 @@ impl VecEnv {
         }
         for f in &self.finished {
             self.journal.resets[f.env] += 1;
-            self.journal.actions[f.env].clear();
         }
         Ok(())
     }
@@ -470,6 +476,53 @@ mod tests {
             .collect::<Result<Vec<_>>>()
             .unwrap();
         VecEnv::new(envs).unwrap()
+    }
+
+    /// A journal rebuilds the copies exactly, stochastic ones (slippery FrozenLake draws while
+    /// stepping) and continuous ones included: the same observations, and the same future.
+    #[test]
+    fn a_journal_restores_every_copy_exactly() {
+        for (id, discrete) in [
+            ("FrozenLake-v1", true),
+            ("CartPole-v1", true),
+            ("Pendulum-v1", false),
+        ] {
+            let mut a = copies(id, 3);
+            a.reset(5).unwrap();
+            let mut k = 0u32;
+            let mut step = |v: &mut VecEnv, k: &mut u32| {
+                *k += 1;
+                if discrete {
+                    let acts: Vec<u32> = (0..3).map(|i| (*k * 7 + i * 3) % 2).collect();
+                    v.step(Actions::Discrete(&acts)).unwrap();
+                } else {
+                    let acts: Vec<f32> = (0..3)
+                        .map(|i| ((*k + i) as f32 * 0.37).sin() * 2.0)
+                        .collect();
+                    v.step(Actions::Continuous(&acts)).unwrap();
+                }
+            };
+            for _ in 0..250 {
+                step(&mut a, &mut k);
+            }
+            assert!(
+                a.journal().resets.iter().any(|&r| r > 0),
+                "{id}: no episode ended"
+            );
+            let mut b = copies(id, 3);
+            b.restore(a.journal()).unwrap();
+            assert_eq!(a.obs(), b.obs(), "{id}");
+            assert_eq!(a.ep_return, b.ep_return, "{id}");
+            assert_eq!(a.ep_len, b.ep_len, "{id}");
+            let mut kb = k;
+            for _ in 0..250 {
+                step(&mut a, &mut k);
+                step(&mut b, &mut kb);
+                assert_eq!(a.obs(), b.obs(), "{id}");
+                assert_eq!(a.rewards(), b.rewards(), "{id}");
+                assert_eq!(a.finished(), b.finished(), "{id}");
+            }
+        }
     }
 
     /// Threads change nothing but the speed: the same observations, rewards, flags, final
