@@ -490,7 +490,7 @@ mod tests {
             let mut a = copies(id, 3);
             a.reset(5).unwrap();
             let mut k = 0u32;
-            let mut step = |v: &mut VecEnv, k: &mut u32| {
+            let step = |v: &mut VecEnv, k: &mut u32| {
                 *k += 1;
                 if discrete {
                     let acts: Vec<u32> = (0..3).map(|i| (*k * 7 + i * 3) % 2).collect();
