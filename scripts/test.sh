@@ -22,9 +22,14 @@ PATH="$LLD_DIR:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-D warni
 step "the firmware for a real board (WeAct STM32F411 Black Pill): build only"
 firmware-example/run --board blackpill-f411 --build-only --policy firmware-example/policies/cartpole-ppo-int8.picorl
 
-step "fuzz the .picorl reader (cargo-fuzz on stable via RUSTC_BOOTSTRAP, 20 s)"
+step "fuzz the .picorl reader (cargo-fuzz on stable via RUSTC_BOOTSTRAP, 20 s from the committed corpus)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
-(cd core && env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 cargo fuzz run model_reader -- -max_total_time=20 -print_final_stats=1 2>&1 | tail -15)
+# core/fuzz/corpus/model_reader (committed, minimized) seeds the run; new inputs go to a scratch
+# directory, so the tree is left as it was.
+fuzz_new="$(mktemp -d)"
+(cd core && env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 cargo fuzz run model_reader "$fuzz_new" "$PWD/fuzz/corpus/model_reader" \
+  -- -max_total_time=20 -print_final_stats=1 2>&1 | tail -15)
+rm -rf "$fuzz_new"
 
 step "the firmware under QEMU, checked against picorl eval on the host"
 python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"

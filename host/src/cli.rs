@@ -334,12 +334,7 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(dir) = a.resume {
         let cfg = ResolvedConfig::load(&dir.join("config.toml"))
             .with_context(|| format!("--resume {}", dir.display()))?;
-        if !dir.join(CHECKPOINT).exists() {
-            bail!(
-                "--resume {}: no {CHECKPOINT} yet (the run saved no checkpoint)",
-                dir.display()
-            );
-        }
+        // Without a checkpoint yet (killed before the first), the run starts over in `dir`.
         let algo = cfg.run.algo.clone();
         return with_algo!(algo.as_str(), A => finish(crate::train::run::<A>(&cfg, &dir, true, a.quiet)?));
     }

@@ -69,6 +69,26 @@ pub struct VecEnv {
     ep_len: Vec<u32>,
     finished: Vec<Finished>,
     threads: usize,
+    journal: Journal,
+}
+
+/// What rebuilds every copy exactly, for a bit-exact `--resume`: an environment's state is its
+/// generator's and its episode's, and core's environments are deterministic given the seed of
+/// their last seeded reset and the actions since (a slippery FrozenLake draws while stepping, so
+/// every step since the seed counts, not only the running episode's). Replaying those, with the
+/// autoresets where episodes ended ([`VecEnv::restore`]), reproduces the copy, its step counter
+/// and its generator included, whatever the environment. A step costs tens of nanoseconds, so
+/// replaying a long run costs milliseconds; the journal holds one value per step and action
+/// component.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Journal {
+    /// Per copy, the seed of its last seeded reset (`None` before any).
+    pub seeds: Vec<Option<u64>>,
+    /// Per copy, the autoresets since (a check on the replay).
+    pub resets: Vec<u64>,
+    /// Per copy, every action since the seeded reset, `act_dim` components each (a discrete
+    /// action as one value).
+    pub actions: Vec<Vec<f32>>,
 }
 
 impl std::fmt::Debug for VecEnv {
@@ -114,6 +134,11 @@ impl VecEnv {
             ep_len: vec![0; n],
             finished: Vec::new(),
             threads: 1,
+            journal: Journal {
+                seeds: vec![None; n],
+                resets: vec![0; n],
+                actions: vec![Vec::new(); n],
+            },
         })
     }
 
@@ -150,6 +175,68 @@ impl VecEnv {
         }
         self.ep_return.fill(0.0);
         self.ep_len.fill(0);
+        for i in 0..self.envs.len() {
+            self.journal.seeds[i] = Some(seed.wrapping_add(i as u64));
+            self.journal.resets[i] = 0;
+            self.journal.actions[i].clear();
+        }
+        Ok(())
+    }
+
+    /// The record from which [`VecEnv::restore`] rebuilds every copy.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Rebuilds every copy from `journal` (a [`VecEnv::journal`] of copies of the same
+    /// environment): the seeded reset, then every action since with the autoresets, so that
+    /// observations, episode returns and lengths, step counters and generators are those of the
+    /// copies the journal was taken from.
+    pub fn restore(&mut self, journal: &Journal) -> Result<()> {
+        let n = self.envs.len();
+        if journal.seeds.len() != n || journal.resets.len() != n || journal.actions.len() != n {
+            bail!("an environment journal of another number of copies (this run has {n})");
+        }
+        let per = self.act_dim.max(1);
+        for i in 0..n {
+            let env = &mut self.envs[i];
+            let obs = &mut self.obs[i * self.obs_dim..(i + 1) * self.obs_dim];
+            let ctx = || format!("restoring {} copy {i}", self.spec.id);
+            if let Some(seed) = journal.seeds[i] {
+                env.reset(Some(seed), obs).with_context(ctx)?;
+            }
+            let acts = &journal.actions[i];
+            if acts.len() % per != 0 {
+                bail!("{}: a journal of {} action values", ctx(), acts.len());
+            }
+            let (mut ret, mut len, mut resets) = (0.0, 0u32, 0u64);
+            for a in acts.chunks(per) {
+                let action = if self.act_dim == 0 {
+                    Action::Discrete(a[0] as u32)
+                } else {
+                    Action::Continuous(a)
+                };
+                let r = env.step(action, obs).with_context(ctx)?;
+                ret += r.reward;
+                len += 1;
+                if r.done() {
+                    // As `step` does: the autoreset continues the copy's generator.
+                    env.reset(None, obs).with_context(ctx)?;
+                    (ret, len) = (0.0, 0);
+                    resets += 1;
+                }
+            }
+            if resets != journal.resets[i] {
+                bail!(
+                    "{}: the replay ended {resets} episodes, the journal {}",
+                    ctx(),
+                    journal.resets[i]
+                );
+            }
+            self.ep_return[i] = ret;
+            self.ep_len[i] = len;
+        }
+        self.journal = journal.clone();
         Ok(())
     }
 
@@ -161,6 +248,21 @@ impl VecEnv {
 
     /// Steps every copy, resetting those whose episode ends (see the module docs).
     pub fn step(&mut self, actions: Actions<'_>) -> Result<()> {
+        self.step_copies(actions)?;
+        let per = self.act_dim.max(1);
+        for (i, log) in self.journal.actions.iter_mut().enumerate() {
+            match actions {
+                Actions::Discrete(a) => log.push(a[i] as f32),
+                Actions::Continuous(a) => log.extend_from_slice(&a[i * per..(i + 1) * per]),
+            }
+        }
+        for f in &self.finished {
+            self.journal.resets[f.env] += 1;
+        }
+        Ok(())
+    }
+
+    fn step_copies(&mut self, actions: Actions<'_>) -> Result<()> {
         let n = self.envs.len();
         match actions {
             Actions::Discrete(a) if a.len() != n => {
@@ -374,6 +476,53 @@ mod tests {
             .collect::<Result<Vec<_>>>()
             .unwrap();
         VecEnv::new(envs).unwrap()
+    }
+
+    /// A journal rebuilds the copies exactly, stochastic ones (slippery FrozenLake draws while
+    /// stepping) and continuous ones included: the same observations, and the same future.
+    #[test]
+    fn a_journal_restores_every_copy_exactly() {
+        for (id, discrete) in [
+            ("FrozenLake-v1", true),
+            ("CartPole-v1", true),
+            ("Pendulum-v1", false),
+        ] {
+            let mut a = copies(id, 3);
+            a.reset(5).unwrap();
+            let mut k = 0u32;
+            let step = |v: &mut VecEnv, k: &mut u32| {
+                *k += 1;
+                if discrete {
+                    let acts: Vec<u32> = (0..3).map(|i| (*k * 7 + i * 3) % 2).collect();
+                    v.step(Actions::Discrete(&acts)).unwrap();
+                } else {
+                    let acts: Vec<f32> = (0..3)
+                        .map(|i| ((*k + i) as f32 * 0.37).sin() * 2.0)
+                        .collect();
+                    v.step(Actions::Continuous(&acts)).unwrap();
+                }
+            };
+            for _ in 0..250 {
+                step(&mut a, &mut k);
+            }
+            assert!(
+                a.journal().resets.iter().any(|&r| r > 0),
+                "{id}: no episode ended"
+            );
+            let mut b = copies(id, 3);
+            b.restore(a.journal()).unwrap();
+            assert_eq!(a.obs(), b.obs(), "{id}");
+            assert_eq!(a.ep_return, b.ep_return, "{id}");
+            assert_eq!(a.ep_len, b.ep_len, "{id}");
+            let mut kb = k;
+            for _ in 0..250 {
+                step(&mut a, &mut k);
+                step(&mut b, &mut kb);
+                assert_eq!(a.obs(), b.obs(), "{id}");
+                assert_eq!(a.rewards(), b.rewards(), "{id}");
+                assert_eq!(a.finished(), b.finished(), "{id}");
+            }
+        }
     }
 
     /// Threads change nothing but the speed: the same observations, rewards, flags, final

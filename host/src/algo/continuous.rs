@@ -113,6 +113,16 @@ pub struct Critics {
 }
 
 impl Critics {
+    /// The critics' optimizer (its moments go into a `--resume` checkpoint).
+    pub fn adam(&self) -> &FlatAdam {
+        &self.opt
+    }
+
+    /// The critics' optimizer, to restore it.
+    pub fn adam_mut(&mut self) -> &mut FlatAdam {
+        &mut self.opt
+    }
+
     /// `n` critics with hidden layers `hidden` (ReLU), learning rate `lr`, on `device`.
     pub fn new(
         obs_dim: usize,
@@ -242,6 +252,16 @@ pub struct ActorNet {
 }
 
 impl ActorNet {
+    /// The actor's optimizer (its moments go into a `--resume` checkpoint).
+    pub fn adam(&self) -> &FlatAdam {
+        &self.opt
+    }
+
+    /// The actor's optimizer, to restore it.
+    pub fn adam_mut(&mut self) -> &mut FlatAdam {
+        &mut self.opt
+    }
+
     /// An actor for `obs_dim` → `act_dim` with hidden `hidden` and `activation`; `gaussian` adds
     /// the log σ outputs, `with_target` a target copy.
     #[allow(clippy::too_many_arguments)]
@@ -414,12 +434,39 @@ impl Noise {
         }
     }
 
+    /// The processes' state (Ornstein-Uhlenbeck; zeros for Gaussian noise), for `--resume`.
+    pub fn state(&self) -> &[f32] {
+        &self.state
+    }
+
+    /// Restores [`Noise::state`].
+    pub fn set_state(&mut self, state: &[f32]) -> Result<()> {
+        if state.len() != self.state.len() {
+            bail!(
+                "exploration noise of {} values for {}",
+                state.len(),
+                self.state.len()
+            );
+        }
+        self.state.copy_from_slice(state);
+        Ok(())
+    }
+
     /// Resets copy `env`'s process (at the end of its episode).
     pub fn reset(&mut self, env: usize, act_dim: usize) {
         if let Some(s) = self.state.get_mut(env * act_dim..(env + 1) * act_dim) {
             s.fill(0.0);
         }
     }
+}
+
+/// The part of a [`Driver`]'s resume state that is not a tensor.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DriverResume {
+    rng: Pcg32,
+    replay: super::off_policy::ReplayScalars,
+    journal: crate::vec_env::Journal,
+    windows: super::off_policy::Windows,
 }
 
 /// The collection side of the loop, shared by DDPG, TD3 and SAC.
@@ -511,6 +558,30 @@ impl Driver {
             train_freq: opts.train_freq,
             gradient_steps: opts.gradient_steps,
         })
+    }
+
+    /// The collection side's state for a bit-exact `--resume`: the replay memory's transitions
+    /// (a tensor) and the rest (generators, environment journal, n-step windows).
+    pub fn snapshot(&self) -> Result<(Tensor, DriverResume)> {
+        let (rows, _, replay) = self.replay.snapshot()?;
+        let (journal, windows) = self.collector.snapshot();
+        Ok((
+            rows,
+            DriverResume {
+                rng: self.rng.clone(),
+                replay,
+                journal,
+                windows,
+            },
+        ))
+    }
+
+    /// Restores a [`Driver::snapshot`].
+    pub fn restore(&mut self, rows: &Tensor, s: &DriverResume) -> Result<()> {
+        self.replay.restore(rows, None, &s.replay)?;
+        self.collector.restore(&s.journal, &s.windows)?;
+        self.rng = s.rng.clone();
+        Ok(())
     }
 
     /// The acting copy's raw outputs for copy `i`'s current observation.

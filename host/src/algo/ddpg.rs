@@ -68,4 +68,12 @@ impl Algorithm for Ddpg {
     fn export(&self) -> Result<PolicyExport> {
         Ok(self.0.export_policy())
     }
+
+    fn resume_state(&self) -> Result<Vec<(String, tch::Tensor)>> {
+        self.0.resume_tensors()
+    }
+
+    fn restore_state(&mut self, saved: &[(String, tch::Tensor)]) -> Result<()> {
+        self.0.restore_tensors(saved)
+    }
 }

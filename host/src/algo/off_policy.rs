@@ -436,6 +436,200 @@ impl Collector {
     }
 }
 
+/// The scalars of a [`Replay`] that a bit-exact `--resume` restores besides its transitions.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReplayScalars {
+    rng: Pcg32,
+    max_priority: f64,
+    len: usize,
+    next: usize,
+}
+
+impl Replay {
+    /// The memory for a bit-exact `--resume`: every stored transition slot by slot as a
+    /// `[len, 2·obs_dim + action_dim + 3]` tensor (obs, next_obs, action, reward, terminated,
+    /// horizon), the slots' priorities when prioritized, and the scalars.
+    pub fn snapshot(&self) -> Result<(Tensor, Option<Tensor>, ReplayScalars)> {
+        let b = &self.buf;
+        let d = b.obs_dim();
+        let stride = 2 * d + b.action_shape().dim() + 3;
+        let mut rows = Vec::with_capacity(b.len() * stride);
+        for i in 0..b.len() {
+            let s = b.get(i).map_err(|e| anyhow!("replay: {e}"))?;
+            rows.extend_from_slice(s.obs);
+            rows.extend_from_slice(s.next_obs);
+            match s.action {
+                Action::Discrete(a) => rows.push(a as f32),
+                Action::Continuous(a) => rows.extend_from_slice(a),
+            }
+            rows.extend([
+                s.reward,
+                f32::from(u8::from(s.terminated)),
+                s.horizon as f32,
+            ]);
+        }
+        let rows = Tensor::from_slice(&rows).view([b.len() as i64, stride as i64]);
+        let prios = match &self.tree {
+            None => None,
+            Some(t) => {
+                let p = (0..b.len())
+                    .map(|i| t.get(i).map_err(|e| anyhow!("sum-tree: {e}")))
+                    .collect::<Result<Vec<f32>>>()?;
+                Some(Tensor::from_slice(&p))
+            }
+        };
+        let scalars = ReplayScalars {
+            rng: self.rng.clone(),
+            max_priority: self.max_priority,
+            len: b.len(),
+            next: b.next_index(),
+        };
+        Ok((rows, prios, scalars))
+    }
+
+    /// Restores a [`Replay::snapshot`] into this (empty) memory of the same shape: the slots
+    /// are written in order, and once more up to the ring's write position when it had wrapped,
+    /// so that every slot holds what it held and the next push writes where it would have.
+    pub fn restore(
+        &mut self,
+        rows: &Tensor,
+        prios: Option<&Tensor>,
+        s: &ReplayScalars,
+    ) -> Result<()> {
+        let d = self.buf.obs_dim();
+        let shape = self.buf.action_shape();
+        let a = shape.dim();
+        let stride = 2 * d + a + 3;
+        let values: Vec<f32> =
+            Vec::<f32>::try_from(rows.flatten(0, -1)).map_err(|e| anyhow!("replay rows: {e}"))?;
+        let cap = self.buf.capacity();
+        if values.len() != s.len * stride || s.len > cap || s.next > cap {
+            bail!(
+                "a replay memory of {} values for {} transitions of {stride} (capacity {cap}): \
+                 a checkpoint of another configuration?",
+                values.len(),
+                s.len
+            );
+        }
+        self.buf.clear();
+        let push = |buf: &mut ReplayBuffer<Vec<f32>>, i: usize| -> Result<()> {
+            let r = &values[i * stride..(i + 1) * stride];
+            let (obs, rest) = r.split_at(d);
+            let (next_obs, rest) = rest.split_at(d);
+            let (act, tail) = rest.split_at(a);
+            let action = match shape {
+                ActionShape::Discrete => Action::Discrete(act[0] as u32),
+                ActionShape::Continuous(_) => Action::Continuous(act),
+            };
+            buf.push(&Transition {
+                obs,
+                action,
+                reward: tail[0],
+                next_obs,
+                terminated: tail[1] != 0.0,
+                horizon: tail[2] as u32,
+            })
+            .map(|_| ())
+            .map_err(|e| anyhow!("replay: {e}"))
+        };
+        for i in 0..s.len {
+            push(&mut self.buf, i)?;
+        }
+        if s.len == cap && s.next != 0 {
+            for i in 0..s.next {
+                push(&mut self.buf, i)?;
+            }
+        }
+        if self.buf.next_index() != s.next % cap || self.buf.len() != s.len {
+            bail!("internal: the restored replay memory is not where it was");
+        }
+        match (&mut self.tree, prios) {
+            (Some(tree), Some(p)) => {
+                let p: Vec<f32> =
+                    Vec::<f32>::try_from(p).map_err(|e| anyhow!("replay priorities: {e}"))?;
+                if p.len() != s.len {
+                    bail!("{} priorities for {} transitions", p.len(), s.len);
+                }
+                for (i, v) in p.into_iter().enumerate() {
+                    tree.set(i, v).map_err(|e| anyhow!("sum-tree: {e}"))?;
+                }
+            }
+            (None, None) => {}
+            _ => bail!("a checkpoint of another replay kind (prioritized or not)"),
+        }
+        self.rng = s.rng.clone();
+        self.max_priority = s.max_priority;
+        Ok(())
+    }
+}
+
+/// The pending n-step windows of a [`Collector`], per copy: (obs, action, reward) each.
+pub type Windows = Vec<Vec<(Vec<f32>, Vec<f32>, f64)>>;
+
+impl Collector {
+    /// The environments' journal and the pending n-step windows, for a bit-exact `--resume`.
+    pub fn snapshot(&self) -> (crate::vec_env::Journal, Windows) {
+        let w = self
+            .nstep
+            .windows
+            .iter()
+            .map(|w| {
+                w.iter()
+                    .map(|p| (p.obs.clone(), p.action.clone(), p.reward))
+                    .collect()
+            })
+            .collect();
+        (self.envs.journal().clone(), w)
+    }
+
+    /// Restores a [`Collector::snapshot`].
+    pub fn restore(&mut self, journal: &crate::vec_env::Journal, windows: &Windows) -> Result<()> {
+        self.envs.restore(journal)?;
+        if windows.len() != self.nstep.windows.len() {
+            bail!(
+                "{} n-step windows for {} copies",
+                windows.len(),
+                self.nstep.windows.len()
+            );
+        }
+        for (dst, src) in self.nstep.windows.iter_mut().zip(windows) {
+            *dst = src
+                .iter()
+                .map(|(obs, action, reward)| Pending {
+                    obs: obs.clone(),
+                    action: action.clone(),
+                    reward: *reward,
+                })
+                .collect();
+        }
+        Ok(())
+    }
+}
+
+impl FlatAdam {
+    /// The moments and the step count, for a bit-exact `--resume`.
+    pub fn snapshot(&self) -> (Tensor, Tensor, i32) {
+        (self.m.copy(), self.v.copy(), self.t)
+    }
+
+    /// Restores a [`FlatAdam::snapshot`].
+    pub fn restore(&mut self, m: &Tensor, v: &Tensor, t: i32) -> Result<()> {
+        if m.size() != self.m.size() || v.size() != self.v.size() {
+            bail!(
+                "Adam moments of shape {:?}, the network has {:?}",
+                m.size(),
+                self.m.size()
+            );
+        }
+        tch::no_grad(|| {
+            self.m.copy_(&m.to_device(self.m.device()));
+            self.v.copy_(&v.to_device(self.v.device()));
+        });
+        self.t = t;
+        Ok(())
+    }
+}
+
 /// Target-network updates: the online and target variables paired by name once.
 #[derive(Debug)]
 pub struct TargetSync {
@@ -772,6 +966,54 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// A snapshot restored into a fresh memory is the same memory: every slot, the write
+    /// position of a ring that has wrapped, the priorities and the generator, so that the next
+    /// pushes land where they would have and the next samples draw the same slots.
+    #[test]
+    fn replay_snapshot_restores_a_wrapped_ring_exactly() {
+        for alpha in [None, Some(0.6)] {
+            for pushed in [5usize, 16, 37] {
+                let mut a = replay(1, alpha);
+                let push = |r: &mut Replay, k: usize| {
+                    let o = [k as f32];
+                    let n = [k as f32 + 0.5];
+                    r.push(&Transition {
+                        obs: &o,
+                        action: Action::Discrete((k % 3) as u32),
+                        reward: k as f32 * 0.25,
+                        next_obs: &n,
+                        terminated: k % 7 == 0,
+                        horizon: 1,
+                    })
+                    .unwrap();
+                };
+                for k in 0..pushed {
+                    push(&mut a, k);
+                }
+                if alpha.is_some() {
+                    let ix = a.sample(4, 0.4, Device::Cpu).unwrap().indices;
+                    a.update_priorities(&ix, &[0.5, 2.0, 0.1, 3.0]).unwrap();
+                }
+                let (rows, prios, scalars) = a.snapshot().unwrap();
+                let mut b = replay(1, alpha);
+                b.restore(&rows, prios.as_ref(), &scalars).unwrap();
+                assert_eq!(all(&a), all(&b), "{alpha:?} {pushed}");
+                assert_eq!(a.buffer().next_index(), b.buffer().next_index());
+                for k in 100..103 {
+                    push(&mut a, k);
+                    push(&mut b, k);
+                }
+                assert_eq!(all(&a), all(&b), "{alpha:?} {pushed}: after pushes");
+                let (sa, sb) = (
+                    a.sample(8, 0.4, Device::Cpu).unwrap(),
+                    b.sample(8, 0.4, Device::Cpu).unwrap(),
+                );
+                assert_eq!(sa.indices, sb.indices, "{alpha:?} {pushed}");
+                assert!(sa.weights.equal(&sb.weights));
+            }
+        }
     }
 
     #[test]

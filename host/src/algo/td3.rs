@@ -98,7 +98,7 @@ impl Default for Td3Config {
 }
 
 /// Sums of the metrics between two `metrics.csv` rows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Sums {
     critic: f64,
     actor: f64,
@@ -336,6 +336,62 @@ impl Td3 {
         Ok(())
     }
 
+    /// Adam's moments (actor and critics), the replay memory, the environments, the exploration
+    /// noise and generator, the counters: with the weights, the whole learner, for a bit-exact
+    /// `--resume` (DDPG's too).
+    pub fn resume_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let (rows, driver) = self.driver.snapshot()?;
+        let (am, av, at) = self.actor.adam().snapshot();
+        let (cm, cv, ct) = self.critics.adam().snapshot();
+        let s = Td3Resume {
+            driver,
+            actor_t: at,
+            critic_t: ct,
+            noise: self.noise.state().to_vec(),
+            updates: self.updates,
+            next_log: self.next_log,
+            sums: self.sums.clone(),
+        };
+        Ok(vec![
+            (
+                "td3.resume".into(),
+                Tensor::from_slice(&serde_json::to_vec(&s)?),
+            ),
+            ("td3.replay".into(), rows),
+            ("td3.actor_adam_m".into(), am),
+            ("td3.actor_adam_v".into(), av),
+            ("td3.critic_adam_m".into(), cm),
+            ("td3.critic_adam_v".into(), cv),
+        ])
+    }
+
+    /// Restores what [`Td3::resume_tensors`] saved (nothing for a checkpoint without it).
+    pub fn restore_tensors(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
+        let get = |n: &str| saved.iter().find(|(k, _)| k == n).map(|(_, t)| t);
+        let Some(json) = get("td3.resume") else {
+            return Ok(());
+        };
+        let (Some(rows), Some(am), Some(av), Some(cm), Some(cv)) = (
+            get("td3.replay"),
+            get("td3.actor_adam_m"),
+            get("td3.actor_adam_v"),
+            get("td3.critic_adam_m"),
+            get("td3.critic_adam_v"),
+        ) else {
+            anyhow::bail!("the checkpoint's {} state is incomplete", self.name);
+        };
+        let s: Td3Resume = serde_json::from_slice(&Vec::<u8>::try_from(json)?)
+            .with_context(|| format!("the checkpoint's {} state", self.name))?;
+        self.driver.restore(rows, &s.driver)?;
+        self.actor.adam_mut().restore(am, av, s.actor_t)?;
+        self.critics.adam_mut().restore(cm, cv, s.critic_t)?;
+        self.noise.set_state(&s.noise)?;
+        self.updates = s.updates;
+        self.next_log = s.next_log;
+        self.sums = s.sums;
+        Ok(())
+    }
+
     /// The deterministic actor for export.
     pub fn export_policy(&self) -> PolicyExport {
         self.actor.export(&self.driver.bounds)
@@ -382,6 +438,26 @@ impl Algorithm for Td3 {
     fn export(&self) -> Result<PolicyExport> {
         Ok(self.export_policy())
     }
+
+    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
+        self.resume_tensors()
+    }
+
+    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
+        self.restore_tensors(saved)
+    }
+}
+
+/// The part of [`Td3`]'s resume state that is not a tensor.
+#[derive(Debug, Serialize, Deserialize)]
+struct Td3Resume {
+    driver: super::continuous::DriverResume,
+    actor_t: i32,
+    critic_t: i32,
+    noise: Vec<f32>,
+    updates: u64,
+    next_log: u64,
+    sums: Sums,
 }
 
 #[cfg(test)]

@@ -219,7 +219,60 @@ pub fn resolve<H: Serialize + DeserializeOwned + Default>(
         toml::Value::Table(t) => t,
         _ => bail!("hyper-parameters must serialize to a table"),
     };
+    check_ranges(&full).map_err(|e| anyhow!("{source} (or --set): {e}"))?;
     Ok((hyper, full, run))
+}
+
+/// Hyper-parameters that are probabilities or discounts: in `[0, 1]`.
+const UNIT_KEYS: &[&str] = &[
+    "gamma",
+    "gae_lambda",
+    "tau",
+    "dropout",
+    "exploration_fraction",
+    "exploration_initial_eps",
+    "exploration_final_eps",
+];
+
+/// Hyper-parameters that are layer widths: every entry at least 1.
+const WIDTH_KEYS: &[&str] = &["hidden", "actor_hidden", "critic_hidden"];
+
+/// The range checks every algorithm shares, so that an out-of-range value is an error naming
+/// its key before anything is written, not a NaN (or a panic) steps later: every number finite,
+/// discounts and probabilities in `[0, 1]`, learning rates positive, layer widths at least 1.
+/// An algorithm checks its own keys beyond these when it is built.
+pub fn check_ranges(table: &toml::Table) -> Result<()> {
+    for (key, value) in table {
+        let floats: Vec<f64> = match value {
+            toml::Value::Float(x) => vec![*x],
+            toml::Value::Array(a) => a.iter().filter_map(toml::Value::as_float).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(x) = floats.iter().find(|x| !x.is_finite()) {
+            bail!("`{key}` = {x}: must be a finite number");
+        }
+        let number = match value {
+            toml::Value::Float(x) => Some(*x),
+            toml::Value::Integer(i) => Some(*i as f64),
+            _ => None,
+        };
+        if let Some(x) = number {
+            if UNIT_KEYS.contains(&key.as_str()) && !(0.0..=1.0).contains(&x) {
+                bail!("`{key}` = {x}: must be in [0, 1]");
+            }
+            if key == "learning_rate" && x <= 0.0 {
+                bail!("`{key}` = {x}: must be positive");
+            }
+        }
+        if WIDTH_KEYS.contains(&key.as_str()) {
+            if let toml::Value::Array(a) = value {
+                if let Some(w) = a.iter().find(|w| w.as_integer().is_none_or(|w| w < 1)) {
+                    bail!("`{key}` = {value}: every layer width must be at least 1 (found {w})");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads a run key from a section's run table.
@@ -298,6 +351,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no [Pendulum-v1] section"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let src = Source::BuiltIn("t");
+        for (set, culprit) in [
+            ("lr=nan", "`lr` = NaN"),
+            ("lr=inf", "`lr` = inf"),
+            ("hidden=[64, 0]", "`hidden`"),
+        ] {
+            let mut s = toml::Table::new();
+            apply_set::<H>(&mut s, set).unwrap();
+            let e = format!("{:#}", resolve::<H>(s, &src).unwrap_err());
+            assert!(e.contains(culprit), "{set}: {e}");
+        }
+        let mut t = toml::Table::new();
+        t.insert("gamma".into(), toml::Value::Float(1.5));
+        assert!(check_ranges(&t).unwrap_err().to_string().contains("[0, 1]"));
+        t.insert("gamma".into(), toml::Value::Float(0.99));
+        t.insert("learning_rate".into(), toml::Value::Float(0.0));
+        assert!(check_ranges(&t)
+            .unwrap_err()
+            .to_string()
+            .contains("positive"));
     }
 
     #[test]

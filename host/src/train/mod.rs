@@ -84,6 +84,21 @@ pub trait Algorithm: Actor + Sized {
     /// The deterministic policy as layers and a head, for `picorl export`.
     fn export(&self) -> Result<PolicyExport>;
 
+    /// Everything besides the weights that a bit-exact `--resume` needs (generator states,
+    /// optimizer moments, the replay memory, the environments, counters), as named tensors that
+    /// the shared loop stores in the same checkpoint file as the weights, so one rename commits
+    /// both. Empty by default: such an algorithm resumes from its weights (and its own
+    /// [`Algorithm::save`]), the same run but not bit for bit the same numbers.
+    fn resume_state(&self) -> Result<Vec<(String, tch::Tensor)>> {
+        Ok(Vec::new())
+    }
+
+    /// Restores what [`Algorithm::resume_state`] saved, from the checkpoint's tensors (after
+    /// [`Algorithm::load`]).
+    fn restore_state(&mut self, _saved: &[(String, tch::Tensor)]) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once when training ends, after the final evaluation: a report on stderr (tabular
     /// learners compare their policy with the optimum). Nothing by default.
     fn finish(&mut self, _setup: &Setup) -> Result<()> {
@@ -101,6 +116,7 @@ pub struct TrainCtx {
     episodes: u64,
     recent: VecDeque<(f64, u32)>,
     metrics: CsvLog,
+    timing: CsvLog,
     episodes_log: CsvLog,
     metric_names: &'static [&'static str],
     tensorboard: crate::tensorboard::EventWriter,
@@ -158,7 +174,9 @@ impl TrainCtx {
     }
 
     /// Writes a `metrics.csv` row: the shared columns, then `values` in the order of
-    /// [`Algorithm::metric_names`].
+    /// [`Algorithm::metric_names`]. The wall clock goes to a `timing.csv` row of its own (step,
+    /// train_seconds, steps_per_second), so that `metrics.csv` is a function of the seed alone: the
+    /// same seed gives the same file, byte for byte, on the CPU.
     pub fn log(&mut self, values: &[f64]) -> Result<()> {
         if values.len() != self.metric_names.len() {
             bail!(
@@ -185,8 +203,9 @@ impl TrainCtx {
             cell(len),
         ];
         row.extend(values.iter().map(|v| cell(*v)));
-        row.push(cell(sps));
         self.metrics.row(&row)?;
+        self.timing
+            .row(&[self.steps.to_string(), cell(now.as_secs_f64()), cell(sps)])?;
         if self.steps < self.tensorboard_next {
             return Ok(());
         }
@@ -198,15 +217,19 @@ impl TrainCtx {
             .scalars(self.steps, &self.tensorboard_tags, &numbers)
     }
 
+    fn flush(&mut self) -> Result<()> {
+        self.metrics.flush()?;
+        self.timing.flush()?;
+        self.tensorboard.flush()?;
+        self.episodes_log.flush()
+    }
+
     /// Fails with a message naming the step when `loss` is NaN or infinite.
     pub fn check_finite(&self, what: &str, loss: f64) -> Result<()> {
         if loss.is_finite() {
             Ok(())
         } else {
-            bail!(
-                "training diverged: {what} is {loss} at step {}; the last good checkpoint is kept",
-                self.steps
-            )
+            bail!("training diverged: {what} is {loss} at step {}", self.steps)
         }
     }
 
@@ -215,7 +238,9 @@ impl TrainCtx {
     }
 }
 
-/// Saved beside the checkpoint to resume.
+/// The shared loop's state at a checkpoint: stored inside the checkpoint file (the tensor
+/// [`TRAIN_STATE`], so that the weights and the state are committed by one rename) and, for
+/// people, in `state.json` beside it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 struct TrainState {
     steps: u64,
@@ -226,7 +251,21 @@ struct TrainState {
     solved_at_step: Option<u64>,
     solved_train_seconds: Option<f64>,
     last_eval: Option<(f64, f64)>,
+    /// The recent training episodes (return, length) behind `metrics.csv`'s averages.
+    #[serde(default)]
+    recent: Vec<(f64, u32)>,
+    /// The byte lengths of the logs when the checkpoint was taken: `--resume` cuts the rows a
+    /// killed run wrote after it, so that they are not written twice.
+    #[serde(default)]
+    logs: std::collections::BTreeMap<String, u64>,
 }
+
+/// The name of the tensor holding the training loop's state (JSON bytes, as in `state.json`) in
+/// the checkpoint file.
+pub const TRAIN_STATE: &str = "picorl.train_state";
+
+/// The logs a run appends to, cut back to the checkpoint on `--resume`.
+const LOGS: [&str; 4] = ["metrics.csv", "timing.csv", "episodes.csv", "eval.csv"];
 
 /// How a training run ended.
 #[derive(Debug, Clone)]
@@ -244,7 +283,97 @@ pub fn eval_protocol(setup: &Setup, actor: &mut dyn Actor, episodes: u32) -> Res
 }
 
 /// Trains `A` into `dir` with `cfg`, from scratch or (`resume`) from the run's checkpoint.
+///
+/// A fresh run creates `dir` only once the algorithm is built (bad hyper-parameters leave
+/// nothing behind), and removes it again if the run fails before its first checkpoint: what is
+/// left of a failed run is always a run directory that `--resume` continues. A run that fails
+/// later (a full disk, a diverged loss) keeps its last good checkpoint and says so.
 pub fn run<A: Algorithm>(
+    cfg: &ResolvedConfig,
+    dir: &Path,
+    resume: bool,
+    quiet: bool,
+) -> Result<Outcome> {
+    let created = !resume && !dir.exists();
+    let result = run_inner::<A>(cfg, dir, resume, quiet);
+    match result {
+        Ok(o) => Ok(o),
+        Err(e) => {
+            let ckpt = dir.join(CHECKPOINT);
+            if !resume && !ckpt.exists() && dir.exists() {
+                // Nothing to resume: leave no half-written run directory behind.
+                let removed = if created {
+                    std::fs::remove_dir_all(dir).is_ok()
+                } else {
+                    remove_run_files(dir)
+                };
+                if removed {
+                    bail!(
+                        "{e:#} (no checkpoint had been saved: {} is removed)",
+                        dir.display()
+                    );
+                }
+                return Err(e);
+            }
+            match read_train_state(&ckpt) {
+                Ok(Some(st)) => bail!(
+                    "{e:#} (the last good checkpoint, step {}, is kept: picorl train --resume {})",
+                    st.steps,
+                    dir.display()
+                ),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+/// Removes the files a run writes from a directory that existed (empty) before it.
+fn remove_run_files(dir: &Path) -> bool {
+    let mut names: Vec<&str> = LOGS.to_vec();
+    names.extend([
+        "config.toml",
+        STATE,
+        CHECKPOINT,
+        "checkpoint.tmp.safetensors",
+    ]);
+    for n in names {
+        let p = dir.join(n);
+        if p.exists() && std::fs::remove_file(&p).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// A checkpoint's tensors but the loop's state (which holds wall-clock times): what two runs of
+/// the same seed save identically, for tests that compare checkpoints.
+pub fn learner_tensors(ckpt: &Path) -> Result<Vec<(String, tch::Tensor)>> {
+    let mut saved = tch::Tensor::read_safetensors(ckpt)
+        .with_context(|| format!("reading {}", ckpt.display()))?;
+    saved.retain(|(n, _)| n != TRAIN_STATE);
+    saved.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(saved)
+}
+
+/// The [`TrainState`] stored in a checkpoint file (`None` for a checkpoint without one).
+fn read_train_state(ckpt: &Path) -> Result<Option<TrainState>> {
+    let saved = tch::Tensor::read_safetensors(ckpt)
+        .with_context(|| format!("reading {}", ckpt.display()))?;
+    let Some((_, t)) = saved.iter().find(|(n, _)| n == TRAIN_STATE) else {
+        return Ok(None);
+    };
+    let bytes: Vec<u8> = Vec::<u8>::try_from(t.flatten(0, -1))
+        .with_context(|| format!("{}: `{TRAIN_STATE}`", ckpt.display()))?;
+    let state = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{}: `{TRAIN_STATE}` is not a training state",
+            ckpt.display()
+        )
+    })?;
+    Ok(Some(state))
+}
+
+fn run_inner<A: Algorithm>(
     cfg: &ResolvedConfig,
     dir: &Path,
     resume: bool,
@@ -264,12 +393,12 @@ pub fn run<A: Algorithm>(
         spec,
     };
 
+    let mut algo = A::new(&setup, hyper)?;
     if !resume {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating run directory {}", dir.display()))?;
         write_atomic(&dir.join("config.toml"), cfg.to_toml()?.as_bytes())?;
     }
-    let mut algo = A::new(&setup, hyper)?;
     let mut state = TrainState {
         steps: 0,
         episodes: 0,
@@ -283,36 +412,88 @@ pub fn run<A: Algorithm>(
         solved_at_step: None,
         solved_train_seconds: None,
         last_eval: None,
+        recent: Vec::new(),
+        logs: Default::default(),
     };
-    if resume {
-        let state_path = dir.join(STATE);
-        let text = std::fs::read_to_string(&state_path).with_context(|| {
-            format!(
-                "--resume {}: reading {}",
-                dir.display(),
-                state_path.display()
-            )
-        })?;
-        state = serde_json::from_str(&text)
-            .with_context(|| format!("parsing {}", state_path.display()))?;
-        algo.load(&dir.join(CHECKPOINT))?;
+    let ckpt = dir.join(CHECKPOINT);
+    if resume && !ckpt.exists() {
+        // Killed before its first checkpoint: the run starts over in its directory.
+        for name in LOGS {
+            let path = dir.join(name);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("--resume: removing {}", path.display()))?;
+            }
+        }
+    } else if resume {
+        state = match read_train_state(&ckpt)? {
+            Some(s) => s,
+            // A checkpoint of an older picorl: the state beside it.
+            None => {
+                let state_path = dir.join(STATE);
+                let text = std::fs::read_to_string(&state_path).with_context(|| {
+                    format!(
+                        "--resume {}: reading {}",
+                        dir.display(),
+                        state_path.display()
+                    )
+                })?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", state_path.display()))?
+            }
+        };
+        let summary_path = dir.join("summary.json");
+        if state.steps >= run.total_steps && summary_path.exists() {
+            // A finished run: nothing to continue; its summary again.
+            let text = std::fs::read_to_string(&summary_path)
+                .with_context(|| format!("reading {}", summary_path.display()))?;
+            let summary = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", summary_path.display()))?;
+            eprintln!(
+                "the run is finished ({} steps): nothing to resume",
+                state.steps
+            );
+            return Ok(Outcome {
+                dir: dir.to_path_buf(),
+                summary,
+            });
+        }
+        algo.load(&ckpt)?;
+        let saved = tch::Tensor::read_safetensors(&ckpt)
+            .with_context(|| format!("reading {}", ckpt.display()))?;
+        algo.restore_state(&saved)
+            .with_context(|| format!("--resume {}: restoring {CHECKPOINT}", dir.display()))?;
+        // Rows written after the checkpoint by the interrupted run are written again below.
+        for (name, len) in &state.logs {
+            let path = dir.join(name);
+            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
+                if f.metadata().map(|m| m.len() > *len).unwrap_or(false) {
+                    f.set_len(*len)
+                        .with_context(|| format!("--resume: truncating {}", path.display()))?;
+                }
+            }
+        }
     }
 
     let metric_names = algo.metric_names();
     let mut header = vec!["step", "episodes", "ep_return", "ep_length"];
     header.extend_from_slice(metric_names);
-    header.push("steps_per_second");
     let mut ctx = TrainCtx {
         steps: state.steps,
         total_steps: run.total_steps,
         episodes: state.episodes,
-        recent: VecDeque::new(),
+        recent: state.recent.iter().copied().collect(),
         metrics: CsvLog::open(&dir.join("metrics.csv"), &header)?,
+        timing: CsvLog::open(
+            &dir.join("timing.csv"),
+            &["step", "train_seconds", "steps_per_second"],
+        )?,
         episodes_log: CsvLog::open(&dir.join("episodes.csv"), &["step", "return", "length"])?,
         metric_names,
         tensorboard: crate::tensorboard::EventWriter::create(dir)?,
         tensorboard_tags: header[1..]
             .iter()
+            .chain(&["steps_per_second"])
             .map(|c| crate::tensorboard::tag(c))
             .collect(),
         tensorboard_next: 0,
@@ -344,9 +525,9 @@ pub fn run<A: Algorithm>(
         ctx.clock = ctx.train_clock();
         ctx.iter_start = None;
         if let Err(e) = result {
-            ctx.metrics.flush()?;
-            ctx.episodes_log.flush()?;
             bar.abandon();
+            // The rows up to the failure help to see why; the checkpoint is not touched.
+            let _ = ctx.flush();
             return Err(e);
         }
         bar.set_position(ctx.steps.min(run.total_steps));
@@ -365,9 +546,7 @@ pub fn run<A: Algorithm>(
     }
     bar.finish_and_clear();
     algo.finish(&setup)?;
-    ctx.metrics.flush()?;
-    ctx.episodes_log.flush()?;
-    ctx.tensorboard.flush()?;
+    ctx.flush()?;
     let (mean, std) = state.last_eval.unwrap_or((f64::NAN, f64::NAN));
     let summary = json!({
         "algo": run.algo,
@@ -406,6 +585,7 @@ fn evaluate_and_save<A: Algorithm>(
     state.train_seconds = ctx.clock.as_secs_f64();
     state.steps = ctx.steps;
     state.episodes = ctx.episodes;
+    state.recent = ctx.recent.iter().copied().collect();
     let (mean, std) = (res.mean(), res.std());
     state.last_eval = Some((mean, std));
     let min = res.returns.iter().copied().fold(f64::INFINITY, f64::min);
@@ -428,21 +608,42 @@ fn evaluate_and_save<A: Algorithm>(
         ["mean_reward", "std_reward", "min_reward", "max_reward"].map(|t| format!("eval/{t}"));
     ctx.tensorboard
         .scalars(ctx.steps, &tags, &[mean, std, min, max])?;
-    ctx.tensorboard.flush()?;
-    ctx.metrics.flush()?;
-    ctx.episodes_log.flush()?;
+    ctx.flush()?;
     let solved = setup.run.stop_at_return.is_some_and(|r| mean >= r);
     if solved && state.solved_at_step.is_none() {
         state.solved_at_step = Some(ctx.steps);
         state.solved_train_seconds = Some(state.train_seconds);
     }
-    // The checkpoint first, then the state that points past it: a crash between the two resumes
-    // from the older state with the newer weights, never the reverse.
+    state.logs = LOGS
+        .iter()
+        .map(|n| {
+            let len = std::fs::metadata(dir.join(n)).map(|m| m.len()).unwrap_or(0);
+            (n.to_string(), len)
+        })
+        .collect();
+    // The weights, the algorithm's resume state and the loop's state in one file, committed by
+    // one rename: a crash leaves the previous checkpoint or this one, whole.
     let ckpt = dir.join(CHECKPOINT);
     // The extension picks the format in tch, so the temporary name keeps `.safetensors`.
     let tmp = dir.join("checkpoint.tmp.safetensors");
-    algo.save(&tmp)?;
-    std::fs::rename(&tmp, &ckpt).with_context(|| format!("writing {}", ckpt.display()))?;
+    let written = (|| -> Result<()> {
+        algo.save(&tmp)?;
+        let mut named = tch::Tensor::read_safetensors(&tmp)
+            .with_context(|| format!("reading back {}", tmp.display()))?;
+        named.extend(algo.resume_state()?);
+        let json = serde_json::to_vec(state)?;
+        named.push((TRAIN_STATE.to_string(), tch::Tensor::from_slice(&json)));
+        tch::Tensor::write_safetensors(&named, &tmp)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &ckpt).with_context(|| format!("writing {}", ckpt.display()))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     write_atomic(&dir.join(STATE), serde_json::to_string(state)?.as_bytes())?;
     Ok(solved)
 }

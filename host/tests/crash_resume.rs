@@ -1,0 +1,330 @@
+//! Crash safety, divergence and reproducibility, through the built `picorl` binary on the CPU:
+//! - a training killed with SIGKILL at random moments after its first checkpoint, and resumed
+//!   each time with `--resume`, ends with the same `metrics.csv` and `episodes.csv`, byte for
+//!   byte, as the same seed run without interruption;
+//! - a NaN loss stops the run with exit 1 and a message naming the step, and keeps the last
+//!   good checkpoint;
+//! - the same seed twice gives the same `metrics.csv`, byte for byte (the wall clock lives in
+//!   `timing.csv`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_picorl");
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("picorl-crash-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small seeded CPU training into `out` (on CartPole, or the environment `extra` names first).
+fn train_cmd(algo: &str, out: &Path, seed: u64, extra: &[&str]) -> Command {
+    let (env, extra) = match extra {
+        ["--env", env, rest @ ..] => (*env, rest),
+        _ => ("CartPole-v1", extra),
+    };
+    let mut c = Command::new(BIN);
+    c.args(["train", "--algo", algo, "--env", env])
+        .args(["--device", "cpu", "--threads", "1", "--quiet"])
+        .arg("--seed")
+        .arg(seed.to_string())
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    c
+}
+
+#[track_caller]
+fn ok(out: Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read(dir: &Path, f: &str) -> String {
+    std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{}/{f}: {e}", dir.display()))
+}
+
+/// `eval.csv` without its wall-clock column (`train_seconds`, the second).
+fn evals(dir: &Path) -> Vec<String> {
+    read(dir, "eval.csv")
+        .lines()
+        .map(|l| {
+            let mut c: Vec<&str> = l.split(',').collect();
+            c.remove(1);
+            c.join(",")
+        })
+        .collect()
+}
+
+/// The step of the run's last checkpoint (from `state.json`), if any.
+fn checkpoint_step(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("state.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["steps"].as_u64()
+}
+
+/// xorshift64*: the kill moments, from a seed printed for a rerun.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+const DQN: &[&str] = &[
+    "--total-steps",
+    "8000",
+    "--eval-every",
+    "512",
+    "--eval-episodes",
+    "2",
+    "--set",
+    "learning_starts=300",
+    "--set",
+    "log_interval=128",
+    "--set",
+    "buffer_size=5000",
+    // Prioritized replay: the sum-tree's priorities are part of what a resume restores too
+    // (uniform replay is resumed in cli_errors.rs's full-disk test).
+    "--set",
+    "prioritized=true",
+];
+
+#[test]
+fn killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("dqn", DQN);
+}
+
+/// DDPG on Pendulum: Adam's moments of actor and critic, the replay memory, the environments, the
+/// exploration noise (an Ornstein-Uhlenbeck process here) and generator.
+#[test]
+fn ddpg_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume(
+        "ddpg",
+        &[
+            "--env",
+            "Pendulum-v1",
+            "--total-steps",
+            "3000",
+            "--eval-every",
+            "400",
+            "--eval-episodes",
+            "1",
+            "--set",
+            "learning_starts=300",
+            "--set",
+            "batch_size=32",
+            "--set",
+            "log_interval=100",
+            "--set",
+            "noise_type=\"ornstein-uhlenbeck\"",
+        ],
+    );
+}
+
+/// Trains `algo` with `args` whole, then again killed with SIGKILL at random moments after a
+/// checkpoint (up to 4 times) and resumed each time; the two must end identical.
+fn kill_and_resume(algo: &str, args: &[&str]) {
+    let d = scratch(&format!("kill-{algo}"));
+    let whole = d.join("whole");
+    ok(train_cmd(algo, &whole, 7, args).output().unwrap());
+
+    let run = d.join("killed");
+    let mut seed = std::env::var("PICORL_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|t| t.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1
+        });
+    eprintln!("kill moments from PICORL_KILL_SEED={seed}");
+    let mut child = train_cmd(algo, &run, 7, args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut kills = Vec::new();
+    let mut last = None;
+    while kills.len() < 4 {
+        // Wait for a checkpoint newer than the one the last kill left.
+        let t0 = Instant::now();
+        let fresh = loop {
+            if let Some(s) = checkpoint_step(&run) {
+                if Some(s) != last {
+                    break true;
+                }
+            }
+            if child.try_wait().unwrap().is_some() || t0.elapsed() > Duration::from_secs(120) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if !fresh {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(next(&mut seed) % 700));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        last = checkpoint_step(&run);
+        kills.push(last.unwrap());
+        child = Command::new(BIN)
+            .args(["train", "--quiet", "--resume"])
+            .arg(&run)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the last resume failed");
+    eprintln!("killed after the checkpoints of steps {kills:?}");
+    assert!(
+        !kills.is_empty(),
+        "the run ended before a kill (machine too fast for the budget?)"
+    );
+    for f in ["metrics.csv", "episodes.csv"] {
+        assert_eq!(
+            read(&run, f),
+            read(&whole, f),
+            "{f} (kills after {kills:?})"
+        );
+    }
+    assert_eq!(evals(&run), evals(&whole));
+    let summary = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&read(dir, "summary.json")).unwrap()
+    };
+    let (a, b) = (summary(&whole), summary(&run));
+    for k in ["total_steps", "final_eval_mean", "final_eval_std"] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+    assert!(!run.join("checkpoint.tmp.safetensors").exists());
+    // Resuming a finished run changes nothing.
+    let logs = |dir: &Path| ["metrics.csv", "eval.csv", "episodes.csv"].map(|f| read(dir, f));
+    let before = logs(&run);
+    ok(Command::new(BIN)
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap());
+    assert_eq!(logs(&run), before);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn killed_before_the_first_checkpoint_starts_over() {
+    let d = scratch("early");
+    let whole = d.join("whole");
+    let extra = ["--total-steps", "1500", "--eval-every", "1000"];
+    ok(train_cmd("dqn", &whole, 2, &extra).output().unwrap());
+    let run = d.join("killed");
+    let mut child = train_cmd("dqn", &run, 2, &extra).spawn().unwrap();
+    // As soon as the run directory has its config (well before the first checkpoint).
+    while !run.join("config.toml").exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    ok(Command::new(BIN)
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap());
+    for f in ["metrics.csv", "episodes.csv"] {
+        assert_eq!(read(&run, f), read(&whole, f), "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_diverged_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let d = scratch("nan");
+    let run = d.join("run");
+    // An absurd learning rate: the first updates (after step 500) blow the Q-values up.
+    let out = train_cmd(
+        "dqn",
+        &run,
+        0,
+        &[
+            "--total-steps",
+            "3000",
+            "--eval-every",
+            "256",
+            "--eval-episodes",
+            "1",
+            "--set",
+            "learning_starts=500",
+            "--set",
+            "learning_rate=1e30",
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    let e = errors[0];
+    assert!(e.contains("diverged") && e.contains("at step "), "{e}");
+    assert!(
+        e.contains("the last good checkpoint, step 256, is kept"),
+        "{e}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // The checkpoint is the one of step 256, whole: it evaluates, with finite returns.
+    assert_eq!(checkpoint_step(&run), Some(256));
+    let out = Command::new(BIN)
+        .args(["eval", "--episodes", "2", "--json"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["mean_return"].as_f64().unwrap().is_finite());
+    assert!(!run.join("summary.json").exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn same_seed_same_metrics_byte_for_byte() {
+    let d = scratch("same");
+    for (algo, extra) in [
+        (
+            "dqn",
+            &["--total-steps", "3000", "--set", "learning_starts=300"][..],
+        ),
+        (
+            "ppo",
+            &["--total-steps", "4096", "--eval-episodes", "2"][..],
+        ),
+    ] {
+        let runs: Vec<PathBuf> = (0..3).map(|k| d.join(format!("{algo}{k}"))).collect();
+        ok(train_cmd(algo, &runs[0], 11, extra).output().unwrap());
+        ok(train_cmd(algo, &runs[1], 11, extra).output().unwrap());
+        ok(train_cmd(algo, &runs[2], 12, extra).output().unwrap());
+        let m: Vec<String> = runs.iter().map(|r| read(r, "metrics.csv")).collect();
+        assert!(m[0].lines().count() > 3, "{algo}: {}", m[0]);
+        assert_eq!(m[0], m[1], "{algo}: same seed");
+        assert_eq!(
+            read(&runs[0], "episodes.csv"),
+            read(&runs[1], "episodes.csv")
+        );
+        assert_ne!(m[0], m[2], "{algo}: another seed, another run");
+        // The wall clock is kept apart.
+        assert!(read(&runs[0], "timing.csv").starts_with("step,train_seconds,steps_per_second\n"));
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
