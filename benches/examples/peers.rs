@@ -12,7 +12,8 @@
 //!   `OUT_DIR/<dims>-{f32,int8}.picorl` (for `picorl bench` and the firmware) and the weights
 //!   to `OUT_DIR/<dims>.json` (`{"dims", "weights", "biases", "obs"}`, for onnxruntime).
 //!
-//! Timings are the fastest batch (a shared machine's interference only ever adds time).
+//! Timings are the fastest of many short batches (a shared machine's interference only ever adds
+//! time; a batch of a few hundred microseconds often runs unpreempted).
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -49,7 +50,7 @@ fn single(env: &mut (dyn Env + Send)) -> f64 {
     let mut obs = [0.0f32; MAX_OBS_DIM];
     env.reset(Some(0), &mut obs[..dim]).expect("reset");
     let mut t = 0u32;
-    best(200, 2000, || {
+    best(500, 500, || {
         let u = [TORQUES[(t & 3) as usize]];
         let action = match n {
             Some(n) => Action::Discrete(t % n),
@@ -88,8 +89,8 @@ fn vectorized(id: &str, n: usize) -> f64 {
         (0..n * dim).map(|i| (i as f32 * 0.7 + 1.0).sin()).collect(),
     ];
     let mut t = 0usize;
-    let per = (4096 / n).max(2);
-    let s = best(100, per, || {
+    let per = (2048 / n).max(2);
+    let s = best(300, per, || {
         let a = if discrete {
             Actions::Discrete(&da[t & 1])
         } else {
@@ -131,6 +132,7 @@ fn main() -> anyhow::Result<()> {
             .join("-");
         let net = random_mlp(dims, 1);
         let obs: Vec<f32> = (0..dims[0]).map(|i| (i as f32 * 0.37).sin()).collect();
+        let macs: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();
         let mut row = serde_json::Map::new();
         for int8 in [false, true] {
             let (buf, len) = write_model(&net, int8);
@@ -138,7 +140,9 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(out.join(format!("{name}-{q}.picorl")), &buf.0[..len])?;
             let m = Model::parse(&buf.0[..len]).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut p = Policy::<'_, 256>::new(m).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let ns = best(200, 2000, || {
+            // Batches of a few hundred microseconds at most (see `best`).
+            let per = (200_000 / macs).max(2);
+            let ns = best(500, per, || {
                 black_box(p.act(black_box(&obs)).expect("act"));
             }) * 1e9;
             row.insert(format!("core_{q}_ns"), json!(ns));
@@ -151,7 +155,7 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
         let x = tch::Tensor::from_slice(&obs).reshape([1, dims[0] as i64]);
-        let ns = best(100, 500, || {
+        let ns = best(500, 20, || {
             tch::no_grad(|| {
                 let mut h = black_box(&x).shallow_clone();
                 for (l, (w, b)) in layers.iter().enumerate() {
@@ -164,7 +168,6 @@ fn main() -> anyhow::Result<()> {
             })
         }) * 1e9;
         row.insert("tch_ns".into(), json!(ns));
-        let macs: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();
         row.insert("macs".into(), json!(macs));
         std::fs::write(
             out.join(format!("{name}.json")),
