@@ -13,7 +13,10 @@ const POLICY: &str = concat!(
 );
 
 fn picorl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(PICORL).args(args).output().expect("run picorl");
+    let out = Command::new(PICORL)
+        .args(args)
+        .output()
+        .expect("run picorl");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
