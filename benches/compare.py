@@ -82,8 +82,8 @@ def best_of(fn, batches, per):
 
 
 def section_train(a, results):
-    out = {}
-    for algo in ALGOS:
+    out = results.setdefault("train", {})
+    for algo in a.algos:
         sb3, pico = [], []
         loads = []
         for seed in a.seeds:
@@ -93,13 +93,13 @@ def section_train(a, results):
             print(f"  {algo} seed {seed}: sb3 {sb3[-1]['solved_at_step']} steps "
                   f"{sb3[-1]['solved_train_seconds']} s; picorl {pico[-1]['solved_at_step']} steps "
                   f"{pico[-1]['solved_train_seconds']} s (load {loads[-1]:.1f})", file=sys.stderr)
-        out[algo] = dict(sb3=compare_sb3.summary(sb3), picorl=compare_sb3.summary(pico),
-                         load_min=min(loads), load_max=max(loads))
-        results["train"] = out
-        write(a, results)
+            # Written after every seed: an interrupted run keeps the seeds it finished.
+            out[algo] = dict(sb3=compare_sb3.summary(sb3), picorl=compare_sb3.summary(pico),
+                             load_min=min(loads), load_max=max(loads), seeds_run=len(sb3))
+            write(a, results)
 
 
-def table_train(t):
+def table_train(t, a_seeds):
     rows = [
         "| algorithm, env | picorl: solved, median (min–max) | picorl steps | SB3: solved, median (min–max) | SB3 steps | SB3 / picorl | load |",
         "|---|---|---|---|---|---|---|",
@@ -108,10 +108,12 @@ def table_train(t):
         if algo not in t:
             continue
         x = t[algo]
+
         p, s = x["picorl"], x["sb3"]
         env = compare_sb3.PROTOCOL[algo][0]
+        partial = "" if x.get("seeds_run", len(a_seeds)) == len(a_seeds) else f" ({x['seeds_run']} of {len(a_seeds)} seeds)"
         rows.append(
-            f"| {algo.upper()}, {env} | {p['solved']}, {fmt_s(p['median_seconds'])} "
+            f"| {algo.upper()}, {env}{partial} | {p['solved']}, {fmt_s(p['median_seconds'])} "
             f"({fmt_s(p['min_seconds'])}–{fmt_s(p['max_seconds'])}) | {p['median_steps'] or '—'} "
             f"| {s['solved']}, {fmt_s(s['median_seconds'])} ({fmt_s(s['min_seconds'])}–{fmt_s(s['max_seconds'])}) "
             f"| {s['median_steps'] or '—'} | {fmt_ratio(s['median_seconds'], p['median_seconds'])} "
@@ -416,7 +418,7 @@ def write(a, results):
             "`host/configs/<algo>.toml`. Medians and ranges are over the seeds that solved; the ratio is "
             "SB3's median over picorl's.",
             "",
-            table_train(r["train"]),
+            table_train(r["train"], a.seeds),
             "",
         ]
     if "env" in r:
@@ -473,6 +475,8 @@ def main():
     p.add_argument("--picorl", required=True, help="the release picorl binary")
     p.add_argument("--peers", required=True, help="the release build of examples/peers.rs")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--algos", nargs="+", choices=ALGOS, default=ALGOS,
+                   help="the algorithms of the time-to-solve section (default: all four)")
     p.add_argument("--sections", default="env,nn,firmware,train",
                    help="comma-separated subset of env,nn,firmware,train (default: all)")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
