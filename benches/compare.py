@@ -387,8 +387,15 @@ def machine():
     return f"{cpu}, {os.cpu_count()} logical CPUs{mem}, {platform.system()} {platform.release()}"
 
 
+def json_path(a):
+    return os.path.splitext(a.out)[0] + ".json"
+
+
 def write(a, results):
     r = results
+    with open(json_path(a) + ".tmp", "w") as f:
+        json.dump({k: v for k, v in r.items()}, f, indent=1)
+    os.replace(json_path(a) + ".tmp", json_path(a))
     parts = [
         "# picorl against its peers",
         "",
@@ -401,6 +408,12 @@ def write(a, results):
         + ". The run is `nice`d; other work on the machine adds time to both sides of a comparison, so ratios "
           "taken in one run are fairer than absolute times.",
         "- Versions: " + "; ".join(f"{k} {v}" for k, v in r["versions"].items()) + ".",
+    ]
+    if "kept" in r:
+        parts.append(f"- Kept from the earlier run of {r['kept']['started']} (UTC), not re-measured: "
+                     + ", ".join(r["kept"]["sections"]) + ".")
+    parts += [
+        "- Raw figures: `" + os.path.basename(json_path(a)) + "`.",
         "",
     ]
     if "train" in r:
@@ -490,6 +503,25 @@ def main():
         started=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         machine=machine(), load_start=load()[0], versions=versions(a),
     )
+    # A partial run (some sections, or some algorithms) keeps the rest of the previous run's
+    # results (the JSON beside RESULTS.md), and says so in the file.
+    previous = json_path(a)
+    partial = set(sections) != {"env", "nn", "firmware", "train"} or set(a.algos) != set(ALGOS)
+    if partial and os.path.exists(previous):
+        with open(previous) as f:
+            old = json.load(f)
+        kept = []
+        for name in ("env", "nn", "firmware"):
+            if name not in sections and name in old:
+                results[name] = old[name]
+                kept.append(name)
+        if "train" in old:
+            for algo, row in old["train"].items():
+                if "train" not in sections or algo not in a.algos:
+                    results.setdefault("train", {})[algo] = row
+                    kept.append(f"train/{algo}")
+        if kept:
+            results["kept"] = dict(sections=kept, started=old.get("started"))
     with tempfile.TemporaryDirectory() as work:
         a.work = work
         peers = None
