@@ -4,7 +4,8 @@
 # picorl against its peers in one run on this machine; writes benches/RESULTS.md (see
 # benches/compare.py). Sets up what it needs first: the project venv (scripts/setup.sh: torch,
 # gymnasium), the peers in it (stable-baselines3, onnxruntime, onnx), a release build of `picorl`
-# and of benches/examples/peers.rs. Runs `nice`d; the full run takes 30-40 minutes on 2 cores.
+# and of benches/examples/peers.rs. Runs `nice`d; the full run took 51 minutes on 2 shared cores
+# (load 2-14), most of it SB3 (DQN, SAC and TD3: minutes per seed under load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
