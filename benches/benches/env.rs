@@ -1,8 +1,10 @@
 //! Environment step cost: one `step` of every environment in core (concrete types, as firmware
 //! calls them), a reset whenever an episode ends, plus CartPole through `AnyEnv` to show what
-//! the enum dispatch a host uses costs; then the host's `VecEnv` stepping 8 and 256 copies, in
-//! environment steps per second, sequentially and spread over 2 threads.
+//! the enum dispatch a host uses costs, and the host-only Trading-v0 (boxed, as the host makes
+//! it); then the host's `VecEnv`: every environment ×8, and CartPole-v1 and Acrobot-v1 at 8, 256
+//! and 4096 copies sequentially and spread over 2 threads, in environment steps per second.
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use criterion::{black_box, Criterion, Throughput};
 use picorl_core::env::{
@@ -27,29 +29,35 @@ pub fn bench(c: &mut Criterion) {
         })
     });
 
-    step_bench(c, "env/MountainCar-v0/step", MountainCar::new());
+    step_bench(c, "env/MountainCar-v0/step", &mut MountainCar::new());
     step_bench(
         c,
         "env/MountainCarContinuous-v0/step",
-        MountainCarContinuous::new(),
+        &mut MountainCarContinuous::new(),
     );
-    step_bench(c, "env/Pendulum-v1/step", Pendulum::new());
-    step_bench(c, "env/Acrobot-v1/step", Acrobot::new());
+    step_bench(c, "env/Pendulum-v1/step", &mut Pendulum::new());
+    step_bench(c, "env/Acrobot-v1/step", &mut Acrobot::new());
     step_bench(
         c,
         "env/FrozenLake-v1/step",
-        FrozenLake::new(MapDesc::FOUR_BY_FOUR, true),
+        &mut FrozenLake::new(MapDesc::FOUR_BY_FOUR, true),
     );
-    step_bench(c, "env/FrozenLake8x8-v1/step", FrozenLake::eight_by_eight());
-    step_bench(c, "env/CliffWalking-v1/step", CliffWalking::new(false));
+    step_bench(
+        c,
+        "env/FrozenLake8x8-v1/step",
+        &mut FrozenLake::eight_by_eight(),
+    );
+    step_bench(c, "env/CliffWalking-v1/step", &mut CliffWalking::new(false));
     step_bench(
         c,
         "env/CliffWalkingSlippery-v1/step",
-        CliffWalking::new(true),
+        &mut CliffWalking::new(true),
     );
-    step_bench(c, "env/Taxi-v4/step", Taxi::new());
-    let any = make("CartPole-v1", &EnvOptions::new()).unwrap();
-    step_bench(c, "env/AnyEnv(CartPole-v1)/step", any);
+    step_bench(c, "env/Taxi-v4/step", &mut Taxi::new());
+    let mut any = make("CartPole-v1", &EnvOptions::new()).unwrap();
+    step_bench(c, "env/AnyEnv(CartPole-v1)/step", &mut any);
+    let mut trading = picorl_host::envs::make("Trading-v0", &BTreeMap::new()).unwrap();
+    step_bench(c, "env/Trading-v0/step", &mut *trading);
 
     vec_bench(c);
 }
@@ -58,8 +66,13 @@ pub fn bench(c: &mut Criterion) {
 /// (scoped threads, one chunk each): throughput in environment steps.
 fn vec_bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("vec_env");
-    for (id, n, threads) in [
-        ("CartPole-v1", 8, 1),
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    let mut cases: Vec<(&str, usize, usize)> = picorl_host::envs::ids()
+        .into_iter()
+        .map(|id| (id, 8, 1))
+        .collect();
+    cases.extend([
         ("CartPole-v1", 8, 2),
         ("CartPole-v1", 256, 1),
         ("CartPole-v1", 256, 2),
@@ -69,7 +82,8 @@ fn vec_bench(c: &mut Criterion) {
         ("CartPole-v1", 4096, 2),
         ("Acrobot-v1", 4096, 1),
         ("Acrobot-v1", 4096, 2),
-    ] {
+    ]);
+    for (id, n, threads) in cases {
         let envs = (0..n)
             .map(|_| picorl_host::envs::make(id, &BTreeMap::new()))
             .collect::<Result<Vec<_>, _>>()
@@ -78,15 +92,17 @@ fn vec_bench(c: &mut Criterion) {
         v.set_threads(threads);
         v.reset(0).unwrap();
         // Two action vectors, alternated: a mix of actions, and episodes that end now and then.
-        let actions: [Vec<u32>; 2] = [
-            (0..n as u32).map(|i| i % 2).collect(),
-            (0..n as u32).map(|i| (i / 2) % 2).collect(),
-        ];
+        let (discrete, continuous) = action_cycle(&v.spec().action_space, n);
         let mut t = 0usize;
         g.throughput(Throughput::Elements(n as u64));
         g.bench_function(format!("{id} x{n} threads={threads}"), |b| {
             b.iter(|| {
-                v.step(Actions::Discrete(&actions[t & 1])).unwrap();
+                let k = t & 1;
+                let a = match &discrete {
+                    Some(d) => Actions::Discrete(&d[k]),
+                    None => Actions::Continuous(&continuous[k]),
+                };
+                v.step(a).unwrap();
                 t = t.wrapping_add(1);
                 black_box(v.obs());
             })
@@ -95,8 +111,28 @@ fn vec_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Two alternating action vectors for `n` copies: discrete indices cycling through the action
+/// set, or continuous components spread over [-1, 1].
+#[allow(clippy::type_complexity)] // a pair of alternatives, used once
+fn action_cycle(space: &Space, n: usize) -> (Option<[Vec<u32>; 2]>, [Vec<f32>; 2]) {
+    match *space {
+        Space::Discrete { n: k } => (
+            Some([
+                (0..n as u32).map(|i| i % k).collect(),
+                (0..n as u32).map(|i| (i / 2) % k).collect(),
+            ]),
+            [Vec::new(), Vec::new()],
+        ),
+        Space::Box { .. } => {
+            let dim = space.flat_dim();
+            let u = |s: f32| (0..n * dim).map(|i| ((i as f32) * 0.7 + s).sin()).collect();
+            (None, [u(0.0), u(1.0)])
+        }
+    }
+}
+
 /// Steps `env` with a fixed cycle of actions, resetting when an episode ends.
-fn step_bench<E: Env>(c: &mut Criterion, name: &str, mut env: E) {
+fn step_bench<E: Env + ?Sized>(c: &mut Criterion, name: &str, env: &mut E) {
     const TORQUES: [f32; 4] = [1.0, -0.5, 0.25, -1.0];
     let dim = env.spec().observation_space.flat_dim();
     let n = match env.spec().action_space {

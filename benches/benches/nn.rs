@@ -1,87 +1,15 @@
 //! Inference cost: whole policies (f32 and int8, 4-64-64-2 and 17-256-256-6, one observation, the
-//! argmax or the continuous head included) and the f32 dense layer, plain loop against nalgebra.
+//! argmax or the continuous head included), libtorch's forward of the same net (tch, one thread,
+//! no autograd: the peer a host program would otherwise call), and the f32 dense layer, plain loop
+//! against nalgebra.
 //!
 //! `cargo bench -p picorl-benches --bench main -- nn/`
 use criterion::{black_box, Criterion};
-use picorl_core::model::{
-    self, Aligned, BodySpec, HeadSpec, LayerData, LayerSpec, Model, ModelSpec,
-};
-use picorl_core::nn::{padded_rows, Activation, QuantParams};
+use picorl_benches::{random_mlp as net, write_model as write};
+use picorl_core::model::{LayerData, Model};
+use picorl_core::nn::padded_rows;
 use picorl_core::policy::Policy;
-use picorl_core::rng::{seeded, unit_f32};
 use std::time::Duration;
-
-struct Net {
-    dims: Vec<usize>,
-    weights: Vec<Vec<f32>>,
-    biases: Vec<Vec<f32>>,
-}
-
-fn net(dims: &[usize], seed: u64) -> Net {
-    let mut rng = seeded(seed);
-    let n = dims.len() - 1;
-    Net {
-        dims: dims.to_vec(),
-        weights: (0..n)
-            .map(|l| {
-                (0..dims[l] * dims[l + 1])
-                    .map(|_| (unit_f32(&mut rng) * 2.0 - 1.0) / (dims[l] as f32).sqrt())
-                    .collect()
-            })
-            .collect(),
-        biases: (0..n)
-            .map(|l| {
-                (0..dims[l + 1])
-                    .map(|_| unit_f32(&mut rng) * 0.2 - 0.1)
-                    .collect()
-            })
-            .collect(),
-    }
-}
-
-/// Aligned storage for a model file (the reader reads weights in place).
-type ModelBuf = Box<Aligned<[u8; 1 << 20]>>;
-
-/// Writes `net` as a `.picorl` file (discrete head over the last layer) into aligned storage.
-fn write(net: &Net, int8: bool) -> (ModelBuf, usize) {
-    let n = net.dims.len() - 1;
-    let layers: Vec<LayerSpec<'_>> = (0..n)
-        .map(|l| LayerSpec {
-            in_dim: net.dims[l],
-            out_dim: net.dims[l + 1],
-            weights: &net.weights[l],
-            bias: &net.biases[l],
-            activation: if l + 1 < n {
-                Activation::Relu
-            } else {
-                Activation::Identity
-            },
-        })
-        .collect();
-    let outputs: Vec<QuantParams> = (0..n)
-        .map(|l| QuantParams::from_range(if l + 1 < n { 0.0 } else { -4.0 }, 4.0).unwrap())
-        .collect();
-    let body = if int8 {
-        BodySpec::MlpInt8 {
-            layers: &layers,
-            input: QuantParams::from_range(-3.0, 3.0).unwrap(),
-            outputs: &outputs,
-        }
-    } else {
-        BodySpec::MlpF32 { layers: &layers }
-    };
-    let spec = ModelSpec {
-        obs_dim: net.dims[0],
-        normalization: None,
-        head: HeadSpec::Discrete {
-            n: net.dims[n] as u32,
-        },
-        body,
-    };
-    let mut buf: ModelBuf = Box::new(Aligned([0u8; 1 << 20]));
-    let len = model::write(&spec, &mut buf.0).unwrap();
-    (buf, len)
-}
 
 pub fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("nn");
@@ -104,6 +32,30 @@ pub fn bench(c: &mut Criterion) {
                 b.iter(|| p.act(black_box(&obs)).unwrap())
             });
         }
+        // libtorch's forward of the same weights, one observation, one thread, under no_grad.
+        tch::set_num_threads(1);
+        let layers: Vec<(tch::Tensor, tch::Tensor)> = (0..dims.len() - 1)
+            .map(|l| {
+                let w = tch::Tensor::from_slice(&n.weights[l])
+                    .reshape([dims[l + 1] as i64, dims[l] as i64]);
+                (w, tch::Tensor::from_slice(&n.biases[l]))
+            })
+            .collect();
+        let x = tch::Tensor::from_slice(&obs).reshape([1, dims[0] as i64]);
+        g.bench_function(format!("tch/{name}/forward_argmax"), |b| {
+            b.iter(|| {
+                tch::no_grad(|| {
+                    let mut h = black_box(&x).shallow_clone();
+                    for (l, (w, bias)) in layers.iter().enumerate() {
+                        h = h.linear(w, Some(bias));
+                        if l + 2 < dims.len() {
+                            h = h.relu();
+                        }
+                    }
+                    h.argmax(-1, false).int64_value(&[0])
+                })
+            })
+        });
         // The f32 dense layer alone (the widest hidden layer of the net): plain loop vs nalgebra.
         let (buf, len) = write(&n, false);
         let m = Model::parse(&buf.0[..len]).unwrap();

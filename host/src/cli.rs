@@ -157,8 +157,8 @@ pub struct InferArgs {
 pub struct BenchArgs {
     /// The .picorl file.
     pub file: PathBuf,
-    /// Inferences to time.
-    #[arg(long, default_value_t = 100_000)]
+    /// Inferences to time (at least 1).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: u64,
     /// One JSON object on stdout.
     #[arg(long)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
 
 use super::actor_critic::{ActorCritic, NetOptions};
-use super::rollout::{action_tensor, collect, explained_variance, gae, obs_tensor};
+use super::rollout::{action_tensor, collect, explained_variance, gae, obs_tensor, Rollout};
 use super::running_norm::RewardNorm;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
@@ -26,6 +26,88 @@ pub fn clipped_surrogate_loss(advantages: &Tensor, ratio: &Tensor, clip: f64) ->
     -(advantages * ratio)
         .min_other(&(advantages * ratio.clamp(1.0 - clip, 1.0 + clip)))
         .mean(Kind::Float)
+}
+
+/// One PPO update phase over a collected rollout: `n_epochs` passes in shuffled minibatches of
+/// `batch_size`, each a gradient step on the clipped surrogate, the value loss and the entropy
+/// bonus (gradients clipped to `max_grad_norm`), stopping early when the approximate KL passes
+/// 1.5 × `target_kl`. `adv` and `ret` are [`gae`]'s advantages and returns for `r`; `grads` are
+/// `ac`'s trainable variables. Returns the sums over minibatches of
+/// `[loss, policy_loss, value_loss, entropy, approx_kl, clip_fraction]` (on the device, read
+/// once by the caller) and the number of minibatches.
+#[allow(clippy::too_many_arguments)] // the rollout's parts as the trainer already holds them
+pub fn update(
+    ac: &ActorCritic,
+    opt: &mut nn::Optimizer,
+    grads: &[Tensor],
+    c: &PpoConfig,
+    clip: f64,
+    r: &Rollout,
+    adv: &[f32],
+    ret: &[f32],
+) -> (Tensor, usize) {
+    let device = ac.vs.device();
+    let obs = obs_tensor(r, ac.obs_dim(), device);
+    let actions = action_tensor(r, &ac.kind, device);
+    let old_logp = Tensor::from_slice(&r.log_probs).to_device(device);
+    let old_values = Tensor::from_slice(&r.values).to_device(device);
+    let adv_t = Tensor::from_slice(adv).to_device(device);
+    let ret_t = Tensor::from_slice(ret).to_device(device);
+    let b = r.log_probs.len() as i64;
+
+    // Diagnostics stay on the device and are read once per update: a read per minibatch is
+    // a synchronisation (and, on the CPU, a measurable share of a small network's update).
+    let mut sums = Tensor::zeros([6], (Kind::Float, device));
+    let mut count = 0usize;
+    'epochs: for _ in 0..c.n_epochs {
+        let perm = Tensor::randperm(b, (Kind::Int64, device));
+        let mut start = 0i64;
+        while start < b {
+            let idx = perm.narrow(0, start, (c.batch_size as i64).min(b - start));
+            start += c.batch_size as i64;
+            let x = obs.index_select(0, &idx);
+            let (logp, entropy, values) =
+                ac.evaluate_with_value(&x, &actions.index_select(0, &idx));
+            let mut a = adv_t.index_select(0, &idx);
+            if c.normalize_advantage && idx.size()[0] > 1 {
+                a = (&a - a.mean(Kind::Float)) / (a.std(true) + 1e-8);
+            }
+            let log_ratio = &logp - old_logp.index_select(0, &idx);
+            let ratio = log_ratio.exp();
+            let pg_loss = clipped_surrogate_loss(&a, &ratio, clip);
+            let old_v = old_values.index_select(0, &idx);
+            let v_pred = if c.clip_range_vf > 0.0 {
+                &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf)
+            } else {
+                values
+            };
+            let value_loss = (ret_t.index_select(0, &idx) - v_pred)
+                .square()
+                .mean(Kind::Float);
+            let entropy_mean = entropy.mean(Kind::Float);
+            let loss = &pg_loss - c.ent_coef * &entropy_mean + c.vf_coef * &value_loss;
+            let stats = tch::no_grad(|| {
+                // SB3's approximate KL, (r - 1) - log r, and the fraction of clipped ratios.
+                let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float);
+                let cf = (&ratio - 1.0)
+                    .abs()
+                    .gt(clip)
+                    .to_kind(Kind::Float)
+                    .mean(Kind::Float);
+                Tensor::stack(&[&loss, &pg_loss, &value_loss, &entropy_mean, &kl, &cf], 0)
+            });
+            if c.target_kl > 0.0 && stats.double_value(&[4]) > 1.5 * c.target_kl {
+                break 'epochs;
+            }
+            opt.zero_grad();
+            loss.backward();
+            clip_grad_norm(grads, c.max_grad_norm);
+            opt.step();
+            sums += stats;
+            count += 1;
+        }
+    }
+    (sums, count)
 }
 
 /// How a value changes over training.
@@ -246,68 +328,16 @@ impl Algorithm for Ppo {
             c.gae_lambda as f32,
         );
         let ev = explained_variance(&r.values, &ret);
-        let device = self.ac.vs.device();
-        let obs = obs_tensor(&r, self.ac.obs_dim(), device);
-        let actions = action_tensor(&r, &self.ac.kind, device);
-        let old_logp = Tensor::from_slice(&r.log_probs).to_device(device);
-        let old_values = Tensor::from_slice(&r.values).to_device(device);
-        let adv_t = Tensor::from_slice(&adv).to_device(device);
-        let ret_t = Tensor::from_slice(&ret).to_device(device);
-        let b = r.log_probs.len() as i64;
-
-        // Diagnostics stay on the device and are read once per update: a read per minibatch is
-        // a synchronisation (and, on the CPU, a measurable share of a small network's update).
-        let mut sums = Tensor::zeros([6], (Kind::Float, device));
-        let mut count = 0usize;
-        'epochs: for _ in 0..c.n_epochs {
-            let perm = Tensor::randperm(b, (Kind::Int64, device));
-            let mut start = 0i64;
-            while start < b {
-                let idx = perm.narrow(0, start, (c.batch_size as i64).min(b - start));
-                start += c.batch_size as i64;
-                let x = obs.index_select(0, &idx);
-                let (logp, entropy, values) = self
-                    .ac
-                    .evaluate_with_value(&x, &actions.index_select(0, &idx));
-                let mut a = adv_t.index_select(0, &idx);
-                if c.normalize_advantage && idx.size()[0] > 1 {
-                    a = (&a - a.mean(Kind::Float)) / (a.std(true) + 1e-8);
-                }
-                let log_ratio = &logp - old_logp.index_select(0, &idx);
-                let ratio = log_ratio.exp();
-                let pg_loss = clipped_surrogate_loss(&a, &ratio, clip);
-                let old_v = old_values.index_select(0, &idx);
-                let v_pred = if c.clip_range_vf > 0.0 {
-                    &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf)
-                } else {
-                    values
-                };
-                let value_loss = (ret_t.index_select(0, &idx) - v_pred)
-                    .square()
-                    .mean(Kind::Float);
-                let entropy_mean = entropy.mean(Kind::Float);
-                let loss = &pg_loss - c.ent_coef * &entropy_mean + c.vf_coef * &value_loss;
-                let stats = tch::no_grad(|| {
-                    // SB3's approximate KL, (r - 1) - log r, and the fraction of clipped ratios.
-                    let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float);
-                    let cf = (&ratio - 1.0)
-                        .abs()
-                        .gt(clip)
-                        .to_kind(Kind::Float)
-                        .mean(Kind::Float);
-                    Tensor::stack(&[&loss, &pg_loss, &value_loss, &entropy_mean, &kl, &cf], 0)
-                });
-                if c.target_kl > 0.0 && stats.double_value(&[4]) > 1.5 * c.target_kl {
-                    break 'epochs;
-                }
-                self.opt.zero_grad();
-                loss.backward();
-                clip_grad_norm(&self.grads, c.max_grad_norm);
-                self.opt.step();
-                sums += stats;
-                count += 1;
-            }
-        }
+        let (sums, count) = update(
+            &self.ac,
+            &mut self.opt,
+            &self.grads,
+            c,
+            clip,
+            &r,
+            &adv,
+            &ret,
+        );
         let mut row: Vec<f64> = if count == 0 {
             vec![f64::NAN; 6]
         } else {

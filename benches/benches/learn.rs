@@ -1,0 +1,120 @@
+//! Learning steps: generalized advantage estimation over a rollout, and PPO's update on a
+//! CartPole-sized batch, one libtorch thread (the protocol of the side-by-side runs).
+//!
+//! - `learn/gae/…`: [`gae`] over rl-baselines3-zoo's CartPole-v1 rollout (8 envs × 32 steps)
+//!   and a larger one (16 envs × 256 steps, Acrobot-v1's config).
+//! - `learn/ppo/…`: [`ppo::update`] with `host/configs/ppo.toml`'s CartPole-v1 settings (a
+//!   4-64-64 hardtanh actor-critic, 256 samples, minibatch 256): one minibatch gradient step
+//!   (`n_epochs` 1), and the whole update phase of one rollout (20 epochs, what a training
+//!   iteration costs besides collecting).
+//!
+//! `cargo bench -p picorl-benches --bench main -- learn/`
+use std::time::Duration;
+
+use criterion::{black_box, Criterion, Throughput};
+use picorl_host::algo::actor_critic::{ActorCritic, NetOptions};
+use picorl_host::algo::ppo::{self, PpoConfig, Schedule};
+use picorl_host::algo::rollout::{gae, Rollout};
+use picorl_host::nets::Activation;
+use tch::nn::OptimizerConfig;
+
+/// A synthetic rollout of `n_envs` × `steps` CartPole transitions: varied observations, reward
+/// 1 per step, an episode end every 97 steps, values and log-probabilities of a fresh policy's
+/// magnitude.
+fn rollout(n_envs: usize, steps: usize) -> Rollout {
+    let n = n_envs * steps;
+    Rollout {
+        obs: (0..n * 4).map(|i| (i as f32 * 0.37).sin() * 0.2).collect(),
+        actions_discrete: (0..n as i64).map(|i| (i * 7 / 3) % 2).collect(),
+        actions_continuous: Vec::new(),
+        log_probs: (0..n).map(|i| -0.69 + 0.01 * (i % 5) as f32).collect(),
+        values: (0..n).map(|i| (i as f32 * 0.11).cos()).collect(),
+        rewards: vec![1.0; n],
+        dones: (0..n).map(|i| i % 97 == 96).collect(),
+        last_values: vec![0.5; n_envs],
+        n_envs,
+    }
+}
+
+pub fn bench(c: &mut Criterion) {
+    tch::set_num_threads(1);
+    let mut g = c.benchmark_group("learn");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+
+    for (n_envs, steps) in [(8usize, 32usize), (16, 256)] {
+        let r = rollout(n_envs, steps);
+        g.throughput(Throughput::Elements((n_envs * steps) as u64));
+        g.bench_function(format!("gae/{n_envs}x{steps}"), |b| {
+            b.iter(|| {
+                black_box(gae(
+                    black_box(&r.rewards),
+                    &r.values,
+                    &r.dones,
+                    &r.last_values,
+                    r.n_envs,
+                    0.98,
+                    0.8,
+                ))
+            })
+        });
+    }
+
+    // host/configs/ppo.toml, [CartPole-v1].
+    let spec = picorl_host::envs::spec("CartPole-v1").expect("CartPole-v1 exists");
+    let base = PpoConfig {
+        n_envs: 8,
+        n_steps: 32,
+        batch_size: 256,
+        n_epochs: 20,
+        gae_lambda: 0.8,
+        gamma: 0.98,
+        learning_rate: 1e-3,
+        lr_schedule: Schedule::Linear,
+        clip_range: 0.2,
+        clip_schedule: Schedule::Linear,
+        activation: Activation::Hardtanh,
+        ..PpoConfig::default()
+    };
+    let r = rollout(base.n_envs, base.n_steps);
+    let (adv, ret) = gae(
+        &r.rewards,
+        &r.values,
+        &r.dones,
+        &r.last_values,
+        r.n_envs,
+        base.gamma as f32,
+        base.gae_lambda as f32,
+    );
+    g.throughput(Throughput::Elements(1));
+    for (name, epochs) in [("minibatch_256", 1usize), ("update_256x20_epochs", 20)] {
+        let cfg = PpoConfig {
+            n_epochs: epochs,
+            ..base.clone()
+        };
+        let ac = ActorCritic::new(
+            &spec,
+            tch::Device::Cpu,
+            &NetOptions {
+                hidden: cfg.hidden.clone(),
+                activation: cfg.activation,
+                ortho_init: cfg.ortho_init,
+                log_std_init: cfg.log_std_init,
+                normalize_obs: cfg.normalize_obs,
+            },
+        );
+        let mut opt = tch::nn::Adam::default()
+            .eps(1e-5)
+            .build(&ac.vs, cfg.learning_rate)
+            .expect("an optimizer");
+        let grads = ac.vs.trainable_variables();
+        g.bench_function(format!("ppo/CartPole-v1/{name}"), |b| {
+            b.iter(|| {
+                let (sums, count) = ppo::update(&ac, &mut opt, &grads, &cfg, 0.2, &r, &adv, &ret);
+                // Reading the diagnostics back is part of a training iteration.
+                black_box((sums.double_value(&[0]), count))
+            })
+        });
+    }
+    g.finish();
+}
