@@ -65,11 +65,11 @@ pub fn bench(c: &mut Criterion) {
     let base = PpoConfig {
         n_envs: 8,
         n_steps: 32,
-        batch_size: 256,
-        n_epochs: 20,
+        batch_size: 128,
+        n_epochs: 5,
         gae_lambda: 0.8,
         gamma: 0.98,
-        learning_rate: 1e-3,
+        learning_rate: 3e-3,
         lr_schedule: Schedule::Linear,
         clip_range: 0.2,
         clip_schedule: Schedule::Linear,
@@ -87,8 +87,16 @@ pub fn bench(c: &mut Criterion) {
         base.gae_lambda as f32,
     );
     g.throughput(Throughput::Elements(1));
-    for (name, epochs) in [("minibatch_256", 1usize), ("update_256x20_epochs", 20)] {
+    // picorl's config (one epoch: two minibatches of 128; the whole update: 5 epochs) and
+    // rl-baselines3-zoo's (one minibatch of 256, 20 epochs), on the same 256-step rollout.
+    for (name, batch, epochs) in [
+        ("epoch_2x128", 128, 1usize),
+        ("update_2x128x5_epochs", 128, 5),
+        ("zoo_minibatch_256", 256, 1),
+        ("zoo_update_256x20_epochs", 256, 20),
+    ] {
         let cfg = PpoConfig {
+            batch_size: batch,
             n_epochs: epochs,
             ..base.clone()
         };
@@ -101,6 +109,8 @@ pub fn bench(c: &mut Criterion) {
                 ortho_init: cfg.ortho_init,
                 log_std_init: cfg.log_std_init,
                 normalize_obs: cfg.normalize_obs,
+                use_sde: cfg.use_sde,
+                sde_sample_freq: cfg.sde_sample_freq,
             },
         );
         let mut opt = tch::nn::Adam::default()
