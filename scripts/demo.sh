@@ -23,9 +23,9 @@ picorl="$CARGO_TARGET_DIR/release/picorl"
 out="runs/demo-$(date -u +%Y%m%d-%H%M%S)"
 episodes=10 seed=0
 
-step "train PPO on CartPole-v1 until the deterministic policy averages 475 (Gymnasium's threshold)"
+step "train PPO on CartPole-v1 until the deterministic policy balances all 500 steps of every evaluation episode"
 mkdir -p "$out"
-"$picorl" train --algo ppo --env CartPole-v1 --seed 0 --threads 1 --stop-at-return 475 \
+"$picorl" train --algo ppo --env CartPole-v1 --seed 0 --threads 1 --stop-at-return 500 \
   --out "$out/ppo-cartpole" | tee "$out/summary.json"
 
 step "see what it learned: the learning curve, a CartPole episode, a FrozenLake policy"
