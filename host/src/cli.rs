@@ -213,7 +213,7 @@ pub struct TrainArgs {
         allow_hyphen_values = true
     )]
     pub stop_at_return: Option<f64>,
-    /// The run directory (default runs/<algo>-<env>-<seed>-<time>); it must not exist yet.
+    /// The run directory (default `runs/<algo>-<env>-<seed>-<time>`); it must not exist yet.
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Continue an interrupted run from its last checkpoint (its config.toml holds the options).
