@@ -16,11 +16,7 @@ pub fn bench(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for dims in [&[4usize, 64, 64, 2][..], &[17, 256, 256, 6]] {
-        let name = dims
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
+        let name = picorl_benches::dims_name(dims);
         let n = net(dims, 1);
         let obs: Vec<f32> = (0..dims[0]).map(|i| (i as f32 * 0.37).sin()).collect();
         for int8 in [false, true] {

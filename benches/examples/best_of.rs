@@ -5,26 +5,13 @@
 //! `cargo run --release -p picorl-benches --example best_of`
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::Instant;
 
+use picorl_benches::best;
 use picorl_core::env::{
     make, Acrobot, Action, CartPole, CliffWalking, Env, EnvOptions, FrozenLake, MapDesc,
     MountainCar, MountainCarContinuous, Pendulum, Space, Taxi, MAX_OBS_DIM,
 };
 use picorl_host::vec_env::{Actions, VecEnv};
-
-/// The fastest time per call of `f` over `batches` batches of `per` calls, in seconds.
-fn best<F: FnMut()>(batches: usize, per: usize, mut f: F) -> f64 {
-    let mut best = f64::INFINITY;
-    for _ in 0..batches {
-        let t = Instant::now();
-        for _ in 0..per {
-            f();
-        }
-        best = best.min(t.elapsed().as_secs_f64() / per as f64);
-    }
-    best
-}
 
 /// One environment stepped as `benches/env.rs` steps it (best of 300 batches of 2000 steps).
 fn single<E: Env>(name: &str, mut env: E) {

@@ -17,27 +17,13 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::Instant;
 
-use picorl_benches::{random_mlp, write_model};
+use picorl_benches::{best, random_mlp, write_model};
 use picorl_core::env::{Action, Env, Space, MAX_OBS_DIM};
 use picorl_core::model::Model;
 use picorl_core::policy::Policy;
 use picorl_host::vec_env::{Actions, VecEnv};
 use serde_json::{json, Value};
-
-/// The fastest time per call of `f` over `batches` batches of `per` calls, in seconds.
-fn best<F: FnMut()>(batches: usize, per: usize, mut f: F) -> f64 {
-    let mut best = f64::INFINITY;
-    for _ in 0..batches {
-        let t = Instant::now();
-        for _ in 0..per {
-            f();
-        }
-        best = best.min(t.elapsed().as_secs_f64() / per as f64);
-    }
-    best
-}
 
 /// Best-of nanoseconds per step of `env` with a fixed cycle of actions.
 fn single(env: &mut (dyn Env + Send)) -> f64 {
@@ -125,11 +111,7 @@ fn main() -> anyhow::Result<()> {
 
     let mut nn = serde_json::Map::new();
     for dims in [&[4usize, 64, 64, 2][..], &[17, 256, 256, 6]] {
-        let name = dims
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
+        let name = picorl_benches::dims_name(dims);
         let net = random_mlp(dims, 1);
         let obs: Vec<f32> = (0..dims[0]).map(|i| (i as f32 * 0.37).sin()).collect();
         let macs: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();

@@ -5,6 +5,28 @@ use picorl_core::model::{self, Aligned, BodySpec, HeadSpec, LayerSpec, ModelSpec
 use picorl_core::nn::{Activation, QuantParams};
 use picorl_core::rng::{seeded, unit_f32};
 
+/// The fastest time per call of `f` over `batches` batches of `per` calls, in seconds: other work
+/// on the machine only ever adds time, so the best batch is the closest to the code's own cost.
+pub fn best<F: FnMut()>(batches: usize, per: usize, mut f: F) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..batches {
+        let t = std::time::Instant::now();
+        for _ in 0..per {
+            f();
+        }
+        best = best.min(t.elapsed().as_secs_f64() / per as f64);
+    }
+    best
+}
+
+/// A net's widths as its name: `[4, 64, 64, 2]` → `4-64-64-2`.
+pub fn dims_name(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// An MLP's parameters: `weights[l]` is row-major `dims[l+1] × dims[l]`.
 #[derive(Debug, Clone)]
 pub struct Net {
