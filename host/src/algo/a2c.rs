@@ -262,10 +262,7 @@ impl Algorithm for A2c {
         ctx.check_finite("the A2C loss", row[0])?;
         row.push(ev);
         row.push(lr);
-        // The critic's mean estimate over the rollout (the learning curve's value panel).
-        row.push(
-            r.values.iter().map(|&v| f64::from(v)).sum::<f64>() / r.values.len().max(1) as f64,
-        );
+        row.push(r.mean_value());
         ctx.log(&row)
     }
 

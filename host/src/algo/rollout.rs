@@ -39,6 +39,14 @@ pub struct Rollout {
     pub n_envs: usize,
 }
 
+impl Rollout {
+    /// The critic's mean estimate over the rollout (the learning curve's value panel); 0 when
+    /// empty.
+    pub fn mean_value(&self) -> f64 {
+        self.values.iter().map(|&v| f64::from(v)).sum::<f64>() / self.values.len().max(1) as f64
+    }
+}
+
 /// Collects `n_steps` steps from every copy, acting with `ac`'s sampled policy on the CPU copy
 /// of its weights (core's dense layers), with draws from `rng`.
 pub fn collect(
