@@ -32,6 +32,10 @@ use crate::export::PolicyExport;
 use crate::nets::Activation;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
+// The keys this shares with `Td3Config` stay written out in both: as one `#[serde(flatten)]`
+// struct, a wrong-typed value's error would lose the key it names (serde buffers flattened
+// values, toml's `in `batch_size`` goes), and a key missing from a table would take the shared
+// struct's default instead of SAC's (its learning rate is 3e-4, TD3's 1e-3).
 /// SAC's hyper-parameters (defaults: SB3's `SAC`, with smaller networks).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
