@@ -128,6 +128,37 @@ fn ddpg_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     );
 }
 
+/// A short Pendulum run for the continuous learners: 3,000 steps, a checkpoint every 400.
+const PENDULUM: &[&str] = &[
+    "--env",
+    "Pendulum-v1",
+    "--total-steps",
+    "3000",
+    "--eval-every",
+    "400",
+    "--eval-episodes",
+    "1",
+    "--set",
+    "learning_starts=300",
+    "--set",
+    "batch_size=32",
+    "--set",
+    "log_interval=100",
+];
+
+/// TD3 on Pendulum: DDPG's state, plus the generator of the target policy smoothing noise.
+#[test]
+fn td3_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("td3", PENDULUM);
+}
+
+/// SAC on Pendulum: Adam's moments of actor, critics and temperature, the replay memory, the
+/// environments, the generator of the updates' Gaussian draws, the learned temperature.
+#[test]
+fn sac_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("sac", PENDULUM);
+}
+
 /// Trains `algo` with `args` whole, then again killed with SIGKILL at random moments after a
 /// checkpoint (up to 4 times) and resumed each time; the two must end identical.
 fn kill_and_resume(algo: &str, args: &[&str]) {
