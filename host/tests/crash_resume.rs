@@ -105,27 +105,8 @@ fn killed_and_resumed_ends_with_the_uninterrupted_metrics() {
 /// exploration noise (an Ornstein-Uhlenbeck process here) and generator.
 #[test]
 fn ddpg_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
-    kill_and_resume(
-        "ddpg",
-        &[
-            "--env",
-            "Pendulum-v1",
-            "--total-steps",
-            "3000",
-            "--eval-every",
-            "400",
-            "--eval-episodes",
-            "1",
-            "--set",
-            "learning_starts=300",
-            "--set",
-            "batch_size=32",
-            "--set",
-            "log_interval=100",
-            "--set",
-            "noise_type=\"ornstein-uhlenbeck\"",
-        ],
-    );
+    let args = [PENDULUM, &["--set", "noise_type=\"ornstein-uhlenbeck\""]].concat();
+    kill_and_resume("ddpg", &args);
 }
 
 /// A short Pendulum run for the continuous learners: 3,000 steps, a checkpoint every 400.

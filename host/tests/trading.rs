@@ -321,31 +321,29 @@ fn dqn_beats_buy_and_hold_on_unseen_markets_with_momentum() {
     let dir = std::env::temp_dir().join(format!("picorl-trading-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let run = dir.join("run");
-    let out = std::process::Command::new(bin)
+    let ok = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    ok(std::process::Command::new(bin)
         .args(["train", "--algo", "dqn", "--env", "Trading-v0"])
         .args(["--env-kwargs", "autocorrelation=0.2", "--seed", "0"])
         .args(["--total-steps", "100000", "--eval-every", "100000"])
         .args(["--device", "cpu", "--threads", "1", "--quiet", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = std::process::Command::new(bin)
-        .arg("eval")
-        .arg(&run)
-        .args(["--seed", "1000000", "--episodes", "20", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        .arg(&run));
+    let out = ok(std::process::Command::new(bin).arg("eval").arg(&run).args([
+        "--seed",
+        "1000000",
+        "--episodes",
+        "20",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let agent = v["mean_return"].as_f64().unwrap();
     let benchmark = v["buy_and_hold_mean_return"].as_f64().unwrap();
     eprintln!("agent {agent}, buy-and-hold {benchmark} on 20 unseen markets");
