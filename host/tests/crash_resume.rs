@@ -101,6 +101,20 @@ fn killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     kill_and_resume("dqn", DQN);
 }
 
+/// DQN with noisy layers and dropout: their generators (noise drawn at every step and update,
+/// a dropout mask at every update) are part of the resume state too.
+#[test]
+fn noisy_dropout_dqn_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    // DQN's run without prioritized replay, shorter: noisy networks act through libtorch.
+    let args = [
+        &["--total-steps", "5000"][..],
+        &DQN[2..12],
+        &["--set", "noisy=true", "--set", "dropout=0.1"],
+    ]
+    .concat();
+    kill_and_resume("dqn", &args);
+}
+
 /// DDPG on Pendulum: Adam's moments of actor and critic, the replay memory, the environments, the
 /// exploration noise (an Ornstein-Uhlenbeck process here) and generator.
 #[test]

@@ -23,8 +23,8 @@
 //! Checkpoints hold the online and the target network (`q.*`, `target.*`) and, for a bit-exact
 //! `--resume`, the rest of the learner (`dqn.*`: Adam's moments, the replay memory, the
 //! environments' journal, the n-step windows, the generators and counters; see
-//! [`Algorithm::resume_state`]). A resumed run ends with the same metrics as an uninterrupted one
-//! (`host/tests/crash_resume.rs`), noisy layers and dropout aside.
+//! [`Algorithm::resume_state`]), noisy layers' and dropout's generators included. A resumed run
+//! ends with the same metrics as an uninterrupted one (`host/tests/crash_resume.rs`).
 
 use std::path::Path;
 
@@ -578,9 +578,8 @@ impl Algorithm for Dqn {
     }
 
     /// Adam's moments, the replay memory, the environments' journal and n-step windows, the
-    /// generators and the counters: with the weights, the whole learner (noisy layers' noise and
-    /// dropout aside, which draw from their own generators and are not saved: with `noisy` or
-    /// `dropout` a resumed run is the same run but not the same numbers).
+    /// generators (exploration, replay sampling, the networks' noise and dropout masks) and the
+    /// counters: with the weights, the whole learner.
     fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
         let (m, v, t) = self.opt.snapshot();
         let (rows, prios, replay) = self.replay.snapshot()?;
@@ -597,6 +596,7 @@ impl Algorithm for Dqn {
             replay,
             journal,
             windows,
+            net_generators: Some([self.q.generators(), self.target.generators()]),
         };
         let json = serde_json::to_vec(&s)?;
         let mut out = vec![
@@ -635,6 +635,10 @@ impl Algorithm for Dqn {
         self.sums = s.sums;
         self.epsilon = s.epsilon;
         self.beta = s.beta;
+        if let Some([online, target]) = s.net_generators {
+            self.q.set_generators(online);
+            self.target.set_generators(target);
+        }
         Ok(())
     }
 }
@@ -653,6 +657,10 @@ struct DqnResume {
     replay: super::off_policy::ReplayScalars,
     journal: crate::vec_env::Journal,
     windows: super::off_policy::Windows,
+    /// The online and target networks' noise and dropout generators (absent from checkpoints
+    /// of older picorl versions, which resume with fresh ones).
+    #[serde(default)]
+    net_generators: Option<[[Pcg32; 2]; 2]>,
 }
 
 impl Dqn {

@@ -8,11 +8,15 @@
 //!   `W_q[j] = W_a[j] - mean_j' W_a[j'] + w_v`, `b_q[j] = b_a[j] - mean_j' b_a[j'] + b_v`.
 //! - **Noisy** ([`NoisyLinear`]): every layer noisy (Rainbow's choice for its fully connected
 //!   part). Acting and targets use the current noise; evaluation and export the mean weights.
-//! - **Dropout**: after every hidden activation, in the training forward pass only.
+//! - **Dropout**: after every hidden activation, in the training forward pass only (inverted
+//!   dropout, as `torch.nn.Dropout`: kept units scaled by `1 / (1 - p)`).
 //!
 //! Weights start as PyTorch's `nn.Linear` default (SB3's `QNetwork` does not re-initialise):
 //! weights and biases uniform in `±1/√inputs`, drawn from a seeded [`Pcg32`] rather than
-//! libtorch's global generator (as the noise is), so a run repeats exactly.
+//! libtorch's global generator, as the noise and the dropout masks are: a run repeats exactly,
+//! and [`QNet::generators`] are what a checkpoint saves for a bit-exact resume.
+
+use std::cell::RefCell;
 
 use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Tensor};
@@ -111,6 +115,8 @@ pub struct QNet {
     dropout: f64,
     n_actions: usize,
     noise_rng: Pcg32,
+    /// Draws the dropout masks inside [`QNet::forward`], which takes `&self`.
+    dropout_rng: RefCell<Pcg32>,
 }
 
 impl QNet {
@@ -145,7 +151,38 @@ impl QNet {
             dropout: opts.dropout,
             n_actions,
             noise_rng: rng::seeded(seed.wrapping_add(1)),
+            dropout_rng: RefCell::new(rng::seeded(seed.wrapping_add(2))),
         }
+    }
+
+    /// The generators of the noise and of the dropout masks, where they stand.
+    pub fn generators(&self) -> [Pcg32; 2] {
+        [self.noise_rng.clone(), self.dropout_rng.borrow().clone()]
+    }
+
+    /// Puts back what [`QNet::generators`] returned.
+    pub fn set_generators(&mut self, [noise, dropout]: [Pcg32; 2]) {
+        self.noise_rng = noise;
+        self.dropout_rng = RefCell::new(dropout);
+    }
+
+    /// Inverted dropout of `h` with a mask from the network's own generator.
+    fn dropout(&self, h: &Tensor) -> Tensor {
+        let keep = 1.0 - self.dropout;
+        let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
+        let rng = &mut *self.dropout_rng.borrow_mut();
+        let mask: Vec<f32> = (0..h.numel())
+            .map(|_| {
+                if rng::uniform_f64(rng, 0.0, 1.0) < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        h * Tensor::from_slice(&mask)
+            .view(h.size().as_slice())
+            .to_device(h.device())
     }
 
     /// Actions (outputs).
@@ -159,7 +196,7 @@ impl QNet {
         for l in &self.trunk {
             h = self.activation.apply(&l.forward(&h, mode));
             if self.dropout > 0.0 && mode == Mode::Train {
-                h = h.dropout(self.dropout, true);
+                h = self.dropout(&h);
             }
         }
         let a = self.head.forward(&h, mode);
@@ -346,6 +383,22 @@ mod tests {
         let x = Tensor::ones([1, 4], (Kind::Float, Device::Cpu));
         let a = tensor_to_vec(&q.forward(&x, Mode::Eval));
         assert_eq!(a, tensor_to_vec(&q.forward(&x, Mode::Act)));
-        assert!(a != tensor_to_vec(&q.forward(&x, Mode::Train)));
+        let t = tensor_to_vec(&q.forward(&x, Mode::Train));
+        assert!(a != t);
+        // Inverted dropout: the expectation is kept. The trunk's output feeds the head, so
+        // compare the head's input through its mean over many masks.
+        let x = Tensor::ones([4000, 4], (Kind::Float, Device::Cpu));
+        let mean = q.forward(&x, Mode::Train).mean_dim(0, false, Kind::Float);
+        let mean = tensor_to_vec(&mean);
+        for (m, e) in mean.iter().zip(&a) {
+            assert!((m - e).abs() < 0.05 * e.abs().max(0.1), "{mean:?} vs {a:?}");
+        }
+        // The masks come from the network's generator: the same state, the same mask.
+        let g = q.generators();
+        let mut q = q;
+        let x1 = Tensor::ones([1, 4], (Kind::Float, Device::Cpu));
+        let first = tensor_to_vec(&q.forward(&x1, Mode::Train));
+        q.set_generators(g);
+        assert_eq!(first, tensor_to_vec(&q.forward(&x1, Mode::Train)));
     }
 }
