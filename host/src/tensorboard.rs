@@ -130,8 +130,9 @@ pub fn tag(column: &str) -> String {
     }
 }
 
-/// An event file being written; a new one per training session (a resumed run adds a file, and
-/// TensorBoard reads a directory's files as one run).
+/// An event file being written: a new one per run, which `--resume` continues
+/// ([`EventWriter::resume`]) after cutting it back to its length at the checkpoint, so that a
+/// killed and resumed run has one file with each record once, as an uninterrupted run has.
 #[derive(Debug)]
 pub struct EventWriter {
     path: PathBuf,
@@ -154,6 +155,43 @@ impl EventWriter {
         };
         w.write(&event(t, 0, Some("brain.Event:2"), &[]))?;
         Ok(w)
+    }
+
+    /// Continues the event file `name` in `dir`, cut back to `len` bytes (its length at the
+    /// checkpoint: what a killed session wrote after it, possibly a half record, goes, and is
+    /// written again). `None` when the file is missing or shorter than `len` (then a resumed run
+    /// starts a new file).
+    pub fn resume(dir: &Path, name: &str, len: u64) -> Result<Option<Self>> {
+        let path = dir.join(name);
+        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        };
+        let have = file
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if have < len {
+            return Ok(None);
+        }
+        file.set_len(len)
+            .with_context(|| format!("--resume: truncating {}", path.display()))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Some(Self {
+            path,
+            out: BufWriter::new(file),
+        }))
+    }
+
+    /// The file's name in its directory.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     fn write(&mut self, data: &[u8]) -> Result<()> {
