@@ -480,6 +480,12 @@ fn run_inner<A: Algorithm>(
                 "the run is finished ({} steps): nothing to resume",
                 state.steps
             );
+            // Killed between the summary and the picture: the picture is drawn now.
+            if !dir.join("learning_curve.png").exists() {
+                if let Err(e) = crate::plot::learning_curve(dir) {
+                    eprintln!("warning: learning_curve.png not drawn: {e:#}");
+                }
+            }
             return Ok(Outcome {
                 dir: dir.to_path_buf(),
                 summary,
