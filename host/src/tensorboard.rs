@@ -252,6 +252,55 @@ mod tests {
         assert_eq!(&r[12 + e.len()..], &masked_crc(&e).to_le_bytes());
     }
 
+    /// `--resume` cuts a killed session's records (and a half-written one) after the checkpoint
+    /// and continues the same file; a missing or shorter file gives `None`.
+    #[test]
+    fn resume_cuts_back_to_the_checkpoint_and_appends() {
+        let dir = std::env::temp_dir().join(format!("picorl-tb-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tags = ["train/a".to_string()];
+        let mut w = EventWriter::create(&dir).unwrap();
+        w.scalars(1, &tags, &[1.0]).unwrap();
+        w.flush().unwrap();
+        let name = w.file_name();
+        let path = dir.join(&name);
+        let at_checkpoint = std::fs::read(&path).unwrap();
+        // After the checkpoint: a whole record, then the first bytes of another (a kill).
+        w.scalars(2, &tags, &[2.0]).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&record(b"half a record")[..7]).unwrap();
+        drop(f);
+        let len = at_checkpoint.len() as u64;
+        let mut w = EventWriter::resume(&dir, &name, len).unwrap().unwrap();
+        assert_eq!(w.file_name(), name);
+        w.scalars(2, &tags, &[3.0]).unwrap();
+        w.flush().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[..at_checkpoint.len()], at_checkpoint[..]);
+        let rest = &bytes[at_checkpoint.len()..];
+        let data_len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+        assert_eq!(
+            rest.len(),
+            data_len + 16,
+            "one whole record after the checkpoint"
+        );
+        let data = &rest[12..12 + data_len];
+        assert_eq!(data[data_len - 4..], 3.0f32.to_le_bytes());
+        assert!(EventWriter::resume(&dir, &name, bytes.len() as u64 + 1)
+            .unwrap()
+            .is_none());
+        assert!(EventWriter::resume(&dir, "events.out.tfevents.none", 0)
+            .unwrap()
+            .is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn tags_follow_sb3() {
         assert_eq!(tag("ep_return"), "rollout/ep_rew_mean");

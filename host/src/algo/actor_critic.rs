@@ -379,34 +379,6 @@ impl ActorCritic {
         self.forward(x).1
     }
 
-    /// Samples actions through libtorch: (actions — int64 `[B]` or float `[B, d]` —,
-    /// log-probabilities `[B]`).
-    pub fn sample(&self, x: &Tensor) -> (Tensor, Tensor) {
-        let (out, _, latent) = self.forward_latent(x);
-        match (&self.log_std, self.sde_log_std(&latent)) {
-            (None, _) => {
-                let a = out
-                    .softmax(-1, Kind::Float)
-                    .multinomial(1, true)
-                    .squeeze_dim(-1);
-                let lp = nets::categorical_log_prob(&out, &a);
-                (a, lp)
-            }
-            // With gSDE, independent draws from the marginal Gaussian (the exploration matrices
-            // belong to the CPU rollouts).
-            (Some(_), Some(ls)) => {
-                let a = &out + out.randn_like() * ls.exp();
-                let lp = nets::gaussian_log_prob(&out, &ls, &a);
-                (a, lp)
-            }
-            (Some(log_std), None) => {
-                let a = &out + out.randn_like() * log_std.exp();
-                let lp = nets::gaussian_log_prob(&out, log_std, &a);
-                (a, lp)
-            }
-        }
-    }
-
     /// Log-probabilities, entropies and values (`[B]`) of `actions` under the current networks.
     pub fn evaluate_with_value(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor, Tensor) {
         let (out, v, latent) = self.forward_latent(x);
