@@ -6,7 +6,7 @@
 //! - a NaN loss stops the run with exit 1 and a message naming the step, and keeps the last
 //!   good checkpoint;
 //! - the same seed twice gives the same `metrics.csv`, byte for byte (the wall clock lives in
-//!   `timing.csv`).
+//!   `timing.csv`), for DQN, PPO, A2C and REINFORCE.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -466,6 +466,14 @@ fn same_seed_same_metrics_byte_for_byte() {
         (
             "ppo",
             &["--total-steps", "4096", "--eval-episodes", "2"][..],
+        ),
+        (
+            "a2c",
+            &["--total-steps", "4000", "--eval-episodes", "2"][..],
+        ),
+        (
+            "reinforce",
+            &["--total-steps", "4000", "--eval-episodes", "2"][..],
         ),
     ] {
         let runs: Vec<PathBuf> = (0..3).map(|k| d.join(format!("{algo}{k}"))).collect();
