@@ -258,9 +258,7 @@ impl Reinforce {
         }
         Ok(b)
     }
-}
 
-impl Reinforce {
     /// Rebuilds every copy from `journal` (a checkpoint's, taken between batches): the seeded
     /// reset, then every action, with a reset between episodes as [`Reinforce::collect`] does at
     /// the start of a batch, but none after the last (the next batch's comes first).
