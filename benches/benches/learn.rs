@@ -1,5 +1,6 @@
-//! Learning steps: generalized advantage estimation over a rollout, and PPO's update on a
-//! CartPole-sized batch, one libtorch thread (the protocol of the side-by-side runs).
+//! Learning steps: generalized advantage estimation over a rollout, PPO's update and DQN's
+//! gradient step on CartPole-sized batches, one libtorch thread (the protocol of the side-by-side
+//! runs).
 //!
 //! - `learn/gae/…`: [`gae`] over rl-baselines3-zoo's CartPole-v1 rollout (8 envs × 32 steps)
 //!   and a larger one (16 envs × 256 steps, Acrobot-v1's config).
@@ -7,16 +8,25 @@
 //!   4-64-64 hardtanh actor-critic, 256 samples, minibatch 256): one minibatch gradient step
 //!   (`n_epochs` 1), and the whole update phase of one rollout (20 epochs, what a training
 //!   iteration costs besides collecting).
+//! - `learn/dqn/…`: one DQN gradient step ([`Dqn::gradient_step`]) with `host/configs/dqn.toml`'s
+//!   CartPole-v1 settings (dueling 4-64-64, Double DQN, 3-step returns, batch 128, from a replay
+//!   memory of 10,000 transitions), and the same with prioritized replay (sampling from the
+//!   sum-tree, importance weights, priority updates) and with noisy layers.
 //!
 //! `cargo bench -p picorl-benches --bench main -- learn/`
 use std::time::Duration;
 
 use criterion::{black_box, Criterion, Throughput};
+use picorl_core::env::Action;
+use picorl_core::replay::Transition;
 use picorl_host::algo::actor_critic::{ActorCritic, NetOptions};
+use picorl_host::algo::dqn::{Dqn, DqnConfig};
 use picorl_host::algo::pg_state::PgOptimizer;
 use picorl_host::algo::ppo::{self, PpoConfig, Schedule};
 use picorl_host::algo::rollout::{gae, Rollout};
 use picorl_host::nets::Activation;
+use picorl_host::train::config::{self, RunOptions, Source};
+use picorl_host::train::{Algorithm, Setup};
 
 /// A synthetic rollout of `n_envs` × `steps` CartPole transitions: varied observations, reward
 /// 1 per step, an episode end every 97 steps, values and log-probabilities of a fresh policy's
@@ -123,5 +133,68 @@ pub fn bench(c: &mut Criterion) {
             })
         });
     }
+    dqn(&mut g);
     g.finish();
+}
+
+/// DQN's gradient step on CartPole-v1 (the built-in config), plain, prioritized and noisy.
+fn dqn(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let source = Source::BuiltIn("dqn");
+    let section = config::section::<DqnConfig>(Dqn::CONFIG, &source, "CartPole-v1")
+        .expect("dqn.toml has CartPole-v1");
+    let (base, _, _) =
+        config::resolve::<DqnConfig>(section, &source).expect("dqn.toml's CartPole-v1 resolves");
+    let spec = picorl_host::envs::spec("CartPole-v1").expect("CartPole-v1 exists");
+    let setup = Setup {
+        run: RunOptions {
+            algo: "dqn".into(),
+            env: "CartPole-v1".into(),
+            env_kwargs: Default::default(),
+            seed: 0,
+            device: "cpu".into(),
+            threads: 1,
+            total_steps: 50_000,
+            eval_every: 0,
+            eval_episodes: 1,
+            stop_at_return: None,
+        },
+        device: tch::Device::Cpu,
+        spec,
+    };
+    g.throughput(Throughput::Elements(1));
+    for (name, prioritized, noisy) in [
+        ("batch128", false, false),
+        ("batch128_prioritized", true, false),
+        ("batch128_noisy", false, true),
+    ] {
+        let cfg = DqnConfig {
+            prioritized,
+            noisy,
+            ..base.clone()
+        };
+        let mut dqn = Dqn::new(&setup, cfg).expect("a DQN learner");
+        // 10,000 varied CartPole-like transitions, an episode end every 97.
+        for i in 0..10_000u32 {
+            let f = i as f32;
+            let obs = [
+                (f * 0.37).sin() * 0.5,
+                (f * 0.11).cos(),
+                (f * 0.23).sin() * 0.1,
+                (f * 0.05).cos() * 0.8,
+            ];
+            let next = obs.map(|v| v * 0.99 + 0.01);
+            let t = Transition {
+                obs: &obs,
+                action: Action::Discrete(i % 2),
+                reward: 1.0,
+                next_obs: &next,
+                terminated: i % 97 == 96,
+                horizon: 3,
+            };
+            dqn.remember(&t).expect("a transition fits");
+        }
+        g.bench_function(format!("dqn/CartPole-v1/{name}"), |b| {
+            b.iter(|| black_box(dqn.gradient_step(false).expect("a step")))
+        });
+    }
 }

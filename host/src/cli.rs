@@ -424,22 +424,58 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     if a.episodes == 0 {
         bail!("--episodes must be positive");
     }
-    let res = if a.path.is_dir() {
+    let (res, env_id, kwargs) = if a.path.is_dir() {
         eval_run_dir(&a)?
     } else if a.path.exists() {
         crate::commands::eval_file(&a)?
     } else {
         bail!("{}: no such run directory or file", a.path.display());
     };
+    // A trading agent is judged against buy-and-hold on the same markets.
+    let benchmark = if env_id == crate::trading::ID {
+        let mut env = envs::make(&env_id, &kwargs)?;
+        Some(crate::trading::buy_and_hold(
+            env.as_mut(),
+            a.seed,
+            a.episodes,
+        )?)
+    } else {
+        None
+    };
     if a.json {
-        let out = json!({
+        let mut out = json!({
             "episodes": res.returns.len(),
             "seeds": res.seeds,
             "returns": res.returns,
             "mean_return": res.mean(),
             "std_return": res.std(),
         });
+        if let Some(b) = &benchmark {
+            out["buy_and_hold_returns"] = json!(b.returns);
+            out["buy_and_hold_mean_return"] = json!(b.mean());
+        }
         println!("{out}");
+    } else if let Some(b) = &benchmark {
+        println!(
+            "{:>8} {:>12} {:>8} {:>14}",
+            "seed", "return", "steps", "buy_and_hold"
+        );
+        for i in 0..res.returns.len() {
+            println!(
+                "{:>8} {:>12} {:>8} {:>14}",
+                res.seeds[i],
+                format!("{:?}", res.returns[i]),
+                res.lengths[i],
+                format!("{:?}", b.returns[i])
+            );
+        }
+        println!(
+            "mean_return={:?} std_return={:?} episodes={} buy_and_hold_mean_return={:?}",
+            res.mean(),
+            res.std(),
+            res.returns.len(),
+            b.mean()
+        );
     } else {
         println!("{:>8} {:>12} {:>8}", "seed", "return", "steps");
         for i in 0..res.returns.len() {
@@ -482,7 +518,14 @@ pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Se
     Ok((algo, setup))
 }
 
-fn eval_run_dir(a: &EvalArgs) -> Result<eval::EvalResult> {
+/// The evaluation of a run directory, with the environment it was run on.
+type Evaluated = (
+    eval::EvalResult,
+    String,
+    std::collections::BTreeMap<String, String>,
+);
+
+fn eval_run_dir(a: &EvalArgs) -> Result<Evaluated> {
     let dir = &a.path;
     let cfg = ResolvedConfig::load(&dir.join("config.toml"))
         .with_context(|| format!("{} is no run directory", dir.display()))?;
@@ -492,7 +535,8 @@ fn eval_run_dir(a: &EvalArgs) -> Result<eval::EvalResult> {
         let env_id = a.env.clone().unwrap_or(setup.run.env.clone());
         let kwargs = if a.env_kwargs.is_empty() { setup.run.env_kwargs.clone() } else { envs::parse_kwargs(&a.env_kwargs)? };
         let mut env = envs::make(&env_id, &kwargs)?;
-        eval::evaluate(env.as_mut(), &mut agent, a.seed, a.episodes)
+        let res = eval::evaluate(env.as_mut(), &mut agent, a.seed, a.episodes)?;
+        Ok((res, env_id, kwargs))
     })
 }
 

@@ -1,6 +1,7 @@
 //! The commands on `.picorl` files and exports: `export`, `inspect`, `infer`, `bench`, and
 //! `eval` of a file. Each reads through `picorl-core`, the code the firmware runs.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -20,8 +21,9 @@ use crate::train::files::write_atomic;
 use crate::train::{Algorithm, Setup};
 use crate::{envs, with_algo};
 
-/// `picorl eval FILE.picorl`: through core's `Policy`, the firmware's code.
-pub fn eval_file(a: &EvalArgs) -> Result<EvalResult> {
+/// `picorl eval FILE.picorl`: through core's `Policy`, the firmware's code. Returns the result
+/// with the environment's id and options.
+pub fn eval_file(a: &EvalArgs) -> Result<(EvalResult, String, BTreeMap<String, String>)> {
     let file = PicorlFile::load(&a.path)?;
     let env_id = a.env.clone().ok_or_else(|| {
         anyhow!(
@@ -29,14 +31,16 @@ pub fn eval_file(a: &EvalArgs) -> Result<EvalResult> {
             a.path.display()
         )
     })?;
-    let mut env = envs::make(&env_id, &envs::parse_kwargs(&a.env_kwargs)?)?;
+    let kwargs = envs::parse_kwargs(&a.env_kwargs)?;
+    let mut env = envs::make(&env_id, &kwargs)?;
     let mut policy = file.policy()?;
-    eval::evaluate(
+    let res = eval::evaluate(
         env.as_mut(),
         &mut CoreActor(&mut policy),
         a.seed,
         a.episodes,
-    )
+    )?;
+    Ok((res, env_id, kwargs))
 }
 
 /// Rolls out `actor` for `episodes` episodes from `first_seed`, collecting every observation.

@@ -13,8 +13,19 @@
 //!   `p_k = p_{k-1} · exp((μ − σ²/2)·Δt + σ·√Δt·Z_k)` with `Δt = 1/252` (one trading day),
 //!   annual drift `μ = drift` (default 0.05), annual volatility `σ = volatility` (default 0.2),
 //!   `length` prices (default 1000, about four years), and `Z_k` standard normals from a PCG
-//!   generator seeded with `series_seed` (default 0; core's `rng::normal_f64`). The same options
-//!   give the same series on every machine.
+//!   generator (core's `rng::normal_f64`). With `autocorrelation=φ` (in `(−1, 1)`, default 0)
+//!   the log returns' deviations from their mean follow an AR(1) process of the same variance,
+//!   `e_k = φ·e_{k−1} + √(1 − φ²)·σ·√Δt·Z_k` (momentum for `φ > 0`, mean reversion for
+//!   `φ < 0`): a market with something to learn beyond the drift, which plain geometric
+//!   Brownian motion (`φ = 0`, where no policy beats buy-and-hold in expectation) is not. With `series_seed=K` the market is the one series of
+//!   generator seed `K`, every episode. Without it (the default) **every episode is a new
+//!   market**, as a Gymnasium environment's episodes vary with its seed: `reset(seed)` seeds the
+//!   generator with `seed` and draws the series (so reset seed `K` gives the series of
+//!   `series_seed=K`), an unseeded reset (an autoreset) draws the next series from the same
+//!   generator, and a new environment holds the series of seed 0 until its first reset. An agent
+//!   trained so learns to trade a market, not to remember one, and is judged on series it never
+//!   saw (`picorl eval RUN --seed 1000000`: reset seeds no training or evaluation used). The same
+//!   options and seeds give the same series on every machine.
 //!
 //! # Actions, portfolio and reward
 //! `Discrete(3)`: **0 = Buy**, **1 = Hold**, **2 = Sell** ([`TradeAction`]). The portfolio starts
@@ -44,8 +55,9 @@
 //! # Episode
 //! One pass over the series: `T − 1 − window` steps, from `t = window` to the last price, where
 //! the episode is **terminated** (the pass is the task; there is no value beyond the data to
-//! bootstrap from). There is no time limit, so `truncated` is never set, and no randomness:
-//! [`Env::reset`] ignores its seed, and every episode of one series is the same market.
+//! bootstrap from). There is no time limit, so `truncated` is never set. A CSV file or a
+//! `series_seed` makes every episode the same market, and [`Env::reset`] ignores its seed; the
+//! default synthetic market draws a new series at every reset (above).
 //!
 //! # State
 //! [`Env::set_state`] takes `[t, cash, shares]` with `t` an integer period in
@@ -206,6 +218,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "series_seed",
     "drift",
     "volatility",
+    "autocorrelation",
 ];
 
 /// `Trading-v0`'s options, as `--env-kwargs` sets them.
@@ -219,12 +232,15 @@ pub struct TradingOptions {
     pub cost: f64,
     /// Prices in the synthetic series.
     pub length: usize,
-    /// The synthetic series' seed.
-    pub series_seed: u64,
+    /// The synthetic series' seed: `Some(K)`, the one series of seed `K` every episode; `None`,
+    /// a new series every episode, drawn from the reset seed.
+    pub series_seed: Option<u64>,
     /// The synthetic series' annual drift.
     pub drift: f64,
     /// The synthetic series' annual volatility (non-negative).
     pub volatility: f64,
+    /// The lag-one autocorrelation of the synthetic series' log returns, in `(-1, 1)`.
+    pub autocorrelation: f64,
 }
 
 impl Default for TradingOptions {
@@ -234,9 +250,10 @@ impl Default for TradingOptions {
             window: DEFAULT_WINDOW,
             cost: DEFAULT_COST,
             length: DEFAULT_LENGTH,
-            series_seed: 0,
+            series_seed: None,
             drift: DEFAULT_DRIFT,
             volatility: DEFAULT_VOLATILITY,
+            autocorrelation: 0.0,
         }
     }
 }
@@ -277,9 +294,10 @@ impl TradingOptions {
                         .ok_or_else(|| bad("length", "a positive integer (at most 1e8)"))?
                 }
                 "series_seed" => {
-                    o.series_seed = v
-                        .parse()
-                        .map_err(|_| bad("series_seed", "a non-negative integer"))?
+                    o.series_seed = Some(
+                        v.parse()
+                            .map_err(|_| bad("series_seed", "a non-negative integer"))?,
+                    )
                 }
                 "drift" => {
                     o.drift = v
@@ -295,6 +313,13 @@ impl TradingOptions {
                         .filter(|s: &f64| s.is_finite() && *s >= 0.0)
                         .ok_or_else(|| bad("volatility", "a non-negative number (annual)"))?
                 }
+                "autocorrelation" => {
+                    o.autocorrelation = v
+                        .parse()
+                        .ok()
+                        .filter(|p: &f64| p.is_finite() && p.abs() < 1.0)
+                        .ok_or_else(|| bad("autocorrelation", "a number in (-1, 1)"))?
+                }
                 _ => {
                     return Err(TradingError::UnknownOption {
                         key: key.to_string(),
@@ -303,7 +328,13 @@ impl TradingOptions {
             }
         }
         if o.csv.is_some() {
-            for key in ["length", "series_seed", "drift", "volatility"] {
+            for key in [
+                "length",
+                "series_seed",
+                "drift",
+                "volatility",
+                "autocorrelation",
+            ] {
                 if kwargs.keys().any(|k| k.trim() == key) {
                     return Err(TradingError::NotWithCsv {
                         key: OPTION_KEYS
@@ -339,10 +370,28 @@ pub struct Trading {
     prices: Vec<f64>,
     /// `z[k]`, the normalized return of period `k` (`z[0]` unused).
     z: Vec<f32>,
+    /// The synthetic market that draws a new series every episode, if this is one.
+    draws: Option<Draws>,
     t: usize,
     cash: f64,
     shares: f64,
     running: bool,
+}
+
+/// A synthetic market drawn anew every episode: the series' parameters and the generator.
+#[derive(Debug, Clone)]
+struct Draws {
+    series: Series,
+    rng: rng::Pcg32,
+}
+
+/// The synthetic series' parameters (see the module's docs).
+#[derive(Debug, Clone, Copy)]
+struct Series {
+    length: usize,
+    drift: f64,
+    volatility: f64,
+    autocorrelation: f64,
 }
 
 impl Trading {
@@ -353,32 +402,41 @@ impl Trading {
 
     /// Makes `Trading-v0` from its options: reads the CSV file or draws the synthetic series.
     pub fn new(options: &TradingOptions) -> Result<Self, TradingError> {
+        let mut draws = None;
         let (prices, source_name) = match &options.csv {
             Some(path) => (read_csv(path)?, format!("csv {}", path.display())),
-            None => (
-                synthetic(
-                    options.length,
-                    options.drift,
-                    options.volatility,
-                    options.series_seed,
-                ),
-                "the synthetic series".to_string(),
-            ),
+            None => {
+                let series = Series {
+                    length: options.length,
+                    drift: options.drift,
+                    volatility: options.volatility,
+                    autocorrelation: options.autocorrelation,
+                };
+                let mut rng = rng::seeded(options.series_seed.unwrap_or(0));
+                let prices = series.draw(&mut rng);
+                if options.series_seed.is_none() {
+                    draws = Some(Draws { series, rng });
+                }
+                (prices, "the synthetic series".to_string())
+            }
         };
-        Self::from_prices(prices, options.window, options.cost).map_err(|e| match e {
-            TradingError::TooShort {
-                prices,
-                window,
-                needed,
-                ..
-            } => TradingError::TooShort {
-                source_name,
-                prices,
-                window,
-                needed,
-            },
-            e => e,
-        })
+        let mut env =
+            Self::from_prices(prices, options.window, options.cost).map_err(|e| match e {
+                TradingError::TooShort {
+                    prices,
+                    window,
+                    needed,
+                    ..
+                } => TradingError::TooShort {
+                    source_name,
+                    prices,
+                    window,
+                    needed,
+                },
+                e => e,
+            })?;
+        env.draws = draws;
+        Ok(env)
     }
 
     /// Makes `Trading-v0` over `prices` (finite and positive), with `window` past returns and a
@@ -418,6 +476,7 @@ impl Trading {
             window,
             cost,
             z: normalized_returns(&prices),
+            draws: None,
             prices,
             t: window,
             cash: START_CASH,
@@ -458,9 +517,17 @@ impl Env for Trading {
         &self.spec
     }
 
-    /// Starts the pass over the series: cash 1.0, no shares, period `window`. The seed is not
-    /// used: the market has no randomness of its own.
-    fn reset(&mut self, _seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
+    /// Starts the pass over the series: cash 1.0, no shares, period `window`. A fixed market (a
+    /// CSV file, a `series_seed`) ignores the seed; the default synthetic market draws the
+    /// episode's series, from `seed` or, without one, from where its generator stands.
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
+        if let Some(d) = &mut self.draws {
+            if let Some(seed) = seed {
+                d.rng = rng::seeded(seed);
+            }
+            self.prices = d.series.draw(&mut d.rng);
+            self.z = normalized_returns(&self.prices);
+        }
         self.t = self.window;
         self.cash = START_CASH;
         self.shares = 0.0;
@@ -573,21 +640,58 @@ fn normalized_returns(prices: &[f64]) -> Vec<f32> {
     z
 }
 
-/// The synthetic geometric-Brownian series (see the module's docs).
-pub fn synthetic(length: usize, drift: f64, volatility: f64, seed: u64) -> Vec<f64> {
-    let dt = 1.0 / PERIODS_PER_YEAR;
-    let mu = (drift - 0.5 * volatility * volatility) * dt;
-    let sigma = volatility * dt.sqrt();
-    let mut rng = rng::seeded(seed);
-    let mut p = START_PRICE;
-    let mut prices = Vec::with_capacity(length);
-    for k in 0..length {
-        if k > 0 {
-            p *= (mu + sigma * rng::normal_f64(&mut rng)).exp();
+/// Buy-and-hold, the benchmark a trading agent answers to: buy at the first period and hold to
+/// the end, on the episodes of reset seeds `first_seed..first_seed + episodes` of `env` (the
+/// same markets an evaluation on those seeds meets).
+pub fn buy_and_hold(
+    env: &mut dyn Env,
+    first_seed: u64,
+    episodes: u32,
+) -> anyhow::Result<crate::eval::EvalResult> {
+    struct AlwaysBuy;
+    impl crate::eval::Actor for AlwaysBuy {
+        // Buying while invested does nothing and costs nothing: always Buy is buy-and-hold.
+        fn act(&mut self, _obs: &[f32]) -> anyhow::Result<crate::eval::OwnedAction> {
+            Ok(crate::eval::OwnedAction::Discrete(TradeAction::Buy as u32))
         }
-        prices.push(p);
     }
-    prices
+    crate::eval::evaluate(env, &mut AlwaysBuy, first_seed, episodes)
+}
+
+/// The synthetic geometric-Brownian series of generator seed `seed` (see the module's docs;
+/// no autocorrelation).
+pub fn synthetic(length: usize, drift: f64, volatility: f64, seed: u64) -> Vec<f64> {
+    Series {
+        length,
+        drift,
+        volatility,
+        autocorrelation: 0.0,
+    }
+    .draw(&mut rng::seeded(seed))
+}
+
+impl Series {
+    /// A series drawn from `rng`.
+    fn draw(&self, rng: &mut rng::Pcg32) -> Vec<f64> {
+        let dt = 1.0 / PERIODS_PER_YEAR;
+        let mu = (self.drift - 0.5 * self.volatility * self.volatility) * dt;
+        let sigma = self.volatility * dt.sqrt();
+        let phi = self.autocorrelation;
+        // The innovation's share that keeps the variance at sigma^2 (exactly 1 when phi = 0, so
+        // that a plain series is the same to the bit).
+        let keep = (1.0 - phi * phi).sqrt();
+        let mut e = 0.0;
+        let mut p = START_PRICE;
+        let mut prices = Vec::with_capacity(self.length);
+        for k in 0..self.length {
+            if k > 0 {
+                e = phi * e + keep * (sigma * rng::normal_f64(rng));
+                p *= (mu + e).exp();
+            }
+            prices.push(p);
+        }
+        prices
+    }
 }
 
 /// Reads the `close` column of a CSV file (see the module's docs).

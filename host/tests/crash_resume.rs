@@ -1,7 +1,7 @@
 //! Crash safety, divergence and reproducibility, through the built `picorl` binary on the CPU:
 //! - a training killed with SIGKILL at random moments after its first checkpoint, and resumed
 //!   each time with `--resume`, ends with the same `metrics.csv` and `episodes.csv`, byte for
-//!   byte, as the same seed run without interruption (DQN, DDPG, PPO, A2C, REINFORCE), and with
+//!   byte, as the same seed run without interruption (DQN, DDPG, TD3, SAC, PPO, A2C, REINFORCE), and with
 //!   one TensorBoard event file holding the same records (wall clocks aside);
 //! - a NaN loss stops the run with exit 1 and a message naming the step, and keeps the last
 //!   good checkpoint;
@@ -273,6 +273,37 @@ fn tensorboard_records(dir: &Path) -> Vec<(u64, Vec<(String, u32)>)> {
         out.push((step, values));
     }
     out
+}
+
+/// A short Pendulum run for the continuous learners: 3,000 steps, a checkpoint every 400.
+const PENDULUM: &[&str] = &[
+    "--env",
+    "Pendulum-v1",
+    "--total-steps",
+    "3000",
+    "--eval-every",
+    "400",
+    "--eval-episodes",
+    "1",
+    "--set",
+    "learning_starts=300",
+    "--set",
+    "batch_size=32",
+    "--set",
+    "log_interval=100",
+];
+
+/// TD3 on Pendulum: DDPG's state, plus the generator of the target policy smoothing noise.
+#[test]
+fn td3_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("td3", PENDULUM);
+}
+
+/// SAC on Pendulum: Adam's moments of actor, critics and temperature, the replay memory, the
+/// environments, the generator of the updates' Gaussian draws, the learned temperature.
+#[test]
+fn sac_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("sac", PENDULUM);
 }
 
 /// Trains `algo` with `args` whole, then again killed with SIGKILL at random moments after a

@@ -141,10 +141,12 @@ fn td3_pendulum_int8_keeps_return() {
 }
 
 /// The issue asks for 99% agreement here too, and int8 does not reach it: this Q-network's two
-/// Q-values differ by less than 0.06% of their range in 1% of the states it visits (0.28% in
+/// Q-values differ by less than 0.06% of their range in 1% of the states it visits (0.3% in
 /// 5%), finer than int8 activations and weights resolve (plain TFLite-style export: 70.6%;
-/// with `quant_fit`: 94.8%). The return is kept. The bound below is the measured agreement less
-/// a margin, so that a regression fails; the issue's 99% stays open (README, "Export").
+/// with `quant_fit`: 94.8%). `scripts/quant_floor.py` quantizes one stage at a time: the
+/// weights alone (GPTQ-rounded) stop at 97.8%, the last hidden layer alone at 96.8%. The return
+/// is kept. The bound below is the measured agreement less a margin, so that a regression fails;
+/// the issue's 99% is out of int8's reach for this policy (README, "Export").
 #[test]
 fn dqn_cartpole_int8_keeps_return() {
     let q = quality("dqn-cartpole").unwrap();

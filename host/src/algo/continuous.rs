@@ -226,6 +226,40 @@ pub fn smoothed_target_action(next_unit: &Tensor, eps: &Tensor, sigma: f64, clip
     (next_unit + (eps * sigma).clamp(-clip, clip)).clamp(-1.0, 1.0)
 }
 
+/// `rows × cols` standard-normal draws from `rng`, as a `[rows, cols]` tensor on `device`.
+///
+/// The learners' sampling noise (TD3's target smoothing, SAC's reparameterized actions) comes
+/// from their own generator, saved in a `--resume` checkpoint, and not from libtorch's
+/// process-wide one, whose state tch cannot save: a resumed run draws what the uninterrupted run
+/// drew. The cost is a few hundred Box–Muller draws and one small copy per update (`batch_size ×
+/// dim(A)` values), next to a forward and backward pass of three networks over the batch.
+pub fn normal_tensor(rng: &mut Pcg32, rows: usize, cols: usize, device: Device) -> Tensor {
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| rng::normal_f64(rng) as f32)
+        .collect();
+    Tensor::from_slice(&v)
+        .view([rows as i64, cols as i64])
+        .to_device(device)
+}
+
+/// The tensors `names` of a checkpoint's resume state (`saved`), in that order, or an error that
+/// names `algo` when one is missing.
+pub fn resume_parts<'a, const N: usize>(
+    saved: &'a [(String, Tensor)],
+    names: [&str; N],
+    algo: &str,
+) -> Result<[&'a Tensor; N]> {
+    let mut out = Vec::with_capacity(N);
+    for n in names {
+        match saved.iter().find(|(k, _)| k == n) {
+            Some((_, t)) => out.push(t),
+            None => bail!("the checkpoint's {algo} state is incomplete (no `{n}`)"),
+        }
+    }
+    out.try_into()
+        .map_err(|_| anyhow::anyhow!("{algo}: {N} resume tensors expected"))
+}
+
 /// `log(1 - tanh(u)²)` in the stable form `2 (log 2 - u - softplus(-2u))`.
 pub fn log_one_minus_tanh_sq(u: &Tensor) -> Tensor {
     ((u * -2.0).softplus() + u - std::f64::consts::LN_2) * -2.0
@@ -743,9 +777,10 @@ pub(crate) mod testing {
         total_steps: u64,
         eval_every: u64,
     ) {
-        // libtorch's generator is global to the process and TD3 draws from it at every update:
-        // solves running side by side would draw from each other's stream and stop being the
-        // seeded runs that `picorl train` reproduces. They take turns.
+        // `train::run` seeds libtorch's process-wide generator and initializes the networks from
+        // it (the updates draw from the learners' own generators): solves built side by side
+        // would draw from each other's stream and stop being the seeded runs that `picorl
+        // train` reproduces. They take turns.
         static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
         let dir = temp_dir(&format!("{}-{env}-{seed}", A::NAME));

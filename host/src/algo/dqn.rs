@@ -668,6 +668,19 @@ impl Dqn {
     pub fn acts_on_cpu_copy(&self) -> bool {
         self.cpu.is_some()
     }
+
+    /// Stores one transition in the replay memory (training fills it through its collector;
+    /// this is for benchmarks and tools).
+    pub fn remember(&mut self, t: &picorl_core::replay::Transition<'_>) -> Result<()> {
+        self.replay.push(t)
+    }
+
+    /// One gradient step on a minibatch sampled from the replay memory, as a training round
+    /// runs `gradient_steps` of them (noise resampling, the Double-DQN target, the loss,
+    /// clipping, Adam, the priorities): for benchmarks. Returns `(loss, mean Q)` when `read`.
+    pub fn gradient_step(&mut self, read: bool) -> Result<Option<(f64, f64)>> {
+        self.update(read)
+    }
 }
 
 #[cfg(test)]
