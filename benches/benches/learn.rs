@@ -21,12 +21,12 @@ use picorl_core::env::Action;
 use picorl_core::replay::Transition;
 use picorl_host::algo::actor_critic::{ActorCritic, NetOptions};
 use picorl_host::algo::dqn::{Dqn, DqnConfig};
+use picorl_host::algo::pg_state::PgOptimizer;
 use picorl_host::algo::ppo::{self, PpoConfig, Schedule};
 use picorl_host::algo::rollout::{gae, Rollout};
 use picorl_host::nets::Activation;
 use picorl_host::train::config::{self, RunOptions, Source};
 use picorl_host::train::{Algorithm, Setup};
-use tch::nn::OptimizerConfig;
 
 /// A synthetic rollout of `n_envs` × `steps` CartPole transitions: varied observations, reward
 /// 1 per step, an episode end every 97 steps, values and log-probabilities of a fresh policy's
@@ -123,14 +123,11 @@ pub fn bench(c: &mut Criterion) {
                 sde_sample_freq: cfg.sde_sample_freq,
             },
         );
-        let mut opt = tch::nn::Adam::default()
-            .eps(1e-5)
-            .build(&ac.vs, cfg.learning_rate)
-            .expect("an optimizer");
-        let grads = ac.vs.trainable_variables();
+        let mut opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-5);
+        let mut rng = picorl_core::rng::seeded(0);
         g.bench_function(format!("ppo/CartPole-v1/{name}"), |b| {
             b.iter(|| {
-                let (sums, count) = ppo::update(&ac, &mut opt, &grads, &cfg, 0.2, &r, &adv, &ret);
+                let (sums, count) = ppo::update(&ac, &mut opt, &cfg, 0.2, &r, &adv, &ret, &mut rng);
                 // Reading the diagnostics back is part of a training iteration.
                 black_box((sums.double_value(&[0]), count))
             })

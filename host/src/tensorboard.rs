@@ -130,8 +130,9 @@ pub fn tag(column: &str) -> String {
     }
 }
 
-/// An event file being written; a new one per training session (a resumed run adds a file, and
-/// TensorBoard reads a directory's files as one run).
+/// An event file being written: a new one per run, which `--resume` continues
+/// ([`EventWriter::resume`]) after cutting it back to its length at the checkpoint, so that a
+/// killed and resumed run has one file with each record once, as an uninterrupted run has.
 #[derive(Debug)]
 pub struct EventWriter {
     path: PathBuf,
@@ -154,6 +155,43 @@ impl EventWriter {
         };
         w.write(&event(t, 0, Some("brain.Event:2"), &[]))?;
         Ok(w)
+    }
+
+    /// Continues the event file `name` in `dir`, cut back to `len` bytes (its length at the
+    /// checkpoint: what a killed session wrote after it, possibly a half record, goes, and is
+    /// written again). `None` when the file is missing or shorter than `len` (then a resumed run
+    /// starts a new file).
+    pub fn resume(dir: &Path, name: &str, len: u64) -> Result<Option<Self>> {
+        let path = dir.join(name);
+        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        };
+        let have = file
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if have < len {
+            return Ok(None);
+        }
+        file.set_len(len)
+            .with_context(|| format!("--resume: truncating {}", path.display()))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Some(Self {
+            path,
+            out: BufWriter::new(file),
+        }))
+    }
+
+    /// The file's name in its directory.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     fn write(&mut self, data: &[u8]) -> Result<()> {
@@ -212,6 +250,55 @@ mod tests {
         assert_eq!(&r[8..12], &masked_crc(&r[..8]).to_le_bytes());
         assert_eq!(&r[12..12 + e.len()], &e[..]);
         assert_eq!(&r[12 + e.len()..], &masked_crc(&e).to_le_bytes());
+    }
+
+    /// `--resume` cuts a killed session's records (and a half-written one) after the checkpoint
+    /// and continues the same file; a missing or shorter file gives `None`.
+    #[test]
+    fn resume_cuts_back_to_the_checkpoint_and_appends() {
+        let dir = std::env::temp_dir().join(format!("picorl-tb-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tags = ["train/a".to_string()];
+        let mut w = EventWriter::create(&dir).unwrap();
+        w.scalars(1, &tags, &[1.0]).unwrap();
+        w.flush().unwrap();
+        let name = w.file_name();
+        let path = dir.join(&name);
+        let at_checkpoint = std::fs::read(&path).unwrap();
+        // After the checkpoint: a whole record, then the first bytes of another (a kill).
+        w.scalars(2, &tags, &[2.0]).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&record(b"half a record")[..7]).unwrap();
+        drop(f);
+        let len = at_checkpoint.len() as u64;
+        let mut w = EventWriter::resume(&dir, &name, len).unwrap().unwrap();
+        assert_eq!(w.file_name(), name);
+        w.scalars(2, &tags, &[3.0]).unwrap();
+        w.flush().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[..at_checkpoint.len()], at_checkpoint[..]);
+        let rest = &bytes[at_checkpoint.len()..];
+        let data_len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+        assert_eq!(
+            rest.len(),
+            data_len + 16,
+            "one whole record after the checkpoint"
+        );
+        let data = &rest[12..12 + data_len];
+        assert_eq!(data[data_len - 4..], 3.0f32.to_le_bytes());
+        assert!(EventWriter::resume(&dir, &name, bytes.len() as u64 + 1)
+            .unwrap()
+            .is_none());
+        assert!(EventWriter::resume(&dir, "events.out.tfevents.none", 0)
+            .unwrap()
+            .is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

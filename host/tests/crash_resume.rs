@@ -1,11 +1,12 @@
 //! Crash safety, divergence and reproducibility, through the built `picorl` binary on the CPU:
 //! - a training killed with SIGKILL at random moments after its first checkpoint, and resumed
 //!   each time with `--resume`, ends with the same `metrics.csv` and `episodes.csv`, byte for
-//!   byte, as the same seed run without interruption;
+//!   byte, as the same seed run without interruption (DQN, DDPG, TD3, SAC, PPO, A2C, REINFORCE), and with
+//!   one TensorBoard event file holding the same records (wall clocks aside);
 //! - a NaN loss stops the run with exit 1 and a message naming the step, and keeps the last
 //!   good checkpoint;
 //! - the same seed twice gives the same `metrics.csv`, byte for byte (the wall clock lives in
-//!   `timing.csv`).
+//!   `timing.csv`), for DQN, PPO, A2C and REINFORCE.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -123,6 +124,152 @@ fn ddpg_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     kill_and_resume("ddpg", &args);
 }
 
+/// PPO on CartPole with observation and reward normalization: Adam's moments, the generator
+/// that draws actions and shuffles minibatches, the environments, the `f64` running statistics
+/// and the running returns, the learning-rate and clip-range schedules (linear in the config).
+#[test]
+fn ppo_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume(
+        "ppo",
+        &[
+            "--total-steps",
+            "40000",
+            "--eval-every",
+            "2048",
+            "--eval-episodes",
+            "2",
+            "--set",
+            "normalize_obs=true",
+            "--set",
+            "normalize_reward=true",
+        ],
+    );
+}
+
+/// A2C on CartPole with its default RMSprop (the mean square is saved) and observation
+/// normalization.
+#[test]
+fn a2c_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume(
+        "a2c",
+        &[
+            "--total-steps",
+            "40000",
+            "--eval-every",
+            "2000",
+            "--eval-episodes",
+            "2",
+            "--set",
+            "normalize_obs=true",
+        ],
+    );
+}
+
+/// REINFORCE on CartPole: whole-episode batches, whose copies are rebuilt by replaying their
+/// episodes, with observation normalization.
+#[test]
+fn reinforce_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume(
+        "reinforce",
+        &[
+            "--total-steps",
+            "30000",
+            "--eval-every",
+            "1500",
+            "--eval-episodes",
+            "2",
+            "--set",
+            "normalize_obs=true",
+        ],
+    );
+}
+
+/// The records of the run's one TensorBoard event file (checked against their CRCs) as
+/// `(step, [(tag, value bits)])`, without their wall clocks and the `time/fps` values (the wall
+/// clock again); the file's version record as `(0, [("file_version", 0)])`.
+fn tensorboard_records(dir: &Path) -> Vec<(u64, Vec<(String, u32)>)> {
+    use picorl_host::tensorboard::masked_crc;
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "one event file a run: {files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let varint = |b: &[u8], at: &mut usize| -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = b[*at];
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                break;
+            }
+        }
+        v
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        assert!(at + 12 <= bytes.len(), "a cut record header at byte {at}");
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        assert_eq!(
+            bytes[at + 8..at + 12],
+            masked_crc(&bytes[at..at + 8]).to_le_bytes(),
+            "length CRC at byte {at}"
+        );
+        let data = &bytes[at + 12..at + 12 + len];
+        assert_eq!(
+            bytes[at + 12 + len..at + 16 + len],
+            masked_crc(data).to_le_bytes(),
+            "data CRC at byte {at}"
+        );
+        at += len + 16;
+        // Event: wall_time (field 1, fixed64), step (field 2, varint), then a file version
+        // (field 3) or a summary (field 5) of values { tag (1), simple_value (2, fixed32) }.
+        assert_eq!(data[0], 0x09);
+        let mut i = 9;
+        assert_eq!(data[i], 0x10);
+        i += 1;
+        let step = varint(data, &mut i);
+        let key = data[i];
+        i += 1;
+        let n = varint(data, &mut i) as usize;
+        let body = &data[i..i + n];
+        let mut values = Vec::new();
+        if key == 0x1a {
+            values.push(("file_version".to_string(), 0));
+        } else {
+            assert_eq!(key, 0x2a, "a summary");
+            let mut j = 0;
+            while j < body.len() {
+                assert_eq!(body[j], 0x0a);
+                j += 1;
+                let vlen = varint(body, &mut j) as usize;
+                let v = &body[j..j + vlen];
+                j += vlen;
+                assert_eq!(v[0], 0x0a);
+                let mut k = 1;
+                let tlen = varint(v, &mut k) as usize;
+                let tag = String::from_utf8(v[k..k + tlen].to_vec()).unwrap();
+                k += tlen;
+                assert_eq!(v[k], 0x15);
+                let bits = u32::from_le_bytes(v[k + 1..k + 5].try_into().unwrap());
+                if tag != "time/fps" {
+                    values.push((tag, bits));
+                }
+            }
+        }
+        out.push((step, values));
+    }
+    out
+}
+
 /// A short Pendulum run for the continuous learners: 3,000 steps, a checkpoint every 400.
 const PENDULUM: &[&str] = &[
     "--env",
@@ -234,6 +381,16 @@ fn kill_and_resume(algo: &str, args: &[&str]) {
         assert_eq!(a[k], b[k], "{k}");
     }
     assert!(!run.join("checkpoint.tmp.safetensors").exists());
+    // One event file, its records those of the uninterrupted run, each once and whole.
+    let tb = tensorboard_records(&run);
+    assert!(tb.len() > 2, "{tb:?}");
+    assert_eq!(tb, tensorboard_records(&whole), "TensorBoard records");
+    // Every file was written whole (atomically: no temporary is left, the picture included).
+    assert!(run.join("learning_curve.png").exists());
+    for e in std::fs::read_dir(&run).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "{name} left behind");
+    }
     // Resuming a finished run changes nothing.
     let logs = |dir: &Path| ["metrics.csv", "eval.csv", "episodes.csv"].map(|f| read(dir, f));
     let before = logs(&run);
@@ -335,6 +492,14 @@ fn same_seed_same_metrics_byte_for_byte() {
         (
             "ppo",
             &["--total-steps", "4096", "--eval-episodes", "2"][..],
+        ),
+        (
+            "a2c",
+            &["--total-steps", "4000", "--eval-episodes", "2"][..],
+        ),
+        (
+            "reinforce",
+            &["--total-steps", "4000", "--eval-episodes", "2"][..],
         ),
     ] {
         let runs: Vec<PathBuf> = (0..3).map(|k| d.join(format!("{algo}{k}"))).collect();

@@ -7,20 +7,26 @@
 //!
 //! Collection, truncation bootstrapping and GAE are [`rollout`](super::rollout)'s, shared with
 //! PPO; the networks are [`ActorCritic`]'s.
+//!
+//! Checkpoints hold the networks and, for a bit-exact `--resume`, the optimizer's moments (RMSprop's
+//! mean square or Adam's), the action generator, the environments' journal and the normalization
+//! statistics ([`pg_state`](super::pg_state)): a resumed run ends with the same metrics as an
+//! uninterrupted one (`host/tests/crash_resume.rs`).
 
 use std::path::Path;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActorCritic, NetOptions};
+use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::ppo::Schedule;
 use super::rollout::{action_tensor, collect, explained_variance, gae, normalize, obs_tensor};
 use super::running_norm::RewardNorm;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
-use crate::nets::{clip_grad_norm, tensor_to_vec, Activation};
+use crate::nets::{tensor_to_vec, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
 use crate::vec_env::VecEnv;
 
@@ -132,10 +138,9 @@ pub fn a2c_loss(
 pub struct A2c {
     cfg: A2cConfig,
     ac: ActorCritic,
-    opt: nn::Optimizer,
+    opt: PgOptimizer,
     envs: VecEnv,
     reward_norm: Option<RewardNorm>,
-    params: Vec<Tensor>,
     rng: picorl_core::rng::Pcg32,
 }
 
@@ -170,28 +175,24 @@ impl Algorithm for A2c {
             cfg.vf_activation,
         );
         let opt = match cfg.optimizer {
-            A2cOptimizer::Rmsprop => nn::RmsProp {
-                alpha: cfg.rms_prop_alpha,
-                eps: cfg.optimizer_eps,
-                ..Default::default()
-            }
-            .build(&ac.vs, cfg.learning_rate)?,
-            A2cOptimizer::Adam => nn::Adam::default()
-                .eps(cfg.optimizer_eps)
-                .build(&ac.vs, cfg.learning_rate)?,
+            A2cOptimizer::Rmsprop => PgOptimizer::rmsprop(
+                &ac,
+                cfg.learning_rate,
+                cfg.rms_prop_alpha,
+                cfg.optimizer_eps,
+            ),
+            A2cOptimizer::Adam => PgOptimizer::adam(&ac, cfg.learning_rate, cfg.optimizer_eps),
         };
         let envs = setup.make_vec_env(cfg.n_envs)?;
         let reward_norm = cfg
             .normalize_reward
             .then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
-        let params = ac.vs.trainable_variables();
         Ok(Self {
             cfg,
             ac,
             opt,
             envs,
             reward_norm,
-            params,
             // Action draws have their own stream, apart from the environments' and libtorch's.
             rng: picorl_core::rng::seeded(setup.run.seed ^ 0x4132_435f_6163_7473),
         })
@@ -249,12 +250,7 @@ impl Algorithm for A2c {
             c.ent_coef,
             c.vf_coef,
         );
-        self.opt.zero_grad();
-        loss.backward();
-        if c.max_grad_norm > 0.0 {
-            clip_grad_norm(&self.params, c.max_grad_norm);
-        }
-        self.opt.step();
+        self.opt.step(&loss, c.max_grad_norm);
 
         // One read of the diagnostics per update.
         let stats = tch::no_grad(|| Tensor::stack(&[&loss, &pg, &vl, &h], 0));
@@ -276,6 +272,26 @@ impl Algorithm for A2c {
 
     fn export(&self) -> Result<PolicyExport> {
         Ok(self.ac.export())
+    }
+
+    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
+        let state = PgResume {
+            rng: self.rng.clone(),
+            journal: self.envs.journal().clone(),
+            obs_norm: None,
+            reward_norm: self.reward_norm.clone(),
+            adam_t: 0,
+        };
+        resume_tensors(Self::NAME, &self.ac, &self.opt, state)
+    }
+
+    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
+        if let Some(s) = restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
+            self.envs.restore(&s.journal)?;
+            self.reward_norm = s.reward_norm;
+            self.rng = s.rng;
+        }
+        Ok(())
     }
 }
 

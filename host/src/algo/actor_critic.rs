@@ -37,7 +37,7 @@ use picorl_core::env::{EnvSpec, Space};
 use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::off_policy::CpuNet;
+use super::off_policy::{flatten_trainable_vars, CpuNet};
 use super::running_norm::ObsNorm;
 use crate::eval::OwnedAction;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
@@ -136,6 +136,9 @@ pub struct ActorCritic {
     pi_layers: Vec<DenseExport>,
     cpu_log_std: Vec<f32>,
     sde: Option<SdeNoise>,
+    /// The trainable variables, moved into one buffer (each a view of its slice) for the flat
+    /// optimizers.
+    flat: Tensor,
 }
 
 /// Added to gSDE's variance (SB3's `epsilon`), so a zero feature vector has a defined density.
@@ -240,7 +243,9 @@ impl ActorCritic {
         } else {
             (None, None)
         };
+        let flat = flatten_trainable_vars(&vs);
         let mut ac = Self {
+            flat,
             vs,
             ws,
             bs,
@@ -261,6 +266,13 @@ impl ActorCritic {
         };
         ac.sync_cpu();
         ac
+    }
+
+    /// The trainable variables as one flat buffer (the policy's and value's layers and the
+    /// log-std, in the order of their names), for [`super::off_policy::FlatAdam`] and
+    /// [`super::off_policy::FlatRmsProp`]. The normalization statistics are not in it.
+    pub fn params_flat(&self) -> &Tensor {
+        &self.flat
     }
 
     /// Values per observation.
@@ -365,34 +377,6 @@ impl ActorCritic {
     /// State values, `[B]`.
     pub fn value(&self, x: &Tensor) -> Tensor {
         self.forward(x).1
-    }
-
-    /// Samples actions through libtorch: (actions — int64 `[B]` or float `[B, d]` —,
-    /// log-probabilities `[B]`).
-    pub fn sample(&self, x: &Tensor) -> (Tensor, Tensor) {
-        let (out, _, latent) = self.forward_latent(x);
-        match (&self.log_std, self.sde_log_std(&latent)) {
-            (None, _) => {
-                let a = out
-                    .softmax(-1, Kind::Float)
-                    .multinomial(1, true)
-                    .squeeze_dim(-1);
-                let lp = nets::categorical_log_prob(&out, &a);
-                (a, lp)
-            }
-            // With gSDE, independent draws from the marginal Gaussian (the exploration matrices
-            // belong to the CPU rollouts).
-            (Some(_), Some(ls)) => {
-                let a = &out + out.randn_like() * ls.exp();
-                let lp = nets::gaussian_log_prob(&out, &ls, &a);
-                (a, lp)
-            }
-            (Some(log_std), None) => {
-                let a = &out + out.randn_like() * log_std.exp();
-                let lp = nets::gaussian_log_prob(&out, log_std, &a);
-                (a, lp)
-            }
-        }
     }
 
     /// Log-probabilities, entropies and values (`[B]`) of `actions` under the current networks.

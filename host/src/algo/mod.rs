@@ -7,6 +7,7 @@ pub mod ddpg;
 pub mod dqn;
 pub mod noisy;
 pub mod off_policy;
+pub mod pg_state;
 pub mod ppo;
 pub mod q_net;
 pub mod reinforce;

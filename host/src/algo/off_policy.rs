@@ -783,6 +783,139 @@ impl FlatAdam {
     }
 }
 
+/// As [`flatten_vars`], for the *trainable* variables of `vs` only (in the order of their
+/// names, the order [`FlatAdam`] and [`FlatRmsProp`] walk them), so that a store that also holds
+/// statistics (observation normalization) has an optimizer buffer of its parameters alone.
+pub fn flatten_trainable_vars(vs: &nn::VarStore) -> Tensor {
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let total: i64 = vars.iter().map(|(_, t)| t.numel() as i64).sum();
+    let flat = Tensor::zeros([total], (Kind::Float, vs.device()));
+    let mut offset = 0i64;
+    tch::no_grad(|| {
+        for (_, var) in &mut vars {
+            let n = var.numel() as i64;
+            let view = flat.narrow(0, offset, n).view(var.size().as_slice());
+            view.shallow_clone().copy_(var);
+            var.set_data(&view);
+            offset += n;
+        }
+    });
+    flat
+}
+
+/// The trainable variables of `vs` in the order of their names.
+fn trainable_by_name(vs: &nn::VarStore) -> Vec<Tensor> {
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Back-propagates `loss` to `params` and returns their gradients as one flat tensor, its global
+/// norm clipped to `max_grad_norm` (0: no clipping; PyTorch's `clip_grad_norm_`, coefficient
+/// `max / (norm + 1e-6)` when below 1), with the norm before clipping (NaN when not clipping,
+/// which saves reading it). A parameter the loss does not reach gets a zero gradient.
+fn clipped_flat_grad(loss: &Tensor, params: &[Tensor], max_grad_norm: f64) -> (Tensor, f64) {
+    let grads = Tensor::run_backward(&[loss], params, false, false);
+    tch::no_grad(|| {
+        let flat: Vec<Tensor> = grads
+            .iter()
+            .zip(params)
+            .map(|(g, p)| {
+                if g.defined() {
+                    g.view([-1])
+                } else {
+                    p.zeros_like().view([-1])
+                }
+            })
+            .collect();
+        let mut g = Tensor::cat(&flat, 0);
+        let mut norm = f64::NAN;
+        if max_grad_norm > 0.0 {
+            norm = g.norm().double_value(&[]);
+            let coef = max_grad_norm / (norm + 1e-6);
+            if coef < 1.0 {
+                g *= coef;
+            }
+        }
+        (g, norm)
+    })
+}
+
+/// RMSprop over the variables of one [`flatten_trainable_vars`] buffer, with PyTorch's update
+/// (`torch.optim.RMSprop` without momentum, centering or weight decay, SB3's A2C settings):
+/// `s ← α s + (1 − α) g²`, `θ ← θ − lr · g / (√s + ε)` — ε *outside* the square root, unlike
+/// TensorFlow's. Its one moment is saved for a bit-exact `--resume`.
+#[derive(Debug)]
+pub struct FlatRmsProp {
+    params: Vec<Tensor>,
+    flat: Tensor,
+    square_avg: Tensor,
+    /// The learning rate.
+    pub lr: f64,
+    alpha: f64,
+    eps: f64,
+}
+
+impl FlatRmsProp {
+    /// RMSprop with smoothing constant `alpha` and `eps` over the trainable variables of `vs`,
+    /// whose flat buffer is `flat` (from [`flatten_trainable_vars`]).
+    pub fn new(vs: &nn::VarStore, flat: &Tensor, lr: f64, alpha: f64, eps: f64) -> Self {
+        Self {
+            params: trainable_by_name(vs),
+            square_avg: flat.zeros_like(),
+            flat: flat.shallow_clone(),
+            lr,
+            alpha,
+            eps,
+        }
+    }
+
+    /// Back-propagates `loss`, clips the gradient's global norm to `max_grad_norm` (0: no
+    /// clipping), takes one step and returns the norm before clipping (NaN when not clipping).
+    pub fn step(&mut self, loss: &Tensor, max_grad_norm: f64) -> f64 {
+        let (g, norm) = clipped_flat_grad(loss, &self.params, max_grad_norm);
+        tch::no_grad(|| {
+            let _ = self
+                .square_avg
+                .g_mul_scalar_(self.alpha)
+                .addcmul_(&g, &(&g * (1.0 - self.alpha)));
+            let avg = self.square_avg.sqrt().g_add_scalar_(self.eps);
+            let _ = self.flat.addcdiv_(&(&g * -self.lr), &avg);
+        });
+        norm
+    }
+
+    /// The running mean square, for a bit-exact `--resume`.
+    pub fn snapshot(&self) -> Tensor {
+        self.square_avg.copy()
+    }
+
+    /// Restores a [`FlatRmsProp::snapshot`].
+    pub fn restore(&mut self, square_avg: &Tensor) -> Result<()> {
+        if square_avg.size() != self.square_avg.size() {
+            bail!(
+                "an RMSprop state of shape {:?}, the network has {:?}",
+                square_avg.size(),
+                self.square_avg.size()
+            );
+        }
+        tch::no_grad(|| {
+            self.square_avg
+                .copy_(&square_avg.to_device(self.square_avg.device()))
+        });
+        Ok(())
+    }
+}
+
 /// A network's export run on the CPU through `picorl-core`'s f32 dense layers (the firmware's
 /// code), for acting one observation at a time.
 #[derive(Debug, Clone, Default)]
@@ -1230,6 +1363,91 @@ mod tests {
             .map(|t| t.sum(Kind::Float).double_value(&[]))
             .sum();
         assert!((total - before - flat.numel() as f64).abs() < 1e-3);
+    }
+
+    #[test]
+    fn flat_rmsprop_matches_libtorch_rmsprop() {
+        use tch::nn::OptimizerConfig;
+        // libtorch's RMSprop (PyTorch's update, as tch builds it) and FlatRmsProp on the same
+        // network and data, with a statistic variable in the store that neither may touch. The
+        // weights are set from a formula, not drawn: libtorch's process-wide generator belongs to
+        // the seeded training runs that other tests make side by side.
+        let build = || {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let zero = nn::LinearConfig {
+                ws_init: nn::Init::Const(0.0),
+                bs_init: Some(nn::Init::Const(0.0)),
+                bias: true,
+            };
+            let l1 = nn::linear(vs.root() / "a", 3, 5, zero);
+            let l2 = nn::linear(vs.root() / "b", 5, 2, zero);
+            let stat = vs.root().ones_no_train("stat", &[3]);
+            let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            tch::no_grad(|| {
+                for (k, (_, v)) in vars.iter_mut().enumerate() {
+                    if v.requires_grad() {
+                        let n = v.numel() as i64;
+                        let values =
+                            (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 0.7 + k as f64).sin()
+                                * 0.5;
+                        v.copy_(&values.view(v.size().as_slice()));
+                    }
+                }
+            });
+            (vs, l1, l2, stat)
+        };
+        let x = Tensor::from_slice(&[0.5f32, -1.0, 2.0, 1.5, 0.0, -0.5]).view([2, 3]);
+        let y = Tensor::from_slice(&[1.0f32, -1.0, 0.5, 2.0]).view([2, 2]);
+        let loss_of = |l1: &nn::Linear, l2: &nn::Linear| {
+            (x.apply(l1).tanh().apply(l2) - &y)
+                .square()
+                .mean(Kind::Float)
+        };
+        let (vs_a, a1, a2, _) = build();
+        let mut opt = nn::RmsProp {
+            alpha: 0.99,
+            eps: 1e-5,
+            ..Default::default()
+        }
+        .build(&vs_a, 0.01)
+        .unwrap();
+        let (vs_b, b1, b2, stat) = build();
+        let flat = flatten_trainable_vars(&vs_b);
+        assert_eq!(
+            flat.numel(),
+            3 * 5 + 5 + 5 * 2 + 2,
+            "the statistic stays out"
+        );
+        let mut flat_opt = FlatRmsProp::new(&vs_b, &flat, 0.01, 0.99, 1e-5);
+        for _ in 0..20 {
+            let la = loss_of(&a1, &a2);
+            opt.zero_grad();
+            la.backward();
+            opt.clip_grad_norm(0.5);
+            opt.step();
+            let lb = loss_of(&b1, &b2);
+            flat_opt.step(&lb, 0.5);
+            assert!((la.double_value(&[]) - lb.double_value(&[])).abs() < 1e-5);
+        }
+        for (name, t) in vs_a.variables() {
+            let other = &vs_b.variables()[&name];
+            let d = (t - other).abs().max().double_value(&[]);
+            assert!(d < 1e-5, "{name}: {d}");
+        }
+        assert_eq!(crate::nets::tensor_to_vec(&stat), vec![1.0; 3]);
+        // The moment round-trips: a restored twin takes the same next step.
+        let (vs_c, c1, c2, _) = build();
+        let flat_c = flatten_trainable_vars(&vs_c);
+        flat_c.shallow_clone().copy_(&flat);
+        let mut twin = FlatRmsProp::new(&vs_c, &flat_c, 0.01, 0.99, 1e-5);
+        twin.restore(&flat_opt.snapshot()).unwrap();
+        flat_opt.step(&loss_of(&b1, &b2), 0.5);
+        twin.step(&loss_of(&c1, &c2), 0.5);
+        assert!(flat.equal(&flat_c));
+        assert!(twin
+            .restore(&Tensor::zeros([3], (Kind::Float, Device::Cpu)))
+            .is_err());
     }
 
     #[test]

@@ -3,22 +3,29 @@
 //! value clipping, entropy bonus, per-minibatch advantage normalization, several epochs of
 //! minibatches, linear schedules for the learning rate and clip range, and an optional early stop
 //! on the approximate KL divergence.
+//!
+//! Minibatches are shuffled with the learner's own generator (the one that draws its actions),
+//! not libtorch's, so that a checkpoint holds every generator the run draws from. Checkpoints
+//! hold the networks and, for a bit-exact `--resume`, Adam's moments, that generator, the
+//! environments' journal and the normalization statistics ([`pg_state`](super::pg_state)): a
+//! resumed run ends with the same metrics as an uninterrupted one (`host/tests/crash_resume.rs`).
 
 use std::path::Path;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActorCritic, NetOptions};
+use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::rollout::{action_tensor, collect, explained_variance, gae, obs_tensor, Rollout};
 use super::running_norm::RewardNorm;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
-use crate::nets::{clip_grad_norm, Activation};
+use crate::nets::Activation;
 use crate::train::{Algorithm, Setup, TrainCtx};
 use crate::vec_env::VecEnv;
-use picorl_core::rng::Pcg32;
+use picorl_core::rng::{self, Pcg32};
 
 /// PPO's clipped surrogate as a loss (Schulman et al. 2017, eq. 7, negated):
 /// `-mean(min(A·r, A·clip(r, 1-ε, 1+ε)))`.
@@ -31,20 +38,20 @@ pub fn clipped_surrogate_loss(advantages: &Tensor, ratio: &Tensor, clip: f64) ->
 /// One PPO update phase over a collected rollout: `n_epochs` passes in shuffled minibatches of
 /// `batch_size`, each a gradient step on the clipped surrogate, the value loss and the entropy
 /// bonus (gradients clipped to `max_grad_norm`), stopping early when the approximate KL passes
-/// 1.5 × `target_kl`. `adv` and `ret` are [`gae`]'s advantages and returns for `r`; `grads` are
-/// `ac`'s trainable variables. Returns the sums over minibatches of
+/// 1.5 × `target_kl`. `adv` and `ret` are [`gae`]'s advantages and returns for `r`; the
+/// minibatches are drawn from `rng`. Returns the sums over minibatches of
 /// `[loss, policy_loss, value_loss, entropy, approx_kl, clip_fraction]` (on the device, read
 /// once by the caller) and the number of minibatches.
 #[allow(clippy::too_many_arguments)] // the rollout's parts as the trainer already holds them
 pub fn update(
     ac: &ActorCritic,
-    opt: &mut nn::Optimizer,
-    grads: &[Tensor],
+    opt: &mut PgOptimizer,
     c: &PpoConfig,
     clip: f64,
     r: &Rollout,
     adv: &[f32],
     ret: &[f32],
+    rng: &mut Pcg32,
 ) -> (Tensor, usize) {
     let device = ac.vs.device();
     let obs = obs_tensor(r, ac.obs_dim(), device);
@@ -60,7 +67,7 @@ pub fn update(
     let mut sums = Tensor::zeros([6], (Kind::Float, device));
     let mut count = 0usize;
     'epochs: for _ in 0..c.n_epochs {
-        let perm = Tensor::randperm(b, (Kind::Int64, device));
+        let perm = Tensor::from_slice(&permutation(b as usize, rng)).to_device(device);
         let mut start = 0i64;
         while start < b {
             let idx = perm.narrow(0, start, (c.batch_size as i64).min(b - start));
@@ -99,15 +106,22 @@ pub fn update(
             if c.target_kl > 0.0 && stats.double_value(&[4]) > 1.5 * c.target_kl {
                 break 'epochs;
             }
-            opt.zero_grad();
-            loss.backward();
-            clip_grad_norm(grads, c.max_grad_norm);
-            opt.step();
+            opt.step(&loss, c.max_grad_norm);
             sums += stats;
             count += 1;
         }
     }
     (sums, count)
+}
+
+/// A uniformly random permutation of `0..n` (Fisher-Yates, draws from `rng`).
+pub fn permutation(n: usize, rng: &mut Pcg32) -> Vec<i64> {
+    let mut p: Vec<i64> = (0..n as i64).collect();
+    for i in (1..n).rev() {
+        let j = rng::below(rng, (i + 1) as u32) as usize;
+        p.swap(i, j);
+    }
+    p
 }
 
 /// How a value changes over training.
@@ -160,7 +174,7 @@ pub struct PpoConfig {
     pub ent_coef: f64,
     /// Value loss coefficient.
     pub vf_coef: f64,
-    /// Gradient norm clip.
+    /// Gradient norm clip (0: none).
     pub max_grad_norm: f64,
     /// Stop an update's epochs once the approximate KL exceeds 1.5 × this (0: never).
     pub target_kl: f64,
@@ -223,10 +237,9 @@ impl Default for PpoConfig {
 pub struct Ppo {
     cfg: PpoConfig,
     ac: ActorCritic,
-    opt: nn::Optimizer,
+    opt: PgOptimizer,
     envs: VecEnv,
     reward_norm: Option<RewardNorm>,
-    grads: Vec<Tensor>,
     rng: Pcg32,
 }
 
@@ -268,22 +281,18 @@ impl Algorithm for Ppo {
                 sde_sample_freq: cfg.sde_sample_freq,
             },
         );
-        let opt = nn::Adam::default()
-            .eps(1e-5)
-            .build(&ac.vs, cfg.learning_rate)?;
+        let opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-5);
         let envs = setup.make_vec_env(cfg.n_envs)?;
         let reward_norm = cfg
             .normalize_reward
             .then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
-        let grads = ac.vs.trainable_variables();
         Ok(Self {
             cfg,
             ac,
             opt,
             envs,
             reward_norm,
-            grads,
-            // Action draws have their own stream, apart from the environments' and libtorch's.
+            // Action draws and minibatches have their own stream, apart from the environments'.
             rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5050_4f5f_6163_7473),
         })
     }
@@ -331,12 +340,12 @@ impl Algorithm for Ppo {
         let (sums, count) = update(
             &self.ac,
             &mut self.opt,
-            &self.grads,
             c,
             clip,
             &r,
             &adv,
             &ret,
+            &mut self.rng,
         );
         let mut row: Vec<f64> = if count == 0 {
             vec![f64::NAN; 6]
@@ -364,6 +373,26 @@ impl Algorithm for Ppo {
     fn export(&self) -> Result<PolicyExport> {
         Ok(self.ac.export())
     }
+
+    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
+        let state = PgResume {
+            rng: self.rng.clone(),
+            journal: self.envs.journal().clone(),
+            obs_norm: None,
+            reward_norm: self.reward_norm.clone(),
+            adam_t: 0,
+        };
+        resume_tensors(Self::NAME, &self.ac, &self.opt, state)
+    }
+
+    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
+        if let Some(s) = restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
+            self.envs.restore(&s.journal)?;
+            self.reward_norm = s.reward_norm;
+            self.rng = s.rng;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -382,6 +411,19 @@ mod tests {
         let r = Tensor::from_slice(&[1.5f32, 1.5, 0.5, 0.5]);
         let loss = clipped_surrogate_loss(&a, &r, 0.2).double_value(&[]);
         assert!((loss - 0.15).abs() < 1e-6, "{loss}");
+    }
+
+    #[test]
+    fn permutations_are_permutations_and_seeded() {
+        let mut a = rng::seeded(3);
+        let p = permutation(100, &mut a);
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<i64>>());
+        assert_ne!(p, sorted, "shuffled");
+        assert_eq!(p, permutation(100, &mut rng::seeded(3)), "the seed decides");
+        assert_ne!(p, permutation(100, &mut a), "the stream moves on");
+        assert!(permutation(0, &mut a).is_empty());
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //!   `vf_coef`) and the weight of `log π` is the advantage `Ĝ − V(s)`;
 //! - an entropy bonus, one Adam step on the whole batch, the gradient norm clipped.
 //!
+//! Actions are sampled on the CPU copy of the policy (core's dense layers, as A2C and PPO act)
+//! with draws from the learner's own generator, not libtorch's, so that a checkpoint holds every
+//! generator the run draws from.
+//!
 //! The loss is a mean over the batch's steps rather than the textbook sum: with Adam the two
 //! differ only through ε and the gradient clip, and the mean keeps `max_grad_norm` meaningful
 //! whatever the episodes' lengths.
@@ -21,21 +25,31 @@
 //! rewards the episode saw, so a time limit acts as part of the environment. (A2C and PPO
 //! bootstrap it from the value of the final observation.) An episode still running when the
 //! step budget is spent is cut there the same way.
+//!
+//! Checkpoints hold the networks and, for a bit-exact `--resume`, Adam's moments, the generator,
+//! the normalization statistics and the environments' journal ([`pg_state`](super::pg_state)).
+//! Checkpoints fall between batches, where every copy's episode has ended; the journal holds each
+//! copy's seeded reset and every action since, and a resume replays them, resetting a copy
+//! between its episodes as the batches did, so that its generator continues where it stood. A
+//! resumed run ends with the same metrics as an uninterrupted one (`host/tests/crash_resume.rs`).
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use picorl_core::env::{Action, Env};
+use picorl_core::rng::Pcg32;
 use serde::{Deserialize, Serialize};
-use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+use tch::{Kind, Tensor};
 
-use super::actor_critic::{ActionKind, ActorCritic, NetOptions};
+use super::actor_critic::{ActionKind, ActorCritic, CpuSample, NetOptions};
+use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::ppo::Schedule;
 use super::rollout::normalize;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
-use crate::nets::{clip_grad_norm, tensor_to_vec, Activation};
+use crate::nets::{tensor_to_vec, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
+use crate::vec_env::Journal;
 
 /// REINFORCE's hyper-parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,11 +146,15 @@ struct Batch {
 pub struct Reinforce {
     cfg: ReinforceConfig,
     ac: ActorCritic,
-    opt: nn::Optimizer,
+    opt: PgOptimizer,
     envs: Vec<Box<dyn Env + Send>>,
     /// Seed of the first reset of each copy; later resets continue each copy's generator.
     first_seed: Option<u64>,
-    params: Vec<Tensor>,
+    /// What rebuilds the copies on `--resume`: per copy its seeded reset, the resets between its
+    /// episodes since, and every action since (as [`Journal`] records a [`crate::vec_env::VecEnv`]).
+    journal: Journal,
+    /// Action draws.
+    rng: Pcg32,
 }
 
 impl std::fmt::Debug for Reinforce {
@@ -159,8 +177,18 @@ impl Reinforce {
             let seed = self.first_seed.map(|s| s.wrapping_add(i as u64));
             env.reset(seed, obs)
                 .with_context(|| format!("resetting {} copy {i}", env.spec().id))?;
+            if seed.is_some() {
+                self.journal.seeds[i] = seed;
+                self.journal.actions[i].clear();
+                self.journal.resets[i] = 0;
+            } else {
+                self.journal.resets[i] += 1;
+            }
         }
         self.first_seed = None;
+        // The CPU copy acts: bring it up to date with the last update.
+        self.ac.sync_cpu();
+        let mut sample = CpuSample::default();
         let mut trajs: Vec<Trajectory> = (0..n).map(|_| Trajectory::default()).collect();
         // Actions are stored per copy, in the layout of `Batch`.
         let mut acts_d: Vec<Vec<i64>> = vec![Vec::new(); n];
@@ -175,36 +203,31 @@ impl Reinforce {
             if let Some(norm) = &mut self.ac.obs_norm {
                 norm.stats.update(&batch_raw);
             }
-            let (x_vec, x) = self.ac.obs_tensor(&batch_raw);
-            let actions = tch::no_grad(|| self.ac.sample(&x).0);
-            let (discrete, continuous) = match &self.ac.kind {
-                ActionKind::Discrete { .. } => (
-                    Vec::<i64>::try_from(
-                        &actions.to_device(tch::Device::Cpu).to_kind(Kind::Int64),
-                    )?,
-                    Vec::new(),
-                ),
-                ActionKind::Continuous { .. } => (Vec::new(), tensor_to_vec(&actions)),
-            };
+            let x_vec = self.ac.normalized(&batch_raw);
+            self.ac.sample_cpu(&x_vec, &mut self.rng, &mut sample)?;
             let mut still = Vec::with_capacity(active.len());
             for (k, &i) in active.iter().enumerate() {
                 let t = &mut trajs[i];
                 t.obs.extend_from_slice(&x_vec[k * d..(k + 1) * d]);
                 let obs = &mut raw[i * d..(i + 1) * d];
                 let env = &mut self.envs[i];
+                let log = &mut self.journal.actions[i];
                 let step = match &self.ac.kind {
                     ActionKind::Discrete { .. } => {
-                        acts_d[i].push(discrete[k]);
-                        env.step(Action::Discrete(discrete[k] as u32), obs)
+                        let a = sample.discrete[k];
+                        acts_d[i].push(i64::from(a));
+                        log.push(a as f32);
+                        env.step(Action::Discrete(a), obs)
                     }
                     ActionKind::Continuous { dim, low, high } => {
-                        let a = &continuous[k * dim..(k + 1) * dim];
+                        let a = &sample.continuous[k * dim..(k + 1) * dim];
                         acts_c[i].extend_from_slice(a);
                         let clipped: Vec<f32> = a
                             .iter()
                             .enumerate()
                             .map(|(j, v)| v.clamp(low[j], high[j]))
                             .collect();
+                        log.extend_from_slice(&clipped);
                         env.step(Action::Continuous(&clipped), obs)
                     }
                 }
@@ -235,6 +258,55 @@ impl Reinforce {
         }
         Ok(b)
     }
+
+    /// Rebuilds every copy from `journal` (a checkpoint's, taken between batches): the seeded
+    /// reset, then every action, with a reset between episodes as [`Reinforce::collect`] does at
+    /// the start of a batch, but none after the last (the next batch's comes first).
+    fn restore_envs(&mut self, journal: &Journal) -> Result<()> {
+        let n = self.envs.len();
+        if journal.seeds.len() != n || journal.resets.len() != n || journal.actions.len() != n {
+            bail!("an environment journal of another number of copies (this run has {n})");
+        }
+        let per = match &self.ac.kind {
+            ActionKind::Discrete { .. } => 1,
+            ActionKind::Continuous { dim, .. } => *dim,
+        };
+        let mut obs = vec![0.0f32; self.ac.obs_dim()];
+        for (i, env) in self.envs.iter_mut().enumerate() {
+            let id = env.spec().id;
+            let ctx = || format!("restoring {id} copy {i}");
+            let Some(seed) = journal.seeds[i] else {
+                bail!("{}: the journal has no seeded reset", ctx());
+            };
+            env.reset(Some(seed), &mut obs).with_context(ctx)?;
+            let acts = &journal.actions[i];
+            if acts.len() % per != 0 {
+                bail!("{}: a journal of {} action values", ctx(), acts.len());
+            }
+            let (mut done, mut resets) = (false, 0u64);
+            for a in acts.chunks(per) {
+                if done {
+                    env.reset(None, &mut obs).with_context(ctx)?;
+                    resets += 1;
+                }
+                let action = match &self.ac.kind {
+                    ActionKind::Discrete { .. } => Action::Discrete(a[0] as u32),
+                    ActionKind::Continuous { .. } => Action::Continuous(a),
+                };
+                done = env.step(action, &mut obs).with_context(ctx)?.done();
+            }
+            if resets != journal.resets[i] {
+                bail!(
+                    "{}: the replay ended {resets} episodes, the journal {}",
+                    ctx(),
+                    journal.resets[i]
+                );
+            }
+        }
+        self.journal = journal.clone();
+        self.first_seed = None;
+        Ok(())
+    }
 }
 
 impl Actor for Reinforce {
@@ -264,26 +336,27 @@ impl Algorithm for Reinforce {
             },
             cfg.vf_activation,
         );
-        let opt = nn::Adam::default().build(&ac.vs, cfg.learning_rate)?;
-        let envs = (0..cfg.n_envs)
+        // Without a baseline the value network is never trained: its half of the stacked
+        // layers gets zero gradients, so Adam leaves it as it is (it stays in the checkpoint,
+        // unused, so that every actor-critic run has the same layout).
+        let opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-8);
+        let n = cfg.n_envs;
+        let envs = (0..n)
             .map(|_| setup.make_env())
             .collect::<Result<Vec<_>>>()?;
-        // Without a baseline the value network is never trained (it stays in the checkpoint,
-        // unused, so that every actor-critic run has the same layout).
-        let params = ac
-            .vs
-            .variables()
-            .into_iter()
-            .filter(|(name, t)| t.requires_grad() && (cfg.baseline || !name.starts_with("vf.")))
-            .map(|(_, t)| t)
-            .collect();
         Ok(Self {
             first_seed: Some(setup.run.seed),
             cfg,
             ac,
             opt,
             envs,
-            params,
+            journal: Journal {
+                seeds: vec![None; n],
+                resets: vec![0; n],
+                actions: vec![Vec::new(); n],
+            },
+            // Action draws have their own stream, apart from the environments'.
+            rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5245_494e_5f61_6374),
         })
     }
 
@@ -335,12 +408,7 @@ impl Algorithm for Reinforce {
         let policy_loss = -(&weights * &log_probs).mean(Kind::Float);
         let entropy = entropy.mean(Kind::Float);
         let loss = &policy_loss - c.ent_coef * &entropy + c.vf_coef * &value_loss;
-        self.opt.zero_grad();
-        loss.backward();
-        if c.max_grad_norm > 0.0 {
-            clip_grad_norm(&self.params, c.max_grad_norm);
-        }
-        self.opt.step();
+        self.opt.step(&loss, c.max_grad_norm);
 
         let stats =
             tch::no_grad(|| Tensor::stack(&[&loss, &policy_loss, &value_loss, &entropy], 0));
@@ -361,6 +429,25 @@ impl Algorithm for Reinforce {
 
     fn export(&self) -> Result<PolicyExport> {
         Ok(self.ac.export())
+    }
+
+    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
+        let state = PgResume {
+            rng: self.rng.clone(),
+            journal: self.journal.clone(),
+            obs_norm: None,
+            reward_norm: None,
+            adam_t: 0,
+        };
+        resume_tensors(Self::NAME, &self.ac, &self.opt, state)
+    }
+
+    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
+        if let Some(s) = restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
+            self.restore_envs(&s.journal)?;
+            self.rng = s.rng;
+        }
+        Ok(())
     }
 }
 

@@ -5,8 +5,9 @@
 
 use crate::export::ObsNormExport;
 
-/// Mean and variance of a stream of vectors.
-#[derive(Debug, Clone, PartialEq)]
+/// Mean and variance of a stream of vectors (serializable: a bit-exact `--resume` restores the
+/// `f64` statistics, which the checkpoint's weights hold only as `f32`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunningMeanStd {
     /// Per-component mean.
     pub mean: Vec<f64>,
@@ -93,8 +94,9 @@ impl ObsNorm {
 }
 
 /// Reward scaling by the running standard deviation of the discounted return (SB3's
-/// `VecNormalize(norm_reward=True)`): `r / sqrt(var(R) + eps)`, clipped to ±10.
-#[derive(Debug, Clone, PartialEq)]
+/// `VecNormalize(norm_reward=True)`): `r / sqrt(var(R) + eps)`, clipped to ±10. Serializable,
+/// for a bit-exact `--resume`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RewardNorm {
     stats: RunningMeanStd,
     returns: Vec<f64>,

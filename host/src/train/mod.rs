@@ -258,6 +258,13 @@ struct TrainState {
     /// killed run wrote after it, so that they are not written twice.
     #[serde(default)]
     logs: std::collections::BTreeMap<String, u64>,
+    /// The TensorBoard event file (its name) and its length when the checkpoint was taken:
+    /// `--resume` cuts it back and continues it.
+    #[serde(default)]
+    tensorboard: Option<(String, u64)>,
+    /// The step from which the next `metrics.csv` row also goes to TensorBoard.
+    #[serde(default)]
+    tensorboard_next: u64,
 }
 
 /// The name of the tensor holding the training loop's state (JSON bytes, as in `state.json`) in
@@ -327,6 +334,23 @@ pub fn run<A: Algorithm>(
     }
 }
 
+/// Removes the TensorBoard event files in `dir`.
+fn remove_event_files(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with("events.out.tfevents.")
+        {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("removing {}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes the files a run writes from a directory that existed (empty) before it.
 fn remove_run_files(dir: &Path) -> bool {
     let mut names: Vec<&str> = LOGS.to_vec();
@@ -342,7 +366,7 @@ fn remove_run_files(dir: &Path) -> bool {
             return false;
         }
     }
-    true
+    remove_event_files(dir).is_ok()
 }
 
 /// A checkpoint's tensors but the loop's state (which holds wall-clock times): what two runs of
@@ -414,6 +438,8 @@ fn run_inner<A: Algorithm>(
         last_eval: None,
         recent: Vec::new(),
         logs: Default::default(),
+        tensorboard: None,
+        tensorboard_next: 0,
     };
     let ckpt = dir.join(CHECKPOINT);
     if resume && !ckpt.exists() {
@@ -425,6 +451,7 @@ fn run_inner<A: Algorithm>(
                     .with_context(|| format!("--resume: removing {}", path.display()))?;
             }
         }
+        remove_event_files(dir).context("--resume")?;
     } else if resume {
         state = match read_train_state(&ckpt)? {
             Some(s) => s,
@@ -453,6 +480,12 @@ fn run_inner<A: Algorithm>(
                 "the run is finished ({} steps): nothing to resume",
                 state.steps
             );
+            // Killed between the summary and the picture: the picture is drawn now.
+            if !dir.join("learning_curve.png").exists() {
+                if let Err(e) = crate::plot::learning_curve(dir) {
+                    eprintln!("warning: learning_curve.png not drawn: {e:#}");
+                }
+            }
             return Ok(Outcome {
                 dir: dir.to_path_buf(),
                 summary,
@@ -475,6 +508,16 @@ fn run_inner<A: Algorithm>(
         }
     }
 
+    // A resumed run continues its event file from the checkpoint (a checkpoint of an older
+    // picorl, without one, starts a new file).
+    let tensorboard = match &state.tensorboard {
+        Some((name, len)) if resume => crate::tensorboard::EventWriter::resume(dir, name, *len)?,
+        _ => None,
+    };
+    let tensorboard = match tensorboard {
+        Some(w) => w,
+        None => crate::tensorboard::EventWriter::create(dir)?,
+    };
     let metric_names = algo.metric_names();
     let mut header = vec!["step", "episodes", "ep_return", "ep_length"];
     header.extend_from_slice(metric_names);
@@ -490,13 +533,13 @@ fn run_inner<A: Algorithm>(
         )?,
         episodes_log: CsvLog::open(&dir.join("episodes.csv"), &["step", "return", "length"])?,
         metric_names,
-        tensorboard: crate::tensorboard::EventWriter::create(dir)?,
+        tensorboard,
         tensorboard_tags: header[1..]
             .iter()
             .chain(&["steps_per_second"])
             .map(|c| crate::tensorboard::tag(c))
             .collect(),
-        tensorboard_next: 0,
+        tensorboard_next: state.tensorboard_next,
         clock: Duration::from_secs_f64(state.train_seconds),
         iter_start: None,
         steps_at_last_log: state.steps,
@@ -614,13 +657,11 @@ fn evaluate_and_save<A: Algorithm>(
         state.solved_at_step = Some(ctx.steps);
         state.solved_train_seconds = Some(state.train_seconds);
     }
-    state.logs = LOGS
-        .iter()
-        .map(|n| {
-            let len = std::fs::metadata(dir.join(n)).map(|m| m.len()).unwrap_or(0);
-            (n.to_string(), len)
-        })
-        .collect();
+    let len_of = |n: &str| std::fs::metadata(dir.join(n)).map(|m| m.len()).unwrap_or(0);
+    state.logs = LOGS.iter().map(|n| (n.to_string(), len_of(n))).collect();
+    let events = ctx.tensorboard.file_name();
+    state.tensorboard = Some((events.clone(), len_of(&events)));
+    state.tensorboard_next = ctx.tensorboard_next;
     // The weights, the algorithm's resume state and the loop's state in one file, committed by
     // one rename: a crash leaves the previous checkpoint or this one, whole.
     let ckpt = dir.join(CHECKPOINT);
