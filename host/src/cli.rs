@@ -506,7 +506,11 @@ pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Se
         device: tch::Device::Cpu,
         spec,
     };
-    let mut algo = A::new(&setup, cfg.hyper()?)?;
+    // Its initial weights, drawn from libtorch's generator, are replaced by the checkpoint's.
+    let mut algo = {
+        let _turn = crate::train::torch_generator();
+        A::new(&setup, cfg.hyper()?)?
+    };
     let ckpt = dir.join(CHECKPOINT);
     if !ckpt.exists() {
         bail!(

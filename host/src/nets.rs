@@ -224,6 +224,7 @@ mod tests {
 
     #[test]
     fn mlp_shapes_and_export() {
+        let _turn = crate::train::torch_generator();
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let m = Mlp::new(
             &vs.root(),

@@ -3,18 +3,15 @@
 //! solve Acrobot-v1 and PPO solves Pendulum-v1 and MountainCarContinuous-v0; the
 //! same seed gives the same run; the continuous-action paths train without error.
 //!
-//! Runs go through `picorl_host::train::run`, as `picorl train` does, on the CPU with one thread.
-//! libtorch's random generator is global to the process, so the runs here take turns (a lock):
-//! two seeded runs sharing it would draw from each other's stream.
+//! Runs go through `picorl_host::train::run`, as `picorl train` does, on the CPU with one thread,
+//! side by side: `run` takes its turn at libtorch's process-wide generator only while it seeds it
+//! and builds its networks (`train::torch_generator`); every later draw is the learner's own.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use picorl_host::algo::{a2c::A2c, ppo::Ppo, reinforce::Reinforce};
 use picorl_host::train::config::{self, ResolvedConfig, RunOptions, Source};
 use picorl_host::train::{run, Algorithm};
-
-static TORCH_RNG: Mutex<()> = Mutex::new(());
 
 /// Knobs of a test run; `None` keeps the config's value.
 #[derive(Default)]
@@ -29,7 +26,6 @@ struct Opts<'a> {
 /// Trains `A` on `env` with seed `seed` into a fresh temporary directory; returns the summary and
 /// the run directory (removed by the caller).
 fn train<A: Algorithm>(env: &str, seed: u64, o: Opts<'_>) -> (serde_json::Value, PathBuf) {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let source = Source::BuiltIn("test");
     let text = o.config.unwrap_or(A::CONFIG);
     let section = config::section::<A::Hyper>(text, &source, env).unwrap();

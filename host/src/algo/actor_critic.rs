@@ -667,6 +667,7 @@ mod tests {
 
     #[test]
     fn cpu_copy_matches_libtorch() {
+        let _turn = crate::train::torch_generator();
         for id in ["CartPole-v1", "Pendulum-v1"] {
             tch::manual_seed(3);
             let mut ac = ActorCritic::new(
@@ -699,6 +700,7 @@ mod tests {
 
     #[test]
     fn cpu_log_probs_match_libtorch() {
+        let _turn = crate::train::torch_generator();
         for (id, use_sde) in [
             ("CartPole-v1", false),
             ("Pendulum-v1", false),
@@ -738,6 +740,7 @@ mod tests {
     /// `sde_sample_freq` steps.
     #[test]
     fn sde_noise_is_a_fixed_function_of_the_state_until_redrawn() {
+        let _turn = crate::train::torch_generator();
         tch::manual_seed(5);
         let o = NetOptions {
             use_sde: true,
@@ -800,6 +803,7 @@ mod tests {
 
     #[test]
     fn value_padding_columns_stay_zero_and_untrained() {
+        let _turn = crate::train::torch_generator();
         let ac = ActorCritic::new(&spec("CartPole-v1"), Device::Cpu, &opts());
         let last = ac.ws.last().unwrap().get(1);
         assert_eq!(

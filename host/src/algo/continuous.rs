@@ -777,12 +777,6 @@ pub(crate) mod testing {
         total_steps: u64,
         eval_every: u64,
     ) {
-        // `train::run` seeds libtorch's process-wide generator and initializes the networks from
-        // it (the updates draw from the learners' own generators): solves built side by side
-        // would draw from each other's stream and stop being the seeded runs that `picorl
-        // train` reproduces. They take turns.
-        static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
         let dir = temp_dir(&format!("{}-{env}-{seed}", A::NAME));
         let mut cfg = resolved::<A>(env, seed, &[], Some(threshold));
         cfg.run.total_steps = total_steps;

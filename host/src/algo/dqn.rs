@@ -750,6 +750,7 @@ mod tests {
 
     #[test]
     fn td_targets_by_hand_double_and_vanilla() {
+        let _turn = crate::train::torch_generator();
         tch::manual_seed(2);
         for double in [true, false] {
             let cfg = DqnConfig {
@@ -795,6 +796,7 @@ mod tests {
 
     #[test]
     fn joint_and_separate_online_passes_agree() {
+        let _turn = crate::train::torch_generator();
         // The joint pass over (obs, next_obs) is only a speed-up: the same targets either way.
         tch::manual_seed(3);
         let mut d = Dqn::new(
@@ -899,6 +901,7 @@ mod tests {
 
     #[test]
     fn export_and_cpu_copy_match_the_q_network() {
+        let _turn = crate::train::torch_generator();
         tch::manual_seed(6);
         let cfg = DqnConfig {
             dueling: true,

@@ -1318,6 +1318,7 @@ mod tests {
 
     #[test]
     fn flat_adam_matches_libtorch_adam() {
+        let _turn = crate::train::torch_generator();
         use tch::nn::OptimizerConfig;
         // The same two-layer network and data through libtorch's Adam and through FlatAdam.
         let build = || {

@@ -349,6 +349,7 @@ mod tests {
 
     #[test]
     fn export_computes_the_network_for_every_variant() {
+        let _turn = crate::train::torch_generator();
         tch::manual_seed(3);
         let obs = [0.3f32, -1.2, 0.7, 2.0];
         for (dueling, noisy) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -374,6 +375,7 @@ mod tests {
 
     #[test]
     fn dropout_only_in_training() {
+        let _turn = crate::train::torch_generator();
         tch::manual_seed(4);
         let vs = nn::VarStore::new(Device::Cpu);
         let mut o = opts(false, false);

@@ -461,6 +461,7 @@ mod tests {
     /// above (Pendulum: target entropy -1).
     #[test]
     fn temperature_moves_towards_the_target_entropy() {
+        let _turn = crate::train::torch_generator();
         for (logp, rises) in [(3.0f32, true), (-3.0, false)] {
             let mut s = Sac::new(
                 &testing::setup("sac", "Pendulum-v1", 0),

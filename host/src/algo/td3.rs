@@ -493,6 +493,7 @@ mod tests {
     /// is not bootstrapped, a truncated one is (from its final observation).
     #[test]
     fn targets_use_the_smaller_critic_at_the_smoothed_action() {
+        let _turn = crate::train::torch_generator();
         tch::manual_seed(4);
         let cfg = Td3Config {
             gamma: 0.9,

@@ -397,6 +397,15 @@ fn read_train_state(ckpt: &Path) -> Result<Option<TrainState>> {
     Ok(Some(state))
 }
 
+/// The turn to use libtorch's process-wide generator: held while seeding it and drawing initial
+/// weights from it (`train::run`, `cli::load_run`, tests), so that two of these in one process
+/// (tests run side by side) cannot draw from each other's stream. A training draws from it only
+/// while building its networks; every later draw comes from a learner's own saved generator.
+pub fn torch_generator() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run_inner<A: Algorithm>(
     cfg: &ResolvedConfig,
     dir: &Path,
@@ -409,15 +418,19 @@ fn run_inner<A: Algorithm>(
     if run.threads > 0 {
         tch::set_num_threads(run.threads as i32);
     }
-    tch::manual_seed(run.seed as i64);
     let spec = *crate::envs::make(&run.env, &run.env_kwargs)?.spec();
     let setup = Setup {
         run: run.clone(),
         device,
         spec,
     };
-
-    let mut algo = A::new(&setup, hyper)?;
+    // The initial weights come from libtorch's generator, seeded here; everything drawn after
+    // comes from the learners' own generators.
+    let mut algo = {
+        let _turn = torch_generator();
+        tch::manual_seed(run.seed as i64);
+        A::new(&setup, hyper)?
+    };
     if !resume {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating run directory {}", dir.display()))?;
