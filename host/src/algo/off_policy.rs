@@ -694,13 +694,28 @@ impl TargetSync {
 /// it: each variable becomes a view of its slice, so a whole network is updated, averaged or
 /// copied with one tensor operation instead of one per variable. Values are kept.
 pub fn flatten_vars(vs: &nn::VarStore) -> Tensor {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    flatten(vars_by_name(vs, false), vs.device())
+}
+
+/// The variables of `vs` (the trainable ones only, if `trainable`) in the order of their names.
+fn vars_by_name(vs: &nn::VarStore, trainable: bool) -> Vec<Tensor> {
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| !trainable || t.requires_grad())
+        .collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let total: i64 = vars.iter().map(|(_, t)| t.numel() as i64).sum();
-    let flat = Tensor::zeros([total], (Kind::Float, vs.device()));
+    vars.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Moves `vars` into one flat buffer on `device`, each a view of its slice (see
+/// [`flatten_vars`]).
+fn flatten(mut vars: Vec<Tensor>, device: tch::Device) -> Tensor {
+    let total: i64 = vars.iter().map(|t| t.numel() as i64).sum();
+    let flat = Tensor::zeros([total], (Kind::Float, device));
     let mut offset = 0i64;
     tch::no_grad(|| {
-        for (_, var) in &mut vars {
+        for var in &mut vars {
             let n = var.numel() as i64;
             let view = flat.narrow(0, offset, n).view(var.size().as_slice());
             view.shallow_clone().copy_(var);
@@ -733,14 +748,8 @@ impl FlatAdam {
     /// Adam (β₁ = 0.9, β₂ = 0.999, ε = `eps`) over the trainable variables of `vs`, whose flat
     /// buffer is `flat`.
     pub fn new(vs: &nn::VarStore, flat: &Tensor, lr: f64, eps: f64) -> Self {
-        let mut vars: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
         Self {
-            params: vars.into_iter().map(|(_, t)| t).collect(),
+            params: vars_by_name(vs, true),
             m: flat.zeros_like(),
             v: flat.zeros_like(),
             flat: flat.shallow_clone(),
@@ -756,18 +765,8 @@ impl FlatAdam {
     /// clipping), takes one Adam step and returns the norm before clipping (NaN when not
     /// clipping, which saves reading it).
     pub fn step(&mut self, loss: &Tensor, max_grad_norm: f64) -> f64 {
-        let grads = Tensor::run_backward(&[loss], &self.params, false, false);
-        let flat_grads: Vec<Tensor> = grads.iter().map(|g| g.view([-1])).collect();
+        let (g, norm) = clipped_flat_grad(loss, &self.params, max_grad_norm);
         tch::no_grad(|| {
-            let mut g = Tensor::cat(&flat_grads, 0);
-            let mut norm = f64::NAN;
-            if max_grad_norm > 0.0 {
-                norm = g.norm().double_value(&[]);
-                let coef = max_grad_norm / (norm + 1e-6);
-                if coef < 1.0 {
-                    g *= coef;
-                }
-            }
             self.t += 1;
             let bc1 = 1.0 - self.beta1.powi(self.t);
             let bc2 = 1.0 - self.beta2.powi(self.t);
@@ -787,36 +786,7 @@ impl FlatAdam {
 /// names, the order [`FlatAdam`] and [`FlatRmsProp`] walk them), so that a store that also holds
 /// statistics (observation normalization) has an optimizer buffer of its parameters alone.
 pub fn flatten_trainable_vars(vs: &nn::VarStore) -> Tensor {
-    let mut vars: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let total: i64 = vars.iter().map(|(_, t)| t.numel() as i64).sum();
-    let flat = Tensor::zeros([total], (Kind::Float, vs.device()));
-    let mut offset = 0i64;
-    tch::no_grad(|| {
-        for (_, var) in &mut vars {
-            let n = var.numel() as i64;
-            let view = flat.narrow(0, offset, n).view(var.size().as_slice());
-            view.shallow_clone().copy_(var);
-            var.set_data(&view);
-            offset += n;
-        }
-    });
-    flat
-}
-
-/// The trainable variables of `vs` in the order of their names.
-fn trainable_by_name(vs: &nn::VarStore) -> Vec<Tensor> {
-    let mut vars: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars.into_iter().map(|(_, t)| t).collect()
+    flatten(vars_by_name(vs, true), vs.device())
 }
 
 /// Back-propagates `loss` to `params` and returns their gradients as one flat tensor, its global
@@ -870,7 +840,7 @@ impl FlatRmsProp {
     /// whose flat buffer is `flat` (from [`flatten_trainable_vars`]).
     pub fn new(vs: &nn::VarStore, flat: &Tensor, lr: f64, alpha: f64, eps: f64) -> Self {
         Self {
-            params: trainable_by_name(vs),
+            params: vars_by_name(vs, true),
             square_avg: flat.zeros_like(),
             flat: flat.shallow_clone(),
             lr,
@@ -1104,6 +1074,31 @@ mod tests {
     /// A snapshot restored into a fresh memory is the same memory: every slot, the write
     /// position of a ring that has wrapped, the priorities and the generator, so that the next
     /// pushes land where they would have and the next samples draw the same slots.
+    /// Twenty steps of libtorch's `opt` (gradient norm clipped to 0.5) on `loss_a` over `vs.0`,
+    /// and of a flat optimizer (`step_b`: computes its loss, steps, returns the loss) over
+    /// `vs.1`: the losses and the variables must stay within 1e-5.
+    fn lockstep(
+        opt: &mut nn::Optimizer,
+        vs: (&nn::VarStore, &nn::VarStore),
+        loss_a: impl Fn() -> Tensor,
+        mut step_b: impl FnMut() -> Tensor,
+    ) {
+        for _ in 0..20 {
+            let la = loss_a();
+            opt.zero_grad();
+            la.backward();
+            opt.clip_grad_norm(0.5);
+            opt.step();
+            let lb = step_b();
+            assert!((la.double_value(&[]) - lb.double_value(&[])).abs() < 1e-5);
+        }
+        for (name, t) in vs.0.variables() {
+            let other = &vs.1.variables()[&name];
+            let d = (t - other).abs().max().double_value(&[]);
+            assert!(d < 1e-5, "{name}: {d}");
+        }
+    }
+
     #[test]
     fn replay_snapshot_restores_a_wrapped_ring_exactly() {
         for alpha in [None, Some(0.6)] {
@@ -1340,21 +1335,16 @@ mod tests {
         let (vs_b, b1, b2) = build();
         let flat = flatten_vars(&vs_b);
         let mut flat_opt = FlatAdam::new(&vs_b, &flat, 0.01, 1e-8);
-        for _ in 0..20 {
-            let la = loss_of(&a1, &a2);
-            opt.zero_grad();
-            la.backward();
-            opt.clip_grad_norm(0.5);
-            opt.step();
-            let lb = loss_of(&b1, &b2);
-            flat_opt.step(&lb, 0.5);
-            assert!((la.double_value(&[]) - lb.double_value(&[])).abs() < 1e-5);
-        }
-        for (name, t) in vs_a.variables() {
-            let other = &vs_b.variables()[&name];
-            let d = (t - other).abs().max().double_value(&[]);
-            assert!(d < 1e-5, "{name}: {d}");
-        }
+        lockstep(
+            &mut opt,
+            (&vs_a, &vs_b),
+            || loss_of(&a1, &a2),
+            || {
+                let lb = loss_of(&b1, &b2);
+                flat_opt.step(&lb, 0.5);
+                lb
+            },
+        );
         // The variables are views of the flat buffer.
         let before = flat.sum(Kind::Float).double_value(&[]);
         let _ = flat.shallow_clone().g_add_scalar_(1.0);
@@ -1421,21 +1411,16 @@ mod tests {
             "the statistic stays out"
         );
         let mut flat_opt = FlatRmsProp::new(&vs_b, &flat, 0.01, 0.99, 1e-5);
-        for _ in 0..20 {
-            let la = loss_of(&a1, &a2);
-            opt.zero_grad();
-            la.backward();
-            opt.clip_grad_norm(0.5);
-            opt.step();
-            let lb = loss_of(&b1, &b2);
-            flat_opt.step(&lb, 0.5);
-            assert!((la.double_value(&[]) - lb.double_value(&[])).abs() < 1e-5);
-        }
-        for (name, t) in vs_a.variables() {
-            let other = &vs_b.variables()[&name];
-            let d = (t - other).abs().max().double_value(&[]);
-            assert!(d < 1e-5, "{name}: {d}");
-        }
+        lockstep(
+            &mut opt,
+            (&vs_a, &vs_b),
+            || loss_of(&a1, &a2),
+            || {
+                let lb = loss_of(&b1, &b2);
+                flat_opt.step(&lb, 0.5);
+                lb
+            },
+        );
         assert_eq!(crate::nets::tensor_to_vec(&stat), vec![1.0; 3]);
         // The moment round-trips: a restored twin takes the same next step.
         let (vs_c, c1, c2, _) = build();

@@ -82,6 +82,37 @@ pub struct PgResume {
     pub adam_t: i32,
 }
 
+impl PgResume {
+    /// The state of a learner over vectorized environments (A2C, PPO): its generator,
+    /// environments and reward scaling (`obs_norm` and `adam_t` are [`resume_tensors`]'s).
+    pub fn of_vec_learner(
+        rng: &Pcg32,
+        envs: &crate::vec_env::VecEnv,
+        reward_norm: &Option<RewardNorm>,
+    ) -> Self {
+        Self {
+            rng: rng.clone(),
+            journal: envs.journal().clone(),
+            obs_norm: None,
+            reward_norm: reward_norm.clone(),
+            adam_t: 0,
+        }
+    }
+
+    /// Puts [`PgResume::of_vec_learner`]'s parts back.
+    pub fn restore_vec_learner(
+        self,
+        rng: &mut Pcg32,
+        envs: &mut crate::vec_env::VecEnv,
+        reward_norm: &mut Option<RewardNorm>,
+    ) -> Result<()> {
+        envs.restore(&self.journal)?;
+        *reward_norm = self.reward_norm;
+        *rng = self.rng;
+        Ok(())
+    }
+}
+
 /// The tensors [`crate::train::Algorithm::resume_state`] returns for learner `algo`: `state`
 /// (whose `obs_norm` and `adam_t` are filled in here from `ac` and `opt`) and the optimizer's
 /// moments.

@@ -375,23 +375,15 @@ impl Algorithm for Ppo {
     }
 
     fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let state = PgResume {
-            rng: self.rng.clone(),
-            journal: self.envs.journal().clone(),
-            obs_norm: None,
-            reward_norm: self.reward_norm.clone(),
-            adam_t: 0,
-        };
+        let state = PgResume::of_vec_learner(&self.rng, &self.envs, &self.reward_norm);
         resume_tensors(Self::NAME, &self.ac, &self.opt, state)
     }
 
     fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        if let Some(s) = restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
-            self.envs.restore(&s.journal)?;
-            self.reward_norm = s.reward_norm;
-            self.rng = s.rng;
+        match restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
+            Some(s) => s.restore_vec_learner(&mut self.rng, &mut self.envs, &mut self.reward_norm),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
