@@ -13,6 +13,9 @@
 //! - **The actor** ([`ActorNet`]) is an [`Mlp`] with `a` outputs (deterministic: the pre-tanh
 //!   action) or `2a` (Gaussian: pre-tanh mean, then log σ). The deterministic policy is `tanh` of
 //!   the first `a` outputs, exported with [`HeadExport::TanhScale`]; a ReLU actor exports to int8.
+//!   SAC's gSDE actor ([`ActorNet::new_sde`]) has `a` outputs and a `[h, a]` log σ parameter over
+//!   its last hidden layer's features (the exploration matrices are PPO's,
+//!   [`super::actor_critic::SdeNoise`]).
 //! - **The loop** ([`Driver`]): `train_freq` steps of every copy per round, uniformly random actions
 //!   before `learning_starts`, then the algorithm's exploratory action; `gradient_steps` updates
 //!   per round (-1: one per environment step collected). Acting goes through a `picorl-core` copy
