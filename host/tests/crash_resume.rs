@@ -314,6 +314,8 @@ fn sac_sde_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
             "sde_sample_freq=4",
             "--set",
             "train_freq=8",
+            "--set",
+            "gradient_steps=8",
         ],
     ]
     .concat();

@@ -578,6 +578,7 @@ mod tests {
     #[test]
     fn sde_exploration_is_a_fixed_function_of_the_state_between_redraws() {
         use crate::vec_env::Actions;
+        let _turn = crate::train::torch_generator();
         tch::manual_seed(4);
         let cfg = SacConfig {
             use_sde: true,
