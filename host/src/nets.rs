@@ -106,6 +106,17 @@ impl Mlp {
         h
     }
 
+    /// The forward pass, with the last layer's input: `(outputs, features)`, the features being
+    /// the last hidden layer (or `x` for a single layer; gSDE's features).
+    pub fn forward_features(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let last = self.layers.len() - 1;
+        let mut h = x.shallow_clone();
+        for l in &self.layers[..last] {
+            h = self.activation.apply(&h.apply(l));
+        }
+        (h.apply(&self.layers[last]), h)
+    }
+
     /// The hidden activation.
     pub fn activation(&self) -> Activation {
         self.activation

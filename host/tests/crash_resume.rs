@@ -301,10 +301,38 @@ fn sac_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     kill_and_resume("sac", PENDULUM);
 }
 
+/// SAC with gSDE on Pendulum: SAC's state, the exploration matrices drawn from the driver's
+/// generator (redrawn every 4 steps and at every round's start).
+#[test]
+fn sac_sde_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    let args = [
+        PENDULUM,
+        &[
+            "--set",
+            "use_sde=true",
+            "--set",
+            "sde_sample_freq=4",
+            "--set",
+            "train_freq=8",
+            "--set",
+            "gradient_steps=8",
+        ],
+    ]
+    .concat();
+    kill_and_resume("sac", &args);
+}
+
 /// Trains `algo` with `args` whole, then again killed with SIGKILL at random moments after a
 /// checkpoint (up to 4 times) and resumed each time; the two must end identical.
 fn kill_and_resume(algo: &str, args: &[&str]) {
-    let d = scratch(&format!("kill-{algo}"));
+    // One directory per algorithm and arguments: cases of one algorithm run side by side.
+    let tag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        args.hash(&mut h);
+        h.finish() as u32
+    };
+    let d = scratch(&format!("kill-{algo}-{tag:08x}"));
     let whole = d.join("whole");
     ok(train_cmd(algo, &whole, 7, args).output().unwrap());
 

@@ -105,15 +105,69 @@ pub struct NetOptions {
     pub sde_sample_freq: i64,
 }
 
-/// gSDE's per-copy exploration matrices and scratch space.
+/// gSDE's per-copy exploration matrices and scratch space (PPO's rollouts, SAC's collection).
 #[derive(Debug, Default)]
-struct SdeNoise {
+pub struct SdeNoise {
     /// Redraw period within a rollout (≤ 0: once per rollout).
     sample_freq: i64,
     /// `E` per copy, `[n_envs, h, d]` row-major.
-    matrices: Vec<f32>,
-    /// The last hidden layer of the current observation.
-    features: Vec<f32>,
+    pub matrices: Vec<f32>,
+    /// The last hidden layer of the current observation (the caller's acting copy writes it).
+    pub features: Vec<f32>,
+}
+
+impl SdeNoise {
+    /// No matrices yet; redrawn every `sample_freq` steps (≤ 0: only at a rollout's start).
+    pub fn new(sample_freq: i64) -> Self {
+        Self {
+            sample_freq,
+            ..Self::default()
+        }
+    }
+
+    /// Redraws the matrices of `n_envs` copies from `rng`: `E_jk = σ_jk z` with `σ = exp(log_std)`
+    /// (`log_std` the `[h, d]` parameter, row-major).
+    pub fn draw(&mut self, n_envs: usize, log_std: &[f32], rng: &mut Pcg32) {
+        self.matrices.clear();
+        for _ in 0..n_envs {
+            for ls in log_std {
+                self.matrices.push(ls.exp() * rng::normal_f64(rng) as f32);
+            }
+        }
+    }
+
+    /// Whether step `t` of a rollout (0-based) redraws the matrices.
+    pub fn redraw_due(&self, t: usize) -> bool {
+        t == 0 || (self.sample_freq > 0 && t as i64 % self.sample_freq == 0)
+    }
+
+    /// Copy `env`'s matrix for `d` action components.
+    pub fn matrix(&self, env: usize, d: usize) -> Result<&[f32]> {
+        let h = self.features.len();
+        match self.matrices.get(env * h * d..(env + 1) * h * d) {
+            Some(e) => Ok(e),
+            None => bail!("internal: gSDE matrices not drawn for copy {env}"),
+        }
+    }
+
+    /// Component `k` of the exploration noise `φ·E` at the current features, `e` being a copy's
+    /// [`SdeNoise::matrix`] for `d` components.
+    pub fn noise(&self, e: &[f32], d: usize, k: usize) -> f32 {
+        let mut noise = 0.0f32;
+        for (j, phi) in self.features.iter().enumerate() {
+            noise += phi * e[j * d + k];
+        }
+        noise
+    }
+}
+
+/// gSDE's per-sample log-std (`[B, d]`) at features `latent` (`[B, h]`) with the `[h, d]`
+/// parameter `log_std`: over the draws of `E` the noise `φ·E` is Gaussian with variance
+/// `φ² · exp(log_std)²` per component, `½ log(φ² · exp(log_std)² + ε)`. Gradients reach `φ`
+/// unless the caller detaches it (PPO does, SB3's `learn_features = false`; SAC does not).
+pub fn sde_marginal_log_std(latent: &Tensor, log_std: &Tensor) -> Tensor {
+    let var = latent.square().matmul(&log_std.exp().square()) + SDE_EPS;
+    var.log() * 0.5
 }
 
 /// Policy and value networks with their distribution.
@@ -142,7 +196,7 @@ pub struct ActorCritic {
 }
 
 /// Added to gSDE's variance (SB3's `epsilon`), so a zero feature vector has a defined density.
-const SDE_EPS: f64 = 1e-6;
+pub const SDE_EPS: f64 = 1e-6;
 
 impl ActorCritic {
     /// Builds the networks for `spec` on `device`.
@@ -259,10 +313,7 @@ impl ActorCritic {
             cpu: Default::default(),
             cpu_log_std: Vec::new(),
             pi_layers: Vec::new(),
-            sde: sde_on.then(|| SdeNoise {
-                sample_freq: opts.sde_sample_freq,
-                ..Default::default()
-            }),
+            sde: sde_on.then(|| SdeNoise::new(opts.sde_sample_freq)),
         };
         ac.sync_cpu();
         ac
@@ -342,9 +393,10 @@ impl ActorCritic {
     /// `½ log(φ² · exp(log_std)² + ε)`, with `φ` detached; `None` without gSDE.
     fn sde_log_std(&self, latent: &Tensor) -> Option<Tensor> {
         self.sde.as_ref()?;
-        let std2 = self.log_std.as_ref()?.exp().square();
-        let var = latent.detach().square().matmul(&std2) + SDE_EPS;
-        Some(var.log() * 0.5)
+        Some(sde_marginal_log_std(
+            &latent.detach(),
+            self.log_std.as_ref()?,
+        ))
     }
 
     /// Redraws every copy's gSDE exploration matrix from `rng` (`E_jk = σ_jk z`); no-op without
@@ -352,21 +404,13 @@ impl ActorCritic {
     /// `sde_sample_freq` steps.
     pub fn reset_sde_noise(&mut self, n_envs: usize, rng: &mut Pcg32) {
         if let Some(sde) = &mut self.sde {
-            sde.matrices.clear();
-            for _ in 0..n_envs {
-                for ls in &self.cpu_log_std {
-                    sde.matrices.push(ls.exp() * rng::normal_f64(rng) as f32);
-                }
-            }
+            sde.draw(n_envs, &self.cpu_log_std, rng);
         }
     }
 
     /// Whether step `t` of a rollout (0-based) redraws the gSDE matrices.
     pub fn sde_redraw_due(&self, t: usize) -> bool {
-        match &self.sde {
-            Some(s) => t == 0 || (s.sample_freq > 0 && t as i64 % s.sample_freq == 0),
-            None => false,
-        }
+        self.sde.as_ref().is_some_and(|s| s.redraw_due(t))
     }
 
     /// Logits or Gaussian means, `[B, outputs]`.
@@ -600,15 +644,13 @@ fn sde_sample(
     log_std: &[f32],
     out: &mut CpuSample,
 ) -> Result<()> {
-    let (h, d) = (sde.features.len(), means.len());
-    let Some(e) = sde.matrices.get(env * h * d..(env + 1) * h * d) else {
-        bail!("internal: gSDE matrices not drawn for copy {env}");
-    };
+    let d = means.len();
+    let e = sde.matrix(env, d)?;
     let mut lp = 0.0f32;
     for (k, mean) in means.iter().enumerate() {
-        let (mut noise, mut var) = (0.0f32, SDE_EPS as f32);
+        let noise = sde.noise(e, d, k);
+        let mut var = SDE_EPS as f32;
         for (j, phi) in sde.features.iter().enumerate() {
-            noise += phi * e[j * d + k];
             var += phi * phi * (2.0 * log_std[j * d + k]).exp();
         }
         out.continuous.push(mean + noise);

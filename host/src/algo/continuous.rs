@@ -13,6 +13,9 @@
 //! - **The actor** ([`ActorNet`]) is an [`Mlp`] with `a` outputs (deterministic: the pre-tanh
 //!   action) or `2a` (Gaussian: pre-tanh mean, then log σ). The deterministic policy is `tanh` of
 //!   the first `a` outputs, exported with [`HeadExport::TanhScale`]; a ReLU actor exports to int8.
+//!   SAC's gSDE actor ([`ActorNet::new_sde`]) has `a` outputs and a `[h, a]` log σ parameter over
+//!   its last hidden layer's features (the exploration matrices are PPO's,
+//!   [`super::actor_critic::SdeNoise`]).
 //! - **The loop** ([`Driver`]): `train_freq` steps of every copy per round, uniformly random actions
 //!   before `learning_starts`, then the algorithm's exploratory action; `gradient_steps` updates
 //!   per round (-1: one per environment step collected). Acting goes through a `picorl-core` copy
@@ -27,6 +30,7 @@ use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
+use super::actor_critic::sde_marginal_log_std;
 use super::off_policy::{
     flatten_vars, Batch, Collector, CpuNet, FlatAdam, Replay, ReplayOptions, TargetSync,
 };
@@ -272,15 +276,19 @@ pub fn squashed_log_prob(u: &Tensor, mean: &Tensor, log_std: &Tensor) -> Tensor 
     (per - log_one_minus_tanh_sq(u)).sum_dim_intlist(-1, false, Kind::Float)
 }
 
-/// The actor network: `a` outputs (deterministic) or `2a` (Gaussian mean and log σ), pre-tanh.
+/// The actor network: `a` outputs (deterministic) or `2a` (Gaussian mean and log σ), pre-tanh;
+/// or, with gSDE ([`ActorNet::new_sde`]), `a` means and a `[h, a]` log-std parameter over the
+/// last hidden layer's `h` features.
 #[derive(Debug)]
 pub struct ActorNet {
-    /// Its variables (`pi.*`).
+    /// Its variables (`pi.*`, and `log_std` with gSDE).
     pub vs: nn::VarStore,
     net: Mlp,
     opt: FlatAdam,
     act_dim: usize,
     gaussian: bool,
+    /// gSDE's `[h, a]` log σ of the exploration matrices' entries.
+    sde_log_std: Option<Tensor>,
     /// A Polyak-averaged copy (TD3 and DDPG).
     target: Option<(nn::VarStore, Mlp, TargetSync)>,
 }
@@ -309,11 +317,72 @@ impl ActorNet {
         lr: f64,
         device: Device,
     ) -> Result<Self> {
+        let head = if gaussian {
+            ActorHead::Gaussian
+        } else {
+            ActorHead::Deterministic
+        };
+        Self::build(
+            obs_dim,
+            act_dim,
+            hidden,
+            activation,
+            head,
+            with_target,
+            lr,
+            device,
+        )
+    }
+
+    /// A gSDE actor (SAC's `use_sde`): `a` pre-tanh means, and exploration `φ(s)·E` with `φ` the
+    /// last hidden layer (the observation without hidden layers) and `E` a `[h, a]` matrix of
+    /// `N(0, σ_jk²)` entries, `log σ` a parameter starting at `log_std_init` (SB3's `full_std`).
+    pub fn new_sde(
+        obs_dim: usize,
+        act_dim: usize,
+        hidden: &[usize],
+        activation: Activation,
+        log_std_init: f64,
+        lr: f64,
+        device: Device,
+    ) -> Result<Self> {
+        let head = ActorHead::Sde { log_std_init };
+        Self::build(
+            obs_dim, act_dim, hidden, activation, head, false, lr, device,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        obs_dim: usize,
+        act_dim: usize,
+        hidden: &[usize],
+        activation: Activation,
+        head: ActorHead,
+        with_target: bool,
+        lr: f64,
+        device: Device,
+    ) -> Result<Self> {
+        let gaussian = head == ActorHead::Gaussian;
         let mut sizes = vec![obs_dim];
         sizes.extend_from_slice(hidden);
         sizes.push(if gaussian { 2 * act_dim } else { act_dim });
         let vs = nn::VarStore::new(device);
         let net = Mlp::new(&(vs.root() / "pi"), &sizes, activation, MlpInit::Default);
+        let sde_log_std = match head {
+            ActorHead::Sde { log_std_init } => {
+                let h = sizes[sizes.len() - 2] as i64;
+                let shape = [h, act_dim as i64];
+                Some(
+                    vs.root()
+                        .var("log_std", &shape, nn::Init::Const(log_std_init)),
+                )
+            }
+            _ => None,
+        };
+        if with_target && sde_log_std.is_some() {
+            bail!("internal: a gSDE actor has no target copy");
+        }
         let flat = flatten_vars(&vs);
         let target = if with_target {
             let mut tvs = nn::VarStore::new(device);
@@ -332,6 +401,7 @@ impl ActorNet {
             opt,
             act_dim,
             gaussian,
+            sde_log_std,
             target,
         })
     }
@@ -339,6 +409,35 @@ impl ActorNet {
     /// The raw outputs `[B, a]` or `[B, 2a]`.
     pub fn forward(&self, obs: &Tensor) -> Tensor {
         self.net.forward(obs)
+    }
+
+    /// The raw outputs and the last hidden layer (gSDE's features `φ(s)`), `([B, ·], [B, h])`.
+    pub fn mean_and_features(&self, obs: &Tensor) -> (Tensor, Tensor) {
+        self.net.forward_features(obs)
+    }
+
+    /// Whether the actor explores with gSDE.
+    pub fn uses_sde(&self) -> bool {
+        self.sde_log_std.is_some()
+    }
+
+    /// gSDE's `[h, a]` log σ as row-major values (empty without gSDE): what the exploration
+    /// matrices are drawn with
+    /// ([`super::actor_critic::SdeNoise::draw`]).
+    pub fn sde_log_std_values(&self) -> Vec<f32> {
+        self.sde_log_std
+            .as_ref()
+            .map(tensor_to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The shape of the standard-normal draws [`ActorNet::sample`] takes for a batch of `rows`:
+    /// `[rows, a]`, or gSDE's one `[h, a]` matrix for the whole batch.
+    pub fn noise_shape(&self, rows: usize) -> (usize, usize) {
+        match &self.sde_log_std {
+            Some(ls) => (ls.size()[0] as usize, self.act_dim),
+            None => (rows, self.act_dim),
+        }
     }
 
     /// The deterministic action `tanh(μ(s))` in `[-1, 1]`.
@@ -357,7 +456,20 @@ impl ActorNet {
 
     /// A reparameterized sample of the squashed Gaussian: `(tanh(u), log π(tanh u | s))`, with
     /// `u = μ + σ ε` and `eps` standard-normal `[B, a]`.
+    ///
+    /// With gSDE, `eps` is one standard-normal `[h, a]` matrix `Z` for the whole batch (SB3's
+    /// `reset_noise()` before every gradient step): `E = σ ⊙ Z` and `u = μ + φ(s)·E`, whose
+    /// density over the draws of `E` is `N(μ, φ² · σ² + ε)` per component
+    /// ([`sde_marginal_log_std`]). Gradients flow through `φ` in both (SB3's SAC:
+    /// `learn_features = True`) and through `σ` in `E`.
     pub fn sample(&self, obs: &Tensor, eps: &Tensor) -> (Tensor, Tensor) {
+        if let Some(sde_ls) = &self.sde_log_std {
+            let (mean, latent) = self.mean_and_features(obs);
+            let u = &mean + latent.matmul(&(sde_ls.exp() * eps));
+            let log_std = sde_marginal_log_std(&latent, sde_ls);
+            let logp = squashed_log_prob(&u, &mean, &log_std);
+            return (u.tanh(), logp);
+        }
         let out = self.forward(obs);
         let a = self.act_dim as i64;
         let mean = out.narrow(1, 0, a);
@@ -420,6 +532,17 @@ impl ActorNet {
             obs_norm: None,
         }
     }
+}
+
+/// What an [`ActorNet`]'s outputs are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ActorHead {
+    /// `a` pre-tanh actions.
+    Deterministic,
+    /// `a` pre-tanh means and `a` log σ.
+    Gaussian,
+    /// `a` pre-tanh means; gSDE's log σ is a parameter.
+    Sde { log_std_init: f64 },
 }
 
 /// Exploration noise added to a deterministic actor's action (in `[-1, 1]` units).
@@ -623,6 +746,17 @@ impl Driver {
         let d = self.obs_dim;
         let obs = &self.collector.obs()[i * d..(i + 1) * d];
         self.cpu.forward(obs)
+    }
+
+    /// As [`Driver::actor_outputs`], copying the last hidden layer into `features` (gSDE's).
+    pub fn actor_outputs_with_features(
+        &mut self,
+        i: usize,
+        features: &mut Vec<f32>,
+    ) -> Result<&[f32]> {
+        let d = self.obs_dim;
+        let obs = &self.collector.obs()[i * d..(i + 1) * d];
+        self.cpu.forward_with_features(obs, features)
     }
 
     /// Collects one round: `train_freq` steps of every copy. Before `learning_starts` actions are
