@@ -678,14 +678,16 @@ impl Series {
         let sigma = self.volatility * dt.sqrt();
         let phi = self.autocorrelation;
         // The innovation's share that keeps the variance at sigma^2 (exactly 1 when phi = 0, so
-        // that a plain series is the same to the bit).
+        // that a plain series is the same to the bit); the first deviation is drawn from the
+        // stationary distribution, so every return has variance sigma^2.
         let keep = (1.0 - phi * phi).sqrt();
         let mut e = 0.0;
         let mut p = START_PRICE;
         let mut prices = Vec::with_capacity(self.length);
         for k in 0..self.length {
             if k > 0 {
-                e = phi * e + keep * (sigma * rng::normal_f64(rng));
+                let z = sigma * rng::normal_f64(rng);
+                e = if k == 1 { z } else { phi * e + keep * z };
                 p *= (mu + e).exp();
             }
             prices.push(p);

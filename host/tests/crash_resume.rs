@@ -431,6 +431,58 @@ fn kill_and_resume(algo: &str, args: &[&str]) {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// Killed after its last checkpoint but before its summary (the last checkpoint follows the
+/// last evaluation): `--resume` writes the summary without evaluating again, and a run stopped
+/// by `--stop-at-return` stays stopped.
+#[test]
+fn killed_between_the_last_checkpoint_and_the_summary() {
+    let d = scratch("late");
+    for (name, extra) in [
+        (
+            "budget",
+            &["--total-steps", "2048", "--eval-every", "1024"][..],
+        ),
+        (
+            "solved",
+            &[
+                "--total-steps",
+                "40000",
+                "--eval-every",
+                "5000",
+                "--stop-at-return",
+                "150",
+            ][..],
+        ),
+    ] {
+        let run = d.join(name);
+        ok(train_cmd("ppo", &run, 3, extra).output().unwrap());
+        let logs = |dir: &Path| ["metrics.csv", "eval.csv", "episodes.csv"].map(|f| read(dir, f));
+        let before = logs(&run);
+        let summary = read(&run, "summary.json");
+        // What a kill in that window leaves: everything but the summary.
+        std::fs::remove_file(run.join("summary.json")).unwrap();
+        ok(Command::new(BIN)
+            .args(["train", "--quiet", "--resume"])
+            .arg(&run)
+            .output()
+            .unwrap());
+        assert_eq!(logs(&run), before, "{name}");
+        let (a, b): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_str(&summary).unwrap(),
+            serde_json::from_str(&read(&run, "summary.json")).unwrap(),
+        );
+        for k in [
+            "total_steps",
+            "solved_at_step",
+            "final_eval_mean",
+            "final_eval_std",
+        ] {
+            assert_eq!(a[k], b[k], "{name}: {k}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn killed_before_the_first_checkpoint_starts_over() {
     let d = scratch("early");

@@ -160,6 +160,16 @@ impl Algorithm for A2c {
             cfg.n_envs > 0 && cfg.n_steps > 0,
             "n_envs and n_steps must be positive"
         );
+        anyhow::ensure!(
+            cfg.optimizer_eps > 0.0,
+            "optimizer_eps must be positive (got {}): the value head's unused columns would divide 0 by 0",
+            cfg.optimizer_eps
+        );
+        anyhow::ensure!(
+            (0.0..1.0).contains(&cfg.rms_prop_alpha),
+            "rms_prop_alpha must be in [0, 1) (got {})",
+            cfg.rms_prop_alpha
+        );
         let ac = ActorCritic::with_value_activation(
             &setup.spec,
             setup.device,

@@ -106,6 +106,13 @@ impl PgResume {
         envs: &mut crate::vec_env::VecEnv,
         reward_norm: &mut Option<RewardNorm>,
     ) -> Result<()> {
+        match (&*reward_norm, &self.reward_norm) {
+            (Some(now), Some(saved)) if now.same_shape(saved) => {}
+            (None, None) => {}
+            _ => bail!(
+                "the checkpoint's reward scaling does not fit this run's (normalize_reward, n_envs)"
+            ),
+        }
         envs.restore(&self.journal)?;
         *reward_norm = self.reward_norm;
         *rng = self.rng;
@@ -156,7 +163,8 @@ pub fn restore_tensors(
     let Some(json) = get("resume") else {
         return Ok(None);
     };
-    let bytes = Vec::<u8>::try_from(json)?;
+    let bytes =
+        Vec::<u8>::try_from(json).with_context(|| format!("the checkpoint's `{algo}.resume`"))?;
     let state: PgResume = serde_json::from_slice(&bytes)
         .with_context(|| format!("the checkpoint's `{algo}.resume`"))?;
     let missing = |name: &str| anyhow::anyhow!("the checkpoint has no `{algo}.{name}`");
@@ -172,7 +180,7 @@ pub fn restore_tensors(
         }
     }
     match (&mut ac.obs_norm, &state.obs_norm) {
-        (Some(n), Some(stats)) if stats.mean.len() == n.stats.mean.len() => {
+        (Some(n), Some(stats)) if n.stats.same_shape(stats) => {
             n.stats = stats.clone();
         }
         (None, None) => {}

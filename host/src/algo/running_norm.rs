@@ -18,6 +18,11 @@ pub struct RunningMeanStd {
 }
 
 impl RunningMeanStd {
+    /// Whether `other` holds statistics of vectors of this size (a restored state must).
+    pub fn same_shape(&self, other: &Self) -> bool {
+        other.mean.len() == self.mean.len() && other.var.len() == self.mean.len()
+    }
+
     /// Statistics of `dim`-vectors, starting at mean 0, variance 1.
     pub fn new(dim: usize) -> Self {
         Self {
@@ -104,6 +109,11 @@ pub struct RewardNorm {
 }
 
 impl RewardNorm {
+    /// Whether `other` scales rewards of as many environments (a restored state must).
+    pub fn same_shape(&self, other: &Self) -> bool {
+        self.stats.same_shape(&other.stats) && other.returns.len() == self.returns.len()
+    }
+
     /// For `n` parallel environments and discount `gamma`.
     pub fn new(n: usize, gamma: f64) -> Self {
         Self {

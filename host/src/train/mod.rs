@@ -511,6 +511,13 @@ fn run_inner<A: Algorithm>(
             .with_context(|| format!("--resume {}: restoring {CHECKPOINT}", dir.display()))?;
         // Rows written after the checkpoint by the interrupted run are written again below.
         for (name, len) in &state.logs {
+            // Names read from the checkpoint: only the run's own logs, never a path elsewhere.
+            if !LOGS.contains(&name.as_str()) {
+                bail!(
+                    "--resume {}: the checkpoint names an unknown log `{name}`",
+                    dir.display()
+                );
+            }
             let path = dir.join(name);
             if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
                 if f.metadata().map(|m| m.len() > *len).unwrap_or(false) {
@@ -524,7 +531,16 @@ fn run_inner<A: Algorithm>(
     // A resumed run continues its event file from the checkpoint (a checkpoint of an older
     // picorl, without one, starts a new file).
     let tensorboard = match &state.tensorboard {
-        Some((name, len)) if resume => crate::tensorboard::EventWriter::resume(dir, name, *len)?,
+        Some((name, len)) if resume => {
+            let plain = std::path::Path::new(name).file_name() == Some(std::ffi::OsStr::new(name));
+            if !plain || !name.starts_with("events.out.tfevents.") {
+                bail!(
+                    "--resume {}: the checkpoint names `{name}` as its event file",
+                    dir.display()
+                );
+            }
+            crate::tensorboard::EventWriter::resume(dir, name, *len)?
+        }
         _ => None,
     };
     let tensorboard = match tensorboard {
@@ -573,8 +589,13 @@ fn run_inner<A: Algorithm>(
     let bar = crate::progress::bar(run.total_steps, quiet);
     bar.set_position(ctx.steps);
 
-    let mut stopped = false;
-    let mut last_eval_step = None;
+    // A checkpoint is written right after an evaluation: a run resumed from one has evaluated
+    // at its step (and stopped there, if that evaluation reached `--stop-at-return`), even when
+    // it was killed before its summary.
+    let from_checkpoint = resume && ckpt.exists();
+    let mut stopped =
+        from_checkpoint && run.stop_at_return.is_some() && state.solved_at_step.is_some();
+    let mut last_eval_step = from_checkpoint.then_some(state.steps);
     while ctx.steps < run.total_steps && !stopped {
         ctx.iter_start = Some(Instant::now());
         let result = algo.train_iter(&mut ctx);
