@@ -313,7 +313,7 @@ fn autocorrelation_gives_the_returns_that_correlation_and_keeps_their_variance()
 
 /// The built-in DQN config learns to trade a market with momentum: on 20 markets it never saw,
 /// it beats buy-and-hold (`picorl eval` prints both) on most of them and on average by a wide
-/// margin. Seeded; a third of the config's steps (the README gives the full runs: 0.56-0.81
+/// margin. Seeded; a third of the config's steps (the README gives the full runs: 0.43-0.81
 /// against 0.078 on 9 seeds).
 #[test]
 fn dqn_beats_buy_and_hold_on_unseen_markets_with_momentum() {
