@@ -165,6 +165,44 @@ fn a2c_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     );
 }
 
+/// PPO on Pendulum with gSDE (exploration matrices redrawn every 4 steps from the saved
+/// generator) and A2C with Adam on Acrobot: the continuous-action path and the other optimizer.
+#[test]
+fn ppo_sde_and_a2c_adam_killed_and_resumed_end_with_the_uninterrupted_metrics() {
+    kill_and_resume(
+        "ppo",
+        &[
+            "--env",
+            "Pendulum-v1",
+            "--total-steps",
+            "20000",
+            "--eval-every",
+            "2000",
+            "--eval-episodes",
+            "1",
+            "--set",
+            "use_sde=true",
+            "--set",
+            "sde_sample_freq=4",
+        ],
+    );
+    kill_and_resume(
+        "a2c",
+        &[
+            "--env",
+            "Acrobot-v1",
+            "--total-steps",
+            "30000",
+            "--eval-every",
+            "2000",
+            "--eval-episodes",
+            "1",
+            "--set",
+            "optimizer=\"adam\"",
+        ],
+    );
+}
+
 /// REINFORCE on CartPole: whole-episode batches, whose copies are rebuilt by replaying their
 /// episodes, with observation normalization.
 #[test]
