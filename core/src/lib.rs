@@ -3,7 +3,7 @@
 //! The half of picorl that runs on a microcontroller as well as on the desktop: `#![no_std]`, no
 //! heap, no panics on any input reachable from the public API.
 //!
-//! - [`env`]: Gymnasium-exact environments (one file each) behind the [`env::Env`] trait.
+//! - [`env`](mod@env): Gymnasium-exact environments (one file each) behind the [`env::Env`] trait.
 //! - [`nn`]: dense layers over borrowed weights: f32, and int8 exactly as TensorFlow Lite Micro's
 //!   reference FULLY_CONNECTED (TFLite's arithmetic in [`nn::quant`]); SMLAD and VLDM/VMLA kernels
 //!   on Cortex-M4(F), PMADDWD on x86-64, portable code elsewhere, all giving the same bits.
