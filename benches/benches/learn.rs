@@ -19,7 +19,7 @@ use std::time::Duration;
 use criterion::{black_box, Criterion, Throughput};
 use picorl_core::env::Action;
 use picorl_core::replay::Transition;
-use picorl_host::algo::actor_critic::{ActorCritic, NetOptions};
+use picorl_host::algo::actor_critic::ActorCritic;
 use picorl_host::algo::dqn::{Dqn, DqnConfig};
 use picorl_host::algo::pg_state::PgOptimizer;
 use picorl_host::algo::ppo::{self, PpoConfig, Schedule};
@@ -110,19 +110,7 @@ pub fn bench(c: &mut Criterion) {
             n_epochs: epochs,
             ..base.clone()
         };
-        let ac = ActorCritic::new(
-            &spec,
-            tch::Device::Cpu,
-            &NetOptions {
-                hidden: cfg.hidden.clone(),
-                activation: cfg.activation,
-                ortho_init: cfg.ortho_init,
-                log_std_init: cfg.log_std_init,
-                normalize_obs: cfg.normalize_obs,
-                use_sde: cfg.use_sde,
-                sde_sample_freq: cfg.sde_sample_freq,
-            },
-        );
+        let ac = ActorCritic::new(&spec, tch::Device::Cpu, &cfg.net_options());
         let mut opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-5);
         let mut rng = picorl_core::rng::seeded(0);
         g.bench_function(format!("ppo/CartPole-v1/{name}"), |b| {

@@ -249,6 +249,21 @@ impl Actor for Ppo {
     }
 }
 
+impl PpoConfig {
+    /// The actor-critic these hyper-parameters describe.
+    pub fn net_options(&self) -> NetOptions {
+        NetOptions {
+            hidden: self.hidden.clone(),
+            activation: self.activation,
+            ortho_init: self.ortho_init,
+            log_std_init: self.log_std_init,
+            normalize_obs: self.normalize_obs,
+            use_sde: self.use_sde,
+            sde_sample_freq: self.sde_sample_freq,
+        }
+    }
+}
+
 impl Algorithm for Ppo {
     const NAME: &'static str = "ppo";
     const CONFIG: &'static str = include_str!("../../configs/ppo.toml");
@@ -268,19 +283,7 @@ impl Algorithm for Ppo {
             "use_sde needs continuous actions ({} has discrete ones)",
             setup.run.env
         );
-        let ac = ActorCritic::new(
-            &setup.spec,
-            setup.device,
-            &NetOptions {
-                hidden: cfg.hidden.clone(),
-                activation: cfg.activation,
-                ortho_init: cfg.ortho_init,
-                log_std_init: cfg.log_std_init,
-                normalize_obs: cfg.normalize_obs,
-                use_sde: cfg.use_sde,
-                sde_sample_freq: cfg.sde_sample_freq,
-            },
-        );
+        let ac = ActorCritic::new(&setup.spec, setup.device, &cfg.net_options());
         let opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-5);
         let envs = setup.make_vec_env(cfg.n_envs)?;
         let reward_norm = cfg
