@@ -87,15 +87,7 @@ pub fn bench(c: &mut Criterion) {
         ..PpoConfig::default()
     };
     let r = rollout(base.n_envs, base.n_steps);
-    let (adv, ret) = gae(
-        &r.rewards,
-        &r.values,
-        &r.dones,
-        &r.last_values,
-        r.n_envs,
-        base.gamma as f32,
-        base.gae_lambda as f32,
-    );
+    let (adv, ret) = r.gae(base.gamma, base.gae_lambda);
     g.throughput(Throughput::Elements(1));
     // picorl's config (one epoch: two minibatches of 128; the whole update: 5 epochs) and
     // rl-baselines3-zoo's (one minibatch of 256, 20 epochs), on the same 256-step rollout.

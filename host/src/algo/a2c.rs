@@ -22,7 +22,7 @@ use tch::{Kind, Tensor};
 use super::actor_critic::{ActorCritic, NetOptions};
 use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::ppo::Schedule;
-use super::rollout::{action_tensor, collect, explained_variance, gae, normalize, obs_tensor};
+use super::rollout::{action_tensor, collect, explained_variance, normalize, obs_tensor};
 use super::running_norm::RewardNorm;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
@@ -234,15 +234,7 @@ impl Algorithm for A2c {
             self.reward_norm.as_mut(),
             &mut self.rng,
         )?;
-        let (mut adv, ret) = gae(
-            &r.rewards,
-            &r.values,
-            &r.dones,
-            &r.last_values,
-            r.n_envs,
-            c.gamma as f32,
-            c.gae_lambda as f32,
-        );
+        let (mut adv, ret) = r.gae(c.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
         if c.normalize_advantage {
             normalize(&mut adv, 1e-8);

@@ -18,7 +18,7 @@ use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActorCritic, NetOptions};
 use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
-use super::rollout::{action_tensor, collect, explained_variance, gae, obs_tensor, Rollout};
+use super::rollout::{action_tensor, collect, explained_variance, obs_tensor, Rollout};
 use super::running_norm::RewardNorm;
 use crate::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
@@ -330,15 +330,7 @@ impl Algorithm for Ppo {
             self.reward_norm.as_mut(),
             &mut self.rng,
         )?;
-        let (adv, ret) = gae(
-            &r.rewards,
-            &r.values,
-            &r.dones,
-            &r.last_values,
-            r.n_envs,
-            c.gamma as f32,
-            c.gae_lambda as f32,
-        );
+        let (adv, ret) = r.gae(c.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
         let (sums, count) = update(
             &self.ac,

@@ -40,6 +40,19 @@ pub struct Rollout {
 }
 
 impl Rollout {
+    /// [`gae`]'s advantages and returns for this rollout, with discount `gamma` and `lambda`.
+    pub fn gae(&self, gamma: f64, lambda: f64) -> (Vec<f32>, Vec<f32>) {
+        gae(
+            &self.rewards,
+            &self.values,
+            &self.dones,
+            &self.last_values,
+            self.n_envs,
+            gamma as f32,
+            lambda as f32,
+        )
+    }
+
     /// The critic's mean estimate over the rollout (the learning curve's value panel); 0 when
     /// empty.
     pub fn mean_value(&self) -> f64 {
