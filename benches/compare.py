@@ -255,7 +255,7 @@ def section_nn(a, results, peers):
         spec = json.load(open(os.path.join(a.work, f"{name}.json")))
         obs = np.array(spec["obs"], dtype=np.float32).reshape(1, -1)
         r = dict(row)
-        # core through the public CLI (CONTRACTS.md's `picorl bench`).
+        # core through the public CLI (docs/cli.md's `picorl bench`).
         for q in ("f32", "int8"):
             j = json.loads(sh([a.picorl, "bench", os.path.join(a.work, f"{name}-{q}.picorl"),
                                "--iterations", "200000", "--json"]))
@@ -456,7 +456,7 @@ def write(a, results):
             "`examples/peers.rs`), libtorch's forward through tch (Rust, `no_grad`), onnxruntime (CPU provider, "
             "one thread; the ONNX graph built in Python with `onnx.helper` from the same weights: Gemm, Relu, "
             "ArgMax) and PyTorch's eager forward from Python. The last column is `picorl bench FILE --json` "
-            "(CONTRACTS.md), a mean over 200,000 inferences, which the machine's load inflates. "
+            "(docs/cli.md), a mean over 200,000 inferences, which the machine's load inflates. "
             f"Ratios: how many times longer the peer takes than core f32. Load {r['nn']['load']:.1f}.",
             "",
             table_nn(r["nn"]),

@@ -8,7 +8,7 @@ Run with the project venv (it has gymnasium==1.4.0):
 Writes, under core/tests/fixtures/:
 
 - gym_traces.jsonl: deterministic episodes, one JSON record a line, in the input format of
-  `picorl env replay` (../shared/CONTRACTS.md) with the expected output inline in each step:
+  `picorl env replay` (docs/cli.md) with the expected output inline in each step:
   {"env", "kwargs", "initial_state", "steps": [{"action", "obs", "reward", "terminated",
   "truncated"}, ...]} plus the provenance keys "seed" and "policy" (ignored by the replay).
   `picorl env replay` must reproduce these records from "initial_state" and the actions alone.

@@ -47,7 +47,7 @@
 //! assert_eq!(policy.outputs().len(), 2); // the dequantized logits
 //! ```
 //!
-//! Contracts (see the project's `DESIGN.md`):
+//! Contracts (see `docs/design.md`):
 //! - **No heap, no panic.** Every buffer has a size known at compile time or is supplied by the
 //!   caller; bad input gives a typed error or a documented safe fallback.
 //! - **Bit-exact int8.** Integer-only inference that matches TensorFlow Lite Micro's reference

@@ -1,7 +1,7 @@
 //! picorl's firmware example: a Cortex-M4F program that embeds an exported `.picorl` policy and
 //! runs it in a closed loop against picorl-core's environment, printing per episode
 //! `episode=I seed=S return=R steps=N` and, last, a `summary …` line with the instructions per
-//! inference, flash and RAM (see CONTRACTS.md). `firmware-example/run` builds and runs it.
+//! inference, flash and RAM (see docs/cli.md). `firmware-example/run` builds and runs it.
 //!
 //! The same `Policy::act` and `Env::step` run here and in `picorl eval` on the desktop, so the
 //! returns agree value for value and bit for bit.

@@ -9,7 +9,7 @@
 use cortex_m::peripheral::{syst::SystClkSource, SYST};
 
 /// SysTick counts the core clock, 25 MHz on mps2-an386; under `-icount shift=0` QEMU's virtual
-/// clock advances 1 ns per instruction, so one tick is 40 instructions (TOOLCHAIN.md).
+/// clock advances 1 ns per instruction, so one tick is 40 instructions (docs/firmware.md).
 pub const INSTRUCTIONS_PER_TICK: u64 = 40;
 
 const PAINT: u32 = 0xC5C5_C5C5;

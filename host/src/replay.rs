@@ -1,6 +1,6 @@
 //! `picorl env replay`: the public conformance tool. It replays Gymnasium traces (JSON lines)
 //! against picorl's environments and prints what picorl computes, one JSON line per record, in
-//! the format `CONTRACTS.md` fixes:
+//! the format `docs/cli.md` fixes:
 //!
 //! ```text
 //! in:  {"env": "CartPole-v1", "kwargs": {…}, "initial_state": [f64…] | int, "steps": [{"action": int | [f64…]}, …]}

@@ -1,4 +1,4 @@
-//! `picorl bench` as CONTRACTS.md specifies it: `picorl bench FILE [--iterations N] [--json]`
+//! `picorl bench` as docs/cli.md specifies it: `picorl bench FILE [--iterations N] [--json]`
 //! prints `{"ns_per_inference": x, "macs": m, "iterations": n}` and nothing else on stdout; bad
 //! input is exit 1 (2 for usage errors) with one `error:` line naming the culprit.
 use std::process::Command;

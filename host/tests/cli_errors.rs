@@ -1,4 +1,4 @@
-//! Every bad input the `picorl` binary can be given ends the same way (CONTRACTS.md): exit status
+//! Every bad input the `picorl` binary can be given ends the same way (docs/cli.md): exit status
 //! 1 (2 for command-line usage errors), exactly one `error: …` line on stderr that names the
 //! culprit, no panic, and no half-written run directory. Each case below drives the built binary.
 

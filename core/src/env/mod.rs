@@ -1,6 +1,6 @@
 //! Environments that reproduce Gymnasium 1.4.0's dynamics, with no heap and no panics.
 //!
-//! Contract (see `DESIGN.md`):
+//! Contract (see `docs/design.md`):
 //! - [`Env::reset`] and [`Env::step`] follow Gymnasium's semantics: `terminated` marks a terminal
 //!   state (learners do not bootstrap from it), `truncated` marks the time limit (learners do).
 //! - The time limit (`max_episode_steps` of the Gymnasium registration) is part of every
