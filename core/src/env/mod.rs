@@ -34,6 +34,7 @@ mod options;
 mod pendulum;
 mod taxi;
 mod toy_text;
+mod user;
 
 pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
@@ -45,6 +46,7 @@ pub use options::{EnvOptions, MapName};
 pub use pendulum::Pendulum;
 pub use taxi::Taxi;
 pub use toy_text::{Draws, TabularEnv, Transition, Transitions, MAX_OUTCOMES};
+pub use user::{unknown_option, UserEnv};
 
 use core::fmt;
 
@@ -225,6 +227,13 @@ pub enum EnvError {
     },
     /// A FrozenLake map (`desc`) that is not valid.
     BadMap(MapError),
+    /// A failure the environment describes itself: an environment of the user's own refusing
+    /// to go on (a motor over temperature, say), or what the host found when it checked one
+    /// (a panic, a NaN observation at some step).
+    Failed {
+        /// What happened.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for EnvError {
@@ -275,6 +284,7 @@ impl fmt::Display for EnvError {
                 write!(f, "{id} does not take option {option}")
             }
             EnvError::BadMap(e) => write!(f, "bad FrozenLake map: {e}"),
+            EnvError::Failed { reason } => write!(f, "{reason}"),
         }
     }
 }
