@@ -74,8 +74,18 @@ fn flash_origin(layout: &Path) -> String {
 
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    // `run --env-crate` builds this program from a generated manifest elsewhere: the firmware's
+    // own files (layouts, the default policy) are then named by PICORL_FIRMWARE_DIR.
+    let manifest = match env::var("PICORL_FIRMWARE_DIR") {
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")),
+    };
+    println!("cargo:rerun-if-env-changed=PICORL_FIRMWARE_DIR");
     println!("cargo::rustc-check-cfg=cfg(picorl_learn)");
+    println!("cargo::rustc-check-cfg=cfg(picorl_user_env)");
+    // An environment of the user's own: the type (implementing core's `UserEnv`) in the crate
+    // that `run --env-crate` adds as the dependency `picorl_user_env`.
+    let user_type = var("PICORL_ENV_TYPE", "");
 
     let board = var("PICORL_BOARD", "qemu");
     let layout = match board.as_str() {
@@ -155,11 +165,17 @@ fn main() {
                 .unwrap_or_else(|e| fail(format!("PICORL_ENV_KWARGS: option {k}: {e}")));
         }
     }
-    if let Err(e) = picorl_core::env::make(&env_id, &options) {
+    if !user_type.is_empty() {
+        if learn {
+            fail("PICORL_MODE=learn runs core's FrozenLake, not a user's environment".into());
+        }
+        println!("cargo:rustc-cfg=picorl_user_env");
+    } else if let Err(e) = picorl_core::env::make(&env_id, &options) {
         fail(format!("PICORL_ENV={env_id}: {e}"));
     }
     // The concrete environment type for the id (core's registry, one type per Gymnasium class).
     let env_type = match env_id.as_str() {
+        _ if !user_type.is_empty() => "",
         "CartPole-v1" => "CartPole",
         "MountainCar-v0" => "MountainCar",
         "MountainCarContinuous-v0" => "MountainCarContinuous",
@@ -172,6 +188,11 @@ fn main() {
             "PICORL_ENV={other}: not an environment of picorl-core"
         )),
     };
+    let env_type = if user_type.is_empty() {
+        format!("picorl_core::env::{env_type}")
+    } else {
+        format!("picorl_user_env::{user_type}")
+    };
     let config = format!(
         "/// The environment id the policy runs in.\npub const ENV_ID: &str = {env_id:?};\n\
          /// Gymnasium `make` options, as key/value pairs.\npub const ENV_KWARGS: &[(&str, &str)] = &[\n{kw}];\n\
@@ -183,7 +204,7 @@ fn main() {
          /// The policy's arithmetic.\npub const QUANT: &str = {:?};\n\
          /// The kinds of model the policy's code handles (core's `policy::kinds`).\npub const POLICY_KINDS: u32 = {};\n\
          /// Where the board's flash starts.\npub const FLASH_ORIGIN: usize = {};\n\
-         /// The environment's type.\npub type EnvType = picorl_core::env::{env_type};\n\
+         /// The environment's type.\npub type EnvType = {env_type};\n\
          /// The learning mode uses the seed's hyper-parameters.\npub const LEARN_HYPER_SEED: bool = {learn_hyper_seed};\n",
         facts.capacity,
         facts.macs,

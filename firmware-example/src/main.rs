@@ -17,7 +17,11 @@ mod measure;
 use bits::{println, Line};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
-use picorl_core::env::{Env, EnvError, EnvOptions, EnvSpec, Registered, Space, REGISTRY};
+#[cfg(picorl_user_env)]
+use picorl_core::env::UserEnv;
+use picorl_core::env::{Env, EnvError, EnvSpec, Space};
+#[cfg(not(picorl_user_env))]
+use picorl_core::env::{EnvOptions, Registered, REGISTRY};
 #[cfg(not(picorl_learn))]
 use picorl_core::model::Model;
 use picorl_core::policy::{Policy, PolicyError};
@@ -43,6 +47,7 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
+#[cfg(not(picorl_user_env))]
 const fn find_spec(id: &str) -> EnvSpec {
     let mut i = 0;
     while i < REGISTRY.len() {
@@ -55,7 +60,17 @@ const fn find_spec(id: &str) -> EnvSpec {
 }
 
 /// The environment's spec, found at compile time.
+#[cfg(not(picorl_user_env))]
 const SPEC: EnvSpec = find_spec(config::ENV_ID);
+/// An environment of the user's own (`run --env-crate`): its spec, which `--env` must name.
+#[cfg(picorl_user_env)]
+const SPEC: EnvSpec = <config::EnvType as UserEnv>::SPEC;
+#[cfg(picorl_user_env)]
+const _: () = assert!(
+    str_eq(SPEC.id, config::ENV_ID),
+    "PICORL_ENV is not the id of the user environment's SPEC"
+);
+#[cfg(not(picorl_user_env))]
 static SPEC_REF: EnvSpec = SPEC;
 const OBS_DIM: usize = SPEC.observation_space.flat_dim();
 const ACTION_DIM: usize = match SPEC.action_space {
@@ -133,7 +148,18 @@ impl From<EnvError> for Error {
     }
 }
 
+/// The user's environment with its options (`run --env-crate`); an option it does not take is
+/// refused here, as the host refuses it.
+#[cfg(picorl_user_env)]
+fn make_env() -> Result<config::EnvType, Error> {
+    if let Some(k) = picorl_core::env::unknown_option::<config::EnvType>(config::ENV_KWARGS) {
+        return Err(Error::Option(k, EnvError::BadOption));
+    }
+    Ok(<config::EnvType as UserEnv>::make(config::ENV_KWARGS)?)
+}
+
 /// The one environment type this firmware runs (not `AnyEnv`, so only its code is linked).
+#[cfg(not(picorl_user_env))]
 fn make_env() -> Result<config::EnvType, Error> {
     let mut options = EnvOptions::default();
     for (k, v) in config::ENV_KWARGS {

@@ -320,6 +320,20 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The whole `picorl` command line with the environments of `registry` beside the built-ins:
+/// what a user's `main` calls (see [`crate::user_env`]). Parses the arguments, runs the command,
+/// and returns the exit status (`error: …` on stderr and 1 on failure; clap's usage errors 2).
+pub fn run_with(registry: crate::user_env::Registry) -> std::process::ExitCode {
+    let result = crate::user_env::install(registry).and_then(|()| run(Cli::parse()));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// `picorl --version`: picorl's version, libtorch's and the device training would use.
 pub fn version() -> String {
     format!(
@@ -365,10 +379,23 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             std::fs::read_to_string(p).with_context(|| format!("--config {}", p.display()))?,
             Source::File(p.clone()),
         ),
-        None => (
-            A::CONFIG.to_string(),
-            Source::BuiltIn(leak(format!("configs/{algo}.toml"))),
-        ),
+        None => match crate::user_env::find(env) {
+            // An environment of the user's own: the hyper-parameters it registered for `algo`.
+            Some(user) => (
+                user.config_for(algo)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{env} registers no {algo} hyper-parameters: pass --config FILE with an [{env}] section"
+                        )
+                    })?
+                    .to_string(),
+                Source::BuiltIn(leak(format!("{env}'s registered {algo} config"))),
+            ),
+            None => (
+                A::CONFIG.to_string(),
+                Source::BuiltIn(leak(format!("configs/{algo}.toml"))),
+            ),
+        },
     };
     let mut section = config::section::<A::Hyper>(&text, &source, env)?;
     for s in &a.set {

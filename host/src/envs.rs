@@ -10,9 +10,13 @@ use picorl_core::env::{make as core_make, AnyEnv, EnvError, EnvOptions, EnvSpec,
 /// The host-only environments (std: they read files or allocate), after core's registry.
 pub const HOST_SPECS: &[EnvSpec] = &[crate::trading::SPEC];
 
-/// Every environment picorl knows: core's registry, then the host-only ones.
+/// Every environment picorl knows: core's registry, the host-only ones, then the user's own
+/// ([`crate::user_env`]).
 pub fn specs() -> impl Iterator<Item = &'static EnvSpec> {
-    REGISTRY.iter().chain(HOST_SPECS)
+    REGISTRY
+        .iter()
+        .chain(HOST_SPECS)
+        .chain(crate::user_env::specs())
 }
 
 /// Every environment id picorl knows, in registration order.
@@ -33,6 +37,9 @@ pub fn make(
     id: &str,
     kwargs: &BTreeMap<String, String>,
 ) -> Result<Box<dyn picorl_core::env::Env + Send>> {
+    if let Some(user) = crate::user_env::find(id) {
+        return user.make(kwargs);
+    }
     if id == crate::trading::ID {
         let env = crate::trading::Trading::from_kwargs(kwargs).map_err(|e| anyhow!("{id}: {e}"))?;
         return Ok(Box::new(env));
@@ -44,6 +51,11 @@ pub fn make(
 /// (core's environments only: a host-only one is an error).
 pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
     spec(id)?;
+    if crate::user_env::find(id).is_some() {
+        return Err(anyhow!(
+            "{id} is an environment of the user's own, not one of picorl-core's (no transition table)"
+        ));
+    }
     if HOST_SPECS.iter().any(|s| s.id == id) {
         return Err(anyhow!(
             "{id} is a host-only environment, not one of picorl-core's (no transition table, not for firmware)"

@@ -8,7 +8,8 @@
 //! - [`train`]: the scaffolding every algorithm shares (config, run directory, metrics,
 //!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
 //! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
-//!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
+//!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool;
+//!   [`user_env`]: environments of the user's own, registered with [`cli::run_with`].
 //! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter;
 //!   [`interop`]: the same policy as ONNX (f32) or TensorFlow Lite (int8) for other runtimes.
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
@@ -30,8 +31,10 @@ pub mod plot;
 pub mod progress;
 pub mod quant_fit;
 pub mod render;
+pub mod render_user;
 pub mod replay;
 pub mod tensorboard;
 pub mod trading;
 pub mod train;
+pub mod user_env;
 pub mod vec_env;

@@ -1130,7 +1130,9 @@ pub fn render(a: RenderArgs) -> Result<()> {
     if a.every == 0 {
         bail!("--every must be positive");
     }
-    let bytes = if a.source.is_dir() {
+    let bytes = if let Some(bytes) = crate::render_user::render_bytes(&a)? {
+        bytes
+    } else if a.source.is_dir() {
         let dir = &a.source;
         let cfg = ResolvedConfig::load(&dir.join("config.toml"))
             .with_context(|| format!("{} is no run directory", dir.display()))?;

@@ -34,6 +34,7 @@ mod options;
 mod pendulum;
 mod taxi;
 mod toy_text;
+mod user;
 
 pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
@@ -45,17 +46,16 @@ pub use options::{EnvOptions, MapName};
 pub use pendulum::Pendulum;
 pub use taxi::Taxi;
 pub use toy_text::{Draws, TabularEnv, Transition, Transitions, MAX_OUTCOMES};
+pub use user::{unknown_option, UserEnv};
 
 use core::fmt;
 
-/// The most observation values any environment in core writes.
-pub const MAX_OBS_DIM: usize = 8;
-/// The most action components any continuous environment in core takes.
-pub const MAX_ACTION_DIM: usize = 4;
-/// The most internal-state values any environment in core exposes.
-pub const MAX_STATE_DIM: usize = 8;
-
 /// The shape of an observation or an action.
+///
+/// No size is fixed here: a caller sizes its buffers from [`Space::flat_dim`] (or
+/// [`EnvSpec::obs_dim`]), so an environment may have as many observation values and action
+/// components as it needs. The bounds are `'static` slices so that an [`EnvSpec`] stays `Copy`
+/// and can live in a `const`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Space {
     /// `n` choices, `0..n`.
@@ -67,10 +67,10 @@ pub enum Space {
     Box {
         /// Number of components.
         dim: usize,
-        /// Lower bounds; only the first `dim` entries are meaningful.
-        low: [f32; MAX_OBS_DIM],
-        /// Upper bounds; only the first `dim` entries are meaningful.
-        high: [f32; MAX_OBS_DIM],
+        /// Lower bounds, `dim` of them.
+        low: &'static [f32],
+        /// Upper bounds, `dim` of them.
+        high: &'static [f32],
     },
 }
 
@@ -80,6 +80,20 @@ impl Space {
         match self {
             Space::Discrete { .. } => 1,
             Space::Box { dim, .. } => *dim,
+        }
+    }
+
+    /// Whether the space is well formed: a [`Space::Discrete`] with `n > 0`, or a [`Space::Box`]
+    /// with `dim > 0`, `dim` bounds on each side, no NaN bound and `low[i] <= high[i]`.
+    pub fn is_valid(&self) -> bool {
+        match self {
+            Space::Discrete { n } => *n > 0,
+            Space::Box { dim, low, high } => {
+                *dim > 0
+                    && low.len() == *dim
+                    && high.len() == *dim
+                    && low.iter().zip(high.iter()).all(|(l, h)| l <= h)
+            }
         }
     }
 }
@@ -101,6 +115,11 @@ pub struct EnvSpec {
 pub const NO_TIME_LIMIT: u32 = u32::MAX;
 
 impl EnvSpec {
+    /// Values in one observation: the length of the buffer [`Env::reset`] and [`Env::step`] write.
+    pub const fn obs_dim(&self) -> usize {
+        self.observation_space.flat_dim()
+    }
+
     /// The time limit, or `None` where Gymnasium registers none.
     pub const fn time_limit(&self) -> Option<u32> {
         if self.max_episode_steps == NO_TIME_LIMIT {
@@ -208,6 +227,13 @@ pub enum EnvError {
     },
     /// A FrozenLake map (`desc`) that is not valid.
     BadMap(MapError),
+    /// A failure the environment describes itself: an environment of the user's own refusing
+    /// to go on (a motor over temperature, say), or what the host found when it checked one
+    /// (a panic, a NaN observation at some step).
+    Failed {
+        /// What happened.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for EnvError {
@@ -258,6 +284,7 @@ impl fmt::Display for EnvError {
                 write!(f, "{id} does not take option {option}")
             }
             EnvError::BadMap(e) => write!(f, "bad FrozenLake map: {e}"),
+            EnvError::Failed { reason } => write!(f, "{reason}"),
         }
     }
 }
