@@ -94,7 +94,12 @@ fn main() -> Result<()> {
     }
     if let [a, b] = outcomes.as_slice() {
         let count = |o: &Outcome| o.success.iter().filter(|&&s| s).count() as i64;
-        let differ = a.success.iter().zip(&b.success).filter(|(x, y)| x != y).count();
+        let differ = a
+            .success
+            .iter()
+            .zip(&b.success)
+            .filter(|(x, y)| x != y)
+            .count();
         println!(
             "{{\"success_difference_points\": {:?}, \"episodes_that_differ\": {differ}}}",
             (count(a) - count(b)).abs() as f64 * 100.0 / episodes as f64

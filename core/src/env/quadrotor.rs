@@ -22,6 +22,8 @@
 //!   `DefaultActionHistoryObservation` with `ACTION_HISTORY_LENGTH = 16`).
 //! - Reward: L2F's `Squared` reward of the state before the step, the action, and the state after
 //!   it (see [`RewardWeights`]); a step that terminates is rewarded `termination_penalty` (0).
+//!   One difference: the action cost takes the clipped command (L2F's the command as given), so
+//!   that no finite command makes the reward NaN; at L2F's weights the action cost is unused.
 //! - Terminated: after the step, any `|p_i| > 1` m, `|v_i| > 2` m/s or `|ω_i| > 35` rad/s (L2F's
 //!   termination thresholds); also, a safe fallback L2F does not need, any non-finite value.
 //!   Truncated after 500 steps (5 s).
@@ -411,7 +413,9 @@ fn reward(
     let angular_acceleration = norm3(dw) / DT;
     let mut action_cost = 0.0f32;
     for a in action {
-        let d = (a + 1.0) / 2.0 - HOVER_THROTTLE;
+        // L2F takes the command as given; clipped here, so that a huge command cannot make the
+        // cost infinite (and `0 · inf` NaN at the default weight 0). Within [-1, 1] the same.
+        let d = (a.clamp(-1.0, 1.0) + 1.0) / 2.0 - HOVER_THROTTLE;
         action_cost += d * d;
     }
     let weighted = weights.position * position
