@@ -184,6 +184,7 @@ fn main() {
         "FrozenLake-v1" | "FrozenLake8x8-v1" => "FrozenLake",
         "CliffWalking-v1" | "CliffWalkingSlippery-v1" => "CliffWalking",
         "Taxi-v4" => "Taxi",
+        "Quadrotor-v0" => "Quadrotor",
         other => fail(format!(
             "PICORL_ENV={other}: not an environment of picorl-core"
         )),

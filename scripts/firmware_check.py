@@ -93,6 +93,10 @@ try:
     # A tanh-squashed actor (TD3), the continuous head the off-policy learners export.
     td3 = train("td3-pendulum", "td3", "Pendulum-v1", 1500)
     mode(td3, "Pendulum-v1", "int8", episodes=2)
+    # Quadrotor-v0 (L2F's Crazyflie): 82 observations, four motor commands, and a float32 RK4
+    # simulation that the controller steps as the host does; 20 episodes from 20 seeds.
+    quad = train("td3-quadrotor", "td3", "Quadrotor-v0", 1500, ["--set", "learning_starts=500"])
+    mode(quad, "Quadrotor-v0", "int8", episodes=20)
     lake = train("qlearning-frozenlake", "qlearning", "FrozenLake-v1", 150000)
     mode(lake, "FrozenLake-v1", "f32", episodes=20)
     # On-device learning: the seed's hyper-parameters, 200 episodes, must learn core's golden

@@ -54,6 +54,18 @@ if [ ! -f "$interop_stamp" ]; then
   touch "$interop_stamp"
 fi
 
+# L2F (Learning to Fly in Seconds), the reference simulator that scripts/l2f_traces.py records
+# Quadrotor-v0's conformance traces from: a source package (several minutes of g++), so only on
+# demand, with PICORL_WITH_L2F=1 (the committed fixtures need no Python).
+PICORL_L2F_VERSION=2.0.18
+l2f_stamp="$PICORL_VENV/.picorl-l2f-$PICORL_L2F_VERSION"
+if [ "${PICORL_WITH_L2F:-0}" = 1 ] && [ ! -f "$l2f_stamp" ]; then
+  say "installing l2f==$PICORL_L2F_VERSION into $PICORL_VENV (compiles C++, several minutes)"
+  "$PICORL_VENV/bin/pip" install -q "l2f==$PICORL_L2F_VERSION" >&2 \
+    || die "pip install l2f==$PICORL_L2F_VERSION into $PICORL_VENV failed (needs g++)"
+  touch "$l2f_stamp"
+fi
+
 # The rust-lld linker ships with rustup's toolchain (not on PATH by default).
 RUSTUP_SYSROOT="$(rustc --print sysroot)"
 LLD_DIR="$RUSTUP_SYSROOT/lib/rustlib/x86_64-unknown-linux-gnu/bin"

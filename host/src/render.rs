@@ -303,6 +303,7 @@ pub fn default_size(env: &AnyEnv) -> (u32, u32) {
             (600, 400)
         }
         AnyEnv::Pendulum(_) | AnyEnv::Acrobot(_) => (500, 500),
+        AnyEnv::Quadrotor(_) => (640, 360),
         _ => {
             let (rows, cols) = grid_dims(env);
             let cell = (480 / rows.max(cols) as u32).clamp(40, 96);
@@ -320,6 +321,8 @@ fn default_fps(env: &AnyEnv) -> f64 {
         AnyEnv::CartPole(_) => 50.0,
         AnyEnv::Acrobot(_) => 15.0,
         AnyEnv::Pendulum(_) | AnyEnv::MountainCar(_) | AnyEnv::MountainCarContinuous(_) => 30.0,
+        // L2F's 100 Hz, drawn at a quarter of it (GIF delays are in hundredths of a second).
+        AnyEnv::Quadrotor(_) => 25.0,
         _ => 4.0,
     }
 }
@@ -374,6 +377,7 @@ pub fn draw_frame(
             AnyEnv::MountainCar(_) => mountain_car(root, &state, 0.5)?,
             AnyEnv::MountainCarContinuous(_) => mountain_car(root, &state, 0.45)?,
             AnyEnv::Acrobot(_) => acrobot(root, &state)?,
+            AnyEnv::Quadrotor(_) => quadrotor(root, &state)?,
             _ => grid(
                 root,
                 env,
@@ -1272,4 +1276,103 @@ mod tests {
         assert!(parse_size("600").is_err());
         assert!(parse_size("0x10").is_err());
     }
+}
+
+/// `Quadrotor-v0` (state `[p, q (w, x, y, z), v, ω, rpm]`): two panels, a top view (x right,
+/// y up) and a side view (x right, z up), each spanning the ±1 m box outside which the episode
+/// terminates, with the target (the origin) as a cross. The vehicle is drawn 4× its size (its
+/// arms are 4 cm long) from its rotated arms, each rotor shaded by its speed, and its thrust axis.
+fn quadrotor(root: &Area<'_>, s: &[f64]) -> DrawResult {
+    let (w, h) = root.dim_in_pixel();
+    let (w, h) = (f64::from(w), f64::from(h));
+    let get = |i: usize| s.get(i).copied().unwrap_or(0.0);
+    let p = [get(0), get(1), get(2)];
+    let (qw, qx, qy, qz) = (get(3), get(4), get(5), get(6));
+    // The body-to-world rotation of q.
+    let r = [
+        [
+            1.0 - 2.0 * (qy * qy + qz * qz),
+            2.0 * (qx * qy - qw * qz),
+            2.0 * (qx * qz + qw * qy),
+        ],
+        [
+            2.0 * (qx * qy + qw * qz),
+            1.0 - 2.0 * (qx * qx + qz * qz),
+            2.0 * (qy * qz - qw * qx),
+        ],
+        [
+            2.0 * (qx * qz - qw * qy),
+            2.0 * (qy * qz + qw * qx),
+            1.0 - 2.0 * (qx * qx + qy * qy),
+        ],
+    ];
+    const LOOK: f64 = 4.0;
+    let world = |b: [f64; 3]| -> [f64; 3] {
+        let mut out = p;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o += LOOK * (r[i][0] * b[0] + r[i][1] * b[1] + r[i][2] * b[2]);
+        }
+        out
+    };
+    let rotors = [
+        [0.028, -0.028, 0.0],
+        [-0.028, -0.028, 0.0],
+        [-0.028, 0.028, 0.0],
+        [0.028, 0.028, 0.0],
+    ];
+    let panel = f64::min((w - 30.0) / 2.0, h - 60.0);
+    let scale = panel / 2.4;
+    let top = 40.0 + (h - 40.0 - panel) / 2.0;
+    let grey = RGBColor(190, 190, 190);
+    let blue = RGBColor(60, 90, 200);
+    for (k, (label, axis)) in [("top: x, y", 1usize), ("side: x, z", 2usize)]
+        .into_iter()
+        .enumerate()
+    {
+        let left = 10.0 + k as f64 * (panel + 10.0);
+        let (ox, oy) = (left + panel / 2.0, top + panel / 2.0);
+        let to_px = |x: f64, y: f64| px(x, y, scale, ox, oy);
+        root.draw(&Rectangle::new(
+            [to_px(-1.0, 1.0), to_px(1.0, -1.0)],
+            grey.stroke_width(1),
+        ))?;
+        root.draw(&Text::new(
+            label,
+            (left as i32 + 4, top as i32 - 18),
+            font(13.0),
+        ))?;
+        let c = 0.06;
+        root.draw(&PathElement::new(
+            vec![to_px(-c, 0.0), to_px(c, 0.0)],
+            RED.stroke_width(2),
+        ))?;
+        root.draw(&PathElement::new(
+            vec![to_px(0.0, -c), to_px(0.0, c)],
+            RED.stroke_width(2),
+        ))?;
+        let centre = to_px(p[0], p[axis]);
+        for (i, rotor) in rotors.iter().enumerate() {
+            let at = world(*rotor);
+            let end = to_px(at[0], at[axis]);
+            root.draw(&PathElement::new(vec![centre, end], BLACK.stroke_width(3)))?;
+            let speed = get(13 + i).clamp(0.0, 1.0);
+            let shade = (230.0 - 200.0 * speed) as u8;
+            root.draw(&Circle::new(
+                end,
+                (0.02 * LOOK * scale).max(3.0) as i32,
+                RGBColor(shade, shade, 255).filled(),
+            ))?;
+            root.draw(&Circle::new(
+                end,
+                (0.02 * LOOK * scale).max(3.0) as i32,
+                blue.stroke_width(1),
+            ))?;
+        }
+        let up = world([0.0, 0.0, 0.05]);
+        root.draw(&PathElement::new(
+            vec![centre, to_px(up[0], up[axis])],
+            blue.stroke_width(2),
+        ))?;
+    }
+    Ok(())
 }

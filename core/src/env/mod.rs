@@ -32,6 +32,7 @@ mod mountain_car;
 mod mountain_car_continuous;
 mod options;
 mod pendulum;
+mod quadrotor;
 mod taxi;
 mod toy_text;
 mod user;
@@ -44,6 +45,7 @@ pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::MountainCarContinuous;
 pub use options::{EnvOptions, MapName};
 pub use pendulum::Pendulum;
+pub use quadrotor::Quadrotor;
 pub use taxi::Taxi;
 pub use toy_text::{Draws, TabularEnv, Transition, Transitions, MAX_OUTCOMES};
 pub use user::{unknown_option, UserEnv};
@@ -542,4 +544,6 @@ registry! {
     CliffWalking(CliffWalking) => [cliff_walking::SPEC, cliff_walking::SPEC_SLIPPERY],
     /// `Taxi-v4`.
     Taxi(Taxi) => [taxi::SPEC],
+    /// `Quadrotor-v0`: L2F's Crazyflie hover task (*Learning to Fly in Seconds*).
+    Quadrotor(Quadrotor) => [quadrotor::SPEC],
 }

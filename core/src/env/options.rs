@@ -52,6 +52,10 @@ impl MapName {
 /// | `reward_schedule` (goal, hole, frozen) | FrozenLake | `(1, 0, 0)` |
 /// | `is_rainy`, `fickle_passenger` | `Taxi-v4` | `false` |
 /// | `rainy_probability`, `fickle_probability` | `Taxi-v4` | `0.8`, `0.3` |
+/// | `mass` (kg) | `Quadrotor-v0` | `0.0306` |
+/// | `init_guidance` (probability of starting at rest at the target) | `Quadrotor-v0` | `0.1` |
+/// | `init_max_position`, `init_max_linear_velocity`, `init_max_angular_velocity` | `Quadrotor-v0` | `0.5`, `1`, `1` |
+/// | `init_max_angle` (rad) | `Quadrotor-v0` | `1` |
 ///
 /// `Acrobot-v1` takes none. Not supported: `render_mode` (core draws nothing) and FrozenLake's
 /// `map_name=None` (a random map from an unseeded generator in Gymnasium).
@@ -81,6 +85,18 @@ pub struct EnvOptions {
     pub rainy_probability: Option<f64>,
     /// `Taxi-v4`: the probability that an episode's passenger is fickle, in `[0, 1]`.
     pub fickle_probability: Option<f64>,
+    /// `Quadrotor-v0`: the vehicle's mass, kg.
+    pub mass: Option<f64>,
+    /// `Quadrotor-v0`: the probability that an episode starts at rest at the target.
+    pub init_guidance: Option<f64>,
+    /// `Quadrotor-v0`: initial position per axis uniform in `±init_max_position`, m.
+    pub init_max_position: Option<f64>,
+    /// `Quadrotor-v0`: initial rotation angle uniform in `[0, init_max_angle)`, rad.
+    pub init_max_angle: Option<f64>,
+    /// `Quadrotor-v0`: initial linear velocity per axis uniform in `±init_max_linear_velocity`.
+    pub init_max_linear_velocity: Option<f64>,
+    /// `Quadrotor-v0`: initial angular velocity per axis uniform in `±init_max_angular_velocity`.
+    pub init_max_angular_velocity: Option<f64>,
 }
 
 const BOOL: &str = "true or false";
@@ -102,6 +118,12 @@ impl EnvOptions {
         "fickle_passenger",
         "rainy_probability",
         "fickle_probability",
+        "mass",
+        "init_guidance",
+        "init_max_position",
+        "init_max_angle",
+        "init_max_linear_velocity",
+        "init_max_angular_velocity",
     ];
 
     /// No option set: every environment gets Gymnasium's defaults.
@@ -119,6 +141,12 @@ impl EnvOptions {
             fickle_passenger: None,
             rainy_probability: None,
             fickle_probability: None,
+            mass: None,
+            init_guidance: None,
+            init_max_position: None,
+            init_max_angle: None,
+            init_max_linear_velocity: None,
+            init_max_angular_velocity: None,
         }
     }
 
@@ -156,6 +184,16 @@ impl EnvOptions {
             "fickle_probability" => {
                 self.fickle_probability = Some(probability("fickle_probability", value)?)
             }
+            "mass" => self.mass = Some(finite("mass", value)?),
+            "init_guidance" => self.init_guidance = Some(probability("init_guidance", value)?),
+            "init_max_position" => self.init_max_position = Some(finite("init_max_position", value)?),
+            "init_max_angle" => self.init_max_angle = Some(finite("init_max_angle", value)?),
+            "init_max_linear_velocity" => {
+                self.init_max_linear_velocity = Some(finite("init_max_linear_velocity", value)?)
+            }
+            "init_max_angular_velocity" => {
+                self.init_max_angular_velocity = Some(finite("init_max_angular_velocity", value)?)
+            }
             _ => return Err(EnvError::UnknownOption),
         }
         Ok(())
@@ -176,6 +214,12 @@ impl EnvOptions {
             self.fickle_passenger.is_some(),
             self.rainy_probability.is_some(),
             self.fickle_probability.is_some(),
+            self.mass.is_some(),
+            self.init_guidance.is_some(),
+            self.init_max_position.is_some(),
+            self.init_max_angle.is_some(),
+            self.init_max_linear_velocity.is_some(),
+            self.init_max_angular_velocity.is_some(),
         ];
         Self::KEYS
             .iter()
