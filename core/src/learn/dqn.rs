@@ -1,0 +1,1 @@
+//! DQN (placeholder while in progress)
