@@ -10,10 +10,23 @@
 //! RMSprop (Hinton's lecture 6e, as PyTorch writes it): `v ← αv + (1 − α)g²`,
 //! `p ← p − lr · g / (√v + ε)`.
 //!
-//! Square roots are `libm::sqrtf` (correctly rounded, as the hardware's), so x86 and Cortex-M4F
-//! give the same bits.
+//! Square roots are correctly rounded on every target (IEEE 754 requires it): `f32::sqrt` with
+//! `std` (the compiler's intrinsic, which vectorizes), `libm::sqrtf` without, so x86 and
+//! Cortex-M4F give the same bits.
 
 use super::LearnError;
+
+#[inline(always)]
+fn sqrt(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrtf(x)
+    }
+}
 
 /// Adam's hyper-parameters and step count; the moments live in the caller's slices.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,7 +90,7 @@ impl Adam {
         {
             *m = b1 * *m + c1 * g;
             *v = b2 * *v + c2 * g * g;
-            let denom = libm::sqrtf(*v) / bc2_sqrt + eps;
+            let denom = sqrt(*v) / bc2_sqrt + eps;
             *p -= step_size * *m / denom;
         }
         Ok(())
@@ -121,7 +134,7 @@ impl RmsProp {
         let (a, c) = (self.alpha, 1.0 - self.alpha);
         for ((p, &g), v) in params.iter_mut().zip(grads).zip(v.iter_mut()) {
             *v = a * *v + c * g * g;
-            *p -= self.lr * g / (libm::sqrtf(*v) + self.eps);
+            *p -= self.lr * g / (sqrt(*v) + self.eps);
         }
         Ok(())
     }
