@@ -76,6 +76,7 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     println!("cargo::rustc-check-cfg=cfg(picorl_learn)");
+    println!("cargo::rustc-check-cfg=cfg(picorl_dqn)");
 
     let board = var("PICORL_BOARD", "qemu");
     let layout = match board.as_str() {
@@ -99,7 +100,12 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={}", layout.display());
 
-    let learn = var("PICORL_MODE", "policy") == "learn";
+    let mode = var("PICORL_MODE", "policy");
+    // `dqn` learns on the device too (no policy embedded), with core's DQN instead of a table.
+    let learn = mode == "learn" || mode == "dqn";
+    if mode == "dqn" {
+        println!("cargo:rustc-cfg=picorl_dqn");
+    }
     let learn_hyper_seed = match var("PICORL_LEARN_HYPER", "tuned").as_str() {
         "seed" => true,
         "tuned" => false,

@@ -41,7 +41,15 @@ const KC: usize = 256;
 /// The caller guarantees the lengths: `b.len() >= k · n`, `c.len() >= m · n`, the bias (if any)
 /// at least `n` long, and every `a(i, p)` with `i < m`, `p < k` inside `a.data`. Out-of-range
 /// reads and writes are skipped rather than panicking (they cannot happen for checked shapes).
-pub(crate) fn gemm(m: usize, n: usize, k: usize, a: Strided<'_>, b: &[f32], c: &mut [f32], init: Init<'_>) {
+pub(crate) fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    c: &mut [f32],
+    init: Init<'_>,
+) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: `gemm_avx2` only differs from `gemm_body` in being compiled for AVX2, which the
@@ -61,13 +69,29 @@ pub(crate) fn gemm(m: usize, n: usize, k: usize, a: Strided<'_>, b: &[f32], c: &
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
 #[allow(unsafe_code)]
-unsafe fn gemm_avx2(m: usize, n: usize, k: usize, a: Strided<'_>, b: &[f32], c: &mut [f32], init: Init<'_>) {
+unsafe fn gemm_avx2(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    c: &mut [f32],
+    init: Init<'_>,
+) {
     gemm_body(m, n, k, a, b, c, init);
 }
 
 /// The portable kernel (every target; the x86-64 AVX2 path is this code compiled wider).
 #[inline(always)]
-pub(crate) fn gemm_body(m: usize, n: usize, k: usize, a: Strided<'_>, b: &[f32], c: &mut [f32], init: Init<'_>) {
+pub(crate) fn gemm_body(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    c: &mut [f32],
+    init: Init<'_>,
+) {
     let mut i = 0;
     while i + MR <= m {
         rows::<MR>(i, n, k, a, b, c, init);
@@ -84,14 +108,26 @@ pub(crate) fn gemm_body(m: usize, n: usize, k: usize, a: Strided<'_>, b: &[f32],
 /// then the remaining columns one at a time. Chunks after the first continue from `C`, so each
 /// output still sums `p = 0, 1, 2, …` in order.
 #[inline(always)]
-fn rows<const R: usize>(i0: usize, n: usize, k: usize, a: Strided<'_>, b: &[f32], c: &mut [f32], init: Init<'_>) {
+fn rows<const R: usize>(
+    i0: usize,
+    n: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    c: &mut [f32],
+    init: Init<'_>,
+) {
     let mut panel = [[0.0f32; R]; KC];
     let mut p0 = 0;
     loop {
         let kc = (k - p0).min(KC);
         for (p, col) in panel.iter_mut().take(kc).enumerate() {
             for (r, v) in col.iter_mut().enumerate() {
-                *v = a.data.get((i0 + r) * a.rs + (p0 + p) * a.cs).copied().unwrap_or(0.0);
+                *v = a
+                    .data
+                    .get((i0 + r) * a.rs + (p0 + p) * a.cs)
+                    .copied()
+                    .unwrap_or(0.0);
             }
         }
         let panel = &panel[..kc];
@@ -144,8 +180,12 @@ fn tile<const R: usize, const C: usize>(
         }
     }
     for (ap, brow) in panel.iter().zip(b.chunks_exact(n)) {
-        let Some(bv) = brow.get(j0..j0 + C) else { return };
-        let Ok(bt) = <&[f32; C]>::try_from(bv) else { return };
+        let Some(bv) = brow.get(j0..j0 + C) else {
+            return;
+        };
+        let Ok(bt) = <&[f32; C]>::try_from(bv) else {
+            return;
+        };
         for (accr, &av) in acc.iter_mut().zip(ap.iter()) {
             for (x, &w) in accr.iter_mut().zip(bt.iter()) {
                 *x += av * w;
@@ -171,8 +211,12 @@ mod tests {
     fn same_bits_as_a_scalar_loop() {
         let mut r = crate::rng::seeded(5);
         for &(m, n, k) in &[(100, 64, 64), (7, 19, 300), (1, 1, 1), (5, 33, 17)] {
-            let a: std::vec::Vec<f32> = (0..m * k).map(|_| crate::rng::unit_f32(&mut r) - 0.5).collect();
-            let b: std::vec::Vec<f32> = (0..k * n).map(|_| crate::rng::unit_f32(&mut r) - 0.5).collect();
+            let a: std::vec::Vec<f32> = (0..m * k)
+                .map(|_| crate::rng::unit_f32(&mut r) - 0.5)
+                .collect();
+            let b: std::vec::Vec<f32> = (0..k * n)
+                .map(|_| crate::rng::unit_f32(&mut r) - 0.5)
+                .collect();
             let bias: std::vec::Vec<f32> = (0..n).map(|_| crate::rng::unit_f32(&mut r)).collect();
             let mut want = std::vec![0f32; m * n];
             for i in 0..m {
@@ -184,7 +228,11 @@ mod tests {
                     want[i * n + j] = s;
                 }
             }
-            let view = Strided { data: &a, rs: k, cs: 1 };
+            let view = Strided {
+                data: &a,
+                rs: k,
+                cs: 1,
+            };
             let mut c1 = std::vec![0f32; m * n];
             gemm(m, n, k, view, &b, &mut c1, Init::Bias(&bias));
             let mut c2 = std::vec![0f32; m * n];
