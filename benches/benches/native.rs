@@ -65,7 +65,8 @@ impl Net {
     fn new(net: &Mlp, seed: u64) -> Self {
         let n = net.param_len();
         let mut p = vec![0f32; n];
-        net.init(&mut p, &mut picorl_core::rng::seeded(seed)).unwrap();
+        net.init(&mut p, &mut picorl_core::rng::seeded(seed))
+            .unwrap();
         Self {
             p,
             g: vec![0f32; n],
@@ -75,7 +76,9 @@ impl Net {
         }
     }
     fn step(&mut self) {
-        self.adam.step(&mut self.p, &self.g, &mut self.m, &mut self.v).unwrap();
+        self.adam
+            .step(&mut self.p, &self.g, &mut self.m, &mut self.v)
+            .unwrap();
     }
 }
 
@@ -157,8 +160,10 @@ impl NativeSac {
         let (an, cn) = (self.actor_net, self.critic_net);
         let alpha = self.log_alpha.p[0].exp();
         // Actor on s (kept for the actor step) and on s' (the targets' next actions).
-        an.forward(&self.actor.p, &self.obs, B, &mut self.acts_actor).unwrap();
-        an.forward(&self.actor.p, &self.next_obs, B, &mut self.acts_actor_next).unwrap();
+        an.forward(&self.actor.p, &self.obs, B, &mut self.acts_actor)
+            .unwrap();
+        an.forward(&self.actor.p, &self.next_obs, B, &mut self.acts_actor_next)
+            .unwrap();
         let out = an.output(&self.acts_actor, B);
         let out_next = an.output(&self.acts_actor_next, B);
         for b in 0..B {
@@ -168,9 +173,13 @@ impl NativeSac {
             self.x_next[b * 4 + 3] = out_next[b * 2].tanh();
         }
         for i in 0..2 {
-            cn.forward(&self.targets[i], &self.x_next, B, &mut self.acts_target[i]).unwrap();
+            cn.forward(&self.targets[i], &self.x_next, B, &mut self.acts_target[i])
+                .unwrap();
         }
-        let (t0, t1) = (cn.output(&self.acts_target[0], B), cn.output(&self.acts_target[1], B));
+        let (t0, t1) = (
+            cn.output(&self.acts_target[0], B),
+            cn.output(&self.acts_target[1], B),
+        );
         for b in 0..B {
             let ent = -alpha * out_next[b * 2 + 1];
             self.y[b] = self.rewards[b] + GAMMA * (t0[b].min(t1[b]) + ent);
@@ -178,28 +187,57 @@ impl NativeSac {
         // Critics: ½ Σ_i mean (Q_i − y)².
         for i in 0..2 {
             let c = &mut self.critics[i];
-            cn.forward(&c.p, &self.x_sa, B, &mut self.acts_critic[i]).unwrap();
+            cn.forward(&c.p, &self.x_sa, B, &mut self.acts_critic[i])
+                .unwrap();
             let q = cn.output(&self.acts_critic[i], B);
             for b in 0..B {
                 self.d_q[b] = (q[b] - self.y[b]) / B as f32;
             }
             let acts = &self.acts_critic[i];
-            cn.backward(&c.p, &self.x_sa, B, acts, &self.d_q, Some(&mut c.g), None, &mut self.scratch).unwrap();
+            cn.backward(
+                &c.p,
+                &self.x_sa,
+                B,
+                acts,
+                &self.d_q,
+                Some(&mut c.g),
+                None,
+                &mut self.scratch,
+            )
+            .unwrap();
             c.step();
         }
         // Actor: mean(α·log π − min_i Q_i(s, π(s))), the gradient through the critics' input.
         for i in 0..2 {
-            cn.forward(&self.critics[i].p, &self.x_pi, B, &mut self.acts_pi[i]).unwrap();
+            cn.forward(&self.critics[i].p, &self.x_pi, B, &mut self.acts_pi[i])
+                .unwrap();
         }
-        let (q0, q1) = (cn.output(&self.acts_pi[0], B), cn.output(&self.acts_pi[1], B));
+        let (q0, q1) = (
+            cn.output(&self.acts_pi[0], B),
+            cn.output(&self.acts_pi[1], B),
+        );
         for i in 0..2 {
             for b in 0..B {
-                let mine = if i == 0 { q0[b] <= q1[b] } else { q1[b] < q0[b] };
+                let mine = if i == 0 {
+                    q0[b] <= q1[b]
+                } else {
+                    q1[b] < q0[b]
+                };
                 self.d_q[b] = if mine { -1.0 / B as f32 } else { 0.0 };
             }
             let acts = &self.acts_pi[i];
             let (p, dx) = (&self.critics[i].p, &mut self.d_x[i]);
-            cn.backward(p, &self.x_pi, B, acts, &self.d_q, None, Some(dx), &mut self.scratch).unwrap();
+            cn.backward(
+                p,
+                &self.x_pi,
+                B,
+                acts,
+                &self.d_q,
+                None,
+                Some(dx),
+                &mut self.scratch,
+            )
+            .unwrap();
         }
         for b in 0..B {
             let t = self.x_pi[b * 4 + 3];
@@ -208,7 +246,17 @@ impl NativeSac {
             self.d_actor[b * 2 + 1] = alpha / B as f32;
         }
         let a = &mut self.actor;
-        an.backward(&a.p, &self.obs, B, &self.acts_actor, &self.d_actor, Some(&mut a.g), None, &mut self.scratch).unwrap();
+        an.backward(
+            &a.p,
+            &self.obs,
+            B,
+            &self.acts_actor,
+            &self.d_actor,
+            Some(&mut a.g),
+            None,
+            &mut self.scratch,
+        )
+        .unwrap();
         a.step();
         // Temperature: −log α · mean(log π + H̄).
         let mean_logp: f32 = out.iter().skip(1).step_by(2).sum::<f32>() / B as f32;
@@ -240,7 +288,12 @@ struct TorchSac {
 fn seq(vs: &nn::Path, dims: &[usize]) -> nn::Sequential {
     let mut s = nn::seq();
     for (l, w) in dims.windows(2).enumerate() {
-        s = s.add(nn::linear(vs / l, w[0] as i64, w[1] as i64, Default::default()));
+        s = s.add(nn::linear(
+            vs / l,
+            w[0] as i64,
+            w[1] as i64,
+            Default::default(),
+        ));
         if l + 2 < dims.len() {
             s = s.add_fn(|x| x.relu());
         }
@@ -268,7 +321,11 @@ impl TorchSac {
         let alpha_vs = nn::VarStore::new(tch::Device::Cpu);
         let log_alpha = alpha_vs.root().zeros("log_alpha", &[1]);
         let alpha_opt = nn::Adam::default().build(&alpha_vs, 3e-4).unwrap();
-        let wave = |n: usize, f: f64| Tensor::arange(n as i64, (Kind::Float, tch::Device::Cpu)).g_mul_scalar(f).sin();
+        let wave = |n: usize, f: f64| {
+            Tensor::arange(n as i64, (Kind::Float, tch::Device::Cpu))
+                .g_mul_scalar(f)
+                .sin()
+        };
         let obs = wave(B * OBS, 0.37).reshape([B as i64, OBS as i64]);
         let actions = wave(B * ACT, 0.91).reshape([B as i64, ACT as i64]);
         Self {
@@ -370,7 +427,9 @@ pub fn bench(c: &mut Criterion) {
 
     let rounds = 10_000u64;
     g.throughput(Throughput::Elements(rounds * 64 * 2));
-    g.bench_function("flops/mul_add_8x8_lanes", |b| b.iter(|| black_box(flops_kernel(black_box(rounds)))));
+    g.bench_function("flops/mul_add_8x8_lanes", |b| {
+        b.iter(|| black_box(flops_kernel(black_box(rounds))))
+    });
 
     g.throughput(Throughput::Elements(sac_flops()));
     let mut native = NativeSac::new();
@@ -388,17 +447,21 @@ pub fn bench(c: &mut Criterion) {
     g.bench_function("mlp/3-64-64-2/b100/forward", |b| {
         b.iter(|| net.forward(&n.p, black_box(&x), B, &mut acts).unwrap())
     });
-    g.throughput(Throughput::Elements(2 * (3 * macs(&ACTOR) - (OBS * H * B) as u64)));
+    g.throughput(Throughput::Elements(
+        2 * (3 * macs(&ACTOR) - (OBS * H * B) as u64),
+    ));
     g.bench_function("mlp/3-64-64-2/b100/forward_backward", |b| {
         b.iter(|| {
             net.forward(&n.p, black_box(&x), B, &mut acts).unwrap();
-            net.backward(&n.p, &x, B, &acts, &d, Some(&mut n.g), None, &mut scratch).unwrap();
+            net.backward(&n.p, &x, B, &acts, &d, Some(&mut n.g), None, &mut scratch)
+                .unwrap();
         })
     });
     g.bench_function("mlp/3-64-64-2/b100/forward_backward_adam", |b| {
         b.iter(|| {
             net.forward(&n.p, black_box(&x), B, &mut acts).unwrap();
-            net.backward(&n.p, &x, B, &acts, &d, Some(&mut n.g), None, &mut scratch).unwrap();
+            net.backward(&n.p, &x, B, &acts, &d, Some(&mut n.g), None, &mut scratch)
+                .unwrap();
             n.step();
         })
     });

@@ -1,4 +1,4 @@
-//! On-device deep RL (`run --mode dqn`): core's DQN ([`DqnConfig::CARTPOLE`]: a 4-32-32-2
+//! On-device deep RL (`run --mode dqn`): core's DQN ([`DqnConfig::CARTPOLE`]: a 4-64-64-2
 //! network, Adam, a target network, a replay ring, ε-greedy from a seeded PCG) trains on
 //! CartPole-v1 inside the Cortex-M4F program, no heap: the workspace and the replay memory are
 //! arrays on the stack. It prints what core's `dqn_cartpole` example prints on the desktop (each

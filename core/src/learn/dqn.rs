@@ -66,12 +66,15 @@ pub struct DqnConfig {
 }
 
 impl DqnConfig {
-    /// CartPole-v1, sized for a controller: a 4-32-32-2 network, batches of 64, 16 updates
-    /// every 64 steps, the target refreshed every 256 steps, rl-baselines3-zoo's learning rate
-    /// (2.3e-3), γ 0.99 and final ε 0.04 (reached after 5,000 steps). Solved at a greedy mean of
-    /// 475 over 10 episodes (Gymnasium's reward threshold).
+    /// CartPole-v1: a 4-64-64-2 network, batches of 64, 16 updates every 64 steps after 1,000
+    /// random ones, the target refreshed every 256 steps, a replay of 20,000 transitions,
+    /// rl-baselines3-zoo's learning rate (2.3e-3), γ 0.99 and final ε 0.04 (reached 5,000 steps
+    /// after learning starts). Solved at a greedy mean of 475 over 10 episodes (Gymnasium's
+    /// reward threshold), evaluated every 2,000 steps. Measured on seeds 0-7: all solved, at
+    /// 22,000-34,000 steps (seed 0 at 34,000). A 4-32-32-2 network solved 3 of 8 and a replay
+    /// of 10,000 transitions 7 of 8 (seed 0 did not).
     pub const CARTPOLE: DqnConfig = DqnConfig {
-        hidden: [32, 32],
+        hidden: [64, 64],
         batch: 64,
         gamma: 0.99,
         lr: 2.3e-3,
@@ -579,13 +582,7 @@ fn argmax(v: &[f32]) -> usize {
 }
 
 fn clamp1(x: f32) -> f32 {
-    if x > 1.0 {
-        1.0
-    } else if x < -1.0 {
-        -1.0
-    } else {
-        x
-    }
+    x.clamp(-1.0, 1.0)
 }
 
 /// `x^n` by repeated multiplication (the same rounding on every target).

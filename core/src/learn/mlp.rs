@@ -79,7 +79,7 @@ impl Mlp {
     /// A network with widths `dims` (input first, at least two entries, none zero), `hidden`
     /// after every layer but the last, `output` after the last.
     pub fn new(dims: &[usize], hidden: Activation, output: Activation) -> Result<Self, LearnError> {
-        if dims.len() < 2 || dims.iter().any(|&d| d == 0) {
+        if dims.len() < 2 || dims.contains(&0) {
             return Err(LearnError::Shape);
         }
         if dims.len() > MAX_LAYERS + 1 {
