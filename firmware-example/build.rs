@@ -86,6 +86,7 @@ fn main() {
     // An environment of the user's own: the type (implementing core's `UserEnv`) in the crate
     // that `run --env-crate` adds as the dependency `picorl_user_env`.
     let user_type = var("PICORL_ENV_TYPE", "");
+    println!("cargo::rustc-check-cfg=cfg(picorl_dqn)");
 
     let board = var("PICORL_BOARD", "qemu");
     let layout = match board.as_str() {
@@ -109,7 +110,12 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={}", layout.display());
 
-    let learn = var("PICORL_MODE", "policy") == "learn";
+    let mode = var("PICORL_MODE", "policy");
+    // `dqn` learns on the device too (no policy embedded), with core's DQN instead of a table.
+    let learn = mode == "learn" || mode == "dqn";
+    if mode == "dqn" {
+        println!("cargo:rustc-cfg=picorl_dqn");
+    }
     let learn_hyper_seed = match var("PICORL_LEARN_HYPER", "tuned").as_str() {
         "seed" => true,
         "tuned" => false,

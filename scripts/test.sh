@@ -34,5 +34,8 @@ rm -rf "$fuzz_new"
 step "the firmware under QEMU, checked against picorl eval on the host"
 python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
 
+step "on-device deep RL: core's DQN on CartPole-v1, host and firmware (QEMU) bit for bit"
+scripts/dqn_check.sh 0
+
 step "ONNX and TFLite exports in onnxruntime and TFLite Micro, checked against core"
 python3 scripts/interop_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"

@@ -4,13 +4,16 @@
 //! - `nn`: inference, f32 and int8, 4-64-64-2 and 17-256-256-6, against libtorch's forward;
 //! - `tabular`: the tabular Q-update and training episodes;
 //! - `replay`: replay insert and sample, uniform and prioritized;
-//! - `learn`: GAE over a rollout and PPO's update on a CartPole-sized batch.
+//! - `learn`: GAE over a rollout and PPO's update on a CartPole-sized batch;
+//! - `native`: core's native learner against libtorch on one SAC-sized update, and the
+//!   single-core flop rate.
 //!
 //! `cargo bench` runs them all; `cargo bench -p picorl-benches -- 'replay/'` one subject.
 use criterion::{criterion_group, criterion_main};
 
 mod env;
 mod learn;
+mod native;
 mod nn;
 mod replay;
 mod tabular;
@@ -21,6 +24,7 @@ criterion_group!(
     nn::bench,
     tabular::bench,
     replay::bench,
-    learn::bench
+    learn::bench,
+    native::bench
 );
 criterion_main!(benches);

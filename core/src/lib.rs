@@ -61,6 +61,7 @@
 #![deny(missing_debug_implementations)]
 
 pub mod env;
+pub mod learn;
 pub mod model;
 pub mod nn;
 pub mod policy;

@@ -51,7 +51,7 @@ fn map(e: &MapError) -> &'static str {
 }
 
 /// What went wrong in tabular learning.
-#[cfg(picorl_learn)]
+#[cfg(all(picorl_learn, not(picorl_dqn)))]
 pub fn tabular(e: &picorl_core::tabular::TabularError) -> &'static str {
     use picorl_core::tabular::TabularError;
     match e {

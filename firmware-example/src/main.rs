@@ -9,8 +9,10 @@
 #![no_main]
 
 mod bits;
+#[cfg(picorl_dqn)]
+mod dqn;
 mod errors;
-#[cfg(picorl_learn)]
+#[cfg(all(picorl_learn, not(picorl_dqn)))]
 mod learn;
 mod measure;
 
@@ -79,7 +81,7 @@ const ACTION_DIM: usize = match SPEC.action_space {
 };
 
 /// States of a discrete observation space (the learning mode's table rows).
-#[cfg(picorl_learn)]
+#[cfg(all(picorl_learn, not(picorl_dqn)))]
 const OBS_STATES: usize = match SPEC.observation_space {
     Space::Discrete { n } => n as usize,
     Space::Box { .. } => panic!("the learning mode needs a discrete observation space"),
@@ -105,10 +107,12 @@ enum Error {
     Env(EnvError),
     Option(&'static str, EnvError),
     NoSysTick,
-    #[cfg(picorl_learn)]
+    #[cfg(all(picorl_learn, not(picorl_dqn)))]
     Tabular(picorl_core::tabular::TabularError),
-    #[cfg(picorl_learn)]
+    #[cfg(all(picorl_learn, not(picorl_dqn)))]
     TableTooSmall,
+    #[cfg(picorl_dqn)]
+    Dqn(picorl_core::learn::dqn::DqnError),
 }
 
 impl Error {
@@ -126,9 +130,11 @@ impl Error {
                 .str(": ")
                 .str(errors::env(e)),
             Error::NoSysTick => line.str("SysTick is not available"),
-            #[cfg(picorl_learn)]
+            #[cfg(all(picorl_learn, not(picorl_dqn)))]
             Error::Tabular(e) => line.str("tabular: ").str(errors::tabular(e)),
-            #[cfg(picorl_learn)]
+            #[cfg(picorl_dqn)]
+            Error::Dqn(e) => line.str("dqn: ").str(dqn::describe(e)),
+            #[cfg(all(picorl_learn, not(picorl_dqn)))]
             Error::TableTooSmall => {
                 line.str("the environment has more states than the firmware's table")
             }
@@ -184,8 +190,10 @@ static __INTERRUPTS: [unsafe extern "C" fn(); 1] = [DefaultHandler];
 #[entry]
 fn main() -> ! {
     measure::paint_stack();
-    #[cfg(picorl_learn)]
+    #[cfg(all(picorl_learn, not(picorl_dqn)))]
     let result = learn::run();
+    #[cfg(picorl_dqn)]
+    let result = dqn::run();
     #[cfg(not(picorl_learn))]
     let result = run_policy();
     let code = match result {
