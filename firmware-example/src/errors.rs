@@ -36,6 +36,7 @@ pub fn env(e: &EnvError) -> &'static str {
             option
         }
         EnvError::BadMap(m) => map(m),
+        EnvError::External(message) => message,
     }
 }
 

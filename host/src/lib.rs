@@ -7,7 +7,8 @@
 //!
 //! - [`train`]: the scaffolding every algorithm shares (config, run directory, metrics,
 //!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
-//! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
+//! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`gym`]: any
+//!   Gymnasium environment (`gym:ID`) through Python workers; [`trading`]: the
 //!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool.
 //! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter;
 //!   [`interop`]: the same policy as ONNX (f32) or TensorFlow Lite (int8) for other runtimes.
@@ -23,6 +24,7 @@ pub mod device;
 pub mod envs;
 pub mod eval;
 pub mod export;
+pub mod gym;
 pub mod interop;
 pub mod nets;
 pub mod picorl_file;
@@ -30,6 +32,7 @@ pub mod plot;
 pub mod progress;
 pub mod quant_fit;
 pub mod render;
+pub mod render_gym;
 pub mod replay;
 pub mod tensorboard;
 pub mod trading;

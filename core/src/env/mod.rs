@@ -208,6 +208,9 @@ pub enum EnvError {
     },
     /// A FrozenLake map (`desc`) that is not valid.
     BadMap(MapError),
+    /// An environment outside core failed (a user's, or the host's Gymnasium bridge); the
+    /// message says which and why.
+    External(&'static str),
 }
 
 impl fmt::Display for EnvError {
@@ -258,6 +261,7 @@ impl fmt::Display for EnvError {
                 write!(f, "{id} does not take option {option}")
             }
             EnvError::BadMap(e) => write!(f, "bad FrozenLake map: {e}"),
+            EnvError::External(message) => write!(f, "{message}"),
         }
     }
 }
