@@ -9,7 +9,7 @@ use std::time::Duration;
 use criterion::{black_box, Criterion, Throughput};
 use picorl_core::env::{
     make, Acrobot, Action, CartPole, CliffWalking, Env, EnvOptions, FrozenLake, MapDesc,
-    MountainCar, MountainCarContinuous, Pendulum, Space, Taxi, MAX_OBS_DIM,
+    MountainCar, MountainCarContinuous, Pendulum, Space, Taxi,
 };
 use picorl_host::vec_env::{Actions, VecEnv};
 
@@ -139,7 +139,7 @@ fn step_bench<E: Env + ?Sized>(c: &mut Criterion, name: &str, env: &mut E) {
         Space::Discrete { n } => Some(n),
         Space::Box { .. } => None,
     };
-    let mut obs = [0.0f32; MAX_OBS_DIM];
+    let mut obs = vec![0.0f32; dim];
     env.reset(Some(0), &mut obs[..dim]).unwrap();
     let mut t = 0u32;
     c.bench_function(name, |b| {

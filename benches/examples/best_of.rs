@@ -9,7 +9,7 @@ use std::hint::black_box;
 use picorl_benches::best;
 use picorl_core::env::{
     make, Acrobot, Action, CartPole, CliffWalking, Env, EnvOptions, FrozenLake, MapDesc,
-    MountainCar, MountainCarContinuous, Pendulum, Space, Taxi, MAX_OBS_DIM,
+    MountainCar, MountainCarContinuous, Pendulum, Space, Taxi,
 };
 use picorl_host::vec_env::{Actions, VecEnv};
 
@@ -21,7 +21,7 @@ fn single<E: Env>(name: &str, mut env: E) {
         Space::Discrete { n } => Some(n),
         Space::Box { .. } => None,
     };
-    let mut obs = [0.0f32; MAX_OBS_DIM];
+    let mut obs = vec![0.0f32; dim];
     env.reset(Some(0), &mut obs[..dim]).unwrap();
     let mut t = 0u32;
     let s = best(300, 2000, || {

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use picorl_benches::{best, random_mlp, write_model};
-use picorl_core::env::{Action, Env, Space, MAX_OBS_DIM};
+use picorl_core::env::{Action, Env, Space};
 use picorl_core::model::Model;
 use picorl_core::policy::Policy;
 use picorl_host::vec_env::{Actions, VecEnv};
@@ -33,7 +33,7 @@ fn single(env: &mut (dyn Env + Send)) -> f64 {
         Space::Discrete { n } => Some(n),
         Space::Box { .. } => None,
     };
-    let mut obs = [0.0f32; MAX_OBS_DIM];
+    let mut obs = vec![0.0f32; dim];
     env.reset(Some(0), &mut obs[..dim]).expect("reset");
     let mut t = 0u32;
     best(500, 500, || {

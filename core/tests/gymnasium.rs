@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 use picorl_core::env::{
-    make, Action, Draws, Env, EnvError, EnvOptions, Space, StepResult, MAX_OBS_DIM, REGISTRY,
+    make, Action, Draws, Env, EnvError, EnvOptions, Space, StepResult, REGISTRY,
 };
 use serde_json::{Map, Value};
 
@@ -150,8 +150,8 @@ fn replay(file: &str, text: &str, stochastic: bool) -> BTreeMap<String, Stats> {
         // (float64, as after a reset) would not reproduce.
         let mut synced = (id != "MountainCarContinuous-v0").then(|| env.clone());
         let dim = env.spec().observation_space.flat_dim();
-        let mut obs_buf = [0.0f32; MAX_OBS_DIM];
-        let obs = &mut obs_buf[..dim];
+        let mut obs_buf = vec![0.0f32; dim];
+        let obs = &mut obs_buf[..];
         let mut prev_state = f64_list(&rec["initial_state"]);
         env.set_state(&prev_state, obs).unwrap();
         let st = stats.entry(id.to_string()).or_default();
@@ -208,7 +208,7 @@ fn replay(file: &str, text: &str, stochastic: bool) -> BTreeMap<String, Stats> {
             st.rewards_identical += usize::from(r.reward.to_bits() == want_reward.to_bits());
             let mut bad = compare(id, obs, r, step, true);
             if let (Some(one), Some(state)) = (synced.as_mut(), step.get("state")) {
-                let mut o = [0.0f32; MAX_OBS_DIM];
+                let mut o = vec![0.0f32; dim];
                 one.set_state(&prev_state, &mut o[..dim]).unwrap();
                 let r1 = one.step(act, &mut o[..dim]).unwrap();
                 for (&got, want) in o[..dim].iter().zip(f64_list(&step["obs"])) {
@@ -232,7 +232,7 @@ fn replay(file: &str, text: &str, stochastic: bool) -> BTreeMap<String, Stats> {
             last = r;
         }
         if last.done() {
-            let mut probe = [0.0f32; MAX_OBS_DIM];
+            let mut probe = vec![0.0f32; dim];
             let a = match env.spec().action_space {
                 Space::Box { .. } => Action::Continuous(&[0.0]),
                 Space::Discrete { .. } => Action::Discrete(0),

@@ -77,11 +77,13 @@ fn agree(a: &OwnedAction, b: &OwnedAction, space: &picorl_core::env::Space) -> b
             OwnedAction::Continuous(x),
             OwnedAction::Continuous(y),
             picorl_core::env::Space::Box { low, high, .. },
-        ) => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .all(|(i, (p, q))| (p - q).abs() <= 0.01 * (high[i] - low[i])),
+        ) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .zip(low.iter().zip(high.iter()))
+                    .all(|((p, q), (l, h))| (p - q).abs() <= 0.01 * (h - l))
+        }
         _ => false,
     }
 }

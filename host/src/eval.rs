@@ -107,8 +107,8 @@ pub fn evaluate(
 /// a Gaussian policy's mean).
 pub fn clip_to_space(action: &mut [f32], space: &Space) {
     if let Space::Box { low, high, .. } = space {
-        for (i, a) in action.iter_mut().enumerate() {
-            *a = a.clamp(low[i], high[i]);
+        for ((a, l), h) in action.iter_mut().zip(low.iter()).zip(high.iter()) {
+            *a = a.clamp(*l, *h);
         }
     }
 }

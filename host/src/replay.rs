@@ -39,7 +39,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::env::{
     make as core_make, Action, AnyEnv, Draws, Env, EnvError, EnvOptions, Space, StepResult,
-    MAX_OBS_DIM, REGISTRY,
+    REGISTRY,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -182,10 +182,8 @@ fn replay_record(line: &str) -> Result<Answer> {
         ),
     };
     let dim = spec.observation_space.flat_dim();
-    let mut obs_buf = [0.0f32; MAX_OBS_DIM];
-    let obs = obs_buf
-        .get_mut(..dim)
-        .ok_or_else(|| anyhow!("{id}: observations of {dim} values are more than replay holds"))?;
+    let mut obs_buf = vec![0.0f32; dim];
+    let obs = &mut obs_buf[..];
     env.env()
         .set_state(&state, obs)
         .map_err(|e| anyhow!("initial_state: {e}"))?;

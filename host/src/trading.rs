@@ -41,8 +41,8 @@
 //! # Observation
 //! `Box(window + 2)`, f32: the last `window` normalized log returns `z_{t−window+1} … z_t`, then
 //! the position (1 when holding shares, 0 when flat) and the cash fraction `cash / V_t`.
-//! `window` is 6 by default and at most 6 ([`MAX_WINDOW`]), so the observation fits core's
-//! `MAX_OBS_DIM` of 8 values and a policy for it runs on a controller. The return of period `k`
+//! `window` is 6 by default and at most 6 ([`MAX_WINDOW`]), so the observation has at most 8
+//! values and a policy for it stays small enough for a controller. The return of period `k`
 //! is `r_k = ln(p_k / p_{k−1})`, normalized by the root mean square of all the returns up to and
 //! including it, `z_k = r_k / sqrt((r_1² + … + r_k²) / k)` (0 when that is 0): causal (no
 //! look-ahead into the episode's future), free of the price level and the series' volatility,
@@ -70,15 +70,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use picorl_core::env::{
-    Action, Env, EnvError, EnvSpec, Space, StepResult, MAX_OBS_DIM, NO_TIME_LIMIT,
-};
+use picorl_core::env::{Action, Env, EnvError, EnvSpec, Space, StepResult, NO_TIME_LIMIT};
 use picorl_core::rng;
 
 /// The environment's id.
 pub const ID: &str = "Trading-v0";
-/// The most past returns an observation holds: core's `MAX_OBS_DIM` less position and cash.
-pub const MAX_WINDOW: usize = MAX_OBS_DIM - 2;
+/// The most past returns an observation holds: with position and cash, 8 values, so that a
+/// policy for it stays small enough for a controller.
+pub const MAX_WINDOW: usize = 6;
 /// Past returns in an observation by default.
 pub const DEFAULT_WINDOW: usize = MAX_WINDOW;
 /// The transaction cost by default: 0.1% of the traded amount.
@@ -104,25 +103,37 @@ pub const START_CASH: f64 = 1.0;
 /// another `window` has `window + 2` observation values.
 pub const SPEC: EnvSpec = spec_for(DEFAULT_WINDOW);
 
+/// One row of observation bounds per window `w` (row `w`: `w` return bounds, then the position's
+/// and the cash fraction's, then unused values): the `'static` slices the specs point into.
+const fn bounds_table(ret: f32, holding: f32) -> [[f32; MAX_WINDOW + 2]; MAX_WINDOW + 1] {
+    let mut table = [[0.0f32; MAX_WINDOW + 2]; MAX_WINDOW + 1];
+    let mut w = 0;
+    while w <= MAX_WINDOW {
+        let mut i = 0;
+        while i < w {
+            table[w][i] = ret;
+            i += 1;
+        }
+        // Position and cash fraction.
+        table[w][w] = holding;
+        table[w][w + 1] = holding;
+        w += 1;
+    }
+    table
+}
+
+const LOW: [[f32; MAX_WINDOW + 2]; MAX_WINDOW + 1] = bounds_table(-RETURN_CLIP, 0.0);
+const HIGH: [[f32; MAX_WINDOW + 2]; MAX_WINDOW + 1] = bounds_table(RETURN_CLIP, 1.0);
+
 /// The spec of a `Trading-v0` with `window` past returns (`1 ..= MAX_WINDOW`).
 const fn spec_for(window: usize) -> EnvSpec {
-    let mut low = [0.0f32; MAX_OBS_DIM];
-    let mut high = [0.0f32; MAX_OBS_DIM];
-    let mut i = 0;
-    while i < window {
-        low[i] = -RETURN_CLIP;
-        high[i] = RETURN_CLIP;
-        i += 1;
-    }
-    // Position and cash fraction.
-    high[window] = 1.0;
-    high[window + 1] = 1.0;
+    let (low, high): (&'static [_; MAX_WINDOW + 1], &'static [_; MAX_WINDOW + 1]) = (&LOW, &HIGH);
     EnvSpec {
         id: ID,
         observation_space: Space::Box {
             dim: window + 2,
-            low,
-            high,
+            low: low[window].split_at(window + 2).0,
+            high: high[window].split_at(window + 2).0,
         },
         action_space: Space::Discrete { n: 3 },
         max_episode_steps: NO_TIME_LIMIT,

@@ -18,7 +18,7 @@ use core::f64::consts::PI;
 
 use super::{
     discrete_action, obs_buffer, Action, Env, EnvError, EnvOptions, EnvSpec, Episode, Registered,
-    Space, StepResult, MAX_OBS_DIM,
+    Space, StepResult,
 };
 use crate::rng::{self, Pcg32};
 
@@ -35,8 +35,8 @@ const MAX_VEL_2: f64 = 9.0 * PI;
 const AVAIL_TORQUE: [f64; 3] = [-1.0, 0.0, 1.0];
 const GRAVITY: f64 = 9.8;
 
-const fn obs_bound(sign: f32) -> [f32; MAX_OBS_DIM] {
-    let mut b = [0.0f32; MAX_OBS_DIM];
+const fn obs_bound(sign: f32) -> [f32; 6] {
+    let mut b = [0.0f32; 6];
     b[0] = sign;
     b[1] = sign;
     b[2] = sign;
@@ -51,8 +51,8 @@ pub const SPEC: EnvSpec = EnvSpec {
     id: "Acrobot-v1",
     observation_space: Space::Box {
         dim: 6,
-        low: obs_bound(-1.0),
-        high: obs_bound(1.0),
+        low: &obs_bound(-1.0),
+        high: &obs_bound(1.0),
     },
     action_space: Space::Discrete { n: 3 },
     max_episode_steps: 500,

@@ -4,7 +4,7 @@
 //! Constants and equations are Gymnasium's (`gymnasium/envs/classic_control/cartpole.py`).
 //! Option `sutton_barto_reward` (Gymnasium's kwarg) gives 0 per step and -1 on failure.
 
-use super::{Action, Env, EnvError, EnvSpec, Space, StepResult, MAX_OBS_DIM};
+use super::{Action, Env, EnvError, EnvSpec, Space, StepResult};
 use crate::rng::{self, Pcg32};
 
 const GRAVITY: f64 = 9.8;
@@ -19,8 +19,8 @@ const TAU: f64 = 0.02;
 const THETA_THRESHOLD: f64 = 12.0 * 2.0 * core::f64::consts::PI / 360.0;
 const X_THRESHOLD: f64 = 2.4;
 
-const fn obs_bounds() -> [f32; MAX_OBS_DIM] {
-    let mut b = [0.0f32; MAX_OBS_DIM];
+const fn obs_bounds() -> [f32; 4] {
+    let mut b = [0.0f32; 4];
     b[0] = (X_THRESHOLD * 2.0) as f32;
     b[1] = f32::MAX;
     b[2] = (THETA_THRESHOLD * 2.0) as f32;
@@ -28,9 +28,9 @@ const fn obs_bounds() -> [f32; MAX_OBS_DIM] {
     b
 }
 
-const fn neg(mut b: [f32; MAX_OBS_DIM]) -> [f32; MAX_OBS_DIM] {
+const fn neg(mut b: [f32; 4]) -> [f32; 4] {
     let mut i = 0;
-    while i < MAX_OBS_DIM {
+    while i < 4 {
         b[i] = -b[i];
         i += 1;
     }
@@ -42,8 +42,8 @@ pub const SPEC: EnvSpec = EnvSpec {
     id: "CartPole-v1",
     observation_space: Space::Box {
         dim: 4,
-        low: neg(obs_bounds()),
-        high: obs_bounds(),
+        low: &neg(obs_bounds()),
+        high: &obs_bounds(),
     },
     action_space: Space::Discrete { n: 2 },
     max_episode_steps: 500,

@@ -48,14 +48,12 @@ pub use toy_text::{Draws, TabularEnv, Transition, Transitions, MAX_OUTCOMES};
 
 use core::fmt;
 
-/// The most observation values any environment in core writes.
-pub const MAX_OBS_DIM: usize = 8;
-/// The most action components any continuous environment in core takes.
-pub const MAX_ACTION_DIM: usize = 4;
-/// The most internal-state values any environment in core exposes.
-pub const MAX_STATE_DIM: usize = 8;
-
 /// The shape of an observation or an action.
+///
+/// No size is fixed here: a caller sizes its buffers from [`Space::flat_dim`] (or
+/// [`EnvSpec::obs_dim`]), so an environment may have as many observation values and action
+/// components as it needs. The bounds are `'static` slices so that an [`EnvSpec`] stays `Copy`
+/// and can live in a `const`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Space {
     /// `n` choices, `0..n`.
@@ -67,10 +65,10 @@ pub enum Space {
     Box {
         /// Number of components.
         dim: usize,
-        /// Lower bounds; only the first `dim` entries are meaningful.
-        low: [f32; MAX_OBS_DIM],
-        /// Upper bounds; only the first `dim` entries are meaningful.
-        high: [f32; MAX_OBS_DIM],
+        /// Lower bounds, `dim` of them.
+        low: &'static [f32],
+        /// Upper bounds, `dim` of them.
+        high: &'static [f32],
     },
 }
 
@@ -80,6 +78,20 @@ impl Space {
         match self {
             Space::Discrete { .. } => 1,
             Space::Box { dim, .. } => *dim,
+        }
+    }
+
+    /// Whether the space is well formed: a [`Space::Discrete`] with `n > 0`, or a [`Space::Box`]
+    /// with `dim > 0`, `dim` bounds on each side, no NaN bound and `low[i] <= high[i]`.
+    pub fn is_valid(&self) -> bool {
+        match self {
+            Space::Discrete { n } => *n > 0,
+            Space::Box { dim, low, high } => {
+                *dim > 0
+                    && low.len() == *dim
+                    && high.len() == *dim
+                    && low.iter().zip(high.iter()).all(|(l, h)| l <= h)
+            }
         }
     }
 }
@@ -101,6 +113,11 @@ pub struct EnvSpec {
 pub const NO_TIME_LIMIT: u32 = u32::MAX;
 
 impl EnvSpec {
+    /// Values in one observation: the length of the buffer [`Env::reset`] and [`Env::step`] write.
+    pub const fn obs_dim(&self) -> usize {
+        self.observation_space.flat_dim()
+    }
+
     /// The time limit, or `None` where Gymnasium registers none.
     pub const fn time_limit(&self) -> Option<u32> {
         if self.max_episode_steps == NO_TIME_LIMIT {

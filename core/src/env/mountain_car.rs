@@ -14,7 +14,7 @@
 
 use super::{
     discrete_action, obs_buffer, Action, Env, EnvError, EnvOptions, EnvSpec, Episode, Registered,
-    Space, StepResult, MAX_OBS_DIM,
+    Space, StepResult,
 };
 use crate::rng::{self, Pcg32};
 
@@ -25,8 +25,8 @@ const GOAL_POSITION: f64 = 0.5;
 const FORCE: f64 = 0.001;
 const GRAVITY: f64 = 0.0025;
 
-const fn bounds(sign: f32) -> [f32; MAX_OBS_DIM] {
-    let mut b = [0.0f32; MAX_OBS_DIM];
+const fn bounds(sign: f32) -> [f32; 2] {
+    let mut b = [0.0f32; 2];
     if sign < 0.0 {
         b[0] = MIN_POSITION as f32;
         b[1] = -(MAX_SPEED as f32);
@@ -42,8 +42,8 @@ pub const SPEC: EnvSpec = EnvSpec {
     id: "MountainCar-v0",
     observation_space: Space::Box {
         dim: 2,
-        low: bounds(-1.0),
-        high: bounds(1.0),
+        low: &bounds(-1.0),
+        high: &bounds(1.0),
     },
     action_space: Space::Discrete { n: 3 },
     max_episode_steps: 200,

@@ -20,7 +20,7 @@
 
 use super::{
     continuous_action, obs_buffer, Action, Env, EnvError, EnvOptions, EnvSpec, Episode, Registered,
-    Space, StepResult, MAX_OBS_DIM,
+    Space, StepResult,
 };
 use crate::rng::{self, Pcg32};
 
@@ -32,8 +32,8 @@ const MAX_SPEED: f64 = 0.07;
 const GOAL_POSITION: f64 = 0.45;
 const POWER: f64 = 0.0015;
 
-const fn bounds(low: bool) -> [f32; MAX_OBS_DIM] {
-    let mut b = [0.0f32; MAX_OBS_DIM];
+const fn bounds(low: bool) -> [f32; 2] {
+    let mut b = [0.0f32; 2];
     if low {
         b[0] = MIN_POSITION as f32;
         b[1] = -(MAX_SPEED as f32);
@@ -44,10 +44,8 @@ const fn bounds(low: bool) -> [f32; MAX_OBS_DIM] {
     b
 }
 
-const fn action_bound(value: f32) -> [f32; MAX_OBS_DIM] {
-    let mut b = [0.0f32; MAX_OBS_DIM];
-    b[0] = value;
-    b
+const fn action_bound(value: f32) -> [f32; 1] {
+    [value]
 }
 
 /// The registration of `MountainCarContinuous-v0`.
@@ -55,13 +53,13 @@ pub const SPEC: EnvSpec = EnvSpec {
     id: "MountainCarContinuous-v0",
     observation_space: Space::Box {
         dim: 2,
-        low: bounds(true),
-        high: bounds(false),
+        low: &bounds(true),
+        high: &bounds(false),
     },
     action_space: Space::Box {
         dim: 1,
-        low: action_bound(MIN_ACTION as f32),
-        high: action_bound(MAX_ACTION as f32),
+        low: &action_bound(MIN_ACTION as f32),
+        high: &action_bound(MAX_ACTION as f32),
     },
     max_episode_steps: 999,
 };

@@ -20,7 +20,7 @@ use core::f64::consts::PI;
 
 use super::{
     continuous_action, obs_buffer, Action, Env, EnvError, EnvOptions, EnvSpec, Episode, Registered,
-    Space, StepResult, MAX_OBS_DIM,
+    Space, StepResult,
 };
 use crate::rng::{self, Pcg32};
 
@@ -32,18 +32,16 @@ const LENGTH: f64 = 1.0;
 /// Gymnasium's default gravity.
 pub const DEFAULT_G: f64 = 10.0;
 
-const fn obs_bound(sign: f32) -> [f32; MAX_OBS_DIM] {
-    let mut b = [0.0f32; MAX_OBS_DIM];
+const fn obs_bound(sign: f32) -> [f32; 3] {
+    let mut b = [0.0f32; 3];
     b[0] = sign;
     b[1] = sign;
     b[2] = sign * MAX_SPEED as f32;
     b
 }
 
-const fn action_bound(value: f32) -> [f32; MAX_OBS_DIM] {
-    let mut b = [0.0f32; MAX_OBS_DIM];
-    b[0] = value;
-    b
+const fn action_bound(value: f32) -> [f32; 1] {
+    [value]
 }
 
 /// The registration of `Pendulum-v1`.
@@ -51,13 +49,13 @@ pub const SPEC: EnvSpec = EnvSpec {
     id: "Pendulum-v1",
     observation_space: Space::Box {
         dim: 3,
-        low: obs_bound(-1.0),
-        high: obs_bound(1.0),
+        low: &obs_bound(-1.0),
+        high: &obs_bound(1.0),
     },
     action_space: Space::Box {
         dim: 1,
-        low: action_bound(-MAX_TORQUE),
-        high: action_bound(MAX_TORQUE),
+        low: &action_bound(-MAX_TORQUE),
+        high: &action_bound(MAX_TORQUE),
     },
     max_episode_steps: 200,
 };
