@@ -121,15 +121,6 @@ enum GymSpace {
     Box { low: Vec<f32>, high: Vec<f32> },
 }
 
-impl GymSpace {
-    fn dim(&self) -> usize {
-        match self {
-            GymSpace::Discrete { .. } => 1,
-            GymSpace::Box { low, .. } => low.len(),
-        }
-    }
-}
-
 /// The worker's hello: the spaces, the time limit, whether it renders.
 #[derive(Debug, Clone, PartialEq)]
 struct Hello {
@@ -512,27 +503,17 @@ fn core_space(label: &str, what: &str, s: &GymSpace) -> Result<Space> {
                     high[i]
                 );
             }
-            space_box(label, what, low, high)
+            Ok(space_box(low, high))
         }
     }
 }
 
-fn space_box(label: &str, what: &str, low: &[f32], high: &[f32]) -> Result<Space> {
-    use picorl_core::env::MAX_OBS_DIM;
-    if low.len() > MAX_OBS_DIM {
-        bail!(
-            "{label}: the {what} space has {} components; picorl-core takes at most {MAX_OBS_DIM}",
-            low.len()
-        );
-    }
-    let (mut l, mut h) = ([0.0; MAX_OBS_DIM], [0.0; MAX_OBS_DIM]);
-    l[..low.len()].copy_from_slice(low);
-    h[..high.len()].copy_from_slice(high);
-    Ok(Space::Box {
+fn space_box(low: &[f32], high: &[f32]) -> Space {
+    Space::Box {
         dim: low.len(),
-        low: l,
-        high: h,
-    })
+        low: leak(low),
+        high: leak(high),
+    }
 }
 
 /// The spec for a worker's hello, interned per (id, kwargs, packages).
@@ -545,9 +526,9 @@ fn describe(key: &Key, hello: &Hello) -> Result<Described> {
     let label = format!("{PREFIX}{}", key.id);
     let observation_space = core_space(&label, "observation", &hello.obs)?;
     let action_space = core_space(&label, "action", &hello.act)?;
-    let (act_low, act_high) = match &hello.act {
-        GymSpace::Box { low, high } => (leak(low), leak(high)),
-        GymSpace::Discrete { .. } => (&[][..], &[][..]),
+    let (act_low, act_high) = match action_space {
+        Space::Box { low, high, .. } => (low, high),
+        Space::Discrete { .. } => (&[][..], &[][..]),
     };
     let max_episode_steps = match hello.max_episode_steps {
         Some(n) => u32::try_from(n).unwrap_or(NO_TIME_LIMIT).min(NO_TIME_LIMIT),
@@ -650,7 +631,7 @@ fn key(id: &str, kwargs: &BTreeMap<String, String>, copies: usize, render: bool)
 
 /// The spec of `gym:ID` with `kwargs` (starting a worker the first time).
 pub fn spec(id: &str, kwargs: &BTreeMap<String, String>) -> Result<EnvSpec> {
-    Ok(make(id, kwargs)?.spec)
+    Ok(make(id, kwargs)?.described.spec)
 }
 
 /// One copy of `gym:ID` (its own worker).

@@ -1149,10 +1149,13 @@ pub fn render(a: RenderArgs) -> Result<()> {
         if crate::gym::is_gym(&env_id) {
             // Gymnasium draws the frames (render_mode="rgb_array").
             let algo = cfg.run.algo.clone();
-            return finish_render(&a, with_algo!(algo.as_str(), A => {
-                let (mut agent, _) = load_run::<A>(dir, &cfg)?;
-                crate::render_gym::render_episode(&env_id, &kwargs, &mut agent, &a, wants_png(&a)?, size)
-            })?);
+            return finish_render(
+                &a,
+                with_algo!(algo.as_str(), A => {
+                    let (mut agent, _) = load_run::<A>(dir, &cfg)?;
+                    crate::render_gym::render_episode(&env_id, &kwargs, &mut agent, &a, wants_png(&a)?, size)
+                })?,
+            );
         }
         let mut env = renderable(&env_id, &kwargs)?;
         let algo = cfg.run.algo.clone();
