@@ -531,7 +531,7 @@ fn describe(key: &Key, hello: &Hello) -> Result<Described> {
         Space::Discrete { .. } => (&[][..], &[][..]),
     };
     let max_episode_steps = match hello.max_episode_steps {
-        Some(n) => u32::try_from(n).unwrap_or(NO_TIME_LIMIT).min(NO_TIME_LIMIT),
+        Some(n) => u32::try_from(n).unwrap_or(NO_TIME_LIMIT),
         None => NO_TIME_LIMIT,
     };
     let d = Described {

@@ -490,7 +490,10 @@ fn an_exception_mid_run_keeps_the_run_resumable() {
     succeeds(&picorl(&["train", "--resume", &o, "--quiet"]));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["total_steps"].as_u64().unwrap() >= 8000, "{summary}");
+    assert!(
+        summary["total_steps"].as_u64().unwrap() >= 8000,
+        "{summary}"
+    );
 }
 
 /// The "done when": a Gymnasium environment from a module outside the repository, with
