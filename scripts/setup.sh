@@ -6,7 +6,8 @@
 #     the thumbv7em target here) and qemu-system-arm (the firmware under QEMU).
 #   - A Python venv with torch==2.11.0 (libtorch for tch 0.24) and gymnasium==1.4.0 (reference
 #     traces), kept under ~/.cache/picorl so fresh clones reuse it; created wherever it is missing;
-#     onnxruntime and tflite-micro (the ONNX / TFLite export checks) added to it under their own stamp.
+#     onnxruntime and tflite-micro (the ONNX / TFLite export checks) added to it under their own stamp,
+#     and gymnasium[mujoco] (MuJoCo environments for `--env gym:ID`) under another.
 # Sourced by ./x and other scripts: the strict options hold inside this file only, and the
 # caller's options are restored at the end.
 _picorl_saved_opts="$(set +o)"
@@ -52,6 +53,16 @@ if [ ! -f "$interop_stamp" ]; then
   "$PICORL_VENV/bin/pip" install -q "onnxruntime==$PICORL_ORT_VERSION" "tflite-micro==$PICORL_TFLM_VERSION" >&2 \
     || die "pip install onnxruntime and tflite-micro into $PICORL_VENV failed"
   touch "$interop_stamp"
+fi
+# MuJoCo for the Gymnasium bridge's configs (`--env gym:Hopper-v5`…): gymnasium's `mujoco` extra,
+# the `mujoco` wheel from PyPI (no system library to install), under a stamp of its own.
+PICORL_MUJOCO_VERSION=4.0.1
+mujoco_stamp="$PICORL_VENV/.picorl-mujoco-$PICORL_MUJOCO_VERSION"
+if [ ! -f "$mujoco_stamp" ]; then
+  say "installing gymnasium[mujoco]==$PICORL_GYM_VERSION (mujoco==$PICORL_MUJOCO_VERSION) into $PICORL_VENV"
+  "$PICORL_VENV/bin/pip" install -q "gymnasium[mujoco]==$PICORL_GYM_VERSION" "mujoco==$PICORL_MUJOCO_VERSION" >&2 \
+    || die "pip install gymnasium[mujoco] into $PICORL_VENV failed"
+  touch "$mujoco_stamp"
 fi
 
 # L2F (Learning to Fly in Seconds), the reference simulator that scripts/l2f_traces.py records

@@ -219,6 +219,10 @@ pub struct TrainArgs {
     /// Continue an interrupted run from its last checkpoint (its config.toml holds the options).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Python modules the Gymnasium workers import before `gymnasium.make`, so that they can
+    /// register environments (`--env gym:ID`; rl-baselines3-zoo's flag).
+    #[arg(long = "gym-packages", value_name = "MODULE", num_args = 1.., conflicts_with = "resume")]
+    pub gym_packages: Vec<String>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -244,6 +248,9 @@ pub struct EvalArgs {
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Python modules the Gymnasium workers import before `gymnasium.make` (default: the run's).
+    #[arg(long = "gym-packages", value_name = "MODULE", num_args = 1..)]
+    pub gym_packages: Vec<String>,
 }
 
 /// `picorl env …`.
@@ -348,6 +355,7 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(dir) = a.resume {
         let cfg = ResolvedConfig::load(&dir.join("config.toml"))
             .with_context(|| format!("--resume {}", dir.display()))?;
+        crate::gym::set_packages(&cfg.run.gym_packages);
         // Without a checkpoint yet (killed before the first), the run starts over in `dir`.
         let algo = cfg.run.algo.clone();
         return with_algo!(algo.as_str(), A => finish(crate::train::run::<A>(&cfg, &dir, true, a.quiet)?));
@@ -355,6 +363,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let (Some(algo), Some(env)) = (a.algo.clone(), a.env.clone()) else {
         bail!("--algo and --env are required");
     };
+    crate::gym::set_packages(&a.gym_packages);
     with_algo!(algo.as_str(), A => {
         let cfg = resolve::<A>(&a, &algo, &env)?;
         let dir = a.out.clone().unwrap_or_else(|| crate::train::files::default_run_dir(&algo, &env, a.seed));
@@ -373,7 +382,9 @@ fn finish(outcome: crate::train::Outcome) -> Result<()> {
 
 /// Resolves the config of a new run from the built-in or `--config` file, `--set` and the flags.
 fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<ResolvedConfig> {
-    envs::spec(env)?;
+    if !crate::gym::is_gym(env) {
+        envs::spec(env)?;
+    }
     let (text, source) = match &a.config {
         Some(p) => (
             std::fs::read_to_string(p).with_context(|| format!("--config {}", p.display()))?,
@@ -397,7 +408,16 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             ),
         },
     };
-    let mut section = config::section::<A::Hyper>(&text, &source, env)?;
+    let mut section = match config::section::<A::Hyper>(&text, &source, env) {
+        // A Gymnasium id without a section of its own trains with the algorithm's defaults.
+        Err(_) if crate::gym::is_gym(env) && !has_section(&text, env) => {
+            eprintln!(
+                "note: {source} has no [\"{env}\"] section: {algo}'s default hyper-parameters"
+            );
+            toml::Table::new()
+        }
+        r => r?,
+    };
     for s in &a.set {
         config::apply_set::<A::Hyper>(&mut section, s)?;
     }
@@ -438,9 +458,15 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             stop_at_return: a
                 .stop_at_return
                 .or(config::run_key(&run, "stop_at_return", &source)?),
+            gym_packages: a.gym_packages.clone(),
         },
         hyper: table,
     })
+}
+
+/// Whether a config text (valid TOML) has a section `env`.
+fn has_section(text: &str, env: &str) -> bool {
+    toml::from_str::<toml::Table>(text).map_or(true, |d| d.contains_key(env))
 }
 
 fn leak(s: String) -> &'static str {
@@ -451,6 +477,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     if a.episodes == 0 {
         bail!("--episodes must be positive");
     }
+    crate::gym::set_packages(&a.gym_packages);
     let (res, env_id, kwargs) = if a.path.is_dir() {
         eval_run_dir(&a)?
     } else if a.path.exists() {
@@ -527,6 +554,9 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
 pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Setup)> {
     let mut run = cfg.run.clone();
     run.device = "cpu".into();
+    if crate::gym::packages().is_empty() {
+        crate::gym::set_packages(&run.gym_packages);
+    }
     let spec = *envs::make(&run.env, &run.env_kwargs)?.spec();
     let setup = Setup {
         run,

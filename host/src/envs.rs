@@ -26,6 +26,9 @@ pub fn ids() -> Vec<&'static str> {
 
 /// The spec registered under `id` (for `Trading-v0`, with its default window).
 pub fn spec(id: &str) -> Result<EnvSpec> {
+    if crate::gym::is_gym(id) {
+        return crate::gym::spec(id, &BTreeMap::new());
+    }
     specs()
         .find(|s| s.id == id)
         .copied()
@@ -37,6 +40,9 @@ pub fn make(
     id: &str,
     kwargs: &BTreeMap<String, String>,
 ) -> Result<Box<dyn picorl_core::env::Env + Send>> {
+    if crate::gym::is_gym(id) {
+        return Ok(Box::new(crate::gym::make(id, kwargs)?));
+    }
     if let Some(user) = crate::user_env::find(id) {
         return user.make(kwargs);
     }
@@ -50,6 +56,11 @@ pub fn make(
 /// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table
 /// (core's environments only: a host-only one is an error).
 pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
+    if crate::gym::is_gym(id) {
+        return Err(anyhow!(
+            "{id} is a Gymnasium environment stepped in Python, not one of picorl-core's (no transition table, not for firmware)"
+        ));
+    }
     spec(id)?;
     if crate::user_env::find(id).is_some() {
         return Err(anyhow!(

@@ -7,7 +7,8 @@
 //!
 //! - [`train`]: the scaffolding every algorithm shares (config, run directory, metrics,
 //!   evaluation, checkpoints, summary, progress); [`algo`]: one file per algorithm.
-//! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`trading`]: the
+//! - [`envs`], [`vec_env`]: environments by id, and N copies stepped together; [`gym`]: any
+//!   Gymnasium environment (`gym:ID`) through Python workers; [`trading`]: the
 //!   host-only `Trading-v0`; [`replay`]: `picorl env replay`, the Gymnasium conformance tool;
 //!   [`user_env`]: environments of the user's own, registered with [`cli::run_with`].
 //! - [`eval`]: deterministic evaluation; [`export`]: what a policy hands to the exporter;
@@ -24,6 +25,7 @@ pub mod device;
 pub mod envs;
 pub mod eval;
 pub mod export;
+pub mod gym;
 pub mod interop;
 pub mod nets;
 pub mod picorl_file;
@@ -32,6 +34,7 @@ pub mod progress;
 pub mod quant_fit;
 pub mod render;
 pub mod render_user;
+pub mod render_gym;
 pub mod replay;
 pub mod tensorboard;
 pub mod trading;

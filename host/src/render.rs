@@ -76,6 +76,10 @@ pub struct RenderArgs {
     /// The picture's size in pixels, WIDTHxHEIGHT (default: the environment's own).
     #[arg(long, value_name = "WxH")]
     pub size: Option<String>,
+    /// Python modules the Gymnasium workers import before `gymnasium.make` (`--env gym:ID`;
+    /// default: the run's).
+    #[arg(long = "gym-packages", value_name = "MODULE", num_args = 1..)]
+    pub gym_packages: Vec<String>,
 }
 
 /// An RGB picture, row-major, 3 bytes a pixel.
@@ -1134,6 +1138,8 @@ pub fn render(a: RenderArgs) -> Result<()> {
     if a.every == 0 {
         bail!("--every must be positive");
     }
+    crate::gym::set_packages(&a.gym_packages);
+    let size = a.size.as_deref().map(parse_size).transpose()?;
     let bytes = if let Some(bytes) = crate::render_user::render_bytes(&a)? {
         bytes
     } else if a.source.is_dir() {
@@ -1146,6 +1152,17 @@ pub fn render(a: RenderArgs) -> Result<()> {
         } else {
             envs::parse_kwargs(&a.env_kwargs)?
         };
+        if crate::gym::is_gym(&env_id) {
+            // Gymnasium draws the frames (render_mode="rgb_array").
+            let algo = cfg.run.algo.clone();
+            return finish_render(
+                &a,
+                with_algo!(algo.as_str(), A => {
+                    let (mut agent, _) = load_run::<A>(dir, &cfg)?;
+                    crate::render_gym::render_episode(&env_id, &kwargs, &mut agent, &a, wants_png(&a)?, size)
+                })?,
+            );
+        }
         let mut env = renderable(&env_id, &kwargs)?;
         let algo = cfg.run.algo.clone();
         let values = if matches!(algo.as_str(), "qlearning" | "sarsa") {
@@ -1165,6 +1182,19 @@ pub fn render(a: RenderArgs) -> Result<()> {
                 a.source.display()
             )
         })?;
+        if crate::gym::is_gym(&env_id) {
+            let mut policy = file.policy()?;
+            let kwargs = envs::parse_kwargs(&a.env_kwargs)?;
+            let bytes = crate::render_gym::render_episode(
+                &env_id,
+                &kwargs,
+                &mut CoreActor(&mut policy),
+                &a,
+                wants_png(&a)?,
+                size,
+            )?;
+            return finish_render(&a, bytes);
+        }
         let mut env = renderable(&env_id, &envs::parse_kwargs(&a.env_kwargs)?)?;
         let mut policy = file.policy()?;
         let values = match (file.model().kind(), env.as_tabular()) {
@@ -1188,6 +1218,11 @@ pub fn render(a: RenderArgs) -> Result<()> {
     } else {
         bail!("{}: no such run directory or file", a.source.display());
     };
+    finish_render(&a, bytes)
+}
+
+/// Writes the picture to `--out`.
+fn finish_render(a: &RenderArgs, bytes: Vec<u8>) -> Result<()> {
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--out {}: creating {}", a.out.display(), dir.display()))?;

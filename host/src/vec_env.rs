@@ -70,6 +70,50 @@ pub struct VecEnv {
     finished: Vec<Finished>,
     threads: usize,
     journal: Journal,
+    /// Steps every copy at once instead of one by one (the Gymnasium bridge's vectorized worker).
+    batch: Option<Box<dyn BatchStep>>,
+}
+
+/// Copies that step all at once, behind [`VecEnv::with_batch`]: one call steps every copy and
+/// resets those whose episode ended (the same-step autoreset of the module docs), so a
+/// vectorized worker in another process costs one round trip a step. [`VecEnv::reset`] still
+/// resets copy by copy through the [`Env`]s, which share the stepper's worker.
+pub trait BatchStep: Send {
+    /// Steps every copy with `actions` (checked for their count), writing rewards, flags, the
+    /// observations after any autoreset, and the final observation of each copy that ended.
+    fn step_all(&mut self, actions: Actions<'_>, out: BatchOut<'_>) -> Result<()>;
+
+    /// Copy `copy` was reset (a seeded reset through its [`Env`]).
+    fn reset_copy(&mut self, _copy: usize) {}
+
+    /// Replays a journal's record of copy `copy` (its seeded reset, then `actions` with the
+    /// autoresets) in one call, writing the observation reached; `Ok(None)` when it cannot, and
+    /// [`VecEnv::restore`] steps the copy one action at a time instead. Returns the autoresets,
+    /// the running episode's return and length.
+    fn replay(
+        &mut self,
+        _copy: usize,
+        _seed: Option<u64>,
+        _actions: &[f32],
+        _obs: &mut [f32],
+    ) -> Result<Option<(u64, f64, u32)>> {
+        Ok(None)
+    }
+}
+
+/// Where [`BatchStep::step_all`] writes, one entry (or `obs_dim` values) per copy.
+#[derive(Debug)]
+pub struct BatchOut<'a> {
+    /// Observations after the autoresets.
+    pub obs: &'a mut [f32],
+    /// The last observation of each copy whose episode ended (others untouched).
+    pub final_obs: &'a mut [f32],
+    /// Rewards.
+    pub rewards: &'a mut [f64],
+    /// Terminal states reached.
+    pub terminated: &'a mut [bool],
+    /// Time limits reached.
+    pub truncated: &'a mut [bool],
 }
 
 /// What rebuilds every copy exactly, for a bit-exact `--resume`: an environment's state is its
@@ -139,7 +183,15 @@ impl VecEnv {
                 resets: vec![0; n],
                 actions: vec![Vec::new(); n],
             },
+            batch: None,
         })
+    }
+
+    /// Wraps `envs` whose steps go through `batch` (see [`BatchStep`]).
+    pub fn with_batch(envs: Vec<Box<dyn Env + Send>>, batch: Box<dyn BatchStep>) -> Result<Self> {
+        let mut v = Self::new(envs)?;
+        v.batch = Some(batch);
+        Ok(v)
     }
 
     /// Number of copies.
@@ -176,6 +228,9 @@ impl VecEnv {
         self.ep_return.fill(0.0);
         self.ep_len.fill(0);
         for i in 0..self.envs.len() {
+            if let Some(b) = self.batch.as_mut() {
+                b.reset_copy(i);
+            }
             self.journal.seeds[i] = Some(seed.wrapping_add(i as u64));
             self.journal.resets[i] = 0;
             self.journal.actions[i].clear();
@@ -208,6 +263,22 @@ impl VecEnv {
             let acts = &journal.actions[i];
             if acts.len() % per != 0 {
                 bail!("{}: a journal of {} action values", ctx(), acts.len());
+            }
+            if let Some(b) = self.batch.as_mut() {
+                if let Some((resets, ret, len)) =
+                    b.replay(i, journal.seeds[i], acts, obs).with_context(ctx)?
+                {
+                    if resets != journal.resets[i] {
+                        bail!(
+                            "{}: the replay ended {resets} episodes, the journal {}",
+                            ctx(),
+                            journal.resets[i]
+                        );
+                    }
+                    self.ep_return[i] = ret;
+                    self.ep_len[i] = len;
+                    continue;
+                }
             }
             let (mut ret, mut len, mut resets) = (0.0, 0u32, 0u64);
             for a in acts.chunks(per) {
@@ -278,6 +349,33 @@ impl VecEnv {
             _ => {}
         }
         self.finished.clear();
+        if let Some(b) = self.batch.as_mut() {
+            b.step_all(
+                actions,
+                BatchOut {
+                    obs: &mut self.obs,
+                    final_obs: &mut self.final_obs,
+                    rewards: &mut self.rewards,
+                    terminated: &mut self.terminated,
+                    truncated: &mut self.truncated,
+                },
+            )
+            .with_context(|| format!("stepping {}", self.spec.id))?;
+            for i in 0..n {
+                self.ep_return[i] += self.rewards[i];
+                self.ep_len[i] += 1;
+                if self.terminated[i] || self.truncated[i] {
+                    self.finished.push(Finished {
+                        env: i,
+                        ret: self.ep_return[i],
+                        len: self.ep_len[i],
+                    });
+                    self.ep_return[i] = 0.0;
+                    self.ep_len[i] = 0;
+                }
+            }
+            return Ok(());
+        }
         let ctx = StepCtx {
             actions,
             obs_dim: self.obs_dim,

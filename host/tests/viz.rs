@@ -160,6 +160,7 @@ fn render_args(source: &Path, out: &str) -> RenderArgs {
         every: 1,
         fps: None,
         size: None,
+        gym_packages: Vec::new(),
     }
 }
 
@@ -205,6 +206,7 @@ fn train_tabular(seed: u64, tag: &str) -> PathBuf {
             eval_every: 4_000,
             eval_episodes: 20,
             stop_at_return: None,
+            gym_packages: Vec::new(),
         },
         hyper,
     };

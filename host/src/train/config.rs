@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub eval_episodes: u32,
     /// Stop once an evaluation's mean return reaches this.
     pub stop_at_return: Option<f64>,
+    /// Python modules the Gymnasium workers import before `make` (`--gym-packages`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gym_packages: Vec<String>,
 }
 
 /// A resolved configuration: the run options and the algorithm's hyper-parameters as a table.

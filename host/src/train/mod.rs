@@ -47,6 +47,12 @@ impl Setup {
 
     /// Makes `n` copies, reset with `seed + i` (the run's seed).
     pub fn make_vec_env(&self, n: usize) -> Result<VecEnv> {
+        if crate::gym::is_gym(&self.run.env) {
+            // One vectorized Python worker for all the copies.
+            let mut v = crate::gym::make_vec(&self.run.env, &self.run.env_kwargs, n)?;
+            v.reset(self.run.seed)?;
+            return Ok(v);
+        }
         let envs = (0..n)
             .map(|_| self.make_env())
             .collect::<Result<Vec<_>>>()?;
