@@ -10,12 +10,11 @@ use serde_json::json;
 
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
-use crate::export::{
-    build_model, calibrate, centered, int8_quant_params, standardized, Calibration, Quant,
-};
+use crate::export::{build_model, calibrate, centered, Calibration, Quant};
 use crate::interop::Format;
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
-use crate::quant_fit::{equalized, fitted, searched_output_range};
+use crate::quant_calib::search_int8;
+use crate::quant_fit::equalized;
 use crate::train::config::ResolvedConfig;
 use crate::train::files::write_atomic;
 use crate::train::{Algorithm, Setup};
@@ -115,24 +114,24 @@ pub fn export_file<A: Algorithm>(
     let mut env = setup.make_env()?;
     let (policy, calib) = if quant == Quant::Int8 {
         let obs = rollout_obs(env.as_mut(), agent, 20_000, calib_episodes)?;
-        // Function-preserving folds, then ranges, then the int8 weights chosen on the same
-        // observations (`quant_fit`).
-        let policy = equalized(
-            &centered(&standardized(&policy, &obs, obs_dim)),
-            &obs,
-            obs_dim,
-        );
-        let calib = calibrate(&policy, &obs, obs_dim);
-        let (policy, calib) = match int8_quant_params(&policy, &calib) {
-            Ok((input, outputs)) => {
-                let fit = fitted(&policy, &obs, obs_dim, input, &outputs)?;
-                let (calib, _) = searched_output_range(&policy, &fit, &obs, obs_dim, &calib)?;
-                (fit, calib)
-            }
-            // `build_model` reports what is wrong with the policy or its ranges.
-            Err(_) => (policy, calib),
+        // Function-preserving folds, then the searched ranges and the int8 weights chosen on
+        // the same observations (`quant_calib`, `quant_fit`).
+        let folded = if std::env::var_os("PICORL_CENTER").is_some() {
+            centered(&policy)
+        } else {
+            policy.clone()
         };
-        (policy, Some(calib))
+        let folded = equalized(&folded, &obs, obs_dim);
+        match search_int8(&policy, &folded, &obs, obs_dim) {
+            Ok((fit, calib, _)) => (fit, Some(calib)),
+            Err(e) => {
+                // `build_model` names what is wrong with the policy (an activation int8 lacks,
+                // say) better than the search's first failing candidate.
+                let calib = calibrate(&policy, &obs, obs_dim);
+                build_model(&policy, obs_dim, quant, Some(&calib))?;
+                return Err(e);
+            }
+        }
     } else {
         (policy, None)
     };

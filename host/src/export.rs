@@ -320,8 +320,9 @@ pub fn build_model(
 
 /// The int8 quantization of the input and of each layer's output that [`build_model`] writes for
 /// `policy` with calibration `c`: TFLite's asymmetric parameters of the calibrated ranges; a
-/// hardtanh hidden layer's output range is `[-1, 1]` by construction, so that, written as an
-/// identity int8 layer, int8 saturation is the clamp (see core's `Activation::HardTanh`).
+/// hardtanh hidden layer's range is its calibrated range intersected with `[-1, 1]`, so that,
+/// written as an identity int8 layer, int8 saturation is inside the clamp, and is the clamp
+/// where the range reaches 1 (see core's `Activation::HardTanh`).
 pub fn int8_quant_params(
     policy: &PolicyExport,
     c: &Calibration,
@@ -339,7 +340,8 @@ pub fn int8_quant_params(
         .enumerate()
         .map(|(k, r)| {
             if hard(k) {
-                q((-1.0, 1.0), "hardtanh")
+                // Calibrated, inside hardtanh's clamp: saturation at a bound of 1 is the clamp.
+                q((r.0.max(-1.0), r.1.min(1.0)), &format!("layer {k} (hardtanh)"))
             } else {
                 q(*r, &format!("layer {k}"))
             }

@@ -28,6 +28,7 @@ pub mod nets;
 pub mod picorl_file;
 pub mod plot;
 pub mod progress;
+pub mod quant_calib;
 pub mod quant_fit;
 pub mod render;
 pub mod replay;
