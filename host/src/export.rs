@@ -341,7 +341,10 @@ pub fn int8_quant_params(
         .map(|(k, r)| {
             if hard(k) {
                 // Calibrated, inside hardtanh's clamp: saturation at a bound of 1 is the clamp.
-                q((r.0.max(-1.0), r.1.min(1.0)), &format!("layer {k} (hardtanh)"))
+                q(
+                    (r.0.max(-1.0), r.1.min(1.0)),
+                    &format!("layer {k} (hardtanh)"),
+                )
             } else {
                 q(*r, &format!("layer {k}"))
             }

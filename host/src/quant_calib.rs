@@ -311,7 +311,10 @@ impl Reference {
             .iter()
             .map(|o| top_two_gap(o) > DECISIVE_GAP * range)
             .collect();
-        let actions = outputs.iter().map(|o| head_action(&policy.head, o)).collect();
+        let actions = outputs
+            .iter()
+            .map(|o| head_action(&policy.head, o))
+            .collect();
         Self {
             obs: obs.to_vec(),
             obs_dim,
@@ -325,11 +328,7 @@ impl Reference {
 /// How well an int8 file keeps `reference`'s decisions (higher is better): discrete heads count
 /// agreements, decisive ones twice; continuous heads the negative sum of squared action errors as
 /// shares of the action range.
-pub fn decision_score(
-    file: &PicorlFile,
-    head: &HeadExport,
-    reference: &Reference,
-) -> Result<f64> {
+pub fn decision_score(file: &PicorlFile, head: &HeadExport, reference: &Reference) -> Result<f64> {
     let mut core = file.policy()?;
     let mut score = 0.0f64;
     for ((raw, want), &decisive) in reference
