@@ -207,6 +207,22 @@ fn int8_net() -> Vec<u8> {
     write(&spec, None)
 }
 
+/// The network's bytes are a committed fixture, which `scripts/interop_check.py` checks against
+/// TFLM's own TANH and LOGISTIC (`PICORL_BLESS=1` rewrites it after an intended change).
+#[test]
+fn tanh_sigmoid_fixture_is_what_the_writer_writes() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/model_fixtures/tanh_sigmoid_int8.picorl"
+    );
+    let b = int8_net();
+    if std::env::var_os("PICORL_BLESS").is_some() {
+        std::fs::write(path, &b).unwrap();
+    }
+    let golden = std::fs::read(path).expect("fixture missing: run with PICORL_BLESS=1");
+    assert_eq!(b, golden);
+}
+
 #[test]
 fn int8_tanh_and_sigmoid_layers_use_tflm_tables() {
     let b = int8_net();

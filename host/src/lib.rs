@@ -23,6 +23,7 @@ pub mod device;
 pub mod envs;
 pub mod eval;
 pub mod export;
+pub mod export_report;
 pub mod interop;
 pub mod nets;
 pub mod picorl_file;
