@@ -284,7 +284,10 @@ fn print_comparison(c: &Comparison) {
         );
     }
     if let Some(g) = c.mean_gap_lost {
-        println!("{:<28} {:.6} (output units, where the actions differ)", "mean gap lost", g);
+        println!(
+            "{:<28} {:.6} (output units, where the actions differ)",
+            "mean gap lost", g
+        );
     }
     if let Some(p) = c.action_error_p99 {
         println!("{:<28} {:.5} of the action range", "action error p99", p);

@@ -18,8 +18,8 @@ use anyhow::{anyhow, Result};
 use picorl_core::env::Space;
 
 use crate::picorl_file::PicorlFile;
-pub use crate::quant_calib::DECISIVE_GAP;
 use crate::quant_calib::top_two_gap;
+pub use crate::quant_calib::DECISIVE_GAP;
 
 /// The goals the report warns below (issue "int8 that keeps the policy's decisions").
 pub mod goals {
@@ -84,12 +84,7 @@ pub fn compare(
     for o in obs.chunks_exact(obs_dim.max(1)) {
         let ar = r.act(o).map_err(|e| anyhow!("reference policy: {e}"))?;
         let af = f.act(o).map_err(|e| anyhow!("exported policy: {e}"))?;
-        rows.push((
-            ar,
-            af,
-            r.outputs().to_vec(),
-            f.outputs().to_vec(),
-        ));
+        rows.push((ar, af, r.outputs().to_vec(), f.outputs().to_vec()));
     }
     let n = rows.len();
     let range = output_range.unwrap_or_else(|| {
@@ -175,7 +170,10 @@ pub fn warnings(c: &Comparison, return_ref: f64, return_file: f64) -> Vec<String
             "the exported file's mean return {return_file:?} is more than 2% from the f32 policy's {return_ref:?}"
         ));
     }
-    if let Some(d) = c.decisive_agreement.filter(|&d| d < goals::DECISIVE_AGREEMENT) {
+    if let Some(d) = c
+        .decisive_agreement
+        .filter(|&d| d < goals::DECISIVE_AGREEMENT)
+    {
         w.push(format!(
             "decisive agreement {d:.4} is below the goal of 0.99 ({} decisive states)",
             c.decisive_states

@@ -116,7 +116,10 @@ fn assert_kept(name: &str) {
         assert!(p <= goals::ACTION_ERROR_P99, "{name}: {q:?}");
     }
     let steps = q.cmp.output_error_p99_steps.unwrap();
-    assert!(steps <= 4.0, "{name}: outputs {steps} steps from f32 ({q:?})");
+    assert!(
+        steps <= 4.0,
+        "{name}: outputs {steps} steps from f32 ({q:?})"
+    );
 }
 
 #[test]
