@@ -49,6 +49,9 @@ for q in f32 int8; do
   "$picorl" export "$out/ppo-cartpole" --out "$out/cartpole-$q.picorl" --quant "$q" --eval-episodes 100
   "$picorl" export "$out/ppo-cartpole" --out "$out/cartpole-$q.picorl" --quant "$q" --eval-episodes 100 --json \
     > "$out/export-$q.json"
+  # One inference, to show the outputs (logits) of each file: the int8 ones approximate the f32
+  # ones, unsaturated.
+  "$picorl" infer "$out/cartpole-$q.picorl" --obs 0.02,0.1,-0.03,-0.2 --json > "$out/infer-$q.json"
   step "evaluate cartpole-$q.picorl on the host, through core"
   "$picorl" eval "$out/cartpole-$q.picorl" --env CartPole-v1 --episodes "$episodes" --seed "$seed" --json \
     | tee "$out/eval-$q.json"
@@ -71,16 +74,19 @@ for q in ("f32", "int8"):
     s = dict(kv.split("=", 1) for kv in next(l for l in fw_lines if l.startswith("summary ")).split()[1:])
     same = fw_returns == [float(r) for r in host["returns"]]
     ipi = int(s["instructions_per_inference"])
+    outs = json.loads((out / f"infer-{q}.json").read_text())["outputs"]
     rows.append([q, f"{ex['return_reference']:.1f}", f"{ex['return_exported']:.1f}", f"{ex['action_agreement']:.4f}",
+                 f"{ex['decisive_agreement']:.4f}", "[" + ", ".join(f"{v:.3f}" for v in outs) + "]",
                  f"{host['mean_return']:.1f}", f"{float(s['mean_return']):.1f}", "yes" if same else "NO",
                  str(ipi), f"{ipi / int(s['macs']):.2f}", str(ex["bytes"]), s["flash_bytes"], s["ram_bytes"]])
-head = ["quant", "return (run, 100 ep)", "return (file, 100 ep)", "agreement", "host return", "MCU return",
+head = ["quant", "return (run, 100 ep)", "return (file, 100 ep)", "agreement", "decisive agreement",
+        "outputs at [0.02, 0.1, -0.03, -0.2]", "host return", "MCU return",
         "bit-identical", "instr/inference", "instr/MAC", "file bytes", "flash bytes", "RAM bytes"]
 table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
 text = "\n".join(table)
 print(text)
 (out / "table.md").write_text(text + "\n")
-if any(r[6] != "yes" for r in rows):
+if any(r[8] != "yes" for r in rows):
     sys.exit("error: the firmware's returns differ from the host's")
 PY
 echo "run directory: $out" >&2

@@ -11,11 +11,17 @@ core (`picorl infer --obs-file`, the code the firmware runs) on 1,000 random obs
     (TFLM's TANH is the C library's tanhf, core's is libm's port of musl);
   - the .tflite file's structure: QUANTIZE first, DEQUANTIZE after the last FULLY_CONNECTED, each
     FULLY_CONNECTED with int8 weights quantized per output channel (one scale per row, zero points
-    0) and int32 biases.
+    0) and int32 biases;
+  - int8 TANH and LOGISTIC: every activation table a .picorl file holds (`picorl inspect --json`)
+    equals, entry for entry, what TFLM's own TANH / LOGISTIC kernel gives for all 256 int8 inputs
+    under that layer's quantization (a one-op .tflite model per table); the tables come from the
+    tanh networks below and from `core/tests/model_fixtures/tanh_sigmoid_int8.picorl` (a tanh and a
+    sigmoid layer, written by core's writer).
 
 Models: a DQN (CartPole, argmax over Q-values), a discrete PPO (CartPole, hardtanh), TD3 and SAC
-actors (Pendulum, tanh-squashed), a PPO with observation normalization (Acrobot, ReLU), and, in f32 only,
-a Gaussian PPO with tanh hidden layers (Pendulum, clipped mean). Each is trained briefly (seed 0):
+actors (Pendulum, tanh-squashed), a PPO with observation normalization (Acrobot, ReLU), a PPO with
+its default tanh hidden layers (Acrobot, int8 TANH), and a Gaussian PPO with tanh hidden layers
+(Pendulum, clipped mean; int8 TANH). Each is trained briefly (seed 0):
 what is checked is the export, not the policy's quality.
 
 Prints one PASS/FAIL line per check and, last, `interop: N passed, M failed`.
@@ -150,6 +156,58 @@ def mutated(data):
     return bytes(b.Output())
 
 
+def act_model(code, in_scale, in_zp, out_scale, out_zp):
+    """A one-op .tflite model: int8 [1, 256] -> TANH or LOGISTIC -> int8 [1, 256]."""
+    m = tfl.ModelT()
+    m.version = 3
+    oc = tfl.OperatorCodeT()
+    oc.builtinCode = oc.deprecatedBuiltinCode = code
+    oc.version = 1
+    m.operatorCodes = [oc]
+
+    def tensor(name, scale, zp):
+        t = tfl.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1, 256], tfl.TensorType.INT8, 0, name
+        q = tfl.QuantizationParametersT()
+        q.scale, q.zeroPoint = [scale], [zp]
+        t.quantization = q
+        return t
+
+    g = tfl.SubGraphT()
+    g.tensors = [tensor("x", in_scale, in_zp), tensor("y", out_scale, out_zp)]
+    g.inputs, g.outputs = [0], [1]
+    op = tfl.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    g.operators = [op]
+    m.subgraphs = [g]
+    m.buffers = [tfl.BufferT()]
+    b = flatbuffers.Builder(4096)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def check_act_tables(name, picorl):
+    """Every activation table in `picorl` against TFLM's kernel on all 256 int8 inputs."""
+    layers = json.loads(run([PICORL, "inspect", picorl, "--json"]))["layers"]
+    kinds = {"tanh": (tfl.BuiltinOperator.TANH, 1 / 128, 0),
+             "sigmoid": (tfl.BuiltinOperator.LOGISTIC, 1 / 256, -128)}
+    tables = [(i, l) for i, l in enumerate(layers) if "act_table" in l]
+    for i, l in tables:
+        code, s_out, zp_out = kinds[l["activation"]]
+        interp = tflm.Interpreter.from_bytes(act_model(
+            code, l["dense_output_scale"], l["dense_output_zero_point"], s_out, zp_out))
+        interp.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
+        interp.invoke()
+        t = interp.get_output(0).reshape(-1).astype(int)
+        c = np.array(l["act_table"], dtype=int)
+        check(np.array_equal(t, c),
+              f"{name}: layer {i} {l['activation']} table (input scale {l['dense_output_scale']:.4g}, "
+              f"zero point {l['dense_output_zero_point']}) equals TFLM's int8 "
+              f"{'TANH' if code == tfl.BuiltinOperator.TANH else 'LOGISTIC'} on all 256 inputs "
+              f"({int((t == c).sum())}/256)")
+    return len(tables)
+
+
 def check_tflite(name, run_dir, obs, tanh_head=False):
     picorl, tflite = WORK / f"{name}-int8.picorl", WORK / f"{name}.tflite"
     export(run_dir, picorl, "int8")
@@ -158,6 +216,7 @@ def check_tflite(name, run_dir, obs, tanh_head=False):
     data = tflite.read_bytes()
     n_layers = len(json.loads(run([PICORL, "inspect", picorl, "--json"]))["layers"])
     check_tflite_structure(name, data, n_layers)
+    check_act_tables(name, picorl)
     interp = tflm.Interpreter.from_bytes(data)
     t_out = np.zeros_like(c_out)
     t_act = []
@@ -218,6 +277,12 @@ try:
     check_tflite("ppo-acrobot", acrobot, observations(ACROBOT, 8))
     pendulum = train("ppo-pendulum", "ppo", "Pendulum-v1", 2048, ["--set", "n_envs=2"])
     check_onnx("ppo-pendulum", pendulum, observations(PENDULUM, 9))
+    check_tflite("ppo-pendulum", pendulum, observations(PENDULUM, 12))
+    acrobot_tanh = train("ppo-acrobot-tanh", "ppo", "Acrobot-v1", 2048, ["--set", "n_envs=4"])
+    check_tflite("ppo-acrobot-tanh", acrobot_tanh, observations(ACROBOT, 13))
+    fixture = Path(__file__).resolve().parent.parent / "core/tests/model_fixtures/tanh_sigmoid_int8.picorl"
+    check(check_act_tables("tanh_sigmoid_int8.picorl", fixture) == 2,
+          "tanh_sigmoid_int8.picorl: both activation tables checked")
 except RuntimeError as e:
     check(False, str(e))
 print(f"interop: {passed} passed, {failed} failed")

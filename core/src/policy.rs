@@ -22,7 +22,8 @@
 //! - **Heads.** Discrete: argmax over the outputs, the **lowest index wins a tie**. Continuous,
 //!   tanh: `low + (0.5 * (tanh(mean) + 1)) * (high - low)` (SB3's squashing); clip:
 //!   `clamp(mean, low, high)`. Tabular: the stored greedy action, or the argmax of the state's
-//!   Q-values (same tie rule). In int8 models, tanh is applied in f32 to the dequantized output.
+//!   Q-values (same tie rule). In int8 models, the tanh head is applied in f32 to the dequantized
+//!   output; int8 tanh and sigmoid hidden layers use TFLM's int8 TANH and LOGISTIC (by table).
 //! - **Only the code a model needs.** `Policy<'a, W, L, K>`'s `K` is a set of [`kinds`] (default:
 //!   all). Firmware that knows its model when it is built names that model's [`kinds::of`], and the
 //!   code for the other kinds (f32 or int8 layers, tables, continuous heads) is left out of the
@@ -446,11 +447,25 @@ impl<'a, const W: usize, const L: usize, const K: u32> Policy<'a, W, L, K> {
                 pad.fill(0);
                 for slot in self.layers.get(..self.n_layers).unwrap_or(&[]) {
                     if let Some(LayerView {
-                        data: LayerData::Int8 { dense, .. },
+                        data:
+                            LayerData::Int8 {
+                                dense, act_table, ..
+                            },
+                        out_dim,
                         ..
                     }) = slot
                     {
                         let _ = dense.forward(cur, next);
+                        // TFLM's TANH / LOGISTIC: one table load per output (the table has 256
+                        // entries and every output is in -128..=127, so the index is in range).
+                        if let [_, ..] = act_table {
+                            for y in next.iter_mut().take(*out_dim) {
+                                *y = act_table
+                                    .get((*y as i32 + 128) as usize)
+                                    .copied()
+                                    .unwrap_or(0) as i16;
+                            }
+                        }
                     }
                     core::mem::swap(&mut cur, &mut next);
                 }

@@ -246,6 +246,7 @@ fn int8_round_trip_keeps_tflite_quantities() {
         input,
         output,
         weight_scales,
+        ..
     } = l0.data
     else {
         panic!()
@@ -433,14 +434,14 @@ fn wrong_magic_and_version() {
     m.bytes_mut()[0] = b'P';
     assert_eq!(Model::parse(m.bytes()).unwrap_err(), ModelError::BadMagic);
     m.bytes_mut()[0] = MAGIC[0];
-    m.bytes_mut()[header::VERSION..header::VERSION + 2].copy_from_slice(&2u16.to_le_bytes());
+    m.bytes_mut()[header::VERSION..header::VERSION + 2].copy_from_slice(&3u16.to_le_bytes());
     fix_crc(m.bytes_mut());
     assert_eq!(
         Model::parse(m.bytes()).unwrap_err(),
-        ModelError::UnsupportedVersion { version: 2 }
+        ModelError::UnsupportedVersion { version: 3 }
     );
     let msg = Model::parse(m.bytes()).unwrap_err().to_string();
-    assert!(msg.contains("version 2"), "{msg}");
+    assert!(msg.contains("version 3"), "{msg}");
 }
 
 #[test]
@@ -468,7 +469,7 @@ fn structural_errors_name_the_field() {
         (header::RESERVED + 3, &[1], "header.reserved"),
         (
             HEADER_LEN + layer_record::ACTIVATION,
-            &[2],
+            &[3],
             "layer.activation",
         ),
         (
@@ -625,7 +626,7 @@ fn writer_errors() {
         out_dim: 2,
         weights: &W2,
         bias: &B2,
-        activation: Activation::Tanh,
+        activation: Activation::HardTanh,
     }];
     let outputs = [QuantParams {
         scale: 0.1,

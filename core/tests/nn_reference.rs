@@ -354,6 +354,7 @@ fn int8_policies_match_reference_on_random_networks() {
                 input: lin,
                 output,
                 weight_scales,
+                ..
             } = lv.data
             else {
                 panic!()

@@ -114,7 +114,7 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = 20)]
     pub calib_episodes: u32,
     /// Episodes compared in the report (seeds 0, 1, …), run's policy against the exported file.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 100)]
     pub eval_episodes: u32,
     /// One JSON object on stdout.
     #[arg(long)]

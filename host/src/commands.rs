@@ -11,11 +11,13 @@ use serde_json::json;
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
 use crate::export::{
-    build_model, calibrate, centered, int8_quant_params, standardized, Calibration, Quant,
+    build_model, build_model_with_meta, calibrate, centered, Calibration, FileMeta, Quant,
 };
+use crate::export_report::{self, Comparison};
 use crate::interop::Format;
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
-use crate::quant_fit::{equalized, fitted, searched_output_range};
+use crate::quant_calib::search_int8;
+use crate::quant_fit::equalized;
 use crate::train::config::ResolvedConfig;
 use crate::train::files::write_atomic;
 use crate::train::{Algorithm, Setup};
@@ -25,13 +27,7 @@ use crate::{envs, with_algo};
 /// with the environment's id and options.
 pub fn eval_file(a: &EvalArgs) -> Result<(EvalResult, String, BTreeMap<String, String>)> {
     let file = PicorlFile::load(&a.path)?;
-    let env_id = a.env.clone().ok_or_else(|| {
-        anyhow!(
-            "{}: a .picorl file names no environment: pass --env ENV_ID",
-            a.path.display()
-        )
-    })?;
-    let kwargs = envs::parse_kwargs(&a.env_kwargs)?;
+    let (env_id, kwargs) = file.environment(&a.path, a.env.as_deref(), &a.env_kwargs)?;
     let mut env = envs::make(&env_id, &kwargs)?;
     let mut policy = file.policy()?;
     let res = eval::evaluate(
@@ -115,30 +111,35 @@ pub fn export_file<A: Algorithm>(
     let policy = agent.export()?;
     let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
+    let meta = FileMeta {
+        env: setup.run.env.clone(),
+        kwargs: setup.run.env_kwargs.clone(),
+        algo: setup.run.algo.clone(),
+    };
     let (policy, calib) = if quant == Quant::Int8 {
         let obs = rollout_obs(env.as_mut(), agent, 20_000, calib_episodes)?;
-        // Function-preserving folds, then ranges, then the int8 weights chosen on the same
-        // observations (`quant_fit`).
-        let policy = equalized(
-            &centered(&standardized(&policy, &obs, obs_dim)),
-            &obs,
-            obs_dim,
-        );
-        let calib = calibrate(&policy, &obs, obs_dim);
-        let (policy, calib) = match int8_quant_params(&policy, &calib) {
-            Ok((input, outputs)) => {
-                let fit = fitted(&policy, &obs, obs_dim, input, &outputs)?;
-                let (calib, _) = searched_output_range(&policy, &fit, &obs, obs_dim, &calib)?;
-                (fit, calib)
-            }
-            // `build_model` reports what is wrong with the policy or its ranges.
-            Err(_) => (policy, calib),
+        // Function-preserving folds, then the searched ranges and the int8 weights chosen on
+        // the same observations (`quant_calib`, `quant_fit`).
+        let folded = if std::env::var_os("PICORL_CENTER").is_some() {
+            centered(&policy)
+        } else {
+            policy.clone()
         };
-        (policy, Some(calib))
+        let folded = equalized(&folded, &obs, obs_dim);
+        match search_int8(&policy, &folded, &obs, obs_dim) {
+            Ok((fit, calib, _)) => (fit, Some(calib)),
+            Err(e) => {
+                // `build_model` names what is wrong with the policy (an activation int8 lacks,
+                // say) better than the search's first failing candidate.
+                let calib = calibrate(&policy, &obs, obs_dim);
+                build_model(&policy, obs_dim, quant, Some(&calib))?;
+                return Err(e);
+            }
+        }
     } else {
         (policy, None)
     };
-    let bytes = build_model(&policy, obs_dim, quant, calib.as_ref())?;
+    let bytes = build_model_with_meta(&policy, obs_dim, quant, calib.as_ref(), Some(&meta))?;
     Ok((PicorlFile::from_bytes(bytes)?, calib))
 }
 
@@ -153,7 +154,8 @@ fn export_run<A: Algorithm>(
     let mut env = setup.make_env()?;
     let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
 
-    // The report: the run's own policy and the file, on the same seeds and observations.
+    // The report: the run's own policy, its f32 file and the exported file, on the same seeds
+    // and observations.
     let reference_obs = rollout_obs(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
     let reference = eval::evaluate(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
     let mut core_policy = file.policy()?;
@@ -171,6 +173,30 @@ fn export_run<A: Algorithm>(
         same += usize::from(agree(&r, &e, &setup.spec.action_space));
     }
     let agreement = same as f64 / total.max(1) as f64;
+    // The f32 file (the run's policy through core) is the reference of the int8 figures.
+    let f32_file = match quant {
+        Quant::F32 => file.clone(),
+        Quant::Int8 => export_file(&mut agent, &setup, Quant::F32, a.calib_episodes)?.0,
+    };
+    let return_f32 = if quant == Quant::F32 {
+        exported.mean()
+    } else {
+        let mut p = f32_file.policy()?;
+        eval::evaluate(env.as_mut(), &mut CoreActor(&mut p), 0, a.eval_episodes)?.mean()
+    };
+    let output_range = calib
+        .as_ref()
+        .and_then(|c| c.layers.last())
+        .map(|&(lo, hi)| f64::from(hi) - f64::from(lo));
+    let cmp = export_report::compare(
+        &f32_file,
+        &file,
+        &reference_obs,
+        obs_dim,
+        &setup.spec.action_space,
+        output_range,
+    )?;
+    let warnings = export_report::warnings(&cmp, return_f32, exported.mean());
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--out {}: creating {}", a.out.display(), dir.display()))?;
@@ -181,6 +207,9 @@ fn export_run<A: Algorithm>(
         .encode(file.bytes(), &m)
         .with_context(|| format!("--out {}", a.out.display()))?;
     write_atomic(&a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     if a.json {
         println!(
             "{}",
@@ -191,9 +220,16 @@ fn export_run<A: Algorithm>(
                 "macs": m.macs(),
                 "return_reference": reference.mean(),
                 "return_exported": exported.mean(),
+                "return_f32": return_f32,
                 "action_agreement": agreement,
+                "decisive_agreement": cmp.decisive_agreement,
+                "decisive_states": cmp.decisive_states,
+                "mean_gap_lost": cmp.mean_gap_lost,
+                "action_error_p99": cmp.action_error_p99,
+                "output_error_p99_steps": cmp.output_error_p99_steps,
                 "ram_bytes": file.inference_ram_bytes(),
                 "episodes": a.eval_episodes,
+                "warnings": warnings,
             })
         );
     } else {
@@ -217,11 +253,15 @@ fn export_run<A: Algorithm>(
             );
         }
         println!(
-            "{:<28} {:?} ± {:?}",
+            "{:<28} {:?} ± {:?}  ({} episodes)",
             "return, run's policy",
             reference.mean(),
-            reference.std()
+            reference.std(),
+            a.eval_episodes
         );
+        if quant == Quant::Int8 {
+            println!("{:<28} {:?}", "return, f32 file", return_f32);
+        }
         println!(
             "{:<28} {:?} ± {:?}",
             "return, exported file",
@@ -232,88 +272,213 @@ fn export_run<A: Algorithm>(
             "{:<28} {:.4} ({} observations)",
             "action agreement", agreement, total
         );
+        print_comparison(&cmp);
     }
     Ok(())
 }
 
+/// The file-against-f32-file figures of the export report, as text.
+fn print_comparison(c: &Comparison) {
+    if let Some(d) = c.decisive_agreement {
+        println!(
+            "{:<28} {:.4} ({} states with a top-two gap above 1% of the output range {:.4})",
+            "decisive agreement", d, c.decisive_states, c.output_range
+        );
+    }
+    if let Some(g) = c.mean_gap_lost {
+        println!(
+            "{:<28} {:.6} (output units, where the actions differ)",
+            "mean gap lost", g
+        );
+    }
+    if let Some(p) = c.action_error_p99 {
+        println!("{:<28} {:.5} of the action range", "action error p99", p);
+    }
+    if let Some(s) = c.output_error_p99_steps {
+        println!("{:<28} {:.2} output steps", "outputs error p99", s);
+    }
+}
+
+/// One layer of `picorl inspect`: sizes, activation and, for int8, its quantization.
+fn layer_json(l: &picorl_core::model::LayerView<'_>) -> serde_json::Value {
+    let mut v = json!({
+        "inputs": l.in_dim,
+        "outputs": l.out_dim,
+        "activation": l.activation.to_string(),
+    });
+    if let picorl_core::model::LayerData::Int8 {
+        input,
+        output,
+        fc_output,
+        weight_scales,
+        act_table,
+        ..
+    } = l.data
+    {
+        v["input_scale"] = json!(input.scale);
+        v["input_zero_point"] = json!(input.zero_point);
+        v["output_scale"] = json!(output.scale);
+        v["output_zero_point"] = json!(output.zero_point);
+        v["weight_scales"] = json!(weight_scales);
+        if !act_table.is_empty() {
+            // The dense part's output, which TFLM's TANH / LOGISTIC reads, and the table.
+            v["dense_output_scale"] = json!(fc_output.scale);
+            v["dense_output_zero_point"] = json!(fc_output.zero_point);
+            v["act_table"] = json!(act_table);
+        }
+    }
+    v
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) ends the command quietly.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
 /// `picorl inspect FILE`.
 pub fn inspect(a: InspectArgs) -> Result<()> {
+    use std::fmt::Write;
     let file = PicorlFile::load(&a.file)?;
     let m = file.model();
-    let layers: Vec<serde_json::Value> = m
-        .layers()
-        .map(|l| json!({"inputs": l.in_dim, "outputs": l.out_dim, "activation": format!("{:?}", l.activation).to_lowercase()}))
-        .collect();
+    let layers: Vec<serde_json::Value> = m.layers().map(|l| layer_json(&l)).collect();
     let (low, high) = m
         .action_bounds()
         .map(|(l, h)| (l.to_vec(), h.to_vec()))
         .unwrap_or_default();
+    let meta = m.meta();
+    let kwargs: BTreeMap<&str, &str> = meta.iter().flat_map(|x| x.kwargs()).collect();
+    let input_q = m.input_quant();
     if a.json {
-        println!(
-            "{}",
-            json!({
-                "file": a.file.display().to_string(),
-                "version": m.version(),
-                "kind": kind_name(&m),
-                "quant": quant_name(m.quant()),
-                "obs_dim": m.obs_dim(),
-                "action_dim": m.action_dim(),
-                "layers": layers,
-                "states": m.n_states(),
-                "normalization": m.normalization().is_some(),
-                "action_low": low,
-                "action_high": high,
-                "macs": m.macs(),
-                "bytes": m.file_len(),
-                "ram_bytes": file.inference_ram_bytes(),
-                "crc32": format!("{:08x}", m.crc()),
-            })
-        );
+        let v = json!({
+            "file": a.file.display().to_string(),
+            "version": m.version(),
+            "kind": kind_name(&m),
+            "quant": quant_name(m.quant()),
+            "env": meta.map(|x| x.env_id()),
+            "env_kwargs": kwargs,
+            "algo": meta.map(|x| x.algo()),
+            "obs_dim": m.obs_dim(),
+            "action_dim": m.action_dim(),
+            "input_scale": input_q.map(|q| q.scale),
+            "input_zero_point": input_q.map(|q| q.zero_point),
+            "layers": layers,
+            "states": m.n_states(),
+            "normalization": m.normalization().is_some(),
+            "action_low": low,
+            "action_high": high,
+            "macs": m.macs(),
+            "bytes": m.file_len(),
+            "ram_bytes": file.inference_ram_bytes(),
+            "crc32": format!("{:08x}", m.crc()),
+        });
+        return emit(&format!("{v}\n"));
+    }
+    let mut t = String::new();
+    let _ = writeln!(t, "{} — .picorl version {}", a.file.display(), m.version());
+    let _ = writeln!(t, "{:<16} {}", "kind", kind_name(&m));
+    let _ = writeln!(t, "{:<16} {}", "quantization", quant_name(m.quant()));
+    match meta {
+        Some(x) => {
+            let opts: Vec<String> = x.kwargs().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(
+                t,
+                "{:<16} {}{}",
+                "environment",
+                x.env_id(),
+                if opts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", opts.join(", "))
+                }
+            );
+            if !x.algo().is_empty() {
+                let _ = writeln!(t, "{:<16} {}", "algorithm", x.algo());
+            }
+        }
+        None => {
+            let _ = writeln!(t, "{:<16} not recorded (version 1)", "environment");
+        }
+    }
+    let _ = writeln!(t, "{:<16} {}", "observation", m.obs_dim());
+    let act = if m.head() == HeadKind::Discrete {
+        "actions"
     } else {
-        println!("{} — .picorl version {}", a.file.display(), m.version());
-        println!("{:<16} {}", "kind", kind_name(&m));
-        println!("{:<16} {}", "quantization", quant_name(m.quant()));
-        println!("{:<16} {}", "observation", m.obs_dim());
-        let act = if m.head() == HeadKind::Discrete {
-            "actions"
-        } else {
-            "action dims"
-        };
-        println!("{:<16} {}", act, m.action_dim());
-        for (i, l) in m.layers().enumerate() {
-            println!(
-                "{:<16} {} → {} ({:?})",
-                format!("layer {i}"),
-                l.in_dim,
-                l.out_dim,
-                l.activation
+        "action dims"
+    };
+    let _ = writeln!(t, "{:<16} {}", act, m.action_dim());
+    if let Some(q) = input_q {
+        let _ = writeln!(
+            t,
+            "{:<16} scale {:?}, zero point {}",
+            "input (int8)", q.scale, q.zero_point
+        );
+    }
+    for l in m.layers() {
+        let _ = write!(
+            t,
+            "{:<16} {} → {} ({})",
+            format!("layer {}", l.index),
+            l.in_dim,
+            l.out_dim,
+            l.activation
+        );
+        if let picorl_core::model::LayerData::Int8 {
+            output,
+            fc_output,
+            weight_scales,
+            act_table,
+            ..
+        } = l.data
+        {
+            let (lo, hi) = weight_scales
+                .iter()
+                .fold((f32::INFINITY, 0.0f32), |(a, b), &w| (a.min(w), b.max(w)));
+            if !act_table.is_empty() {
+                let _ = write!(
+                    t,
+                    ", dense out scale {:?} zp {}",
+                    fc_output.scale, fc_output.zero_point
+                );
+            }
+            let _ = write!(
+                t,
+                ", out scale {:?} zp {}, weight scales {:.3e}..{:.3e}",
+                output.scale, output.zero_point, lo, hi
             );
         }
-        if m.n_states() > 0 && m.n_layers() == 0 {
-            println!("{:<16} {}", "states", m.n_states());
-        }
-        println!(
-            "{:<16} {}",
-            "normalization",
-            if m.normalization().is_some() {
-                "stored"
-            } else {
-                "none"
-            }
-        );
-        if !low.is_empty() {
-            println!("{:<16} low {:?}, high {:?}", "action bounds", low, high);
-        }
-        println!("{:<16} {}", "MACs", m.macs());
-        println!("{:<16} {} bytes", "file", m.file_len());
-        println!(
-            "{:<16} {} bytes",
-            "inference RAM",
-            file.inference_ram_bytes()
-        );
-        println!("{:<16} {:08x}", "CRC-32", m.crc());
+        let _ = writeln!(t);
     }
-    Ok(())
+    if m.n_states() > 0 && m.n_layers() == 0 {
+        let _ = writeln!(t, "{:<16} {}", "states", m.n_states());
+    }
+    let _ = writeln!(
+        t,
+        "{:<16} {}",
+        "normalization",
+        if m.normalization().is_some() {
+            "stored"
+        } else {
+            "none"
+        }
+    );
+    if !low.is_empty() {
+        let _ = writeln!(t, "{:<16} low {:?}, high {:?}", "action bounds", low, high);
+    }
+    let _ = writeln!(t, "{:<16} {}", "MACs", m.macs());
+    let _ = writeln!(t, "{:<16} {} bytes", "file", m.file_len());
+    let _ = writeln!(
+        t,
+        "{:<16} {} bytes",
+        "inference RAM",
+        file.inference_ram_bytes()
+    );
+    let _ = writeln!(t, "{:<16} {:08x}", "CRC-32", m.crc());
+    emit(&t)
 }
 
 fn parse_obs(text: &str, what: &str) -> Result<Vec<f32>> {

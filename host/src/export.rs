@@ -219,12 +219,34 @@ impl AlignedBytes {
     }
 }
 
+/// What a `.picorl` file records about where its policy comes from (format version 2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileMeta {
+    /// The environment id.
+    pub env: String,
+    /// The environment's options, as `--env-kwargs` takes them.
+    pub kwargs: std::collections::BTreeMap<String, String>,
+    /// The algorithm that trained the policy.
+    pub algo: String,
+}
+
 /// Builds the `.picorl` bytes of `policy` with core's writer (int8 needs a calibration).
 pub fn build_model(
     policy: &PolicyExport,
     obs_dim: usize,
     quant: Quant,
     calib: Option<&Calibration>,
+) -> Result<AlignedBytes> {
+    build_model_with_meta(policy, obs_dim, quant, calib, None)
+}
+
+/// [`build_model`], recording `meta` (environment, options, algorithm) in the file.
+pub fn build_model_with_meta(
+    policy: &PolicyExport,
+    obs_dim: usize,
+    quant: Quant,
+    calib: Option<&Calibration>,
+    meta: Option<&FileMeta>,
 ) -> Result<AlignedBytes> {
     let to_core = |a: Activation| match a {
         Activation::Relu => core_nn::Activation::Relu,
@@ -276,11 +298,6 @@ pub fn build_model(
         }
         (_, Quant::F32) => BodySpec::MlpF32 { layers: &layers },
         (_, Quant::Int8) => {
-            if policy.activation == Activation::Tanh && n_layers > 1 {
-                bail!(
-                    "int8 export needs ReLU or hardtanh hidden layers (this policy uses tanh); train with --set activation=hardtanh, or export --quant f32"
-                );
-            }
             let c = calib.ok_or_else(|| anyhow!("int8 export needs calibration observations"))?;
             let (input, q) = int8_quant_params(policy, c)?;
             qparams = q;
@@ -310,18 +327,33 @@ pub fn build_model(
         head,
         body,
     };
-    let len = model::required_len(&spec).map_err(|e| anyhow!("building the model: {e}"))?;
+    let kwargs: Vec<(&str, &str)> = meta
+        .map(|m| {
+            m.kwargs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let meta_spec = meta.map(|m| model::MetaSpec {
+        env: &m.env,
+        algo: &m.algo,
+        kwargs: &kwargs,
+    });
+    let len = model::required_len_with_meta(&spec, meta_spec.as_ref())
+        .map_err(|e| anyhow!("building the model: {e}"))?;
     let mut buf = AlignedBytes::zeroed(len);
-    let n =
-        model::write(&spec, buf.as_mut_bytes()).map_err(|e| anyhow!("building the model: {e}"))?;
+    let n = model::write_with_meta(&spec, meta_spec.as_ref(), buf.as_mut_bytes())
+        .map_err(|e| anyhow!("building the model: {e}"))?;
     buf.truncate(n);
     Ok(buf)
 }
 
 /// The int8 quantization of the input and of each layer's output that [`build_model`] writes for
 /// `policy` with calibration `c`: TFLite's asymmetric parameters of the calibrated ranges; a
-/// hardtanh hidden layer's output range is `[-1, 1]` by construction, so that, written as an
-/// identity int8 layer, int8 saturation is the clamp (see core's `Activation::HardTanh`).
+/// hardtanh hidden layer's range is its calibrated range intersected with `[-1, 1]`, so that,
+/// written as an identity int8 layer, int8 saturation is inside the clamp, and is the clamp
+/// where the range reaches 1 (see core's `Activation::HardTanh`).
 pub fn int8_quant_params(
     policy: &PolicyExport,
     c: &Calibration,
@@ -339,65 +371,17 @@ pub fn int8_quant_params(
         .enumerate()
         .map(|(k, r)| {
             if hard(k) {
-                q((-1.0, 1.0), "hardtanh")
+                // Calibrated, inside hardtanh's clamp: saturation at a bound of 1 is the clamp.
+                q(
+                    (r.0.max(-1.0), r.1.min(1.0)),
+                    &format!("layer {k} (hardtanh)"),
+                )
             } else {
                 q(*r, &format!("layer {k}"))
             }
         })
         .collect::<Result<_>>()?;
     Ok((input, outputs))
-}
-
-/// For int8 export of a policy trained without observation normalization: stores a per-feature
-/// standardization measured on the calibration observations (mean and variance, no clipping) and
-/// folds its inverse into the first layer (`W' = W·diag(σ)`, `b' = b + W·μ`), so the network
-/// computes the same function while the int8 input quantization sees features of similar range.
-/// Without it, one input scale must cover, say, CartPole's cart velocity (±2) and pole angle
-/// (±0.2) at once, and the angle keeps only a few int8 steps. Policies with their own
-/// normalization are returned unchanged.
-pub fn standardized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyExport {
-    let Some(first) = policy.layers.first() else {
-        return policy.clone();
-    };
-    if policy.obs_norm.is_some() || obs_dim == 0 || obs.len() < obs_dim || first.inputs != obs_dim {
-        return policy.clone();
-    }
-    let n = (obs.len() / obs_dim) as f64;
-    let mut mean = vec![0.0f32; obs_dim];
-    let mut var = vec![1.0f32; obs_dim];
-    for i in 0..obs_dim {
-        let col = obs.chunks_exact(obs_dim).map(|o| f64::from(o[i]));
-        let m = col.clone().sum::<f64>() / n;
-        let v = col.map(|x| (x - m).powi(2)).sum::<f64>() / n;
-        mean[i] = m as f32;
-        // A constant feature keeps unit scale (only its mean is removed).
-        var[i] = if v > 1e-12 { v as f32 } else { 1.0 };
-    }
-    let std: Vec<f32> = var
-        .iter()
-        .map(|&v| picorl_core::policy::norm_std(v, 0.0))
-        .collect();
-    let mut out = policy.clone();
-    let l0 = &mut out.layers[0];
-    for o in 0..l0.outputs {
-        let row = &mut l0.weights[o * obs_dim..(o + 1) * obs_dim];
-        let shift: f64 = row
-            .iter()
-            .zip(&mean)
-            .map(|(&w, &m)| f64::from(w) * f64::from(m))
-            .sum();
-        l0.bias[o] = (f64::from(l0.bias[o]) + shift) as f32;
-        for (w, s) in row.iter_mut().zip(&std) {
-            *w *= s;
-        }
-    }
-    out.obs_norm = Some(ObsNormExport {
-        mean,
-        var,
-        eps: 0.0,
-        clip: f32::INFINITY,
-    });
-    out
 }
 
 /// For int8 export of an argmax head: subtracts the mean of the outputs, folded into the last

@@ -1,9 +1,10 @@
 //! `.picorl` files on the host: read into aligned memory, checked by core, and run by core's
 //! `Policy` — the same code the firmware runs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::model::{HeadKind, Model, ModelKind, QuantKind};
 use picorl_core::policy::{ActionOut, Policy};
 
@@ -49,6 +50,56 @@ impl PicorlFile {
         Ok(Box::new(
             Policy::new(self.model()).map_err(|e| anyhow!("{e}"))?,
         ))
+    }
+
+    /// The environment to run this file in: the one it records (format version 2) unless `--env`
+    /// names one; `--env-kwargs` replace the recorded options. A `--env` or `--env-kwargs` that
+    /// differs from what the file records is an error naming both; a file that records nothing
+    /// (version 1) needs `--env`.
+    pub fn environment(
+        &self,
+        path: &Path,
+        env: Option<&str>,
+        env_kwargs: &[String],
+    ) -> Result<(String, BTreeMap<String, String>)> {
+        let given = crate::envs::parse_kwargs(env_kwargs)?;
+        let m = self.model();
+        let Some(meta) = m.meta() else {
+            let id = env.ok_or_else(|| {
+                anyhow!(
+                    "{}: the file names no environment (a version-1 .picorl file): pass --env ENV_ID",
+                    path.display()
+                )
+            })?;
+            return Ok((id.to_string(), given));
+        };
+        let recorded: BTreeMap<String, String> = meta
+            .kwargs()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Some(id) = env.filter(|&id| id != meta.env_id()) {
+            bail!(
+                "--env {id}: {} was trained on {} (leave --env out to use it)",
+                path.display(),
+                meta.env_id()
+            );
+        }
+        if !env_kwargs.is_empty() && given != recorded {
+            let show = |m: &BTreeMap<String, String>| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            bail!(
+                "--env-kwargs {}: {} was trained with {} options [{}]",
+                show(&given),
+                path.display(),
+                meta.env_id(),
+                show(&recorded)
+            );
+        }
+        Ok((meta.env_id().to_string(), recorded))
     }
 
     /// Bytes of RAM core's inference needs for this model on a controller: the policy's scratch

@@ -24,8 +24,9 @@
 //!   ICLR 2023, Algorithm 1, without blocking). The mean error left over is then folded into the
 //!   bias (Nagel et al.'s bias correction). The result is a policy whose weights are exactly
 //!   `q * s` for the chosen int8 `q`, so core's writer, which rounds `w / s`, stores exactly `q`.
-//! - [`searched_output_range`]: an argmax head's output range is the one, among the calibrated
-//!   range and its narrowings, whose file agrees best with the policy, judged by core's inference.
+//! - The ranges themselves are chosen in `quant_calib` (per-dimension inputs, quantile ranges
+//!   searched layer by layer; the output range is never narrowed, so that `outputs` stay the f32
+//!   outputs, unsaturated).
 //!
 //! What it reaches, and why a Q-network on CartPole still stays below 99% action agreement, is in
 //! the README's "Export" section (measured by `tests/export_quality.rs`).
@@ -33,12 +34,12 @@
 //! The computation here is a model of the int8 network in f64 (fake quantization); exactness is
 //! not needed, because it only chooses the weights: the file's arithmetic is core's, bit for bit.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
+use picorl_core::nn::int8_act::TableActivation;
 use picorl_core::nn::{quant, QuantParams};
 
-use crate::export::{build_model, Calibration, HeadExport, PolicyExport, Quant};
+use crate::export::PolicyExport;
 use crate::nets::Activation;
-use crate::picorl_file::PicorlFile;
 
 /// Calibration observations used by [`fitted`] at most (evenly spaced over those given).
 pub const MAX_FIT_SAMPLES: usize = 20_000;
@@ -55,8 +56,8 @@ const DAMPING: f64 = 0.01;
 /// Scales each ReLU hidden channel so that its largest calibrated output equals the largest of
 /// its layer (channels that never fire keep scale 1), folding the inverse scale into the next
 /// layer's inputs. The network computes the same function; see the module documentation.
-/// Policies with other hidden activations are returned unchanged (a hardtanh channel's range is
-/// fixed at `[-1, 1]`, and tanh is not exported to int8).
+/// Policies with other hidden activations are returned unchanged (tanh and hardtanh are not
+/// positively homogeneous).
 pub fn equalized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyExport {
     let mut out = policy.clone();
     let n = policy.layers.len();
@@ -209,7 +210,8 @@ fn gptq_row(row: &[f32], s: f64, u: &[f64], keep: &[usize], fixed: usize) -> Vec
 /// Chooses every layer's int8 weights by error-compensating rounding and corrects the biases, on
 /// the calibration observations `obs` (raw, `obs_dim` each), for the int8 file whose input and
 /// layer-output quantizations are `input` and `outputs` (one per layer, as core's writer gets
-/// them; a hardtanh hidden layer is written as identity with range `[-1, 1]`). Returns the policy
+/// them; a hardtanh hidden layer is written as identity with its range inside `[-1, 1]`; a tanh
+/// layer's is the range of its dense output, before TFLM's TANH). Returns the policy
 /// to hand to core's writer: its weights are `q * s` per row, which the writer stores as `q`
 /// exactly (checked here), and its function approximates the original's as the int8 network
 /// computes it.
@@ -350,11 +352,15 @@ pub fn fitted(
                             .zip(x)
                             .map(|(&w, v)| f64::from(w) * v)
                             .sum::<f64>();
-                    let a = hidden(z);
-                    if quantize {
-                        fake_quant(a, p, lo)
+                    if !quantize {
+                        hidden(z)
+                    } else if policy.activation == Activation::Tanh {
+                        // int8 TANH: the dense output quantized with `p`, then TFLM's tanh
+                        // into its fixed output quantization (1/128, 0).
+                        let t = TableActivation::Tanh.output();
+                        fake_quant(fake_quant(z, p, -128).tanh(), t, -128)
                     } else {
-                        a
+                        fake_quant(hidden(z), p, lo)
                     }
                 })
                 .collect()
@@ -372,73 +378,10 @@ pub fn fitted(
     Ok(out)
 }
 
-/// Candidate output ranges tried by [`searched_output_range`]: the calibrated range times
-/// `2^(-i/2)`, `i = 0..OUTPUT_RANGE_STEPS`, down to 1/4096 of it.
-const OUTPUT_RANGE_STEPS: i32 = 25;
-
-/// For an argmax head: the output range of the last layer that makes the int8 file agree most
-/// often with `reference`'s actions on the calibration observations, among the calibrated range
-/// and its narrowings by factors of `sqrt(2)` (the widest wins a tie). Returns `calib` with that
-/// range and the agreement it reached.
-///
-/// Min/max calibration sets the int8 output step from the largest Q-value gaps, which a trained
-/// Q-network shows only in rare states (near failure), while in most states its actions' values
-/// differ by a fraction of that step: the outputs tie, and the head takes the lowest index. A
-/// narrower range resolves the small gaps; outputs beyond it saturate, which keeps the argmax as
-/// long as one action saturates at a time, as the centered outputs of two actions always do.
-/// Each candidate is judged by core's own int8 inference of the file it gives, so the choice is
-/// measured, not modelled. Other heads get `calib` back unchanged.
-pub fn searched_output_range(
-    reference: &PolicyExport,
-    policy: &PolicyExport,
-    obs: &[f32],
-    obs_dim: usize,
-    calib: &Calibration,
-) -> Result<(Calibration, Option<f64>)> {
-    if !matches!(policy.head, HeadExport::Argmax) || calib.layers.is_empty() || obs_dim == 0 {
-        return Ok((calib.clone(), None));
-    }
-    let total = obs.len() / obs_dim;
-    let stride = total.div_ceil(MAX_FIT_SAMPLES).max(1);
-    let samples: Vec<&[f32]> = obs.chunks_exact(obs_dim).step_by(stride).collect();
-    let wanted: Vec<u32> = samples
-        .iter()
-        .map(|raw| {
-            let mut x = raw.to_vec();
-            reference.normalize(&mut x);
-            let out = reference.forward_all(&x);
-            picorl_core::policy::argmax(out.last().map_or(&[][..], |v| v)) as u32
-        })
-        .collect();
-    let last = calib.layers.len() - 1;
-    let (lo, hi) = calib.layers[last];
-    let mut best: Option<(usize, Calibration)> = None;
-    for i in 0..OUTPUT_RANGE_STEPS {
-        let f = 0.5f32.powf(i as f32 / 2.0);
-        let mut c = calib.clone();
-        c.layers[last] = (lo * f, hi * f);
-        let bytes = build_model(policy, obs_dim, Quant::Int8, Some(&c))?;
-        let file = PicorlFile::from_bytes(bytes)?;
-        let mut core = file.policy()?;
-        let mut same = 0usize;
-        for (raw, &w) in samples.iter().zip(&wanted) {
-            let a = core.act(raw).map_err(|e| anyhow!("policy: {e}"))?;
-            same += usize::from(a.discrete() == Some(w));
-        }
-        if best.as_ref().is_none_or(|(s, _)| same > *s) {
-            best = Some((same, c));
-        }
-    }
-    let Some((same, c)) = best else {
-        return Ok((calib.clone(), None));
-    };
-    Ok((c, Some(same as f64 / samples.len().max(1) as f64)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::DenseExport;
+    use crate::export::{DenseExport, HeadExport};
 
     /// A small deterministic generator (SplitMix64) for test data.
     fn draws(seed: u64, n: usize) -> Vec<f32> {

@@ -52,7 +52,7 @@ Examples:
 pub struct RenderArgs {
     /// A run directory (its checkpoint) or a .picorl file.
     pub source: PathBuf,
-    /// The environment id (default: the run's; required for a .picorl file).
+    /// The environment id (default: the run's, or the one the .picorl file records).
     #[arg(long)]
     pub env: Option<String>,
     /// An environment option (repeatable; default: the run's).
@@ -1176,15 +1176,9 @@ pub fn render(a: RenderArgs) -> Result<()> {
         })?
     } else if a.source.exists() {
         let file = PicorlFile::load(&a.source)?;
-        let env_id = a.env.clone().ok_or_else(|| {
-            anyhow!(
-                "{}: a .picorl file names no environment: pass --env ENV_ID",
-                a.source.display()
-            )
-        })?;
+        let (env_id, kwargs) = file.environment(&a.source, a.env.as_deref(), &a.env_kwargs)?;
         if crate::gym::is_gym(&env_id) {
             let mut policy = file.policy()?;
-            let kwargs = envs::parse_kwargs(&a.env_kwargs)?;
             let bytes = crate::render_gym::render_episode(
                 &env_id,
                 &kwargs,
@@ -1195,7 +1189,7 @@ pub fn render(a: RenderArgs) -> Result<()> {
             )?;
             return finish_render(&a, bytes);
         }
-        let mut env = renderable(&env_id, &envs::parse_kwargs(&a.env_kwargs)?)?;
+        let mut env = renderable(&env_id, &kwargs)?;
         let mut policy = file.policy()?;
         let values = match (file.model().kind(), env.as_tabular()) {
             (ModelKind::QTable, Some(t)) => Some(

@@ -1,22 +1,23 @@
-//! int8 export keeps the policy (issue 9): for committed trained runs (CartPole-v1 PPO and DQN,
-//! Acrobot-v1 DQN, the Pendulum-v1 TD3 actor; `fixtures/export/README.md` says how each was
-//! trained), the int8 `.picorl` file's mean return over 100 seeded episodes is within 2% of the
-//! f32 file's, and a discrete head picks the f32 file's action on at least 99% of the
-//! observations the f32 file meets (DQN CartPole: see its test).
+//! int8 export keeps the policy's decisions (issue 21): for committed trained runs
+//! (`fixtures/export/README.md` says how each was trained), the int8 `.picorl` file's mean return
+//! over 100 seeded episodes is within 2% of the f32 file's; a discrete head agrees with the f32
+//! file on at least 99% of the decisive states (top-two gap above 1% of the calibrated output
+//! range); a continuous head's 99th-percentile action error is at most 2% of the action range; and
+//! the int8 file's `outputs` are the f32 file's within a few output steps (not saturated).
 //!
 //! Both files are exported as `picorl export` does (`commands::export_file`, calibrated on 20
 //! episodes of the run's own policy) and evaluated through core, the firmware's code, on reset
-//! seeds 0..100; the f32 file is the run's policy (`picorl export --quant f32` reports an action
-//! agreement of 1.0 against libtorch for each of these runs).
+//! seeds 0..100; the figures are `export_report::compare`'s, on the f32 file's observations.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use picorl_host::cli::load_run;
 use picorl_host::commands::export_file;
 use picorl_host::eval::{self, Actor, OwnedAction};
 use picorl_host::export::Quant;
-use picorl_host::picorl_file::{owned, CoreActor, PicorlFile};
+use picorl_host::export_report::{compare, goals, Comparison};
+use picorl_host::picorl_file::{CoreActor, PicorlFile};
 use picorl_host::train::config::ResolvedConfig;
 use picorl_host::with_algo;
 
@@ -28,9 +29,7 @@ const CALIB_EPISODES: u32 = 20;
 struct Quality {
     return_f32: f64,
     return_int8: f64,
-    /// Fraction of the f32 file's observations on which the int8 file acts the same (discrete
-    /// heads: the same index; continuous: every component within 1% of its range).
-    agreement: f64,
+    cmp: Comparison,
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -69,87 +68,76 @@ fn quality(name: &str) -> Result<Quality> {
     let dir = fixture(name);
     let cfg = ResolvedConfig::load(&dir.join("config.toml"))?;
     let algo = cfg.run.algo.clone();
-    let (f32_file, int8_file, setup) = with_algo!(algo.as_str(), A => {
+    let (f32_file, int8_file, calib, setup) = with_algo!(algo.as_str(), A => {
         let (mut agent, setup) = load_run::<A>(&dir, &cfg)?;
         let (f, _) = export_file(&mut agent, &setup, Quant::F32, CALIB_EPISODES)?;
-        let (q, _) = export_file(&mut agent, &setup, Quant::Int8, CALIB_EPISODES)?;
-        Ok((f, q, setup))
+        let (q, c) = export_file(&mut agent, &setup, Quant::Int8, CALIB_EPISODES)?;
+        Ok((f, q, c, setup))
     })?;
     let mut env = setup.make_env()?;
     let (obs, return_f32) = rollout(env.as_mut(), &f32_file)?;
     let mut q = int8_file.policy()?;
     let return_int8 = eval::evaluate(env.as_mut(), &mut CoreActor(&mut q), 0, EPISODES)?.mean();
-    let mut f = f32_file.policy()?;
-    let obs_dim = setup.spec.observation_space.flat_dim();
-    let space = &setup.spec.action_space;
-    let mut same = 0usize;
-    for o in obs.chunks_exact(obs_dim) {
-        let a = owned(&f.act(o).map_err(|e| anyhow!("{e}"))?);
-        let b = owned(&q.act(o).map_err(|e| anyhow!("{e}"))?);
-        same += usize::from(match (a, b, space) {
-            (OwnedAction::Discrete(x), OwnedAction::Discrete(y), _) => x == y,
-            (
-                OwnedAction::Continuous(x),
-                OwnedAction::Continuous(y),
-                picorl_core::env::Space::Box { low, high, .. },
-            ) => x
-                .iter()
-                .zip(&y)
-                .enumerate()
-                .all(|(i, (p, q))| (p - q).abs() <= 0.01 * (high[i] - low[i])),
-            _ => false,
-        });
-    }
-    let agreement = same as f64 / (obs.len() / obs_dim) as f64;
+    let range = calib
+        .as_ref()
+        .and_then(|c| c.layers.last())
+        .map(|&(lo, hi)| f64::from(hi) - f64::from(lo));
+    let cmp = compare(
+        &f32_file,
+        &int8_file,
+        &obs,
+        setup.spec.observation_space.flat_dim(),
+        &setup.spec.action_space,
+        range,
+    )?;
     let qual = Quality {
         return_f32,
         return_int8,
-        agreement,
+        cmp,
     };
     eprintln!("{name}: {qual:?}");
     Ok(qual)
 }
 
-/// `|int8 - f32| <= 2% of |f32|`.
-fn assert_return_kept(name: &str, q: &Quality) {
+/// The issue's goals, and unsaturated outputs (within 4 output steps of the f32 file's for 99% of
+/// the values).
+fn assert_kept(name: &str) {
+    let q = quality(name).unwrap();
     assert!(
-        (q.return_int8 - q.return_f32).abs() <= 0.02 * q.return_f32.abs(),
+        (q.return_int8 - q.return_f32).abs() <= goals::RETURN_SHARE * q.return_f32.abs(),
         "{name}: int8 return {} vs f32 {} ({q:?})",
         q.return_int8,
         q.return_f32
     );
+    if let Some(d) = q.cmp.decisive_agreement {
+        assert!(d >= goals::DECISIVE_AGREEMENT, "{name}: {q:?}");
+    }
+    if let Some(p) = q.cmp.action_error_p99 {
+        assert!(p <= goals::ACTION_ERROR_P99, "{name}: {q:?}");
+    }
+    let steps = q.cmp.output_error_p99_steps.unwrap();
+    assert!(
+        steps <= 4.0,
+        "{name}: outputs {steps} steps from f32 ({q:?})"
+    );
 }
 
 #[test]
-fn ppo_cartpole_int8_keeps_return_and_actions() {
-    let q = quality("ppo-cartpole").unwrap();
-    assert_return_kept("ppo-cartpole", &q);
-    assert!(q.agreement >= 0.99, "ppo-cartpole: {q:?}");
+fn ppo_cartpole_int8_keeps_decisions() {
+    assert_kept("ppo-cartpole");
 }
 
 #[test]
-fn dqn_acrobot_int8_keeps_return_and_actions() {
-    let q = quality("dqn-acrobot").unwrap();
-    assert_return_kept("dqn-acrobot", &q);
-    assert!(q.agreement >= 0.99, "dqn-acrobot: {q:?}");
+fn dqn_cartpole_int8_keeps_decisions() {
+    assert_kept("dqn-cartpole");
 }
 
 #[test]
-fn td3_pendulum_int8_keeps_return() {
-    let q = quality("td3-pendulum").unwrap();
-    assert_return_kept("td3-pendulum", &q);
+fn dqn_acrobot_int8_keeps_decisions() {
+    assert_kept("dqn-acrobot");
 }
 
-/// The issue asks for 99% agreement here too, and int8 does not reach it: this Q-network's two
-/// Q-values differ by less than 0.06% of their range in 1% of the states it visits (0.3% in
-/// 5%), finer than int8 activations and weights resolve (plain TFLite-style export: 70.6%;
-/// with `quant_fit`: 94.8%). `scripts/quant_floor.py` quantizes one stage at a time: the
-/// weights alone (GPTQ-rounded) stop at 97.8%, the last hidden layer alone at 96.8%. The return
-/// is kept. The bound below is the measured agreement less a margin, so that a regression fails;
-/// the issue's 99% is out of int8's reach for this policy (README, "Export").
 #[test]
-fn dqn_cartpole_int8_keeps_return() {
-    let q = quality("dqn-cartpole").unwrap();
-    assert_return_kept("dqn-cartpole", &q);
-    assert!(q.agreement >= 0.93, "dqn-cartpole: {q:?}");
+fn td3_pendulum_int8_keeps_actions() {
+    assert_kept("td3-pendulum");
 }

@@ -26,8 +26,12 @@ pub enum Section {
     Params(usize),
     /// An int8 layer's per-channel weight scales.
     WeightScales(usize),
+    /// An int8 tanh or sigmoid layer's activation table (256 × i8; format version 2).
+    ActTable(usize),
     /// A tabular model's table (greedy actions or Q-values).
     Table,
+    /// The metadata: environment id, its options, the algorithm (format version 2).
+    Meta,
 }
 
 impl Section {
@@ -43,7 +47,9 @@ impl Section {
             Section::Bias(_) => "bias",
             Section::Params(_) => "params",
             Section::WeightScales(_) => "weight_scales",
+            Section::ActTable(_) => "act_table",
             Section::Table => "table",
+            Section::Meta => "meta",
         }
     }
 
@@ -53,7 +59,8 @@ impl Section {
             Section::Weights(l)
             | Section::Bias(l)
             | Section::Params(l)
-            | Section::WeightScales(l) => Some(l),
+            | Section::WeightScales(l)
+            | Section::ActTable(l) => Some(l),
             _ => None,
         }
     }
@@ -85,6 +92,25 @@ pub(crate) struct Shape {
     pub action_dim: usize,
     /// Layers (MLP) or states (tabular).
     pub count: usize,
+    /// Bytes of the metadata section (0: none; always 0 in version 1).
+    pub meta_len: usize,
+}
+
+/// One layer as the layout sees it: its sizes, and whether it carries an activation table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LayerDims {
+    pub in_dim: usize,
+    pub out_dim: usize,
+    pub table: bool,
+}
+
+impl LayerDims {
+    /// A placeholder for layers a walk does not need to size.
+    pub const ONE: Self = Self {
+        in_dim: 1,
+        out_dim: 1,
+        table: false,
+    };
 }
 
 fn overflow() -> ModelError {
@@ -150,13 +176,20 @@ pub(crate) fn prefix_sections(shape: &Shape) -> Result<[(Section, Option<usize>)
     ])
 }
 
+/// Bytes of an int8 activation table: one i8 per int8 input value.
+pub const ACT_TABLE_LEN: usize = 256;
+
 /// The sections of layer `l` with `in_dim` inputs and `out_dim` outputs.
 pub(crate) fn layer_sections(
     kind: ModelKind,
     l: usize,
-    in_dim: usize,
-    out_dim: usize,
-) -> Result<[(Section, Option<usize>); 3], ModelError> {
+    d: LayerDims,
+) -> Result<[(Section, Option<usize>); 4], ModelError> {
+    let LayerDims {
+        in_dim,
+        out_dim,
+        table,
+    } = d;
     let rows = padded_rows(out_dim);
     Ok(match kind {
         ModelKind::MlpInt8 => [
@@ -169,34 +202,41 @@ pub(crate) fn layer_sections(
                 Some(mul(rows / BLOCK, BLOCK_PARAM_WORDS * 4)?),
             ),
             (Section::WeightScales(l), Some(mul(out_dim, 4)?)),
+            (Section::ActTable(l), table.then_some(ACT_TABLE_LEN)),
         ],
         _ => [
             (Section::Weights(l), Some(mul(mul(rows, in_dim)?, 4)?)),
             (Section::Bias(l), Some(mul(rows, 4)?)),
             (Section::WeightScales(l), None),
+            (Section::ActTable(l), None),
         ],
     })
 }
 
-/// The sections after the layers: the table of a tabular model.
-pub(crate) fn suffix_sections(shape: &Shape) -> Result<[(Section, Option<usize>); 1], ModelError> {
-    Ok([(
-        Section::Table,
-        match shape.kind {
-            ModelKind::GreedyTable => Some(mul(shape.count, 4)?),
-            ModelKind::QTable => Some(mul(mul(shape.count, shape.action_dim)?, 4)?),
-            _ => None,
-        },
-    )])
+/// The sections after the layers: the table of a tabular model, then the metadata.
+pub(crate) fn suffix_sections(shape: &Shape) -> Result<[(Section, Option<usize>); 2], ModelError> {
+    Ok([
+        (
+            Section::Table,
+            match shape.kind {
+                ModelKind::GreedyTable => Some(mul(shape.count, 4)?),
+                ModelKind::QTable => Some(mul(mul(shape.count, shape.action_dim)?, 4)?),
+                _ => None,
+            },
+        ),
+        (
+            Section::Meta,
+            (shape.meta_len > 0).then_some(shape.meta_len),
+        ),
+    ])
 }
 
 /// Walks every section in file order, calling `visit` with its span, and returns the offset of
-/// the CRC (the next multiple of 16 after the last section). `dims(l)` gives layer `l`'s
-/// `(in_dim, out_dim)`.
+/// the CRC (the next multiple of 16 after the last section). `dims(l)` gives layer `l`'s sizes.
 pub(crate) fn walk(
     shape: &Shape,
     header_len: usize,
-    dims: &dyn Fn(usize) -> (usize, usize),
+    dims: &dyn Fn(usize) -> LayerDims,
     visit: &mut dyn FnMut(Section, Span) -> Result<(), ModelError>,
 ) -> Result<usize, ModelError> {
     let mut cursor = Cursor { pos: header_len };
@@ -207,8 +247,7 @@ pub(crate) fn walk(
     }
     if matches!(shape.kind, ModelKind::MlpF32 | ModelKind::MlpInt8) {
         for l in 0..shape.count {
-            let (i, o) = dims(l);
-            for (s, len) in layer_sections(shape.kind, l, i, o)? {
+            for (s, len) in layer_sections(shape.kind, l, dims(l))? {
                 if let Some(len) = len {
                     visit(s, cursor.section(len)?)?;
                 }

@@ -1,4 +1,4 @@
-//! The `.picorl` model format, version 1: a checked, zero-copy view of a model's bytes, and a
+//! The `.picorl` model format, version 2 (version 1 still read): a checked, zero-copy view of a model's bytes, and a
 //! writer that produces them. The byte-by-byte specification is `docs/model-format.md`.
 //!
 //! Contract:
@@ -40,9 +40,10 @@ mod layout;
 mod write;
 
 pub use crc32::{crc32, crc32_const, Crc32};
-pub use layout::{Section, Span};
+pub use layout::{Section, Span, ACT_TABLE_LEN};
 pub use write::{
-    required_len, write, BodySpec, HeadSpec, LayerSpec, ModelSpec, NormSpec, WriteError,
+    required_len, required_len_with_meta, write, write_with_meta, BodySpec, HeadSpec, LayerSpec,
+    MetaSpec, ModelSpec, NormSpec, WriteError,
 };
 
 use crate::nn::{
@@ -50,12 +51,16 @@ use crate::nn::{
 };
 use crate::nn::{BLOCK, BLOCK_PARAM_WORDS};
 use core::fmt;
-use layout::{Cursor, Shape};
+use layout::{Cursor, LayerDims, Shape};
 
 /// The first 8 bytes of every `.picorl` file (a PNG-style magic: a high byte, the name, a newline).
 pub const MAGIC: [u8; 8] = *b"\x89PICORL\n";
-/// The format version this reader reads and this writer writes.
-pub const VERSION: u16 = 1;
+/// The format version this writer writes; the reader reads it and [`VERSION_1`].
+pub const VERSION: u16 = 2;
+/// The first format version: no metadata, int8 layers identity or ReLU only. Still read.
+pub const VERSION_1: u16 = 1;
+/// Longest metadata section a reader accepts.
+pub const MAX_META_LEN: usize = 4096;
 /// Bytes in the header.
 pub const HEADER_LEN: usize = 64;
 /// Bytes in one layer record of the layer table.
@@ -111,8 +116,11 @@ pub mod header {
     pub const INPUT_SCALE: usize = 40;
     /// `i32`: int8 models: the zero point of the quantized observation; else 0.
     pub const INPUT_ZERO_POINT: usize = 44;
-    /// `[u8; 16]`: reserved, zero.
-    pub const RESERVED: usize = 48;
+    /// `u32` (version 2): bytes of the `meta` section, `0..=MAX_META_LEN` (0: none). Version 1:
+    /// reserved, zero.
+    pub const META_LEN: usize = 48;
+    /// `[u8; 12]`: reserved, zero.
+    pub const RESERVED: usize = 52;
 }
 
 /// Byte offsets inside one layer record.
@@ -133,7 +141,7 @@ pub mod layer_record {
     pub const RESERVED1: usize = 20;
 }
 
-const _: () = assert!(header::RESERVED + 16 == HEADER_LEN);
+const _: () = assert!(header::RESERVED + 12 == HEADER_LEN);
 const _: () = assert!(layer_record::RESERVED1 + 12 == LAYER_RECORD_LEN);
 const _: () = assert!(HEADER_LEN % ALIGN == 0 && LAYER_RECORD_LEN % ALIGN == 0);
 
@@ -305,7 +313,7 @@ impl fmt::Display for ModelError {
             }
             ModelError::BadMagic => write!(f, "not a .picorl file (bad magic)"),
             ModelError::UnsupportedVersion { version } => {
-                write!(f, "unsupported .picorl version {version} (this reader reads {VERSION})")
+                write!(f, "unsupported .picorl version {version} (this reader reads {VERSION_1} and {VERSION})")
             }
             ModelError::TrailingBytes { declared, len } => {
                 write!(f, "{len} bytes given but header.file_len says {declared}")
@@ -539,6 +547,7 @@ impl<T: AsRef<[u8]>> ModelView<T> {
             action_dim: self.action_dim(),
             // Bounded, so that an unchecked view of bad bytes cannot loop for long.
             count: (rd_u32(b, header::COUNT).unwrap_or(0) as usize).min(limits::MAX_STATES),
+            meta_len: meta_len_of(b),
         }
     }
 
@@ -591,10 +600,16 @@ impl<T: AsRef<[u8]>> ModelView<T> {
         table_of(self.b())
     }
 
+    /// The metadata (format version 2): the environment, its options and the algorithm the
+    /// policy was trained with; `None` for a version-1 file or a file written without it.
+    pub fn meta(&self) -> Option<Meta<'_>> {
+        meta_of(self.b())
+    }
+
     fn table_span(&self) -> Option<Span> {
         let shape = self.shape();
         let mut found = None;
-        layout::walk(&shape, HEADER_LEN, &|_| (1, 1), &mut |s, span| {
+        layout::walk(&shape, HEADER_LEN, &|_| LayerDims::ONE, &mut |s, span| {
             if s == Section::Table {
                 found = Some(span);
             }
@@ -602,6 +617,133 @@ impl<T: AsRef<[u8]>> ModelView<T> {
         })
         .ok()?;
         found
+    }
+}
+
+/// The `meta_len` header field (0 before version 2).
+fn meta_len_of(b: &[u8]) -> usize {
+    if rd_u16(b, header::VERSION).unwrap_or(0) >= 2 {
+        (rd_u32(b, header::META_LEN).unwrap_or(0) as usize).min(MAX_META_LEN)
+    } else {
+        0
+    }
+}
+
+/// Layer `l`'s sizes as its record states them (placeholder values past the bytes).
+fn layer_dims_of(b: &[u8], kind: ModelKind, table: Span, l: usize) -> LayerDims {
+    let rec = table.start + l * LAYER_RECORD_LEN;
+    let act = rd_u8(b, rec + layer_record::ACTIVATION).and_then(Activation::from_code);
+    LayerDims {
+        in_dim: rd_u32(b, rec + layer_record::IN_DIM).unwrap_or(1) as usize,
+        out_dim: rd_u32(b, rec + layer_record::OUT_DIM).unwrap_or(1) as usize,
+        table: kind == ModelKind::MlpInt8 && act.and_then(Activation::int8_table).is_some(),
+    }
+}
+
+/// The metadata of a checked model.
+pub(crate) fn meta_of(b: &[u8]) -> Option<Meta<'_>> {
+    let v = ModelView::new_unchecked(b);
+    let shape = v.shape();
+    if shape.meta_len == 0 {
+        return None;
+    }
+    let spans = v.prefix_spans();
+    let n = v.n_layers();
+    let dims = |l: usize| {
+        if l < n {
+            layer_dims_of(b, shape.kind, spans[0], l)
+        } else {
+            LayerDims::ONE
+        }
+    };
+    let mut found = None;
+    layout::walk(&shape, HEADER_LEN, &dims, &mut |s, span| {
+        if s == Section::Meta {
+            found = Some(span);
+        }
+        Ok(())
+    })
+    .ok()?;
+    let span = found?;
+    Meta::parse(b.get(span.start..span.end())?).ok()
+}
+
+/// The metadata section (format version 2): the environment id, its options as `key=value`
+/// strings (Gymnasium's `make` keywords, as `--env-kwargs` takes them) and the algorithm.
+///
+/// Layout: `u8` length and the UTF-8 bytes of the environment id (at least 1); `u8` length and the
+/// bytes of the algorithm; `u8` count of options, then each as a `u8` length and the bytes of
+/// `key=value` (a non-empty key before the first `=`). No control characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta<'a> {
+    env: &'a str,
+    algo: &'a str,
+    kwargs: &'a [u8],
+    n_kwargs: usize,
+}
+
+/// One length-prefixed UTF-8 string of the metadata: the string and the bytes after it.
+fn meta_str(b: &[u8]) -> Result<(&str, &[u8]), (usize, &'static str)> {
+    let (&len, rest) = b.split_first().ok_or((0, "ends inside a length"))?;
+    let len = len as usize;
+    let bytes = rest.get(..len).ok_or((1, "ends inside a string"))?;
+    let text = core::str::from_utf8(bytes).map_err(|_| (1, "string is not UTF-8"))?;
+    if text.chars().any(char::is_control) {
+        return Err((1, "string holds a control character"));
+    }
+    Ok((text, rest.get(len..).unwrap_or(&[])))
+}
+
+impl<'a> Meta<'a> {
+    /// Reads and checks a metadata section; on error, the byte offset in it and the reason.
+    pub fn parse(b: &'a [u8]) -> Result<Self, (usize, &'static str)> {
+        let at = |rest: &[u8], (off, why): (usize, &'static str)| (b.len() - rest.len() + off, why);
+        let (env, rest) = meta_str(b).map_err(|e| at(b, e))?;
+        if env.is_empty() {
+            return Err((0, "environment id is empty"));
+        }
+        let (algo, rest2) = meta_str(rest).map_err(|e| at(rest, e))?;
+        let (&n, kwargs) = rest2
+            .split_first()
+            .ok_or(at(rest2, (0, "ends before the option count")))?;
+        let mut cur = kwargs;
+        for _ in 0..n {
+            let (kv, next) = meta_str(cur).map_err(|e| at(cur, e))?;
+            match kv.split_once('=') {
+                Some((k, _)) if !k.is_empty() => {}
+                _ => return Err(at(cur, (1, "option is not key=value"))),
+            }
+            cur = next;
+        }
+        if !cur.is_empty() {
+            return Err(at(cur, (0, "bytes after the last option")));
+        }
+        Ok(Self {
+            env,
+            algo,
+            kwargs,
+            n_kwargs: n as usize,
+        })
+    }
+
+    /// The environment id (`CartPole-v1`).
+    pub fn env_id(&self) -> &'a str {
+        self.env
+    }
+
+    /// The algorithm that trained the policy (`ppo`; may be empty).
+    pub fn algo(&self) -> &'a str {
+        self.algo
+    }
+
+    /// The environment options, `(key, value)`, in file order.
+    pub fn kwargs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let mut cur = self.kwargs;
+        (0..self.n_kwargs).filter_map(move |_| {
+            let (kv, next) = meta_str(cur).ok()?;
+            cur = next;
+            kv.split_once('=')
+        })
     }
 }
 
@@ -733,10 +875,17 @@ pub enum LayerData<'a> {
         /// The quantization of this layer's input (the previous layer's output, or the
         /// observation's).
         input: QuantParams,
-        /// The quantization of this layer's output.
+        /// The quantization of this layer's output as the next layer (or the head) reads it:
+        /// after a tanh or sigmoid, that activation's fixed quantization; else the record's.
         output: QuantParams,
+        /// The quantization of the dense part's output, as the layer record stores it (the
+        /// activation table's input for tanh and sigmoid; equal to `output` otherwise).
+        fc_output: QuantParams,
         /// Per-output-channel weight scales.
         weight_scales: &'a [f32],
+        /// Tanh and sigmoid: the activation of every int8 value `q` at index `q + 128`; empty
+        /// otherwise.
+        act_table: &'a [i8],
     },
 }
 
@@ -784,8 +933,9 @@ impl<'a> Iterator for Layers<'a> {
         let in_dim = rd_u32(b, rec + layer_record::IN_DIM)? as usize;
         let out_dim = rd_u32(b, rec + layer_record::OUT_DIM)? as usize;
         let activation = Activation::from_code(rd_u8(b, rec + layer_record::ACTIVATION)?)?;
-        let secs = layout::layer_sections(self.kind, l, in_dim, out_dim).ok()?;
-        let mut spans = [Span::default(); 3];
+        let d = layer_dims_of(b, self.kind, self.table, l);
+        let secs = layout::layer_sections(self.kind, l, d).ok()?;
+        let mut spans = [Span::default(); 4];
         for ((_, len), s) in secs.iter().zip(spans.iter_mut()) {
             if let Some(len) = len {
                 *s = self.cursor.section(*len).ok()?;
@@ -794,9 +944,16 @@ impl<'a> Iterator for Layers<'a> {
         let bytes_of = |s: Span| b.get(s.start..s.end());
         let data = match self.kind {
             ModelKind::MlpInt8 => {
-                let output = QuantParams {
+                let fc_output = QuantParams {
                     scale: rd_f32(b, rec + layer_record::OUT_SCALE)?,
                     zero_point: rd_i32(b, rec + layer_record::OUT_ZERO_POINT)?,
+                };
+                let (output, act_table): (QuantParams, &[i8]) = match activation.int8_table() {
+                    Some(t) => (
+                        t.output(),
+                        bytemuck::try_cast_slice(bytes_of(spans[3])?).ok()?,
+                    ),
+                    None => (fc_output, &[]),
                 };
                 let weights: &[i16] = bytemuck::try_cast_slice(bytes_of(spans[0])?).ok()?;
                 let params: &[[i32; BLOCK_PARAM_WORDS]] =
@@ -808,7 +965,7 @@ impl<'a> Iterator for Layers<'a> {
                     weights,
                     params,
                     activation,
-                    output.zero_point,
+                    fc_output.zero_point,
                 )
                 .ok()?;
                 let input = self.input;
@@ -817,7 +974,9 @@ impl<'a> Iterator for Layers<'a> {
                     dense,
                     input,
                     output,
+                    fc_output,
                     weight_scales,
+                    act_table,
                 }
             }
             _ => {
@@ -857,7 +1016,7 @@ pub(crate) fn check_bytes(b: &[u8]) -> Result<(), ModelError> {
         len: b.len(),
     })?;
     match (MAGIC, version) {
-        (MAGIC, VERSION) => {}
+        (MAGIC, VERSION | VERSION_1) => {}
         (_, version) => return Err(ModelError::UnsupportedVersion { version }),
     }
     if b.len() < HEADER_LEN {
@@ -893,7 +1052,7 @@ pub(crate) fn check_bytes(b: &[u8]) -> Result<(), ModelError> {
     }
     let shape = check_header(b)?;
     let (layer_dims, n_layers) = check_layer_table(b, &shape)?;
-    let dims = |l: usize| layer_dims.get(l).copied().unwrap_or((1, 1));
+    let dims = |l: usize| layer_dims.get(l).copied().unwrap_or(LayerDims::ONE);
     // Every section inside the file, the gaps between them zero, the CRC right after the last.
     let mut pos = HEADER_LEN;
     let mut spans = SectionSpans::default();
@@ -915,7 +1074,7 @@ pub(crate) fn check_bytes(b: &[u8]) -> Result<(), ModelError> {
             declared,
         });
     }
-    check_zero(b, pos, crc_at, Section::Table)?;
+    check_zero(b, pos, crc_at, Section::Meta)?;
     check_sections(b, &shape, &layer_dims[..n_layers], &spans)
 }
 
@@ -1064,7 +1223,26 @@ fn check_header(b: &[u8]) -> Result<Shape, ModelError> {
             ));
         }
     }
-    for off in header::RESERVED..HEADER_LEN {
+    let version = rd_u16(b, header::VERSION).unwrap_or(0);
+    let meta_len = if version >= 2 {
+        let n = u32_at(header::META_LEN) as usize;
+        if n > MAX_META_LEN {
+            return Err(field_err(
+                "header.meta_len",
+                header::META_LEN,
+                "longer than MAX_META_LEN (4096)",
+            ));
+        }
+        n
+    } else {
+        0
+    };
+    let reserved_from = if version >= 2 {
+        header::RESERVED
+    } else {
+        header::META_LEN
+    };
+    for off in reserved_from..HEADER_LEN {
         if rd_u8(b, off) != Some(0) {
             return Err(field_err(
                 "header.reserved",
@@ -1080,6 +1258,7 @@ fn check_header(b: &[u8]) -> Result<Shape, ModelError> {
         obs_dim,
         action_dim,
         count,
+        meta_len,
     })
 }
 
@@ -1087,8 +1266,9 @@ fn check_header(b: &[u8]) -> Result<Shape, ModelError> {
 fn check_layer_table(
     b: &[u8],
     shape: &Shape,
-) -> Result<([(usize, usize); limits::MAX_LAYERS], usize), ModelError> {
-    let mut dims = [(1usize, 1usize); limits::MAX_LAYERS];
+) -> Result<([LayerDims; limits::MAX_LAYERS], usize), ModelError> {
+    let mut dims = [LayerDims::ONE; limits::MAX_LAYERS];
+    let version = rd_u16(b, header::VERSION).unwrap_or(0);
     if !matches!(shape.kind, ModelKind::MlpF32 | ModelKind::MlpInt8) {
         return Ok((dims, 0));
     }
@@ -1119,6 +1299,7 @@ fn check_layer_table(
             ));
         }
         let act = Activation::from_code(rd_u8(b, rec + layer_record::ACTIVATION).unwrap_or(255))
+            .filter(|a| version >= 2 || *a != Activation::Sigmoid)
             .ok_or(field_err(
                 "layer.activation",
                 rec + layer_record::ACTIVATION,
@@ -1127,11 +1308,15 @@ fn check_layer_table(
         let scale = rd_f32(b, rec + layer_record::OUT_SCALE).unwrap_or(0.0);
         let zp = rd_i32(b, rec + layer_record::OUT_ZERO_POINT).unwrap_or(0);
         if shape.kind == ModelKind::MlpInt8 {
-            if !act.int8_supported() {
+            if !act.int8_supported() && (version < 2 || act.int8_table().is_none()) {
                 return Err(field_err(
                     "layer.activation",
                     rec + layer_record::ACTIVATION,
-                    "int8 layers support identity and relu only (export tanh networks in f32)",
+                    if version < 2 {
+                        "version-1 int8 layers support identity and relu only"
+                    } else {
+                        "int8 layers support identity, relu, tanh and sigmoid only"
+                    },
                 ));
             }
             if !positive_finite(scale) {
@@ -1175,7 +1360,11 @@ fn check_layer_table(
                 ));
             }
         }
-        *d = (in_dim, out_dim);
+        *d = LayerDims {
+            in_dim,
+            out_dim,
+            table: shape.kind == ModelKind::MlpInt8 && act.int8_table().is_some(),
+        };
         prev_out = out_dim;
     }
     if prev_out != shape.action_dim {
@@ -1193,8 +1382,9 @@ fn check_layer_table(
 #[derive(Default)]
 struct SectionSpans {
     prefix: [Span; 5],
-    layers: [[Span; 3]; limits::MAX_LAYERS],
+    layers: [[Span; 4]; limits::MAX_LAYERS],
     table: Span,
+    meta: Span,
 }
 
 impl SectionSpans {
@@ -1210,7 +1400,9 @@ impl SectionSpans {
                 self.layers.get_mut(l).and_then(|x| x.get_mut(1))
             }
             Section::WeightScales(l) => self.layers.get_mut(l).and_then(|x| x.get_mut(2)),
+            Section::ActTable(l) => self.layers.get_mut(l).and_then(|x| x.get_mut(3)),
             Section::Table => Some(&mut self.table),
+            Section::Meta => Some(&mut self.meta),
         };
         if let Some(slot) = slot {
             *slot = span;
@@ -1244,7 +1436,7 @@ fn check_f32s(
 fn check_sections(
     b: &[u8],
     shape: &Shape,
-    dims: &[(usize, usize)],
+    dims: &[LayerDims],
     spans: &SectionSpans,
 ) -> Result<(), ModelError> {
     if shape.normalization {
@@ -1285,7 +1477,8 @@ fn check_sections(
         scale: rd_f32(b, header::INPUT_SCALE).unwrap_or(0.0),
         zero_point: rd_i32(b, header::INPUT_ZERO_POINT).unwrap_or(0),
     };
-    for (l, (&(in_dim, out_dim), sp)) in dims.iter().zip(spans.layers.iter()).enumerate() {
+    for (l, (d, sp)) in dims.iter().zip(spans.layers.iter()).enumerate() {
+        let (in_dim, out_dim) = (d.in_dim, d.out_dim);
         match shape.kind {
             ModelKind::MlpInt8 => {
                 let rec = HEADER_LEN + l * LAYER_RECORD_LEN;
@@ -1294,9 +1487,25 @@ fn check_sections(
                     zero_point: rd_i32(b, rec + layer_record::OUT_ZERO_POINT).unwrap_or(0),
                 };
                 check_int8_layer(b, l, in_dim, out_dim, sp, input.scale, output.scale)?;
-                input = output;
+                let act = rd_u8(b, rec + layer_record::ACTIVATION)
+                    .and_then(Activation::from_code)
+                    .and_then(Activation::int8_table);
+                input = match act {
+                    Some(t) => {
+                        check_act_table(b, l, sp[3], t, output)?;
+                        t.output()
+                    }
+                    None => output,
+                };
             }
             _ => check_f32_layer(b, l, in_dim, out_dim, sp)?,
+        }
+    }
+    if shape.meta_len > 0 {
+        let span = spans.meta;
+        let bytes = b.get(span.start..span.end()).unwrap_or(&[]);
+        if let Err((off, reason)) = Meta::parse(bytes) {
+            return Err(value_err(Section::Meta, off, span.start + off, reason));
         }
     }
     match shape.kind {
@@ -1328,12 +1537,44 @@ fn check_sections(
     Ok(())
 }
 
+/// An int8 tanh or sigmoid layer's table must be TFLM's function of the layer's output
+/// quantization, entry for entry.
+fn check_act_table(
+    b: &[u8],
+    l: usize,
+    span: Span,
+    act: crate::nn::int8_act::TableActivation,
+    input: QuantParams,
+) -> Result<(), ModelError> {
+    let Ok(prep) = crate::nn::int8_act::TablePrepare::new(input) else {
+        return Err(value_err(
+            Section::ActTable(l),
+            0,
+            span.start,
+            "the layer's out_scale is outside what TFLM's TANH/LOGISTIC prepare accepts",
+        ));
+    };
+    for i in 0..ACT_TABLE_LEN {
+        let off = span.start + i;
+        let stored = rd_u8(b, off).unwrap_or(0) as i8;
+        if stored != prep.eval(act, (i as i32 - 128) as i8) {
+            return Err(value_err(
+                Section::ActTable(l),
+                i,
+                off,
+                "differs from TFLM's int8 activation of the layer's output quantization",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_f32_layer(
     b: &[u8],
     l: usize,
     in_dim: usize,
     out_dim: usize,
-    sp: &[Span; 3],
+    sp: &[Span; 4],
 ) -> Result<(), ModelError> {
     let rows = padded_rows(out_dim);
     for row in 0..rows {
@@ -1378,7 +1619,7 @@ fn check_int8_layer(
     l: usize,
     in_dim: usize,
     out_dim: usize,
-    sp: &[Span; 3],
+    sp: &[Span; 4],
     in_scale: f32,
     out_scale: f32,
 ) -> Result<(), ModelError> {
@@ -1510,7 +1751,8 @@ pub const fn check_embedded(
         }
         i += 1;
     }
-    if u16::from_le_bytes([bytes[header::VERSION], bytes[header::VERSION + 1]]) != VERSION {
+    let version = u16::from_le_bytes([bytes[header::VERSION], bytes[header::VERSION + 1]]);
+    if version != VERSION && version != VERSION_1 {
         return Err("embedded .picorl model: unsupported format version");
     }
     let len = const_u32(bytes, header::FILE_LEN) as usize;

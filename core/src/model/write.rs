@@ -8,10 +8,10 @@
 //! bias. The caller only supplies the activation ranges it calibrated, as [`QuantParams`]
 //! ([`QuantParams::from_range`]).
 
-use super::layout::{self, Section, Shape, Span};
+use super::layout::{self, LayerDims, Section, Shape, Span};
 use super::{
     check_bytes, header, layer_record, HeadKind, ModelError, ModelKind, FLAG_NORMALIZATION,
-    HEADER_LEN, LAYER_RECORD_LEN, MAGIC, VERSION,
+    HEADER_LEN, LAYER_RECORD_LEN, MAGIC, MAX_META_LEN, VERSION,
 };
 use super::{crc32, limits};
 use crate::nn::{
@@ -112,6 +112,75 @@ pub struct ModelSpec<'a> {
     pub head: HeadSpec<'a>,
     /// The body.
     pub body: BodySpec<'a>,
+}
+
+/// The metadata a file records (format version 2; see [`super::Meta`] for the bytes): the
+/// environment id, its options as `(key, value)` strings, and the algorithm that trained it.
+#[derive(Debug, Clone, Copy)]
+pub struct MetaSpec<'a> {
+    /// The environment id, 1 to 255 bytes.
+    pub env: &'a str,
+    /// The algorithm (may be empty), at most 255 bytes.
+    pub algo: &'a str,
+    /// The environment options; at most 255, each `key=value` at most 255 bytes, the key
+    /// non-empty and without `=`.
+    pub kwargs: &'a [(&'a str, &'a str)],
+}
+
+impl MetaSpec<'_> {
+    /// Bytes of the encoded section, after checking every limit.
+    fn encoded_len(&self) -> Result<usize, WriteError> {
+        let ok = |t: &str| !t.chars().any(char::is_control);
+        if self.env.is_empty() || self.env.len() > 255 || !ok(self.env) {
+            return Err(spec_err(
+                "meta.env",
+                "1 to 255 bytes without control characters",
+            ));
+        }
+        if self.algo.len() > 255 || !ok(self.algo) {
+            return Err(spec_err(
+                "meta.algo",
+                "at most 255 bytes without control characters",
+            ));
+        }
+        if self.kwargs.len() > 255 {
+            return Err(spec_err("meta.kwargs", "at most 255 options"));
+        }
+        let mut n = 3 + self.env.len() + self.algo.len();
+        for (k, v) in self.kwargs {
+            if k.is_empty() || k.contains('=') || k.len() + v.len() + 1 > 255 || !ok(k) || !ok(v) {
+                return Err(spec_err(
+                    "meta.kwargs",
+                    "each key non-empty without `=`, key=value at most 255 bytes, no control characters",
+                ));
+            }
+            n += 2 + k.len() + v.len();
+        }
+        if n > MAX_META_LEN {
+            return Err(spec_err("meta", "longer than MAX_META_LEN (4096) bytes"));
+        }
+        Ok(n)
+    }
+
+    /// Writes the section into `out` (exactly [`Self::encoded_len`] bytes).
+    fn encode(&self, out: &mut [u8]) {
+        let mut pos = 0;
+        let mut push = |bytes: &[u8]| {
+            put(out, pos, bytes);
+            pos += bytes.len();
+        };
+        push(&[self.env.len() as u8]);
+        push(self.env.as_bytes());
+        push(&[self.algo.len() as u8]);
+        push(self.algo.as_bytes());
+        push(&[self.kwargs.len() as u8]);
+        for (k, v) in self.kwargs {
+            push(&[(k.len() + 1 + v.len()) as u8]);
+            push(k.as_bytes());
+            push(b"=");
+            push(v.as_bytes());
+        }
+    }
 }
 
 /// Why the writer refused.
@@ -258,19 +327,34 @@ impl ModelSpec<'_> {
             obs_dim: self.obs_dim,
             action_dim,
             count,
+            meta_len: 0,
         })
     }
 }
 
 /// Bytes the model file of `spec` takes.
 pub fn required_len(spec: &ModelSpec<'_>) -> Result<usize, WriteError> {
-    let shape = spec.shape()?;
+    required_len_with_meta(spec, None)
+}
+
+/// [`required_len`] of a file that also records `meta`.
+pub fn required_len_with_meta(
+    spec: &ModelSpec<'_>,
+    meta: Option<&MetaSpec<'_>>,
+) -> Result<usize, WriteError> {
+    let mut shape = spec.shape()?;
+    shape.meta_len = meta.map(MetaSpec::encoded_len).transpose()?.unwrap_or(0);
     let layers = spec.layers();
+    let int8 = matches!(spec.body, BodySpec::MlpInt8 { .. });
     let dims = |l: usize| {
         layers
             .get(l)
-            .map(|s| (s.in_dim, s.out_dim))
-            .unwrap_or((1, 1))
+            .map(|s| LayerDims {
+                in_dim: s.in_dim,
+                out_dim: s.out_dim,
+                table: int8 && s.activation.int8_table().is_some(),
+            })
+            .unwrap_or(LayerDims::ONE)
     };
     let crc_at =
         layout::walk(&shape, HEADER_LEN, &dims, &mut |_, _| Ok(())).map_err(WriteError::Invalid)?;
@@ -294,14 +378,24 @@ fn put_f32s(out: &mut [u8], span: Span, values: &[f32]) {
 /// The result passes [`super::ModelView::new_checked`] (the writer runs the reader's checks on it,
 /// except the buffer alignment, which is the reader's business); otherwise it is an error.
 pub fn write(spec: &ModelSpec<'_>, out: &mut [u8]) -> Result<usize, WriteError> {
-    let len = required_len(spec)?;
+    write_with_meta(spec, None, out)
+}
+
+/// [`write()`], recording `meta` (the environment, its options and the algorithm) in the file.
+pub fn write_with_meta(
+    spec: &ModelSpec<'_>,
+    meta: Option<&MetaSpec<'_>>,
+    out: &mut [u8],
+) -> Result<usize, WriteError> {
+    let len = required_len_with_meta(spec, meta)?;
     if out.len() < len {
         return Err(WriteError::BufferTooSmall {
             needed: len,
             got: out.len(),
         });
     }
-    let shape = spec.shape()?;
+    let mut shape = spec.shape()?;
+    shape.meta_len = meta.map(MetaSpec::encoded_len).transpose()?.unwrap_or(0);
     let out = out.get_mut(..len).unwrap_or(&mut []);
     out.fill(0);
     put(out, header::MAGIC, &MAGIC);
@@ -319,6 +413,7 @@ pub fn write(spec: &ModelSpec<'_>, out: &mut [u8]) -> Result<usize, WriteError> 
         (header::ACTION_DIM, shape.action_dim),
         (header::COUNT, shape.count),
         (header::FILE_LEN, len),
+        (header::META_LEN, shape.meta_len),
     ] {
         let v = u32::try_from(v)
             .map_err(|_| spec_err("shape", "does not fit the format's u32 fields"))?;
@@ -337,15 +432,27 @@ pub fn write(spec: &ModelSpec<'_>, out: &mut [u8]) -> Result<usize, WriteError> 
         );
     }
     let layers = spec.layers();
+    let int8 = matches!(spec.body, BodySpec::MlpInt8 { .. });
     let dims = |l: usize| {
         layers
             .get(l)
-            .map(|s| (s.in_dim, s.out_dim))
-            .unwrap_or((1, 1))
+            .map(|s| LayerDims {
+                in_dim: s.in_dim,
+                out_dim: s.out_dim,
+                table: int8 && s.activation.int8_table().is_some(),
+            })
+            .unwrap_or(LayerDims::ONE)
     };
     let mut failure: Option<WriteError> = None;
     let crc_at = layout::walk(&shape, HEADER_LEN, &dims, &mut |s, span| {
-        if let Err(e) = write_section(spec, out, s, span) {
+        let result = match (s, meta) {
+            (Section::Meta, Some(m)) => {
+                m.encode(out.get_mut(span.start..span.end()).unwrap_or(&mut []));
+                Ok(())
+            }
+            _ => write_section(spec, out, s, span),
+        };
+        if let Err(e) = result {
             failure.get_or_insert(e);
         }
         Ok(())
@@ -409,16 +516,25 @@ fn write_section(
                 put_f32s(out, span, if s == Section::ActionLow { low } else { high });
             }
         }
-        Section::Weights(l) | Section::Bias(l) | Section::Params(l) | Section::WeightScales(l) => {
+        Section::Meta => {}
+        Section::Weights(l)
+        | Section::Bias(l)
+        | Section::Params(l)
+        | Section::WeightScales(l)
+        | Section::ActTable(l) => {
             let Some(layer) = layers.get(l) else {
                 return Ok(());
             };
             match spec.body {
                 BodySpec::MlpInt8 { input, outputs, .. } => {
-                    let in_q = if l == 0 {
-                        input
-                    } else {
-                        outputs.get(l - 1).copied().unwrap_or(input)
+                    // After a tanh or sigmoid, the next layer reads that activation's fixed
+                    // quantization.
+                    let in_q = match l.checked_sub(1) {
+                        None => input,
+                        Some(p) => match layers.get(p).and_then(|x| x.activation.int8_table()) {
+                            Some(t) => t.output(),
+                            None => outputs.get(p).copied().unwrap_or(input),
+                        },
                     };
                     let out_q = outputs.get(l).copied().unwrap_or(input);
                     write_int8(out, s, span, l, layer, in_q, out_q)?;
@@ -467,10 +583,11 @@ fn write_int8(
     out_q: QuantParams,
 ) -> Result<(), WriteError> {
     let qerr = |error| WriteError::Quant { layer: l, error };
-    if !layer.activation.int8_supported() {
+    let table = layer.activation.int8_table();
+    if !layer.activation.int8_supported() && table.is_none() {
         return Err(spec_err(
             "layers.activation",
-            "int8 layers support identity and relu only",
+            "int8 layers support identity, relu, tanh and sigmoid only (hardtanh: identity with range [-1, 1])",
         ));
     }
     if !in_q.is_valid() || !out_q.is_valid() {
@@ -478,6 +595,13 @@ fn write_int8(
             "input/outputs",
             "quantization parameters need a finite scale > 0 and an int8 zero point",
         ));
+    }
+    if let (Section::ActTable(_), Some(t)) = (s, table) {
+        let values = crate::nn::int8_act::table(t, out_q).map_err(qerr)?;
+        for (i, v) in values.iter().enumerate() {
+            put(out, span.start + i, &[*v as u8]);
+        }
+        return Ok(());
     }
     let in_dim = layer.in_dim;
     if in_dim == 0 {

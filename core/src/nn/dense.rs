@@ -56,7 +56,7 @@ pub enum NnError {
     },
     /// A shape of zero inputs or outputs.
     EmptyShape,
-    /// An activation the int8 path does not run (tanh).
+    /// An activation the int8 path does not run (hardtanh: written as an identity layer).
     UnsupportedActivation,
     /// An output zero point outside `-128..=127`.
     ZeroPoint,
@@ -76,7 +76,10 @@ impl fmt::Display for NnError {
                 write!(f, "a dense layer needs at least one input and one output")
             }
             NnError::UnsupportedActivation => {
-                write!(f, "int8 layers support identity and relu only")
+                write!(
+                    f,
+                    "int8 layers support identity, relu, tanh and sigmoid only"
+                )
             }
             NnError::ZeroPoint => write!(f, "output zero point is outside -128..=127"),
         }
@@ -394,7 +397,7 @@ impl<'a> DenseI8<'a> {
         if in_dim == 0 || out_dim == 0 {
             return Err(NnError::EmptyShape);
         }
-        if !activation.int8_supported() {
+        if !activation.int8_supported() && activation.int8_table().is_none() {
             return Err(NnError::UnsupportedActivation);
         }
         if !(-128..=127).contains(&output_zero_point) {

@@ -17,6 +17,7 @@
 //!
 //! - [`activation`]: [`Activation`] (identity, ReLU, tanh).
 //! - [`dense`]: [`DenseF32`], [`DenseI8`] and the stored weight layouts.
+//! - [`int8_act`]: TFLM's int8 TANH and LOGISTIC, bit for bit, as 256-entry tables.
 //! - [`quant`]: TFLite's integer arithmetic (`MultiplyByQuantizedMultiplier`,
 //!   `QuantizeMultiplier`, …) and the quantizers the exporter uses.
 
@@ -27,6 +28,7 @@ pub mod dense;
     target_arch = "x86_64"
 ))]
 mod dsp;
+pub mod int8_act;
 pub mod quant;
 
 pub use activation::Activation;

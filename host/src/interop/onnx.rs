@@ -313,6 +313,7 @@ pub fn build(model: &Model<'_>) -> Result<ModelProto> {
             Activation::Identity => x,
             Activation::Relu => g.node("Relu", &[&x], &act, &[]),
             Activation::Tanh => g.node("Tanh", &[&x], &act, &[]),
+            Activation::Sigmoid => g.node("Sigmoid", &[&x], &act, &[]),
             Activation::HardTanh => {
                 let lo = g.constant(&format!("layer{k}_hardtanh_low"), &[], &[-1.0]);
                 let hi = g.constant(&format!("layer{k}_hardtanh_high"), &[], &[1.0]);

@@ -5,7 +5,8 @@
 //! obs f32 [1, obs_dim]
 //!  ─► SUB(mean) ─► DIV(std) ─► MINIMUM(clip) ─► MAXIMUM(-clip)     (if the model normalizes)
 //!  ─► QUANTIZE ─► int8
-//!  ─► FULLY_CONNECTED (int8 weights per output channel, int32 bias, fused RELU or NONE) ...
+//!  ─► FULLY_CONNECTED (int8 weights per output channel, int32 bias, fused RELU or NONE)
+//!      [─► TANH | LOGISTIC (int8, output 1/128, 0 | 1/256, -128)] ...
 //!  ─► DEQUANTIZE ─► outputs f32 [1, n]                               (the head's inputs)
 //!  ─► ARG_MAX(axis 1) ─► action int32 [1]                            (discrete)
 //!   | TANH ─► ADD(1) ─► MUL(0.5) ─► MUL(high-low) ─► ADD(low) ─► action f32 [1, n]
@@ -23,7 +24,10 @@
 //! only TANH goes through the runtime's own `tanh`.
 //!
 //! A hardtanh hidden layer is, in the `.picorl` int8 file already, an identity layer whose output
-//! range is `[-1, 1]` (its int8 saturation is the clamp), and is written as such (fused NONE).
+//! range lies inside `[-1, 1]` (its int8 saturation is the clamp), and is written as such (fused
+//! NONE). A tanh or sigmoid hidden layer (format version 2) is FULLY_CONNECTED (fused NONE) into the
+//! layer record's quantization, then TFLite's int8 TANH or LOGISTIC, whose values core's activation
+//! table holds exactly as TFLM's reference kernel computes them (`picorl_core::nn::int8_act`).
 //!
 //! Shapes are fixed at batch 1, the way TFLite Micro runs a model.
 //!
@@ -34,6 +38,7 @@
 use anyhow::{anyhow, bail, Result};
 use flatbuffers::{field_index_to_field_offset as field, FlatBufferBuilder, WIPOffset};
 use picorl_core::model::{HeadKind, LayerData, LayerView, Model, ModelKind};
+use picorl_core::nn::int8_act::TableActivation;
 use picorl_core::nn::{Activation, QuantParams};
 
 /// `Model.version`: the schema version TFLite and TFLM accept.
@@ -51,6 +56,7 @@ mod op {
     pub const ADD: i32 = 0;
     pub const DEQUANTIZE: i32 = 6;
     pub const FULLY_CONNECTED: i32 = 9;
+    pub const LOGISTIC: i32 = 14;
     pub const MUL: i32 = 18;
     pub const TANH: i32 = 28;
     pub const SUB: i32 = 41;
@@ -207,13 +213,15 @@ impl Graph {
 }
 
 /// One int8 layer's weights `[out][in]`, TFLite biases and quantizations.
-fn layer_tensors(g: &mut Graph, layer: &LayerView<'_>, input: i32) -> Result<(i32, i8)> {
+/// Returns the layer's output tensor and whether the layer has an activation.
+fn layer_tensors(g: &mut Graph, layer: &LayerView<'_>, input: i32) -> Result<(i32, bool)> {
     let k = layer.index;
     let LayerData::Int8 {
         dense,
         input: in_q,
-        output,
+        fc_output,
         weight_scales,
+        ..
     } = layer.data
     else {
         bail!("layer {k}: not an int8 layer");
@@ -273,12 +281,15 @@ fn layer_tensors(g: &mut Graph, layer: &LayerView<'_>, input: i32) -> Result<(i3
         &format!("layer{k}/output"),
         &[1, rows as i32],
         tensor_type::INT8,
-        Some(Quantization::per_tensor(output)),
+        Some(Quantization::per_tensor(fc_output)),
     );
-    let fused = match layer.activation {
-        Activation::Relu => activation::RELU,
-        Activation::Identity => activation::NONE,
-        a => bail!("layer {k}: activation {a} has no int8 form"),
+    let (fused, table) = match layer.activation {
+        Activation::Relu => (activation::RELU, None),
+        Activation::Identity => (activation::NONE, None),
+        a => match a.int8_table() {
+            Some(t) => (activation::NONE, Some(t)),
+            None => bail!("layer {k}: activation {a} has no int8 form"),
+        },
     };
     g.op(
         op::FULLY_CONNECTED,
@@ -286,7 +297,23 @@ fn layer_tensors(g: &mut Graph, layer: &LayerView<'_>, input: i32) -> Result<(i3
         &[out],
         Options::FullyConnected(fused),
     );
-    Ok((out, fused))
+    // Tanh and sigmoid: TFLite's separate int8 TANH / LOGISTIC op, whose output quantization is
+    // fixed (1/128, 0 and 1/256, -128); core's table holds what TFLM's kernel computes.
+    let Some(t) = table else {
+        return Ok((out, fused != activation::NONE));
+    };
+    let (code, name) = match t {
+        TableActivation::Tanh => (op::TANH, "tanh"),
+        TableActivation::Logistic => (op::LOGISTIC, "logistic"),
+    };
+    let act = g.tensor(
+        &format!("layer{k}/{name}"),
+        &[1, rows as i32],
+        tensor_type::INT8,
+        Some(Quantization::per_tensor(t.output())),
+    );
+    g.op(code, &[out], &[act], Options::Empty(options::NONE));
+    Ok((act, true))
 }
 
 /// The graph of an int8 `.picorl` MLP (module documentation).
@@ -333,8 +360,8 @@ fn graph(model: &Model<'_>) -> Result<(Graph, i32, Vec<i32>)> {
     }
     let mut n_out = 0;
     for layer in model.layers() {
-        let (out, fused) = layer_tensors(&mut g, &layer, x)?;
-        if layer.index + 1 == n_layers && fused != activation::NONE {
+        let (out, activated) = layer_tensors(&mut g, &layer, x)?;
+        if layer.index + 1 == n_layers && activated {
             bail!("layer {}: the last layer has an activation", layer.index);
         }
         x = out;
