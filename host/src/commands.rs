@@ -33,6 +33,14 @@ pub fn eval_file(a: &EvalArgs) -> Result<(EvalResult, String, BTreeMap<String, S
     })?;
     let kwargs = envs::parse_kwargs(&a.env_kwargs)?;
     let mut env = envs::make(&env_id, &kwargs)?;
+    let env_obs = env.spec().observation_space.flat_dim();
+    let model_obs = file.model().obs_dim();
+    if env_obs != model_obs as usize {
+        bail!(
+            "{} takes {model_obs} observation values, and {env_id} gives {env_obs}: the file was trained on another environment (give its id with --env)",
+            a.path.display()
+        );
+    }
     let mut policy = file.policy()?;
     let res = eval::evaluate(
         env.as_mut(),
@@ -146,7 +154,17 @@ fn export_run<A: Algorithm>(
     quant: Quant,
     format: Format,
 ) -> Result<()> {
-    let (mut agent, setup) = load_run::<A>(&a.run_dir, cfg)?;
+    if a.out.is_dir() {
+        bail!("--out {}: a directory, not a file", a.out.display());
+    }
+    // An existing file is replaced, and the person is told (scripts re-export on purpose).
+    let replacing = a.out.exists();
+    let checkpoint = if a.which == "best" {
+        crate::train::BEST
+    } else {
+        crate::train::CHECKPOINT
+    };
+    let (mut agent, setup) = crate::cli::load_run_from::<A>(&a.run_dir, cfg, checkpoint)?;
     let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
     let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
@@ -179,6 +197,9 @@ fn export_run<A: Algorithm>(
         .encode(file.bytes(), &m)
         .with_context(|| format!("--out {}", a.out.display()))?;
     write_atomic(&a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
+    if replacing {
+        eprintln!("warning: replaced the existing {}", a.out.display());
+    }
     if a.json {
         println!(
             "{}",
@@ -215,16 +236,16 @@ fn export_run<A: Algorithm>(
             );
         }
         println!(
-            "{:<28} {:?} ± {:?}",
+            "{:<28} {} ± {}",
             "return, run's policy",
-            reference.mean(),
-            reference.std()
+            crate::progress::num(reference.mean()),
+            crate::progress::num(reference.std())
         );
         println!(
-            "{:<28} {:?} ± {:?}",
+            "{:<28} {} ± {}",
             "return, exported file",
-            exported.mean(),
-            exported.std()
+            crate::progress::num(exported.mean()),
+            crate::progress::num(exported.std())
         );
         println!(
             "{:<28} {:.4} ({} observations)",

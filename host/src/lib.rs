@@ -14,6 +14,8 @@
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
 //!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures);
 //!   [`tensorboard`]: event files beside `metrics.csv`; [`device`]: CPU/GPU.
+//! - [`limits`]: the bounds of every number the command line takes; [`signal`]: SIGINT and
+//!   SIGTERM during training; [`pipe`]: a closed stdout ends quietly; [`seeds`]: `--seeds`.
 #![deny(missing_docs)]
 
 pub mod algo;
@@ -24,13 +26,18 @@ pub mod envs;
 pub mod eval;
 pub mod export;
 pub mod interop;
+pub mod limits;
 pub mod nets;
 pub mod picorl_file;
+pub mod pipe;
 pub mod plot;
 pub mod progress;
 pub mod quant_fit;
 pub mod render;
 pub mod replay;
+pub mod seeds;
+pub mod signal;
+pub mod suggest;
 pub mod tensorboard;
 pub mod trading;
 pub mod train;
