@@ -371,8 +371,8 @@ fn train(a: TrainArgs) -> Result<()> {
     };
     if let Some(dir) = &a.resume {
         let path = dir.join("config.toml");
-        let mut cfg = ResolvedConfig::load(&path)
-            .with_context(|| format!("--resume {}", dir.display()))?;
+        let mut cfg =
+            ResolvedConfig::load(&path).with_context(|| format!("--resume {}", dir.display()))?;
         // A larger budget extends the run (a finished one too).
         let mut extend = false;
         if let Some(n) = a.total_steps {
@@ -410,7 +410,11 @@ pub fn check_new_run_dir(dir: &Path) -> Result<()> {
             dir.display()
         );
     }
-    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         bail!(
             "--out {}: the directory exists and is not empty (choose another, or --resume it)",
             dir.display()

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::model::HeadKind;
 use serde_json::json;
 
-use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
+use crate::cli::{BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
 use crate::export::{
     build_model, calibrate, centered, int8_quant_params, standardized, Calibration, Quant,

@@ -29,7 +29,13 @@ pub fn parse_count(
     max: u64,
 ) -> impl Fn(&str) -> std::result::Result<u64, String> + Clone + Send + Sync + 'static {
     move |s: &str| {
-        let bound = || format!("expected a whole number from {} to {}", count(min), count(max));
+        let bound = || {
+            format!(
+                "expected a whole number from {} to {}",
+                count(min),
+                count(max)
+            )
+        };
         let t = s.trim().replace('_', "");
         let v: u64 = match t.parse::<u64>() {
             Ok(v) => v,
@@ -185,11 +191,17 @@ pub fn check_hyper(table: &toml::Table, obs_dim: usize, act_dim: usize) -> Resul
                 }
                 _ => format!(
                     "`buffer_size` = {}: the replay memory would take about {}",
-                    table.get("buffer_size").map(|v| v.to_string()).unwrap_or_default(),
+                    table
+                        .get("buffer_size")
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
                     bytes(needed)
                 ),
             };
-            bail!("{what}; this machine has {} available", bytes(u128::from(available)));
+            bail!(
+                "{what}; this machine has {} available",
+                bytes(u128::from(available))
+            );
         }
     }
     Ok(())
@@ -219,7 +231,12 @@ fn bytes(n: u128) -> String {
 /// rounds: a rollout of `n_envs × n_steps` (A2C, PPO), or `train_freq` steps of each of the
 /// `n_envs` copies (DQN, DDPG, TD3, SAC). `None` for the others (episodes, or single steps).
 pub fn round_steps(table: &toml::Table) -> Option<(u64, String)> {
-    let int = |k: &str| table.get(k).and_then(toml::Value::as_integer).map(|v| v.max(1) as u64);
+    let int = |k: &str| {
+        table
+            .get(k)
+            .and_then(toml::Value::as_integer)
+            .map(|v| v.max(1) as u64)
+    };
     let n_envs = int("n_envs").unwrap_or(1);
     if let Some(n_steps) = int("n_steps") {
         return Some((
@@ -289,7 +306,10 @@ mod tests {
         let n = cores();
         assert!(threads(n, false).is_ok());
         let e = threads(n + 1, false).unwrap_err().to_string();
-        assert!(e.contains("--force-threads") && e.contains(&n.to_string()), "{e}");
+        assert!(
+            e.contains("--force-threads") && e.contains(&n.to_string()),
+            "{e}"
+        );
         assert!(threads(n + 1, true).is_ok());
         assert!(threads(100_000, true).is_err());
     }
@@ -297,7 +317,9 @@ mod tests {
     #[test]
     fn hyper_parameters_within_bounds_and_memory() {
         assert!(check_hyper(&table("n_envs = 8\nhidden = [64, 64]"), 4, 2).is_ok());
-        let e = check_hyper(&table("n_envs = 100000"), 4, 2).unwrap_err().to_string();
+        let e = check_hyper(&table("n_envs = 100000"), 4, 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`n_envs`") && e.contains("4,096"), "{e}");
         let e = check_hyper(&table("hidden = [100000, 100000]"), 4, 2)
             .unwrap_err()
@@ -311,11 +333,41 @@ mod tests {
         assert!(e.contains("`hidden`") && e.contains("available"), "{e}");
     }
 
+    /// The bounds refuse nothing picorl ships: every section of every built-in config.
+    #[test]
+    fn every_built_in_config_is_within_bounds() -> Result<()> {
+        use crate::train::config::{resolve, section, Source};
+        use crate::train::Algorithm;
+        for name in crate::algo::NAMES {
+            let r: Result<()> = crate::with_algo!(*name, A => (|| -> Result<()> {
+                let doc: toml::Table = toml::from_str(<A as Algorithm>::CONFIG).unwrap();
+                for env in doc.keys() {
+                    let src = Source::BuiltIn("test");
+                    let s = section::<<A as Algorithm>::Hyper>(<A as Algorithm>::CONFIG, &src, env)?;
+                    let (_, table, _) = resolve::<<A as Algorithm>::Hyper>(s, &src)?;
+                    let spec = crate::envs::spec(env)?;
+                    let act = match spec.action_space {
+                        picorl_core::env::Space::Discrete { n } => n as usize,
+                        picorl_core::env::Space::Box { dim, .. } => dim as usize,
+                    };
+                    check_hyper(&table, spec.observation_space.flat_dim(), act)
+                        .map_err(|e| anyhow::anyhow!("{name} [{env}]: {e}"))?;
+                }
+                Ok(())
+            })());
+            r?;
+        }
+        Ok(())
+    }
+
     #[test]
     fn a_round_beyond_the_budget() {
         let t = table("n_envs = 100000\nn_steps = 32");
         let e = check_budget(&t, 600).unwrap_err().to_string();
-        assert!(e.contains("3,200,000") && e.contains("--total-steps 600"), "{e}");
+        assert!(
+            e.contains("3,200,000") && e.contains("--total-steps 600"),
+            "{e}"
+        );
         let t = table("n_envs = 8\nn_steps = 32");
         let w = check_budget(&t, 600).unwrap().unwrap();
         assert!(w.contains("768"), "{w}");

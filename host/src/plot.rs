@@ -319,10 +319,7 @@ pub fn learning_curve(dir: &Path) -> Result<(u32, u32)> {
     let size = curve_size(panels.len());
     // The title says what ran (the directory's name is in the file's path already).
     let title = match ResolvedConfig::load(&dir.join("config.toml")) {
-        Ok(cfg) => format!(
-            "{} on {}, seed {}",
-            cfg.run.algo, cfg.run.env, cfg.run.seed
-        ),
+        Ok(cfg) => format!("{} on {}, seed {}", cfg.run.algo, cfg.run.env, cfg.run.seed),
         Err(_) => dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -548,7 +545,10 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
         if seen.insert(key) {
             runs.push(d);
         } else {
-            eprintln!("warning: {} is given more than once: counted once", d.display());
+            eprintln!(
+                "warning: {} is given more than once: counted once",
+                d.display()
+            );
         }
     }
     // Auto: evaluation means when every run has at least two, else training episodes for

@@ -140,6 +140,11 @@ impl Progress {
         }
     }
 
+    /// An evaluation from before (a resumed run's last), shown in the bar without a line.
+    pub fn remember_eval(&mut self, step: u64, mean: f64, std: f64) {
+        self.last_eval = Some((step, mean, std));
+    }
+
     /// Removes the bar (before the summary line).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

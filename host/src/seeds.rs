@@ -21,9 +21,8 @@ pub const MAX_SEEDS: usize = 1000;
 
 /// Parses `A..B` (B excluded), `A..=B`, or a list `0,3,7`.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>> {
-    let bad = || {
-        anyhow!("--seeds {text}: expected A..B (B excluded), A..=B or a list such as 0,3,7")
-    };
+    let bad =
+        || anyhow!("--seeds {text}: expected A..B (B excluded), A..=B or a list such as 0,3,7");
     let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
     let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..=") {
         let (a, b) = (num(a)?, num(b)?);
@@ -132,10 +131,7 @@ pub fn train_seeds(a: &TrainArgs) -> Result<()> {
             if status.success() {
                 let summary: serde_json::Value = serde_json::from_str(out.trim())
                     .with_context(|| format!("seed {seed}: its summary"))?;
-                eprintln!(
-                    "seed {seed}: {}",
-                    crate::cli::summary_line(&summary, &dir)
-                );
+                eprintln!("seed {seed}: {}", crate::cli::summary_line(&summary, &dir));
                 summaries.insert(seed, summary);
             } else if signal.is_some() && status.code().is_some_and(|c| c > 128) {
                 interrupted.push(seed);
@@ -257,10 +253,22 @@ fn spawn(exe: &Path, a: &TrainArgs, parent: &Path, seed: u64, threads: usize) ->
             c.arg(format!("{name}={v}"));
         }
     };
-    opt(&mut c, "--total-steps", a.total_steps.map(|v| v.to_string()));
+    opt(
+        &mut c,
+        "--total-steps",
+        a.total_steps.map(|v| v.to_string()),
+    );
     opt(&mut c, "--eval-every", a.eval_every.map(|v| v.to_string()));
-    opt(&mut c, "--eval-episodes", a.eval_episodes.map(|v| v.to_string()));
-    opt(&mut c, "--stop-at-return", a.stop_at_return.map(|v| format!("{v:?}")));
+    opt(
+        &mut c,
+        "--eval-episodes",
+        a.eval_episodes.map(|v| v.to_string()),
+    );
+    opt(
+        &mut c,
+        "--stop-at-return",
+        a.stop_at_return.map(|v| format!("{v:?}")),
+    );
     opt(&mut c, "--save-every", a.save_every.map(|v| v.to_string()));
     c.arg("--out").arg(run_dir(parent, seed));
     let log = std::fs::File::create(log_path(parent, seed))

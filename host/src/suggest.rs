@@ -6,7 +6,9 @@ pub fn did_you_mean<'a>(input: &str, choices: &[&'a str]) -> Option<&'a str> {
     let norm = |s: &str| -> String {
         let lower = s.to_ascii_lowercase();
         let base = match lower.rfind("-v") {
-            Some(i) if lower[i + 2..].chars().all(|c| c.is_ascii_digit()) && i + 2 < lower.len() => {
+            Some(i)
+                if lower[i + 2..].chars().all(|c| c.is_ascii_digit()) && i + 2 < lower.len() =>
+            {
                 &lower[..i]
             }
             _ => lower.as_str(),
@@ -14,7 +16,11 @@ pub fn did_you_mean<'a>(input: &str, choices: &[&'a str]) -> Option<&'a str> {
         base.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
     };
     let want = norm(input);
-    let same: Vec<&str> = choices.iter().copied().filter(|c| norm(c) == want).collect();
+    let same: Vec<&str> = choices
+        .iter()
+        .copied()
+        .filter(|c| norm(c) == want)
+        .collect();
     if let Some(first) = same.first() {
         // `frozenlake` names FrozenLake-v1 before FrozenLake8x8-v1; an exact case-insensitive
         // match wins among several.
@@ -68,7 +74,12 @@ mod tests {
         assert_eq!(did_you_mean("PPO", &algos), Some("ppo"));
         assert_eq!(did_you_mean("dqnn", &algos), Some("dqn"));
         assert_eq!(did_you_mean("zzzzzz", &algos), None);
-        let envs = ["CartPole-v1", "FrozenLake-v1", "FrozenLake8x8-v1", "Pendulum-v1"];
+        let envs = [
+            "CartPole-v1",
+            "FrozenLake-v1",
+            "FrozenLake8x8-v1",
+            "Pendulum-v1",
+        ];
         assert_eq!(did_you_mean("cartpole", &envs), Some("CartPole-v1"));
         assert_eq!(did_you_mean("CartPol-v1", &envs), Some("CartPole-v1"));
         assert_eq!(did_you_mean("frozenlake", &envs), Some("FrozenLake-v1"));

@@ -125,7 +125,12 @@ fn a_closed_stdout_ends_every_command_quietly() {
         // load), so its first print meets a closed pipe (`picorl env list | head -0`).
         drop(child.stdout.take());
         let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?}: {err}");
@@ -140,29 +145,61 @@ fn numbers_beyond_their_bounds_name_the_bound() {
     let run_s = run.to_str().unwrap();
     let base = |extra: &[&'static str]| {
         let mut v = vec![
-            "train", "--algo", "ppo", "--env", "CartPole-v1", "--device", "cpu", "--out",
+            "train",
+            "--algo",
+            "ppo",
+            "--env",
+            "CartPole-v1",
+            "--device",
+            "cpu",
+            "--out",
         ];
         v.push(run_s);
         v.extend_from_slice(extra);
         v
     };
     // Usage errors (exit 2) with the bound: negative, absurd, NaN.
-    fails(&picorl(&base(&["--total-steps", "-5"])), 2, &["-5", "from 1 to"], &[]);
-    fails(&picorl(&base(&["--threads", "100000"])), 2, &["100000", "1,024"], &[]);
-    fails(&picorl(&base(&["--stop-at-return", "nan"])), 2, &["finite"], &[]);
-    fails(&picorl(&base(&["--eval-episodes", "0"])), 2, &["from 1 to"], &[]);
+    fails(
+        &picorl(&base(&["--total-steps", "-5"])),
+        2,
+        &["-5", "from 1 to"],
+        &[],
+    );
+    fails(
+        &picorl(&base(&["--threads", "100000"])),
+        2,
+        &["100000", "1,024"],
+        &[],
+    );
+    fails(
+        &picorl(&base(&["--stop-at-return", "nan"])),
+        2,
+        &["finite"],
+        &[],
+    );
+    fails(
+        &picorl(&base(&["--eval-episodes", "0"])),
+        2,
+        &["from 1 to"],
+        &[],
+    );
     fails(
         &picorl(&["bench", "x.picorl", "--iterations", "99999999999999"]),
         2,
         &["1,000,000,000"],
         &[],
     );
-    fails(&picorl(&["eval", "x.picorl", "--episodes", "-1"]), 2, &["from 1 to"], &[]);
+    fails(
+        &picorl(&["eval", "x.picorl", "--episodes", "-1"]),
+        2,
+        &["from 1 to"],
+        &[],
+    );
     // Threads beyond the machine's cores, unless forced.
     let cores = std::thread::available_parallelism().unwrap().get();
-    let too_many = (cores + 1).to_string();
+    let too_many: &'static str = Box::leak((cores + 1).to_string().into_boxed_str());
     fails(
-        &picorl(&base(&["--threads", &too_many])),
+        &picorl(&base(&["--threads", too_many])),
         1,
         &["--threads", "--force-threads", &format!("{cores} cores")],
         &[],
@@ -208,7 +245,9 @@ fn a_budget_that_is_not_whole_rounds_says_the_new_total() {
     let d = scratch("rounds");
     let run = d.join("run");
     // PPO on CartPole: rollouts of 8 × 32 = 256 steps; 600 becomes 768, and says so.
-    let out = ppo(&run, &["--total-steps", "600", "--quiet"]).output().unwrap();
+    let out = ppo(&run, &["--total-steps", "600", "--quiet"])
+        .output()
+        .unwrap();
     ok(&out);
     let err = stderr(&out);
     assert!(err.contains("warning:") && err.contains("768"), "{err}");
@@ -222,7 +261,15 @@ fn errors_blame_the_right_thing() {
     let run = d.join("run");
     let run_s = run.to_str().unwrap();
     let train = |extra: &[&str]| {
-        let mut v = vec!["train", "--algo", "ppo", "--env", "CartPole-v1", "--out", run_s];
+        let mut v = vec![
+            "train",
+            "--algo",
+            "ppo",
+            "--env",
+            "CartPole-v1",
+            "--out",
+            run_s,
+        ];
         v.extend_from_slice(extra);
         picorl(&v)
     };
@@ -239,16 +286,42 @@ fn errors_blame_the_right_thing() {
         &["map_name", "is_slippery"],
     );
     // Names a person types loosely get a suggestion.
-    let mut v = vec!["train", "--algo", "PPO", "--env", "CartPole-v1", "--out", run_s];
+    let mut v = vec![
+        "train",
+        "--algo",
+        "PPO",
+        "--env",
+        "CartPole-v1",
+        "--out",
+        run_s,
+    ];
     fails(&picorl(&v), 1, &["`PPO`", "did you mean `ppo`"], &[]);
     v[2] = "ppo";
     v[4] = "cartpole";
-    fails(&picorl(&v), 1, &["`cartpole`", "did you mean `CartPole-v1`"], &[]);
+    fails(
+        &picorl(&v),
+        1,
+        &["`cartpole`", "did you mean `CartPole-v1`"],
+        &[],
+    );
     // A regular file as --out.
     let file = d.join("afile");
     std::fs::write(&file, "x").unwrap();
-    let out = picorl(&["train", "--algo", "ppo", "--env", "CartPole-v1", "--out", file.to_str().unwrap()]);
-    fails(&out, 1, &["afile", "a file, not a directory"], &["not empty"]);
+    let out = picorl(&[
+        "train",
+        "--algo",
+        "ppo",
+        "--env",
+        "CartPole-v1",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    fails(
+        &out,
+        1,
+        &["afile", "a file, not a directory"],
+        &["not empty"],
+    );
     // --resume takes no --algo or --env (they are the run's).
     fails(
         &picorl(&["train", "--resume", run_s, "--algo", "ppo"]),
@@ -302,13 +375,23 @@ fn errors_blame_the_right_thing() {
 fn output_for_people_is_rounded_and_aligned() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../firmware-example/policies/cartpole-ppo-int8.picorl");
-    let out = picorl(&["eval", model.to_str().unwrap(), "--env", "CartPole-v1", "--episodes", "3"]);
+    let out = picorl(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--env",
+        "CartPole-v1",
+        "--episodes",
+        "3",
+    ]);
     ok(&out);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let rows: Vec<&str> = text.lines().take(4).collect();
     assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{text}");
     // The key=value line keeps every digit (scripts read it); the table is for people.
-    assert!(text.lines().last().unwrap().starts_with("mean_return="), "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("mean_return="),
+        "{text}"
+    );
 }
 
 /// SIGINT to a real run: a checkpoint, summary.json and the curve, the exact resume line, exit
@@ -318,9 +401,18 @@ fn output_for_people_is_rounded_and_aligned() {
 #[test]
 fn sigint_checkpoints_and_the_run_resumes_exactly() {
     let d = scratch("sigint");
-    let args = ["--total-steps", "30720", "--eval-every", "2048", "--eval-episodes", "3"];
+    let args = [
+        "--total-steps",
+        "30720",
+        "--eval-every",
+        "2048",
+        "--eval-episodes",
+        "3",
+    ];
     let whole = d.join("whole");
-    ok(&ppo(&whole, &[&args[..], &["--quiet"]].concat()).output().unwrap());
+    ok(&ppo(&whole, &[&args[..], &["--quiet"]].concat())
+        .output()
+        .unwrap());
 
     let run = d.join("run");
     let child = ppo(&run, &args)
@@ -365,18 +457,28 @@ fn sigint_checkpoints_and_the_run_resumes_exactly() {
         assert!(r < 1e8, "a rate of {r} steps/s after resuming: {err}");
     }
     assert!(
-        err.lines().any(|l| l.starts_with("ppo on CartPole-v1 (seed 3): 30,720 steps")),
+        err.lines()
+            .any(|l| l.starts_with("ppo on CartPole-v1 (seed 3): 30,720 steps")),
         "{err}"
     );
     for f in ["metrics.csv", "episodes.csv"] {
         assert_eq!(read(&run, f), read(&whole, f), "{f}");
     }
     assert_eq!(evals(&run), evals(&whole));
-    assert_eq!(summary(&run)["final_eval_mean"], summary(&whole)["final_eval_mean"]);
+    assert_eq!(
+        summary(&run)["final_eval_mean"],
+        summary(&whole)["final_eval_mean"]
+    );
 
     // A finished run extends with a larger budget; a smaller one is refused.
     fails(
-        &picorl(&["train", "--resume", run.to_str().unwrap(), "--total-steps", "1000"]),
+        &picorl(&[
+            "train",
+            "--resume",
+            run.to_str().unwrap(),
+            "--total-steps",
+            "1000",
+        ]),
         1,
         &["--total-steps 1000", "30720"],
         &[],
@@ -396,14 +498,27 @@ fn sigint_checkpoints_and_the_run_resumes_exactly() {
     for which in ["best", "last"] {
         let f = d.join(format!("{which}.picorl"));
         ok(&picorl(&[
-            "export", run.to_str().unwrap(), "--out", f.to_str().unwrap(),
-            "--which", which, "--eval-episodes", "2",
+            "export",
+            run.to_str().unwrap(),
+            "--out",
+            f.to_str().unwrap(),
+            "--which",
+            which,
+            "--eval-episodes",
+            "2",
         ]));
         assert!(f.exists());
     }
     // Export says when it replaces a file.
     let f = d.join("last.picorl");
-    let out = picorl(&["export", run.to_str().unwrap(), "--out", f.to_str().unwrap(), "--eval-episodes", "2"]);
+    let out = picorl(&[
+        "export",
+        run.to_str().unwrap(),
+        "--out",
+        f.to_str().unwrap(),
+        "--eval-episodes",
+        "2",
+    ]);
     ok(&out);
     assert!(stderr(&out).contains("replaced"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&d);
@@ -414,17 +529,23 @@ fn sigint_checkpoints_and_the_run_resumes_exactly() {
 fn sigterm_checkpoints_too() {
     let d = scratch("sigterm");
     let run = d.join("run");
-    let child = ppo(&run, &["--total-steps", "200000", "--eval-every", "2048", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = ppo(
+        &run,
+        &["--total-steps", "200000", "--eval-every", "2048", "--quiet"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     assert!(wait_for(&run.join("state.json"), Duration::from_secs(120)));
     kill(child.id(), "-TERM");
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(143), "{err}");
-    assert!(err.contains("SIGTERM") && err.contains("picorl train --resume"), "{err}");
+    assert!(
+        err.contains("SIGTERM") && err.contains("picorl train --resume"),
+        "{err}"
+    );
     assert!(run.join("summary.json").exists() && run.join("learning_curve.png").exists());
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -434,7 +555,15 @@ fn sigterm_checkpoints_too() {
 #[test]
 fn save_every_checkpoints_resume_exactly() {
     let d = scratch("save-every");
-    let args = ["--total-steps", "20480", "--eval-every", "0", "--quiet", "--save-every", "1024"];
+    let args = [
+        "--total-steps",
+        "20480",
+        "--eval-every",
+        "0",
+        "--quiet",
+        "--save-every",
+        "1024",
+    ];
     let whole = d.join("whole");
     ok(&ppo(&whole, &args).output().unwrap());
     let run = d.join("run");
@@ -445,7 +574,11 @@ fn save_every_checkpoints_resume_exactly() {
     let state: serde_json::Value = serde_json::from_str(&read(&run, "state.json")).unwrap();
     assert_eq!(state["evaluated"], false, "{state}");
     assert_eq!(state["steps"].as_u64().unwrap() % 1024, 0, "{state}");
-    ok(&Command::new(BIN).args(["train", "--quiet", "--resume"]).arg(&run).output().unwrap());
+    ok(&Command::new(BIN)
+        .args(["train", "--quiet", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap());
     for f in ["metrics.csv", "episodes.csv"] {
         assert_eq!(read(&run, f), read(&whole, f), "{f}");
     }
@@ -459,8 +592,23 @@ fn seeds_run_side_by_side_and_are_plotted() {
     let d = scratch("seeds");
     let parent = d.join("many");
     let out = Command::new(BIN)
-        .args(["train", "--algo", "ppo", "--env", "CartPole-v1", "--device", "cpu"])
-        .args(["--seeds", "0..2", "--total-steps", "2048", "--eval-every", "1024"])
+        .args([
+            "train",
+            "--algo",
+            "ppo",
+            "--env",
+            "CartPole-v1",
+            "--device",
+            "cpu",
+        ])
+        .args([
+            "--seeds",
+            "0..2",
+            "--total-steps",
+            "2048",
+            "--eval-every",
+            "1024",
+        ])
         .arg("--out")
         .arg(&parent)
         .output()
@@ -469,7 +617,11 @@ fn seeds_run_side_by_side_and_are_plotted() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let seeds: Vec<u64> = stdout
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(seeds, vec![0, 1]);
     for s in 0..2 {
@@ -480,10 +632,18 @@ fn seeds_run_side_by_side_and_are_plotted() {
     let run0 = parent.join("seed-0");
     let png = d.join("twice.png");
     let out = picorl(&[
-        "plot", run0.to_str().unwrap(), run0.to_str().unwrap(), "--out", png.to_str().unwrap(),
+        "plot",
+        run0.to_str().unwrap(),
+        run0.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
     ]);
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(": 1 run,"), "{:?}", out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": 1 run,"),
+        "{:?}",
+        out
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -494,7 +654,11 @@ fn firmware_run_usage() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--policy"));
     let d = scratch("fw");
-    let out = Command::new(&script).arg("--policy").arg(&d).output().unwrap();
+    let out = Command::new(&script)
+        .arg("--policy")
+        .arg(&d)
+        .output()
+        .unwrap();
     fails(&out, 1, &["picorl export"], &["no such file"]);
     let _ = std::fs::remove_dir_all(&d);
 }

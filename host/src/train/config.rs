@@ -257,7 +257,10 @@ pub fn apply_set<H: Serialize + DeserializeOwned + Default>(
         }
     } else {
         let ok = match key {
-            "stop_at_return" => parsed.as_float().or(parsed.as_integer().map(|i| i as f64)).is_some(),
+            "stop_at_return" => parsed
+                .as_float()
+                .or(parsed.as_integer().map(|i| i as f64))
+                .is_some(),
             _ => parsed.as_integer().is_some_and(|i| i >= 0),
         };
         if !ok {

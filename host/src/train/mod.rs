@@ -364,7 +364,11 @@ pub fn run<A: Algorithm>(
 
 /// [`run`], with the command line's controls: `--save-every`, an extended budget, and stopping
 /// cleanly on SIGINT/SIGTERM.
-pub fn run_with<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) -> Result<Outcome> {
+pub fn run_with<A: Algorithm>(
+    cfg: &ResolvedConfig,
+    dir: &Path,
+    control: &Control,
+) -> Result<Outcome> {
     let resume = control.resume;
     let created = !resume && !dir.exists();
     let result = run_inner::<A>(cfg, dir, control);
@@ -667,10 +671,9 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
             "episodes",
         ],
     )?;
-    let mut progress =
-        crate::progress::Progress::new(run.total_steps, ctx.steps, ctx.clock, quiet);
+    let mut progress = crate::progress::Progress::new(run.total_steps, ctx.steps, ctx.clock, quiet);
     if let Some((mean, std)) = state.last_eval.filter(|_| resume) {
-        progress.eval(state.steps, mean, std, run.eval_episodes as usize);
+        progress.remember_eval(state.steps, mean, std);
     }
 
     // A checkpoint is written right after an evaluation (or by `--save-every`, or on an
@@ -678,9 +681,9 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
     // (and stopped there, if that evaluation reached `--stop-at-return`), even when it was
     // killed before its summary.
     let from_checkpoint = resume && ckpt.exists();
-    let stopped_there = state.stopped.unwrap_or(
-        run.stop_at_return.is_some() && state.solved_at_step.is_some(),
-    );
+    let stopped_there = state
+        .stopped
+        .unwrap_or(run.stop_at_return.is_some() && state.solved_at_step.is_some());
     let mut stopped = from_checkpoint && stopped_there && !control.extend;
     let mut last_eval_step = (from_checkpoint && state.evaluated).then_some(state.steps);
     let mut last_save_step = from_checkpoint.then_some(state.steps);
@@ -853,7 +856,8 @@ fn evaluate_and_save<A: Algorithm>(
     progress.eval(ctx.steps, mean, std, res.returns.len());
     // The run stops at the first evaluation that reaches `--stop-at-return` (an extended run
     // that had reached it goes on to its new budget).
-    let solved = setup.run.stop_at_return.is_some_and(|r| mean >= r) && state.solved_at_step.is_none();
+    let solved =
+        setup.run.stop_at_return.is_some_and(|r| mean >= r) && state.solved_at_step.is_none();
     if solved {
         state.solved_at_step = Some(ctx.steps);
         state.solved_train_seconds = Some(state.train_seconds);
