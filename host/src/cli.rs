@@ -529,7 +529,7 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
     let spec = envs::spec(env)?;
     let act_dim = match spec.action_space {
         picorl_core::env::Space::Discrete { n } => n as usize,
-        picorl_core::env::Space::Box { dim, .. } => dim as usize,
+        picorl_core::env::Space::Box { dim, .. } => dim,
     };
     crate::limits::check_hyper(&table, spec.observation_space.flat_dim(), act_dim)
         .map_err(|e| anyhow::anyhow!("{source} (or --set): {e}"))?;

@@ -35,7 +35,7 @@ pub fn eval_file(a: &EvalArgs) -> Result<(EvalResult, String, BTreeMap<String, S
     let mut env = envs::make(&env_id, &kwargs)?;
     let env_obs = env.spec().observation_space.flat_dim();
     let model_obs = file.model().obs_dim();
-    if env_obs != model_obs as usize {
+    if env_obs != model_obs {
         bail!(
             "{} takes {model_obs} observation values, and {env_id} gives {env_obs}: the file was trained on another environment (give its id with --env)",
             a.path.display()

@@ -348,7 +348,7 @@ mod tests {
                     let spec = crate::envs::spec(env)?;
                     let act = match spec.action_space {
                         picorl_core::env::Space::Discrete { n } => n as usize,
-                        picorl_core::env::Space::Box { dim, .. } => dim as usize,
+                        picorl_core::env::Space::Box { dim, .. } => dim,
                     };
                     check_hyper(&table, spec.observation_space.flat_dim(), act)
                         .map_err(|e| anyhow::anyhow!("{name} [{env}]: {e}"))?;
