@@ -111,11 +111,16 @@ pub struct ExportArgs {
     pub quant: String,
     /// Episodes of the run's own policy whose observations calibrate int8 activation ranges
     /// (reset seeds 20000, 20001, …).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
     pub calib_episodes: u32,
     /// Episodes compared in the report (seeds 0, 1, …), run's policy against the exported file.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
     pub eval_episodes: u32,
+    /// Which checkpoint: `last` (the end of training) or `best` (the best evaluation's).
+    #[arg(long, default_value = "last", value_parser = ["last", "best"])]
+    pub which: String,
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -157,8 +162,9 @@ pub struct InferArgs {
 pub struct BenchArgs {
     /// The .picorl file.
     pub file: PathBuf,
-    /// Inferences to time (at least 1).
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Inferences to time (1 to 10^9).
+    #[arg(long, default_value_t = 100_000, allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count(1, crate::limits::MAX_ITERATIONS))]
     pub iterations: u64,
     /// One JSON object on stdout.
     #[arg(long)]
@@ -169,10 +175,10 @@ pub struct BenchArgs {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// The algorithm: qlearning, sarsa, dqn, reinforce, a2c, ppo, ddpg, td3 or sac.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
     pub algo: Option<String>,
     /// The environment id, as Gymnasium names it (`picorl env list` lists them).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
     pub env: Option<String>,
     /// A TOML hyper-parameter file (a section per environment id) instead of the built-in one.
     #[arg(long, conflicts_with = "resume")]
@@ -190,29 +196,46 @@ pub struct TrainArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0, conflicts_with = "resume")]
     pub seed: u64,
+    /// Several seeds, `A..B` (B excluded) or a list `0,3,7`: each its own run under --out, run
+    /// side by side up to the machine's cores, then `picorl plot` of them.
+    #[arg(long, value_name = "A..B", conflicts_with_all = ["resume", "seed"])]
+    pub seeds: Option<String>,
     /// Where libtorch learns: auto (CUDA when there is one), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", conflicts_with = "resume")]
     pub device: String,
-    /// CPU threads for libtorch (0: its default).
-    #[arg(long, default_value_t = 0, conflicts_with = "resume")]
-    pub threads: usize,
-    /// Environment steps (overrides the config's budget).
-    #[arg(long, conflicts_with = "resume")]
+    /// CPU threads for libtorch (0: its default; at most the machine's cores).
+    #[arg(long, default_value_t = 0, conflicts_with = "resume", allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count(0, crate::limits::MAX_FORCED_THREADS as u64))]
+    pub threads: u64,
+    /// Allow --threads beyond the machine's cores.
+    #[arg(long, requires = "threads")]
+    pub force_threads: bool,
+    /// Environment steps (overrides the config's budget; with --resume, a larger budget extends
+    /// the run, a finished one too).
+    #[arg(long, value_name = "N", allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count(1, crate::limits::MAX_STEPS))]
     pub total_steps: Option<u64>,
     /// Evaluate every N environment steps (0: only at the end).
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long, value_name = "N", conflicts_with = "resume", allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count(0, crate::limits::MAX_STEPS))]
     pub eval_every: Option<u64>,
     /// Episodes per evaluation (reset seeds 10000, 10001, …).
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long, value_name = "K", conflicts_with = "resume", allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
     pub eval_episodes: Option<u32>,
     /// Stop once an evaluation's mean return is at least R.
     #[arg(
         long,
         value_name = "R",
         conflicts_with = "resume",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = crate::limits::parse_finite
     )]
     pub stop_at_return: Option<f64>,
+    /// Also checkpoint every N environment steps (besides after each evaluation).
+    #[arg(long, value_name = "N", allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count(1, crate::limits::MAX_STEPS))]
+    pub save_every: Option<u64>,
     /// The run directory (default `runs/<algo>-<env>-<seed>-<time>`); it must not exist yet.
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
@@ -240,7 +263,8 @@ pub struct EvalArgs {
     #[arg(long = "env-kwargs", value_name = "KEY=VALUE")]
     pub env_kwargs: Vec<String>,
     /// Episodes; episode i resets with seed S+i.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true,
+          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
     pub episodes: u32,
     /// The first reset seed S.
     #[arg(long, default_value_t = 0)]
@@ -308,7 +332,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => {
             use clap::CommandFactory;
-            Cli::command().print_help()?;
+            println!("{}", Cli::command().render_help());
             Ok(())
         }
         Some(Command::Train(a)) => train(a),
@@ -352,13 +376,42 @@ pub fn version() -> String {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    if let Some(dir) = a.resume {
-        let cfg = ResolvedConfig::load(&dir.join("config.toml"))
-            .with_context(|| format!("--resume {}", dir.display()))?;
+    if a.seeds.is_some() {
+        return crate::seeds::train_seeds(&a);
+    }
+    if a.threads > 0 {
+        crate::limits::threads(a.threads as usize, a.force_threads)?;
+    }
+    crate::signal::install()?;
+    let control = |resume: bool, extend: bool| crate::train::Control {
+        resume,
+        quiet: a.quiet,
+        save_every: a.save_every,
+        extend,
+        interruptible: true,
+    };
+    if let Some(dir) = &a.resume {
+        let path = dir.join("config.toml");
+        let mut cfg =
+            ResolvedConfig::load(&path).with_context(|| format!("--resume {}", dir.display()))?;
+        // A larger budget extends the run (a finished one too).
+        let mut extend = false;
+        if let Some(n) = a.total_steps {
+            if n <= cfg.run.total_steps {
+                bail!(
+                    "--resume {} --total-steps {n}: the run's budget is already {} steps; to extend it, give more",
+                    dir.display(),
+                    cfg.run.total_steps
+                );
+            }
+            cfg.run.total_steps = n;
+            extend = true;
+            crate::train::files::write_atomic(&path, cfg.to_toml()?.as_bytes())?;
+        }
         crate::gym::set_packages(&cfg.run.gym_packages);
         // Without a checkpoint yet (killed before the first), the run starts over in `dir`.
         let algo = cfg.run.algo.clone();
-        return with_algo!(algo.as_str(), A => finish(crate::train::run::<A>(&cfg, &dir, true, a.quiet)?));
+        return with_algo!(algo.as_str(), A => finish(crate::train::run_with::<A>(&cfg, dir, &control(true, extend))?));
     }
     let (Some(algo), Some(env)) = (a.algo.clone(), a.env.clone()) else {
         bail!("--algo and --env are required");
@@ -367,21 +420,86 @@ fn train(a: TrainArgs) -> Result<()> {
     with_algo!(algo.as_str(), A => {
         let cfg = resolve::<A>(&a, &algo, &env)?;
         let dir = a.out.clone().unwrap_or_else(|| crate::train::files::default_run_dir(&algo, &env, a.seed));
-        if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-            bail!("--out {}: the directory exists and is not empty (choose another, or --resume it)", dir.display());
-        }
-        finish(crate::train::run::<A>(&cfg, &dir, false, a.quiet)?)
+        check_new_run_dir(&dir)?;
+        finish(crate::train::run_with::<A>(&cfg, &dir, &control(false, false))?)
     })
 }
 
+/// A new run's directory: absent, or an empty directory.
+pub fn check_new_run_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "--out {}: a file, not a directory (choose another name)",
+            dir.display()
+        );
+    }
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "--out {}: the directory exists and is not empty (choose another, or --resume it)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Reports the end of a training: the summary JSON on stdout and one line for people on
+/// stderr; an interrupted run says how to resume it and ends the process with 128 + the signal.
 fn finish(outcome: crate::train::Outcome) -> Result<()> {
-    eprintln!("run directory: {}", outcome.dir.display());
+    let dir = crate::train::shell_word(&outcome.dir.display().to_string());
+    eprintln!("{}", summary_line(&outcome.summary, &outcome.dir));
+    if let Some(sig) = outcome.interrupted {
+        eprintln!(
+            "{} at step {}: the checkpoint, summary.json and learning_curve.png are saved; resume with:",
+            sig.name(),
+            crate::progress::count(outcome.summary["total_steps"].as_u64().unwrap_or(0))
+        );
+        eprintln!("picorl train --resume {dir}");
+        return Err(crate::pipe::Interrupted {
+            code: sig.exit_code(),
+        }
+        .into());
+    }
     println!("{}", outcome.summary);
     Ok(())
 }
 
+/// The one human line that ends a training: what ran, how long, how well, where.
+pub fn summary_line(summary: &serde_json::Value, dir: &Path) -> String {
+    use crate::progress::{count, num};
+    let f = |k: &str| summary[k].as_f64().unwrap_or(f64::NAN);
+    let mut line = format!(
+        "{} on {} (seed {}): {} steps, {:.1} s training + {:.1} s evaluating",
+        summary["algo"].as_str().unwrap_or("?"),
+        summary["env"].as_str().unwrap_or("?"),
+        summary["seed"],
+        count(summary["total_steps"].as_u64().unwrap_or(0)),
+        f("train_seconds"),
+        f("eval_seconds"),
+    );
+    if summary["final_eval_mean"].is_number() {
+        line.push_str(&format!(
+            "; last evaluation {} ± {}",
+            num(f("final_eval_mean")),
+            num(f("final_eval_std"))
+        ));
+    }
+    if let Some(step) = summary["solved_at_step"].as_u64() {
+        line.push_str(&format!(
+            "; solved at step {} ({:.1} s)",
+            count(step),
+            f("solved_train_seconds")
+        ));
+    }
+    line.push_str(&format!(" — {}", dir.display()));
+    line
+}
+
 /// Resolves the config of a new run from the built-in or `--config` file, `--set` and the flags.
-fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<ResolvedConfig> {
+pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<ResolvedConfig> {
     if !crate::gym::is_gym(env) {
         envs::spec(env)?;
     }
@@ -430,15 +548,40 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps")
         })?,
     };
-    if total_steps == 0 {
-        bail!("--total-steps must be positive");
+    if total_steps == 0 || total_steps > crate::limits::MAX_STEPS {
+        bail!(
+            "{source}: `total_steps` = {total_steps}: must be from 1 to {}",
+            crate::progress::count(crate::limits::MAX_STEPS)
+        );
     }
     let eval_episodes = a
         .eval_episodes
         .or(config::run_key(&run, "eval_episodes", &source)?)
         .unwrap_or(10);
-    if eval_episodes == 0 {
-        bail!("--eval-episodes must be positive");
+    if eval_episodes == 0 || u64::from(eval_episodes) > crate::limits::MAX_EPISODES {
+        bail!(
+            "`eval_episodes` = {eval_episodes}: must be from 1 to {}",
+            crate::progress::count(crate::limits::MAX_EPISODES)
+        );
+    }
+    let stop_at_return: Option<f64> = match a.stop_at_return {
+        Some(r) => Some(r),
+        None => config::run_key(&run, "stop_at_return", &source)?,
+    };
+    if let Some(r) = stop_at_return.filter(|r| !r.is_finite()) {
+        bail!("{source} (or --set): `stop_at_return` = {r}: must be a finite number");
+    }
+    // The networks and replay memory against this machine's memory, and the rollout against
+    // the budget, before libtorch allocates anything.
+    let spec = envs::spec(env)?;
+    let act_dim = match spec.action_space {
+        picorl_core::env::Space::Discrete { n } => n as usize,
+        picorl_core::env::Space::Box { dim, .. } => dim,
+    };
+    crate::limits::check_hyper(&table, spec.observation_space.flat_dim(), act_dim)
+        .map_err(|e| anyhow::anyhow!("{source} (or --set): {e}"))?;
+    if let Some(warning) = crate::limits::check_budget(&table, total_steps)? {
+        eprintln!("{warning}");
     }
     device::resolve(&a.device)?;
     Ok(ResolvedConfig {
@@ -448,16 +591,14 @@ fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Resolve
             env_kwargs,
             seed: a.seed,
             device: a.device.clone(),
-            threads: a.threads,
+            threads: a.threads as usize,
             total_steps,
             eval_every: a
                 .eval_every
                 .or(config::run_key(&run, "eval_every", &source)?)
                 .unwrap_or(0),
             eval_episodes,
-            stop_at_return: a
-                .stop_at_return
-                .or(config::run_key(&run, "stop_at_return", &source)?),
+            stop_at_return,
             gym_packages: a.gym_packages.clone(),
         },
         hyper: table,
@@ -518,9 +659,9 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             println!(
                 "{:>8} {:>12} {:>8} {:>14}",
                 res.seeds[i],
-                format!("{:?}", res.returns[i]),
+                crate::progress::num(res.returns[i]),
                 res.lengths[i],
-                format!("{:?}", b.returns[i])
+                crate::progress::num(b.returns[i])
             );
         }
         println!(
@@ -536,7 +677,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             println!(
                 "{:>8} {:>12} {:>8}",
                 res.seeds[i],
-                format!("{:?}", res.returns[i]),
+                crate::progress::num(res.returns[i]),
                 res.lengths[i]
             );
         }
@@ -552,6 +693,16 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
 
 /// Loads a run directory's algorithm with its checkpoint, ready to act or export.
 pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Setup)> {
+    load_run_from(dir, cfg, CHECKPOINT)
+}
+
+/// [`load_run`] from a checkpoint of the run by name: [`CHECKPOINT`] (the last) or
+/// [`crate::train::BEST`] (the best evaluation's).
+pub fn load_run_from<A: Algorithm>(
+    dir: &Path,
+    cfg: &ResolvedConfig,
+    checkpoint: &str,
+) -> Result<(A, Setup)> {
     let mut run = cfg.run.clone();
     run.device = "cpu".into();
     if crate::gym::packages().is_empty() {
@@ -568,11 +719,16 @@ pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Se
         let _turn = crate::train::torch_generator();
         A::new(&setup, cfg.hyper()?)?
     };
-    let ckpt = dir.join(CHECKPOINT);
+    let ckpt = dir.join(checkpoint);
     if !ckpt.exists() {
         bail!(
-            "{}: no {CHECKPOINT} (the run has not saved a checkpoint yet)",
-            dir.display()
+            "{}: no {checkpoint} (the run has not saved {} yet)",
+            dir.display(),
+            if checkpoint == CHECKPOINT {
+                "a checkpoint"
+            } else {
+                "an evaluated checkpoint"
+            }
         );
     }
     algo.load(&ckpt)?;

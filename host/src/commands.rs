@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::model::HeadKind;
 use serde_json::json;
 
-use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
+use crate::cli::{BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
 use crate::export::{
     build_model, build_model_with_meta, calibrate, centered, Calibration, FileMeta, Quant,
@@ -29,6 +29,14 @@ pub fn eval_file(a: &EvalArgs) -> Result<(EvalResult, String, BTreeMap<String, S
     let file = PicorlFile::load(&a.path)?;
     let (env_id, kwargs) = file.environment(&a.path, a.env.as_deref(), &a.env_kwargs)?;
     let mut env = envs::make(&env_id, &kwargs)?;
+    let env_obs = env.spec().observation_space.flat_dim();
+    let model_obs = file.model().obs_dim();
+    if env_obs != model_obs {
+        bail!(
+            "{} takes {model_obs} observation values, and {env_id} gives {env_obs}: the file was trained on another environment (give its id with --env)",
+            a.path.display()
+        );
+    }
     let mut policy = file.policy()?;
     let res = eval::evaluate(
         env.as_mut(),
@@ -149,7 +157,17 @@ fn export_run<A: Algorithm>(
     quant: Quant,
     format: Format,
 ) -> Result<()> {
-    let (mut agent, setup) = load_run::<A>(&a.run_dir, cfg)?;
+    if a.out.is_dir() {
+        bail!("--out {}: a directory, not a file", a.out.display());
+    }
+    // An existing file is replaced, and the person is told (scripts re-export on purpose).
+    let replacing = a.out.exists();
+    let checkpoint = if a.which == "best" {
+        crate::train::BEST
+    } else {
+        crate::train::CHECKPOINT
+    };
+    let (mut agent, setup) = crate::cli::load_run_from::<A>(&a.run_dir, cfg, checkpoint)?;
     let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
     let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
@@ -207,6 +225,9 @@ fn export_run<A: Algorithm>(
         .encode(file.bytes(), &m)
         .with_context(|| format!("--out {}", a.out.display()))?;
     write_atomic(&a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
+    if replacing {
+        eprintln!("warning: replaced the existing {}", a.out.display());
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -253,20 +274,20 @@ fn export_run<A: Algorithm>(
             );
         }
         println!(
-            "{:<28} {:?} ± {:?}  ({} episodes)",
+            "{:<28} {} ± {}  ({} episodes)",
             "return, run's policy",
-            reference.mean(),
-            reference.std(),
+            crate::progress::num(reference.mean()),
+            crate::progress::num(reference.std()),
             a.eval_episodes
         );
         if quant == Quant::Int8 {
-            println!("{:<28} {:?}", "return, f32 file", return_f32);
+            println!("{:<28} {}", "return, f32 file", crate::progress::num(return_f32));
         }
         println!(
-            "{:<28} {:?} ± {:?}",
+            "{:<28} {} ± {}",
             "return, exported file",
-            exported.mean(),
-            exported.std()
+            crate::progress::num(exported.mean()),
+            crate::progress::num(exported.std())
         );
         println!(
             "{:<28} {:.4} ({} observations)",

@@ -32,7 +32,39 @@ pub fn spec(id: &str) -> Result<EnvSpec> {
     specs()
         .find(|s| s.id == id)
         .copied()
-        .ok_or_else(|| anyhow!("unknown environment `{id}`; known: {}", ids().join(", ")))
+        .ok_or_else(|| unknown(id))
+}
+
+/// The error for an id picorl does not know: a suggestion, and every id.
+fn unknown(id: &str) -> anyhow::Error {
+    anyhow!(
+        "unknown environment `{id}`{}; known: {}",
+        crate::suggest::hint(id, &ids()),
+        ids().join(", ")
+    )
+}
+
+/// The options (Gymnasium `make` kwargs) environment `id` takes, found by offering each of
+/// core's keys alone with a valid value.
+pub fn options_of(id: &str) -> Vec<&'static str> {
+    let sample = |key: &str| match key {
+        "map_name" => "4x4",
+        "desc" => "[\"SF\", \"HG\"]",
+        "reward_schedule" => "(1, 0, 0)",
+        "success_rate" | "rainy_probability" | "fickle_probability" => "0.5",
+        "goal_velocity" => "0",
+        "g" => "10",
+        _ => "false",
+    };
+    EnvOptions::KEYS
+        .iter()
+        .copied()
+        .filter(|key| {
+            let mut o = EnvOptions::default();
+            o.set(key, sample(key)).is_ok()
+                && !matches!(core_make(id, &o), Err(EnvError::OptionNotAccepted { .. }))
+        })
+        .collect()
 }
 
 /// Gymnasium's `make(id, **kwargs)`, with kwargs as text (`--env-kwargs key=value`).
@@ -74,16 +106,36 @@ pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
     }
     let mut options = EnvOptions::default();
     for (k, v) in kwargs {
-        options
-            .set(k, v)
-            .map_err(|e| anyhow!("{id}: option {k}={v}: {e}"))?;
+        options.set(k, v).map_err(|e| match e {
+            EnvError::UnknownOption => {
+                let known = options_of(id);
+                anyhow!(
+                    "{id}: unknown option `{k}` ({k}={v}){}; {id} takes {}",
+                    crate::suggest::hint(k, &known),
+                    if known.is_empty() {
+                        "no options".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            }
+            e => anyhow!("{id}: option {k}={v}: {e}"),
+        })?;
     }
     match core_make(id, &options) {
         Ok(env) => Ok(env),
-        Err(EnvError::UnknownId) => Err(anyhow!(
-            "unknown environment `{id}`; known: {}",
-            ids().join(", ")
-        )),
+        Err(EnvError::UnknownId) => Err(unknown(id)),
+        Err(EnvError::OptionNotAccepted { option, .. }) => {
+            let known = options_of(id);
+            Err(anyhow!(
+                "{id} does not take option `{option}`; {id} takes {}",
+                if known.is_empty() {
+                    "no options".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        }
         Err(e) => Err(anyhow!("{id}: {e}")),
     }
 }

@@ -16,6 +16,8 @@
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
 //!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures);
 //!   [`tensorboard`]: event files beside `metrics.csv`; [`device`]: CPU/GPU.
+//! - [`limits`]: the bounds of every number the command line takes; [`signal`]: SIGINT and
+//!   SIGTERM during training; [`pipe`]: a closed stdout ends quietly; [`seeds`]: `--seeds`.
 #![deny(missing_docs)]
 
 pub mod algo;
@@ -28,8 +30,10 @@ pub mod export;
 pub mod export_report;
 pub mod gym;
 pub mod interop;
+pub mod limits;
 pub mod nets;
 pub mod picorl_file;
+pub mod pipe;
 pub mod plot;
 pub mod progress;
 pub mod quant_calib;
@@ -38,6 +42,9 @@ pub mod render;
 pub mod render_user;
 pub mod render_gym;
 pub mod replay;
+pub mod seeds;
+pub mod signal;
+pub mod suggest;
 pub mod tensorboard;
 pub mod trading;
 pub mod train;

@@ -317,10 +317,14 @@ pub fn learning_curve(dir: &Path) -> Result<(u32, u32)> {
         .collect();
     let panels = diagnostic_panels(&metrics);
     let size = curve_size(panels.len());
-    let title = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // The title says what ran (the directory's name is in the file's path already).
+    let title = match ResolvedConfig::load(&dir.join("config.toml")) {
+        Ok(cfg) => format!("{} on {}, seed {}", cfg.run.algo, cfg.run.env, cfg.run.seed),
+        Err(_) => dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
     let x_max = ep
         .iter()
         .map(|p| p.0)
@@ -533,10 +537,40 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
     if a.out.extension().and_then(|e| e.to_str()) != Some("png") {
         bail!("--out {}: picorl plot writes .png", a.out.display());
     }
-    let curves = a
-        .runs
+    // A run named twice (`runs/ppo runs/ppo/`) is one run.
+    let mut runs: Vec<&PathBuf> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &a.runs {
+        let key = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        if seen.insert(key) {
+            runs.push(d);
+        } else {
+            eprintln!(
+                "warning: {} is given more than once: counted once",
+                d.display()
+            );
+        }
+    }
+    // Auto: evaluation means when every run has at least two, else training episodes for
+    // every run: one kind of curve on one chart.
+    let source = match a.source {
+        Source::Auto => {
+            let evals = |d: &Path| {
+                Table::read(&d.join("eval.csv"))
+                    .map(|t| t.rows.len())
+                    .unwrap_or(0)
+            };
+            if runs.iter().all(|d| evals(d) >= 2) {
+                Source::Eval
+            } else {
+                Source::Train
+            }
+        }
+        s => s,
+    };
+    let curves = runs
         .iter()
-        .map(|d| load_curve(d, a.source, a.x))
+        .map(|d| load_curve(d, source, a.x))
         .collect::<Result<Vec<_>>>()?;
     // env → algo → curves, in first-seen order of algorithms (stable colours).
     type Curves<'a> = Vec<&'a [(f64, f64)]>;
@@ -574,8 +608,14 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
             let m = end.iter().sum::<f64>() / end.len() as f64;
             let s = (end.iter().map(|y| (y - m).powi(2)).sum::<f64>() / end.len() as f64).sqrt();
             println!(
-                "{env} {algo}: {} runs, last return {m:.2} ± {s:.2}",
-                cs.len()
+                "{env} {algo}: {} run{}, last {} {m:.2} ± {s:.2}",
+                cs.len(),
+                if cs.len() == 1 { "" } else { "s" },
+                if source == Source::Eval {
+                    "evaluation mean"
+                } else {
+                    "training return (mean of 20 episodes)"
+                }
             );
         }
     }

@@ -72,7 +72,8 @@ macro_rules! with_algo {
                 $body
             }
             other => Err(::anyhow::anyhow!(
-                "unknown algorithm `{other}`; choose one of: {}",
+                "unknown algorithm `{other}`{}; choose one of: {}",
+                $crate::suggest::hint(other, $crate::algo::NAMES),
                 $crate::algo::NAMES.join(", ")
             )),
         }

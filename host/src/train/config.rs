@@ -58,12 +58,35 @@ pub struct ResolvedConfig {
 }
 
 impl ResolvedConfig {
-    /// Reads a run directory's `config.toml`.
+    /// Reads a run directory's `config.toml`; an error names the file, the line and the key.
     pub fn load(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow!("{}: {}", path.display(), one_line(&e.to_string())))
+        // Parsed as a table first: TOML's syntax errors keep their place in the text (the
+        // flattened struct would lose it), then every field is checked with its line.
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| anyhow!("{}", located(path, &text, &e)))?;
+        let hyper = match table.remove("hyper") {
+            Some(toml::Value::Table(t)) => t,
+            Some(_) => bail!(
+                "{}{}: `hyper` is not a table",
+                path.display(),
+                top_level_line(&text, "hyper")
+                    .map(|l| format!(" line {l}"))
+                    .unwrap_or_default()
+            ),
+            None => bail!("{}: no [hyper] table", path.display()),
+        };
+        let run = RunOptions::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let message = e.message().to_string();
+            // The key the message names (`missing field `seed``, `unknown field `x``), if any.
+            let key = message.split('`').nth(1).unwrap_or("");
+            let line = top_level_line(&text, key)
+                .map(|l| format!(" line {l}"))
+                .unwrap_or_default();
+            anyhow!("{}{line}: {}", path.display(), one_line(&message))
+        })?;
+        Ok(Self { run, hyper })
     }
 
     /// The TOML text written to the run directory.
@@ -94,6 +117,36 @@ impl std::fmt::Display for Source {
             Source::File(p) => write!(f, "{}", p.display()),
         }
     }
+}
+
+/// A TOML error as one line: `FILE line N: message` (the line from the error's span).
+fn located(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => format!(
+            "{} line {}: {}",
+            path.display(),
+            text[..span.start.min(text.len())].matches('\n').count() + 1,
+            e.message()
+        ),
+        None => format!("{}: {}", path.display(), e.message()),
+    }
+}
+
+/// The 1-based line where a top-level `key` is set (before any table header).
+fn top_level_line(text: &str, key: &str) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            return None;
+        }
+        if t.split('=').next().map(|k| k.trim().trim_matches('"')) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// Toml errors span several lines (a caret under the culprit); the CLI prints one.
@@ -174,8 +227,12 @@ fn line_of_key(text: &str, env: &str, key: &str) -> Option<usize> {
 }
 
 /// Applies one `--set key=value` to `table`: the value is parsed as TOML (`3e-4`, `true`,
-/// `[64, 64]`, `"relu"`), and a bare word that is not TOML is taken as a string.
-pub fn apply_set<H: Serialize + Default>(table: &mut toml::Table, assignment: &str) -> Result<()> {
+/// `[64, 64]`, `"relu"`), and a bare word that is not TOML is taken as a string. A value of the
+/// wrong type is an error that names this `--set`.
+pub fn apply_set<H: Serialize + DeserializeOwned + Default>(
+    table: &mut toml::Table,
+    assignment: &str,
+) -> Result<()> {
     let (key, value) = assignment
         .split_once('=')
         .ok_or_else(|| anyhow!("--set {assignment}: expected key=value"))?;
@@ -192,6 +249,27 @@ pub fn apply_set<H: Serialize + Default>(table: &mut toml::Table, assignment: &s
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    // The value alone, on the defaults: its type is checked against this key here, so that
+    // the error blames this `--set` rather than the config file it overrides.
+    if !RUN_KEYS.contains(&key) {
+        if let Ok(toml::Value::Table(mut defaults)) = toml::Value::try_from(H::default()) {
+            defaults.insert(key.to_string(), parsed.clone());
+            if let Err(e) = H::deserialize(toml::Value::Table(defaults)) {
+                bail!("--set {assignment}: {}", one_line(e.message()));
+            }
+        }
+    } else {
+        let ok = match key {
+            "stop_at_return" => parsed
+                .as_float()
+                .or(parsed.as_integer().map(|i| i as f64))
+                .is_some(),
+            _ => parsed.as_integer().is_some_and(|i| i >= 0),
+        };
+        if !ok {
+            bail!("--set {assignment}: `{key}` takes a number");
+        }
+    }
     table.insert(key.to_string(), parsed);
     Ok(())
 }

@@ -27,6 +27,15 @@ use files::{cell, write_atomic, CsvLog};
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 /// The training state saved beside the checkpoint (step counters, clocks).
 pub const STATE: &str = "state.json";
+/// The checkpoint of the best evaluation so far (the highest mean return; the earliest of
+/// equals), beside [`CHECKPOINT`], the last: `picorl export --which best`.
+pub const BEST: &str = "checkpoint-best.safetensors";
+/// The temporary names of the two checkpoints while they are written (removed by `--resume`
+/// when a kill left one behind).
+const TMP_CHECKPOINTS: [&str; 2] = [
+    "checkpoint.tmp.safetensors",
+    "checkpoint-best.tmp.safetensors",
+];
 
 /// What an algorithm needs to build itself.
 #[derive(Debug, Clone)]
@@ -271,6 +280,27 @@ struct TrainState {
     /// The step from which the next `metrics.csv` row also goes to TensorBoard.
     #[serde(default)]
     tensorboard_next: u64,
+    /// Whether this step was evaluated: `false` for the checkpoints of `--save-every` and of an
+    /// interruption (a checkpoint of an older picorl always was).
+    #[serde(default = "evaluated_by_default")]
+    evaluated: bool,
+    /// Whether the run stopped here because an evaluation reached `--stop-at-return` (`None` in
+    /// checkpoints of an older picorl, which tell it from `solved_at_step`).
+    #[serde(default)]
+    stopped: Option<bool>,
+    /// The best evaluation so far, (mean return, step): the one [`BEST`] holds.
+    #[serde(default)]
+    best: Option<(f64, u64)>,
+    /// `--save-every`: a checkpoint every this many steps besides the evaluations' (0: none).
+    #[serde(default)]
+    save_every: u64,
+    /// The step at or after which the next `--save-every` checkpoint is written.
+    #[serde(default)]
+    next_save: u64,
+}
+
+fn evaluated_by_default() -> bool {
+    true
 }
 
 /// The name of the tensor holding the training loop's state (JSON bytes, as in `state.json`) in
@@ -287,6 +317,26 @@ pub struct Outcome {
     pub dir: PathBuf,
     /// The summary written to `summary.json`.
     pub summary: serde_json::Value,
+    /// The signal that stopped the run before its budget (it is checkpointed and resumable).
+    pub interrupted: Option<crate::signal::Signal>,
+}
+
+/// How [`run_with`] runs, beyond the run's config.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Continue the run in `dir` from its checkpoint.
+    pub resume: bool,
+    /// No progress on stderr.
+    pub quiet: bool,
+    /// A checkpoint every this many environment steps besides the evaluations' (`None`: the
+    /// run's own setting, none for a new run).
+    pub save_every: Option<u64>,
+    /// The config's budget is larger than the one the run was started (or last resumed) with: a
+    /// finished run continues, even one that stopped at `--stop-at-return`.
+    pub extend: bool,
+    /// Stop between iterations once SIGINT or SIGTERM arrived ([`crate::signal`]), with a
+    /// checkpoint, the summary and the curve.
+    pub interruptible: bool,
 }
 
 /// Evaluates `algo` deterministically as the training protocol does (seeds 10000, 10001, …).
@@ -307,8 +357,27 @@ pub fn run<A: Algorithm>(
     resume: bool,
     quiet: bool,
 ) -> Result<Outcome> {
+    run_with::<A>(
+        cfg,
+        dir,
+        &Control {
+            resume,
+            quiet,
+            ..Control::default()
+        },
+    )
+}
+
+/// [`run`], with the command line's controls: `--save-every`, an extended budget, and stopping
+/// cleanly on SIGINT/SIGTERM.
+pub fn run_with<A: Algorithm>(
+    cfg: &ResolvedConfig,
+    dir: &Path,
+    control: &Control,
+) -> Result<Outcome> {
+    let resume = control.resume;
     let created = !resume && !dir.exists();
-    let result = run_inner::<A>(cfg, dir, resume, quiet);
+    let result = run_inner::<A>(cfg, dir, control);
     match result {
         Ok(o) => Ok(o),
         Err(e) => {
@@ -360,12 +429,8 @@ fn remove_event_files(dir: &Path) -> Result<()> {
 /// Removes the files a run writes from a directory that existed (empty) before it.
 fn remove_run_files(dir: &Path) -> bool {
     let mut names: Vec<&str> = LOGS.to_vec();
-    names.extend([
-        "config.toml",
-        STATE,
-        CHECKPOINT,
-        "checkpoint.tmp.safetensors",
-    ]);
+    names.extend(["config.toml", STATE, CHECKPOINT, BEST]);
+    names.extend(TMP_CHECKPOINTS);
     for n in names {
         let p = dir.join(n);
         if p.exists() && std::fs::remove_file(&p).is_err() {
@@ -412,12 +477,8 @@ pub fn torch_generator() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn run_inner<A: Algorithm>(
-    cfg: &ResolvedConfig,
-    dir: &Path,
-    resume: bool,
-    quiet: bool,
-) -> Result<Outcome> {
+fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) -> Result<Outcome> {
+    let (resume, quiet) = (control.resume, control.quiet);
     let run = &cfg.run;
     let hyper: A::Hyper = cfg.hyper()?;
     let device = crate::device::resolve(&run.device)?;
@@ -459,8 +520,19 @@ fn run_inner<A: Algorithm>(
         logs: Default::default(),
         tensorboard: None,
         tensorboard_next: 0,
+        evaluated: true,
+        stopped: Some(false),
+        best: None,
+        save_every: 0,
+        next_save: 0,
     };
     let ckpt = dir.join(CHECKPOINT);
+    if resume {
+        // A kill while a checkpoint was being written leaves its temporary file.
+        for name in TMP_CHECKPOINTS {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+    }
     if resume && !ckpt.exists() {
         // Killed before its first checkpoint: the run starts over in its directory.
         for name in LOGS {
@@ -489,14 +561,18 @@ fn run_inner<A: Algorithm>(
             }
         };
         let summary_path = dir.join("summary.json");
-        if state.steps >= run.total_steps && summary_path.exists() {
-            // A finished run: nothing to continue; its summary again.
-            let text = std::fs::read_to_string(&summary_path)
-                .with_context(|| format!("reading {}", summary_path.display()))?;
-            let summary = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", summary_path.display()))?;
+        // A finished run: nothing to continue; its summary again. (A summary of an earlier
+        // interruption, or one never written, is written anew below.)
+        let finished = (state.steps >= run.total_steps && state.evaluated)
+            .then(|| std::fs::read_to_string(&summary_path).ok())
+            .flatten()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .filter(|s| s["total_steps"].as_u64() == Some(state.steps));
+        if let Some(summary) = finished {
             eprintln!(
-                "the run is finished ({} steps): nothing to resume",
+                "the run is finished ({} steps): nothing to resume (to train on: picorl train --resume {} --total-steps N, N above {})",
+                crate::progress::count(state.steps),
+                shell_word(&dir.display().to_string()),
                 state.steps
             );
             // Killed between the summary and the picture: the picture is drawn now.
@@ -508,7 +584,16 @@ fn run_inner<A: Algorithm>(
             return Ok(Outcome {
                 dir: dir.to_path_buf(),
                 summary,
+                interrupted: None,
             });
+        }
+        if !quiet {
+            eprintln!(
+                "resuming {} from step {} of {}",
+                dir.display(),
+                crate::progress::count(state.steps),
+                crate::progress::count(run.total_steps)
+            );
         }
         algo.load(&ckpt)?;
         let saved = tch::Tensor::read_safetensors(&ckpt)
@@ -592,44 +677,129 @@ fn run_inner<A: Algorithm>(
             "episodes",
         ],
     )?;
-    let bar = crate::progress::bar(run.total_steps, quiet);
-    bar.set_position(ctx.steps);
+    let mut progress = crate::progress::Progress::new(run.total_steps, ctx.steps, ctx.clock, quiet);
+    if let Some((mean, std)) = state.last_eval.filter(|_| resume) {
+        progress.remember_eval(state.steps, mean, std);
+    }
 
-    // A checkpoint is written right after an evaluation: a run resumed from one has evaluated
-    // at its step (and stopped there, if that evaluation reached `--stop-at-return`), even when
-    // it was killed before its summary.
+    // A checkpoint is written right after an evaluation (or by `--save-every`, or on an
+    // interruption, which `evaluated` tells): a run resumed from one has evaluated at its step
+    // (and stopped there, if that evaluation reached `--stop-at-return`), even when it was
+    // killed before its summary.
     let from_checkpoint = resume && ckpt.exists();
-    let mut stopped =
-        from_checkpoint && run.stop_at_return.is_some() && state.solved_at_step.is_some();
-    let mut last_eval_step = from_checkpoint.then_some(state.steps);
+    let stopped_there = state
+        .stopped
+        .unwrap_or(run.stop_at_return.is_some() && state.solved_at_step.is_some());
+    let mut stopped = from_checkpoint && stopped_there && !control.extend;
+    let mut last_eval_step = (from_checkpoint && state.evaluated).then_some(state.steps);
+    let mut last_save_step = from_checkpoint.then_some(state.steps);
+    if let Some(n) = control.save_every {
+        state.save_every = n;
+    }
+    if state.save_every > 0 && state.next_save <= ctx.steps {
+        state.next_save = (ctx.steps / state.save_every + 1).saturating_mul(state.save_every);
+    }
+    let mut interrupted = None;
     while ctx.steps < run.total_steps && !stopped {
+        if control.interruptible {
+            interrupted = crate::signal::received();
+            if interrupted.is_some() {
+                break;
+            }
+        }
         ctx.iter_start = Some(Instant::now());
         let result = algo.train_iter(&mut ctx);
         ctx.clock = ctx.train_clock();
         ctx.iter_start = None;
         if let Err(e) = result {
-            bar.abandon();
+            progress.finish();
             // The rows up to the failure help to see why; the checkpoint is not touched.
             let _ = ctx.flush();
             return Err(e);
         }
-        bar.set_position(ctx.steps.min(run.total_steps));
-        bar.set_message(format!("return {:.1}", ctx.recent_return()));
+        progress.update(ctx.steps, ctx.clock, ctx.recent_return());
         if ctx.steps >= state.next_eval {
             while state.next_eval <= ctx.steps {
                 state.next_eval = state.next_eval.saturating_add(run.eval_every);
             }
-            stopped =
-                evaluate_and_save(&mut algo, &setup, &mut ctx, &mut state, &mut eval_log, dir)?;
+            stopped = evaluate_and_save(
+                &mut algo,
+                &setup,
+                &mut ctx,
+                &mut state,
+                &mut eval_log,
+                dir,
+                &mut progress,
+            )?;
             last_eval_step = Some(ctx.steps);
+            last_save_step = Some(ctx.steps);
+        }
+        if state.save_every > 0 && ctx.steps >= state.next_save {
+            while state.next_save <= ctx.steps {
+                state.next_save = state.next_save.saturating_add(state.save_every);
+            }
+            if last_save_step != Some(ctx.steps) && !stopped {
+                save_checkpoint(&algo, &mut ctx, &mut state, &mut eval_log, dir, false)?;
+                last_save_step = Some(ctx.steps);
+            }
         }
     }
-    if last_eval_step != Some(ctx.steps) {
-        evaluate_and_save(&mut algo, &setup, &mut ctx, &mut state, &mut eval_log, dir)?;
+    if let Some(sig) = interrupted {
+        // A normal checkpoint (not evaluated: the resumed run evaluates on its schedule), then
+        // the summary and the curve of the run so far.
+        if last_save_step != Some(ctx.steps) {
+            save_checkpoint(&algo, &mut ctx, &mut state, &mut eval_log, dir, false)?;
+        }
+        progress.finish();
+        ctx.flush()?;
+        let summary = write_summary(run, &ctx, &state, dir)?;
+        return Ok(Outcome {
+            dir: dir.to_path_buf(),
+            summary,
+            interrupted: Some(sig),
+        });
     }
-    bar.finish_and_clear();
+    if last_eval_step != Some(ctx.steps) {
+        evaluate_and_save(
+            &mut algo,
+            &setup,
+            &mut ctx,
+            &mut state,
+            &mut eval_log,
+            dir,
+            &mut progress,
+        )?;
+    }
+    progress.finish();
     algo.finish(&setup)?;
     ctx.flush()?;
+    let summary = write_summary(run, &ctx, &state, dir)?;
+    Ok(Outcome {
+        dir: dir.to_path_buf(),
+        summary,
+        interrupted: None,
+    })
+}
+
+/// A word as a shell reads it back: quoted when it holds anything but plain path characters.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Writes `summary.json` (atomically) and draws the learning curve; returns the summary.
+fn write_summary(
+    run: &RunOptions,
+    ctx: &TrainCtx,
+    state: &TrainState,
+    dir: &Path,
+) -> Result<serde_json::Value> {
     let (mean, std) = state.last_eval.unwrap_or((f64::NAN, f64::NAN));
     let summary = json!({
         "algo": run.algo,
@@ -647,10 +817,7 @@ fn run_inner<A: Algorithm>(
     if let Err(e) = crate::plot::learning_curve(dir) {
         eprintln!("warning: learning_curve.png not drawn: {e:#}");
     }
-    Ok(Outcome {
-        dir: dir.to_path_buf(),
-        summary,
-    })
+    Ok(summary)
 }
 
 /// Evaluates, logs, checkpoints; returns whether `--stop-at-return` is reached.
@@ -661,6 +828,7 @@ fn evaluate_and_save<A: Algorithm>(
     state: &mut TrainState,
     eval_log: &mut CsvLog,
     dir: &Path,
+    progress: &mut crate::progress::Progress,
 ) -> Result<bool> {
     let t = Instant::now();
     let res = eval_protocol(setup, algo, setup.run.eval_episodes)?;
@@ -691,12 +859,46 @@ fn evaluate_and_save<A: Algorithm>(
         ["mean_reward", "std_reward", "min_reward", "max_reward"].map(|t| format!("eval/{t}"));
     ctx.tensorboard
         .scalars(ctx.steps, &tags, &[mean, std, min, max])?;
-    ctx.flush()?;
-    let solved = setup.run.stop_at_return.is_some_and(|r| mean >= r);
-    if solved && state.solved_at_step.is_none() {
+    progress.eval(ctx.steps, mean, std, res.returns.len());
+    // The run stops at the first evaluation that reaches `--stop-at-return` (an extended run
+    // that had reached it goes on to its new budget).
+    let solved =
+        setup.run.stop_at_return.is_some_and(|r| mean >= r) && state.solved_at_step.is_none();
+    if solved {
         state.solved_at_step = Some(ctx.steps);
         state.solved_train_seconds = Some(state.train_seconds);
     }
+    state.stopped = Some(solved);
+    let best = state.best.is_none_or(|(b, _)| mean > b || b.is_nan());
+    if best {
+        state.best = Some((mean, ctx.steps));
+    }
+    save_checkpoint(algo, ctx, state, eval_log, dir, true)?;
+    Ok(solved)
+}
+
+/// Writes the checkpoint of the current step: the weights, the algorithm's resume state and the
+/// loop's state, in one file committed by one rename, then `state.json`. `evaluated` tells
+/// whether this step's evaluation was just logged; when it is the best so far (`state.best`),
+/// [`BEST`] gets the same file first.
+fn save_checkpoint<A: Algorithm>(
+    algo: &A,
+    ctx: &mut TrainCtx,
+    state: &mut TrainState,
+    eval_log: &mut CsvLog,
+    dir: &Path,
+    evaluated: bool,
+) -> Result<()> {
+    state.evaluated = evaluated;
+    if !evaluated {
+        state.train_seconds = ctx.clock.as_secs_f64();
+        state.steps = ctx.steps;
+        state.episodes = ctx.episodes;
+        state.recent = ctx.recent.iter().copied().collect();
+        state.stopped = Some(false);
+    }
+    eval_log.flush()?;
+    ctx.flush()?;
     let len_of = |n: &str| std::fs::metadata(dir.join(n)).map(|m| m.len()).unwrap_or(0);
     state.logs = LOGS.iter().map(|n| (n.to_string(), len_of(n))).collect();
     let events = ctx.tensorboard.file_name();
@@ -719,6 +921,19 @@ fn evaluate_and_save<A: Algorithm>(
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
             .with_context(|| format!("writing {}", tmp.display()))?;
+        // The best checkpoint first: a crash between the two leaves a best that is no older
+        // than the last checkpoint, and the resumed run writes the same one again.
+        if evaluated && state.best.is_some_and(|(_, step)| step == ctx.steps) {
+            let best = dir.join(BEST);
+            let best_tmp = dir.join(TMP_CHECKPOINTS[1]);
+            let copied = std::fs::copy(&tmp, &best_tmp)
+                .and_then(|_| std::fs::File::open(&best_tmp)?.sync_all())
+                .and_then(|_| std::fs::rename(&best_tmp, &best));
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&best_tmp);
+                return Err(e).with_context(|| format!("writing {}", best.display()));
+            }
+        }
         std::fs::rename(&tmp, &ckpt).with_context(|| format!("writing {}", ckpt.display()))
     })();
     if let Err(e) = written {
@@ -726,5 +941,5 @@ fn evaluate_and_save<A: Algorithm>(
         return Err(e);
     }
     write_atomic(&dir.join(STATE), serde_json::to_string(state)?.as_bytes())?;
-    Ok(solved)
+    Ok(())
 }
