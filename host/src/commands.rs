@@ -11,7 +11,8 @@ use serde_json::json;
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
 use crate::export::{
-    build_model, calibrate, centered, int8_quant_params, standardized, Calibration, Quant,
+    build_model, calibrate, centered, int8_quant_params, standardized, Calibration, PolicyExport,
+    Quant,
 };
 use crate::interop::Format;
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
@@ -113,8 +114,21 @@ pub fn export_file<A: Algorithm>(
     let policy = agent.export()?;
     let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
+    export_policy(policy, agent, env.as_mut(), obs_dim, quant, calib_episodes)
+}
+
+/// [`export_file`] for any policy: `reference` (the policy's own f32 function) acts in the
+/// calibration rollouts on `env`. `picorl import` writes a policy trained elsewhere through it.
+pub fn export_policy(
+    policy: PolicyExport,
+    reference: &mut dyn Actor,
+    env: &mut dyn picorl_core::env::Env,
+    obs_dim: usize,
+    quant: Quant,
+    calib_episodes: u32,
+) -> Result<(PicorlFile, Option<Calibration>)> {
     let (policy, calib) = if quant == Quant::Int8 {
-        let obs = rollout_obs(env.as_mut(), agent, 20_000, calib_episodes)?;
+        let obs = rollout_obs(env, reference, 20_000, calib_episodes)?;
         // Function-preserving folds, then ranges, then the int8 weights chosen on the same
         // observations (`quant_fit`).
         let policy = equalized(
@@ -147,26 +161,67 @@ fn export_run<A: Algorithm>(
     format: Format,
 ) -> Result<()> {
     let (mut agent, setup) = load_run::<A>(&a.run_dir, cfg)?;
-    let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
     let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
+    let opts = ReportOptions {
+        out: &a.out,
+        format,
+        quant,
+        calib_episodes: a.calib_episodes,
+        eval_episodes: a.eval_episodes,
+        json: a.json,
+    };
+    report(
+        &mut agent,
+        env.as_mut(),
+        &setup.spec,
+        &file,
+        calib.as_ref(),
+        &opts,
+    )
+}
+
+/// What [`report`] writes and prints.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOptions<'a> {
+    /// The file to write.
+    pub out: &'a std::path::Path,
+    /// Its format.
+    pub format: Format,
+    /// f32 or int8.
+    pub quant: Quant,
+    /// Episodes the int8 ranges were calibrated on.
+    pub calib_episodes: u32,
+    /// Episodes compared (seeds 0, 1, …).
+    pub eval_episodes: u32,
+    /// One JSON object on stdout.
+    pub json: bool,
+}
+
+/// Writes `file` to `o.out` and reports what it costs against `reference` (the policy's own
+/// function) on the same seeds and observations: `picorl export`'s and `picorl import`'s report.
+pub fn report(
+    reference: &mut dyn Actor,
+    env: &mut dyn picorl_core::env::Env,
+    spec: &picorl_core::env::EnvSpec,
+    file: &PicorlFile,
+    calib: Option<&Calibration>,
+    o: &ReportOptions<'_>,
+) -> Result<()> {
+    let (a, quant, format, agent) = (o, o.quant, o.format, reference);
+    let obs_dim = spec.observation_space.flat_dim();
 
     // The report: the run's own policy and the file, on the same seeds and observations.
-    let reference_obs = rollout_obs(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
-    let reference = eval::evaluate(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
+    let reference_obs = rollout_obs(env, agent, 0, a.eval_episodes)?;
+    let reference = eval::evaluate(env, agent, 0, a.eval_episodes)?;
     let mut core_policy = file.policy()?;
-    let exported = eval::evaluate(
-        env.as_mut(),
-        &mut CoreActor(&mut core_policy),
-        0,
-        a.eval_episodes,
-    )?;
+    let exported = eval::evaluate(env, &mut CoreActor(&mut core_policy), 0, a.eval_episodes)?;
     let mut same = 0usize;
     let total = reference_obs.len() / obs_dim.max(1);
     for o in reference_obs.chunks_exact(obs_dim) {
         let r = agent.act(o)?;
         let e = owned(&core_policy.act(o).map_err(|e| anyhow!("policy: {e}"))?);
-        same += usize::from(agree(&r, &e, &setup.spec.action_space));
+        same += usize::from(agree(&r, &e, &spec.action_space));
     }
     let agreement = same as f64 / total.max(1) as f64;
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -178,7 +233,7 @@ fn export_run<A: Algorithm>(
     let out_bytes = format
         .encode(file.bytes(), &m)
         .with_context(|| format!("--out {}", a.out.display()))?;
-    write_atomic(&a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
+    write_atomic(a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
     if a.json {
         println!(
             "{}",

@@ -14,6 +14,8 @@
 //! - [`nets`]: MLPs and distributions on tch; [`plot`]: the learning curve and `picorl plot`;
 //!   [`render`]: `picorl render` (episode GIFs, grid-world policy pictures);
 //!   [`tensorboard`]: event files beside `metrics.csv`; [`device`]: CPU/GPU.
+//! - [`tune`]: `picorl tune`, hyper-parameter search on Optuna; [`import`]: `picorl import`, an
+//!   ONNX policy trained elsewhere to a `.picorl` file.
 #![deny(missing_docs)]
 
 pub mod algo;
@@ -23,6 +25,7 @@ pub mod device;
 pub mod envs;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod interop;
 pub mod nets;
 pub mod picorl_file;
@@ -34,4 +37,5 @@ pub mod replay;
 pub mod tensorboard;
 pub mod trading;
 pub mod train;
+pub mod tune;
 pub mod vec_env;
