@@ -96,6 +96,14 @@ pub enum Command {
     /// Environments: list them, or replay Gymnasium traces against them.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Search hyper-parameters with Optuna: each trial a `picorl train` run, pruned on its
+    /// evaluations; the study in a local file or a database that workers on many machines share.
+    #[command(after_help = crate::tune::TUNE_HELP)]
+    Tune(crate::tune::TuneArgs),
+    /// Import an MLP policy trained elsewhere (Stable-Baselines3, CleanRL) from ONNX to a
+    /// .picorl file, with export's calibration, quantization and report.
+    #[command(after_help = crate::import::IMPORT_HELP)]
+    Import(crate::import::ImportArgs),
 }
 
 /// `picorl export`.
@@ -348,6 +356,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Env(EnvCommand::Replay(a))) => crate::replay::replay_path(&a.file),
+        Some(Command::Tune(a)) => crate::tune::tune(a),
+        Some(Command::Import(a)) => crate::import::import(a),
     }
 }
 

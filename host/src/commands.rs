@@ -11,7 +11,8 @@ use serde_json::json;
 use crate::cli::{BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
 use crate::export::{
-    build_model, build_model_with_meta, calibrate, centered, Calibration, FileMeta, Quant,
+    build_model, build_model_with_meta, calibrate, centered, Calibration, FileMeta, PolicyExport,
+    Quant,
 };
 use crate::export_report::{self, Comparison};
 use crate::interop::Format;
@@ -107,9 +108,9 @@ pub fn export(a: ExportArgs) -> Result<()> {
 
 /// The `.picorl` file of a run's deterministic policy: f32 as trained, or int8 calibrated on
 /// `calib_episodes` rollouts of the run's own policy (reset seeds 20000, 20001, …): the
-/// standardization and centering folds, channel equalization, error-compensating int8 weights
-/// and, for argmax heads, the output range that agrees best (`export`, `quant_fit`). Returns the
-/// file and, for int8, the calibration it was written with.
+/// function-preserving folds, the searched ranges and the error-compensating int8 weights
+/// (`quant_calib`, `quant_fit`). Returns the file and, for int8, the calibration it was written
+/// with.
 pub fn export_file<A: Algorithm>(
     agent: &mut A,
     setup: &Setup,
@@ -124,8 +125,31 @@ pub fn export_file<A: Algorithm>(
         kwargs: setup.run.env_kwargs.clone(),
         algo: setup.run.algo.clone(),
     };
+    export_policy(
+        policy,
+        agent,
+        env.as_mut(),
+        obs_dim,
+        quant,
+        calib_episodes,
+        &meta,
+    )
+}
+
+/// [`export_file`] for any policy: `reference` (the policy's own f32 function) acts in the
+/// calibration rollouts on `env`; `meta` is what the file records of its origin. `picorl import`
+/// writes a policy trained elsewhere through it.
+pub fn export_policy(
+    policy: PolicyExport,
+    reference: &mut dyn Actor,
+    env: &mut dyn picorl_core::env::Env,
+    obs_dim: usize,
+    quant: Quant,
+    calib_episodes: u32,
+    meta: &FileMeta,
+) -> Result<(PicorlFile, Option<Calibration>)> {
     let (policy, calib) = if quant == Quant::Int8 {
-        let obs = rollout_obs(env.as_mut(), agent, 20_000, calib_episodes)?;
+        let obs = rollout_obs(env, reference, 20_000, calib_episodes)?;
         // Function-preserving folds, then the searched ranges and the int8 weights chosen on
         // the same observations (`quant_calib`, `quant_fit`).
         let folded = if std::env::var_os("PICORL_CENTER").is_some() {
@@ -147,7 +171,7 @@ pub fn export_file<A: Algorithm>(
     } else {
         (policy, None)
     };
-    let bytes = build_model_with_meta(&policy, obs_dim, quant, calib.as_ref(), Some(&meta))?;
+    let bytes = build_model_with_meta(&policy, obs_dim, quant, calib.as_ref(), Some(meta))?;
     Ok((PicorlFile::from_bytes(bytes)?, calib))
 }
 
@@ -157,61 +181,104 @@ fn export_run<A: Algorithm>(
     quant: Quant,
     format: Format,
 ) -> Result<()> {
-    if a.out.is_dir() {
-        bail!("--out {}: a directory, not a file", a.out.display());
-    }
-    // An existing file is replaced, and the person is told (scripts re-export on purpose).
-    let replacing = a.out.exists();
     let checkpoint = if a.which == "best" {
         crate::train::BEST
     } else {
         crate::train::CHECKPOINT
     };
     let (mut agent, setup) = crate::cli::load_run_from::<A>(&a.run_dir, cfg, checkpoint)?;
-    let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
     let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
-
-    // The report: the run's own policy, its f32 file and the exported file, on the same seeds
-    // and observations.
-    let reference_obs = rollout_obs(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
-    let reference = eval::evaluate(env.as_mut(), &mut agent, 0, a.eval_episodes)?;
-    let mut core_policy = file.policy()?;
-    let exported = eval::evaluate(
-        env.as_mut(),
-        &mut CoreActor(&mut core_policy),
-        0,
-        a.eval_episodes,
-    )?;
-    let mut same = 0usize;
-    let total = reference_obs.len() / obs_dim.max(1);
-    for o in reference_obs.chunks_exact(obs_dim) {
-        let r = agent.act(o)?;
-        let e = owned(&core_policy.act(o).map_err(|e| anyhow!("policy: {e}"))?);
-        same += usize::from(agree(&r, &e, &setup.spec.action_space));
-    }
-    let agreement = same as f64 / total.max(1) as f64;
     // The f32 file (the run's policy through core) is the reference of the int8 figures.
     let f32_file = match quant {
         Quant::F32 => file.clone(),
         Quant::Int8 => export_file(&mut agent, &setup, Quant::F32, a.calib_episodes)?.0,
     };
+    let opts = ReportOptions {
+        out: &a.out,
+        format,
+        quant,
+        calib_episodes: a.calib_episodes,
+        eval_episodes: a.eval_episodes,
+        json: a.json,
+    };
+    report(
+        &mut agent,
+        env.as_mut(),
+        &setup.spec,
+        &file,
+        &f32_file,
+        calib.as_ref(),
+        &opts,
+    )
+}
+
+/// What [`report`] writes and prints.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOptions<'a> {
+    /// The file to write.
+    pub out: &'a std::path::Path,
+    /// Its format.
+    pub format: Format,
+    /// f32 or int8.
+    pub quant: Quant,
+    /// Episodes the int8 ranges were calibrated on.
+    pub calib_episodes: u32,
+    /// Episodes compared (seeds 0, 1, …).
+    pub eval_episodes: u32,
+    /// One JSON object on stdout.
+    pub json: bool,
+}
+
+/// Writes `file` to `o.out` and reports what it costs against `reference` (the policy's own
+/// function) and `f32_file` (the same policy in f32 through core) on the same seeds and
+/// observations: `picorl export`'s and `picorl import`'s report.
+pub fn report(
+    reference: &mut dyn Actor,
+    env: &mut dyn picorl_core::env::Env,
+    spec: &picorl_core::env::EnvSpec,
+    file: &PicorlFile,
+    f32_file: &PicorlFile,
+    calib: Option<&Calibration>,
+    o: &ReportOptions<'_>,
+) -> Result<()> {
+    let (a, quant, format, agent) = (o, o.quant, o.format, reference);
+    let obs_dim = spec.observation_space.flat_dim();
+    if a.out.is_dir() {
+        bail!("--out {}: a directory, not a file", a.out.display());
+    }
+    // An existing file is replaced, and the person is told (scripts re-export on purpose).
+    let replacing = a.out.exists();
+
+    // The report: the policy's own function, its f32 file and the exported file, on the same
+    // seeds and observations.
+    let reference_obs = rollout_obs(env, agent, 0, a.eval_episodes)?;
+    let reference = eval::evaluate(env, agent, 0, a.eval_episodes)?;
+    let mut core_policy = file.policy()?;
+    let exported = eval::evaluate(env, &mut CoreActor(&mut core_policy), 0, a.eval_episodes)?;
+    let mut same = 0usize;
+    let total = reference_obs.len() / obs_dim.max(1);
+    for o in reference_obs.chunks_exact(obs_dim) {
+        let r = agent.act(o)?;
+        let e = owned(&core_policy.act(o).map_err(|e| anyhow!("policy: {e}"))?);
+        same += usize::from(agree(&r, &e, &spec.action_space));
+    }
+    let agreement = same as f64 / total.max(1) as f64;
     let return_f32 = if quant == Quant::F32 {
         exported.mean()
     } else {
         let mut p = f32_file.policy()?;
-        eval::evaluate(env.as_mut(), &mut CoreActor(&mut p), 0, a.eval_episodes)?.mean()
+        eval::evaluate(env, &mut CoreActor(&mut p), 0, a.eval_episodes)?.mean()
     };
     let output_range = calib
-        .as_ref()
         .and_then(|c| c.layers.last())
         .map(|&(lo, hi)| f64::from(hi) - f64::from(lo));
     let cmp = export_report::compare(
-        &f32_file,
-        &file,
+        f32_file,
+        file,
         &reference_obs,
         obs_dim,
-        &setup.spec.action_space,
+        &spec.action_space,
         output_range,
     )?;
     let warnings = export_report::warnings(&cmp, return_f32, exported.mean());
@@ -224,7 +291,7 @@ fn export_run<A: Algorithm>(
     let out_bytes = format
         .encode(file.bytes(), &m)
         .with_context(|| format!("--out {}", a.out.display()))?;
-    write_atomic(&a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
+    write_atomic(a.out, &out_bytes).with_context(|| format!("--out {}", a.out.display()))?;
     if replacing {
         eprintln!("warning: replaced the existing {}", a.out.display());
     }

@@ -18,6 +18,8 @@
 //!   [`tensorboard`]: event files beside `metrics.csv`; [`device`]: CPU/GPU.
 //! - [`limits`]: the bounds of every number the command line takes; [`signal`]: SIGINT and
 //!   SIGTERM during training; [`pipe`]: a closed stdout ends quietly; [`seeds`]: `--seeds`.
+//! - [`tune`]: `picorl tune`, hyper-parameter search on Optuna; [`import`]: `picorl import`, an
+//!   ONNX policy trained elsewhere to a `.picorl` file.
 #![deny(missing_docs)]
 
 pub mod algo;
@@ -29,6 +31,7 @@ pub mod eval;
 pub mod export;
 pub mod export_report;
 pub mod gym;
+pub mod import;
 pub mod interop;
 pub mod limits;
 pub mod nets;
@@ -48,5 +51,6 @@ pub mod suggest;
 pub mod tensorboard;
 pub mod trading;
 pub mod train;
+pub mod tune;
 pub mod user_env;
 pub mod vec_env;

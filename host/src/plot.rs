@@ -410,6 +410,10 @@ pub struct PlotArgs {
     /// The picture's size in pixels, WIDTHxHEIGHT (default: 900x560 per environment).
     #[arg(long, value_name = "WxH")]
     pub size: Option<String>,
+    /// One line per run, named by its directory, instead of a group per algorithm (how
+    /// `picorl tune` draws its best trials).
+    #[arg(long)]
+    pub by_run: bool,
 }
 
 /// One run's curve for `picorl plot`.
@@ -570,7 +574,15 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
     };
     let curves = runs
         .iter()
-        .map(|d| load_curve(d, source, a.x))
+        .map(|d| {
+            let mut c = load_curve(d, source, a.x)?;
+            if a.by_run {
+                c.algo = d
+                    .file_name()
+                    .map_or_else(|| d.display().to_string(), |n| n.to_string_lossy().into());
+            }
+            Ok(c)
+        })
         .collect::<Result<Vec<_>>>()?;
     // env → algo → curves, in first-seen order of algorithms (stable colours).
     type Curves<'a> = Vec<&'a [(f64, f64)]>;

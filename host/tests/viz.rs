@@ -234,6 +234,7 @@ fn runs_plot_and_render() {
         x: XAxis::Steps,
         title: None,
         size: None,
+        by_run: false,
     };
     assert_eq!(plot::compare(&args).unwrap(), (900, 560));
     let img = decode_png(&std::fs::read(&out).unwrap());

@@ -31,9 +31,9 @@ pub const OPSET: i64 = 13;
 pub const IR_VERSION: i64 = 7;
 
 /// `TensorProto.DataType.FLOAT`.
-const FLOAT: i32 = 1;
+pub const FLOAT: i32 = 1;
 /// `TensorProto.DataType.INT64`.
-const INT64: i32 = 7;
+pub const INT64: i32 = 7;
 /// `AttributeProto.AttributeType.INT`.
 const ATTR_INT: i32 = 2;
 
@@ -109,17 +109,33 @@ pub struct NodeProto {
     /// `attribute = 5`.
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    /// `domain = 7` (read by `picorl import`: empty or `ai.onnx` for ONNX's operators).
+    #[prost(string, optional, tag = "7")]
+    pub domain: Option<String>,
 }
 
-/// `AttributeProto` (onnx.proto), the integer attributes picorl writes.
+/// `AttributeProto` (onnx.proto): the integer attributes picorl writes, and the float, tensor and
+/// list attributes `picorl import` reads.
 #[derive(Clone, PartialEq, Message)]
 pub struct AttributeProto {
     /// `name = 1`.
     #[prost(string, optional, tag = "1")]
     pub name: Option<String>,
+    /// `f = 2`.
+    #[prost(float, optional, tag = "2")]
+    pub f: Option<f32>,
     /// `i = 3`.
     #[prost(int64, optional, tag = "3")]
     pub i: Option<i64>,
+    /// `t = 5` (a `Constant` node's `value`).
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
+    /// `floats = 7`.
+    #[prost(float, repeated, packed = "false", tag = "7")]
+    pub floats: Vec<f32>,
+    /// `ints = 8`.
+    #[prost(int64, repeated, packed = "false", tag = "8")]
+    pub ints: Vec<i64>,
     /// `type = 20` (`AttributeType`).
     #[prost(int32, optional, tag = "20")]
     pub r#type: Option<i32>,
@@ -134,12 +150,22 @@ pub struct TensorProto {
     /// `data_type = 2` (`DataType`).
     #[prost(int32, optional, tag = "2")]
     pub data_type: Option<i32>,
+    /// `float_data = 4` (read by `picorl import` when there is no `raw_data`).
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    /// `int64_data = 7` (read by `picorl import`).
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
     /// `name = 8`.
     #[prost(string, optional, tag = "8")]
     pub name: Option<String>,
     /// `raw_data = 9`.
     #[prost(bytes = "vec", optional, tag = "9")]
     pub raw_data: Option<Vec<u8>>,
+    /// `data_location = 14` (1: `EXTERNAL`, weights in another file, which `picorl import`
+    /// refuses).
+    #[prost(int32, optional, tag = "14")]
+    pub data_location: Option<i32>,
 }
 
 /// `ValueInfoProto` (onnx.proto).
@@ -214,6 +240,7 @@ impl Graph {
             data_type: Some(FLOAT),
             name: Some(name.to_string()),
             raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            ..Default::default()
         });
         name.to_string()
     }
@@ -231,8 +258,10 @@ impl Graph {
                     name: Some(n.to_string()),
                     i: Some(*i),
                     r#type: Some(ATTR_INT),
+                    ..Default::default()
                 })
                 .collect(),
+            ..Default::default()
         });
         output.to_string()
     }

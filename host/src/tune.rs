@@ -1,0 +1,479 @@
+//! `picorl tune`: hyper-parameter search on Optuna. Optuna is the engine (its TPE sampler, its
+//! median or successive-halving pruner, its storages); picorl supplies the trials. Each trial is a
+//! `picorl train` run in `OUT/trial-K`, on one seed, with sampled `--set` values; its evaluations
+//! are reported to the pruner as they are written, and a pruned run is stopped.
+//!
+//! The driver is Python (`host/python/tune.py`, with the search spaces in
+//! `host/python/tune_spaces.py`), embedded in the binary and run with the project venv's
+//! interpreter; this module checks the options, runs it, and turns its `tune.json` into
+//! `best.toml` (a config `picorl train --config` takes), the summary table and a plot of the best
+//! trials. The study lives in `OUT/study.db` (SQLite) unless `--storage` names another database:
+//! with `postgresql://…` workers on many machines share one study.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::train::config::ResolvedConfig;
+use crate::train::files::write_atomic;
+
+/// The driver and the search spaces, written to `OUT/.picorl-tune/` for the interpreter.
+const DRIVER: &str = include_str!("../python/tune.py");
+const SPACES: &str = include_str!("../python/tune_spaces.py");
+
+/// The algorithms `picorl train` knows.
+const ALGOS: &[&str] = &[
+    "qlearning",
+    "sarsa",
+    "dqn",
+    "reinforce",
+    "a2c",
+    "ppo",
+    "ddpg",
+    "td3",
+    "sac",
+];
+
+/// The `after_help` of `picorl tune`.
+pub const TUNE_HELP: &str = "\
+Objective (maximized): the mean return of the run's last evaluation; with --stop-at-return R, a
+run that reached R scores R + 1 - solved_at_step / total_steps (every solved run above every
+unsolved one, the fewer steps the better). Every trial trains on the same --seed.
+
+Storage: by default OUT/study.db (SQLite, nothing to install). With --storage postgresql://USER@HOST/DB
+every worker, on any machine, that names the same storage and --study adds its trials to one
+study; --trials counts this worker's trials. A worker stopped with Ctrl-C or SIGTERM marks its
+running trials failed; one killed outright is marked failed by the next worker to start a trial,
+once its heartbeat is --heartbeat x 3 seconds old.
+
+OUT gets trial-K/ (a run directory per trial), logs/trial-K.log (its stderr), tune.json (every
+trial of the study), best.toml (the best trial's config: picorl train --config OUT/best.toml) and
+best_trials.png (the best five trials run here, picorl plot --by-run).
+
+Search spaces (host/python/tune_spaces.py, after rl-baselines3-zoo's hyperparams_opt.py) are
+overridden with --space FILE.toml, a table per key:
+  [learning_rate]
+  float = [1e-4, 1e-2]
+  log = true
+  [hidden]
+  choices = [[32, 32], [64, 64]]
+  [ent_coef]
+  value = 0.0
+
+Examples:
+  picorl tune --algo ppo --env CartPole-v1 --trials 50 --jobs 2 --stop-at-return 475 --out tune/ppo
+  picorl tune --algo dqn --env CartPole-v1 --trials 20 --storage postgresql://tune@db/optuna --study dqn-cp";
+
+/// `picorl tune`.
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// The algorithm: qlearning, sarsa, dqn, reinforce, a2c, ppo, ddpg, td3 or sac.
+    #[arg(long)]
+    pub algo: String,
+    /// The environment id.
+    #[arg(long)]
+    pub env: String,
+    /// Trials this worker runs (the study holds every worker's).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub trials: u32,
+    /// Trials run at once by this worker.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
+    /// The study's database, as SQLAlchemy names it (default: sqlite:///OUT/study.db).
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
+    /// The study's name (default: ALGO-ENV).
+    #[arg(long, value_name = "NAME")]
+    pub study: Option<String>,
+    /// The directory of the trials' runs, best.toml and the summary (default: tune/ALGO-ENV).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The seed of every trial's training.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seed Optuna's sampler too (reproducible with --jobs 1 and one worker).
+    #[arg(long, value_name = "N")]
+    pub sampler_seed: Option<u64>,
+    /// Optuna's pruner: median, halving (successive halving) or none.
+    #[arg(long, default_value = "median", value_parser = ["median", "halving", "none"])]
+    pub pruner: String,
+    /// A TOML file overriding the built-in search space (a table per key).
+    #[arg(long, value_name = "FILE")]
+    pub space: Option<PathBuf>,
+    /// The trials' base config (default: the built-in one) as `picorl train --config` takes it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Environment steps per trial (default: the config's budget).
+    #[arg(long)]
+    pub total_steps: Option<u64>,
+    /// Evaluate, and report to the pruner, every N steps (default: the config's).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Episodes per evaluation (default: the config's).
+    #[arg(long)]
+    pub eval_episodes: Option<u32>,
+    /// Stop a trial once an evaluation reaches R; the objective then rewards fewer steps.
+    #[arg(long, value_name = "R", allow_hyphen_values = true)]
+    pub stop_at_return: Option<f64>,
+    /// CPU threads of each trial's libtorch (0: its default).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Where each trial learns: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seconds between a running trial's heartbeats in the storage.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub heartbeat: u32,
+    /// One JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One trial of `tune.json`.
+#[derive(Debug, Deserialize)]
+struct Trial {
+    number: u64,
+    state: String,
+    value: Option<f64>,
+    params: serde_json::Map<String, serde_json::Value>,
+    dir: Option<String>,
+    train_seconds: Option<f64>,
+    eval_seconds: Option<f64>,
+    duration_seconds: Option<f64>,
+    solved_at_step: Option<u64>,
+}
+
+/// The best trial, with its run's `config.toml`.
+#[derive(Debug, Deserialize)]
+struct Best {
+    #[serde(flatten)]
+    trial: Trial,
+    config_toml: Option<String>,
+}
+
+/// `tune.json`, as the driver writes it.
+#[derive(Debug, Deserialize)]
+struct Report {
+    study: String,
+    storage: String,
+    wall_seconds: f64,
+    trials: Vec<Trial>,
+    best: Option<Best>,
+}
+
+/// The Python that runs the driver: `PICORL_PYTHON`, else the venv of `PICORL_VENV`, else the
+/// venv this binary was built against (its libtorch's), else `python3` on PATH.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PICORL_PYTHON") {
+        return p.into();
+    }
+    if let Some(v) = std::env::var_os("PICORL_VENV") {
+        let p = Path::new(&v).join("bin/python3");
+        if p.exists() {
+            return p;
+        }
+    }
+    // .../venv/lib/python3.X/site-packages/torch/lib → .../venv/bin/python3
+    if let Some(lib) = option_env!("PICORL_LIBTORCH_BUILD_DIR") {
+        if let Some(venv) = Path::new(lib).ancestors().nth(5) {
+            let p = venv.join("bin/python3");
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    "python3".into()
+}
+
+/// `picorl tune`.
+pub fn tune(a: TuneArgs) -> Result<()> {
+    if !ALGOS.contains(&a.algo.as_str()) {
+        bail!("--algo {}: expected one of {}", a.algo, ALGOS.join(", "));
+    }
+    if !a.env.starts_with("gym:") {
+        crate::envs::spec(&a.env).with_context(|| format!("--env {}", a.env))?;
+    }
+    for (flag, p) in [("--space", &a.space), ("--config", &a.config)] {
+        if let Some(p) = p {
+            if !p.is_file() {
+                bail!("{flag} {}: no such file", p.display());
+            }
+        }
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("tune/{}-{}", a.algo, a.env)));
+    let driver_dir = out.join(".picorl-tune");
+    std::fs::create_dir_all(&driver_dir)
+        .with_context(|| format!("--out {}: creating it", out.display()))?;
+    let out = out
+        .canonicalize()
+        .with_context(|| format!("--out {}", out.display()))?;
+    let driver_dir = out.join(".picorl-tune");
+    write_atomic(&driver_dir.join("tune.py"), DRIVER.as_bytes())?;
+    write_atomic(&driver_dir.join("tune_spaces.py"), SPACES.as_bytes())?;
+    let storage = a
+        .storage
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:///{}", out.join("study.db").display()));
+    let study = a
+        .study
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", a.algo, a.env));
+    let exe = std::env::current_exe().context("finding the picorl binary for the trials")?;
+
+    let mut train_args: Vec<String> = vec![
+        "--threads".into(),
+        a.threads.to_string(),
+        "--device".into(),
+        a.device.clone(),
+    ];
+    let abs = |p: &Path| -> Result<String> {
+        Ok(p.canonicalize()
+            .with_context(|| p.display().to_string())?
+            .display()
+            .to_string())
+    };
+    if let Some(c) = &a.config {
+        train_args.extend(["--config".into(), abs(c)?]);
+    }
+    if let Some(n) = a.total_steps {
+        train_args.extend(["--total-steps".into(), n.to_string()]);
+    }
+    if let Some(n) = a.eval_every {
+        train_args.extend(["--eval-every".into(), n.to_string()]);
+    }
+    if let Some(n) = a.eval_episodes {
+        train_args.extend(["--eval-episodes".into(), n.to_string()]);
+    }
+    if let Some(r) = a.stop_at_return {
+        train_args.extend(["--stop-at-return".into(), format!("{r:?}")]);
+    }
+    let python = python();
+    let mut cmd = Command::new(&python);
+    cmd.arg(driver_dir.join("tune.py"))
+        .args(["--picorl", &exe.display().to_string()])
+        .args(["--algo", &a.algo, "--env", &a.env])
+        .args([
+            "--trials",
+            &a.trials.to_string(),
+            "--jobs",
+            &a.jobs.to_string(),
+        ])
+        .args(["--storage", &storage, "--study", &study])
+        .args(["--out", &out.display().to_string()])
+        .args(["--seed", &a.seed.to_string(), "--pruner", &a.pruner])
+        .args(["--heartbeat", &a.heartbeat.to_string()])
+        .args(["--parent-pid", &std::process::id().to_string()]);
+    if let Some(s) = a.sampler_seed {
+        cmd.args(["--sampler-seed", &s.to_string()]);
+    }
+    if let Some(s) = &a.space {
+        cmd.args(["--space", &abs(s)?]);
+    }
+    if let Some(r) = a.stop_at_return {
+        cmd.args(["--stop-at-return", &format!("{r:?}")]);
+    }
+    for t in &train_args {
+        cmd.arg(format!("--train-arg={t}"));
+    }
+    let _ = std::fs::remove_file(out.join("tune.json"));
+    let status = cmd
+        .status()
+        .with_context(|| format!("running the tune driver with {}", python.display()))?;
+    match status.code() {
+        Some(0) => {}
+        // The driver has printed its own `error:` line (bad --space, no optuna, bad storage).
+        Some(2) => std::process::exit(2),
+        Some(130) => bail!(
+            "tune: stopped; this worker's running trials are marked failed in study {study} ({})",
+            out.join("tune.json").display()
+        ),
+        Some(c) => bail!(
+            "tune: the driver ({}) exited with status {c}",
+            python.display()
+        ),
+        None => bail!(
+            "tune: the driver ({}) was killed by a signal",
+            python.display()
+        ),
+    }
+    finish(&a, &out)
+}
+
+/// `best.toml`, the table (or JSON) and the plot, from the driver's `tune.json`.
+fn finish(a: &TuneArgs, out: &Path) -> Result<()> {
+    let path = out.join("tune.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let r: Report = serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let count = |s: &str| r.trials.iter().filter(|t| t.state == s).count();
+    let best_toml = out.join("best.toml");
+    if let Some(b) = &r.best {
+        let cfg_text = b
+            .config_toml
+            .as_deref()
+            .ok_or_else(|| anyhow!("{}: the best trial has no config", path.display()))?;
+        write_atomic(&best_toml, best_config(cfg_text, b, &r)?.as_bytes())?;
+    }
+    // The best five trials that ran here (their run directories are on this machine).
+    let mut done: Vec<&Trial> = r
+        .trials
+        .iter()
+        .filter(|t| t.state == "complete" && t.value.is_some())
+        .collect();
+    done.sort_by(|x, y| {
+        y.value
+            .partial_cmp(&x.value)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let local: Vec<&str> = done
+        .iter()
+        .filter_map(|t| t.dir.as_deref())
+        .filter(|d| Path::new(d).join("eval.csv").exists())
+        .take(5)
+        .collect();
+    let png = out.join("best_trials.png");
+    if !local.is_empty() {
+        let mut argv = vec!["picorl", "plot", "--by-run", "--out"];
+        let png_s = png.display().to_string();
+        argv.push(&png_s);
+        let title = format!("picorl tune: best trials of {}", r.study);
+        argv.extend(["--title", &title]);
+        argv.extend(&local);
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv)?;
+        // The plot prints a line per run; the summary below is what this command reports.
+        crate::cli::run(cli).context("plotting the best trials")?;
+    }
+    let overhead: Vec<f64> = r
+        .trials
+        .iter()
+        .filter(|t| t.state == "complete")
+        .filter_map(|t| Some(t.duration_seconds? - t.train_seconds? - t.eval_seconds?))
+        .collect();
+    let mean_overhead =
+        (!overhead.is_empty()).then(|| overhead.iter().sum::<f64>() / overhead.len() as f64);
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "study": r.study,
+                "storage": r.storage,
+                "trials": r.trials.len(),
+                "complete": count("complete"),
+                "pruned": count("pruned"),
+                "failed": count("fail"),
+                "running": count("running"),
+                "wall_seconds": r.wall_seconds,
+                "overhead_seconds_mean": mean_overhead,
+                "best": r.best.as_ref().map(|b| json!({
+                    "number": b.trial.number,
+                    "value": b.trial.value,
+                    "params": b.trial.params,
+                    "dir": b.trial.dir,
+                })),
+                "best_toml": r.best.as_ref().map(|_| best_toml.display().to_string()),
+                "plot": (!local.is_empty()).then(|| png.display().to_string()),
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "study {} ({}): {} trials, {} complete, {} pruned, {} failed, {} running; this worker {:.1} s",
+        r.study,
+        r.storage,
+        r.trials.len(),
+        count("complete"),
+        count("pruned"),
+        count("fail"),
+        count("running"),
+        r.wall_seconds
+    );
+    println!(
+        "{:>6} {:>9} {:>12} {:>9} {:>9}  params",
+        "trial", "state", "value", "solved@", "train_s"
+    );
+    let mut shown: Vec<&Trial> = done.clone();
+    shown.extend(r.trials.iter().filter(|t| t.state != "complete"));
+    for t in shown.iter().take(15) {
+        let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "{:>6} {:>9} {:>12} {:>9} {:>9}  {}",
+            t.number,
+            t.state,
+            t.value.map_or("-".into(), |v| format!("{v:.3}")),
+            t.solved_at_step.map_or("-".into(), |s| s.to_string()),
+            t.train_seconds.map_or("-".into(), |s| format!("{s:.2}")),
+            params.join(" ")
+        );
+    }
+    if shown.len() > 15 {
+        println!("… {} more in {}", shown.len() - 15, path.display());
+    }
+    if let Some(m) = mean_overhead {
+        println!("tuning overhead per complete trial (wall - training - evaluation): {m:.2} s");
+    }
+    match &r.best {
+        Some(b) => {
+            println!(
+                "best: trial {} (value {}) → {}",
+                b.trial.number,
+                b.trial.value.map_or("-".into(), |v| format!("{v:?}")),
+                best_toml.display()
+            );
+            println!(
+                "train it: picorl train --algo {} --env {} --config {}",
+                a.algo,
+                a.env,
+                best_toml.display()
+            );
+        }
+        None => println!("no trial has completed yet: no best.toml"),
+    }
+    if !local.is_empty() {
+        println!("plot of the best trials run here: {}", png.display());
+    }
+    Ok(())
+}
+
+/// The best trial's resolved config as a `picorl train --config` file: a section for its
+/// environment with every hyper-parameter and the run keys.
+fn best_config(config_toml: &str, b: &Best, r: &Report) -> Result<String> {
+    let cfg: ResolvedConfig =
+        toml::from_str(config_toml).map_err(|e| anyhow!("the best trial's config.toml: {e}"))?;
+    let mut section = cfg.hyper.clone();
+    section.insert("total_steps".into(), toml_int(cfg.run.total_steps)?);
+    section.insert("eval_every".into(), toml_int(cfg.run.eval_every)?);
+    section.insert(
+        "eval_episodes".into(),
+        toml::Value::Integer(i64::from(cfg.run.eval_episodes)),
+    );
+    if let Some(s) = cfg.run.stop_at_return {
+        section.insert("stop_at_return".into(), toml::Value::Float(s));
+    }
+    let mut doc = toml::Table::new();
+    doc.insert(cfg.run.env.clone(), toml::Value::Table(section));
+    Ok(format!(
+        "# picorl tune: the best trial ({}, value {}) of study {} ({}), trained with seed {}.\n\
+         # picorl train --algo {} --env {} --config best.toml\n{}",
+        b.trial.number,
+        b.trial.value.map_or("-".into(), |v| format!("{v:?}")),
+        r.study,
+        r.storage,
+        cfg.run.seed,
+        cfg.run.algo,
+        cfg.run.env,
+        toml::to_string(&doc)?
+    ))
+}
+
+fn toml_int(n: u64) -> Result<toml::Value> {
+    Ok(toml::Value::Integer(
+        i64::try_from(n).map_err(|_| anyhow!("{n} does not fit a TOML integer"))?,
+    ))
+}
