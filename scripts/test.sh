@@ -34,5 +34,8 @@ rm -rf "$fuzz_new"
 step "the firmware under QEMU, checked against picorl eval on the host"
 python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
 
+step "an environment of the user's own (examples/servo): trained briefly, int8, firmware under QEMU, host == MCU"
+examples/servo/run.sh --total-steps 8192 --episodes 3 --out "$(mktemp -d)/servo"
+
 step "ONNX and TFLite exports in onnxruntime and TFLite Micro, checked against core"
 python3 scripts/interop_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
