@@ -30,6 +30,7 @@ out="${out:-$repo/runs/servo-$seed}"
 [ ! -e "$out" ] || { echo "error: --out $out exists (choose another, or remove it)" >&2; exit 1; }
 
 source "$repo/scripts/setup.sh"
+set -euo pipefail
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/picorl/target}"
 cd "$repo"
 echo "== building the servo binaries" >&2

@@ -90,4 +90,4 @@ fn ppo_learns_the_servo_and_its_int8_export_keeps_it() {
 }
 
 /// The mean return over seeds 0..20 the int8 export must beat.
-const THRESHOLD: f64 = -12.0;
+const THRESHOLD: f64 = -10.0;
