@@ -37,5 +37,8 @@ python3 scripts/firmware_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -
 step "on-device deep RL: core's DQN on CartPole-v1, host and firmware (QEMU) bit for bit"
 scripts/dqn_check.sh 0
 
+step "an environment of the user's own (examples/servo): trained briefly, int8, firmware under QEMU, host == MCU"
+examples/servo/run.sh --total-steps 8192 --episodes 3 --out "$(mktemp -d)/servo"
+
 step "ONNX and TFLite exports in onnxruntime and TFLite Micro, checked against core"
 python3 scripts/interop_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"

@@ -431,9 +431,10 @@ impl Env for Checked {
 
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepResult, EnvError> {
         self.check_len(obs)?;
+        // The step being taken, for messages (an action refused here is at this step too).
+        self.step += 1;
         let mut buf = Vec::new();
         let action = self.check_action(action, &mut buf)?;
-        self.step += 1;
         let inner = &mut self.inner;
         let r = guarded(|| inner.step(action, obs))?;
         self.check_obs(obs)?;
