@@ -73,22 +73,27 @@ const ROTOR_YAW: [f32; 4] = [-1.0, 1.0, -1.0, 1.0];
 const THRUST: [f32; 3] = [0.00352526, 0.01437313, 0.09223048];
 /// Yaw torque per newton of thrust (m).
 const TORQUE_CONSTANT: f32 = 4.665e-3;
-/// Motor time constants, s: rising and falling.
-const TAU_RISING: f32 = 0.05545454545454546;
-const TAU_FALLING: f32 = 0.24939393939393945;
+/// Motor time constants, s: rising and falling. (L2F's literals, written as f64 and rounded to
+/// f32 as L2F's `float` parameters round them.)
+const TAU_RISING: f32 = 0.05545454545454546_f64 as f32;
+const TAU_FALLING: f32 = 0.24939393939393945_f64 as f32;
 /// Take-off weight plus SD-card deck, SD card and flow deck: `0.027 + 0.0017 + 0.0003 + 0.0016`.
 pub const DEFAULT_MASS: f32 = 0.027 + 0.0017 + 0.0003 + 0.0016;
 const GRAVITY: f32 = -9.81;
 /// Diagonal inertia (kg m²) and its inverse, both as L2F lists them (the inverse is not
 /// recomputed, so that the products are L2F's).
 const J: [f32; 3] = [
-    9.416556729130406e-06,
-    9.644051701582312e-06,
-    1.745951732253285e-05,
+    9.416556729130406e-06_f64 as f32,
+    9.644051701582312e-06_f64 as f32,
+    1.745951732253285e-05_f64 as f32,
 ];
-const J_INV: [f32; 3] = [106195.93007988465, 103690.85846314249, 57275.35197719487];
+const J_INV: [f32; 3] = [
+    106195.93007988465_f64 as f32,
+    103690.85846314249_f64 as f32,
+    57275.35197719487_f64 as f32,
+];
 /// `hovering_throttle_relative`, the action cost's reference.
-const HOVER_THROTTLE: f32 = 0.7261389721508553;
+const HOVER_THROTTLE: f32 = 0.7261389721508553_f64 as f32;
 /// `STATE_LIMIT_POSITION`, `_VELOCITY`, `_ANGULAR_VELOCITY` of `l2f/environment.h`.
 const STATE_LIMIT: f32 = 100000.0;
 
