@@ -141,3 +141,18 @@ fn dqn_acrobot_int8_keeps_decisions() {
 fn td3_pendulum_int8_keeps_actions() {
     assert_kept("td3-pendulum");
 }
+
+#[test]
+fn ppo_acrobot_tanh_int8_keeps_decisions() {
+    assert_kept("ppo-acrobot");
+}
+
+#[test]
+fn a2c_cartpole_int8_keeps_decisions() {
+    assert_kept("a2c-cartpole");
+}
+
+#[test]
+fn sac_pendulum_int8_keeps_actions() {
+    assert_kept("sac-pendulum");
+}
