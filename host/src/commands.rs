@@ -10,9 +10,7 @@ use serde_json::json;
 
 use crate::cli::{load_run, BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
-use crate::export::{
-    build_model, build_model_with_meta, calibrate, Calibration, FileMeta, Quant,
-};
+use crate::export::{build_model, build_model_with_meta, calibrate, Calibration, FileMeta, Quant};
 use crate::export_report::{self, Comparison};
 use crate::interop::Format;
 use crate::picorl_file::{kind_name, owned, quant_name, CoreActor, PicorlFile};
