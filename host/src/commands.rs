@@ -11,8 +11,7 @@ use serde_json::json;
 use crate::cli::{BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::eval::{self, Actor, EvalResult, OwnedAction};
 use crate::export::{
-    build_model, build_model_with_meta, calibrate, centered, Calibration, FileMeta, PolicyExport,
-    Quant,
+    build_model, build_model_with_meta, calibrate, Calibration, FileMeta, PolicyExport, Quant,
 };
 use crate::export_report::{self, Comparison};
 use crate::interop::Format;
@@ -107,10 +106,11 @@ pub fn export(a: ExportArgs) -> Result<()> {
 }
 
 /// The `.picorl` file of a run's deterministic policy: f32 as trained, or int8 calibrated on
-/// `calib_episodes` rollouts of the run's own policy (reset seeds 20000, 20001, …): the
-/// function-preserving folds, the searched ranges and the error-compensating int8 weights
-/// (`quant_calib`, `quant_fit`). Returns the file and, for int8, the calibration it was written
-/// with.
+/// `calib_episodes` rollouts of the run's own policy (reset seeds 20000, 20001, …): channel
+/// equalization, a range per input dimension, quantile ranges searched layer by layer, an
+/// unnarrowed output range and error-compensating int8 weights (`quant_calib`, `quant_fit`).
+/// The file records the run's environment, its options and the algorithm. Returns the file and,
+/// for int8, the calibration it was written with.
 pub fn export_file<A: Algorithm>(
     agent: &mut A,
     setup: &Setup,
@@ -152,12 +152,9 @@ pub fn export_policy(
         let obs = rollout_obs(env, reference, 20_000, calib_episodes)?;
         // Function-preserving folds, then the searched ranges and the int8 weights chosen on
         // the same observations (`quant_calib`, `quant_fit`).
-        let folded = if std::env::var_os("PICORL_CENTER").is_some() {
-            centered(&policy)
-        } else {
-            policy.clone()
-        };
-        let folded = equalized(&folded, &obs, obs_dim);
+        // No centering of argmax outputs (`export::centered`): the file's `outputs` are the
+        // policy's own logits or Q-values.
+        let folded = equalized(&policy, &obs, obs_dim);
         match search_int8(&policy, &folded, &obs, obs_dim) {
             Ok((fit, calib, _)) => (fit, Some(calib)),
             Err(e) => {

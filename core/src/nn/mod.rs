@@ -12,10 +12,11 @@
 //!   `unsafe`.
 //!
 //! Int8 and tanh: hidden int8 layers use ReLU or identity, fused into the output clamp as TFLite
-//! does; a tanh-squashed policy head applies tanh in f32 after dequantizing the last (identity)
-//! layer (see [`activation`]).
+//! does, or tanh and sigmoid, computed after an identity layer exactly as TFLM's int8 TANH and
+//! LOGISTIC kernels compute them ([`int8_act`], by table); a tanh-squashed policy head applies tanh
+//! in f32 after dequantizing the last (identity) layer (see [`activation`]).
 //!
-//! - [`activation`]: [`Activation`] (identity, ReLU, tanh).
+//! - [`activation`]: [`Activation`] (identity, ReLU, tanh, hardtanh, sigmoid).
 //! - [`dense`]: [`DenseF32`], [`DenseI8`] and the stored weight layouts.
 //! - [`int8_act`]: TFLM's int8 TANH and LOGISTIC, bit for bit, as 256-entry tables.
 //! - [`quant`]: TFLite's integer arithmetic (`MultiplyByQuantizedMultiplier`,
