@@ -130,11 +130,13 @@ def worker(url, study, name, trials, extra=()):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(pred, timeout, what):
+def wait_for(pred, timeout, what, proc):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
             return
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited ({proc.returncode}) before {what}: {proc.communicate()[1][-1500:]}")
         time.sleep(0.1)
     raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
 
@@ -145,7 +147,7 @@ def shared_study(pg):
     b = worker(url, study, "worker-b", 4)
     c = worker(url, study, "worker-c", 2)
     # C's first trial is training once its run directory has an eval.csv header.
-    wait_for(lambda: list((WORK / "worker-c").glob("trial-*/eval.csv")), 300, "worker C's first trial")
+    wait_for(lambda: list((WORK / "worker-c").glob("trial-*/eval.csv")), 300, "worker C's first trial", c)
     c.send_signal(signal.SIGTERM)
     c_err = c.communicate(timeout=120)[1]
     check(c.returncode == 1 and "marked failed" in c_err,
@@ -181,7 +183,7 @@ def shared_study(pg):
 def killed_outright(pg):
     study = "killed"
     d = worker(pg.url, study, "worker-d", 1, ["--heartbeat", "1"])
-    wait_for(lambda: list((WORK / "worker-d").glob("trial-*/eval.csv")), 300, "worker D's trial")
+    wait_for(lambda: list((WORK / "worker-d").glob("trial-*/eval.csv")), 300, "worker D's trial", d)
     # `picorl tune` has handed its process to the driver: this kills the driver.
     d.kill()
     d.communicate(timeout=60)

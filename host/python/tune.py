@@ -27,6 +27,7 @@ import ctypes
 import io
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -197,6 +198,9 @@ def make_objective(a, space):
 
 def storage_of(a):
     url = a.storage
+    # SQLAlchemy 2.1 reads a bare postgresql:// with psycopg 3; the project installs psycopg2.
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
     kw = dict(heartbeat_interval=a.heartbeat, grace_period=3 * a.heartbeat)
     if url.startswith("sqlite:"):
         # Two threads of one worker (and workers on one machine) write the same file: wait for
@@ -270,11 +274,18 @@ def main():
         "none": optuna.pruners.NopPruner(),
     }[a.pruner]
     sampler = optuna.samplers.TPESampler(seed=a.sampler_seed, multivariate=True)
-    try:
-        study = optuna.create_study(study_name=a.study, storage=storage_of(a), sampler=sampler,
-                                    pruner=pruner, direction="maximize", load_if_exists=True)
-    except Exception as e:  # SQLAlchemy's and the drivers' errors: bad URL, no server, no driver
-        fail(f"--storage {public(a.storage)}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    # Workers starting together race to create the storage's tables (PostgreSQL: a unique
+    # violation for the loser): a failed attempt is retried, and then finds them made.
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(study_name=a.study, storage=storage_of(a), sampler=sampler,
+                                        pruner=pruner, direction="maximize", load_if_exists=True)
+            break
+        except Exception as e:  # SQLAlchemy's and the drivers' errors: bad URL, no server, no driver
+            if attempt == 4 or "import" in str(e):
+                fail(f"--storage {public(a.storage)}: "
+                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            time.sleep(0.5 + random.random())
     # One study, one task: a worker of another algorithm or environment is refused.
     task = {"algo": a.algo, "env": a.env}
     if not study.user_attrs:
