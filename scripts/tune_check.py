@@ -122,6 +122,11 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def sqlalchemy_url(url):
+    """SQLAlchemy 2.1 reads a bare postgresql:// with psycopg 3; psycopg2 is what is installed."""
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
 def worker(url, study, name, trials, extra=()):
     out = WORK / name
     shutil.rmtree(out, ignore_errors=True)
@@ -155,7 +160,7 @@ def shared_study(pg):
     for w, name in [(a, "A"), (b, "B")]:
         out, err = w.communicate(timeout=900)
         check(w.returncode == 0, f"worker {name} finished its 4 trials (exit {w.returncode}) {err[-500:] if w.returncode else ''}")
-    trials = optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
+    trials = optuna.load_study(study_name=study, storage=sqlalchemy_url(url)).get_trials(deepcopy=False)
     numbers = sorted(t.number for t in trials)
     check(numbers == list(range(len(trials))), f"trial numbers 0..{len(trials) - 1}, each once: {numbers}")
     states = {t.number: t.state.name for t in trials}
@@ -187,13 +192,13 @@ def killed_outright(pg):
     # `picorl tune` has handed its process to the driver: this kills the driver.
     d.kill()
     d.communicate(timeout=60)
-    before = optuna.load_study(study_name=study, storage=pg.url).get_trials(deepcopy=False)
+    before = optuna.load_study(study_name=study, storage=sqlalchemy_url(pg.url)).get_trials(deepcopy=False)
     check([t.state.name for t in before] == ["RUNNING"],
           f"a driver killed outright leaves its trial running ({[t.state.name for t in before]})")
     time.sleep(4)  # the heartbeat's grace period: 3 x 1 s
     e = worker(pg.url, study, "worker-e", 1, ["--heartbeat", "1"])
     e.communicate(timeout=300)
-    after = optuna.load_study(study_name=study, storage=pg.url).get_trials(deepcopy=False)
+    after = optuna.load_study(study_name=study, storage=sqlalchemy_url(pg.url)).get_trials(deepcopy=False)
     states = [t.state.name for t in after]
     check(e.returncode == 0 and states[0] == "FAIL" and states[1] in ("COMPLETE", "PRUNED"),
           f"the next worker marks the stale trial failed and runs its own ({states})")
