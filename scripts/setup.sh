@@ -8,6 +8,8 @@
 #     traces), kept under ~/.cache/picorl so fresh clones reuse it; created wherever it is missing;
 #     onnxruntime and tflite-micro (the ONNX / TFLite export checks) added to it under their own stamp,
 #     and gymnasium[mujoco] (MuJoCo environments for `--env gym:ID`) under another.
+#     and optuna, psycopg2-binary, stable-baselines3 and onnx (picorl tune, the import checks) under
+#     another; Debian's postgresql (the shared-study test).
 # Sourced by ./x and other scripts: the strict options hold inside this file only, and the
 # caller's options are restored at the end.
 _picorl_saved_opts="$(set +o)"
@@ -75,6 +77,31 @@ if [ "${PICORL_WITH_L2F:-0}" = 1 ] && [ ! -f "$l2f_stamp" ]; then
   "$PICORL_VENV/bin/pip" install -q "l2f==$PICORL_L2F_VERSION" >&2 \
     || die "pip install l2f==$PICORL_L2F_VERSION into $PICORL_VENV failed (needs g++)"
   touch "$l2f_stamp"
+fi
+
+# `picorl tune` (Optuna; psycopg2 for a study in PostgreSQL) and the `picorl import` checks
+# (stable-baselines3 trains the policies scripts/import_check.py imports; onnx is what torch's
+# ONNX exporter writes with): a stamp of their own.
+PICORL_OPTUNA_VERSION=5.1.0
+PICORL_PSYCOPG_VERSION=2.9.13
+PICORL_SB3_VERSION=2.9.2
+PICORL_ONNX_VERSION=1.23.2
+tune_stamp="$PICORL_VENV/.picorl-tune-$PICORL_OPTUNA_VERSION-$PICORL_PSYCOPG_VERSION-$PICORL_SB3_VERSION-$PICORL_ONNX_VERSION"
+if [ ! -f "$tune_stamp" ]; then
+  say "installing optuna, psycopg2-binary, stable-baselines3 and onnx into $PICORL_VENV"
+  "$PICORL_VENV/bin/pip" install -q "optuna==$PICORL_OPTUNA_VERSION" "psycopg2-binary==$PICORL_PSYCOPG_VERSION" \
+    "stable-baselines3==$PICORL_SB3_VERSION" "onnx==$PICORL_ONNX_VERSION" >&2 \
+    || die "pip install optuna, psycopg2-binary, stable-baselines3 and onnx into $PICORL_VENV failed"
+  touch "$tune_stamp"
+fi
+# PostgreSQL (Debian's), for the test of workers sharing one `picorl tune` study
+# (scripts/tune_check.py starts and stops a server of its own).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing Debian's postgresql"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >&2 || die "apt-get update failed (no network to Debian's mirrors?)"
+  $SUDO apt-get install -y -qq --no-install-recommends postgresql >&2 || die "apt-get install postgresql failed"
 fi
 
 # The rust-lld linker ships with rustup's toolchain (not on PATH by default).

@@ -42,3 +42,9 @@ examples/servo/run.sh --total-steps 8192 --episodes 3 --out "$(mktemp -d)/servo"
 
 step "ONNX and TFLite exports in onnxruntime and TFLite Micro, checked against core"
 python3 scripts/interop_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
+
+step "picorl tune: the embedded study, then workers sharing one study on a PostgreSQL server"
+python3 scripts/tune_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"
+
+step "picorl import: SB3 PPO and SAC policies from ONNX, against onnxruntime and on the firmware"
+python3 scripts/import_check.py "$CARGO_TARGET_DIR/release/picorl" "$(mktemp -d)"

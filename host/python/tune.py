@@ -1,7 +1,8 @@
 """The driver behind `picorl tune`: an Optuna study whose trials are `picorl train` runs.
 
-`picorl tune` writes this file and `tune_spaces.py` to `OUT/.picorl-tune/` and runs it with the
-project venv's Python. Optuna is the engine (its TPE sampler, its median or successive-halving
+`picorl tune` writes this file and `tune_spaces.py` to `OUT/.picorl-tune/` and hands its process
+over to it (exec) with the project venv's Python, so that signals to the worker reach this driver;
+when the trials are done it hands the process back to `picorl tune --finish` for the summary. Optuna is the engine (its TPE sampler, its median or successive-halving
 pruner, its storages); this file only turns a trial into a training run and back:
 
 - trial K runs `picorl train --algo A --env E --seed S --set key=value ... --out OUT/trial-K`;
@@ -12,7 +13,7 @@ pruner, its storages); this file only turns a trial into a training run and back
   `--stop-at-return R`, a run that reached R scores `R + 1 - solved_at_step / total_steps` (every
   solved run above every unsolved one, the fewer steps the better) and one that did not scores its
   last evaluation's mean return;
-- SIGINT or SIGTERM stops every running `picorl train`, marks their trials failed and exits 130;
+- SIGINT or SIGTERM stops every running `picorl train`, marks their trials failed and exits 1;
   a worker killed outright (SIGKILL, a lost machine) stops heartbeating, and the next worker to
   start a trial marks its trials failed (Optuna's heartbeat, `--heartbeat` seconds).
 
@@ -26,6 +27,7 @@ import ctypes
 import io
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -34,12 +36,13 @@ import sys
 import threading
 import time
 import tomllib
+import warnings
 
 
 def fail(msg):
-    """A one-line error; `picorl tune` passes the exit status 2 on without a line of its own."""
+    """picorl's one-line error and exit status 1 (this process has taken `picorl tune`'s place)."""
     print(f"error: {msg}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    sys.exit(1)
 
 
 try:
@@ -76,18 +79,13 @@ def on_signal(signum, _frame):
                 pass
 
 
-def on_parent_death(sig):
-    """Receive `sig` when the parent process dies (Linux's prctl PR_SET_PDEATHSIG)."""
+def die_with_parent():
+    """In a `picorl train` child: SIGKILL when this driver dies (Linux's prctl
+    PR_SET_PDEATHSIG), so a worker killed outright leaves no training behind."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, sig)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
-
-
-def die_with_parent():
-    """In a `picorl train` child: SIGKILL when this driver dies, so a worker killed outright
-    leaves no training behind."""
-    on_parent_death(signal.SIGKILL)
 
 
 def public(url):
@@ -141,8 +139,8 @@ def make_objective(a, space):
                "--out", run_dir, "--quiet"] + a.train_args
         for k, v in params.items():
             cmd += ["--set", f"{k}={tune_spaces.toml_value(v)}"]
-        trial.set_user_attr("dir", os.path.abspath(run_dir))
-        trial.set_user_attr("host", socket.gethostname())
+        # Where the trial runs, in one write (each is a round trip to the storage).
+        trial.set_user_attr("run", {"dir": os.path.abspath(run_dir), "host": socket.gethostname()})
         os.makedirs(os.path.join(a.out, "logs"), exist_ok=True)
         log_path = os.path.join(a.out, "logs", f"trial-{trial.number}.log")
         with open(log_path, "w") as err:
@@ -175,7 +173,6 @@ def make_objective(a, space):
             with CHILDREN_LOCK:
                 CHILDREN.discard(child)
         child_seconds = time.monotonic() - spawned
-        trial.set_user_attr("child_seconds", child_seconds)
         if pruned:
             log(f"trial {trial.number}: pruned at {seen} evaluations")
             raise optuna.TrialPruned()
@@ -188,10 +185,11 @@ def make_objective(a, space):
         summary = json.loads(out.strip().splitlines()[-1])
         value = objective_value(summary, a.stop_at_return)
         with open(os.path.join(run_dir, "config.toml")) as f:
-            trial.set_user_attr("config_toml", f.read())
+            result = {"config_toml": f.read(), "child_seconds": child_seconds,
+                      "wall_seconds": time.monotonic() - t0}
         for k in ("train_seconds", "eval_seconds", "total_steps", "solved_at_step", "final_eval_mean"):
-            trial.set_user_attr(k, summary.get(k))
-        trial.set_user_attr("wall_seconds", time.monotonic() - t0)
+            result[k] = summary.get(k)
+        trial.set_user_attr("result", result)
         log(f"trial {trial.number}: value {value!r} ({summary.get('train_seconds'):.2f} s training)")
         return value
 
@@ -200,6 +198,9 @@ def make_objective(a, space):
 
 def storage_of(a):
     url = a.storage
+    # SQLAlchemy 2.1 reads a bare postgresql:// with psycopg 3; the project installs psycopg2.
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
     kw = dict(heartbeat_interval=a.heartbeat, grace_period=3 * a.heartbeat)
     if url.startswith("sqlite:"):
         # Two threads of one worker (and workers on one machine) write the same file: wait for
@@ -209,19 +210,21 @@ def storage_of(a):
 
 
 def trial_record(t):
+    run = t.user_attrs.get("run", {})
+    res = t.user_attrs.get("result", {})
     return {
         "number": t.number,
         "state": t.state.name.lower(),
         "value": t.value,
         "params": {k: t.params[k] for k in sorted(t.params)},
         "intermediate": [[s, v] for s, v in sorted(t.intermediate_values.items())],
-        "dir": t.user_attrs.get("dir"),
-        "host": t.user_attrs.get("host"),
-        "train_seconds": t.user_attrs.get("train_seconds"),
-        "eval_seconds": t.user_attrs.get("eval_seconds"),
-        "child_seconds": t.user_attrs.get("child_seconds"),
-        "wall_seconds": t.user_attrs.get("wall_seconds"),
-        "solved_at_step": t.user_attrs.get("solved_at_step"),
+        "dir": run.get("dir"),
+        "host": run.get("host"),
+        "train_seconds": res.get("train_seconds"),
+        "eval_seconds": res.get("eval_seconds"),
+        "child_seconds": res.get("child_seconds"),
+        "wall_seconds": res.get("wall_seconds"),
+        "solved_at_step": res.get("solved_at_step"),
         "duration_seconds": t.duration.total_seconds() if t.duration is not None else None,
     }
 
@@ -243,16 +246,12 @@ def main():
     p.add_argument("--stop-at-return", type=float)
     p.add_argument("--heartbeat", type=int, default=10)
     p.add_argument("--poll", type=float, default=0.1)
-    p.add_argument("--parent-pid", type=int)
+    p.add_argument("--finish", required=True, help="JSON list: the picorl arguments run at the end")
     p.add_argument("--train-arg", dest="train_args", action="append", default=[])
     a = p.parse_args()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    # `picorl tune` killed outright: this driver is told with SIGTERM and stops as on Ctrl-C.
-    on_parent_death(signal.SIGTERM)
-    if a.parent_pid is not None and os.getppid() != a.parent_pid:
-        STOP.set()
 
     overrides = {}
     if a.space:
@@ -266,6 +265,8 @@ def main():
     except ValueError as e:
         fail(f"{'--space ' + a.space + ': ' if a.space else ''}{e}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats are "experimental" in Optuna 5.1; the warning says nothing a user can act on.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     pruner = {
         # Median: no pruning before 5 trials have finished, nor before a trial's second evaluation.
         "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
@@ -273,11 +274,18 @@ def main():
         "none": optuna.pruners.NopPruner(),
     }[a.pruner]
     sampler = optuna.samplers.TPESampler(seed=a.sampler_seed, multivariate=True)
-    try:
-        study = optuna.create_study(study_name=a.study, storage=storage_of(a), sampler=sampler,
-                                    pruner=pruner, direction="maximize", load_if_exists=True)
-    except Exception as e:  # SQLAlchemy's and the drivers' errors: bad URL, no server, no driver
-        fail(f"--storage {public(a.storage)}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    # Workers starting together race to create the storage's tables (PostgreSQL: a unique
+    # violation for the loser): a failed attempt is retried, and then finds them made.
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(study_name=a.study, storage=storage_of(a), sampler=sampler,
+                                        pruner=pruner, direction="maximize", load_if_exists=True)
+            break
+        except Exception as e:  # SQLAlchemy's and the drivers' errors: bad URL, no server, no driver
+            if attempt == 4 or "import" in str(e):
+                fail(f"--storage {public(a.storage)}: "
+                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            time.sleep(0.5 + random.random())
     # One study, one task: a worker of another algorithm or environment is refused.
     task = {"algo": a.algo, "env": a.env}
     if not study.user_attrs:
@@ -311,15 +319,18 @@ def main():
         "stopped": stopped,
         "trials": [trial_record(t) for t in trials],
         "best": None if best is None else dict(trial_record(best),
-                                               config_toml=best.user_attrs.get("config_toml")),
+                                               config_toml=best.user_attrs.get("result", {}).get("config_toml")),
     }
     tmp = os.path.join(a.out, "tune.json.tmp")
     with open(tmp, "w") as f:
         json.dump(report, f)
     os.replace(tmp, os.path.join(a.out, "tune.json"))
     if stopped or STOP.is_set():
-        log("stopped: this worker's running trials are marked failed")
-        sys.exit(130)
+        fail(f"tune: stopped by a signal; this worker's running trials are marked failed in study "
+             f"{a.study} ({public(a.storage)})")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(a.picorl, [a.picorl] + json.loads(a.finish))
 
 
 if __name__ == "__main__":

@@ -440,6 +440,14 @@ fn op(n: &NodeProto) -> &str {
     n.op_type.as_deref().unwrap_or("")
 }
 
+/// Input `i` of node `n` (number `k`); a node without it is malformed.
+fn arg(n: &NodeProto, k: usize, i: usize) -> Result<&str> {
+    n.input
+        .get(i)
+        .map(String::as_str)
+        .ok_or_else(|| anyhow!("{}: it has no input {i}", node_name(n, k)))
+}
+
 /// Skips operators that change nothing on a `[batch, n]` float tensor.
 fn skip_noops<'a>(g: &Graph<'a>, mut v: &'a str) -> Result<&'a str> {
     while let Some((k, n)) = g.node(v) {
@@ -512,12 +520,12 @@ fn skip_head_noops<'a>(g: &Graph<'a>, mut v: &'a str) -> Result<&'a str> {
 fn skip_argmax_preserving<'a>(g: &Graph<'a>, mut v: &'a str) -> Result<&'a str> {
     loop {
         v = skip_noops(g, v)?;
-        let Some((_, n)) = g.node(v) else {
+        let Some((k, n)) = g.node(v) else {
             return Ok(v);
         };
         match op(n) {
             "Softmax" | "LogSoftmax" if matches!(attr_i(n, "axis", -1), 1 | -1) => {
-                v = &n.input[0];
+                v = arg(n, k, 0)?;
             }
             "Sub" | "Add" if n.input.len() == 2 => {
                 let (x, r) = (&n.input[0], &n.input[1]);
@@ -572,7 +580,7 @@ fn read_tail<'a>(g: &Graph<'a>, out: &'a str) -> Result<(Tail, &'a str)> {
                     node_name(n, k)
                 );
             }
-            let v = skip_head_noops(g, &n.input[0])?;
+            let v = skip_head_noops(g, arg(n, k, 0)?)?;
             Ok((Tail::Argmax, skip_argmax_preserving(g, v)?))
         }
         "Tanh" => Ok((
@@ -581,7 +589,7 @@ fn read_tail<'a>(g: &Graph<'a>, out: &'a str) -> Result<(Tail, &'a str)> {
                 shift: vec![0.0],
                 rescaled: false,
             },
-            skip_head_noops(g, &n.input[0])?,
+            skip_head_noops(g, arg(n, k, 0)?)?,
         )),
         "Clip" => {
             let bound = |idx: usize, name: &str| -> Result<Option<Vec<f32>>> {
@@ -595,7 +603,7 @@ fn read_tail<'a>(g: &Graph<'a>, out: &'a str) -> Result<(Tail, &'a str)> {
             };
             let low = bound(1, "min")?.unwrap_or(vec![f32::NEG_INFINITY]);
             let high = bound(2, "max")?.unwrap_or(vec![f32::INFINITY]);
-            Ok((Tail::Clip { low, high }, &n.input[0]))
+            Ok((Tail::Clip { low, high }, arg(n, k, 0)?))
         }
         "Min" if n.input.len() == 2 => {
             // Min(Max(x, low), high), as picorl's own ONNX export writes a clip head.
@@ -655,8 +663,8 @@ fn read_tail<'a>(g: &Graph<'a>, out: &'a str) -> Result<(Tail, &'a str)> {
                     }
                 }
             }
-            let (_, tanh) = g.producer_of(v)?;
-            let tanh_in = skip_head_noops(g, &tanh.input[0])?;
+            let (kt, tanh) = g.producer_of(v)?;
+            let tanh_in = skip_head_noops(g, arg(tanh, kt, 0)?)?;
             let (mut scale, mut shift) = (vec![1.0f32], vec![0.0f32]);
             let bcast = |a: &[f32], b: &[f32], f: &dyn Fn(f32, f32) -> f32| -> Result<Vec<f32>> {
                 let n = a.len().max(b.len());
@@ -788,7 +796,7 @@ fn read_dense<'a>(g: &Graph<'a>, v: &'a str) -> Result<(DenseExport, &'a str)> {
             ))
         }
         "MatMul" => {
-            let wname = &n.input[1];
+            let wname = arg(n, k, 1)?;
             let w = g.constant(wname)?.ok_or_else(|| {
                 anyhow!("{what}: its second input {wname} is not a constant weight matrix")
             })?;
@@ -947,7 +955,7 @@ pub fn read_onnx(bytes: &[u8], output: Option<&str>) -> Result<OnnxMlp> {
             Some(_) => {}
             None => activation = Some((act, node_name(n, k))),
         }
-        v = &n.input[0];
+        v = arg(n, k, 0)?;
     }
     layers.reverse();
     let mut prev = obs_dim;
@@ -1097,4 +1105,136 @@ pub fn policy_for(
         head,
         obs_norm,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::AlignedBytes;
+    use crate::interop::onnx;
+    use picorl_core::model::{self, BodySpec, HeadSpec, LayerSpec, Model, ModelSpec};
+    use picorl_core::nn::Activation as CoreActivation;
+
+    const W0: [f32; 6] = [0.5, -1.0, 2.0, 0.25, 0.75, -0.5];
+    const W1: [f32; 4] = [1.0, 2.0, -3.0, 4.0];
+
+    /// picorl's own ONNX export of a 3 → 2 (hardtanh) → 2 network with `head`.
+    fn exported(head: HeadSpec<'_>) -> Vec<u8> {
+        let layers = [
+            LayerSpec {
+                in_dim: 3,
+                out_dim: 2,
+                weights: &W0,
+                bias: &[0.1, -0.2],
+                activation: CoreActivation::HardTanh,
+            },
+            LayerSpec {
+                in_dim: 2,
+                out_dim: 2,
+                weights: &W1,
+                bias: &[0.0, 1.0],
+                activation: CoreActivation::Identity,
+            },
+        ];
+        let spec = ModelSpec {
+            obs_dim: 3,
+            normalization: None,
+            head,
+            body: BodySpec::MlpF32 { layers: &layers },
+        };
+        let mut buf = AlignedBytes::zeroed(model::required_len(&spec).unwrap());
+        let n = model::write(&spec, buf.as_mut_bytes()).unwrap();
+        buf.truncate(n);
+        onnx::encode(&Model::parse(buf.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn picorls_own_onnx_export_reads_back_layer_for_layer() {
+        let bytes = exported(HeadSpec::Discrete { n: 2 });
+        for output in [None, Some("action")] {
+            let m = read_onnx(&bytes, output).unwrap();
+            assert_eq!(m.obs_dim, 3);
+            assert_eq!(m.activation, Some(Activation::Hardtanh));
+            assert_eq!(m.layers.len(), 2);
+            assert_eq!(m.layers[0].weights, W0);
+            assert_eq!(m.layers[0].bias, [0.1, -0.2]);
+            assert_eq!(m.layers[1].weights, W1);
+            // `outputs` (the first output) is raw; `action` is its ArgMax.
+            let want = if output.is_none() {
+                Tail::Raw
+            } else {
+                Tail::Argmax
+            };
+            assert_eq!(m.tail, want);
+        }
+    }
+
+    #[test]
+    fn a_tanh_head_with_its_rescaling_gives_the_bounds_back() {
+        let (low, high) = ([-2.0, -1.0], [2.0, 3.0]);
+        let bytes = exported(HeadSpec::ContinuousTanh {
+            low: &low,
+            high: &high,
+        });
+        let m = read_onnx(&bytes, Some("action")).unwrap();
+        let space = |dim| Space::Box {
+            dim,
+            low: [-10.0; 8],
+            high: [10.0; 8],
+        };
+        let p = policy_for(m, &space(3), &space(2), None).unwrap();
+        // picorl writes low + 0.5 * (tanh + 1) * (high - low) = tanh * (high - low) / 2 + (low + high) / 2.
+        assert_eq!(
+            p.head,
+            HeadExport::TanhScale {
+                low: low.to_vec(),
+                high: high.to_vec()
+            }
+        );
+        // The clip head (Min(Max(x, low), high)).
+        let bytes = exported(HeadSpec::ContinuousClip {
+            low: &low,
+            high: &high,
+        });
+        let m = read_onnx(&bytes, Some("action")).unwrap();
+        assert_eq!(
+            m.tail,
+            Tail::Clip {
+                low: low.to_vec(),
+                high: high.to_vec()
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_operator_is_named_and_sizes_are_checked() {
+        let bytes = exported(HeadSpec::Discrete { n: 2 });
+        let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
+        let g = m.graph.as_mut().unwrap();
+        // The hidden activation (Clip) becomes a convolution.
+        let clip = g
+            .node
+            .iter_mut()
+            .find(|n| n.op_type.as_deref() == Some("Clip"))
+            .unwrap();
+        clip.op_type = Some("Conv".into());
+        clip.name = Some("conv1".into());
+        let err = read_onnx(&m.encode_to_vec(), None).unwrap_err().to_string();
+        assert!(
+            err.starts_with("node conv1 (Conv): convolutional layers are not supported"),
+            "{err}"
+        );
+        let err = read_onnx(b"\xff\xff", None).unwrap_err().to_string();
+        assert!(err.starts_with("not an ONNX model"), "{err}");
+        let ok = read_onnx(&bytes, None).unwrap();
+        let err = policy_for(
+            ok,
+            &Space::Discrete { n: 1 },
+            &Space::Discrete { n: 2 },
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("takes 3 observation values"), "{err}");
+    }
 }

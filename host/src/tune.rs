@@ -131,6 +131,9 @@ pub struct TuneArgs {
     /// One JSON object on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Only the summary of OUT's `tune.json` (the driver runs this when its trials are done).
+    #[arg(long, hide = true)]
+    pub finish: bool,
 }
 
 /// One trial of `tune.json`.
@@ -208,6 +211,9 @@ pub fn tune(a: TuneArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("tune/{}-{}", a.algo, a.env)));
+    if a.finish {
+        return finish(&a, &out);
+    }
     let driver_dir = out.join(".picorl-tune");
     std::fs::create_dir_all(&driver_dir)
         .with_context(|| format!("--out {}: creating it", out.display()))?;
@@ -268,8 +274,7 @@ pub fn tune(a: TuneArgs) -> Result<()> {
         .args(["--storage", &storage, "--study", &study])
         .args(["--out", &out.display().to_string()])
         .args(["--seed", &a.seed.to_string(), "--pruner", &a.pruner])
-        .args(["--heartbeat", &a.heartbeat.to_string()])
-        .args(["--parent-pid", &std::process::id().to_string()]);
+        .args(["--heartbeat", &a.heartbeat.to_string()]);
     if let Some(s) = a.sampler_seed {
         cmd.args(["--sampler-seed", &s.to_string()]);
     }
@@ -282,28 +287,32 @@ pub fn tune(a: TuneArgs) -> Result<()> {
     for t in &train_args {
         cmd.arg(format!("--train-arg={t}"));
     }
-    let _ = std::fs::remove_file(out.join("tune.json"));
-    let status = cmd
-        .status()
-        .with_context(|| format!("running the tune driver with {}", python.display()))?;
-    match status.code() {
-        Some(0) => {}
-        // The driver has printed its own `error:` line (bad --space, no optuna, bad storage).
-        Some(2) => std::process::exit(2),
-        Some(130) => bail!(
-            "tune: stopped; this worker's running trials are marked failed in study {study} ({})",
-            out.join("tune.json").display()
-        ),
-        Some(c) => bail!(
-            "tune: the driver ({}) exited with status {c}",
-            python.display()
-        ),
-        None => bail!(
-            "tune: the driver ({}) was killed by a signal",
-            python.display()
-        ),
+    // What the driver runs when its trials are done: this command's summary.
+    let mut finish_argv = vec![
+        "tune".to_string(),
+        "--finish".into(),
+        "--algo".into(),
+        a.algo.clone(),
+        "--env".into(),
+        a.env.clone(),
+        "--trials".into(),
+        a.trials.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    if a.json {
+        finish_argv.push("--json".into());
     }
-    finish(&a, &out)
+    cmd.arg(format!("--finish={}", serde_json::to_string(&finish_argv)?));
+    let _ = std::fs::remove_file(out.join("tune.json"));
+    // The driver takes this process's place, so that a signal to this worker (Ctrl-C, a
+    // scheduler's SIGTERM) reaches the process that marks the running trials failed; it prints
+    // its own `error:` line and exits 1 on failure, and runs `picorl tune --finish` at the end.
+    let err = std::os::unix::process::CommandExt::exec(&mut cmd);
+    Err(anyhow!(
+        "tune: running the driver with {}: {err} (set PICORL_PYTHON to the project venv's python)",
+        python.display()
+    ))
 }
 
 /// `best.toml`, the table (or JSON) and the plot, from the driver's `tune.json`.
@@ -340,15 +349,24 @@ fn finish(a: &TuneArgs, out: &Path) -> Result<()> {
         .collect();
     let png = out.join("best_trials.png");
     if !local.is_empty() {
-        let mut argv = vec!["picorl", "plot", "--by-run", "--out"];
-        let png_s = png.display().to_string();
-        argv.push(&png_s);
-        let title = format!("picorl tune: best trials of {}", r.study);
-        argv.extend(["--title", &title]);
-        argv.extend(&local);
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv)?;
-        // The plot prints a line per run; the summary below is what this command reports.
-        crate::cli::run(cli).context("plotting the best trials")?;
+        // `picorl plot` itself, its own lines kept off this command's stdout.
+        let exe = std::env::current_exe().context("finding the picorl binary for the plot")?;
+        let plot = Command::new(exe)
+            .args(["plot", "--by-run", "--out"])
+            .arg(&png)
+            .args([
+                "--title",
+                &format!("picorl tune: best trials of {}", r.study),
+            ])
+            .args(&local)
+            .output()
+            .context("running picorl plot")?;
+        if !plot.status.success() {
+            bail!(
+                "plotting the best trials: {}",
+                String::from_utf8_lossy(&plot.stderr).trim()
+            );
+        }
     }
     let overhead: Vec<f64> = r
         .trials
