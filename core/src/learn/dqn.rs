@@ -14,7 +14,11 @@
 //! moments, the batch and its activations) plus the replay storage.
 
 use super::{Adam, LearnError, Mlp};
-use crate::env::{Action, Env, EnvError, MAX_OBS_DIM};
+use crate::env::{Action, Env, EnvError};
+
+/// The most observation values this learner's stack buffers hold (core's environments are
+/// unbounded; an on-device DQN learns small ones).
+pub const MAX_OBS_DIM: usize = 64;
 use crate::nn::Activation;
 use crate::replay::{ActionShape, ReplayBuffer, ReplayError, Transition};
 use crate::rng::{self, Pcg32};
@@ -133,7 +137,7 @@ pub enum DqnError {
     /// The replay buffer refused a transition or a read.
     Replay(ReplayError),
     /// The environment's actions are not discrete, or there are more than [`MAX_ACTIONS`], or
-    /// its observations are longer than the environment module's `MAX_OBS_DIM`.
+    /// its observations are longer than [`MAX_OBS_DIM`].
     Unsupported,
     /// The workspace is shorter than [`workspace_len`].
     Workspace {

@@ -356,6 +356,11 @@ fn derivative(act: Activation, y: &[f32], dz: &mut [f32]) {
                 }
             }
         }
+        Activation::Sigmoid => {
+            for (d, &v) in dz.iter_mut().zip(y) {
+                *d *= v * (1.0 - v);
+            }
+        }
     }
 }
 
