@@ -74,14 +74,33 @@ impl ResolvedConfig {
             ),
             None => bail!("{}: no [hyper] table", path.display()),
         };
-        let run = RunOptions::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let run = RunOptions::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
             let message = e.message().to_string();
-            // The key the message names (`missing field `seed``, `unknown field `x``), if any.
-            let key = message.split('`').nth(1).unwrap_or("");
-            let line = top_level_line(&text, key)
+            // The key: the one the message names (`missing field `seed``), else the one at the
+            // error's place when the table is read back from text (a table loses the places).
+            let named = message.split('`').nth(1).unwrap_or("").to_string();
+            let key = if named.is_empty() {
+                toml::to_string(&table)
+                    .ok()
+                    .and_then(|t| {
+                        let span = toml::from_str::<RunOptions>(&t).err()?.span()?;
+                        let at = t[..span.start.min(t.len())].matches('\n').count();
+                        let line = t.lines().nth(at)?;
+                        Some(line.split('=').next()?.trim().trim_matches('"').to_string())
+                    })
+                    .unwrap_or_default()
+            } else {
+                named
+            };
+            let line = top_level_line(&text, &key)
                 .map(|l| format!(" line {l}"))
                 .unwrap_or_default();
-            anyhow!("{}{line}: {}", path.display(), one_line(&message))
+            let culprit = if key.is_empty() || message.contains(&format!("`{key}`")) {
+                String::new()
+            } else {
+                format!("`{key}`: ")
+            };
+            anyhow!("{}{line}: {culprit}{}", path.display(), one_line(&message))
         })?;
         Ok(Self { run, hyper })
     }
