@@ -79,7 +79,9 @@ impl ResolvedConfig {
             // The key: the one the message names (`missing field `seed``), else the one at the
             // error's place when the table is read back from text (a table loses the places).
             let named = message.split('`').nth(1).unwrap_or("").to_string();
-            let key = if named.is_empty() {
+            let is_field =
+                message.starts_with("missing field") || message.starts_with("unknown field");
+            let key = if !is_field {
                 toml::to_string(&table)
                     .ok()
                     .and_then(|t| {
@@ -477,8 +479,56 @@ mod tests {
     #[test]
     fn wrong_type_is_an_error() {
         let src = Source::BuiltIn("t");
+        // From --set: the error names that --set, not the file it overrides.
         let mut s = toml::Table::new();
-        apply_set::<H>(&mut s, "lr=fast").unwrap();
-        assert!(resolve::<H>(s, &src).is_err());
+        let e = apply_set::<H>(&mut s, "lr=fast").unwrap_err().to_string();
+        assert!(e.starts_with("--set lr=fast: "), "{e}");
+        // From a file: the file.
+        let mut s = toml::Table::new();
+        s.insert("lr".into(), toml::Value::String("fast".into()));
+        let e = resolve::<H>(s, &src).unwrap_err().to_string();
+        assert!(e.starts_with("built-in t: "), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_run_config_names_its_line() {
+        let dir = std::env::temp_dir().join(format!("picorl-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let good = ResolvedConfig {
+            run: RunOptions {
+                algo: "dqn".into(),
+                env: "CartPole-v1".into(),
+                env_kwargs: BTreeMap::new(),
+                seed: 0,
+                device: "cpu".into(),
+                threads: 1,
+                total_steps: 100,
+                eval_every: 0,
+                eval_episodes: 1,
+                stop_at_return: None,
+            },
+            hyper: toml::Table::new(),
+        }
+        .to_toml()
+        .unwrap();
+        let line = good
+            .lines()
+            .position(|l| l.starts_with("total_steps"))
+            .unwrap()
+            + 1;
+        std::fs::write(&path, good.replace("total_steps = 100", "total_steps = -3")).unwrap();
+        let e = ResolvedConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("line {line}: `total_steps`")) && !e.contains('|'),
+            "{e}"
+        );
+        std::fs::write(&path, good.replace("total_steps = 100", "total_steps = ")).unwrap();
+        let e = ResolvedConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("line {line}:")) && !e.contains('|'),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
