@@ -205,7 +205,11 @@ fn out_of_range_values_are_refused_before_anything_is_written() {
         (&["--total-steps", "0"][..], "--total-steps"),
         (&["--eval-episodes", "0"], "--eval-episodes"),
     ] {
-        fails(&picorl(&train_args(run_s, extra)), 2, &[culprit, "from 1 to"]);
+        fails(
+            &picorl(&train_args(run_s, extra)),
+            2,
+            &[culprit, "from 1 to"],
+        );
         assert!(!run.exists(), "{extra:?} left {}", run.display());
     }
     let mut a = train_args(run_s, &[]);
