@@ -172,18 +172,19 @@ pub fn train_seeds(a: &TrainArgs) -> Result<()> {
         .into());
     }
     if !summaries.is_empty() {
+        // `picorl plot` of the seeds, its report on stderr: stdout holds the summaries only.
         let out = parent.join("seeds.png");
-        let plot = crate::plot::PlotArgs {
-            runs: summaries.keys().map(|s| run_dir(&parent, *s)).collect(),
-            out: out.clone(),
-            source: crate::plot::Source::Auto,
-            x: crate::plot::XAxis::Steps,
-            title: None,
-            size: None,
-        };
-        match crate::plot::compare(&plot) {
-            Ok(_) => eprintln!("plot of the seeds: {}", out.display()),
-            Err(e) => eprintln!("warning: {} not drawn: {e:#}", out.display()),
+        let plotted = Command::new(&exe)
+            .arg("plot")
+            .args(summaries.keys().map(|s| run_dir(&parent, *s)))
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::io::stderr())
+            .status();
+        match plotted {
+            Ok(s) if s.success() => eprintln!("plot of the seeds: {}", out.display()),
+            Ok(s) => eprintln!("warning: {} not drawn (picorl plot: {s})", out.display()),
+            Err(e) => eprintln!("warning: {} not drawn: {e}", out.display()),
         }
     }
     if let Some((seed, e)) = failed.first() {

@@ -191,8 +191,6 @@ fn out_of_range_values_are_refused_before_anything_is_written() {
         (&["--set", "buffer_size=0"], "buffer_size"),
         (&["--set", "hidden=[64, 0]"], "hidden"),
         (&["--set", "learning_rate=fast"], "learning_rate"),
-        (&["--total-steps", "0"], "--total-steps"),
-        (&["--eval-episodes", "0"], "--eval-episodes"),
         (&["--env-kwargs", "gravity=9.8"], "gravity"),
         (
             &["--env-kwargs", "sutton_barto_reward=maybe"],
@@ -200,6 +198,18 @@ fn out_of_range_values_are_refused_before_anything_is_written() {
         ),
     ] {
         fails(&picorl(&train_args(run_s, extra)), 1, &[culprit]);
+        assert!(!run.exists(), "{extra:?} left {}", run.display());
+    }
+    // A flag's number outside its bounds is a usage error (exit 2) that states the bounds.
+    for (extra, culprit) in [
+        (&["--total-steps", "0"][..], "--total-steps"),
+        (&["--eval-episodes", "0"], "--eval-episodes"),
+    ] {
+        fails(
+            &picorl(&train_args(run_s, extra)),
+            2,
+            &[culprit, "from 1 to"],
+        );
         assert!(!run.exists(), "{extra:?} left {}", run.display());
     }
     let mut a = train_args(run_s, &[]);

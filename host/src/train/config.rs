@@ -77,14 +77,35 @@ impl ResolvedConfig {
             ),
             None => bail!("{}: no [hyper] table", path.display()),
         };
-        let run = RunOptions::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let run = RunOptions::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
             let message = e.message().to_string();
-            // The key the message names (`missing field `seed``, `unknown field `x``), if any.
-            let key = message.split('`').nth(1).unwrap_or("");
-            let line = top_level_line(&text, key)
+            // The key: the one the message names (`missing field `seed``), else the one at the
+            // error's place when the table is read back from text (a table loses the places).
+            let named = message.split('`').nth(1).unwrap_or("").to_string();
+            let is_field =
+                message.starts_with("missing field") || message.starts_with("unknown field");
+            let key = if !is_field {
+                toml::to_string(&table)
+                    .ok()
+                    .and_then(|t| {
+                        let span = toml::from_str::<RunOptions>(&t).err()?.span()?;
+                        let at = t[..span.start.min(t.len())].matches('\n').count();
+                        let line = t.lines().nth(at)?;
+                        Some(line.split('=').next()?.trim().trim_matches('"').to_string())
+                    })
+                    .unwrap_or_default()
+            } else {
+                named
+            };
+            let line = top_level_line(&text, &key)
                 .map(|l| format!(" line {l}"))
                 .unwrap_or_default();
-            anyhow!("{}{line}: {}", path.display(), one_line(&message))
+            let culprit = if key.is_empty() || message.contains(&format!("`{key}`")) {
+                String::new()
+            } else {
+                format!("`{key}`: ")
+            };
+            anyhow!("{}{line}: {culprit}{}", path.display(), one_line(&message))
         })?;
         Ok(Self { run, hyper })
     }
@@ -461,8 +482,56 @@ mod tests {
     #[test]
     fn wrong_type_is_an_error() {
         let src = Source::BuiltIn("t");
+        // From --set: the error names that --set, not the file it overrides.
         let mut s = toml::Table::new();
-        apply_set::<H>(&mut s, "lr=fast").unwrap();
-        assert!(resolve::<H>(s, &src).is_err());
+        let e = apply_set::<H>(&mut s, "lr=fast").unwrap_err().to_string();
+        assert!(e.starts_with("--set lr=fast: "), "{e}");
+        // From a file: the file.
+        let mut s = toml::Table::new();
+        s.insert("lr".into(), toml::Value::String("fast".into()));
+        let e = resolve::<H>(s, &src).unwrap_err().to_string();
+        assert!(e.starts_with("built-in t: "), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_run_config_names_its_line() {
+        let dir = std::env::temp_dir().join(format!("picorl-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let good = ResolvedConfig {
+            run: RunOptions {
+                algo: "dqn".into(),
+                env: "CartPole-v1".into(),
+                env_kwargs: BTreeMap::new(),
+                seed: 0,
+                device: "cpu".into(),
+                threads: 1,
+                total_steps: 100,
+                eval_every: 0,
+                eval_episodes: 1,
+                stop_at_return: None,
+            },
+            hyper: toml::Table::new(),
+        }
+        .to_toml()
+        .unwrap();
+        let line = good
+            .lines()
+            .position(|l| l.starts_with("total_steps"))
+            .unwrap()
+            + 1;
+        std::fs::write(&path, good.replace("total_steps = 100", "total_steps = -3")).unwrap();
+        let e = ResolvedConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("line {line}: `total_steps`")) && !e.contains('|'),
+            "{e}"
+        );
+        std::fs::write(&path, good.replace("total_steps = 100", "total_steps = ")).unwrap();
+        let e = ResolvedConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("line {line}:")) && !e.contains('|'),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
