@@ -1177,10 +1177,12 @@ mod tests {
             high: &high,
         });
         let m = read_onnx(&bytes, Some("action")).unwrap();
-        let space = |dim| Space::Box {
+        const LOW: [f32; 3] = [-10.0; 3];
+        const HIGH: [f32; 3] = [10.0; 3];
+        let space = |dim: usize| Space::Box {
             dim,
-            low: [-10.0; 8],
-            high: [10.0; 8],
+            low: &LOW[..dim],
+            high: &HIGH[..dim],
         };
         let p = policy_for(m, &space(3), &space(2), None).unwrap();
         // picorl writes low + 0.5 * (tanh + 1) * (high - low) = tanh * (high - low) / 2 + (low + high) / 2.

@@ -510,6 +510,7 @@ mod tests {
                 eval_every: 0,
                 eval_episodes: 1,
                 stop_at_return: None,
+                gym_packages: Vec::new(),
             },
             hyper: toml::Table::new(),
         }
