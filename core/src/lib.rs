@@ -7,6 +7,9 @@
 //! - [`nn`]: dense layers over borrowed weights: f32, and int8 exactly as TensorFlow Lite Micro's
 //!   reference FULLY_CONNECTED (TFLite's arithmetic in [`nn::quant`]); SMLAD and VLDM/VMLA kernels
 //!   on Cortex-M4(F), PMADDWD on x86-64, portable code elsewhere, all giving the same bits.
+//! - [`learn`]: a native learner for small networks: MLP forward/backward (with the input
+//!   gradient), Adam and RMSprop over caller buffers, the same bits on x86-64 and Cortex-M4F, and
+//!   DQN written once on it ([`learn::dqn`]), which trains in the firmware too.
 //! - [`model`]: the `.picorl` format (`docs/model-format.md`): a checked zero-copy
 //!   [`model::ModelView`] / [`model::Model`], the writer [`model::write`] fed by a
 //!   [`model::ModelSpec`], and [`include_model!`] that embeds a model and checks its shape at

@@ -18,7 +18,8 @@ fn t(v: &[f32], shape: &[i64]) -> Tensor {
 fn to_vec(t: &Tensor) -> Vec<f32> {
     let t = t.contiguous().view(-1).to_kind(Kind::Float);
     let mut out = vec![0f32; t.numel()];
-    t.copy_data(&mut out, out.len());
+    let n = out.len();
+    t.copy_data(&mut out, n);
     out
 }
 
