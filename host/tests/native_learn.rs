@@ -29,6 +29,7 @@ fn apply(act: Activation, x: Tensor) -> Tensor {
         Activation::Relu => x.relu(),
         Activation::Tanh => x.tanh(),
         Activation::HardTanh => x.hardtanh(),
+        Activation::Sigmoid => x.sigmoid(),
     }
 }
 
