@@ -345,7 +345,11 @@ pub fn report(
             a.eval_episodes
         );
         if quant == Quant::Int8 {
-            println!("{:<28} {}", "return, f32 file", crate::progress::num(return_f32));
+            println!(
+                "{:<28} {}",
+                "return, f32 file",
+                crate::progress::num(return_f32)
+            );
         }
         println!(
             "{:<28} {} ± {}",

@@ -674,7 +674,9 @@ pub fn make_vec(id: &str, kwargs: &BTreeMap<String, String>, n: usize) -> Result
 
 /// Leaks an error message for [`EnvError::Failed`] (once per failure: a failure ends the run).
 fn external(message: String) -> EnvError {
-    EnvError::Failed { reason: Box::leak(message.into_boxed_str()) }
+    EnvError::Failed {
+        reason: Box::leak(message.into_boxed_str()),
+    }
 }
 
 /// Checks one continuous action against the declared bounds; within a rounding of them it is
