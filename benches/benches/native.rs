@@ -190,8 +190,8 @@ impl NativeSac {
             cn.forward(&c.p, &self.x_sa, B, &mut self.acts_critic[i])
                 .unwrap();
             let q = cn.output(&self.acts_critic[i], B);
-            for b in 0..B {
-                self.d_q[b] = (q[b] - self.y[b]) / B as f32;
+            for ((d, &qb), &yb) in self.d_q.iter_mut().zip(q).zip(&self.y) {
+                *d = (qb - yb) / B as f32;
             }
             let acts = &self.acts_critic[i];
             cn.backward(

@@ -1226,87 +1226,6 @@ fn finish_render(a: &RenderArgs, bytes: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn palette_maps_cube_colours_and_greys_exactly() {
-        let p = palette();
-        assert_eq!(p.len(), 768);
-        for (r, g, b) in [(0, 0, 0), (255, 255, 255), (255, 0, 0), (51, 102, 153)] {
-            let i = palette_index(r, g, b) as usize;
-            assert_eq!(&p[3 * i..3 * i + 3], &[r, g, b], "{r},{g},{b}");
-        }
-        // A grey between cube entries goes to the ramp: 128 → ramp step round(128·39/255) = 20,
-        // whose value is 20·255/39 = 130.
-        assert_eq!(palette_index(128, 128, 128), 236);
-        assert_eq!(p[3 * 236], 130);
-    }
-
-    #[test]
-    fn gif_frames_composite_back_to_the_pictures() {
-        let blank = paint(40, 30, |_| Ok(())).unwrap();
-        let boxed = paint(40, 30, |a| {
-            a.draw(&Rectangle::new(
-                [(5, 6), (12, 20)],
-                RGBColor(255, 0, 0).filled(),
-            ))?;
-            Ok(())
-        })
-        .unwrap();
-        let pictures = [&blank, &boxed, &boxed, &blank];
-        let mut enc = GifEncoder::new(40, 30).unwrap();
-        for p in pictures {
-            enc.push(p, 5).unwrap();
-        }
-        let bytes = enc.finish().unwrap();
-        let mut d = gif::DecodeOptions::new()
-            .read_info(bytes.as_slice())
-            .unwrap();
-        let mut canvas = vec![0u8; 40 * 30];
-        let mut rects = Vec::new();
-        for p in pictures {
-            let f = d.read_next_frame().unwrap().expect("a frame per picture");
-            rects.push((f.left, f.top, f.width, f.height));
-            for y in 0..f.height as usize {
-                for x in 0..f.width as usize {
-                    canvas[(f.top as usize + y) * 40 + f.left as usize + x] =
-                        f.buffer[y * f.width as usize + x];
-                }
-            }
-            let want: Vec<u8> = p
-                .rgb
-                .chunks_exact(3)
-                .map(|c| palette_index(c[0], c[1], c[2]))
-                .collect();
-            assert_eq!(canvas, want);
-        }
-        assert!(d.read_next_frame().unwrap().is_none());
-        // The first frame is whole, the second only the red box (plotters fills x 5..12 and
-        // y 6..20, ends excluded: 7×14 pixels), the third (no change) one pixel, the fourth the
-        // box again.
-        assert_eq!(
-            rects,
-            [(0, 0, 40, 30), (5, 6, 7, 14), (0, 0, 1, 1), (5, 6, 7, 14)]
-        );
-    }
-
-    #[test]
-    fn viridis_ends() {
-        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
-        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
-        assert_eq!(viridis(f64::NAN), RGBColor(68, 1, 84));
-    }
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("600x400").unwrap(), (600, 400));
-        assert!(parse_size("600").is_err());
-        assert!(parse_size("0x10").is_err());
-    }
-}
-
 /// `Quadrotor-v0` (state `[p, q (w, x, y, z), v, ω, rpm]`): two panels, a top view (x right,
 /// y up) and a side view (x right, z up), each spanning the ±1 m box outside which the episode
 /// terminates, with the target (the origin) as a cross. The vehicle is drawn 4× its size (its
@@ -1404,4 +1323,85 @@ fn quadrotor(root: &Area<'_>, s: &[f64]) -> DrawResult {
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn palette_maps_cube_colours_and_greys_exactly() {
+        let p = palette();
+        assert_eq!(p.len(), 768);
+        for (r, g, b) in [(0, 0, 0), (255, 255, 255), (255, 0, 0), (51, 102, 153)] {
+            let i = palette_index(r, g, b) as usize;
+            assert_eq!(&p[3 * i..3 * i + 3], &[r, g, b], "{r},{g},{b}");
+        }
+        // A grey between cube entries goes to the ramp: 128 → ramp step round(128·39/255) = 20,
+        // whose value is 20·255/39 = 130.
+        assert_eq!(palette_index(128, 128, 128), 236);
+        assert_eq!(p[3 * 236], 130);
+    }
+
+    #[test]
+    fn gif_frames_composite_back_to_the_pictures() {
+        let blank = paint(40, 30, |_| Ok(())).unwrap();
+        let boxed = paint(40, 30, |a| {
+            a.draw(&Rectangle::new(
+                [(5, 6), (12, 20)],
+                RGBColor(255, 0, 0).filled(),
+            ))?;
+            Ok(())
+        })
+        .unwrap();
+        let pictures = [&blank, &boxed, &boxed, &blank];
+        let mut enc = GifEncoder::new(40, 30).unwrap();
+        for p in pictures {
+            enc.push(p, 5).unwrap();
+        }
+        let bytes = enc.finish().unwrap();
+        let mut d = gif::DecodeOptions::new()
+            .read_info(bytes.as_slice())
+            .unwrap();
+        let mut canvas = vec![0u8; 40 * 30];
+        let mut rects = Vec::new();
+        for p in pictures {
+            let f = d.read_next_frame().unwrap().expect("a frame per picture");
+            rects.push((f.left, f.top, f.width, f.height));
+            for y in 0..f.height as usize {
+                for x in 0..f.width as usize {
+                    canvas[(f.top as usize + y) * 40 + f.left as usize + x] =
+                        f.buffer[y * f.width as usize + x];
+                }
+            }
+            let want: Vec<u8> = p
+                .rgb
+                .chunks_exact(3)
+                .map(|c| palette_index(c[0], c[1], c[2]))
+                .collect();
+            assert_eq!(canvas, want);
+        }
+        assert!(d.read_next_frame().unwrap().is_none());
+        // The first frame is whole, the second only the red box (plotters fills x 5..12 and
+        // y 6..20, ends excluded: 7×14 pixels), the third (no change) one pixel, the fourth the
+        // box again.
+        assert_eq!(
+            rects,
+            [(0, 0, 40, 30), (5, 6, 7, 14), (0, 0, 1, 1), (5, 6, 7, 14)]
+        );
+    }
+
+    #[test]
+    fn viridis_ends() {
+        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
+        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
+        assert_eq!(viridis(f64::NAN), RGBColor(68, 1, 84));
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("600x400").unwrap(), (600, 400));
+        assert!(parse_size("600").is_err());
+        assert!(parse_size("0x10").is_err());
+    }
 }
