@@ -119,7 +119,7 @@ pub fn bench(c: &mut Criterion) {
 
 /// DQN's gradient step on CartPole-v1 (the built-in config), plain, prioritized and noisy.
 fn dqn(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    let source = Source::BuiltIn("dqn");
+    let source = Source::BuiltIn("dqn".into());
     let section = config::section::<DqnConfig>(Dqn::CONFIG, &source, "CartPole-v1")
         .expect("dqn.toml has CartPole-v1");
     let (base, _, _) =

@@ -528,11 +528,11 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
                         )
                     })?
                     .to_string(),
-                Source::BuiltIn(leak(format!("{env}'s registered {algo} config"))),
+                Source::BuiltIn(format!("{env}'s registered {algo} config")),
             ),
             None => (
                 A::CONFIG.to_string(),
-                Source::BuiltIn(leak(format!("configs/{algo}.toml"))),
+                Source::BuiltIn(format!("configs/{algo}.toml")),
             ),
         },
     };
@@ -618,10 +618,6 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
 /// Whether a config text (valid TOML) has a section `env`.
 fn has_section(text: &str, env: &str) -> bool {
     toml::from_str::<toml::Table>(text).map_or(true, |d| d.contains_key(env))
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<()> {

@@ -102,13 +102,3 @@ pub fn evaluate(
     }
     Ok(res)
 }
-
-/// Clips a continuous action to the environment's action bounds (what SB3's `predict` does for
-/// a Gaussian policy's mean).
-pub fn clip_to_space(action: &mut [f32], space: &Space) {
-    if let Space::Box { low, high, .. } = space {
-        for ((a, l), h) in action.iter_mut().zip(low.iter()).zip(high.iter()) {
-            *a = a.clamp(*l, *h);
-        }
-    }
-}

@@ -342,7 +342,7 @@ mod tests {
             let r: Result<()> = crate::with_algo!(*name, A => (|| -> Result<()> {
                 let doc: toml::Table = toml::from_str(<A as Algorithm>::CONFIG).unwrap();
                 for env in doc.keys() {
-                    let src = Source::BuiltIn("test");
+                    let src = Source::BuiltIn("test".into());
                     let s = section::<<A as Algorithm>::Hyper>(<A as Algorithm>::CONFIG, &src, env)?;
                     let (_, table, _) = resolve::<<A as Algorithm>::Hyper>(s, &src)?;
                     let spec = crate::envs::spec(env)?;

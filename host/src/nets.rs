@@ -142,31 +142,6 @@ impl Mlp {
     }
 }
 
-/// Scales the gradients of `params` so that their joint L2 norm is at most `max_norm`
-/// (PyTorch's `clip_grad_norm_`), with one read of the norm rather than one per parameter.
-/// Returns the norm before clipping.
-pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> f64 {
-    tch::no_grad(|| {
-        let grads: Vec<Tensor> = params
-            .iter()
-            .map(Tensor::grad)
-            .filter(Tensor::defined)
-            .collect();
-        if grads.is_empty() {
-            return 0.0;
-        }
-        let flat: Vec<Tensor> = grads.iter().map(|g| g.view(-1)).collect();
-        let norm = Tensor::cat(&flat, 0).norm().double_value(&[]);
-        let coef = max_norm / (norm + 1e-6);
-        if coef < 1.0 {
-            for mut g in grads {
-                let _ = g.g_mul_scalar_(coef);
-            }
-        }
-        norm
-    })
-}
-
 /// A tensor's values as a flat `Vec<f32>` (moved to the CPU first).
 pub fn tensor_to_vec(t: &Tensor) -> Vec<f32> {
     let t = t

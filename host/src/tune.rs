@@ -25,19 +25,6 @@ use crate::train::files::write_atomic;
 const DRIVER: &str = include_str!("../python/tune.py");
 const SPACES: &str = include_str!("../python/tune_spaces.py");
 
-/// The algorithms `picorl train` knows.
-const ALGOS: &[&str] = &[
-    "qlearning",
-    "sarsa",
-    "dqn",
-    "reinforce",
-    "a2c",
-    "ppo",
-    "ddpg",
-    "td3",
-    "sac",
-];
-
 /// The `after_help` of `picorl tune`.
 pub const TUNE_HELP: &str = "\
 Objective (maximized): the mean return of the run's last evaluation; with --stop-at-return R, a
@@ -168,34 +155,10 @@ struct Report {
     best: Option<Best>,
 }
 
-/// The Python that runs the driver: `PICORL_PYTHON`, else the venv of `PICORL_VENV`, else the
-/// venv this binary was built against (its libtorch's), else `python3` on PATH.
-pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("PICORL_PYTHON") {
-        return p.into();
-    }
-    if let Some(v) = std::env::var_os("PICORL_VENV") {
-        let p = Path::new(&v).join("bin/python3");
-        if p.exists() {
-            return p;
-        }
-    }
-    // .../venv/lib/python3.X/site-packages/torch/lib → .../venv/bin/python3
-    if let Some(lib) = option_env!("PICORL_LIBTORCH_BUILD_DIR") {
-        if let Some(venv) = Path::new(lib).ancestors().nth(5) {
-            let p = venv.join("bin/python3");
-            if p.exists() {
-                return p;
-            }
-        }
-    }
-    "python3".into()
-}
-
 /// `picorl tune`.
 pub fn tune(a: TuneArgs) -> Result<()> {
-    if !ALGOS.contains(&a.algo.as_str()) {
-        bail!("--algo {}: expected one of {}", a.algo, ALGOS.join(", "));
+    if !crate::algo::NAMES.contains(&a.algo.as_str()) {
+        bail!("--algo {}: expected one of {}", a.algo, crate::algo::NAMES.join(", "));
     }
     if !a.env.starts_with("gym:") {
         crate::envs::spec(&a.env).with_context(|| format!("--env {}", a.env))?;
@@ -260,7 +223,7 @@ pub fn tune(a: TuneArgs) -> Result<()> {
     if let Some(r) = a.stop_at_return {
         train_args.extend(["--stop-at-return".into(), format!("{r:?}")]);
     }
-    let python = python();
+    let python = crate::gym::python();
     let mut cmd = Command::new(&python);
     cmd.arg(driver_dir.join("tune.py"))
         .args(["--picorl", &exe.display().to_string()])

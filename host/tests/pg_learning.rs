@@ -26,7 +26,7 @@ struct Opts<'a> {
 /// Trains `A` on `env` with seed `seed` into a fresh temporary directory; returns the summary and
 /// the run directory (removed by the caller).
 fn train<A: Algorithm>(env: &str, seed: u64, o: Opts<'_>) -> (serde_json::Value, PathBuf) {
-    let source = Source::BuiltIn("test");
+    let source = Source::BuiltIn("test".into());
     let text = o.config.unwrap_or(A::CONFIG);
     let section = config::section::<A::Hyper>(text, &source, env).unwrap();
     let (_, hyper, run_keys) = config::resolve::<A::Hyper>(section, &source).unwrap();

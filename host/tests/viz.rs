@@ -185,7 +185,7 @@ fn an_episode_becomes_a_gif_of_every_drawn_step() {
 }
 
 fn train_tabular(seed: u64, tag: &str) -> PathBuf {
-    let source = CfgSource::BuiltIn("test");
+    let source = CfgSource::BuiltIn("test".into());
     let section = config::section::<<QLearning as Algorithm>::Hyper>(
         QLearning::CONFIG,
         &source,

@@ -876,7 +876,7 @@ pub(crate) mod testing {
         sets: &[&str],
         stop: Option<f64>,
     ) -> ResolvedConfig {
-        let src = Source::BuiltIn("test");
+        let src = Source::BuiltIn("test".into());
         let mut section = config::section::<A::Hyper>(A::CONFIG, &src, env).unwrap();
         for s in sets {
             config::apply_set::<A::Hyper>(&mut section, s).unwrap();

@@ -15,8 +15,8 @@
 //!
 //! Acting: with `cpu_acting` (the default), the greedy action comes from a copy of the
 //! Q-network's export run through `picorl-core`'s f32 layers ([`CpuNet`]), refreshed after each
-//! round of updates. Measured on the 2-core development machine (one thread, 4-64-64-2 network,
-//! `timing_notes` below): a libtorch forward pass of one observation costs 18-34 µs, the core copy
+//! round of updates. Measured on the 2-core development machine (one thread, 4-64-64-2 network;
+//! the criterion benches `nn/` and `learn/dqn` measure the same today): a libtorch forward pass of one observation costs 18-34 µs, the core copy
 //! 1.1 µs, and a refresh 27-37 µs, paid once per round (every 128 steps on CartPole). Noisy
 //! networks act through libtorch, with noise drawn afresh at every step.
 //!
@@ -957,7 +957,7 @@ mod tests {
         total: u64,
         stop: Option<f64>,
     ) -> ResolvedConfig {
-        let src = Source::BuiltIn("dqn.toml");
+        let src = Source::BuiltIn("dqn.toml".into());
         let mut section = config::section::<DqnConfig>(Dqn::CONFIG, &src, env).unwrap();
         for s in sets {
             config::apply_set::<DqnConfig>(&mut section, s).unwrap();
@@ -1072,65 +1072,6 @@ mod tests {
             let obs = [0.01f32, 0.1, -0.02, 0.3];
             assert_eq!(a.q_values(&obs), b.q_values(&obs));
             let _ = std::fs::remove_dir_all(&dir);
-        }
-    }
-
-    /// Timing notes behind `cpu_acting` and the CartPole config, in CPU time of the test's thread
-    /// (robust to a loaded machine): run with `--ignored --nocapture timing_notes`.
-    #[test]
-    #[ignore]
-    fn timing_notes() {
-        tch::set_num_threads(1);
-        let cpu_ns = || -> f64 {
-            std::fs::read_to_string("/proc/thread-self/schedstat")
-                .ok()
-                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-                .unwrap_or(f64::NAN)
-        };
-        let time = |n: usize, f: &mut dyn FnMut()| {
-            let c = cpu_ns();
-            for _ in 0..n {
-                f();
-            }
-            (cpu_ns() - c) / 1e3 / n as f64
-        };
-        for (hidden, batch) in [(vec![64, 64], 128), (vec![256, 256], 64)] {
-            let cfg = DqnConfig {
-                hidden: hidden.clone(),
-                batch_size: batch,
-                dueling: true,
-                ..Default::default()
-            };
-            let mut d = Dqn::new(&setup("CartPole-v1", 0), cfg).unwrap();
-            let obs = [0.01f32, 0.02, -0.03, 0.04];
-            let tch_us = time(20_000, &mut || {
-                let x = Tensor::from_slice(&obs).view([1, -1]);
-                let q = tch::no_grad(|| d.q.forward(&x, Mode::Act));
-                std::hint::black_box(argmax(&tensor_to_vec(&q)));
-            });
-            let mut cpu = CpuNet::new(&d.q.export());
-            let cpu_us = time(20_000, &mut || {
-                std::hint::black_box(argmax(cpu.forward(&obs).unwrap()));
-            });
-            let refresh_us = time(1000, &mut || cpu.refresh(&d.q.export()));
-            for k in 0..1000 {
-                push(
-                    &mut d,
-                    [k as f32 * 1e-3, 0.0, 0.0, 0.0],
-                    k % 2,
-                    1.0,
-                    [0.0; 4],
-                    false,
-                    1,
-                );
-            }
-            let upd_us = time(2000, &mut || {
-                d.update(false).unwrap();
-            });
-            eprintln!(
-                "hidden {hidden:?}: tch forward {tch_us:.1} µs, core copy {cpu_us:.2} µs, refresh {refresh_us:.1} µs, \
-                 update (batch {batch}) {upd_us:.0} µs (CPU time)"
-            );
         }
     }
 }

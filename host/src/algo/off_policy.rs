@@ -1,4 +1,4 @@
-//! What every off-policy learner shares (DQN now; DDPG, TD3 and SAC later): collecting
+//! What every off-policy learner (DQN, DDPG, TD3, SAC) shares: collecting
 //! transitions from a [`VecEnv`] into replay, n-step returns, uniform or prioritized sampling into
 //! tensors, target-network updates, SB3's linear schedule, and a CPU copy of a network for acting.
 //!

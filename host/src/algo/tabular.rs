@@ -479,7 +479,7 @@ mod tests {
     /// The built-in config of `A` for `env`, with `kwargs` and `--set` overrides, as `picorl train`
     /// resolves it (seed 0, CPU, evaluation only at the end).
     fn builtin<A: Algorithm>(env: &str, kwargs: &[(&str, &str)], sets: &[&str]) -> ResolvedConfig {
-        let src = Source::BuiltIn("test");
+        let src = Source::BuiltIn("test".into());
         let mut section = config::section::<A::Hyper>(A::CONFIG, &src, env).unwrap();
         for s in sets {
             config::apply_set::<A::Hyper>(&mut section, s).unwrap();

@@ -126,7 +126,7 @@ impl ResolvedConfig {
 #[derive(Debug, Clone)]
 pub enum Source {
     /// The built-in file of an algorithm.
-    BuiltIn(&'static str),
+    BuiltIn(String),
     /// A user's `--config FILE`.
     File(PathBuf),
 }
@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn section_resolve_and_set() {
-        let src = Source::BuiltIn("test.toml");
+        let src = Source::BuiltIn("test.toml".into());
         let mut s = section::<H>(TEXT, &src, "CartPole-v1").unwrap();
         apply_set::<H>(&mut s, "hidden=[32, 16]").unwrap();
         apply_set::<H>(&mut s, "act=relu").unwrap();
@@ -438,7 +438,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named_with_their_line() {
-        let src = Source::BuiltIn("test.toml");
+        let src = Source::BuiltIn("test.toml".into());
         let e = section::<H>(TEXT, &src, "Acrobot-v1")
             .unwrap_err()
             .to_string();
@@ -457,7 +457,7 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_their_key() {
-        let src = Source::BuiltIn("t");
+        let src = Source::BuiltIn("t".into());
         for (set, culprit) in [
             ("lr=nan", "`lr` = NaN"),
             ("lr=inf", "`lr` = inf"),
@@ -481,7 +481,7 @@ mod tests {
 
     #[test]
     fn wrong_type_is_an_error() {
-        let src = Source::BuiltIn("t");
+        let src = Source::BuiltIn("t".into());
         // From --set: the error names that --set, not the file it overrides.
         let mut s = toml::Table::new();
         let e = apply_set::<H>(&mut s, "lr=fast").unwrap_err().to_string();
