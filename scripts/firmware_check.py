@@ -97,6 +97,14 @@ try:
     # simulation that the controller steps as the host does; 20 episodes from 20 seeds.
     quad = train("td3-quadrotor", "td3", "Quadrotor-v0", 1500, ["--set", "learning_starts=500"])
     mode(quad, "Quadrotor-v0", "int8", episodes=20)
+    # A policy of the wrong shape for the environment stops the build in a const check: one
+    # `error:` line that says so, not the compiler's dump (the committed file names no env).
+    r = subprocess.run([str(ROOT / "firmware-example" / "run"), "--policy",
+                        str(ROOT / "firmware-example" / "policies" / "cartpole-ppo-int8.picorl"),
+                        "--env", "Acrobot-v1", "--build-only"], capture_output=True, text=True)
+    errs = [l for l in r.stderr.splitlines() if l.startswith("error")]
+    check(r.returncode == 1 and len(errs) == 1 and "differs" in errs[0] and "E0080" not in r.stderr,
+          f"a CartPole policy for Acrobot-v1: exit {r.returncode}, {errs}")
     lake = train("qlearning-frozenlake", "qlearning", "FrozenLake-v1", 150000)
     mode(lake, "FrozenLake-v1", "f32", episodes=20)
     # On-device learning: the seed's hyper-parameters, 200 episodes, must learn core's golden
