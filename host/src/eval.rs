@@ -2,7 +2,7 @@
 //! exported `.picorl` file (through `picorl-core`, the firmware's code).
 
 use anyhow::{Context, Result};
-use picorl_core::env::{Action, Env, Space};
+use picorl_core::env::{Action, Env};
 
 /// An action owned by the caller, turned into core's [`Action`] to step an environment.
 #[derive(Debug, Clone, PartialEq)]

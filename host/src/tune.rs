@@ -158,7 +158,11 @@ struct Report {
 /// `picorl tune`.
 pub fn tune(a: TuneArgs) -> Result<()> {
     if !crate::algo::NAMES.contains(&a.algo.as_str()) {
-        bail!("--algo {}: expected one of {}", a.algo, crate::algo::NAMES.join(", "));
+        bail!(
+            "--algo {}: expected one of {}",
+            a.algo,
+            crate::algo::NAMES.join(", ")
+        );
     }
     if !a.env.starts_with("gym:") {
         crate::envs::spec(&a.env).with_context(|| format!("--env {}", a.env))?;
