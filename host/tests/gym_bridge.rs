@@ -564,7 +564,15 @@ fn a_users_module_trains_with_sac_and_ppo_exports_and_evaluates_through_core() {
         let file = dir.join(format!("{algo}.picorl"));
         let f = file.to_string_lossy().to_string();
         let report: serde_json::Value = serde_json::from_str(&succeeds(&picorl(&[
-            "export", &run, "--out", &f, "--quant", "int8", "--json",
+            "export",
+            &run,
+            "--out",
+            &f,
+            "--quant",
+            "int8",
+            "--eval-episodes",
+            "20",
+            "--json",
         ])))
         .unwrap();
         let exported = report["return_exported"].as_f64().unwrap();
@@ -575,7 +583,8 @@ fn a_users_module_trains_with_sac_and_ppo_exports_and_evaluates_through_core() {
             (exported - reference).abs() < 0.2 * reference.abs(),
             "{algo}: int8 {exported} against the run's own {reference}"
         );
-        // `picorl eval FILE` goes through core on the report's seeds (0..20): the same returns.
+        // `picorl eval FILE` goes through core on the report's seeds (0..20, `--eval-episodes 20`):
+        // the same returns.
         let eval: serde_json::Value = serde_json::from_str(&succeeds(&picorl(&[
             "eval",
             &f,
