@@ -14,6 +14,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace (release: the learning tests train real policies)"
 cargo test --workspace --release
 
+step "./x install: the binary copied to a directory of its own runs from / with a bare environment"
+install_dir="$(mktemp -d)/bin"
+scripts/install.sh "$install_dir"
+(cd / && env -i "$install_dir/picorl" --version)
+rm -rf "$(dirname "$install_dir")"
+
 step "picorl-core for thumbv7em-none-eabihf: the proof that core is no_std and allocation-free"
 PATH="$LLD_DIR:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-D warnings" \
   /usr/bin/cargo build -p picorl-core --release --target thumbv7em-none-eabihf \
