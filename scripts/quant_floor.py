@@ -15,7 +15,7 @@ the test observations:
     can do; and one range per layer),
   - the weights, per-output-channel symmetric int8 (round to nearest, TFLite's converter; and the
     error-compensating rounding of GPTQ, Frantar et al. 2023, on the calibration inputs, as
-    `host/src/quant_fit.rs` does),
+    `host/src/export/fit.rs` does),
   - and, last, activations at 8..16 bits with GPTQ-rounded int8 weights.
 
 This is a model of the int8 network in f64 (fake quantization), not core's integer arithmetic;

@@ -11,7 +11,7 @@ use picorl_core::env::{
     make, Acrobot, Action, CartPole, CliffWalking, Env, EnvOptions, FrozenLake, MapDesc,
     MountainCar, MountainCarContinuous, Pendulum, Space, Taxi,
 };
-use picorl_host::vec_env::{Actions, VecEnv};
+use picorl_host::envs::vec_env::{Actions, VecEnv};
 
 pub fn bench(c: &mut Criterion) {
     let mut env = CartPole::new();

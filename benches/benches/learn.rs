@@ -21,10 +21,10 @@ use picorl_core::env::Action;
 use picorl_core::replay::Transition;
 use picorl_host::algo::actor_critic::ActorCritic;
 use picorl_host::algo::dqn::{Dqn, DqnConfig};
+use picorl_host::algo::nets::Activation;
 use picorl_host::algo::pg_state::PgOptimizer;
 use picorl_host::algo::ppo::{self, PpoConfig, Schedule};
 use picorl_host::algo::rollout::{gae, Rollout};
-use picorl_host::nets::Activation;
 use picorl_host::train::config::{self, RunOptions, Source};
 use picorl_host::train::{Algorithm, Setup};
 

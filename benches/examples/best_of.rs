@@ -11,7 +11,7 @@ use picorl_core::env::{
     make, Acrobot, Action, CartPole, CliffWalking, Env, EnvOptions, FrozenLake, MapDesc,
     MountainCar, MountainCarContinuous, Pendulum, Space, Taxi,
 };
-use picorl_host::vec_env::{Actions, VecEnv};
+use picorl_host::envs::vec_env::{Actions, VecEnv};
 
 /// One environment stepped as `benches/env.rs` steps it (best of 300 batches of 2000 steps).
 fn single<E: Env>(name: &str, mut env: E) {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Instant;
 
-use picorl_host::vec_env::Actions;
+use picorl_host::envs::vec_env::Actions;
 
 const COPIES: usize = 8;
 const STEPS: usize = 2000;
@@ -36,7 +36,7 @@ print(best)
 "#;
 
 fn main() -> anyhow::Result<()> {
-    let python = picorl_host::gym::python();
+    let python = picorl_host::envs::gym::python();
     let out = Command::new(&python)
         .args(["-c", PYTHON])
         .args([COPIES.to_string(), STEPS.to_string(), ROUNDS.to_string()])
@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     }
     let gymnasium: f64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
 
-    let mut v = picorl_host::gym::make_vec("gym:CartPole-v1", &BTreeMap::new(), COPIES)?;
+    let mut v = picorl_host::envs::gym::make_vec("gym:CartPole-v1", &BTreeMap::new(), COPIES)?;
     v.reset(0)?;
     let acts: Vec<Vec<u32>> = (0..STEPS as u32)
         .map(|t| (0..COPIES as u32).map(|i| (t * 7 + i * 3) % 2).collect())

@@ -22,7 +22,7 @@ use picorl_benches::{best, random_mlp, write_model};
 use picorl_core::env::{Action, Env, Space};
 use picorl_core::model::Model;
 use picorl_core::policy::Policy;
-use picorl_host::vec_env::{Actions, VecEnv};
+use picorl_host::envs::vec_env::{Actions, VecEnv};
 use serde_json::{json, Value};
 
 /// Best-of nanoseconds per step of `env` with a fixed cycle of actions.

@@ -6,10 +6,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // A closed stdout (`picorl env list | head -3`) ends every command quietly, once, here.
-    picorl_host::pipe::quiet_on_closed_stdout();
+    picorl_host::util::pipe::quiet_on_closed_stdout();
     let cli = picorl_host::cli::Cli::parse();
     match picorl_host::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => picorl_host::pipe::exit_for(&e),
+        Err(e) => picorl_host::util::pipe::exit_for(&e),
     }
 }

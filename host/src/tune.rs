@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Args;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -55,71 +54,51 @@ Examples:
   picorl tune --algo ppo --env CartPole-v1 --trials 50 --jobs 2 --stop-at-return 475 --out tune/ppo
   picorl tune --algo dqn --env CartPole-v1 --trials 20 --storage postgresql://tune@db/optuna --study dqn-cp";
 
-/// `picorl tune`.
-#[derive(Args, Debug)]
-pub struct TuneArgs {
-    /// The algorithm: qlearning, sarsa, dqn, reinforce, a2c, ppo, ddpg, td3 or sac.
-    #[arg(long)]
+/// What `picorl tune` does, from its arguments (`picorl tune --help` says what each
+/// means and defaults to).
+#[derive(Debug, Clone)]
+pub struct TuneOptions {
+    /// `--algo`.
     pub algo: String,
-    /// The environment id.
-    #[arg(long)]
+    /// `--env`.
     pub env: String,
-    /// Trials this worker runs (the study holds every worker's).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--trials`.
     pub trials: u32,
-    /// Trials run at once by this worker.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--jobs`.
     pub jobs: u32,
-    /// The study's database, as SQLAlchemy names it (default: sqlite:///OUT/study.db).
-    #[arg(long, value_name = "URL")]
+    /// `--storage`.
     pub storage: Option<String>,
-    /// The study's name (default: ALGO-ENV).
-    #[arg(long, value_name = "NAME")]
+    /// `--study`.
     pub study: Option<String>,
-    /// The directory of the trials' runs, best.toml and the summary (default: tune/ALGO-ENV).
-    #[arg(long)]
+    /// `--out`.
     pub out: Option<PathBuf>,
-    /// The seed of every trial's training.
-    #[arg(long, default_value_t = 0)]
+    /// `--seed`.
     pub seed: u64,
-    /// Seed Optuna's sampler too (reproducible with --jobs 1 and one worker).
-    #[arg(long, value_name = "N")]
+    /// `--sampler-seed`.
     pub sampler_seed: Option<u64>,
-    /// Optuna's pruner: median, halving (successive halving) or none.
-    #[arg(long, default_value = "median", value_parser = ["median", "halving", "none"])]
+    /// `--pruner`.
     pub pruner: String,
-    /// A TOML file overriding the built-in search space (a table per key).
-    #[arg(long, value_name = "FILE")]
+    /// `--space`.
     pub space: Option<PathBuf>,
-    /// The trials' base config (default: the built-in one) as `picorl train --config` takes it.
-    #[arg(long, value_name = "FILE")]
+    /// `--config`.
     pub config: Option<PathBuf>,
-    /// Environment steps per trial (default: the config's budget).
-    #[arg(long)]
+    /// `--total-steps`.
     pub total_steps: Option<u64>,
-    /// Evaluate, and report to the pruner, every N steps (default: the config's).
-    #[arg(long)]
+    /// `--eval-every`.
     pub eval_every: Option<u64>,
-    /// Episodes per evaluation (default: the config's).
-    #[arg(long)]
+    /// `--eval-episodes`.
     pub eval_episodes: Option<u32>,
-    /// Stop a trial once an evaluation reaches R; the objective then rewards fewer steps.
-    #[arg(long, value_name = "R", allow_hyphen_values = true)]
+    /// `--stop-at-return`.
     pub stop_at_return: Option<f64>,
-    /// CPU threads of each trial's libtorch (0: its default).
-    #[arg(long, default_value_t = 1)]
+    /// `--threads`.
     pub threads: usize,
-    /// Where each trial learns: auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
+    /// `--device`.
     pub device: String,
-    /// Seconds between a running trial's heartbeats in the storage.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `--heartbeat`.
     pub heartbeat: u32,
-    /// One JSON object on stdout instead of the table.
-    #[arg(long)]
+    /// `--json`.
     pub json: bool,
-    /// Only the summary of OUT's `tune.json` (the driver runs this when its trials are done).
-    #[arg(long, hide = true)]
+    /// `--finish`.
     pub finish: bool,
 }
 
@@ -156,7 +135,7 @@ struct Report {
 }
 
 /// `picorl tune`.
-pub fn tune(a: TuneArgs) -> Result<()> {
+pub fn tune(a: TuneOptions) -> Result<()> {
     if !crate::algo::NAMES.contains(&a.algo.as_str()) {
         bail!(
             "--algo {}: expected one of {}",
@@ -227,7 +206,7 @@ pub fn tune(a: TuneArgs) -> Result<()> {
     if let Some(r) = a.stop_at_return {
         train_args.extend(["--stop-at-return".into(), format!("{r:?}")]);
     }
-    let python = crate::gym::python();
+    let python = crate::envs::gym::python();
     let mut cmd = Command::new(&python);
     cmd.arg(driver_dir.join("tune.py"))
         .args(["--picorl", &exe.display().to_string()])
@@ -283,7 +262,7 @@ pub fn tune(a: TuneArgs) -> Result<()> {
 }
 
 /// `best.toml`, the table (or JSON) and the plot, from the driver's `tune.json`.
-fn finish(a: &TuneArgs, out: &Path) -> Result<()> {
+fn finish(a: &TuneOptions, out: &Path) -> Result<()> {
     let path = out.join("tune.json");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

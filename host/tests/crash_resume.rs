@@ -226,7 +226,7 @@ fn reinforce_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
 /// `(step, [(tag, value bits)])`, without their wall clocks and the `time/fps` values (the wall
 /// clock again); the file's version record as `(0, [("file_version", 0)])`.
 fn tensorboard_records(dir: &Path) -> Vec<(u64, Vec<(String, u32)>)> {
-    use picorl_host::tensorboard::masked_crc;
+    use picorl_host::train::tensorboard::masked_crc;
     let files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -294,7 +294,8 @@ fn bad_input_is_one_error_line_naming_the_culprit() {
     for (bad, want) in cases {
         let input = format!("{good}\n{bad}\n{good}\n");
         let mut out = Vec::new();
-        let e = picorl_host::replay::replay(input.as_bytes(), &mut out, "<stdin>").unwrap_err();
+        let e =
+            picorl_host::envs::replay::replay(input.as_bytes(), &mut out, "<stdin>").unwrap_err();
         let line = format!("error: {e:#}");
         assert!(!line.contains('\n'), "one line: {line}");
         assert!(line.contains(want), "{bad}\n  gave: {line}\n  want: {want}");

@@ -12,13 +12,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use picorl_host::cli::load_run;
-use picorl_host::commands::export_file;
-use picorl_host::eval::{self, Actor, OwnedAction};
+use picorl_host::cli::commands::export_file;
+use picorl_host::envs::eval::{self, Actor, OwnedAction};
+use picorl_host::export::picorl_file::{CoreActor, PicorlFile};
+use picorl_host::export::report::{compare, goals, Comparison};
 use picorl_host::export::Quant;
-use picorl_host::export_report::{compare, goals, Comparison};
-use picorl_host::picorl_file::{CoreActor, PicorlFile};
 use picorl_host::train::config::ResolvedConfig;
+use picorl_host::train::load_run;
 use picorl_host::with_algo;
 
 const EPISODES: u32 = 100;

@@ -17,7 +17,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use picorl_core::env::Action;
-use picorl_host::vec_env::{Actions, VecEnv};
+use picorl_host::envs::vec_env::{Actions, VecEnv};
 
 const BIN: &str = env!("CARGO_BIN_EXE_picorl");
 const USER_MODULE: &str = "picorl_user_envs";
@@ -34,7 +34,7 @@ fn user_dir() -> PathBuf {
             std::fs::copy(fixtures.join(f), dir.join(f)).unwrap();
         }
         std::env::set_var("PYTHONPATH", &dir);
-        picorl_host::gym::set_packages(&[USER_MODULE.to_string()]);
+        picorl_host::envs::gym::set_packages(&[USER_MODULE.to_string()]);
     });
     dir
 }
@@ -148,7 +148,7 @@ fn flags_seeds_and_spaces_are_gymnasiums() {
 fn the_vectorized_worker_steps_as_single_copies() {
     user_dir();
     let n = 3;
-    let mut batched = picorl_host::gym::make_vec("gym:CartPole-v1", &no_kwargs(), n).unwrap();
+    let mut batched = picorl_host::envs::gym::make_vec("gym:CartPole-v1", &no_kwargs(), n).unwrap();
     let singles = (0..n)
         .map(|_| picorl_host::envs::make("gym:CartPole-v1", &no_kwargs()))
         .collect::<anyhow::Result<Vec<_>>>()
@@ -185,7 +185,7 @@ fn a_journal_restores_gym_copies_exactly() {
     user_dir();
     for (id, discrete) in [("gym:CartPole-v1", true), ("gym:PointMass3d-v0", false)] {
         let n = 2;
-        let mut a = picorl_host::gym::make_vec(id, &no_kwargs(), n).unwrap();
+        let mut a = picorl_host::envs::gym::make_vec(id, &no_kwargs(), n).unwrap();
         a.reset(3).unwrap();
         let step = |v: &mut VecEnv, t: u32| {
             if discrete {
@@ -202,7 +202,7 @@ fn a_journal_restores_gym_copies_exactly() {
             step(&mut a, t);
         }
         assert!(a.journal().resets.iter().any(|&r| r > 0), "{id}");
-        let mut b = picorl_host::gym::make_vec(id, &no_kwargs(), n).unwrap();
+        let mut b = picorl_host::envs::gym::make_vec(id, &no_kwargs(), n).unwrap();
         b.restore(a.journal()).unwrap();
         assert_eq!(a.obs(), b.obs(), "{id}");
         for t in 180..300 {

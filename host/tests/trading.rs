@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use picorl_core::env::{Action, Env, EnvError, Space};
 use picorl_host::envs;
-use picorl_host::trading::{self, Trading, TradingError};
+use picorl_host::envs::trading::{self, Trading, TradingError};
 
 const CSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/prices.csv");
 const PRICES: [f64; 10] = [

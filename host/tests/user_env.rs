@@ -9,7 +9,7 @@ use clap::Parser;
 use picorl_core::env::{Action, Env, EnvError, EnvSpec, Space, StepResult, UserEnv};
 use picorl_host::cli::{run, Cli};
 use picorl_host::envs;
-use picorl_host::user_env::{install, EnvRegistration, Registry};
+use picorl_host::envs::user_env::{install, EnvRegistration, Registry};
 
 const OBS_LOW: [f32; 2] = [-10.0, -10.0];
 const OBS_HIGH: [f32; 2] = [10.0, 10.0];

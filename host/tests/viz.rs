@@ -7,11 +7,15 @@ use std::path::{Path, PathBuf};
 
 use picorl_core::env::{make, AnyEnv, Env, EnvOptions, REGISTRY};
 use picorl_host::algo::tabular::QLearning;
-use picorl_host::eval::{Actor, OwnedAction};
-use picorl_host::plot::{self, PlotArgs, Source, XAxis};
-use picorl_host::render::{self, FrameInfo, GridOverlay, Image, RenderArgs};
+use picorl_host::envs::eval::{Actor, OwnedAction};
 use picorl_host::train::config::{self, ResolvedConfig, RunOptions, Source as CfgSource};
 use picorl_host::train::{run, Algorithm};
+use picorl_host::viz::canvas::{self, Image};
+use picorl_host::viz::grid::GridOverlay;
+use picorl_host::viz::plot::{self, PlotOptions, Source, XAxis};
+use picorl_host::viz::render;
+use picorl_host::viz::scenes::{self, FrameInfo};
+use picorl_host::viz::RenderOptions;
 
 /// Checks size and that the picture has content: at least 1% of pixels not background white
 /// and at least three distinct colours.
@@ -77,13 +81,13 @@ fn reset(id: &str) -> AnyEnv {
 fn every_environment_draws_a_frame_of_its_size() {
     for spec in REGISTRY {
         let env = reset(spec.id);
-        let size = render::default_size(&env);
+        let size = scenes::default_size(&env);
         let img =
-            render::draw_frame(&env, &FrameInfo::default(), &GridOverlay::default(), size).unwrap();
+            scenes::draw_frame(&env, &FrameInfo::default(), &GridOverlay::default(), size).unwrap();
         assert_eq!((img.width, img.height), size, "{}", spec.id);
         assert_has_content(&img, spec.id);
         // A stated size other than the default is honoured.
-        let small = render::draw_frame(
+        let small = scenes::draw_frame(
             &env,
             &FrameInfo::default(),
             &GridOverlay::default(),
@@ -94,7 +98,7 @@ fn every_environment_draws_a_frame_of_its_size() {
         assert_has_content(&small, spec.id);
         // PNG bytes round-trip to the same picture.
         assert_eq!(
-            decode_png(&render::png_bytes(&img).unwrap()),
+            decode_png(&canvas::png_bytes(&img).unwrap()),
             img,
             "{}",
             spec.id
@@ -112,22 +116,22 @@ fn grid_worlds_show_the_policy_and_the_values() {
     ] {
         let env = reset(id);
         let n = env.as_tabular().unwrap().n_states() as usize;
-        let size = render::default_size(&env);
+        let size = scenes::default_size(&env);
         let plain =
-            render::draw_frame(&env, &FrameInfo::default(), &GridOverlay::default(), size).unwrap();
+            scenes::draw_frame(&env, &FrameInfo::default(), &GridOverlay::default(), size).unwrap();
         let arrows = GridOverlay {
             policy: Some((0..n).map(|s| (s % 4) as u32).collect()),
             values: None,
         };
-        let with_arrows = render::draw_frame(&env, &FrameInfo::default(), &arrows, size).unwrap();
+        let with_arrows = scenes::draw_frame(&env, &FrameInfo::default(), &arrows, size).unwrap();
         assert_ne!(plain, with_arrows, "{id}: the arrows are drawn");
         let heat = GridOverlay {
             values: Some((0..n).map(|s| s as f32 / n as f32).collect()),
             ..arrows.clone()
         };
-        let with_heat = render::draw_frame(&env, &FrameInfo::default(), &heat, size).unwrap();
+        let with_heat = scenes::draw_frame(&env, &FrameInfo::default(), &heat, size).unwrap();
         // The heat map's colours come from viridis: its darkest end (the lowest value) is drawn.
-        let dark = render::viridis(0.0);
+        let dark = canvas::viridis(0.0);
         let viridis_px = with_heat
             .rgb
             .chunks_exact(3)
@@ -149,8 +153,8 @@ impl Actor for Lean {
     }
 }
 
-fn render_args(source: &Path, out: &str) -> RenderArgs {
-    RenderArgs {
+fn render_args(source: &Path, out: &str) -> RenderOptions {
+    RenderOptions {
         source: source.to_path_buf(),
         env: None,
         env_kwargs: Vec::new(),
@@ -227,7 +231,7 @@ fn runs_plot_and_render() {
 
     // picorl plot: two seeds of one group.
     let out = a.join("compare.png");
-    let args = PlotArgs {
+    let args = PlotOptions {
         runs: vec![a.clone(), b.clone()],
         out: out.clone(),
         source: Source::Auto,
@@ -240,7 +244,7 @@ fn runs_plot_and_render() {
     let img = decode_png(&std::fs::read(&out).unwrap());
     assert_eq!((img.width, img.height), (900, 560));
     assert_has_content(&img, "compare.png");
-    let bad = PlotArgs {
+    let bad = PlotOptions {
         runs: vec![a.join("no-such-run")],
         ..args
     };
@@ -252,12 +256,12 @@ fn runs_plot_and_render() {
     render::render(render_args(&a, pic.to_str().unwrap())).unwrap();
     let img = decode_png(&std::fs::read(&pic).unwrap());
     let env = reset("FrozenLake-v1");
-    assert_eq!((img.width, img.height), render::default_size(&env));
+    assert_eq!((img.width, img.height), scenes::default_size(&env));
     assert_has_content(&img, "policy.png");
     let gif = a.join("episode.gif");
     render::render(render_args(&a, gif.to_str().unwrap())).unwrap();
     let (w, h, frames) = decode_gif(&std::fs::read(&gif).unwrap());
-    assert_eq!((u32::from(w), u32::from(h)), render::default_size(&env));
+    assert_eq!((u32::from(w), u32::from(h)), scenes::default_size(&env));
     assert!(frames >= 2, "{frames} frames");
 
     for d in [a, b] {

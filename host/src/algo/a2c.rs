@@ -24,11 +24,11 @@ use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::ppo::Schedule;
 use super::rollout::{action_tensor, collect, explained_variance, normalize, obs_tensor};
 use super::running_norm::RewardNorm;
-use crate::eval::{Actor, OwnedAction};
+use crate::algo::nets::{tensor_to_vec, Activation};
+use crate::envs::eval::{Actor, OwnedAction};
+use crate::envs::vec_env::VecEnv;
 use crate::export::PolicyExport;
-use crate::nets::{tensor_to_vec, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
-use crate::vec_env::VecEnv;
 
 /// A2C's optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

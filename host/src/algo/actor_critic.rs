@@ -39,9 +39,9 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::off_policy::{flatten_trainable_vars, CpuNet};
 use super::running_norm::ObsNorm;
-use crate::eval::OwnedAction;
+use crate::algo::nets::{self, Activation};
+use crate::envs::eval::OwnedAction;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
-use crate::nets::{self, Activation};
 
 /// Discrete or continuous actions, from the environment's action space.
 #[derive(Debug, Clone, PartialEq)]

@@ -34,11 +34,11 @@ use super::actor_critic::sde_marginal_log_std;
 use super::off_policy::{
     flatten_vars, Batch, Collector, CpuNet, FlatAdam, Replay, ReplayOptions, TargetSync,
 };
-use crate::eval::OwnedAction;
+use crate::algo::nets::{tensor_to_vec, Activation, Mlp, MlpInit};
+use crate::envs::eval::OwnedAction;
+use crate::envs::vec_env::Actions;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
-use crate::nets::{tensor_to_vec, Activation, Mlp, MlpInit};
 use crate::train::{Setup, TrainCtx};
-use crate::vec_env::Actions;
 
 /// SB3's clamp of a Gaussian actor's log σ.
 pub const LOG_STD_MIN: f64 = -20.0;
@@ -622,7 +622,7 @@ impl Noise {
 pub struct DriverResume {
     rng: Pcg32,
     replay: super::off_policy::ReplayScalars,
-    journal: crate::vec_env::Journal,
+    journal: crate::envs::vec_env::Journal,
     windows: super::off_policy::Windows,
 }
 
@@ -919,13 +919,13 @@ pub(crate) mod testing {
         let out = crate::train::run::<A>(&cfg, &dir, false, true).unwrap();
         let s = &out.summary;
         assert!(s["solved_at_step"].as_u64().is_some(), "not solved: {s}");
-        let (mut agent, setup) = crate::cli::load_run::<A>(
+        let (mut agent, setup) = crate::train::load_run::<A>(
             &dir,
             &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
         )
         .unwrap();
         let mut env = setup.make_env().unwrap();
-        let res = crate::eval::evaluate(env.as_mut(), &mut agent, 10_000, 20).unwrap();
+        let res = crate::envs::eval::evaluate(env.as_mut(), &mut agent, 10_000, 20).unwrap();
         assert_eq!(res.mean(), s["final_eval_mean"].as_f64().unwrap());
         assert!(res.mean() >= threshold, "{s}");
         eprintln!(

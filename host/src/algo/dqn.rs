@@ -41,11 +41,11 @@ use super::off_policy::{
     Replay, ReplayOptions, TargetSync,
 };
 use super::q_net::{Mode, QNet, QNetOptions};
-use crate::eval::{Actor, OwnedAction};
+use crate::algo::nets::{tensor_to_vec, Activation};
+use crate::envs::eval::{Actor, OwnedAction};
+use crate::envs::vec_env::Actions;
 use crate::export::PolicyExport;
-use crate::nets::{tensor_to_vec, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
-use crate::vec_env::Actions;
 
 /// The TD loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -655,7 +655,7 @@ struct DqnResume {
     beta: f64,
     adam_t: i32,
     replay: super::off_policy::ReplayScalars,
-    journal: crate::vec_env::Journal,
+    journal: crate::envs::vec_env::Journal,
     windows: super::off_policy::Windows,
     /// The online and target networks' noise and dropout generators (absent from checkpoints
     /// of older picorl versions, which resume with fresh ones).
@@ -985,13 +985,13 @@ mod tests {
         assert!(s["solved_at_step"].as_u64().is_some(), "not solved: {s}");
         assert!(s["final_eval_mean"].as_f64().unwrap() >= 475.0, "{s}");
         // `picorl eval RUN_DIR` on the same seeds gives the same returns.
-        let (mut agent, setup) = crate::cli::load_run::<Dqn>(
+        let (mut agent, setup) = crate::train::load_run::<Dqn>(
             &dir,
             &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
         )
         .unwrap();
         let mut env = setup.make_env().unwrap();
-        let res = crate::eval::evaluate(env.as_mut(), &mut agent, 10_000, 20).unwrap();
+        let res = crate::envs::eval::evaluate(env.as_mut(), &mut agent, 10_000, 20).unwrap();
         assert_eq!(res.mean(), s["final_eval_mean"].as_f64().unwrap());
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1059,12 +1059,12 @@ mod tests {
                 .collect::<Vec<_>>();
             let loss: f64 = last[4].parse().unwrap();
             assert!(loss.is_finite(), "{sets:?}: {metrics}");
-            let (a, _) = crate::cli::load_run::<Dqn>(
+            let (a, _) = crate::train::load_run::<Dqn>(
                 &dir,
                 &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
             )
             .unwrap();
-            let (b, _) = crate::cli::load_run::<Dqn>(
+            let (b, _) = crate::train::load_run::<Dqn>(
                 &dir,
                 &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
             )

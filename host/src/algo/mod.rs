@@ -5,6 +5,7 @@ pub mod actor_critic;
 pub mod continuous;
 pub mod ddpg;
 pub mod dqn;
+pub mod nets;
 pub mod noisy;
 pub mod off_policy;
 pub mod pg_state;
@@ -73,7 +74,7 @@ macro_rules! with_algo {
             }
             other => Err(::anyhow::anyhow!(
                 "unknown algorithm `{other}`{}; choose one of: {}",
-                $crate::suggest::hint(other, $crate::algo::NAMES),
+                $crate::util::suggest::hint(other, $crate::algo::NAMES),
                 $crate::algo::NAMES.join(", ")
             )),
         }

@@ -109,7 +109,7 @@ impl NoisyLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nets::tensor_to_vec;
+    use crate::algo::nets::tensor_to_vec;
 
     #[test]
     fn initialisation_follows_the_paper() {

@@ -30,9 +30,9 @@ use picorl_core::replay::{importance_weight, ActionShape, ReplayBuffer, SumTree,
 use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::algo::nets::Activation;
+use crate::envs::vec_env::{Actions, VecEnv};
 use crate::export::PolicyExport;
-use crate::nets::Activation;
-use crate::vec_env::{Actions, VecEnv};
 
 /// SB3's `get_linear_fn`: `start` falling linearly to `end` over the first `end_fraction` of the
 /// budget, then `end`. `progress_remaining` goes from 1 to 0.
@@ -568,7 +568,7 @@ pub type Windows = Vec<Vec<(Vec<f32>, Vec<f32>, f64)>>;
 
 impl Collector {
     /// The environments' journal and the pending n-step windows, for a bit-exact `--resume`.
-    pub fn snapshot(&self) -> (crate::vec_env::Journal, Windows) {
+    pub fn snapshot(&self) -> (crate::envs::vec_env::Journal, Windows) {
         let w = self
             .nstep
             .windows
@@ -583,7 +583,11 @@ impl Collector {
     }
 
     /// Restores a [`Collector::snapshot`].
-    pub fn restore(&mut self, journal: &crate::vec_env::Journal, windows: &Windows) -> Result<()> {
+    pub fn restore(
+        &mut self,
+        journal: &crate::envs::vec_env::Journal,
+        windows: &Windows,
+    ) -> Result<()> {
         self.envs.restore(journal)?;
         if windows.len() != self.nstep.windows.len() {
             bail!(
@@ -1187,11 +1191,11 @@ mod tests {
         // The discounts the learner sees: γ³ = 0.125 for the first, 0 for the terminal ones.
         let b = r.gather(vec![0, 1, 2, 3], 1.0, Device::Cpu).unwrap();
         assert_eq!(
-            crate::nets::tensor_to_vec(&b.discounts),
+            crate::algo::nets::tensor_to_vec(&b.discounts),
             vec![0.125, 0.0, 0.0, 0.0]
         );
         assert_eq!(
-            crate::nets::tensor_to_vec(&b.rewards),
+            crate::algo::nets::tensor_to_vec(&b.rewards),
             vec![3.0, 6.0, 8.0, 8.0]
         );
     }
@@ -1229,7 +1233,10 @@ mod tests {
             vec![(0.0, 1, 1.5, 9.0, false, 2), (1.0, 0, 1.0, 9.0, false, 1)]
         );
         let b = r.gather(vec![0, 1], 1.0, Device::Cpu).unwrap();
-        assert_eq!(crate::nets::tensor_to_vec(&b.discounts), vec![0.25, 0.5]);
+        assert_eq!(
+            crate::algo::nets::tensor_to_vec(&b.discounts),
+            vec![0.25, 0.5]
+        );
         // A new episode starts with an empty window.
         ns.push(
             0,
@@ -1262,7 +1269,7 @@ mod tests {
         // |δ| = 1, 3, 7 with α = 1: priorities ≈ 1, 3, 7; β = 1: weights (p / p_min)^-1.
         r.update_priorities(&[0, 1, 2], &[1.0, -3.0, 7.0]).unwrap();
         let b = r.gather(vec![0, 1, 2], 1.0, Device::Cpu).unwrap();
-        let w = crate::nets::tensor_to_vec(&b.weights);
+        let w = crate::algo::nets::tensor_to_vec(&b.weights);
         for (got, want) in w.iter().zip([1.0, 1.0 / 3.0, 1.0 / 7.0]) {
             assert!((got - want).abs() < 1e-5, "{w:?}");
         }
@@ -1277,7 +1284,7 @@ mod tests {
         })
         .unwrap();
         let b = r.gather(vec![3], 0.5, Device::Cpu).unwrap();
-        assert!((crate::nets::tensor_to_vec(&b.weights)[0] - 7f32.powf(-0.5)).abs() < 1e-5);
+        assert!((crate::algo::nets::tensor_to_vec(&b.weights)[0] - 7f32.powf(-0.5)).abs() < 1e-5);
         // Sampling follows the priorities 1 : 3 : 7 : 7.
         let mut counts = [0usize; 4];
         for _ in 0..500 {
@@ -1300,14 +1307,14 @@ mod tests {
         let b = target.root().var("w", &[2], nn::Init::Const(0.0));
         let sync = TargetSync::new(&online, &target).unwrap();
         sync.update(0.25);
-        assert_eq!(crate::nets::tensor_to_vec(&b), vec![0.25, 0.25]);
+        assert_eq!(crate::algo::nets::tensor_to_vec(&b), vec![0.25, 0.25]);
         sync.update(0.25);
         // 0.25 + 0.25 · (1 - 0.25) = 0.4375.
-        assert_eq!(crate::nets::tensor_to_vec(&b), vec![0.4375, 0.4375]);
+        assert_eq!(crate::algo::nets::tensor_to_vec(&b), vec![0.4375, 0.4375]);
         sync.update(1.0);
         assert_eq!(
-            crate::nets::tensor_to_vec(&b),
-            crate::nets::tensor_to_vec(&a)
+            crate::algo::nets::tensor_to_vec(&b),
+            crate::algo::nets::tensor_to_vec(&a)
         );
     }
 
@@ -1421,7 +1428,7 @@ mod tests {
                 lb
             },
         );
-        assert_eq!(crate::nets::tensor_to_vec(&stat), vec![1.0; 3]);
+        assert_eq!(crate::algo::nets::tensor_to_vec(&stat), vec![1.0; 3]);
         // The moment round-trips: a restored twin takes the same next step.
         let (vs_c, c1, c2, _) = build();
         let flat_c = flatten_trainable_vars(&vs_c);

@@ -27,7 +27,7 @@ use tch::Tensor;
 use super::actor_critic::ActorCritic;
 use super::off_policy::{FlatAdam, FlatRmsProp};
 use super::running_norm::{RewardNorm, RunningMeanStd};
-use crate::vec_env::Journal;
+use crate::envs::vec_env::Journal;
 
 /// A policy-gradient learner's optimizer over its actor-critic's flat parameter buffer.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ impl PgResume {
     /// environments and reward scaling (`obs_norm` and `adam_t` are [`resume_tensors`]'s).
     pub fn of_vec_learner(
         rng: &Pcg32,
-        envs: &crate::vec_env::VecEnv,
+        envs: &crate::envs::vec_env::VecEnv,
         reward_norm: &Option<RewardNorm>,
     ) -> Self {
         Self {
@@ -103,7 +103,7 @@ impl PgResume {
     pub fn restore_vec_learner(
         self,
         rng: &mut Pcg32,
-        envs: &mut crate::vec_env::VecEnv,
+        envs: &mut crate::envs::vec_env::VecEnv,
         reward_norm: &mut Option<RewardNorm>,
     ) -> Result<()> {
         match (&*reward_norm, &self.reward_norm) {

@@ -20,11 +20,11 @@ use super::actor_critic::{ActorCritic, NetOptions};
 use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::rollout::{action_tensor, collect, explained_variance, obs_tensor, Rollout};
 use super::running_norm::RewardNorm;
-use crate::eval::{Actor, OwnedAction};
+use crate::algo::nets::Activation;
+use crate::envs::eval::{Actor, OwnedAction};
+use crate::envs::vec_env::VecEnv;
 use crate::export::PolicyExport;
-use crate::nets::Activation;
 use crate::train::{Algorithm, Setup, TrainCtx};
-use crate::vec_env::VecEnv;
 use picorl_core::rng::{self, Pcg32};
 
 /// PPO's clipped surrogate as a loss (Schulman et al. 2017, eq. 7, negated):
@@ -345,7 +345,7 @@ impl Algorithm for Ppo {
         let mut row: Vec<f64> = if count == 0 {
             vec![f64::NAN; 6]
         } else {
-            crate::nets::tensor_to_vec(&(sums / count as f64))
+            crate::algo::nets::tensor_to_vec(&(sums / count as f64))
                 .into_iter()
                 .map(f64::from)
                 .collect()

@@ -22,8 +22,8 @@ use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Tensor};
 
 use super::noisy::{uniform, NoisyLinear};
+use crate::algo::nets::{tensor_to_vec, Activation};
 use crate::export::{DenseExport, HeadExport, PolicyExport};
-use crate::nets::{tensor_to_vec, Activation};
 
 /// How a forward pass treats noise and dropout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

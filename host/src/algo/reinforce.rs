@@ -45,11 +45,11 @@ use super::actor_critic::{ActionKind, ActorCritic, CpuSample, NetOptions};
 use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::ppo::Schedule;
 use super::rollout::normalize;
-use crate::eval::{Actor, OwnedAction};
+use crate::algo::nets::{tensor_to_vec, Activation};
+use crate::envs::eval::{Actor, OwnedAction};
+use crate::envs::vec_env::Journal;
 use crate::export::PolicyExport;
-use crate::nets::{tensor_to_vec, Activation};
 use crate::train::{Algorithm, Setup, TrainCtx};
-use crate::vec_env::Journal;
 
 /// REINFORCE's hyper-parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,7 +151,7 @@ pub struct Reinforce {
     /// Seed of the first reset of each copy; later resets continue each copy's generator.
     first_seed: Option<u64>,
     /// What rebuilds the copies on `--resume`: per copy its seeded reset, the resets between its
-    /// episodes since, and every action since (as [`Journal`] records a [`crate::vec_env::VecEnv`]).
+    /// episodes since, and every action since (as [`Journal`] records a [`crate::envs::vec_env::VecEnv`]).
     journal: Journal,
     /// Action draws.
     rng: Pcg32,

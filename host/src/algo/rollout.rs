@@ -13,8 +13,8 @@ use picorl_core::rng::Pcg32;
 
 use super::actor_critic::{ActionKind, ActorCritic, CpuSample};
 use super::running_norm::RewardNorm;
+use crate::envs::vec_env::{Actions, VecEnv};
 use crate::train::TrainCtx;
-use crate::vec_env::{Actions, VecEnv};
 
 /// One rollout, time-major: index `t * n_envs + i`.
 #[derive(Debug, Default)]

@@ -46,9 +46,9 @@ use super::continuous::{
     DriverOptions, DriverResume, LOG_STD_MAX, LOG_STD_MIN,
 };
 use super::off_policy::{flatten_vars, load_vars, read_checkpoint, Batch, FlatAdam};
-use crate::eval::{Actor, OwnedAction};
+use crate::algo::nets::Activation;
+use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
-use crate::nets::Activation;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
 // The keys this shares with `Td3Config` stay written out in both: as one `#[serde(flatten)]`
@@ -577,7 +577,7 @@ mod tests {
     /// with the variance of the noise over many draws.
     #[test]
     fn sde_exploration_is_a_fixed_function_of_the_state_between_redraws() {
-        use crate::vec_env::Actions;
+        use crate::envs::vec_env::Actions;
         let _turn = crate::train::torch_generator();
         tch::manual_seed(4);
         let cfg = SacConfig {
@@ -600,9 +600,9 @@ mod tests {
             let (mean, phi) = s
                 .actor
                 .mean_and_features(&Tensor::from_slice(obs).view([1, 2]));
-            let phi = crate::nets::tensor_to_vec(&phi);
+            let phi = crate::algo::nets::tensor_to_vec(&phi);
             let noise: f32 = phi.iter().zip(&sde.matrices).map(|(p, e)| p * e).sum();
-            (crate::nets::tensor_to_vec(&mean)[0], noise, phi)
+            (crate::algo::nets::tensor_to_vec(&mean)[0], noise, phi)
         };
         let d = &mut s.driver;
         sde_explore(d, &mut sde, &log_std, 0).unwrap();

@@ -26,9 +26,9 @@ use picorl_core::tabular::{
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use crate::eval::{Actor, OwnedAction};
+use crate::algo::nets::Activation;
+use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::{HeadExport, PolicyExport};
-use crate::nets::Activation;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// The planning horizon for an environment that Gymnasium registers without a time limit
@@ -523,7 +523,7 @@ mod tests {
         let cfg = builtin::<Tabular<SARSA>>(env, kwargs, &[]);
         let dir = fresh_dir(name);
         let outcome = crate::train::run::<Tabular<SARSA>>(&cfg, &dir, false, true).unwrap();
-        let (agent, _) = crate::cli::load_run::<Tabular<SARSA>>(&dir, &cfg).unwrap();
+        let (agent, _) = crate::train::load_run::<Tabular<SARSA>>(&dir, &cfg).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         (agent, outcome.summary)
     }
@@ -537,7 +537,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let mut e = crate::envs::make(env, &map).unwrap();
-        let res = crate::eval::evaluate(e.as_mut(), &mut agent, 10_000, 10_000).unwrap();
+        let res = crate::envs::eval::evaluate(e.as_mut(), &mut agent, 10_000, 10_000).unwrap();
         let (exact, optimum, _) = agent.versus_optimum().unwrap();
         let share = res.mean() / optimum;
         eprintln!(

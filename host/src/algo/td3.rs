@@ -23,9 +23,9 @@ use super::continuous::{
     Critics, Driver, DriverOptions, Noise, NoiseKind,
 };
 use super::off_policy::{load_vars, read_checkpoint};
-use crate::eval::{Actor, OwnedAction};
+use crate::algo::nets::Activation;
+use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
-use crate::nets::Activation;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// TD3's (and DDPG's) hyper-parameters (defaults: SB3's `TD3`, with smaller networks).
@@ -550,45 +550,5 @@ mod tests {
     #[test]
     fn solves_mountain_car_continuous() {
         testing::solves::<Td3>("MountainCarContinuous-v0", 1, 90.0, 60_000, 5000);
-    }
-
-    /// DDPG's MountainCarContinuous-v0 config solves (mean of 20 deterministic episodes ≥ 90,
-    /// evaluated every 5,000 steps, within 60,000 steps). Seeds 0-2 solved at 15k, 15k and 25k
-    /// steps (88, 71 and 86 s of training on the loaded 2-core machine); seed 1 is the test.
-    #[test]
-    fn ddpg_solves_mountain_car_continuous() {
-        use crate::algo::ddpg::Ddpg;
-        testing::solves::<Ddpg>("MountainCarContinuous-v0", 1, 90.0, 60_000, 5000);
-    }
-
-    /// DDPG (TD3's learner with one critic) trains a few rounds with Ornstein-Uhlenbeck noise and
-    /// its checkpoint loads back into the same actions.
-    #[test]
-    fn ddpg_trains_and_round_trips() {
-        use crate::algo::ddpg::Ddpg;
-        let dir = testing::temp_dir("ddpg");
-        let cfg = testing::resolved::<Ddpg>(
-            "Pendulum-v1",
-            1,
-            &[
-                "learning_starts=300",
-                "noise_type=\"ornstein-uhlenbeck\"",
-                "log_interval=200",
-            ],
-            None,
-        );
-        let mut cfg = cfg;
-        cfg.run.total_steps = 600;
-        cfg.run.eval_every = 0;
-        cfg.run.eval_episodes = 1;
-        crate::train::run::<Ddpg>(&cfg, &dir, false, true).unwrap();
-        let rc = crate::train::config::ResolvedConfig::load(&dir.join("config.toml")).unwrap();
-        let (mut a, _) = crate::cli::load_run::<Ddpg>(&dir, &rc).unwrap();
-        let (mut b, _) = crate::cli::load_run::<Ddpg>(&dir, &rc).unwrap();
-        let obs = [0.5f32, -0.5, 1.0];
-        assert_eq!(a.act(&obs).unwrap(), b.act(&obs).unwrap());
-        let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-        assert!(metrics.lines().count() >= 2, "{metrics}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -5,8 +5,23 @@
 //! saving/loading its weights (as stable-baselines3's `learn()` owns the loop and an algorithm
 //! only `train()`).
 
+//!
+//! **The room.** `train/` owns the loop and what surrounds it: [`config`], the run directory and
+//! its files ([`files`], `load_run`), checkpoints, [`tensorboard`], [`progress`], the device
+//! ([`device`]) and SIGINT/SIGTERM ([`signal`]). It may use `envs` and `export` (the policy
+//! description a run hands over), never `algo`, `cli` or `viz`: pictures are drawn by a hook the
+//! caller passes ([`Control::pictures`]).
+
+pub mod device;
+pub mod progress;
+pub mod signal;
+pub mod tensorboard;
+
 pub mod config;
 pub mod files;
+pub mod load;
+
+pub use load::{load_run, load_run_from};
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -17,9 +32,9 @@ use anyhow::{bail, Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
-use crate::eval::{evaluate, Actor, EvalResult};
+use crate::envs::eval::{evaluate, Actor, EvalResult};
+use crate::envs::vec_env::VecEnv;
 use crate::export::PolicyExport;
-use crate::vec_env::VecEnv;
 use config::{ResolvedConfig, RunOptions};
 use files::{cell, write_atomic, CsvLog};
 
@@ -56,9 +71,9 @@ impl Setup {
 
     /// Makes `n` copies, reset with `seed + i` (the run's seed).
     pub fn make_vec_env(&self, n: usize) -> Result<VecEnv> {
-        if crate::gym::is_gym(&self.run.env) {
+        if crate::envs::gym::is_gym(&self.run.env) {
             // One vectorized Python worker for all the copies.
-            let mut v = crate::gym::make_vec(&self.run.env, &self.run.env_kwargs, n)?;
+            let mut v = crate::envs::gym::make_vec(&self.run.env, &self.run.env_kwargs, n)?;
             v.reset(self.run.seed)?;
             return Ok(v);
         }
@@ -134,7 +149,7 @@ pub struct TrainCtx {
     timing: CsvLog,
     episodes_log: CsvLog,
     metric_names: &'static [&'static str],
-    tensorboard: crate::tensorboard::EventWriter,
+    tensorboard: crate::train::tensorboard::EventWriter,
     tensorboard_tags: Vec<String>,
     /// The step from which the next `metrics.csv` row also goes to TensorBoard: at most about
     /// [`TENSORBOARD_POINTS`] points a run (TensorBoard shows 1,000 a tag; the CSV keeps all).
@@ -318,7 +333,7 @@ pub struct Outcome {
     /// The summary written to `summary.json`.
     pub summary: serde_json::Value,
     /// The signal that stopped the run before its budget (it is checkpointed and resumable).
-    pub interrupted: Option<crate::signal::Signal>,
+    pub interrupted: Option<crate::train::signal::Signal>,
 }
 
 /// How [`run_with`] runs, beyond the run's config.
@@ -334,9 +349,12 @@ pub struct Control {
     /// The config's budget is larger than the one the run was started (or last resumed) with: a
     /// finished run continues, even one that stopped at `--stop-at-return`.
     pub extend: bool,
-    /// Stop between iterations once SIGINT or SIGTERM arrived ([`crate::signal`]), with a
+    /// Stop between iterations once SIGINT or SIGTERM arrived ([`crate::train::signal`]), with a
     /// checkpoint, the summary and the curve.
     pub interruptible: bool,
+    /// Draws the run's pictures once its summary is written (the command line passes the
+    /// learning curve, [`crate::viz`] being above this room); `None` draws nothing.
+    pub pictures: Option<fn(&Path) -> Result<()>>,
 }
 
 /// Evaluates `algo` deterministically as the training protocol does (seeds 10000, 10001, …).
@@ -469,7 +487,7 @@ fn read_train_state(ckpt: &Path) -> Result<Option<TrainState>> {
 }
 
 /// The turn to use libtorch's process-wide generator: held while seeding it and drawing initial
-/// weights from it (`train::run`, `cli::load_run`, tests), so that two of these in one process
+/// weights from it (`train::run`, `train::load_run`, tests), so that two of these in one process
 /// (tests run side by side) cannot draw from each other's stream. A training draws from it only
 /// while building its networks; every later draw comes from a learner's own saved generator.
 pub fn torch_generator() -> std::sync::MutexGuard<'static, ()> {
@@ -481,7 +499,7 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
     let (resume, quiet) = (control.resume, control.quiet);
     let run = &cfg.run;
     let hyper: A::Hyper = cfg.hyper()?;
-    let device = crate::device::resolve(&run.device)?;
+    let device = crate::train::device::resolve(&run.device)?;
     if run.threads > 0 {
         tch::set_num_threads(run.threads as i32);
     }
@@ -571,15 +589,13 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         if let Some(summary) = finished {
             eprintln!(
                 "the run is finished ({} steps): nothing to resume (to train on: picorl train --resume {} --total-steps N, N above {})",
-                crate::progress::count(state.steps),
+                crate::train::progress::count(state.steps),
                 shell_word(&dir.display().to_string()),
                 state.steps
             );
             // Killed between the summary and the picture: the picture is drawn now.
             if !dir.join("learning_curve.png").exists() {
-                if let Err(e) = crate::plot::learning_curve(dir) {
-                    eprintln!("warning: learning_curve.png not drawn: {e:#}");
-                }
+                draw_pictures(control.pictures, dir);
             }
             return Ok(Outcome {
                 dir: dir.to_path_buf(),
@@ -591,8 +607,8 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
             eprintln!(
                 "resuming {} from step {} of {}",
                 dir.display(),
-                crate::progress::count(state.steps),
-                crate::progress::count(run.total_steps)
+                crate::train::progress::count(state.steps),
+                crate::train::progress::count(run.total_steps)
             );
         }
         algo.load(&ckpt)?;
@@ -630,13 +646,13 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
                     dir.display()
                 );
             }
-            crate::tensorboard::EventWriter::resume(dir, name, *len)?
+            crate::train::tensorboard::EventWriter::resume(dir, name, *len)?
         }
         _ => None,
     };
     let tensorboard = match tensorboard {
         Some(w) => w,
-        None => crate::tensorboard::EventWriter::create(dir)?,
+        None => crate::train::tensorboard::EventWriter::create(dir)?,
     };
     let metric_names = algo.metric_names();
     let mut header = vec!["step", "episodes", "ep_return", "ep_length"];
@@ -657,7 +673,7 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         tensorboard_tags: header[1..]
             .iter()
             .chain(&["steps_per_second"])
-            .map(|c| crate::tensorboard::tag(c))
+            .map(|c| crate::train::tensorboard::tag(c))
             .collect(),
         tensorboard_next: state.tensorboard_next,
         clock: Duration::from_secs_f64(state.train_seconds),
@@ -677,7 +693,8 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
             "episodes",
         ],
     )?;
-    let mut progress = crate::progress::Progress::new(run.total_steps, ctx.steps, ctx.clock, quiet);
+    let mut progress =
+        crate::train::progress::Progress::new(run.total_steps, ctx.steps, ctx.clock, quiet);
     if let Some((mean, std)) = state.last_eval.filter(|_| resume) {
         progress.remember_eval(state.steps, mean, std);
     }
@@ -702,7 +719,7 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
     let mut interrupted = None;
     while ctx.steps < run.total_steps && !stopped {
         if control.interruptible {
-            interrupted = crate::signal::received();
+            interrupted = crate::train::signal::received();
             if interrupted.is_some() {
                 break;
             }
@@ -752,7 +769,7 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         }
         progress.finish();
         ctx.flush()?;
-        let summary = write_summary(run, &ctx, &state, dir)?;
+        let summary = write_summary(run, &ctx, &state, dir, control.pictures)?;
         return Ok(Outcome {
             dir: dir.to_path_buf(),
             summary,
@@ -773,7 +790,7 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
     progress.finish();
     algo.finish(&setup)?;
     ctx.flush()?;
-    let summary = write_summary(run, &ctx, &state, dir)?;
+    let summary = write_summary(run, &ctx, &state, dir, control.pictures)?;
     Ok(Outcome {
         dir: dir.to_path_buf(),
         summary,
@@ -793,12 +810,23 @@ pub fn shell_word(s: &str) -> String {
     }
 }
 
-/// Writes `summary.json` (atomically) and draws the learning curve; returns the summary.
+/// Runs the [`Control::pictures`] hook; a picture that cannot be drawn is a warning, not a
+/// failed run.
+fn draw_pictures(pictures: Option<fn(&Path) -> Result<()>>, dir: &Path) {
+    if let Some(draw) = pictures {
+        if let Err(e) = draw(dir) {
+            eprintln!("warning: learning_curve.png not drawn: {e:#}");
+        }
+    }
+}
+
+/// Writes `summary.json` (atomically) and draws the run's pictures; returns the summary.
 fn write_summary(
     run: &RunOptions,
     ctx: &TrainCtx,
     state: &TrainState,
     dir: &Path,
+    pictures: Option<fn(&Path) -> Result<()>>,
 ) -> Result<serde_json::Value> {
     let (mean, std) = state.last_eval.unwrap_or((f64::NAN, f64::NAN));
     let summary = json!({
@@ -814,9 +842,7 @@ fn write_summary(
         "final_eval_std": std,
     });
     write_atomic(&dir.join("summary.json"), format!("{summary}\n").as_bytes())?;
-    if let Err(e) = crate::plot::learning_curve(dir) {
-        eprintln!("warning: learning_curve.png not drawn: {e:#}");
-    }
+    draw_pictures(pictures, dir);
     Ok(summary)
 }
 
@@ -828,7 +854,7 @@ fn evaluate_and_save<A: Algorithm>(
     state: &mut TrainState,
     eval_log: &mut CsvLog,
     dir: &Path,
-    progress: &mut crate::progress::Progress,
+    progress: &mut crate::train::progress::Progress,
 ) -> Result<bool> {
     let t = Instant::now();
     let res = eval_protocol(setup, algo, setup.run.eval_episodes)?;

@@ -6,8 +6,8 @@
 use std::f64::consts::PI;
 use std::process::ExitCode;
 
-use picorl_host::user_env::plotters::prelude::*;
-use picorl_host::user_env::{Area, DrawResult, EnvRegistration, Picture, Registry};
+use picorl_host::envs::user_env::plotters::prelude::*;
+use picorl_host::envs::user_env::{Area, DrawResult, EnvRegistration, Picture, Registry};
 use picorl_servo::Servo;
 
 /// The rotor seen end-on: a disc with its pointer at θ and the target as a red mark.

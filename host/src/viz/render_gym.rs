@@ -5,9 +5,10 @@
 use anyhow::{anyhow, bail, Result};
 use picorl_core::env::Env;
 
-use crate::eval::Actor;
-use crate::gym::GymEnv;
-use crate::render::{png_bytes, GifEncoder, Image, RenderArgs};
+use super::canvas::{png_bytes, GifEncoder, Image};
+use super::RenderOptions;
+use crate::envs::eval::Actor;
+use crate::envs::gym::GymEnv;
 
 /// Gymnasium's frame, scaled (nearest pixel) to `--size` when asked.
 fn frame(env: &mut GymEnv, size: Option<(u32, u32)>) -> Result<Image> {
@@ -44,11 +45,11 @@ pub fn render_episode(
     id: &str,
     kwargs: &std::collections::BTreeMap<String, String>,
     actor: &mut dyn Actor,
-    a: &RenderArgs,
+    a: &RenderOptions,
     png: bool,
     size: Option<(u32, u32)>,
 ) -> Result<Vec<u8>> {
-    let mut env = crate::gym::make_rendering(id, kwargs)?;
+    let mut env = crate::envs::gym::make_rendering(id, kwargs)?;
     let mut obs = vec![0.0f32; env.spec().observation_space.flat_dim()];
     env.reset(Some(a.seed), &mut obs)
         .map_err(|e| anyhow!("resetting {id} with seed {}: {e}", a.seed))?;

@@ -8,18 +8,19 @@ use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::env::Env;
 use plotters::prelude::*;
 
-use crate::cli::load_run;
-use crate::eval::{Actor, OwnedAction};
-use crate::picorl_file::{CoreActor, PicorlFile};
-use crate::render::{paint, parse_size, png_bytes, GifEncoder, Image, RenderArgs};
+use super::canvas::{paint, parse_size, png_bytes, GifEncoder, Image};
+use super::RenderOptions;
+use crate::envs::eval::{Actor, OwnedAction};
+use crate::envs::user_env::{self, Picture};
+use crate::export::picorl_file::{CoreActor, PicorlFile};
 use crate::train::config::ResolvedConfig;
-use crate::user_env::{self, Picture};
+use crate::train::load_run;
 use crate::{envs, with_algo};
 
 /// The picture's bytes when `a` names an environment of the user's own (from `--env`, or the
 /// run directory's config); `None` for any other environment, which `picorl render` draws
 /// itself.
-pub fn render_bytes(a: &RenderArgs) -> Result<Option<Vec<u8>>> {
+pub fn render_bytes(a: &RenderOptions) -> Result<Option<Vec<u8>>> {
     let run = if a.source.is_dir() {
         let cfg = ResolvedConfig::load(&a.source.join("config.toml"))
             .with_context(|| format!("{} is no run directory", a.source.display()))?;
@@ -104,7 +105,7 @@ fn episode(
     env: &mut dyn Env,
     actor: &mut dyn Actor,
     picture: &Picture,
-    a: &RenderArgs,
+    a: &RenderOptions,
 ) -> Result<Vec<u8>> {
     let size = match &a.size {
         Some(s) => parse_size(s)?,

@@ -3,39 +3,9 @@
 //! An [`Mlp`] is a stack of dense layers with one hidden activation and a linear output: the shape
 //! that `picorl-core` runs, so every trained network can be exported layer for layer.
 
-use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
-/// A hidden-layer activation, as exported to `picorl-core`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// Hyperbolic tangent.
-    Tanh,
-    /// Rectified linear unit.
-    Relu,
-    /// `clamp(x, -1, 1)`: tanh's range with a ReLU's cost, and exact in int8 (TFLite's fused
-    /// `RELU_N1_TO_1`).
-    Hardtanh,
-}
-
-impl Activation {
-    /// Applies the activation.
-    pub fn apply(self, x: &Tensor) -> Tensor {
-        match self {
-            Activation::Tanh => x.tanh(),
-            Activation::Relu => x.relu(),
-            Activation::Hardtanh => x.clamp(-1.0, 1.0),
-        }
-    }
-
-    /// The gain of orthogonal initialisation for this activation (SB3's `sqrt(2)` for both, as in
-    /// its `ActorCriticPolicy`; the classic per-activation gains are 5/3 for tanh and sqrt(2) for
-    /// ReLU, but SB3's choice is the one its tuned hyper-parameters assume).
-    pub fn init_gain(self) -> f64 {
-        std::f64::consts::SQRT_2
-    }
-}
+pub use crate::export::Activation;
 
 /// How an [`Mlp`]'s weights start.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -4,7 +4,7 @@
 //! use it unchanged.
 //!
 //! - **Workers.** One Python process of the project venv's interpreter ([`python`]) holds the
-//!   copies of one [`crate::vec_env::VecEnv`] (a vectorized worker: one message steps them all,
+//!   copies of one [`crate::envs::vec_env::VecEnv`] (a vectorized worker: one message steps them all,
 //!   with Gymnasium's same-step autoreset done in the worker) or the single copy that
 //!   [`crate::envs::make`] asks for. Its source, `host/python/picorl_gym_worker.py`, is embedded
 //!   in the binary and run with `python -c`; its docstring is the protocol: little-endian frames
@@ -30,7 +30,7 @@
 //!   small pool, from which the next `make` of the same key takes it (evaluations make an
 //!   environment each time; starting Python and importing Gymnasium costs about a second). A
 //!   pooled worker is always reset with a seed before use, which rebuilds its state.
-//! - **Resume.** [`crate::vec_env::VecEnv::restore`] replays the journal (the seeded reset and
+//! - **Resume.** [`crate::envs::vec_env::VecEnv::restore`] replays the journal (the seeded reset and
 //!   every action since, with the autoresets) inside the worker in one message per copy. That is
 //!   exact for every environment whose episodes are a function of the `reset(seed=…)` seed and
 //!   the actions, which Gymnasium asks of every environment (its `np_random`). An environment
@@ -48,13 +48,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use picorl_core::env::{Action, Env, EnvError, EnvSpec, Space, StepResult, NO_TIME_LIMIT};
 
-use crate::vec_env::{Actions, BatchOut, BatchStep, VecEnv};
+use crate::envs::vec_env::{Actions, BatchOut, BatchStep, VecEnv};
 
 /// The prefix of a Gymnasium id on picorl's command line: `gym:Hopper-v5`.
 pub const PREFIX: &str = "gym:";
 
 /// The worker's source, run with `python -c`.
-const WORKER_SOURCE: &str = include_str!("../python/picorl_gym_worker.py");
+const WORKER_SOURCE: &str = include_str!("../../python/picorl_gym_worker.py");
 
 /// Gymnasium's id in a `gym:ID`, or `None` for another id.
 pub fn gym_id(id: &str) -> Option<&str> {

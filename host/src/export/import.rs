@@ -1,10 +1,10 @@
 //! `picorl import FILE.onnx`: an MLP policy trained elsewhere (Stable-Baselines3, CleanRL),
 //! exported to ONNX as their documentation shows, read into the exporter's [`PolicyExport`] and
 //! written by `picorl export`'s own path: the same calibration on rollouts, quantization and
-//! report ([`crate::commands::export_policy`], [`crate::commands::report`]).
+//! report ([`crate::export::pipeline::export_policy`], [`crate::export::pipeline::report`]).
 //!
 //! The graph is read backwards from the chosen output (the first, or `--output NAME`) to the
-//! observation input, through the ONNX messages of [`crate::interop::onnx`]:
+//! observation input, through the ONNX messages of [`crate::export::interop::onnx`]:
 //!
 //! ```text
 //! obs ─► [Flatten | Identity | Cast to float]
@@ -27,19 +27,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Args;
 use picorl_core::env::Space;
 use prost::Message;
 use serde::Deserialize;
 
-use crate::commands::{export_policy, report, ReportOptions};
-use crate::eval::{Actor, OwnedAction};
-use crate::export::{DenseExport, FileMeta, HeadExport, ObsNormExport, PolicyExport, Quant};
-use crate::interop::onnx::{
+use crate::envs::eval::{Actor, OwnedAction};
+use crate::export::interop::onnx::{
     AttributeProto, DimensionValue, GraphProto, ModelProto, NodeProto, TensorProto, FLOAT, INT64,
 };
-use crate::interop::Format;
-use crate::nets::Activation;
+use crate::export::interop::Format;
+use crate::export::pipeline::{export_policy, report, ReportOptions};
+use crate::export::Activation;
+use crate::export::{DenseExport, FileMeta, HeadExport, ObsNormExport, PolicyExport, Quant};
 
 /// The `after_help` of `picorl import`.
 pub const IMPORT_HELP: &str = "\
@@ -62,48 +61,36 @@ Examples:
   picorl import ppo_cartpole.onnx --env CartPole-v1 --out cartpole.picorl
   picorl import sac_pendulum.onnx --env Pendulum-v1 --out pendulum.picorl --quant int8 --json";
 
-/// `picorl import`.
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// The ONNX model.
+/// What `picorl import` does, from its arguments (`picorl import --help` says what each
+/// means and defaults to).
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// `FILE`.
     pub file: PathBuf,
-    /// The environment the policy acts in (its spaces and bounds, and the calibration rollouts).
-    #[arg(long)]
+    /// `--env`.
     pub env: String,
-    /// An environment option, as Gymnasium names it (repeatable).
-    #[arg(long = "env-kwargs", value_name = "KEY=VALUE")]
+    /// `--env-kwargs`.
     pub env_kwargs: Vec<String>,
-    /// The file to write: .picorl (or .onnx / .tflite, as export writes them).
-    #[arg(long)]
+    /// `--out`.
     pub out: PathBuf,
-    /// Weights and arithmetic: f32, or int8 (integer-only, TFLite Micro's arithmetic).
-    #[arg(long, default_value = "f32")]
+    /// `--quant`.
     pub quant: String,
-    /// The graph output that is the action or the head's inputs (default: the first output).
-    #[arg(long, value_name = "NAME")]
+    /// `--output`.
     pub output: Option<String>,
-    /// The head, when the graph ends in raw outputs: auto (argmax for discrete actions, clip to
-    /// the bounds for continuous ones), or tanh (a squash to the bounds: an actor exported
-    /// without its tanh, as older SB3 docs show for SAC).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "tanh"])]
+    /// `--head`.
     pub head: String,
-    /// SB3 VecNormalize statistics, JSON: {"mean", "var", "epsilon", "clip_obs"}.
-    #[arg(long, value_name = "FILE")]
+    /// `--obs-norm`.
     pub obs_norm: Option<PathBuf>,
-    /// Episodes of the imported policy whose observations calibrate int8 activation ranges
-    /// (reset seeds 20000, 20001, …).
-    #[arg(long, default_value_t = 20)]
+    /// `--calib-episodes`.
     pub calib_episodes: u32,
-    /// Episodes compared in the report (seeds 0, 1, …), the ONNX function against the file.
-    #[arg(long, default_value_t = 20)]
+    /// `--eval-episodes`.
     pub eval_episodes: u32,
-    /// One JSON object on stdout.
-    #[arg(long)]
+    /// `--json`.
     pub json: bool,
 }
 
 /// `picorl import`.
-pub fn import(a: ImportArgs) -> Result<()> {
+pub fn import(a: ImportOptions) -> Result<()> {
     let quant: Quant = a.quant.parse()?;
     let format = Format::for_output(&a.out, quant)?;
     if a.eval_episodes == 0 || (quant == Quant::Int8 && a.calib_episodes == 0) {
@@ -1110,8 +1097,8 @@ pub fn policy_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::interop::onnx;
     use crate::export::AlignedBytes;
-    use crate::interop::onnx;
     use picorl_core::model::{self, BodySpec, HeadSpec, LayerSpec, Model, ModelSpec};
     use picorl_core::nn::Activation as CoreActivation;
 

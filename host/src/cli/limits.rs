@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::progress::count;
+use crate::train::progress::count;
 
 /// The largest `--total-steps` (and step interval) picorl takes: 10^11, days of training at
 /// the fastest rate picorl steps an environment.

@@ -2,21 +2,37 @@
 //! ([`HOST_SPECS`]: `Trading-v0`), made from Gymnasium's id and `make` kwargs, with errors that
 //! name the culprit.
 
+//!
+//! **The room.** `envs/` is the lowest room of the host: what an environment is and how it steps.
+//! It may use `picorl-core` and [`crate::util`], nothing else of the host.
+//! - this file: the registry (`make`, `spec`, kwargs); [`vec_env`]: N copies stepped together;
+//!   [`eval`]: deterministic evaluation of any [`eval::Actor`];
+//! - [`trading`]: the host-only `Trading-v0`; [`gym`]: any Gymnasium environment through Python
+//!   workers; [`user_env`]: environments of the user's own;
+//! - [`replay`]: `picorl env replay`, the conformance check against recorded traces.
+
+pub mod eval;
+pub mod gym;
+pub mod replay;
+pub mod trading;
+pub mod user_env;
+pub mod vec_env;
+
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
 use picorl_core::env::{make as core_make, AnyEnv, EnvError, EnvOptions, EnvSpec, Space, REGISTRY};
 
 /// The host-only environments (std: they read files or allocate), after core's registry.
-pub const HOST_SPECS: &[EnvSpec] = &[crate::trading::SPEC];
+pub const HOST_SPECS: &[EnvSpec] = &[crate::envs::trading::SPEC];
 
 /// Every environment picorl knows: core's registry, the host-only ones, then the user's own
-/// ([`crate::user_env`]).
+/// ([`crate::envs::user_env`]).
 pub fn specs() -> impl Iterator<Item = &'static EnvSpec> {
     REGISTRY
         .iter()
         .chain(HOST_SPECS)
-        .chain(crate::user_env::specs())
+        .chain(crate::envs::user_env::specs())
 }
 
 /// Every environment id picorl knows, in registration order.
@@ -26,8 +42,8 @@ pub fn ids() -> Vec<&'static str> {
 
 /// The spec registered under `id` (for `Trading-v0`, with its default window).
 pub fn spec(id: &str) -> Result<EnvSpec> {
-    if crate::gym::is_gym(id) {
-        return crate::gym::spec(id, &BTreeMap::new());
+    if crate::envs::gym::is_gym(id) {
+        return crate::envs::gym::spec(id, &BTreeMap::new());
     }
     specs()
         .find(|s| s.id == id)
@@ -39,7 +55,7 @@ pub fn spec(id: &str) -> Result<EnvSpec> {
 fn unknown(id: &str) -> anyhow::Error {
     anyhow!(
         "unknown environment `{id}`{}; known: {}",
-        crate::suggest::hint(id, &ids()),
+        crate::util::suggest::hint(id, &ids()),
         ids().join(", ")
     )
 }
@@ -72,14 +88,15 @@ pub fn make(
     id: &str,
     kwargs: &BTreeMap<String, String>,
 ) -> Result<Box<dyn picorl_core::env::Env + Send>> {
-    if crate::gym::is_gym(id) {
-        return Ok(Box::new(crate::gym::make(id, kwargs)?));
+    if crate::envs::gym::is_gym(id) {
+        return Ok(Box::new(crate::envs::gym::make(id, kwargs)?));
     }
-    if let Some(user) = crate::user_env::find(id) {
+    if let Some(user) = crate::envs::user_env::find(id) {
         return user.make(kwargs);
     }
-    if id == crate::trading::ID {
-        let env = crate::trading::Trading::from_kwargs(kwargs).map_err(|e| anyhow!("{id}: {e}"))?;
+    if id == crate::envs::trading::ID {
+        let env =
+            crate::envs::trading::Trading::from_kwargs(kwargs).map_err(|e| anyhow!("{id}: {e}"))?;
         return Ok(Box::new(env));
     }
     Ok(Box::new(make_any(id, kwargs)?))
@@ -88,13 +105,13 @@ pub fn make(
 /// [`make`] as core's [`AnyEnv`], whose toy-text environments expose their transition table
 /// (core's environments only: a host-only one is an error).
 pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
-    if crate::gym::is_gym(id) {
+    if crate::envs::gym::is_gym(id) {
         return Err(anyhow!(
             "{id} is a Gymnasium environment stepped in Python, not one of picorl-core's (no transition table, not for firmware)"
         ));
     }
     spec(id)?;
-    if crate::user_env::find(id).is_some() {
+    if crate::envs::user_env::find(id).is_some() {
         return Err(anyhow!(
             "{id} is an environment of the user's own, not one of picorl-core's (no transition table)"
         ));
@@ -111,7 +128,7 @@ pub fn make_any(id: &str, kwargs: &BTreeMap<String, String>) -> Result<AnyEnv> {
                 let known = options_of(id);
                 anyhow!(
                     "{id}: unknown option `{k}` ({k}={v}){}; {id} takes {}",
-                    crate::suggest::hint(k, &known),
+                    crate::util::suggest::hint(k, &known),
                     if known.is_empty() {
                         "no options".to_string()
                     } else {

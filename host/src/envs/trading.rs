@@ -658,15 +658,17 @@ pub fn buy_and_hold(
     env: &mut dyn Env,
     first_seed: u64,
     episodes: u32,
-) -> anyhow::Result<crate::eval::EvalResult> {
+) -> anyhow::Result<crate::envs::eval::EvalResult> {
     struct AlwaysBuy;
-    impl crate::eval::Actor for AlwaysBuy {
+    impl crate::envs::eval::Actor for AlwaysBuy {
         // Buying while invested does nothing and costs nothing: always Buy is buy-and-hold.
-        fn act(&mut self, _obs: &[f32]) -> anyhow::Result<crate::eval::OwnedAction> {
-            Ok(crate::eval::OwnedAction::Discrete(TradeAction::Buy as u32))
+        fn act(&mut self, _obs: &[f32]) -> anyhow::Result<crate::envs::eval::OwnedAction> {
+            Ok(crate::envs::eval::OwnedAction::Discrete(
+                TradeAction::Buy as u32,
+            ))
         }
     }
-    crate::eval::evaluate(env, &mut AlwaysBuy, first_seed, episodes)
+    crate::envs::eval::evaluate(env, &mut AlwaysBuy, first_seed, episodes)
 }
 
 /// The synthetic geometric-Brownian series of generator seed `seed` (see the module's docs;

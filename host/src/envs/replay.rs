@@ -29,7 +29,7 @@
 //!   that names the file, the line and the field; the records before it have been answered.
 //!
 //! Host-only environments (`Trading-v0`) replay too, without draws: their `initial_state` is
-//! their own state vector (see [`crate::trading`]).
+//! their own state vector (see [`crate::envs::trading`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;

@@ -25,12 +25,12 @@
 use anyhow::{anyhow, Result};
 use picorl_core::nn::activation::hard_tanh;
 
+use super::Activation;
+use crate::export::fit::{fitted, MAX_FIT_SAMPLES};
+use crate::export::picorl_file::PicorlFile;
 use crate::export::{
     build_model, int8_quant_params, Calibration, HeadExport, ObsNormExport, PolicyExport, Quant,
 };
-use crate::nets::Activation;
-use crate::picorl_file::PicorlFile;
-use crate::quant_fit::{fitted, MAX_FIT_SAMPLES};
 
 /// Tails tried by [`search_int8`], as fractions of the values left out at each end.
 pub const TAILS: [f64; 5] = [0.0, 1e-4, 1e-3, 3e-3, 1e-2];

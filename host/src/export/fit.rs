@@ -38,8 +38,8 @@ use anyhow::{bail, Result};
 use picorl_core::nn::int8_act::TableActivation;
 use picorl_core::nn::{quant, QuantParams};
 
+use super::Activation;
 use crate::export::PolicyExport;
-use crate::nets::Activation;
 
 /// Calibration observations used by [`fitted`] at most (evenly spaced over those given).
 pub const MAX_FIT_SAMPLES: usize = 20_000;

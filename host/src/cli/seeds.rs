@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::TrainArgs;
-use crate::progress::count;
+use crate::train::progress::count;
 use crate::with_algo;
 
 /// The most seeds one command runs.
@@ -58,9 +58,9 @@ pub fn train_seeds(a: &TrainArgs) -> Result<()> {
     };
     // Every option is checked here once, before any seed starts.
     with_algo!(algo.as_str(), A => crate::cli::resolve::<A>(a, &algo, &env).map(|_| ()))?;
-    let cores = crate::limits::cores();
+    let cores = crate::cli::limits::cores();
     let threads_each = if a.threads > 0 {
-        crate::limits::threads(a.threads as usize, a.force_threads)?;
+        crate::cli::limits::threads(a.threads as usize, a.force_threads)?;
         a.threads as usize
     } else {
         1
@@ -81,7 +81,7 @@ pub fn train_seeds(a: &TrainArgs) -> Result<()> {
     crate::cli::check_new_run_dir(&parent)?;
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("--out {}: creating it", parent.display()))?;
-    crate::signal::install()?;
+    crate::train::signal::install()?;
     eprintln!(
         "{} seeds of {algo} on {env}, {parallel} at a time ({threads_each} thread{} each) under {}",
         seeds.len(),
@@ -95,10 +95,10 @@ pub fn train_seeds(a: &TrainArgs) -> Result<()> {
     let mut summaries: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
     let mut failed: Vec<(u64, String)> = Vec::new();
     let mut interrupted: Vec<u64> = Vec::new();
-    let mut signal: Option<crate::signal::Signal> = None;
+    let mut signal: Option<crate::train::signal::Signal> = None;
     while !waiting.is_empty() || !running.is_empty() {
         if signal.is_none() {
-            if let Some(sig) = crate::signal::received() {
+            if let Some(sig) = crate::train::signal::received() {
                 signal = Some(sig);
                 // Each seed runs in its own process group (a terminal's Ctrl-C reaches only
                 // this process): each gets the signal once, from here.
@@ -166,7 +166,7 @@ pub fn train_seeds(a: &TrainArgs) -> Result<()> {
                 crate::train::shell_word(&run_dir(&parent, *seed).display().to_string())
             );
         }
-        return Err(crate::pipe::Interrupted {
+        return Err(crate::util::pipe::Interrupted {
             code: sig.exit_code(),
         }
         .into());
@@ -215,8 +215,8 @@ fn mean_of_last(summaries: &BTreeMap<u64, serde_json::Value>) -> String {
     let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
     format!(
         "{} ± {} over seeds",
-        crate::progress::num(m),
-        crate::progress::num(sd)
+        crate::train::progress::num(m),
+        crate::train::progress::num(sd)
     )
 }
 

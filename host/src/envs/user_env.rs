@@ -15,7 +15,7 @@
 //! #     fn set_state(&mut self, _: &[f64], _: &mut [f32]) -> Result<(), EnvError> { Ok(()) }
 //! # }
 //! # impl UserEnv for MyRobot { const SPEC: EnvSpec = SPEC; fn make(_: &[(&str, &str)]) -> Result<Self, EnvError> { Ok(MyRobot) } }
-//! use picorl_host::user_env::{EnvRegistration, Registry};
+//! use picorl_host::envs::user_env::{EnvRegistration, Registry};
 //!
 //! fn main() -> std::process::ExitCode {
 //!     picorl_host::cli::run_with(

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use picorl_core::model::{HeadKind, Model, ModelKind, QuantKind};
 use picorl_core::policy::{ActionOut, Policy};
 
-use crate::eval::{Actor, OwnedAction};
+use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::AlignedBytes;
 
 /// Scratch capacity of host-side policies: core's largest layer width.

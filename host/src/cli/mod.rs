@@ -2,6 +2,18 @@
 //! stdout (one JSON object with `--json`), progress and logs to stderr; errors end with exit 1
 //! and one `error: …` line that names the culprit (clap's usage errors exit 2).
 
+//!
+//! **The room.** `cli/` is the top room and the only place clap is used: it parses, resolves a
+//! run's configuration and calls the rooms below (`train`, `algo`, `envs`, `export`, `viz`,
+//! `tune`); nothing below imports it.
+//! - [`commands`]: `eval`, `export`, `infer`, `inspect`, `bench` on a run or a file;
+//! - [`limits`]: the bounds of every number the command line takes; [`seeds`]: `--seeds`.
+
+pub mod args;
+pub mod commands;
+pub mod limits;
+pub mod seeds;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -9,8 +21,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::train::config::{self, ResolvedConfig, RunOptions, Source};
-use crate::train::{Algorithm, Setup, CHECKPOINT};
-use crate::{device, envs, eval, with_algo};
+use crate::train::Algorithm;
+use crate::{envs, envs::eval, train::device, with_algo};
 
 /// Train reinforcement-learning policies on a desktop or a GPU and run them, bit for bit, on a
 /// Cortex-M microcontroller.
@@ -85,25 +97,25 @@ pub enum Command {
     ///
     /// Each algorithm's mean return over its runs (seeds), with a band of ± one standard
     /// deviation across them, a panel per environment.
-    #[command(after_help = crate::plot::PLOT_HELP)]
-    Plot(crate::plot::PlotArgs),
+    #[command(after_help = crate::viz::plot::PLOT_HELP)]
+    Plot(args::PlotArgs),
     /// Draw a policy at work: an episode as a GIF, or a grid world's policy and values.
     ///
     /// An episode as a GIF (CartPole, Pendulum, MountainCar, Acrobot), or for grid worlds the
     /// map with the greedy policy as arrows and the state values as a heat map.
-    #[command(after_help = crate::render::RENDER_HELP)]
-    Render(crate::render::RenderArgs),
+    #[command(after_help = crate::viz::render::RENDER_HELP)]
+    Render(args::RenderArgs),
     /// Environments: list them, or replay Gymnasium traces against them.
     #[command(subcommand)]
     Env(EnvCommand),
     /// Search hyper-parameters with Optuna: each trial a `picorl train` run, pruned on its
     /// evaluations; the study in a local file or a database that workers on many machines share.
     #[command(after_help = crate::tune::TUNE_HELP)]
-    Tune(crate::tune::TuneArgs),
+    Tune(args::TuneArgs),
     /// Import an MLP policy trained elsewhere (Stable-Baselines3, CleanRL) from ONNX to a
     /// .picorl file, with export's calibration, quantization and report.
-    #[command(after_help = crate::import::IMPORT_HELP)]
-    Import(crate::import::ImportArgs),
+    #[command(after_help = crate::export::import::IMPORT_HELP)]
+    Import(args::ImportArgs),
 }
 
 /// `picorl export`.
@@ -120,11 +132,11 @@ pub struct ExportArgs {
     /// Episodes of the run's own policy whose observations calibrate int8 activation ranges
     /// (reset seeds 20000, 20001, …).
     #[arg(long, default_value_t = 20, allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
+          value_parser = crate::cli::limits::parse_count_u32(1, crate::cli::limits::MAX_EPISODES as u32))]
     pub calib_episodes: u32,
     /// Episodes compared in the report (seeds 0, 1, …), run's policy against the exported file.
     #[arg(long, default_value_t = 100, allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
+          value_parser = crate::cli::limits::parse_count_u32(1, crate::cli::limits::MAX_EPISODES as u32))]
     pub eval_episodes: u32,
     /// Which checkpoint: `last` (the end of training) or `best` (the best evaluation's).
     #[arg(long, default_value = "last", value_parser = ["last", "best"])]
@@ -172,7 +184,7 @@ pub struct BenchArgs {
     pub file: PathBuf,
     /// Inferences to time (1 to 10^9).
     #[arg(long, default_value_t = 100_000, allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count(1, crate::limits::MAX_ITERATIONS))]
+          value_parser = crate::cli::limits::parse_count(1, crate::cli::limits::MAX_ITERATIONS))]
     pub iterations: u64,
     /// One JSON object on stdout.
     #[arg(long)]
@@ -213,7 +225,7 @@ pub struct TrainArgs {
     pub device: String,
     /// CPU threads for libtorch (0: its default; at most the machine's cores).
     #[arg(long, default_value_t = 0, conflicts_with = "resume", allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count(0, crate::limits::MAX_FORCED_THREADS as u64))]
+          value_parser = crate::cli::limits::parse_count(0, crate::cli::limits::MAX_FORCED_THREADS as u64))]
     pub threads: u64,
     /// Allow --threads beyond the machine's cores.
     #[arg(long, requires = "threads")]
@@ -221,15 +233,15 @@ pub struct TrainArgs {
     /// Environment steps (overrides the config's budget; with --resume, a larger budget extends
     /// the run, a finished one too).
     #[arg(long, value_name = "N", allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count(1, crate::limits::MAX_STEPS))]
+          value_parser = crate::cli::limits::parse_count(1, crate::cli::limits::MAX_STEPS))]
     pub total_steps: Option<u64>,
     /// Evaluate every N environment steps (0: only at the end).
     #[arg(long, value_name = "N", conflicts_with = "resume", allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count(0, crate::limits::MAX_STEPS))]
+          value_parser = crate::cli::limits::parse_count(0, crate::cli::limits::MAX_STEPS))]
     pub eval_every: Option<u64>,
     /// Episodes per evaluation (reset seeds 10000, 10001, …).
     #[arg(long, value_name = "K", conflicts_with = "resume", allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
+          value_parser = crate::cli::limits::parse_count_u32(1, crate::cli::limits::MAX_EPISODES as u32))]
     pub eval_episodes: Option<u32>,
     /// Stop once an evaluation's mean return is at least R.
     #[arg(
@@ -237,12 +249,12 @@ pub struct TrainArgs {
         value_name = "R",
         conflicts_with = "resume",
         allow_hyphen_values = true,
-        value_parser = crate::limits::parse_finite
+        value_parser = crate::cli::limits::parse_finite
     )]
     pub stop_at_return: Option<f64>,
     /// Also checkpoint every N environment steps (besides after each evaluation).
     #[arg(long, value_name = "N", allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count(1, crate::limits::MAX_STEPS))]
+          value_parser = crate::cli::limits::parse_count(1, crate::cli::limits::MAX_STEPS))]
     pub save_every: Option<u64>,
     /// The run directory (default `runs/<algo>-<env>-<seed>-<time>`); it must not exist yet.
     #[arg(long, conflicts_with = "resume")]
@@ -272,7 +284,7 @@ pub struct EvalArgs {
     pub env_kwargs: Vec<String>,
     /// Episodes; episode i resets with seed S+i.
     #[arg(long, default_value_t = 10, allow_hyphen_values = true,
-          value_parser = crate::limits::parse_count_u32(1, crate::limits::MAX_EPISODES as u32))]
+          value_parser = crate::cli::limits::parse_count_u32(1, crate::cli::limits::MAX_EPISODES as u32))]
     pub episodes: u32,
     /// The first reset seed S.
     #[arg(long, default_value_t = 0)]
@@ -345,27 +357,27 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Train(a)) => train(a),
         Some(Command::Eval(a)) => eval_cmd(a),
-        Some(Command::Export(a)) => crate::commands::export(a),
-        Some(Command::Inspect(a)) => crate::commands::inspect(a),
-        Some(Command::Infer(a)) => crate::commands::infer(a),
-        Some(Command::Bench(a)) => crate::commands::bench(a),
-        Some(Command::Plot(a)) => crate::plot::compare(&a).map(|_| ()),
-        Some(Command::Render(a)) => crate::render::render(a),
+        Some(Command::Export(a)) => crate::cli::commands::export(a),
+        Some(Command::Inspect(a)) => crate::cli::commands::inspect(a),
+        Some(Command::Infer(a)) => crate::cli::commands::infer(a),
+        Some(Command::Bench(a)) => crate::cli::commands::bench(a),
+        Some(Command::Plot(a)) => crate::viz::plot::compare(&a.into()).map(|_| ()),
+        Some(Command::Render(a)) => crate::viz::render::render(a.into()),
         Some(Command::Env(EnvCommand::List)) => {
             env_list();
             Ok(())
         }
-        Some(Command::Env(EnvCommand::Replay(a))) => crate::replay::replay_path(&a.file),
-        Some(Command::Tune(a)) => crate::tune::tune(a),
-        Some(Command::Import(a)) => crate::import::import(a),
+        Some(Command::Env(EnvCommand::Replay(a))) => crate::envs::replay::replay_path(&a.file),
+        Some(Command::Tune(a)) => crate::tune::tune(a.into()),
+        Some(Command::Import(a)) => crate::export::import::import(a.into()),
     }
 }
 
 /// The whole `picorl` command line with the environments of `registry` beside the built-ins:
-/// what a user's `main` calls (see [`crate::user_env`]). Parses the arguments, runs the command,
+/// what a user's `main` calls (see [`crate::envs::user_env`]). Parses the arguments, runs the command,
 /// and returns the exit status (`error: …` on stderr and 1 on failure; clap's usage errors 2).
-pub fn run_with(registry: crate::user_env::Registry) -> std::process::ExitCode {
-    let result = crate::user_env::install(registry).and_then(|()| run(Cli::parse()));
+pub fn run_with(registry: crate::envs::user_env::Registry) -> std::process::ExitCode {
+    let result = crate::envs::user_env::install(registry).and_then(|()| run(Cli::parse()));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -387,18 +399,19 @@ pub fn version() -> String {
 
 fn train(a: TrainArgs) -> Result<()> {
     if a.seeds.is_some() {
-        return crate::seeds::train_seeds(&a);
+        return crate::cli::seeds::train_seeds(&a);
     }
     if a.threads > 0 {
-        crate::limits::threads(a.threads as usize, a.force_threads)?;
+        crate::cli::limits::threads(a.threads as usize, a.force_threads)?;
     }
-    crate::signal::install()?;
+    crate::train::signal::install()?;
     let control = |resume: bool, extend: bool| crate::train::Control {
         resume,
         quiet: a.quiet,
         save_every: a.save_every,
         extend,
         interruptible: true,
+        pictures: Some(|dir| crate::viz::plot::learning_curve(dir).map(|_| ())),
     };
     if let Some(dir) = &a.resume {
         let path = dir.join("config.toml");
@@ -418,7 +431,7 @@ fn train(a: TrainArgs) -> Result<()> {
             extend = true;
             crate::train::files::write_atomic(&path, cfg.to_toml()?.as_bytes())?;
         }
-        crate::gym::set_packages(&cfg.run.gym_packages);
+        crate::envs::gym::set_packages(&cfg.run.gym_packages);
         // Without a checkpoint yet (killed before the first), the run starts over in `dir`.
         let algo = cfg.run.algo.clone();
         return with_algo!(algo.as_str(), A => finish(crate::train::run_with::<A>(&cfg, dir, &control(true, extend))?));
@@ -426,7 +439,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let (Some(algo), Some(env)) = (a.algo.clone(), a.env.clone()) else {
         bail!("--algo and --env are required");
     };
-    crate::gym::set_packages(&a.gym_packages);
+    crate::envs::gym::set_packages(&a.gym_packages);
     with_algo!(algo.as_str(), A => {
         let cfg = resolve::<A>(&a, &algo, &env)?;
         let dir = a.out.clone().unwrap_or_else(|| crate::train::files::default_run_dir(&algo, &env, a.seed));
@@ -465,10 +478,10 @@ fn finish(outcome: crate::train::Outcome) -> Result<()> {
         eprintln!(
             "{} at step {}: the checkpoint, summary.json and learning_curve.png are saved; resume with:",
             sig.name(),
-            crate::progress::count(outcome.summary["total_steps"].as_u64().unwrap_or(0))
+            crate::train::progress::count(outcome.summary["total_steps"].as_u64().unwrap_or(0))
         );
         eprintln!("picorl train --resume {dir}");
-        return Err(crate::pipe::Interrupted {
+        return Err(crate::util::pipe::Interrupted {
             code: sig.exit_code(),
         }
         .into());
@@ -479,7 +492,7 @@ fn finish(outcome: crate::train::Outcome) -> Result<()> {
 
 /// The one human line that ends a training: what ran, how long, how well, where.
 pub fn summary_line(summary: &serde_json::Value, dir: &Path) -> String {
-    use crate::progress::{count, num};
+    use crate::train::progress::{count, num};
     let f = |k: &str| summary[k].as_f64().unwrap_or(f64::NAN);
     let mut line = format!(
         "{} on {} (seed {}): {} steps, {:.1} s training + {:.1} s evaluating",
@@ -510,7 +523,7 @@ pub fn summary_line(summary: &serde_json::Value, dir: &Path) -> String {
 
 /// Resolves the config of a new run from the built-in or `--config` file, `--set` and the flags.
 pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<ResolvedConfig> {
-    if !crate::gym::is_gym(env) {
+    if !crate::envs::gym::is_gym(env) {
         envs::spec(env)?;
     }
     let (text, source) = match &a.config {
@@ -518,7 +531,7 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
             std::fs::read_to_string(p).with_context(|| format!("--config {}", p.display()))?,
             Source::File(p.clone()),
         ),
-        None => match crate::user_env::find(env) {
+        None => match crate::envs::user_env::find(env) {
             // An environment of the user's own: the hyper-parameters it registered for `algo`.
             Some(user) => (
                 user.config_for(algo)
@@ -538,7 +551,7 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
     };
     let mut section = match config::section::<A::Hyper>(&text, &source, env) {
         // A Gymnasium id without a section of its own trains with the algorithm's defaults.
-        Err(_) if crate::gym::is_gym(env) && !has_section(&text, env) => {
+        Err(_) if crate::envs::gym::is_gym(env) && !has_section(&text, env) => {
             eprintln!(
                 "note: {source} has no [\"{env}\"] section: {algo}'s default hyper-parameters"
             );
@@ -558,20 +571,20 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
             anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps")
         })?,
     };
-    if total_steps == 0 || total_steps > crate::limits::MAX_STEPS {
+    if total_steps == 0 || total_steps > crate::cli::limits::MAX_STEPS {
         bail!(
             "{source}: `total_steps` = {total_steps}: must be from 1 to {}",
-            crate::progress::count(crate::limits::MAX_STEPS)
+            crate::train::progress::count(crate::cli::limits::MAX_STEPS)
         );
     }
     let eval_episodes = a
         .eval_episodes
         .or(config::run_key(&run, "eval_episodes", &source)?)
         .unwrap_or(10);
-    if eval_episodes == 0 || u64::from(eval_episodes) > crate::limits::MAX_EPISODES {
+    if eval_episodes == 0 || u64::from(eval_episodes) > crate::cli::limits::MAX_EPISODES {
         bail!(
             "`eval_episodes` = {eval_episodes}: must be from 1 to {}",
-            crate::progress::count(crate::limits::MAX_EPISODES)
+            crate::train::progress::count(crate::cli::limits::MAX_EPISODES)
         );
     }
     let stop_at_return: Option<f64> = match a.stop_at_return {
@@ -588,9 +601,9 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
         picorl_core::env::Space::Discrete { n } => n as usize,
         picorl_core::env::Space::Box { dim, .. } => dim,
     };
-    crate::limits::check_hyper(&table, spec.observation_space.flat_dim(), act_dim)
+    crate::cli::limits::check_hyper(&table, spec.observation_space.flat_dim(), act_dim)
         .map_err(|e| anyhow::anyhow!("{source} (or --set): {e}"))?;
-    if let Some(warning) = crate::limits::check_budget(&table, total_steps)? {
+    if let Some(warning) = crate::cli::limits::check_budget(&table, total_steps)? {
         eprintln!("{warning}");
     }
     device::resolve(&a.device)?;
@@ -624,18 +637,18 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     if a.episodes == 0 {
         bail!("--episodes must be positive");
     }
-    crate::gym::set_packages(&a.gym_packages);
+    crate::envs::gym::set_packages(&a.gym_packages);
     let (res, env_id, kwargs) = if a.path.is_dir() {
         eval_run_dir(&a)?
     } else if a.path.exists() {
-        crate::commands::eval_file(&a)?
+        crate::cli::commands::eval_file(&a)?
     } else {
         bail!("{}: no such run directory or file", a.path.display());
     };
     // A trading agent is judged against buy-and-hold on the same markets.
-    let benchmark = if env_id == crate::trading::ID {
+    let benchmark = if env_id == crate::envs::trading::ID {
         let mut env = envs::make(&env_id, &kwargs)?;
-        Some(crate::trading::buy_and_hold(
+        Some(crate::envs::trading::buy_and_hold(
             env.as_mut(),
             a.seed,
             a.episodes,
@@ -665,9 +678,9 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             println!(
                 "{:>8} {:>12} {:>8} {:>14}",
                 res.seeds[i],
-                crate::progress::num(res.returns[i]),
+                crate::train::progress::num(res.returns[i]),
                 res.lengths[i],
-                crate::progress::num(b.returns[i])
+                crate::train::progress::num(b.returns[i])
             );
         }
         println!(
@@ -683,7 +696,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             println!(
                 "{:>8} {:>12} {:>8}",
                 res.seeds[i],
-                crate::progress::num(res.returns[i]),
+                crate::train::progress::num(res.returns[i]),
                 res.lengths[i]
             );
         }
@@ -695,50 +708,6 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Loads a run directory's algorithm with its checkpoint, ready to act or export.
-pub fn load_run<A: Algorithm>(dir: &Path, cfg: &ResolvedConfig) -> Result<(A, Setup)> {
-    load_run_from(dir, cfg, CHECKPOINT)
-}
-
-/// [`load_run`] from a checkpoint of the run by name: [`CHECKPOINT`] (the last) or
-/// [`crate::train::BEST`] (the best evaluation's).
-pub fn load_run_from<A: Algorithm>(
-    dir: &Path,
-    cfg: &ResolvedConfig,
-    checkpoint: &str,
-) -> Result<(A, Setup)> {
-    let mut run = cfg.run.clone();
-    run.device = "cpu".into();
-    if crate::gym::packages().is_empty() {
-        crate::gym::set_packages(&run.gym_packages);
-    }
-    let spec = *envs::make(&run.env, &run.env_kwargs)?.spec();
-    let setup = Setup {
-        run,
-        device: tch::Device::Cpu,
-        spec,
-    };
-    // Its initial weights, drawn from libtorch's generator, are replaced by the checkpoint's.
-    let mut algo = {
-        let _turn = crate::train::torch_generator();
-        A::new(&setup, cfg.hyper()?)?
-    };
-    let ckpt = dir.join(checkpoint);
-    if !ckpt.exists() {
-        bail!(
-            "{}: no {checkpoint} (the run has not saved {} yet)",
-            dir.display(),
-            if checkpoint == CHECKPOINT {
-                "a checkpoint"
-            } else {
-                "an evaluated checkpoint"
-            }
-        );
-    }
-    algo.load(&ckpt)?;
-    Ok((algo, setup))
 }
 
 /// The evaluation of a run directory, with the environment it was run on.
@@ -754,7 +723,7 @@ fn eval_run_dir(a: &EvalArgs) -> Result<Evaluated> {
         .with_context(|| format!("{} is no run directory", dir.display()))?;
     let algo = cfg.run.algo.clone();
     with_algo!(algo.as_str(), A => {
-        let (mut agent, setup) = load_run::<A>(dir, &cfg)?;
+        let (mut agent, setup) = crate::train::load_run::<A>(dir, &cfg)?;
         let env_id = a.env.clone().unwrap_or(setup.run.env.clone());
         let kwargs = if a.env_kwargs.is_empty() { setup.run.env_kwargs.clone() } else { envs::parse_kwargs(&a.env_kwargs)? };
         let mut env = envs::make(&env_id, &kwargs)?;

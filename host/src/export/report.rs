@@ -17,9 +17,9 @@
 use anyhow::{anyhow, Result};
 use picorl_core::env::Space;
 
-use crate::picorl_file::PicorlFile;
-use crate::quant_calib::top_two_gap;
-pub use crate::quant_calib::DECISIVE_GAP;
+use crate::export::calib::top_two_gap;
+pub use crate::export::calib::DECISIVE_GAP;
+use crate::export::picorl_file::PicorlFile;
 
 /// The goals the report warns below (issue "int8 that keeps the policy's decisions").
 pub mod goals {

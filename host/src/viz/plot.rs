@@ -14,23 +14,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Args, ValueEnum};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::render::{paint, save_png};
+use super::canvas::{paint, parse_size, save_png};
 use crate::train::config::ResolvedConfig;
-
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-
-/// Registers the embedded font once.
-pub fn register_font() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // The font is a valid TrueType file committed with the source; failure would be a bug.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
-}
 
 /// Width of `learning_curve.png`.
 pub const CURVE_WIDTH: u32 = 1200;
@@ -369,7 +357,7 @@ Examples:
   picorl plot runs/qlearning-FrozenLake-v1-0 --source train --out frozenlake.png";
 
 /// What the x axis of `picorl plot` counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XAxis {
     /// Environment steps.
     Steps,
@@ -378,7 +366,7 @@ pub enum XAxis {
 }
 
 /// Which returns `picorl plot` compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// Evaluation means (`eval.csv`) when every run has at least two, else training episodes.
     Auto,
@@ -388,31 +376,23 @@ pub enum Source {
     Train,
 }
 
-/// `picorl plot`.
-#[derive(Args, Debug)]
-pub struct PlotArgs {
-    /// Run directories (seeds and algorithms); runs of one algorithm on one environment are one
-    /// group, drawn as its mean and spread.
-    #[arg(required = true, num_args = 1..)]
+/// What `picorl plot` does, from its arguments (`picorl plot --help` says what each
+/// means and defaults to).
+#[derive(Debug, Clone)]
+pub struct PlotOptions {
+    /// `RUNS`.
     pub runs: Vec<PathBuf>,
-    /// The picture to write (.png).
-    #[arg(long)]
+    /// `--out`.
     pub out: PathBuf,
-    /// Which returns: eval (evaluation means), train (training episodes) or auto.
-    #[arg(long, value_enum, default_value = "auto")]
+    /// `SOURCE`.
     pub source: Source,
-    /// The x axis: environment steps or training seconds.
-    #[arg(long, value_enum, default_value = "steps")]
+    /// `--x`.
     pub x: XAxis,
-    /// The chart's title (default: the environments' ids).
-    #[arg(long)]
+    /// `--title`.
     pub title: Option<String>,
-    /// The picture's size in pixels, WIDTHxHEIGHT (default: 900x560 per environment).
-    #[arg(long, value_name = "WxH")]
+    /// `--size`.
     pub size: Option<String>,
-    /// One line per run, named by its directory, instead of a group per algorithm (how
-    /// `picorl tune` draws its best trials).
-    #[arg(long)]
+    /// `--by-run`.
     pub by_run: bool,
 }
 
@@ -537,7 +517,7 @@ const COLORS: [RGBColor; 10] = [
 ];
 
 /// `picorl plot`: draws the comparison and returns the picture's size.
-pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
+pub fn compare(a: &PlotOptions) -> Result<(u32, u32)> {
     if a.out.extension().and_then(|e| e.to_str()) != Some("png") {
         bail!("--out {}: picorl plot writes .png", a.out.display());
     }
@@ -602,7 +582,7 @@ pub fn compare(a: &PlotArgs) -> Result<(u32, u32)> {
     let cols = n.min(2);
     let rows = n.div_ceil(cols);
     let size = match &a.size {
-        Some(s) => crate::render::parse_size(s)?,
+        Some(s) => parse_size(s)?,
         None => (900 * cols as u32, 560 * rows as u32),
     };
     let x_desc = match a.x {
