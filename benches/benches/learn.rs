@@ -19,12 +19,12 @@ use std::time::Duration;
 use criterion::{black_box, Criterion, Throughput};
 use picorl_core::env::Action;
 use picorl_core::replay::Transition;
-use picorl_host::algo::actor_critic::ActorCritic;
-use picorl_host::algo::dqn::{Dqn, DqnConfig};
 use picorl_host::algo::nets::Activation;
-use picorl_host::algo::pg_state::PgOptimizer;
-use picorl_host::algo::ppo::{self, PpoConfig, Schedule};
-use picorl_host::algo::rollout::{gae, Rollout};
+use picorl_host::algo::off_policy::dqn::{Dqn, DqnConfig};
+use picorl_host::algo::on_policy::actor_critic::ActorCritic;
+use picorl_host::algo::on_policy::pg_state::PgOptimizer;
+use picorl_host::algo::on_policy::ppo::{self, PpoConfig, Schedule};
+use picorl_host::algo::on_policy::rollout::{gae, Rollout};
 use picorl_host::train::config::{self, RunOptions, Source};
 use picorl_host::train::{Algorithm, Setup};
 

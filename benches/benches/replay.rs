@@ -16,7 +16,7 @@ use picorl_core::replay::{
     buffer_storage_len, tree_storage_len, ActionShape, ReplayBuffer, SumTree, Transition,
 };
 use picorl_core::rng::{seeded, unit_f32};
-use picorl_host::algo::off_policy::{Replay, ReplayOptions};
+use picorl_host::algo::off_policy::replay::{Replay, ReplayOptions};
 
 const CAPACITY: usize = 100_000;
 const OBS: usize = 4;

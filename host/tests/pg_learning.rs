@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use picorl_host::algo::{a2c::A2c, ppo::Ppo, reinforce::Reinforce};
+use picorl_host::algo::on_policy::{a2c::A2c, ppo::Ppo, reinforce::Reinforce};
 use picorl_host::train::config::{self, ResolvedConfig, RunOptions, Source};
 use picorl_host::train::{run, Algorithm};
 

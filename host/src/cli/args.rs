@@ -167,7 +167,7 @@ impl From<ImportArgs> for ImportOptions {
 /// `picorl tune`.
 #[derive(Args, Debug)]
 pub struct TuneArgs {
-    /// The algorithm: qlearning, sarsa, dqn, reinforce, a2c, ppo, ddpg, td3 or sac.
+    /// The algorithm (the list is the registry's: `crate::algo::HELP`).
     #[arg(long)]
     pub algo: String,
     /// The environment id.

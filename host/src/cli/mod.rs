@@ -194,7 +194,7 @@ pub struct BenchArgs {
 /// `picorl train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The algorithm: qlearning, sarsa, dqn, reinforce, a2c, ppo, ddpg, td3 or sac.
+    /// The algorithm (the list is the registry's: `crate::algo::HELP`).
     #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
     pub algo: Option<String>,
     /// The environment id, as Gymnasium names it (`picorl env list` lists them).
@@ -343,6 +343,23 @@ pub struct ReplayArgs {
     pub file: PathBuf,
 }
 
+/// The command line's definition, with `--algo`'s help generated from the algorithm registry
+/// ([`crate::algo::HELP`]).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let help = crate::algo::algo_arg_help();
+    Cli::command()
+        .mut_subcommand("train", |c| c.mut_arg("algo", |a| a.help(help.clone())))
+        .mut_subcommand("tune", |c| c.mut_arg("algo", |a| a.help(help.clone())))
+}
+
+/// Parses the process's arguments with [`command`]; a usage error (or `--help`) ends the process
+/// as clap does (exit status 2, or 0 for help).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if cli.version {
@@ -351,8 +368,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         None => {
-            use clap::CommandFactory;
-            println!("{}", Cli::command().render_help());
+            println!("{}", command().render_help());
             Ok(())
         }
         Some(Command::Train(a)) => train(a),
@@ -377,7 +393,7 @@ pub fn run(cli: Cli) -> Result<()> {
 /// what a user's `main` calls (see [`crate::envs::user_env`]). Parses the arguments, runs the command,
 /// and returns the exit status (`error: …` on stderr and 1 on failure; clap's usage errors 2).
 pub fn run_with(registry: crate::envs::user_env::Registry) -> std::process::ExitCode {
-    let result = crate::envs::user_env::install(registry).and_then(|()| run(Cli::parse()));
+    let result = crate::envs::user_env::install(registry).and_then(|()| run(parse()));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -22,7 +22,7 @@ use super::continuous::{
     min_target, normal_tensor, resume_parts, save_stores, scalar, smoothed_target_action, ActorNet,
     Critics, Driver, DriverOptions, Noise, NoiseKind,
 };
-use super::off_policy::{load_vars, read_checkpoint};
+use crate::algo::checkpoint::{load_vars, read_checkpoint};
 use crate::algo::nets::Activation;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
@@ -201,7 +201,11 @@ impl Td3 {
     /// The bootstrapped targets of a batch: `r + γ^k (1 - terminated) min_i Q'_i(s', ã')` with
     /// `ã'` the target actor's action, smoothed with the standard-normal draws `eps` `[B, a]`
     /// (`None`: not smoothed, as DDPG).
-    pub fn targets(&self, b: &super::off_policy::Batch, eps: Option<&Tensor>) -> Tensor {
+    pub fn targets(
+        &self,
+        b: &crate::algo::off_policy::replay::Batch,
+        eps: Option<&Tensor>,
+    ) -> Tensor {
         let next = self.actor.target_deterministic(&b.next_obs);
         let next = match eps {
             Some(eps) => smoothed_target_action(
@@ -422,7 +426,7 @@ impl Actor for Td3 {
 
 impl Algorithm for Td3 {
     const NAME: &'static str = "td3";
-    const CONFIG: &'static str = include_str!("../../configs/td3.toml");
+    const CONFIG: &'static str = include_str!("../../../configs/td3.toml");
     type Hyper = Td3Config;
 
     fn new(setup: &Setup, cfg: Td3Config) -> Result<Self> {
@@ -483,8 +487,8 @@ struct Td3Resume {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algo::continuous::testing;
-    use crate::algo::continuous::values;
+    use crate::algo::off_policy::continuous::testing;
+    use crate::algo::off_policy::continuous::values;
     use picorl_core::env::Action;
     use picorl_core::replay::Transition;
 

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::actor_critic::ActorCritic;
-use super::off_policy::{FlatAdam, FlatRmsProp};
 use super::running_norm::{RewardNorm, RunningMeanStd};
+use crate::algo::optim::{FlatAdam, FlatRmsProp};
 use crate::envs::vec_env::Journal;
 
 /// A policy-gradient learner's optimizer over its actor-critic's flat parameter buffer.

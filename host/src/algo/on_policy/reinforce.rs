@@ -317,7 +317,7 @@ impl Actor for Reinforce {
 
 impl Algorithm for Reinforce {
     const NAME: &'static str = "reinforce";
-    const CONFIG: &'static str = include_str!("../../configs/reinforce.toml");
+    const CONFIG: &'static str = include_str!("../../../configs/reinforce.toml");
     type Hyper = ReinforceConfig;
 
     fn new(setup: &Setup, cfg: ReinforceConfig) -> Result<Self> {

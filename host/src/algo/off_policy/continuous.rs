@@ -15,7 +15,7 @@
 //!   the first `a` outputs, exported with [`HeadExport::TanhScale`]; a ReLU actor exports to int8.
 //!   SAC's gSDE actor ([`ActorNet::new_sde`]) has `a` outputs and a `[h, a]` log σ parameter over
 //!   its last hidden layer's features (the exploration matrices are PPO's,
-//!   [`super::actor_critic::SdeNoise`]).
+//!   [`crate::algo::on_policy::actor_critic::SdeNoise`]).
 //! - **The loop** ([`Driver`]): `train_freq` steps of every copy per round, uniformly random actions
 //!   before `learning_starts`, then the algorithm's exploratory action; `gradient_steps` updates
 //!   per round (-1: one per environment step collected). Acting goes through a `picorl-core` copy
@@ -30,11 +30,12 @@ use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::actor_critic::sde_marginal_log_std;
-use super::off_policy::{
-    flatten_vars, Batch, Collector, CpuNet, FlatAdam, Replay, ReplayOptions, TargetSync,
-};
+use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::{tensor_to_vec, Activation, Mlp, MlpInit};
+use crate::algo::off_policy::replay::{Batch, Collector, Replay, ReplayOptions};
+use crate::algo::on_policy::actor_critic::sde_marginal_log_std;
+use crate::algo::optim::{flatten_vars, FlatAdam};
+use crate::algo::target::TargetSync;
 use crate::envs::eval::OwnedAction;
 use crate::envs::vec_env::Actions;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
@@ -423,7 +424,7 @@ impl ActorNet {
 
     /// gSDE's `[h, a]` log σ as row-major values (empty without gSDE): what the exploration
     /// matrices are drawn with
-    /// ([`super::actor_critic::SdeNoise::draw`]).
+    /// ([`crate::algo::on_policy::actor_critic::SdeNoise::draw`]).
     pub fn sde_log_std_values(&self) -> Vec<f32> {
         self.sde_log_std
             .as_ref()
@@ -621,9 +622,9 @@ impl Noise {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DriverResume {
     rng: Pcg32,
-    replay: super::off_policy::ReplayScalars,
+    replay: crate::algo::off_policy::replay::ReplayScalars,
     journal: crate::envs::vec_env::Journal,
-    windows: super::off_policy::Windows,
+    windows: crate::algo::off_policy::replay::Windows,
 }
 
 /// The collection side of the loop, shared by DDPG, TD3 and SAC.

@@ -152,7 +152,7 @@ impl Actor for A2c {
 
 impl Algorithm for A2c {
     const NAME: &'static str = "a2c";
-    const CONFIG: &'static str = include_str!("../../configs/a2c.toml");
+    const CONFIG: &'static str = include_str!("../../../configs/a2c.toml");
     type Hyper = A2cConfig;
 
     fn new(setup: &Setup, cfg: A2cConfig) -> Result<Self> {

@@ -21,7 +21,7 @@
 //! reach the features through both noise and variance (SB3's `learn_features = True` for SAC).
 //! SB3 also clips the gSDE mean to `[-2, 2]` (`clip_mean`); picorl does not, so the exported
 //! head stays `tanh` scaled to the bounds. The matrices' pieces are PPO's
-//! ([`super::actor_critic::SdeNoise`]).
+//! ([`crate::algo::on_policy::actor_critic::SdeNoise`]).
 //!
 //! The deterministic policy (evaluation, export) is `tanh(μ(s))` scaled to the action bounds.
 //! Checkpoints hold `pi.*`, `q.*`, `q_target.*` and `log_alpha.*` (the temperature), and for
@@ -40,13 +40,15 @@ use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
-use super::actor_critic::SdeNoise;
 use super::continuous::{
     min_target, normal_tensor, resume_parts, save_stores, scalar, ActorNet, Critics, Driver,
     DriverOptions, DriverResume, LOG_STD_MAX, LOG_STD_MIN,
 };
-use super::off_policy::{flatten_vars, load_vars, read_checkpoint, Batch, FlatAdam};
+use crate::algo::checkpoint::{load_vars, read_checkpoint};
 use crate::algo::nets::Activation;
+use crate::algo::off_policy::replay::Batch;
+use crate::algo::on_policy::actor_critic::SdeNoise;
+use crate::algo::optim::{flatten_vars, FlatAdam};
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
@@ -271,7 +273,7 @@ impl Actor for Sac {
 
 impl Algorithm for Sac {
     const NAME: &'static str = "sac";
-    const CONFIG: &'static str = include_str!("../../configs/sac.toml");
+    const CONFIG: &'static str = include_str!("../../../configs/sac.toml");
     type Hyper = SacConfig;
 
     fn new(setup: &Setup, cfg: SacConfig) -> Result<Self> {
@@ -535,7 +537,7 @@ struct SacResume {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algo::continuous::{squashed_log_prob, testing, values};
+    use crate::algo::off_policy::continuous::{squashed_log_prob, testing, values};
 
     /// α rises when the policy's entropy `-log π` is below the target `-dim(A)` and falls when
     /// above (Pendulum: target entropy -1).
@@ -658,7 +660,7 @@ mod tests {
         assert!((logp - expect).abs() < 1e-3, "log π {logp} vs {expect}");
         // The density of the squashed action integrates to 1 over (-1, 1) (midpoint rule).
         let (mean_t, phi_t) = s.actor.mean_and_features(&obs_t);
-        let ls = crate::algo::actor_critic::sde_marginal_log_std(
+        let ls = crate::algo::on_policy::actor_critic::sde_marginal_log_std(
             &phi_t,
             &Tensor::from_slice(&log_std).view([64, 1]),
         );

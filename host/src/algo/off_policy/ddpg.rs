@@ -42,7 +42,7 @@ impl Actor for Ddpg {
 
 impl Algorithm for Ddpg {
     const NAME: &'static str = "ddpg";
-    const CONFIG: &'static str = include_str!("../../configs/ddpg.toml");
+    const CONFIG: &'static str = include_str!("../../../configs/ddpg.toml");
     type Hyper = DdpgConfig;
 
     fn new(setup: &Setup, cfg: DdpgConfig) -> Result<Self> {
@@ -81,7 +81,7 @@ impl Algorithm for Ddpg {
 #[cfg(test)]
 mod tests {
     use super::Ddpg;
-    use crate::algo::continuous::testing;
+    use crate::algo::off_policy::continuous::testing;
     use crate::envs::eval::Actor;
 
     /// DDPG's MountainCarContinuous-v0 config solves (mean of 20 deterministic episodes ≥ 90,

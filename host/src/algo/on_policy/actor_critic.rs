@@ -37,9 +37,10 @@ use picorl_core::env::{EnvSpec, Space};
 use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::off_policy::{flatten_trainable_vars, CpuNet};
 use super::running_norm::ObsNorm;
+use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::{self, Activation};
+use crate::algo::optim::flatten_trainable_vars;
 use crate::envs::eval::OwnedAction;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 
@@ -320,8 +321,8 @@ impl ActorCritic {
     }
 
     /// The trainable variables as one flat buffer (the policy's and value's layers and the
-    /// log-std, in the order of their names), for [`super::off_policy::FlatAdam`] and
-    /// [`super::off_policy::FlatRmsProp`]. The normalization statistics are not in it.
+    /// log-std, in the order of their names), for [`crate::algo::optim::FlatAdam`] and
+    /// [`crate::algo::optim::FlatRmsProp`]. The normalization statistics are not in it.
     pub fn params_flat(&self) -> &Tensor {
         &self.flat
     }

@@ -35,13 +35,15 @@ use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Reduction, Tensor};
 
-use super::actor_critic::argmax;
-use super::off_policy::{
-    flatten_vars, linear_schedule, load_vars, read_checkpoint, Batch, Collector, CpuNet, FlatAdam,
-    Replay, ReplayOptions, TargetSync,
-};
 use super::q_net::{Mode, QNet, QNetOptions};
+use crate::algo::checkpoint::{load_vars, read_checkpoint};
+use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::{tensor_to_vec, Activation};
+use crate::algo::off_policy::replay::{Batch, Collector, Replay, ReplayOptions};
+use crate::algo::on_policy::actor_critic::argmax;
+use crate::algo::optim::{flatten_vars, FlatAdam};
+use crate::algo::schedule::linear_schedule;
+use crate::algo::target::TargetSync;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Actions;
 use crate::export::PolicyExport;
@@ -405,7 +407,7 @@ impl Actor for Dqn {
 
 impl Algorithm for Dqn {
     const NAME: &'static str = "dqn";
-    const CONFIG: &'static str = include_str!("../../configs/dqn.toml");
+    const CONFIG: &'static str = include_str!("../../../configs/dqn.toml");
     type Hyper = DqnConfig;
 
     fn new(setup: &Setup, cfg: DqnConfig) -> Result<Self> {
@@ -654,9 +656,9 @@ struct DqnResume {
     epsilon: f64,
     beta: f64,
     adam_t: i32,
-    replay: super::off_policy::ReplayScalars,
+    replay: crate::algo::off_policy::replay::ReplayScalars,
     journal: crate::envs::vec_env::Journal,
-    windows: super::off_policy::Windows,
+    windows: crate::algo::off_policy::replay::Windows,
     /// The online and target networks' noise and dropout generators (absent from checkpoints
     /// of older picorl versions, which resume with fresh ones).
     #[serde(default)]

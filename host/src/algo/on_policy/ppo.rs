@@ -266,7 +266,7 @@ impl PpoConfig {
 
 impl Algorithm for Ppo {
     const NAME: &'static str = "ppo";
-    const CONFIG: &'static str = include_str!("../../configs/ppo.toml");
+    const CONFIG: &'static str = include_str!("../../../configs/ppo.toml");
     type Hyper = PpoConfig;
 
     fn new(setup: &Setup, cfg: PpoConfig) -> Result<Self> {
