@@ -9,7 +9,7 @@ use picorl_core::env::{make, AnyEnv, Env, EnvOptions, REGISTRY};
 use picorl_host::algo::tabular::QLearning;
 use picorl_host::envs::eval::{Actor, OwnedAction};
 use picorl_host::train::config::{self, ResolvedConfig, RunOptions, Source as CfgSource};
-use picorl_host::train::{run, Algorithm};
+use picorl_host::train::{run_with, Algorithm, Control};
 use picorl_host::viz::canvas::{self, Image};
 use picorl_host::viz::grid::GridOverlay;
 use picorl_host::viz::plot::{self, PlotOptions, Source, XAxis};
@@ -210,13 +210,20 @@ fn train_tabular(seed: u64, tag: &str) -> PathBuf {
             eval_every: 4_000,
             eval_episodes: 20,
             stop_at_return: None,
+            log_interval: picorl_host::train::config::LOG_INTERVAL,
             gym_packages: Vec::new(),
         },
         hyper,
     };
     let dir = std::env::temp_dir().join(format!("picorl-viz-{}-{tag}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    run::<QLearning>(&cfg, &dir, false, true).unwrap();
+    // The hook the command line passes: the loop itself draws nothing.
+    let control = Control {
+        quiet: true,
+        pictures: Some(|d| plot::learning_curve(d).map(|_| ())),
+        ..Control::default()
+    };
+    run_with::<QLearning>(&cfg, &dir, &control).unwrap();
     dir
 }
 

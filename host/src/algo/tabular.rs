@@ -337,12 +337,15 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
             (s, a) = (next, learned.next_action);
         }
         let td_abs = td_sum / f64::from(len);
-        ctx.check_finite("the mean |TD error|", td_abs)?;
         let (eps, lr) = (self.learner.epsilon(), self.learner.learning_rate());
         self.learner.end_episode();
         self.episodes += 1;
         ctx.episode(ret, len)?;
-        ctx.log(&[ret, f64::from(len), shortest(eps), shortest(lr), td_abs])
+        ctx.log_mean("td_error_abs", td_abs)?;
+        ctx.log_mean("return", ret)?;
+        ctx.log_mean("length", f64::from(len))?;
+        ctx.log_value("epsilon", shortest(eps))?;
+        ctx.log_value("learning_rate", shortest(lr))
     }
 
     fn save(&self, path: &Path) -> Result<()> {
@@ -502,6 +505,7 @@ mod tests {
                 eval_every: 0,
                 eval_episodes: 10,
                 stop_at_return: None,
+                log_interval: crate::train::config::LOG_INTERVAL,
                 gym_packages: Vec::new(),
             },
             hyper,

@@ -610,6 +610,11 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
     if let Some(r) = stop_at_return.filter(|r| !r.is_finite()) {
         bail!("{source} (or --set): `stop_at_return` = {r}: must be a finite number");
     }
+    let log_interval: u64 =
+        config::run_key(&run, "log_interval", &source)?.unwrap_or(config::LOG_INTERVAL);
+    if log_interval == 0 {
+        bail!("{source} (or --set): `log_interval` = 0: must be positive (a metrics row every N steps)");
+    }
     // The networks and replay memory against this machine's memory, and the rollout against
     // the budget, before libtorch allocates anything.
     let spec = envs::spec(env)?;
@@ -638,6 +643,7 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
                 .unwrap_or(0),
             eval_episodes,
             stop_at_return,
+            log_interval,
             gym_packages: a.gym_packages.clone(),
         },
         hyper: table,

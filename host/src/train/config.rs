@@ -15,7 +15,15 @@ pub const RUN_KEYS: &[&str] = &[
     "eval_every",
     "eval_episodes",
     "stop_at_return",
+    "log_interval",
 ];
+
+/// The default of [`RunOptions::log_interval`].
+pub const LOG_INTERVAL: u64 = 1000;
+
+fn default_log_interval() -> u64 {
+    LOG_INTERVAL
+}
 
 /// Everything a run needs besides the hyper-parameters; all of it is saved in `config.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -42,6 +50,10 @@ pub struct RunOptions {
     pub eval_episodes: u32,
     /// Stop once an evaluation's mean return reaches this.
     pub stop_at_return: Option<f64>,
+    /// A `metrics.csv` row every this many environment steps, each column the mean (or last
+    /// value) of what the algorithm logged since the previous row.
+    #[serde(default = "default_log_interval")]
+    pub log_interval: u64,
     /// Python modules the Gymnasium workers import before `make` (`--gym-packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gym_packages: Vec<String>,
@@ -66,7 +78,7 @@ impl ResolvedConfig {
         // flattened struct would lose it), then every field is checked with its line.
         let mut table: toml::Table =
             toml::from_str(&text).map_err(|e| anyhow!("{}", located(path, &text, &e)))?;
-        let hyper = match table.remove("hyper") {
+        let mut hyper = match table.remove("hyper") {
             Some(toml::Value::Table(t)) => t,
             Some(_) => bail!(
                 "{}{}: `hyper` is not a table",
@@ -77,6 +89,11 @@ impl ResolvedConfig {
             ),
             None => bail!("{}: no [hyper] table", path.display()),
         };
+        // Run directories of picorl before the loop owned `metrics.csv`'s rows kept DQN's, TD3's
+        // and SAC's `log_interval` among the hyper-parameters: it is the run's option now.
+        if let Some(v) = hyper.remove("log_interval") {
+            table.entry("log_interval").or_insert(v);
+        }
         let run = RunOptions::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
             let message = e.message().to_string();
             // The key: the one the message names (`missing field `seed``), else the one at the
@@ -510,6 +527,7 @@ mod tests {
                 eval_every: 0,
                 eval_episodes: 1,
                 stop_at_return: None,
+                log_interval: crate::train::config::LOG_INTERVAL,
                 gym_packages: Vec::new(),
             },
             hyper: toml::Table::new(),

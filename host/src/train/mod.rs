@@ -17,13 +17,18 @@ pub mod progress;
 pub mod signal;
 pub mod tensorboard;
 
+pub mod checkpoint;
 pub mod config;
+pub mod ctx;
 pub mod files;
 pub mod load;
 
+pub use checkpoint::{learner_tensors, TRAIN_STATE};
+pub use ctx::TrainCtx;
 pub use load::{load_run, load_run_from};
 
-use std::collections::VecDeque;
+use checkpoint::{read_train_state, save_checkpoint, TrainState, LOGS};
+
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -47,7 +52,7 @@ pub const STATE: &str = "state.json";
 pub const BEST: &str = "checkpoint-best.safetensors";
 /// The temporary names of the two checkpoints while they are written (removed by `--resume`
 /// when a kill left one behind).
-const TMP_CHECKPOINTS: [&str; 2] = [
+pub(crate) const TMP_CHECKPOINTS: [&str; 2] = [
     "checkpoint.tmp.safetensors",
     "checkpoint-best.tmp.safetensors",
 ];
@@ -135,195 +140,6 @@ pub trait Algorithm: Actor + Sized {
         Ok(())
     }
 }
-
-/// What a training iteration reports to the shared loop.
-#[derive(Debug)]
-pub struct TrainCtx {
-    /// Environment steps so far.
-    pub steps: u64,
-    /// The step budget.
-    pub total_steps: u64,
-    episodes: u64,
-    recent: VecDeque<(f64, u32)>,
-    metrics: CsvLog,
-    timing: CsvLog,
-    episodes_log: CsvLog,
-    metric_names: &'static [&'static str],
-    tensorboard: crate::train::tensorboard::EventWriter,
-    tensorboard_tags: Vec<String>,
-    /// The step from which the next `metrics.csv` row also goes to TensorBoard: at most about
-    /// [`TENSORBOARD_POINTS`] points a run (TensorBoard shows 1,000 a tag; the CSV keeps all).
-    tensorboard_next: u64,
-    clock: Duration,
-    iter_start: Option<Instant>,
-    steps_at_last_log: u64,
-    clock_at_last_log: Duration,
-}
-
-/// About how many points of each training metric a run writes to TensorBoard.
-const TENSORBOARD_POINTS: u64 = 1000;
-
-/// Finished training episodes averaged in `metrics.csv` (SB3 averages its last 100).
-const RECENT: usize = 20;
-
-impl TrainCtx {
-    /// The fraction of the budget still ahead, 1 → 0 (for linear schedules, as SB3's
-    /// `progress_remaining`).
-    pub fn progress_remaining(&self) -> f64 {
-        1.0 - (self.steps as f64 / self.total_steps.max(1) as f64).min(1.0)
-    }
-
-    /// Counts the steps of one [`VecEnv::step`] and records its finished episodes.
-    pub fn record(&mut self, envs: &VecEnv) -> Result<()> {
-        self.steps += envs.len() as u64;
-        for f in envs.finished() {
-            self.episode(f.ret, f.len)?;
-        }
-        Ok(())
-    }
-
-    /// Counts one environment step.
-    pub fn count_step(&mut self) {
-        self.steps += 1;
-    }
-
-    /// Records a finished training episode.
-    pub fn episode(&mut self, ret: f64, len: u32) -> Result<()> {
-        self.episodes += 1;
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((ret, len));
-        self.episodes_log
-            .row(&[self.steps.to_string(), cell(ret), len.to_string()])
-    }
-
-    /// Mean return of the recent training episodes (NaN before the first).
-    pub fn recent_return(&self) -> f64 {
-        self.recent.iter().map(|r| r.0).sum::<f64>() / self.recent.len() as f64
-    }
-
-    /// Writes a `metrics.csv` row: the shared columns, then `values` in the order of
-    /// [`Algorithm::metric_names`]. The wall clock goes to a `timing.csv` row of its own (step,
-    /// train_seconds, steps_per_second), so that `metrics.csv` is a function of the seed alone: the
-    /// same seed gives the same file, byte for byte, on the CPU.
-    pub fn log(&mut self, values: &[f64]) -> Result<()> {
-        if values.len() != self.metric_names.len() {
-            bail!(
-                "internal: {} metric values for columns {:?}",
-                values.len(),
-                self.metric_names
-            );
-        }
-        let now = self.train_clock();
-        let dt = (now - self.clock_at_last_log).as_secs_f64();
-        let sps = if dt > 0.0 {
-            (self.steps - self.steps_at_last_log) as f64 / dt
-        } else {
-            f64::NAN
-        };
-        self.steps_at_last_log = self.steps;
-        self.clock_at_last_log = now;
-        let len =
-            self.recent.iter().map(|r| f64::from(r.1)).sum::<f64>() / self.recent.len() as f64;
-        let mut row = vec![
-            self.steps.to_string(),
-            self.episodes.to_string(),
-            cell(self.recent_return()),
-            cell(len),
-        ];
-        row.extend(values.iter().map(|v| cell(*v)));
-        self.metrics.row(&row)?;
-        self.timing
-            .row(&[self.steps.to_string(), cell(now.as_secs_f64()), cell(sps)])?;
-        if self.steps < self.tensorboard_next {
-            return Ok(());
-        }
-        self.tensorboard_next = self.steps + self.total_steps / TENSORBOARD_POINTS;
-        let mut numbers = vec![self.episodes as f64, self.recent_return(), len];
-        numbers.extend_from_slice(values);
-        numbers.push(sps);
-        self.tensorboard
-            .scalars(self.steps, &self.tensorboard_tags, &numbers)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.metrics.flush()?;
-        self.timing.flush()?;
-        self.tensorboard.flush()?;
-        self.episodes_log.flush()
-    }
-
-    /// Fails with a message naming the step when `loss` is NaN or infinite.
-    pub fn check_finite(&self, what: &str, loss: f64) -> Result<()> {
-        if loss.is_finite() {
-            Ok(())
-        } else {
-            bail!("training diverged: {what} is {loss} at step {}", self.steps)
-        }
-    }
-
-    fn train_clock(&self) -> Duration {
-        self.clock + self.iter_start.map(|t| t.elapsed()).unwrap_or_default()
-    }
-}
-
-/// The shared loop's state at a checkpoint: stored inside the checkpoint file (the tensor
-/// [`TRAIN_STATE`], so that the weights and the state are committed by one rename) and, for
-/// people, in `state.json` beside it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-struct TrainState {
-    steps: u64,
-    episodes: u64,
-    train_seconds: f64,
-    eval_seconds: f64,
-    next_eval: u64,
-    solved_at_step: Option<u64>,
-    solved_train_seconds: Option<f64>,
-    last_eval: Option<(f64, f64)>,
-    /// The recent training episodes (return, length) behind `metrics.csv`'s averages.
-    #[serde(default)]
-    recent: Vec<(f64, u32)>,
-    /// The byte lengths of the logs when the checkpoint was taken: `--resume` cuts the rows a
-    /// killed run wrote after it, so that they are not written twice.
-    #[serde(default)]
-    logs: std::collections::BTreeMap<String, u64>,
-    /// The TensorBoard event file (its name) and its length when the checkpoint was taken:
-    /// `--resume` cuts it back and continues it.
-    #[serde(default)]
-    tensorboard: Option<(String, u64)>,
-    /// The step from which the next `metrics.csv` row also goes to TensorBoard.
-    #[serde(default)]
-    tensorboard_next: u64,
-    /// Whether this step was evaluated: `false` for the checkpoints of `--save-every` and of an
-    /// interruption (a checkpoint of an older picorl always was).
-    #[serde(default = "evaluated_by_default")]
-    evaluated: bool,
-    /// Whether the run stopped here because an evaluation reached `--stop-at-return` (`None` in
-    /// checkpoints of an older picorl, which tell it from `solved_at_step`).
-    #[serde(default)]
-    stopped: Option<bool>,
-    /// The best evaluation so far, (mean return, step): the one [`BEST`] holds.
-    #[serde(default)]
-    best: Option<(f64, u64)>,
-    /// `--save-every`: a checkpoint every this many steps besides the evaluations' (0: none).
-    #[serde(default)]
-    save_every: u64,
-    /// The step at or after which the next `--save-every` checkpoint is written.
-    #[serde(default)]
-    next_save: u64,
-}
-
-fn evaluated_by_default() -> bool {
-    true
-}
-
-/// The name of the tensor holding the training loop's state (JSON bytes, as in `state.json`) in
-/// the checkpoint file.
-pub const TRAIN_STATE: &str = "picorl.train_state";
-
-/// The logs a run appends to, cut back to the checkpoint on `--resume`.
-const LOGS: [&str; 4] = ["metrics.csv", "timing.csv", "episodes.csv", "eval.csv"];
 
 /// How a training run ended.
 #[derive(Debug, Clone)]
@@ -458,34 +274,6 @@ fn remove_run_files(dir: &Path) -> bool {
     remove_event_files(dir).is_ok()
 }
 
-/// A checkpoint's tensors but the loop's state (which holds wall-clock times): what two runs of
-/// the same seed save identically, for tests that compare checkpoints.
-pub fn learner_tensors(ckpt: &Path) -> Result<Vec<(String, tch::Tensor)>> {
-    let mut saved = tch::Tensor::read_safetensors(ckpt)
-        .with_context(|| format!("reading {}", ckpt.display()))?;
-    saved.retain(|(n, _)| n != TRAIN_STATE);
-    saved.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(saved)
-}
-
-/// The [`TrainState`] stored in a checkpoint file (`None` for a checkpoint without one).
-fn read_train_state(ckpt: &Path) -> Result<Option<TrainState>> {
-    let saved = tch::Tensor::read_safetensors(ckpt)
-        .with_context(|| format!("reading {}", ckpt.display()))?;
-    let Some((_, t)) = saved.iter().find(|(n, _)| n == TRAIN_STATE) else {
-        return Ok(None);
-    };
-    let bytes: Vec<u8> = Vec::<u8>::try_from(t.flatten(0, -1))
-        .with_context(|| format!("{}: `{TRAIN_STATE}`", ckpt.display()))?;
-    let state = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{}: `{TRAIN_STATE}` is not a training state",
-            ckpt.display()
-        )
-    })?;
-    Ok(Some(state))
-}
-
 /// The turn to use libtorch's process-wide generator: held while seeding it and drawing initial
 /// weights from it (`train::run`, `train::load_run`, tests), so that two of these in one process
 /// (tests run side by side) cannot draw from each other's stream. A training draws from it only
@@ -538,6 +326,8 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         logs: Default::default(),
         tensorboard: None,
         tensorboard_next: 0,
+        next_log: None,
+        pending: None,
         evaluated: true,
         stopped: Some(false),
         best: None,
@@ -680,6 +470,14 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         iter_start: None,
         steps_at_last_log: state.steps,
         clock_at_last_log: Duration::from_secs_f64(state.train_seconds),
+        algo: A::NAME,
+        log_interval: run.log_interval,
+        next_log: state.next_log.unwrap_or(run.log_interval),
+        pending: state
+            .pending
+            .clone()
+            .filter(|p| p.columns() == metric_names.len())
+            .unwrap_or_else(|| ctx::Pending::new(metric_names.len())),
     };
     let mut eval_log = CsvLog::open(
         &dir.join("eval.csv"),
@@ -728,7 +526,7 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         let result = algo.train_iter(&mut ctx);
         ctx.clock = ctx.train_clock();
         ctx.iter_start = None;
-        if let Err(e) = result {
+        if let Err(e) = result.and_then(|()| ctx.dump_if_due()) {
             progress.finish();
             // The rows up to the failure help to see why; the checkpoint is not touched.
             let _ = ctx.flush();
@@ -901,71 +699,4 @@ fn evaluate_and_save<A: Algorithm>(
     }
     save_checkpoint(algo, ctx, state, eval_log, dir, true)?;
     Ok(solved)
-}
-
-/// Writes the checkpoint of the current step: the weights, the algorithm's resume state and the
-/// loop's state, in one file committed by one rename, then `state.json`. `evaluated` tells
-/// whether this step's evaluation was just logged; when it is the best so far (`state.best`),
-/// [`BEST`] gets the same file first.
-fn save_checkpoint<A: Algorithm>(
-    algo: &A,
-    ctx: &mut TrainCtx,
-    state: &mut TrainState,
-    eval_log: &mut CsvLog,
-    dir: &Path,
-    evaluated: bool,
-) -> Result<()> {
-    state.evaluated = evaluated;
-    if !evaluated {
-        state.train_seconds = ctx.clock.as_secs_f64();
-        state.steps = ctx.steps;
-        state.episodes = ctx.episodes;
-        state.recent = ctx.recent.iter().copied().collect();
-        state.stopped = Some(false);
-    }
-    eval_log.flush()?;
-    ctx.flush()?;
-    let len_of = |n: &str| std::fs::metadata(dir.join(n)).map(|m| m.len()).unwrap_or(0);
-    state.logs = LOGS.iter().map(|n| (n.to_string(), len_of(n))).collect();
-    let events = ctx.tensorboard.file_name();
-    state.tensorboard = Some((events.clone(), len_of(&events)));
-    state.tensorboard_next = ctx.tensorboard_next;
-    // The weights, the algorithm's resume state and the loop's state in one file, committed by
-    // one rename: a crash leaves the previous checkpoint or this one, whole.
-    let ckpt = dir.join(CHECKPOINT);
-    // The extension picks the format in tch, so the temporary name keeps `.safetensors`.
-    let tmp = dir.join("checkpoint.tmp.safetensors");
-    let written = (|| -> Result<()> {
-        algo.save(&tmp)?;
-        let mut named = tch::Tensor::read_safetensors(&tmp)
-            .with_context(|| format!("reading back {}", tmp.display()))?;
-        named.extend(algo.resume_state()?);
-        let json = serde_json::to_vec(state)?;
-        named.push((TRAIN_STATE.to_string(), tch::Tensor::from_slice(&json)));
-        tch::Tensor::write_safetensors(&named, &tmp)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        // The best checkpoint first: a crash between the two leaves a best that is no older
-        // than the last checkpoint, and the resumed run writes the same one again.
-        if evaluated && state.best.is_some_and(|(_, step)| step == ctx.steps) {
-            let best = dir.join(BEST);
-            let best_tmp = dir.join(TMP_CHECKPOINTS[1]);
-            let copied = std::fs::copy(&tmp, &best_tmp)
-                .and_then(|_| std::fs::File::open(&best_tmp)?.sync_all())
-                .and_then(|_| std::fs::rename(&best_tmp, &best));
-            if let Err(e) = copied {
-                let _ = std::fs::remove_file(&best_tmp);
-                return Err(e).with_context(|| format!("writing {}", best.display()));
-            }
-        }
-        std::fs::rename(&tmp, &ckpt).with_context(|| format!("writing {}", ckpt.display()))
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    write_atomic(&dir.join(STATE), serde_json::to_string(state)?.as_bytes())?;
-    Ok(())
 }

@@ -27,7 +27,6 @@ use anyhow::{bail, Result};
 use picorl_core::env::{EnvSpec, Space};
 use picorl_core::replay::ActionShape;
 use picorl_core::rng::{self, Pcg32};
-use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::algo::cpu_net::CpuNet;
@@ -40,6 +39,10 @@ use crate::envs::eval::OwnedAction;
 use crate::envs::vec_env::Actions;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 use crate::train::{Setup, TrainCtx};
+
+mod noise;
+
+pub use noise::{Noise, NoiseKind};
 
 /// SB3's clamp of a Gaussian actor's log σ.
 pub const LOG_STD_MIN: f64 = -20.0;
@@ -546,78 +549,6 @@ enum ActorHead {
     Sde { log_std_init: f64 },
 }
 
-/// Exploration noise added to a deterministic actor's action (in `[-1, 1]` units).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NoiseKind {
-    /// Independent Gaussian draws with standard deviation `noise_std`.
-    Normal,
-    /// An Ornstein-Uhlenbeck process (θ = 0.15, dt = 0.01, σ = `noise_std`, as SB3's), reset at
-    /// the end of every episode.
-    OrnsteinUhlenbeck,
-}
-
-/// Per-copy exploration noise.
-#[derive(Debug)]
-pub struct Noise {
-    kind: NoiseKind,
-    std: f32,
-    state: Vec<f32>,
-}
-
-impl Noise {
-    /// Noise for `n` values (copies × action components).
-    pub fn new(kind: NoiseKind, std: f64, n: usize) -> Self {
-        Self {
-            kind,
-            std: std as f32,
-            state: vec![0.0; n],
-        }
-    }
-
-    /// Adds noise to `unit` (one row per copy) and clips to `[-1, 1]`.
-    pub fn apply(&mut self, rng: &mut Pcg32, unit: &mut [f32]) {
-        for (u, x) in unit.iter_mut().zip(self.state.iter_mut()) {
-            let e = rng::normal_f64(rng) as f32;
-            let n = match self.kind {
-                NoiseKind::Normal => self.std * e,
-                NoiseKind::OrnsteinUhlenbeck => {
-                    const THETA: f32 = 0.15;
-                    const DT: f32 = 0.01;
-                    *x += THETA * -*x * DT + self.std * DT.sqrt() * e;
-                    *x
-                }
-            };
-            *u = (*u + n).clamp(-1.0, 1.0);
-        }
-    }
-
-    /// The processes' state (Ornstein-Uhlenbeck; zeros for Gaussian noise), for `--resume`.
-    pub fn state(&self) -> &[f32] {
-        &self.state
-    }
-
-    /// Restores [`Noise::state`].
-    pub fn set_state(&mut self, state: &[f32]) -> Result<()> {
-        if state.len() != self.state.len() {
-            bail!(
-                "exploration noise of {} values for {}",
-                state.len(),
-                self.state.len()
-            );
-        }
-        self.state.copy_from_slice(state);
-        Ok(())
-    }
-
-    /// Resets copy `env`'s process (at the end of its episode).
-    pub fn reset(&mut self, env: usize, act_dim: usize) {
-        if let Some(s) = self.state.get_mut(env * act_dim..(env + 1) * act_dim) {
-            s.fill(0.0);
-        }
-    }
-}
-
 /// The part of a [`Driver`]'s resume state that is not a tensor.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DriverResume {
@@ -841,224 +772,7 @@ pub fn values(t: &Tensor) -> Vec<f32> {
 
 /// Helpers the continuous learners' tests share.
 #[cfg(test)]
-pub(crate) mod testing {
-    use std::path::PathBuf;
-
-    use crate::train::config::{self, ResolvedConfig, RunOptions, Source};
-    use crate::train::{Algorithm, Setup};
-
-    /// A CPU setup of `env` for algorithm `algo`, one thread.
-    pub fn setup(algo: &str, env: &str, seed: u64) -> Setup {
-        let run = RunOptions {
-            algo: algo.into(),
-            env: env.into(),
-            env_kwargs: Default::default(),
-            seed,
-            device: "cpu".into(),
-            threads: 1,
-            total_steps: 20_000,
-            eval_every: 2000,
-            eval_episodes: 20,
-            stop_at_return: None,
-            gym_packages: Vec::new(),
-        };
-        let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();
-        Setup {
-            run,
-            device: tch::Device::Cpu,
-            spec,
-        }
-    }
-
-    /// The built-in `[env]` section of `A` with `sets` applied, resolved as the CLI does.
-    pub fn resolved<A: Algorithm>(
-        env: &str,
-        seed: u64,
-        sets: &[&str],
-        stop: Option<f64>,
-    ) -> ResolvedConfig {
-        let src = Source::BuiltIn("test".into());
-        let mut section = config::section::<A::Hyper>(A::CONFIG, &src, env).unwrap();
-        for s in sets {
-            config::apply_set::<A::Hyper>(&mut section, s).unwrap();
-        }
-        let (_, hyper, _) = config::resolve::<A::Hyper>(section, &src).unwrap();
-        let mut run = setup(A::NAME, env, seed).run;
-        run.stop_at_return = stop;
-        ResolvedConfig { run, hyper }
-    }
-
-    /// A fresh temporary run directory.
-    pub fn temp_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("picorl-cc-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
-    }
-
-    /// Trains `A` on Pendulum-v1 with its built-in config and seed `seed` until the mean return of
-    /// 20 deterministic episodes (every 2,000 steps) reaches -200, within 20,000 steps; see
-    /// [`solves`].
-    pub fn solves_pendulum<A: Algorithm>(seed: u64) {
-        solves::<A>("Pendulum-v1", seed, -200.0, 20_000, 2000);
-    }
-
-    /// Trains `A` on `env` with its built-in config and seed `seed` for at most `total_steps`,
-    /// evaluating 20 deterministic episodes every `eval_every` steps, until the mean return
-    /// reaches `threshold`; checks it does, that a reload of the run directory reproduces the
-    /// last evaluation (the checkpoint holds the policy that solved).
-    pub fn solves<A: Algorithm>(
-        env: &str,
-        seed: u64,
-        threshold: f64,
-        total_steps: u64,
-        eval_every: u64,
-    ) {
-        let dir = temp_dir(&format!("{}-{env}-{seed}", A::NAME));
-        let mut cfg = resolved::<A>(env, seed, &[], Some(threshold));
-        cfg.run.total_steps = total_steps;
-        cfg.run.eval_every = eval_every;
-        let out = crate::train::run::<A>(&cfg, &dir, false, true).unwrap();
-        let s = &out.summary;
-        assert!(s["solved_at_step"].as_u64().is_some(), "not solved: {s}");
-        let (mut agent, setup) = crate::train::load_run::<A>(
-            &dir,
-            &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
-        )
-        .unwrap();
-        let mut env = setup.make_env().unwrap();
-        let res = crate::envs::eval::evaluate(env.as_mut(), &mut agent, 10_000, 20).unwrap();
-        assert_eq!(res.mean(), s["final_eval_mean"].as_f64().unwrap());
-        assert!(res.mean() >= threshold, "{s}");
-        eprintln!(
-            "{} solved {} at step {} in {:.1} s of training",
-            A::NAME,
-            setup.run.env,
-            s["solved_at_step"],
-            s["solved_train_seconds"].as_f64().unwrap_or(f64::NAN)
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+pub(crate) mod testing;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn batch(rewards: &[f32], discounts: &[f32]) -> Batch {
-        let b = rewards.len() as i64;
-        Batch {
-            obs: Tensor::zeros([b, 1], (Kind::Float, Device::Cpu)),
-            actions: Tensor::zeros([b, 1], (Kind::Float, Device::Cpu)),
-            rewards: Tensor::from_slice(rewards),
-            next_obs: Tensor::zeros([b, 1], (Kind::Float, Device::Cpu)),
-            discounts: Tensor::from_slice(discounts),
-            weights: Tensor::ones([b], (Kind::Float, Device::Cpu)),
-            indices: (0..rewards.len()).collect(),
-        }
-    }
-
-    #[test]
-    fn twin_critic_target_by_hand() {
-        // Three transitions: bootstrapped with γ = 0.9 (a mid-episode or truncated step), terminal
-        // (discount 0), and a 2-step one (γ² = 0.81). Q'_1 = [3, 5, -2], Q'_2 = [4, 1, -1]:
-        // min = [3, 1, -2]; y = [1 + 0.9·3, 2 + 0, 0.5 + 0.81·(-2)] = [3.7, 2, -1.12].
-        let b = batch(&[1.0, 2.0, 0.5], &[0.9, 0.0, 0.81]);
-        let q1 = Tensor::from_slice(&[3.0f32, 5.0, -2.0]);
-        let q2 = Tensor::from_slice(&[4.0f32, 1.0, -1.0]);
-        let y = values(&min_target(
-            &b,
-            &[q1.shallow_clone(), q2.shallow_clone()],
-            None,
-        ));
-        for (g, w) in y.iter().zip([3.7f32, 2.0, -1.12]) {
-            assert!((g - w).abs() < 1e-6, "{y:?}");
-        }
-        // SAC's soft target subtracts α log π(a'|s') = [0.5, 0.5, -1] from the minimum:
-        // [1 + 0.9·2.5, 2, 0.5 + 0.81·(-1)] = [3.25, 2, -0.31].
-        let ent = Tensor::from_slice(&[0.5f32, 0.5, -1.0]);
-        let y = values(&min_target(&b, &[q1, q2], Some(&ent)));
-        for (g, w) in y.iter().zip([3.25f32, 2.0, -0.31]) {
-            assert!((g - w).abs() < 1e-6, "{y:?}");
-        }
-    }
-
-    #[test]
-    fn target_smoothing_noise_is_clipped() {
-        // σ = 0.2, c = 0.5: ε = 10 → noise 2 clipped to 0.5, 0.9 + 0.5 = 1.4 → action clip 1;
-        // ε = -10 → -0.5; ε = 0.1 → 0.02 (within the clip); ε = -4 → -0.8 → -0.5, -0.8 - 0.5 → -1.
-        let a = Tensor::from_slice(&[0.9f32, 0.0, -0.5, -0.8]).view([4, 1]);
-        let eps = Tensor::from_slice(&[10.0f32, -10.0, 0.1, -4.0]).view([4, 1]);
-        let got = values(&smoothed_target_action(&a, &eps, 0.2, 0.5));
-        for (g, w) in got.iter().zip([1.0f32, -0.5, -0.48, -1.0]) {
-            assert!((g - w).abs() < 1e-6, "{got:?}");
-        }
-    }
-
-    #[test]
-    fn tanh_gaussian_log_prob_matches_the_direct_formula() {
-        // log π(tanh u) = Σ_i [log N(u_i; μ_i, σ_i) - log(1 - tanh(u_i)²)], computed directly in f64.
-        let u = [-3.0f64, -0.5, 0.0, 1.2, 2.5, 0.7];
-        let mean = [-2.0f64, 0.0, 0.3, 1.0, 1.5, -0.2];
-        let log_std = [0.1f64, -0.5, 0.0, 0.4, -1.0, 0.2];
-        let direct: Vec<f64> = (0..3)
-            .map(|r| {
-                (0..2)
-                    .map(|c| {
-                        let k = r * 2 + c;
-                        let s = log_std[k].exp();
-                        let z = (u[k] - mean[k]) / s;
-                        let log_n =
-                            -0.5 * z * z - log_std[k] - 0.5 * (2.0 * std::f64::consts::PI).ln();
-                        log_n - (1.0 - u[k].tanh().powi(2)).ln()
-                    })
-                    .sum()
-            })
-            .collect();
-        let t = |v: &[f64]| {
-            Tensor::from_slice(&v.iter().map(|&x| x as f32).collect::<Vec<_>>()).view([3, 2])
-        };
-        let got = values(&squashed_log_prob(&t(&u), &t(&mean), &t(&log_std)));
-        for (g, w) in got.iter().zip(&direct) {
-            assert!((f64::from(*g) - w).abs() < 1e-4, "{got:?} vs {direct:?}");
-        }
-        // Far in the tail the direct form overflows (1 - tanh(20)² rounds to 0 in f32), the
-        // stable one gives log(1 - tanh²u) ≈ 2 log 2 - 2|u| = -38.61.
-        let far = values(&log_one_minus_tanh_sq(&Tensor::from_slice(&[
-            20.0f32, -20.0,
-        ])));
-        for g in far {
-            assert!(
-                (f64::from(g) - (2.0 * std::f64::consts::LN_2 - 40.0)).abs() < 1e-3,
-                "{g}"
-            );
-        }
-    }
-
-    #[test]
-    fn bounds_scale_both_ways() {
-        let spec = *crate::envs::make("Pendulum-v1", &Default::default())
-            .unwrap()
-            .spec();
-        let b = Bounds::new(&spec, "test", Device::Cpu).unwrap();
-        let mut out = [0.0f32; 3];
-        b.to_env(&[-1.0, 0.0, 0.5], &mut out);
-        assert_eq!(out, [-2.0, 0.0, 1.0]);
-        let back = values(&b.to_unit(&Tensor::from_slice(&out).view([3, 1])));
-        assert_eq!(back, vec![-1.0, 0.0, 0.5]);
-        let cartpole = *crate::envs::make("CartPole-v1", &Default::default())
-            .unwrap()
-            .spec();
-        assert!(Bounds::new(&cartpole, "td3", Device::Cpu).is_err());
-    }
-
-    #[test]
-    fn ornstein_uhlenbeck_noise_persists_and_resets() {
-        let mut rng = rng::seeded(1);
-        let mut n = Noise::new(NoiseKind::OrnsteinUhlenbeck, 0.5, 2);
-        let mut u = [0.0f32; 2];
-        n.apply(&mut rng, &mut u);
-        assert!(n.state.iter().all(|&x| x != 0.0));
-        n.reset(1, 1);
-        assert!(n.state[0] != 0.0 && n.state[1] == 0.0);
-    }
-}
+mod tests;

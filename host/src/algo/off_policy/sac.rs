@@ -104,8 +104,6 @@ pub struct SacConfig {
     /// With `use_sde`: the initial log σ of every entry of the exploration matrices (SB3's
     /// `log_std_init`); without gSDE σ is an output of the actor and this is unused.
     pub log_std_init: f64,
-    /// Environment steps between `metrics.csv` rows.
-    pub log_interval: u64,
 }
 
 impl Default for SacConfig {
@@ -130,18 +128,8 @@ impl Default for SacConfig {
             use_sde: false,
             sde_sample_freq: -1,
             log_std_init: -3.0,
-            log_interval: 1000,
         }
     }
-}
-
-/// Sums of the metrics between two `metrics.csv` rows.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct Sums {
-    critic: f64,
-    actor: f64,
-    q: f64,
-    n: u32,
 }
 
 /// A SAC learner.
@@ -160,8 +148,8 @@ pub struct Sac {
     /// gSDE's collection matrices (with `use_sde`).
     sde: Option<SdeNoise>,
     updates: u64,
-    next_log: u64,
-    sums: Sums,
+    /// What this round's updates read for `metrics.csv`, handed to the loop at its end.
+    logged: Vec<(&'static str, f64)>,
 }
 
 impl Sac {
@@ -227,41 +215,13 @@ impl Sac {
         self.critics.update_targets(self.cfg.tau);
         self.updates += 1;
         if read {
-            self.sums.critic += critic_loss.double_value(&[]);
-            self.sums.actor += actor_loss.double_value(&[]);
-            self.sums.q += scalar(&qs[0]);
-            self.sums.n += 1;
+            self.logged
+                .push(("critic_loss", critic_loss.double_value(&[])));
+            self.logged
+                .push(("actor_loss", actor_loss.double_value(&[])));
+            self.logged.push(("q_mean", scalar(&qs[0])));
         }
         Ok(())
-    }
-
-    fn maybe_log(&mut self, ctx: &mut TrainCtx) -> Result<()> {
-        if ctx.steps < self.next_log {
-            return Ok(());
-        }
-        while self.next_log <= ctx.steps {
-            self.next_log += self.cfg.log_interval;
-        }
-        let s = std::mem::take(&mut self.sums);
-        let avg = |v: f64| {
-            if s.n == 0 {
-                f64::NAN
-            } else {
-                v / f64::from(s.n)
-            }
-        };
-        if s.n > 0 {
-            ctx.check_finite("the SAC critic loss", s.critic)?;
-            ctx.check_finite("the SAC actor loss", s.actor)?;
-        }
-        ctx.log(&[
-            avg(s.critic),
-            avg(s.actor),
-            avg(s.q),
-            self.alpha(),
-            self.updates as f64,
-            self.driver.replay.len() as f64,
-        ])
     }
 }
 
@@ -289,7 +249,6 @@ impl Algorithm for Sac {
             c.target_entropy_scale.is_finite(),
             "sac: target_entropy_scale must be finite"
         );
-        ensure!(c.log_interval > 0, "sac: log_interval must be positive");
         ensure!(
             !c.actor_hidden.contains(&0) && !c.critic_hidden.contains(&0),
             "sac: hidden sizes must be positive"
@@ -349,7 +308,6 @@ impl Algorithm for Sac {
         let sde = c.use_sde.then(|| SdeNoise::new(c.sde_sample_freq));
         Ok(Self {
             target_entropy: -c.target_entropy_scale * act_dim as f64,
-            next_log: c.log_interval,
             cfg,
             actor,
             critics,
@@ -360,7 +318,7 @@ impl Algorithm for Sac {
             rng: rng::seeded(setup.run.seed.wrapping_add(0x5eed_0003)),
             sde,
             updates: 0,
-            sums: Sums::default(),
+            logged: Vec::new(),
         })
     }
 
@@ -403,13 +361,18 @@ impl Algorithm for Sac {
             |_| {},
         )?;
         for k in 0..n {
-            self.update(ctx.steps >= self.next_log && k + 1 == n)
+            self.update(ctx.row_due() && k + 1 == n)
                 .with_context(|| format!("sac update at step {}", ctx.steps))?;
         }
         if n > 0 {
             self.driver.refresh(&self.actor);
         }
-        self.maybe_log(ctx)
+        for (column, value) in self.logged.drain(..) {
+            ctx.log_mean(column, value)?;
+        }
+        ctx.log_value("ent_coef", self.alpha())?;
+        ctx.log_value("updates", self.updates as f64)?;
+        ctx.log_value("replay_size", self.driver.replay.len() as f64)
     }
 
     fn save(&self, path: &Path) -> Result<()> {
@@ -453,8 +416,6 @@ impl Algorithm for Sac {
             alpha_t: tt,
             rng: self.rng.clone(),
             updates: self.updates,
-            next_log: self.next_log,
-            sums: self.sums.clone(),
         };
         Ok(vec![
             (
@@ -497,8 +458,6 @@ impl Algorithm for Sac {
         self.alpha_opt.restore(tm, tv, s.alpha_t)?;
         self.rng = s.rng;
         self.updates = s.updates;
-        self.next_log = s.next_log;
-        self.sums = s.sums;
         Ok(())
     }
 }
@@ -530,8 +489,6 @@ struct SacResume {
     alpha_t: i32,
     rng: Pcg32,
     updates: u64,
-    next_log: u64,
-    sums: Sums,
 }
 
 #[cfg(test)]

@@ -70,8 +70,6 @@ pub struct Td3Config {
     pub activation: Activation,
     /// The critics' hidden layer sizes (ReLU).
     pub critic_hidden: Vec<usize>,
-    /// Environment steps between `metrics.csv` rows.
-    pub log_interval: u64,
 }
 
 impl Default for Td3Config {
@@ -96,19 +94,8 @@ impl Default for Td3Config {
             actor_hidden: vec![64, 64],
             activation: Activation::Relu,
             critic_hidden: vec![64, 64],
-            log_interval: 1000,
         }
     }
-}
-
-/// Sums of the metrics between two `metrics.csv` rows.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct Sums {
-    critic: f64,
-    actor: f64,
-    q: f64,
-    n: u32,
-    n_actor: u32,
 }
 
 /// A TD3 (or DDPG) learner.
@@ -123,8 +110,8 @@ pub struct Td3 {
     /// The target policy smoothing's draws.
     rng: Pcg32,
     updates: u64,
-    next_log: u64,
-    sums: Sums,
+    /// What this round's updates read for `metrics.csv`, handed to the loop at its end.
+    logged: Vec<(&'static str, f64)>,
 }
 
 impl Td3 {
@@ -148,7 +135,6 @@ impl Td3 {
             "{name}: target_noise_clip must be non-negative"
         );
         ensure!(c.noise_std >= 0.0, "{name}: noise_std must be non-negative");
-        ensure!(c.log_interval > 0, "{name}: log_interval must be positive");
         ensure!(
             !c.actor_hidden.contains(&0) && !c.critic_hidden.contains(&0),
             "{name}: hidden sizes must be positive"
@@ -186,7 +172,6 @@ impl Td3 {
         let noise = Noise::new(c.noise_type, c.noise_std, c.n_envs * driver.act_dim);
         Ok(Self {
             name,
-            next_log: cfg.log_interval,
             cfg,
             actor,
             critics,
@@ -194,7 +179,7 @@ impl Td3 {
             noise,
             rng: rng::seeded(setup.run.seed.wrapping_add(0x5eed_0003)),
             updates: 0,
-            sums: Sums::default(),
+            logged: Vec::new(),
         })
     }
 
@@ -245,9 +230,8 @@ impl Td3 {
         self.critics.step(&loss);
         self.updates += 1;
         if read {
-            self.sums.critic += loss.double_value(&[]);
-            self.sums.q += scalar(&qs[0]);
-            self.sums.n += 1;
+            self.logged.push(("critic_loss", loss.double_value(&[])));
+            self.logged.push(("q_mean", scalar(&qs[0])));
         }
         if self.updates % self.cfg.policy_delay != 0 {
             return Ok(false);
@@ -260,31 +244,10 @@ impl Td3 {
         self.critics.update_targets(self.cfg.tau);
         self.actor.update_target(self.cfg.tau);
         if read {
-            self.sums.actor += actor_loss.double_value(&[]);
-            self.sums.n_actor += 1;
+            self.logged
+                .push(("actor_loss", actor_loss.double_value(&[])));
         }
         Ok(true)
-    }
-
-    fn maybe_log(&mut self, ctx: &mut TrainCtx) -> Result<()> {
-        if ctx.steps < self.next_log {
-            return Ok(());
-        }
-        while self.next_log <= ctx.steps {
-            self.next_log += self.cfg.log_interval;
-        }
-        let s = std::mem::take(&mut self.sums);
-        let avg = |v: f64, n: u32| if n == 0 { f64::NAN } else { v / f64::from(n) };
-        if s.n > 0 {
-            ctx.check_finite(&format!("the {} critic loss", self.name), s.critic)?;
-        }
-        ctx.log(&[
-            avg(s.critic, s.n),
-            avg(s.actor, s.n_actor),
-            avg(s.q, s.n),
-            self.updates as f64,
-            self.driver.replay.len() as f64,
-        ])
     }
 
     /// Trains one round (see [`Algorithm::train_iter`]).
@@ -313,7 +276,7 @@ impl Td3 {
             }
         }
         let mut changed = false;
-        let log_due = ctx.steps >= self.next_log;
+        let log_due = ctx.row_due();
         for k in 0..n {
             changed |= self
                 .update(log_due && k + 1 == n)
@@ -322,7 +285,11 @@ impl Td3 {
         if changed {
             self.driver.refresh(&self.actor);
         }
-        self.maybe_log(ctx)
+        for (column, value) in self.logged.drain(..) {
+            ctx.log_mean(column, value)?;
+        }
+        ctx.log_value("updates", self.updates as f64)?;
+        ctx.log_value("replay_size", self.driver.replay.len() as f64)
     }
 
     /// Saves to `path`.
@@ -365,8 +332,6 @@ impl Td3 {
             noise: self.noise.state().to_vec(),
             rng: Some(self.rng.clone()),
             updates: self.updates,
-            next_log: self.next_log,
-            sums: self.sums.clone(),
         };
         Ok(vec![
             (
@@ -407,8 +372,6 @@ impl Td3 {
             self.rng = r;
         }
         self.updates = s.updates;
-        self.next_log = s.next_log;
-        self.sums = s.sums;
         Ok(())
     }
 
@@ -480,8 +443,6 @@ struct Td3Resume {
     #[serde(default)]
     rng: Option<Pcg32>,
     updates: u64,
-    next_log: u64,
-    sums: Sums,
 }
 
 #[cfg(test)]

@@ -13,22 +13,17 @@
 //! statistics ([`pg_state`](super::pg_state)): a resumed run ends with the same metrics as an
 //! uninterrupted one (`host/tests/crash_resume.rs`).
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActorCritic, NetOptions};
-use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
+use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, RolloutUpdate};
+use super::pg_state::PgOptimizer;
 use super::ppo::Schedule;
-use super::rollout::{action_tensor, collect, explained_variance, normalize, obs_tensor};
-use super::running_norm::RewardNorm;
-use crate::algo::nets::{tensor_to_vec, Activation};
-use crate::envs::eval::{Actor, OwnedAction};
-use crate::envs::vec_env::VecEnv;
-use crate::export::PolicyExport;
-use crate::train::{Algorithm, Setup, TrainCtx};
+use super::rollout::{action_tensor, explained_variance, normalize, obs_tensor, Rollout};
+use crate::algo::nets::Activation;
+use crate::train::{Setup, TrainCtx};
 
 /// A2C's optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,33 +128,38 @@ pub fn a2c_loss(
     (loss, policy_loss, value_loss, entropy)
 }
 
-/// An A2C learner.
+/// A2C's own part of the on-policy learner: its networks, optimizer and one-step update.
 #[derive(Debug)]
-pub struct A2c {
-    cfg: A2cConfig,
-    ac: ActorCritic,
-    opt: PgOptimizer,
-    envs: VecEnv,
-    reward_norm: Option<RewardNorm>,
-    rng: picorl_core::rng::Pcg32,
-}
+pub struct A2cUpdate;
 
-impl Actor for A2c {
-    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
-        self.ac.act_deterministic(obs)
-    }
-}
+/// An A2C learner.
+pub type A2c = OnPolicy<A2cUpdate>;
 
-impl Algorithm for A2c {
+impl RolloutUpdate for A2cUpdate {
     const NAME: &'static str = "a2c";
     const CONFIG: &'static str = include_str!("../../../configs/a2c.toml");
+    const METRICS: &'static [&'static str] = &[
+        "loss",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "explained_variance",
+        "learning_rate",
+        "value_mean",
+    ];
+    const RNG_SALT: u64 = 0x4132_435f_6163_7473;
     type Hyper = A2cConfig;
 
-    fn new(setup: &Setup, cfg: A2cConfig) -> Result<Self> {
-        anyhow::ensure!(
-            cfg.n_envs > 0 && cfg.n_steps > 0,
-            "n_envs and n_steps must be positive"
-        );
+    fn shape(cfg: &A2cConfig) -> RolloutShape {
+        RolloutShape {
+            n_envs: cfg.n_envs,
+            n_steps: cfg.n_steps,
+            gamma: cfg.gamma,
+            normalize_reward: cfg.normalize_reward,
+        }
+    }
+
+    fn build(setup: &Setup, cfg: &A2cConfig) -> Result<(ActorCritic, PgOptimizer)> {
         anyhow::ensure!(
             cfg.optimizer_eps > 0.0,
             "optimizer_eps must be positive (got {}): the value head's unused columns would divide 0 by 0",
@@ -173,15 +173,13 @@ impl Algorithm for A2c {
         let ac = ActorCritic::with_value_activation(
             &setup.spec,
             setup.device,
-            &NetOptions {
-                hidden: cfg.hidden.clone(),
-                activation: cfg.activation,
-                ortho_init: cfg.ortho_init,
-                log_std_init: cfg.log_std_init,
-                normalize_obs: cfg.normalize_obs,
-                use_sde: false,
-                sde_sample_freq: -1,
-            },
+            &NetOptions::without_sde(
+                &cfg.hidden,
+                cfg.activation,
+                cfg.ortho_init,
+                cfg.log_std_init,
+                cfg.normalize_obs,
+            ),
             cfg.vf_activation,
         );
         let opt = match cfg.optimizer {
@@ -193,56 +191,27 @@ impl Algorithm for A2c {
             ),
             A2cOptimizer::Adam => PgOptimizer::adam(&ac, cfg.learning_rate, cfg.optimizer_eps),
         };
-        let envs = setup.make_vec_env(cfg.n_envs)?;
-        let reward_norm = cfg
-            .normalize_reward
-            .then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
-        Ok(Self {
-            cfg,
-            ac,
-            opt,
-            envs,
-            reward_norm,
-            // Action draws have their own stream, apart from the environments' and libtorch's.
-            rng: picorl_core::rng::seeded(setup.run.seed ^ 0x4132_435f_6163_7473),
-        })
+        Ok((ac, opt))
     }
 
-    fn metric_names(&self) -> &'static [&'static str] {
-        &[
-            "loss",
-            "policy_loss",
-            "value_loss",
-            "entropy",
-            "explained_variance",
-            "learning_rate",
-            "value_mean",
-        ]
-    }
-
-    fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
-        let c = &self.cfg;
-        let lr = c.lr_schedule.at(c.learning_rate, ctx.progress_remaining());
-        self.opt.set_lr(lr);
-
-        let r = collect(
-            &mut self.ac,
-            &mut self.envs,
-            ctx,
-            c.n_steps,
-            c.gamma,
-            self.reward_norm.as_mut(),
-            &mut self.rng,
-        )?;
+    fn update(
+        core: &mut PgCore,
+        c: &A2cConfig,
+        r: &Rollout,
+        progress: f64,
+        ctx: &mut TrainCtx,
+    ) -> Result<()> {
+        let lr = c.lr_schedule.at(c.learning_rate, progress);
+        core.opt.set_lr(lr);
         let (mut adv, ret) = r.gae(c.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
         if c.normalize_advantage {
             normalize(&mut adv, 1e-8);
         }
-        let device = self.ac.vs.device();
-        let obs = obs_tensor(&r, self.ac.obs_dim(), device);
-        let actions = action_tensor(&r, &self.ac.kind, device);
-        let (log_probs, entropy, values) = self.ac.evaluate_with_value(&obs, &actions);
+        let device = core.ac.vs.device();
+        let obs = obs_tensor(r, core.ac.obs_dim(), device);
+        let actions = action_tensor(r, &core.ac.kind, device);
+        let (log_probs, entropy, values) = core.ac.evaluate_with_value(&obs, &actions);
         let (loss, pg, vl, h) = a2c_loss(
             &log_probs,
             &entropy,
@@ -252,46 +221,19 @@ impl Algorithm for A2c {
             c.ent_coef,
             c.vf_coef,
         );
-        self.opt.step(&loss, c.max_grad_norm);
+        core.opt.step(&loss, c.max_grad_norm);
 
         // One read of the diagnostics per update.
         let stats = tch::no_grad(|| Tensor::stack(&[&loss, &pg, &vl, &h], 0));
-        let mut row: Vec<f64> = tensor_to_vec(&stats).into_iter().map(f64::from).collect();
-        ctx.check_finite("the A2C loss", row[0])?;
-        row.push(ev);
-        row.push(lr);
-        row.push(r.mean_value());
-        ctx.log(&row)
-    }
-
-    fn save(&self, path: &Path) -> Result<()> {
-        self.ac.save(path)
-    }
-
-    fn load(&mut self, path: &Path) -> Result<()> {
-        self.ac.load(path)
-    }
-
-    fn export(&self) -> Result<PolicyExport> {
-        Ok(self.ac.export())
-    }
-
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let state = PgResume::of_vec_learner(&self.rng, &self.envs, &self.reward_norm);
-        resume_tensors(Self::NAME, &self.ac, &self.opt, state)
-    }
-
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        match restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
-            Some(s) => s.restore_vec_learner(&mut self.rng, &mut self.envs, &mut self.reward_norm),
-            None => Ok(()),
-        }
+        log_means(ctx, &Self::METRICS[..4], &stats)?;
+        log_rollout(ctx, r, ev, lr)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algo::nets::tensor_to_vec;
 
     #[test]
     fn loss_pieces_by_hand() {

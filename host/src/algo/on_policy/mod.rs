@@ -3,11 +3,14 @@
 //! - [`rollout`]: `n_steps` of every environment copy with values and log-probabilities, GAE;
 //! - [`actor_critic`]: the policy and value networks (categorical or diagonal Gaussian heads,
 //!   gSDE), [`running_norm`]: observation and reward normalization;
+//! - [`base`]: the one on-policy base: the parts every learner holds ([`base::PgCore`]) and the
+//!   learner over vectorized rollouts ([`base::OnPolicy`]) that A2C and PPO are;
 //! - [`pg_state`]: the optimizer and the rest of a bit-exact `--resume`;
 //! - [`reinforce`], [`a2c`], [`ppo`]: each one's own loss and update.
 
 pub mod a2c;
 pub mod actor_critic;
+pub mod base;
 pub mod pg_state;
 pub mod ppo;
 pub mod reinforce;

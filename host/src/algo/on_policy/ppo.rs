@@ -10,21 +10,16 @@
 //! environments' journal and the normalization statistics ([`pg_state`](super::pg_state)): a
 //! resumed run ends with the same metrics as an uninterrupted one (`host/tests/crash_resume.rs`).
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActorCritic, NetOptions};
-use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
-use super::rollout::{action_tensor, collect, explained_variance, obs_tensor, Rollout};
-use super::running_norm::RewardNorm;
+use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, RolloutUpdate};
+use super::pg_state::PgOptimizer;
+use super::rollout::{action_tensor, explained_variance, obs_tensor, Rollout};
 use crate::algo::nets::Activation;
-use crate::envs::eval::{Actor, OwnedAction};
-use crate::envs::vec_env::VecEnv;
-use crate::export::PolicyExport;
-use crate::train::{Algorithm, Setup, TrainCtx};
+use crate::train::{Setup, TrainCtx};
 use picorl_core::rng::{self, Pcg32};
 
 /// PPO's clipped surrogate as a loss (Schulman et al. 2017, eq. 7, negated):
@@ -232,22 +227,12 @@ impl Default for PpoConfig {
     }
 }
 
-/// A PPO learner.
+/// PPO's own part of the on-policy learner: its networks, optimizer and clipped update.
 #[derive(Debug)]
-pub struct Ppo {
-    cfg: PpoConfig,
-    ac: ActorCritic,
-    opt: PgOptimizer,
-    envs: VecEnv,
-    reward_norm: Option<RewardNorm>,
-    rng: Pcg32,
-}
+pub struct PpoUpdate;
 
-impl Actor for Ppo {
-    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
-        self.ac.act_deterministic(obs)
-    }
-}
+/// A PPO learner.
+pub type Ppo = OnPolicy<PpoUpdate>;
 
 impl PpoConfig {
     /// The actor-critic these hyper-parameters describe.
@@ -264,16 +249,34 @@ impl PpoConfig {
     }
 }
 
-impl Algorithm for Ppo {
+impl RolloutUpdate for PpoUpdate {
     const NAME: &'static str = "ppo";
     const CONFIG: &'static str = include_str!("../../../configs/ppo.toml");
+    const METRICS: &'static [&'static str] = &[
+        "loss",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        "explained_variance",
+        "learning_rate",
+        "value_mean",
+    ];
+    // Action draws and minibatches have their own stream, apart from the environments'.
+    const RNG_SALT: u64 = 0x5050_4f5f_6163_7473;
     type Hyper = PpoConfig;
 
-    fn new(setup: &Setup, cfg: PpoConfig) -> Result<Self> {
-        anyhow::ensure!(
-            cfg.n_envs > 0 && cfg.n_steps > 0,
-            "n_envs and n_steps must be positive"
-        );
+    fn shape(cfg: &PpoConfig) -> RolloutShape {
+        RolloutShape {
+            n_envs: cfg.n_envs,
+            n_steps: cfg.n_steps,
+            gamma: cfg.gamma,
+            normalize_reward: cfg.normalize_reward,
+        }
+    }
+
+    fn build(setup: &Setup, cfg: &PpoConfig) -> Result<(ActorCritic, PgOptimizer)> {
         anyhow::ensure!(
             cfg.batch_size > 0 && cfg.n_epochs > 0,
             "batch_size and n_epochs must be positive"
@@ -285,100 +288,35 @@ impl Algorithm for Ppo {
         );
         let ac = ActorCritic::new(&setup.spec, setup.device, &cfg.net_options());
         let opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-5);
-        let envs = setup.make_vec_env(cfg.n_envs)?;
-        let reward_norm = cfg
-            .normalize_reward
-            .then(|| RewardNorm::new(cfg.n_envs, cfg.gamma));
-        Ok(Self {
-            cfg,
-            ac,
-            opt,
-            envs,
-            reward_norm,
-            // Action draws and minibatches have their own stream, apart from the environments'.
-            rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5050_4f5f_6163_7473),
-        })
+        Ok((ac, opt))
     }
 
-    fn metric_names(&self) -> &'static [&'static str] {
-        &[
-            "loss",
-            "policy_loss",
-            "value_loss",
-            "entropy",
-            "approx_kl",
-            "clip_fraction",
-            "explained_variance",
-            "learning_rate",
-            "value_mean",
-        ]
-    }
-
-    fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
-        let c = &self.cfg;
-        let progress = ctx.progress_remaining();
+    fn update(
+        core: &mut PgCore,
+        c: &PpoConfig,
+        r: &Rollout,
+        progress: f64,
+        ctx: &mut TrainCtx,
+    ) -> Result<()> {
         let lr = c.lr_schedule.at(c.learning_rate, progress);
         let clip = c.clip_schedule.at(c.clip_range, progress);
-        self.opt.set_lr(lr);
-
-        let r = collect(
-            &mut self.ac,
-            &mut self.envs,
-            ctx,
-            c.n_steps,
-            c.gamma,
-            self.reward_norm.as_mut(),
-            &mut self.rng,
-        )?;
+        core.opt.set_lr(lr);
         let (adv, ret) = r.gae(c.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
         let (sums, count) = update(
-            &self.ac,
-            &mut self.opt,
+            &core.ac,
+            &mut core.opt,
             c,
             clip,
-            &r,
+            r,
             &adv,
             &ret,
-            &mut self.rng,
+            &mut core.rng,
         );
-        let mut row: Vec<f64> = if count == 0 {
-            vec![f64::NAN; 6]
-        } else {
-            crate::algo::nets::tensor_to_vec(&(sums / count as f64))
-                .into_iter()
-                .map(f64::from)
-                .collect()
-        };
-        ctx.check_finite("the PPO loss", row[0])?;
-        row.push(ev);
-        row.push(lr);
-        row.push(r.mean_value());
-        ctx.log(&row)
-    }
-
-    fn save(&self, path: &Path) -> Result<()> {
-        self.ac.save(path)
-    }
-
-    fn load(&mut self, path: &Path) -> Result<()> {
-        self.ac.load(path)
-    }
-
-    fn export(&self) -> Result<PolicyExport> {
-        Ok(self.ac.export())
-    }
-
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let state = PgResume::of_vec_learner(&self.rng, &self.envs, &self.reward_norm);
-        resume_tensors(Self::NAME, &self.ac, &self.opt, state)
-    }
-
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        match restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
-            Some(s) => s.restore_vec_learner(&mut self.rng, &mut self.envs, &mut self.reward_norm),
-            None => Ok(()),
+        if count > 0 {
+            log_means(ctx, &Self::METRICS[..6], &(sums / count as f64))?;
         }
+        log_rollout(ctx, r, ev, lr)
     }
 }
 

@@ -37,15 +37,15 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use picorl_core::env::{Action, Env};
-use picorl_core::rng::Pcg32;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActionKind, ActorCritic, CpuSample, NetOptions};
+use super::base::{log_means, PgCore};
 use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::ppo::Schedule;
 use super::rollout::normalize;
-use crate::algo::nets::{tensor_to_vec, Activation};
+use crate::algo::nets::Activation;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Journal;
 use crate::export::PolicyExport;
@@ -145,23 +145,21 @@ struct Batch {
 /// A REINFORCE learner.
 pub struct Reinforce {
     cfg: ReinforceConfig,
-    ac: ActorCritic,
-    opt: PgOptimizer,
+    /// The networks, their optimizer and the action draws' generator.
+    core: PgCore,
     envs: Vec<Box<dyn Env + Send>>,
     /// Seed of the first reset of each copy; later resets continue each copy's generator.
     first_seed: Option<u64>,
     /// What rebuilds the copies on `--resume`: per copy its seeded reset, the resets between its
     /// episodes since, and every action since (as [`Journal`] records a [`crate::envs::vec_env::VecEnv`]).
     journal: Journal,
-    /// Action draws.
-    rng: Pcg32,
 }
 
 impl std::fmt::Debug for Reinforce {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reinforce")
             .field("cfg", &self.cfg)
-            .field("ac", &self.ac)
+            .field("core", &self.core)
             .field("envs", &self.envs.len())
             .finish()
     }
@@ -171,7 +169,7 @@ impl Reinforce {
     /// Plays one episode on every copy with the current (sampled) policy.
     fn collect(&mut self, ctx: &mut TrainCtx) -> Result<Batch> {
         let n = self.envs.len();
-        let d = self.ac.obs_dim();
+        let d = self.core.ac.obs_dim();
         let mut raw = vec![0.0f32; n * d];
         for (i, (env, obs)) in self.envs.iter_mut().zip(raw.chunks_mut(d)).enumerate() {
             let seed = self.first_seed.map(|s| s.wrapping_add(i as u64));
@@ -187,7 +185,7 @@ impl Reinforce {
         }
         self.first_seed = None;
         // The CPU copy acts: bring it up to date with the last update.
-        self.ac.sync_cpu();
+        self.core.ac.sync_cpu();
         let mut sample = CpuSample::default();
         let mut trajs: Vec<Trajectory> = (0..n).map(|_| Trajectory::default()).collect();
         // Actions are stored per copy, in the layout of `Batch`.
@@ -200,11 +198,13 @@ impl Reinforce {
             for &i in &active {
                 batch_raw.extend_from_slice(&raw[i * d..(i + 1) * d]);
             }
-            if let Some(norm) = &mut self.ac.obs_norm {
+            if let Some(norm) = &mut self.core.ac.obs_norm {
                 norm.stats.update(&batch_raw);
             }
-            let x_vec = self.ac.normalized(&batch_raw);
-            self.ac.sample_cpu(&x_vec, &mut self.rng, &mut sample)?;
+            let x_vec = self.core.ac.normalized(&batch_raw);
+            self.core
+                .ac
+                .sample_cpu(&x_vec, &mut self.core.rng, &mut sample)?;
             let mut still = Vec::with_capacity(active.len());
             for (k, &i) in active.iter().enumerate() {
                 let t = &mut trajs[i];
@@ -212,7 +212,7 @@ impl Reinforce {
                 let obs = &mut raw[i * d..(i + 1) * d];
                 let env = &mut self.envs[i];
                 let log = &mut self.journal.actions[i];
-                let step = match &self.ac.kind {
+                let step = match &self.core.ac.kind {
                     ActionKind::Discrete { .. } => {
                         let a = sample.discrete[k];
                         acts_d[i].push(i64::from(a));
@@ -267,11 +267,11 @@ impl Reinforce {
         if journal.seeds.len() != n || journal.resets.len() != n || journal.actions.len() != n {
             bail!("an environment journal of another number of copies (this run has {n})");
         }
-        let per = match &self.ac.kind {
+        let per = match &self.core.ac.kind {
             ActionKind::Discrete { .. } => 1,
             ActionKind::Continuous { dim, .. } => *dim,
         };
-        let mut obs = vec![0.0f32; self.ac.obs_dim()];
+        let mut obs = vec![0.0f32; self.core.ac.obs_dim()];
         for (i, env) in self.envs.iter_mut().enumerate() {
             let id = env.spec().id;
             let ctx = || format!("restoring {id} copy {i}");
@@ -289,7 +289,7 @@ impl Reinforce {
                     env.reset(None, &mut obs).with_context(ctx)?;
                     resets += 1;
                 }
-                let action = match &self.ac.kind {
+                let action = match &self.core.ac.kind {
                     ActionKind::Discrete { .. } => Action::Discrete(a[0] as u32),
                     ActionKind::Continuous { .. } => Action::Continuous(a),
                 };
@@ -311,7 +311,7 @@ impl Reinforce {
 
 impl Actor for Reinforce {
     fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
-        self.ac.act_deterministic(obs)
+        self.core.act(obs)
     }
 }
 
@@ -325,15 +325,13 @@ impl Algorithm for Reinforce {
         let ac = ActorCritic::with_value_activation(
             &setup.spec,
             setup.device,
-            &NetOptions {
-                hidden: cfg.hidden.clone(),
-                activation: cfg.activation,
-                ortho_init: cfg.ortho_init,
-                log_std_init: cfg.log_std_init,
-                normalize_obs: cfg.normalize_obs,
-                use_sde: false,
-                sde_sample_freq: -1,
-            },
+            &NetOptions::without_sde(
+                &cfg.hidden,
+                cfg.activation,
+                cfg.ortho_init,
+                cfg.log_std_init,
+                cfg.normalize_obs,
+            ),
             cfg.vf_activation,
         );
         // Without a baseline the value network is never trained: its half of the stacked
@@ -347,16 +345,18 @@ impl Algorithm for Reinforce {
         Ok(Self {
             first_seed: Some(setup.run.seed),
             cfg,
-            ac,
-            opt,
+            core: PgCore {
+                ac,
+                opt,
+                // Action draws have their own stream, apart from the environments'.
+                rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5245_494e_5f61_6374),
+            },
             envs,
             journal: Journal {
                 seeds: vec![None; n],
                 resets: vec![0; n],
                 actions: vec![Vec::new(); n],
             },
-            // Action draws have their own stream, apart from the environments'.
-            rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5245_494e_5f61_6374),
         })
     }
 
@@ -376,7 +376,7 @@ impl Algorithm for Reinforce {
             .cfg
             .lr_schedule
             .at(self.cfg.learning_rate, ctx.progress_remaining());
-        self.opt.set_lr(lr);
+        self.core.opt.set_lr(lr);
         let mut b = self.collect(ctx)?;
         if b.returns.is_empty() {
             return Ok(());
@@ -385,11 +385,11 @@ impl Algorithm for Reinforce {
         if c.normalize_returns {
             normalize(&mut b.returns, 1e-8);
         }
-        let device = self.ac.vs.device();
+        let device = self.core.ac.vs.device();
         let obs = Tensor::from_slice(&b.obs)
-            .view([-1, self.ac.obs_dim() as i64])
+            .view([-1, self.core.ac.obs_dim() as i64])
             .to_device(device);
-        let actions = match &self.ac.kind {
+        let actions = match &self.core.ac.kind {
             ActionKind::Discrete { .. } => Tensor::from_slice(&b.actions_discrete),
             ActionKind::Continuous { dim, .. } => {
                 Tensor::from_slice(&b.actions_continuous).view([-1, *dim as i64])
@@ -397,9 +397,9 @@ impl Algorithm for Reinforce {
         }
         .to_device(device);
         let returns = Tensor::from_slice(&b.returns).to_device(device);
-        let (log_probs, entropy) = self.ac.evaluate(&obs, &actions);
+        let (log_probs, entropy) = self.core.ac.evaluate(&obs, &actions);
         let (weights, value_loss) = if c.baseline {
-            let v = self.ac.value(&obs);
+            let v = self.core.ac.value(&obs);
             let adv = tch::no_grad(|| &returns - &v);
             (adv, (&returns - &v).square().mean(Kind::Float))
         } else {
@@ -408,44 +408,47 @@ impl Algorithm for Reinforce {
         let policy_loss = -(&weights * &log_probs).mean(Kind::Float);
         let entropy = entropy.mean(Kind::Float);
         let loss = &policy_loss - c.ent_coef * &entropy + c.vf_coef * &value_loss;
-        self.opt.step(&loss, c.max_grad_norm);
+        self.core.opt.step(&loss, c.max_grad_norm);
 
         let stats =
             tch::no_grad(|| Tensor::stack(&[&loss, &policy_loss, &value_loss, &entropy], 0));
-        let mut row: Vec<f64> = tensor_to_vec(&stats).into_iter().map(f64::from).collect();
-        ctx.check_finite("the REINFORCE loss", row[0])?;
-        row.push(b.episodes as f64);
-        row.push(lr);
-        ctx.log(&row)
+        log_means(
+            ctx,
+            &["loss", "policy_loss", "value_loss", "entropy"],
+            &stats,
+        )?;
+        ctx.log_value("batch_episodes", b.episodes as f64)?;
+        ctx.log_value("learning_rate", lr)
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        self.ac.save(path)
+        self.core.save(path)
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        self.ac.load(path)
+        self.core.load(path)
     }
 
     fn export(&self) -> Result<PolicyExport> {
-        Ok(self.ac.export())
+        Ok(self.core.export())
     }
 
     fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
         let state = PgResume {
-            rng: self.rng.clone(),
+            rng: self.core.rng.clone(),
             journal: self.journal.clone(),
             obs_norm: None,
             reward_norm: None,
             adam_t: 0,
         };
-        resume_tensors(Self::NAME, &self.ac, &self.opt, state)
+        resume_tensors(Self::NAME, &self.core.ac, &self.core.opt, state)
     }
 
     fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        if let Some(s) = restore_tensors(Self::NAME, saved, &mut self.ac, &mut self.opt)? {
+        if let Some(s) = restore_tensors(Self::NAME, saved, &mut self.core.ac, &mut self.core.opt)?
+        {
             self.restore_envs(&s.journal)?;
-            self.rng = s.rng;
+            self.core.rng = s.rng;
         }
         Ok(())
     }

@@ -1,0 +1,220 @@
+//! The on-policy base, written once (as stable-baselines3's `OnPolicyAlgorithm`): what REINFORCE,
+//! A2C and PPO hold besides their hyper-parameters ([`PgCore`]: the actor-critic, its optimizer
+//! and the learner's generator), and the learner over vectorized rollouts that A2C and PPO are
+//! ([`OnPolicy`]): it builds the environments, collects a rollout of `n_steps` per copy, saves,
+//! loads, exports and resumes; the algorithm brings only its networks' shape, its optimizer and
+//! its update ([`RolloutUpdate`]).
+
+use std::fmt::Debug;
+use std::path::Path;
+
+use anyhow::Result;
+use picorl_core::rng::Pcg32;
+use serde::{de::DeserializeOwned, Serialize};
+use tch::Tensor;
+
+use super::actor_critic::ActorCritic;
+use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
+use super::rollout::{collect, Rollout};
+use super::running_norm::RewardNorm;
+use crate::envs::eval::{Actor, OwnedAction};
+use crate::envs::vec_env::VecEnv;
+use crate::export::PolicyExport;
+use crate::train::{Algorithm, Setup, TrainCtx};
+
+/// The parts every policy-gradient learner holds.
+#[derive(Debug)]
+pub struct PgCore {
+    /// The policy and value networks.
+    pub ac: ActorCritic,
+    /// Their optimizer, over one flat parameter buffer.
+    pub opt: PgOptimizer,
+    /// The learner's own generator: action draws and minibatch shuffles.
+    pub rng: Pcg32,
+}
+
+impl PgCore {
+    /// The deterministic action.
+    pub fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
+        self.ac.act_deterministic(obs)
+    }
+
+    /// Saves the networks (with the normalization statistics).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.ac.save(path)
+    }
+
+    /// Loads what [`PgCore::save`] wrote.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        self.ac.load(path)
+    }
+
+    /// The deterministic policy for `picorl export`.
+    pub fn export(&self) -> PolicyExport {
+        self.ac.export()
+    }
+}
+
+/// The rollout every copy of the environment plays before an update.
+#[derive(Debug, Clone, Copy)]
+pub struct RolloutShape {
+    /// Environment copies stepped together.
+    pub n_envs: usize,
+    /// Steps per copy per rollout.
+    pub n_steps: usize,
+    /// Discount factor (for the truncation bootstrap and the reward scaling).
+    pub gamma: f64,
+    /// Scale rewards by the running standard deviation of the discounted return.
+    pub normalize_reward: bool,
+}
+
+/// What an algorithm over vectorized rollouts brings to [`OnPolicy`]: only what is its own.
+pub trait RolloutUpdate {
+    /// The name `--algo` takes.
+    const NAME: &'static str;
+    /// The built-in hyper-parameter file.
+    const CONFIG: &'static str;
+    /// The columns its update logs, in order.
+    const METRICS: &'static [&'static str];
+    /// Mixed into the run's seed for the learner's generator (a stream of its own, apart from the
+    /// environments' and libtorch's).
+    const RNG_SALT: u64;
+    /// The hyper-parameters.
+    type Hyper: Serialize + DeserializeOwned + Default + Clone + Debug;
+
+    /// The rollout these hyper-parameters ask for.
+    fn shape(cfg: &Self::Hyper) -> RolloutShape;
+
+    /// Checks the hyper-parameters and builds the networks and their optimizer.
+    fn build(setup: &Setup, cfg: &Self::Hyper) -> Result<(ActorCritic, PgOptimizer)>;
+
+    /// Learns from one rollout. `progress` is the budget's remaining fraction when the rollout
+    /// started (what schedules read); the update logs its [`RolloutUpdate::METRICS`].
+    fn update(
+        core: &mut PgCore,
+        cfg: &Self::Hyper,
+        r: &Rollout,
+        progress: f64,
+        ctx: &mut TrainCtx,
+    ) -> Result<()>;
+}
+
+/// A learner over vectorized rollouts: A2C is `OnPolicy<A2cUpdate>`, PPO `OnPolicy<PpoUpdate>`.
+pub struct OnPolicy<U: RolloutUpdate> {
+    cfg: U::Hyper,
+    core: PgCore,
+    envs: VecEnv,
+    reward_norm: Option<RewardNorm>,
+}
+
+impl<U: RolloutUpdate> Debug for OnPolicy<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(U::NAME)
+            .field("cfg", &self.cfg)
+            .field("core", &self.core)
+            .field("envs", &self.envs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: RolloutUpdate> Actor for OnPolicy<U> {
+    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
+        self.core.act(obs)
+    }
+}
+
+impl<U: RolloutUpdate> Algorithm for OnPolicy<U> {
+    const NAME: &'static str = U::NAME;
+    const CONFIG: &'static str = U::CONFIG;
+    type Hyper = U::Hyper;
+
+    fn new(setup: &Setup, cfg: U::Hyper) -> Result<Self> {
+        let shape = U::shape(&cfg);
+        anyhow::ensure!(
+            shape.n_envs > 0 && shape.n_steps > 0,
+            "n_envs and n_steps must be positive"
+        );
+        let (ac, opt) = U::build(setup, &cfg)?;
+        let envs = setup.make_vec_env(shape.n_envs)?;
+        let reward_norm = shape
+            .normalize_reward
+            .then(|| RewardNorm::new(shape.n_envs, shape.gamma));
+        Ok(Self {
+            cfg,
+            core: PgCore {
+                ac,
+                opt,
+                rng: picorl_core::rng::seeded(setup.run.seed ^ U::RNG_SALT),
+            },
+            envs,
+            reward_norm,
+        })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        U::METRICS
+    }
+
+    fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
+        let shape = U::shape(&self.cfg);
+        let progress = ctx.progress_remaining();
+        let r = collect(
+            &mut self.core.ac,
+            &mut self.envs,
+            ctx,
+            shape.n_steps,
+            shape.gamma,
+            self.reward_norm.as_mut(),
+            &mut self.core.rng,
+        )?;
+        U::update(&mut self.core, &self.cfg, &r, progress, ctx)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        self.core.save(path)
+    }
+
+    fn load(&mut self, path: &Path) -> Result<()> {
+        self.core.load(path)
+    }
+
+    fn export(&self) -> Result<PolicyExport> {
+        Ok(self.core.export())
+    }
+
+    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
+        let state = PgResume::of_vec_learner(&self.core.rng, &self.envs, &self.reward_norm);
+        resume_tensors(U::NAME, &self.core.ac, &self.core.opt, state)
+    }
+
+    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
+        let c = &mut self.core;
+        match restore_tensors(U::NAME, saved, &mut c.ac, &mut c.opt)? {
+            Some(s) => s.restore_vec_learner(&mut c.rng, &mut self.envs, &mut self.reward_norm),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Logs one update's statistics, read from the device at once: `stats[i]` adds to the mean of
+/// column `names[i]` (a NaN or infinite one stops the run, naming it).
+pub fn log_means(ctx: &mut TrainCtx, names: &[&str], stats: &Tensor) -> Result<()> {
+    let values = crate::algo::nets::tensor_to_vec(stats);
+    for (name, v) in names.iter().zip(values) {
+        ctx.log_mean(name, f64::from(v))?;
+    }
+    Ok(())
+}
+
+/// Logs what A2C and PPO report of each rollout besides their losses: how much of the returns'
+/// variance the values explain, the learning rate and the mean value.
+pub fn log_rollout(
+    ctx: &mut TrainCtx,
+    r: &Rollout,
+    explained_variance: f64,
+    lr: f64,
+) -> Result<()> {
+    ctx.log_value("explained_variance", explained_variance)?;
+    ctx.log_value("learning_rate", lr)?;
+    ctx.log_value("value_mean", r.mean_value())
+}
