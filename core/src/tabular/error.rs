@@ -42,7 +42,7 @@ pub enum TabularError {
     },
     /// A hyper-parameter out of its range.
     BadHyper {
-        /// The field of [`Hyper`] at fault.
+        /// The field of [`Hyper`](super::Hyper) at fault.
         field: &'static str,
         /// What it takes.
         expected: &'static str,
