@@ -102,6 +102,7 @@ pub fn instructions_per(with: u32, without: u32, n: u64) -> u64 {
 impl crate::bits::Line {
     /// Appends ` flash_bytes=… ram_bytes=…`, the end of every summary line: the image's flash,
     /// and its static RAM plus the stack's peak.
+    #[inline(always)]
     pub fn footprint(&mut self) -> &mut Self {
         self.str(" flash_bytes=")
             .uint(flash_used(crate::config::FLASH_ORIGIN) as u64)
