@@ -84,15 +84,6 @@ fn greedy_success(env: &mut config::EnvType, q: &QView<&mut [f32]>) -> Result<f6
     Ok(total / EVAL_EPISODES as f64)
 }
 
-fn checksum(values: &[f32]) -> u32 {
-    values
-        .iter()
-        .flat_map(|v| v.to_bits().to_le_bytes())
-        .fold(0x811c_9dc5, |h, b| {
-            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-        })
-}
-
 /// Trains on the device and reports.
 pub fn run() -> Result<(), Error> {
     let syst = cortex_m::Peripherals::take().ok_or(Error::NoSysTick)?.SYST;
@@ -134,7 +125,7 @@ pub fn run() -> Result<(), Error> {
         )?;
     }
     let epsilon = learner.epsilon();
-    let sum = checksum(q.values());
+    let sum = q.checksum();
     let after = greedy_success(&mut env, &q)?;
 
     // Instructions per update (learn, which also picks the next action): replay the recorded

@@ -192,16 +192,6 @@ mod tests {
         assert_ne!(a, c);
     }
 
-    /// FNV-1a over the bits of every value, row-major.
-    fn checksum(values: &[f32]) -> u32 {
-        values
-            .iter()
-            .flat_map(|v| v.to_bits().to_le_bytes())
-            .fold(0x811c_9dc5, |h, b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            })
-    }
-
     /// A golden vector for the firmware's learning mode: [`Hyper::SEED`] on the slippery 4x4
     /// map, episode `e` reset with seed `e`, the learner's draws from `rng::seeded(0)`, 200
     /// episodes of [`run_episode`]. The same loop on a Cortex-M4F must give these bits.
@@ -224,7 +214,7 @@ mod tests {
         }
         assert_eq!(learner.progress().episodes, 200);
         assert_eq!(learner.epsilon(), 0.366958);
-        assert_eq!(checksum(q.values()), 2431936500);
+        assert_eq!(q.checksum(), 2431936500);
         assert!(
             steps > 200 && returns > 0.0,
             "{steps} steps, return {returns}"

@@ -90,6 +90,18 @@ impl<T: AsRef<[f32]>> QView<T> {
         self.data.as_ref()
     }
 
+    /// FNV-1a (32-bit) over the little-endian bytes of every value's bits, row-major: equal
+    /// tables, bit for bit, have equal checksums. The firmware's learning mode prints it, to be
+    /// checked against the desktop's.
+    pub fn checksum(&self) -> u32 {
+        self.values()
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .fold(0x811c_9dc5, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            })
+    }
+
     /// The buffer.
     pub fn into_inner(self) -> T {
         self.data
