@@ -108,7 +108,7 @@ try:
     lake = train("qlearning-frozenlake", "qlearning", "FrozenLake-v1", 150000)
     mode(lake, "FrozenLake-v1", "f32", episodes=20)
     # On-device learning: the seed's hyper-parameters, 200 episodes, must learn core's golden
-    # table (core/src/tabular.rs, golden_table_bits), bit for bit.
+    # table (core/src/tabular/episode.rs, golden_table_bits), bit for bit.
     out = run([str(ROOT / "firmware-example" / "run"), "--mode", "learn", "--episodes", "200",
                "--learn-hyper", "seed", "--seed", "0"])
     line = next((l for l in out.splitlines() if l.startswith("learn ")), "")

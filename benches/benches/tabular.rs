@@ -1,8 +1,10 @@
 //! Tabular learning: the cost of one Q-update (with the next action's ε-greedy draw), and
 //! FrozenLake training episodes per second, all through `picorl_core::tabular` as the firmware
 //! runs it.
+use std::ops::ControlFlow;
+
 use criterion::{black_box, Criterion, Throughput};
-use picorl_core::env::{Action, Env, FrozenLake, MapDesc};
+use picorl_core::env::{FrozenLake, MapDesc};
 use picorl_core::rng::{self, Pcg32};
 use picorl_core::tabular::{self, Experience, Hyper, Learner, QTable, QView, Rule, Schedule};
 
@@ -18,7 +20,7 @@ fn learner(rule: Rule) -> Learner {
     .expect("valid hyper-parameters")
 }
 
-/// One training episode: reset, then act, step and learn until the episode ends.
+/// One training episode through core's loop (the one the host and the firmware run): its length.
 fn episode(
     env: &mut FrozenLake,
     learner: &mut Learner,
@@ -26,24 +28,11 @@ fn episode(
     rng: &mut Pcg32,
     seed: u64,
 ) -> u32 {
-    let mut obs = [0.0f32];
-    env.reset(Some(seed), &mut obs).expect("reset");
-    let mut s = tabular::discrete_state(&obs).expect("state");
-    let mut a = learner.act(q, s, rng).expect("act");
-    let mut len = 0;
-    loop {
-        let r = env.step(Action::Discrete(a), &mut obs).expect("step");
-        let next = tabular::discrete_state(&obs).expect("state");
-        let exp = Experience::new(s, a, r.reward as f32, next, r.terminated);
-        let out = learner.learn(q, &exp, rng).expect("learn");
-        len += 1;
-        if r.done() {
-            break;
-        }
-        (s, a) = (next, out.next_action);
-    }
-    learner.end_episode();
-    len
+    tabular::run_episode(env, Some(seed), learner, q, rng, |_| {
+        ControlFlow::Continue(())
+    })
+    .expect("episode")
+    .length
 }
 
 pub fn bench(c: &mut Criterion) {

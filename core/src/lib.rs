@@ -20,7 +20,8 @@
 //!   over memory the caller supplies.
 //! - [`rng`]: the seeded PCG draws every random number comes from.
 //! - [`tabular`]: Q-learning, SARSA and Expected SARSA on a fixed-size Q-table (it learns on the
-//!   device too), and value iteration under a time limit.
+//!   device too), with the one episode loop the host and the firmware share
+//!   ([`tabular::run_episode`]), and value iteration under a time limit.
 //!
 //! ```
 //! use picorl_core::model::{self, BodySpec, HeadSpec, LayerSpec, Model, ModelSpec};

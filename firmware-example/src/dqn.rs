@@ -122,10 +122,7 @@ pub fn run() -> Result<(), Error> {
         .uint((WORK * 4) as u64)
         .str(" replay_bytes=")
         .uint((REPLAY * 4) as u64)
-        .str(" flash_bytes=")
-        .uint(measure::flash_used(config::FLASH_ORIGIN) as u64)
-        .str(" ram_bytes=")
-        .uint((measure::static_ram() + measure::stack_peak()) as u64)
+        .footprint()
         .print();
     Ok(())
 }

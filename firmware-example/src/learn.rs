@@ -9,10 +9,13 @@
 //! 0.995 per episode to 0.01, core's `Hyper::SEED`); `tuned` (the default) is picorl's FrozenLake
 //! configuration (α 0.2 → 0.005 and ε 1 → 0.01 linearly over the run and half of it, γ 0.99).
 
+use core::ops::ControlFlow;
 use picorl_core::env::{Action, Env, EnvOptions, Registered};
 use picorl_core::rng;
+
 use picorl_core::tabular::{
-    self, Experience, Hyper, Learner, QTable, QView, Rule, Schedule, TabularError, TieBreak,
+    self, EpisodeError, Experience, Hyper, Learner, QTable, QView, Rule, Schedule, TabularError,
+    TieBreak,
 };
 
 use crate::bits::Line;
@@ -27,6 +30,17 @@ const TIMED_UPDATES: usize = 128;
 impl From<TabularError> for Error {
     fn from(e: TabularError) -> Self {
         Error::Tabular(e)
+    }
+}
+
+impl From<EpisodeError> for Error {
+    fn from(e: EpisodeError) -> Self {
+        match e {
+            EpisodeError::Reset(e) | EpisodeError::Step { error: e, .. } => Error::Env(e),
+            EpisodeError::Observation(e) | EpisodeError::Act(e) | EpisodeError::Learn(e) => {
+                Error::Tabular(e)
+            }
+        }
     }
 }
 
@@ -70,15 +84,6 @@ fn greedy_success(env: &mut config::EnvType, q: &QView<&mut [f32]>) -> Result<f6
     Ok(total / EVAL_EPISODES as f64)
 }
 
-fn checksum(values: &[f32]) -> u32 {
-    values
-        .iter()
-        .flat_map(|v| v.to_bits().to_le_bytes())
-        .fold(0x811c_9dc5, |h, b| {
-            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-        })
-}
-
 /// Trains on the device and reports.
 pub fn run() -> Result<(), Error> {
     let syst = cortex_m::Peripherals::take().ok_or(Error::NoSysTick)?.SYST;
@@ -99,33 +104,28 @@ pub fn run() -> Result<(), Error> {
     let before = greedy_success(&mut env, &q)?;
     let mut learner = Learner::new(hyper(config::EPISODES))?;
     let mut rng = rng::seeded(config::SEED);
-    let mut obs = [0.0f32; 1];
     let mut recorded = [Experience::new(0, 0, 0.0, 0, false); TIMED_UPDATES];
     let mut n_recorded = 0;
     let mut steps = 0u64;
     for e in 0..u64::from(config::EPISODES) {
-        env.reset(Some(config::SEED + e), &mut obs)?;
-        let mut s = tabular::discrete_state(&obs)?;
-        let mut a = learner.act(&q, s, &mut rng)?;
-        loop {
-            let r = env.step(Action::Discrete(a), &mut obs)?;
-            let next = tabular::discrete_state(&obs)?;
-            let exp = Experience::new(s, a, r.reward as f32, next, r.terminated);
-            if n_recorded < TIMED_UPDATES {
-                recorded[n_recorded] = exp;
-                n_recorded += 1;
-            }
-            let learned = learner.learn(&mut q, &exp, &mut rng)?;
-            steps += 1;
-            if r.done() {
-                break;
-            }
-            (s, a) = (next, learned.next_action);
-        }
-        learner.end_episode();
+        tabular::run_episode(
+            &mut env,
+            Some(config::SEED + e),
+            &mut learner,
+            &mut q,
+            &mut rng,
+            |step| {
+                if n_recorded < TIMED_UPDATES {
+                    recorded[n_recorded] = step.experience;
+                    n_recorded += 1;
+                }
+                steps += 1;
+                ControlFlow::Continue(())
+            },
+        )?;
     }
     let epsilon = learner.epsilon();
-    let sum = checksum(q.values());
+    let sum = q.checksum();
     let after = greedy_success(&mut env, &q)?;
 
     // Instructions per update (learn, which also picks the next action): replay the recorded
@@ -143,9 +143,7 @@ pub fn run() -> Result<(), Error> {
         core::hint::black_box(exp);
     }
     let without = clock.ticks_since(start);
-    let per_update = (u64::from(with.saturating_sub(without)) * measure::INSTRUCTIONS_PER_TICK
-        + n as u64 / 2)
-        / n as u64;
+    let per_update = measure::instructions_per(with, without, n as u64);
 
     Line::new()
         .str("learn env=")
@@ -174,10 +172,7 @@ pub fn run() -> Result<(), Error> {
         .uint(u64::from(sum))
         .str(" instructions_per_update=")
         .uint(per_update)
-        .str(" flash_bytes=")
-        .uint(measure::flash_used(config::FLASH_ORIGIN) as u64)
-        .str(" ram_bytes=")
-        .uint((measure::static_ram() + measure::stack_peak()) as u64)
+        .footprint()
         .print();
     Ok(())
 }

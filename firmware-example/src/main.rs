@@ -279,9 +279,7 @@ fn run_policy() -> Result<(), Error> {
         core::hint::black_box(&probes[k % n]);
     }
     let without = clock.ticks_since(start);
-    let instructions = u64::from(with.saturating_sub(without)) * measure::INSTRUCTIONS_PER_TICK;
-    let per_inference =
-        (instructions + u64::from(TIMED_INFERENCES) / 2) / u64::from(TIMED_INFERENCES);
+    let per_inference = measure::instructions_per(with, without, u64::from(TIMED_INFERENCES));
 
     Line::new()
         .str("summary policy=")
@@ -296,10 +294,7 @@ fn run_policy() -> Result<(), Error> {
         .uint(per_inference)
         .str(" macs=")
         .uint(config::MACS)
-        .str(" flash_bytes=")
-        .uint(measure::flash_used(config::FLASH_ORIGIN) as u64)
-        .str(" ram_bytes=")
-        .uint((measure::static_ram() + measure::stack_peak()) as u64)
+        .footprint()
         .print();
     Ok(())
 }

@@ -91,3 +91,22 @@ impl Clock {
         start.wrapping_sub(self.now()) & 0x00FF_FFFF
     }
 }
+
+/// Instructions per operation from two timed loops over `n` operations, one doing the work
+/// (`with` ticks) and the same loop without it (`without`), rounded to the nearest.
+pub fn instructions_per(with: u32, without: u32, n: u64) -> u64 {
+    let n = n.max(1);
+    (u64::from(with.saturating_sub(without)) * INSTRUCTIONS_PER_TICK + n / 2) / n
+}
+
+impl crate::bits::Line {
+    /// Appends ` flash_bytes=… ram_bytes=…`, the end of every summary line: the image's flash,
+    /// and its static RAM plus the stack's peak.
+    #[inline(always)]
+    pub fn footprint(&mut self) -> &mut Self {
+        self.str(" flash_bytes=")
+            .uint(flash_used(crate::config::FLASH_ORIGIN) as u64)
+            .str(" ram_bytes=")
+            .uint((static_ram() + stack_peak()) as u64)
+    }
+}

@@ -109,34 +109,6 @@ impl CliffWalking {
             Transitions::one(Self::outcome(1.0, s, a))
         }
     }
-
-    /// [`Env::step`] with the slip drawn from `draws` (see [`super::AnyEnv::step_with`]).
-    pub fn step_with<D: Draws + ?Sized>(
-        &mut self,
-        action: Action<'_>,
-        draws: &mut D,
-        obs: &mut [f32],
-    ) -> Result<StepResult, EnvError> {
-        let a = discrete_action(action, 4)?;
-        self.episode.check()?;
-        super::obs_buffer::<1>(obs)?;
-        let p = self.table(self.s, a);
-        let t = if p.len() > 1 {
-            p.sample(draws.unit())
-        } else {
-            p.sample(0.0)
-        };
-        self.s = t.next;
-        let truncated = self
-            .episode
-            .count(self.spec.max_episode_steps, t.terminated);
-        toy_text::write_discrete(obs, self.s)?;
-        Ok(StepResult {
-            reward: t.reward,
-            terminated: t.terminated,
-            truncated,
-        })
-    }
 }
 
 impl Env for CliffWalking {
@@ -158,7 +130,7 @@ impl Env for CliffWalking {
 
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepResult, EnvError> {
         let mut rng = self.rng.clone();
-        let result = self.step_with(action, &mut rng, obs);
+        let result = TabularEnv::step_with(self, action, &mut rng, obs);
         self.rng = rng;
         result
     }
@@ -210,6 +182,24 @@ impl TabularEnv for CliffWalking {
             0.0
         }
     }
+
+    fn current_state(&self) -> u32 {
+        self.s
+    }
+
+    fn episode_mut(&mut self) -> &mut Episode {
+        &mut self.episode
+    }
+
+    fn enter<D: Draws + ?Sized>(
+        &mut self,
+        _from: u32,
+        outcome: &Transition,
+        _draws: &mut D,
+    ) -> u32 {
+        self.s = outcome.next;
+        self.s
+    }
 }
 
 impl Registered for CliffWalking {
@@ -227,7 +217,7 @@ impl Registered for CliffWalking {
         draws: &mut dyn Draws,
         obs: &mut [f32],
     ) -> Result<StepResult, EnvError> {
-        CliffWalking::step_with(self, action, draws, obs)
+        TabularEnv::step_with(self, action, draws, obs)
     }
 
     fn as_tabular(&self) -> Option<&dyn TabularEnv> {

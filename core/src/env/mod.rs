@@ -320,16 +320,17 @@ pub trait Env {
 }
 
 /// Gymnasium's `TimeLimit` and `OrderEnforcing` wrappers for one environment: counts the steps of
-/// the episode and refuses to step outside one.
+/// the episode and refuses to step outside one. Each environment holds one; a toy-text one hands
+/// it to [`TabularEnv::step_with`] through [`TabularEnv::episode_mut`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Episode {
+pub struct Episode {
     steps: u32,
     running: bool,
 }
 
 impl Episode {
     /// Before the first reset: stepping is refused.
-    pub(crate) const fn new() -> Self {
+    pub const fn new() -> Self {
         Self {
             steps: 0,
             running: false,
@@ -337,7 +338,7 @@ impl Episode {
     }
 
     /// A reset or a set state: step 0 of a new episode.
-    pub(crate) fn start(&mut self) {
+    pub fn start(&mut self) {
         *self = Self {
             steps: 0,
             running: true,
@@ -345,7 +346,7 @@ impl Episode {
     }
 
     /// `Err(NeedsReset)` unless an episode is running.
-    pub(crate) fn check(&self) -> Result<(), EnvError> {
+    pub fn check(&self) -> Result<(), EnvError> {
         if self.running {
             Ok(())
         } else {
@@ -355,11 +356,17 @@ impl Episode {
 
     /// Counts one step and returns `truncated`, as `TimeLimit` does: the step that reaches
     /// `limit` truncates whether or not it also terminated. [`NO_TIME_LIMIT`] never truncates.
-    pub(crate) fn count(&mut self, limit: u32, terminated: bool) -> bool {
+    pub fn count(&mut self, limit: u32, terminated: bool) -> bool {
         self.steps = self.steps.saturating_add(1);
         let truncated = limit != NO_TIME_LIMIT && self.steps >= limit;
         self.running = !(terminated || truncated);
         truncated
+    }
+}
+
+impl Default for Episode {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -486,7 +493,7 @@ macro_rules! registry {
                 draws: &mut dyn Draws,
                 obs: &mut [f32],
             ) -> Result<StepResult, EnvError> {
-                match self { $( AnyEnv::$variant(e) => e.step_with(action, draws, obs), )+ }
+                match self { $( AnyEnv::$variant(e) => Registered::step_with(e, action, draws, obs), )+ }
             }
 
             /// The transition table `P` of a toy-text environment, `None` for the others.

@@ -309,48 +309,6 @@ impl Taxi {
         // taxi.py: `fickle_passenger and np_random.random() < fickle_probability`.
         self.fickle_step = self.fickle_passenger && self.rng.unit() < self.fickle_probability;
     }
-
-    /// [`Env::step`] with the random draws taken from `draws` (see
-    /// [`super::AnyEnv::step_with`]): one uniform for a rainy move, one index in `0..3` when a
-    /// fickle passenger changes destination.
-    pub fn step_with<D: Draws + ?Sized>(
-        &mut self,
-        action: Action<'_>,
-        draws: &mut D,
-        obs: &mut [f32],
-    ) -> Result<StepResult, EnvError> {
-        let a = discrete_action(action, N_ACTIONS)?;
-        self.episode.check()?;
-        super::obs_buffer::<1>(obs)?;
-        let p = self.table(self.s, a);
-        let t = if p.len() > 1 {
-            p.sample(draws.unit())
-        } else {
-            p.sample(0.0)
-        };
-        let mut next = t.next;
-        let (shadow_row, shadow_col, shadow_pass, shadow_dest) = decode(self.s);
-        let (row, col, pass, _) = decode(next);
-        if self.fickle_passenger
-            && self.fickle_step
-            && shadow_pass == IN_TAXI
-            && (row != shadow_row || col != shadow_col)
-        {
-            self.fickle_step = false;
-            // `np_random.choice([i for i in range(4) if i != shadow_dest_idx])`.
-            let k = draws.index(3).min(2);
-            let dest = if k >= shadow_dest { k + 1 } else { k };
-            next = encode(row, col, pass, dest);
-        }
-        self.s = next;
-        let truncated = self.episode.count(SPEC.max_episode_steps, t.terminated);
-        toy_text::write_discrete(obs, self.s)?;
-        Ok(StepResult {
-            reward: t.reward,
-            terminated: t.terminated,
-            truncated,
-        })
-    }
 }
 
 impl Env for Taxi {
@@ -371,7 +329,7 @@ impl Env for Taxi {
 
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepResult, EnvError> {
         let mut rng = self.rng.clone();
-        let result = self.step_with(action, &mut rng, obs);
+        let result = TabularEnv::step_with(self, action, &mut rng, obs);
         self.rng = rng;
         result
     }
@@ -446,6 +404,35 @@ impl TabularEnv for Taxi {
             0.0
         }
     }
+
+    fn current_state(&self) -> u32 {
+        self.s
+    }
+
+    fn episode_mut(&mut self) -> &mut Episode {
+        &mut self.episode
+    }
+
+    /// A fickle passenger, on the step the reset drew, changes destination with one index in
+    /// `0..3` from `draws` once the taxi has moved with them aboard.
+    fn enter<D: Draws + ?Sized>(&mut self, from: u32, outcome: &Transition, draws: &mut D) -> u32 {
+        let mut next = outcome.next;
+        let (shadow_row, shadow_col, shadow_pass, shadow_dest) = decode(from);
+        let (row, col, pass, _) = decode(next);
+        if self.fickle_passenger
+            && self.fickle_step
+            && shadow_pass == IN_TAXI
+            && (row != shadow_row || col != shadow_col)
+        {
+            self.fickle_step = false;
+            // `np_random.choice([i for i in range(4) if i != shadow_dest_idx])`.
+            let k = draws.index(3).min(2);
+            let dest = if k >= shadow_dest { k + 1 } else { k };
+            next = encode(row, col, pass, dest);
+        }
+        self.s = next;
+        next
+    }
 }
 
 impl Registered for Taxi {
@@ -476,7 +463,7 @@ impl Registered for Taxi {
         draws: &mut dyn Draws,
         obs: &mut [f32],
     ) -> Result<StepResult, EnvError> {
-        Taxi::step_with(self, action, draws, obs)
+        TabularEnv::step_with(self, action, draws, obs)
     }
 
     fn as_tabular(&self) -> Option<&dyn TabularEnv> {

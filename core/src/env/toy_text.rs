@@ -8,7 +8,7 @@
 //! (the first outcome when none does). Core computes `P[s][a]` on the fly from the map, so no
 //! table is stored, and samples it the same way.
 
-use super::{Env, EnvError};
+use super::{discrete_action, obs_buffer, Action, Env, EnvError, Episode, StepResult};
 use crate::rng::{self, Pcg32};
 
 /// The most outcomes of one `(state, action)` in any toy-text environment (slippery moves).
@@ -112,6 +112,58 @@ pub trait TabularEnv: Env {
     /// Gymnasium's `initial_state_distrib[state]`: the probability that a reset starts here
     /// (0 for a state out of range).
     fn initial_probability(&self, state: u32) -> f64;
+
+    /// The state the environment is in: what its last observation holds.
+    fn current_state(&self) -> u32;
+
+    /// The episode's step counter ([`Episode`]), which [`TabularEnv::step_with`] checks and
+    /// counts.
+    fn episode_mut(&mut self) -> &mut Episode;
+
+    /// Moves to the outcome a step drew from state `from` and returns the state entered:
+    /// `outcome.next`, unless the environment changes it with draws of its own (Taxi's fickle
+    /// passenger).
+    fn enter<D: Draws + ?Sized>(&mut self, from: u32, outcome: &Transition, draws: &mut D) -> u32
+    where
+        Self: Sized;
+
+    /// Gymnasium's toy-text step with the random draws taken from `draws` (the environment's
+    /// generator for [`Env::step`], recorded draws for a replay: see
+    /// [`super::AnyEnv::step_with`]).
+    ///
+    /// Checks the action, then that an episode is running, then the observation buffer; samples
+    /// `P[s][a]` with one uniform draw when it has more than one outcome (`categorical_sample`),
+    /// enters the outcome ([`TabularEnv::enter`]), counts the step against the time limit and
+    /// writes the new state to `obs`.
+    fn step_with<D: Draws + ?Sized>(
+        &mut self,
+        action: Action<'_>,
+        draws: &mut D,
+        obs: &mut [f32],
+    ) -> Result<StepResult, EnvError>
+    where
+        Self: Sized,
+    {
+        let a = discrete_action(action, self.n_actions())?;
+        self.episode_mut().check()?;
+        obs_buffer::<1>(obs)?;
+        let from = self.current_state();
+        let p = self.transitions(from, a)?;
+        let t = if p.len() > 1 {
+            p.sample(draws.unit())
+        } else {
+            p.sample(0.0)
+        };
+        let next = self.enter(from, &t, draws);
+        let limit = self.spec().max_episode_steps;
+        let truncated = self.episode_mut().count(limit, t.terminated);
+        write_discrete(obs, next)?;
+        Ok(StepResult {
+            reward: t.reward,
+            terminated: t.terminated,
+            truncated,
+        })
+    }
 }
 
 /// The random draws a stochastic step makes, in the order Gymnasium makes them.

@@ -15,13 +15,14 @@
 //!   FrozenLake: its probability of success) is printed beside the optimum that finite-horizon
 //!   value iteration finds over the environment's transition table.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use picorl_core::env::{Action, AnyEnv, Env};
+use picorl_core::env::{AnyEnv, Env};
 use picorl_core::rng;
 use picorl_core::tabular::{
-    self, Experience, Hyper, Learner, Progress, QView, Rule, Schedule, TieBreak,
+    self, EpisodeError, Hyper, Learner, Progress, QView, Rule, Schedule, TieBreak,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -299,46 +300,41 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
         let (env_seed, draw_seed) = episode_seeds(self.seed, self.episodes);
         let mut rng = rng::seeded(draw_seed);
-        let mut obs = [0.0f32];
         let id = self.env.spec().id;
-        self.env
-            .reset(Some(env_seed), &mut obs)
-            .with_context(|| format!("resetting {id}"))?;
-        let mut s = tabular::discrete_state(&obs).map_err(|e| anyhow!("{id}: {e}"))?;
-        let mut a = self
-            .learner
-            .act(&self.q, s, &mut rng)
-            .map_err(|e| anyhow!("{e}"))?;
-        let (mut ret, mut len, mut td_sum) = (0.0f64, 0u32, 0.0f64);
-        loop {
-            let r = self
-                .env
-                .step(Action::Discrete(a), &mut obs)
-                .with_context(|| format!("{id}: episode {}, step {len}", self.episodes))?;
-            ctx.count_step();
-            let next = tabular::discrete_state(&obs).map_err(|e| anyhow!("{id}: {e}"))?;
-            let exp = Experience::new(s, a, r.reward as f32, next, r.terminated);
-            let learned = self
-                .learner
-                .learn(&mut self.q, &exp, &mut rng)
-                .map_err(|e| anyhow!("{id}: {e}"))?;
-            ret += r.reward;
-            len += 1;
-            td_sum += f64::from(learned.td_error.abs());
-            if r.done() {
-                break;
-            }
-            if self.env.spec().time_limit().is_none() && ctx.steps >= ctx.total_steps {
-                // The budget ends inside an episode that has no time limit: it is not counted.
-                // (Episodes with a time limit always run to their end, so that a run resumed
-                // from its checkpoint continues exactly where the uninterrupted run would be.)
-                return Ok(());
-            }
-            (s, a) = (next, learned.next_action);
-        }
-        let td_abs = td_sum / f64::from(len);
+        // Episodes with a time limit always run to their end, so that a run resumed from its
+        // checkpoint continues exactly where the uninterrupted run would be; the budget ending
+        // inside an episode that has no time limit stops it, and it is not counted.
+        let unlimited = self.env.spec().time_limit().is_none();
         let (eps, lr) = (self.learner.epsilon(), self.learner.learning_rate());
-        self.learner.end_episode();
+        let mut td_sum = 0.0f64;
+        let end = tabular::run_episode(
+            &mut self.env,
+            Some(env_seed),
+            &mut self.learner,
+            &mut self.q,
+            &mut rng,
+            |step| {
+                ctx.count_step();
+                td_sum += f64::from(step.learned.td_error.abs());
+                if unlimited && ctx.steps >= ctx.total_steps {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
+        .map_err(|e| match e {
+            EpisodeError::Reset(e) => anyhow::Error::new(e).context(format!("resetting {id}")),
+            EpisodeError::Step { step, error } => anyhow::Error::new(error)
+                .context(format!("{id}: episode {}, step {step}", self.episodes)),
+            EpisodeError::Act(e) => anyhow!("{e}"),
+            EpisodeError::Observation(e) | EpisodeError::Learn(e) => anyhow!("{id}: {e}"),
+        })?;
+        if !end.finished {
+            return Ok(());
+        }
+        let (ret, len) = (end.reward_sum, end.length);
+        let td_abs = td_sum / f64::from(len);
         self.episodes += 1;
         ctx.episode(ret, len)?;
         ctx.log_mean("td_error_abs", td_abs)?;

@@ -42,11 +42,18 @@
 //! a payload), and the initial-state ranges above. A non-finite or negative value, a zero mass,
 //! an angle above π or a probability outside `[0, 1]` is [`EnvError::BadOptionValue`].
 
+mod dynamics;
+mod params;
+
 use super::{
     continuous_action, obs_buffer, Action, Env, EnvError, EnvOptions, EnvSpec, Episode, Registered,
     Space, StepResult,
 };
 use crate::rng::{self, Pcg32};
+
+use dynamics::{integrate, out_of_bounds, reward, rotation_matrix, Body};
+use params::INIT_RPM_MAX;
+pub use params::{InitRanges, RewardWeights, DEFAULT_MASS, L2F_INIT, L2F_REWARD};
 
 /// Actions of L2F's observation history (`ACTION_HISTORY_LENGTH` in `l2f/environment.h`).
 pub const HISTORY: usize = 16;
@@ -58,124 +65,6 @@ pub const STATE_DIM: usize = 17;
 pub const DT: f32 = 1.0 / 100.0;
 /// Steps to truncation: `EPISODE_STEP_LIMIT = 5 * SIMULATION_FREQUENCY`.
 pub const MAX_EPISODE_STEPS: u32 = 500;
-
-// Crazyflie 2.x, from `parameters/dynamics/crazyflie.h` of the RLtools copy that `l2f` 2.0.18
-// vendors. Rotor i sits at ROTOR_POS[i] (m, body frame), thrusts along body +z and turns the
-// body about z in direction ROTOR_YAW[i].
-const ROTOR_POS: [[f32; 2]; 4] = [
-    [0.028, -0.028],
-    [-0.028, -0.028],
-    [-0.028, 0.028],
-    [0.028, 0.028],
-];
-const ROTOR_YAW: [f32; 4] = [-1.0, 1.0, -1.0, 1.0];
-/// Thrust curve `f = c0 + c1 rpm + c2 rpm²` (N), the same for the four rotors.
-const THRUST: [f32; 3] = [0.00352526, 0.01437313, 0.09223048];
-/// Yaw torque per newton of thrust (m).
-const TORQUE_CONSTANT: f32 = 4.665e-3;
-/// Motor time constants, s: rising and falling. (L2F's literals, written as f64 and rounded to
-/// f32 as L2F's `float` parameters round them.)
-const TAU_RISING: f32 = 0.05545454545454546_f64 as f32;
-const TAU_FALLING: f32 = 0.24939393939393945_f64 as f32;
-/// Take-off weight plus SD-card deck, SD card and flow deck: `0.027 + 0.0017 + 0.0003 + 0.0016`.
-pub const DEFAULT_MASS: f32 = 0.027 + 0.0017 + 0.0003 + 0.0016;
-const GRAVITY: f32 = -9.81;
-/// Diagonal inertia (kg m²) and its inverse, both as L2F lists them (the inverse is not
-/// recomputed, so that the products are L2F's).
-const J: [f32; 3] = [
-    9.416556729130406e-06_f64 as f32,
-    9.644051701582312e-06_f64 as f32,
-    1.745951732253285e-05_f64 as f32,
-];
-const J_INV: [f32; 3] = [
-    106195.93007988465_f64 as f32,
-    103690.85846314249_f64 as f32,
-    57275.35197719487_f64 as f32,
-];
-/// `hovering_throttle_relative`, the action cost's reference.
-const HOVER_THROTTLE: f32 = 0.7261389721508553_f64 as f32;
-/// `STATE_LIMIT_POSITION`, `_VELOCITY`, `_ANGULAR_VELOCITY` of `l2f/environment.h`.
-const STATE_LIMIT: f32 = 100000.0;
-
-/// Termination thresholds of `l2f/environment.h` (`mdp.termination`): per axis.
-const TERMINATION_POSITION: f32 = 1.0;
-const TERMINATION_LINEAR_VELOCITY: f32 = 2.0;
-const TERMINATION_ANGULAR_VELOCITY: f32 = 35.0;
-
-/// L2F's `Squared` reward parameters as the package resolves them.
-///
-/// `l2f/environment.h` initializes `reward_functions::Squared<T>` with eleven values whose
-/// comments read "position 10, orientation 2.5, linear_velocity 1, …, action 2"; the struct has a
-/// `position_clip` field after `position`, so by C++ aggregate initialization the values land one
-/// field later than the comments say. These are the values the package uses (its
-/// `parameters_to_json` prints them), and the ones picorl uses.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RewardWeights {
-    /// Cost multiplier.
-    pub scale: f32,
-    /// Added after scaling.
-    pub constant: f32,
-    /// Reward of a step that terminates.
-    pub termination_penalty: f32,
-    /// Weight of `|p - target|`.
-    pub position: f32,
-    /// `|p - target|` is clipped to this when positive.
-    pub position_clip: f32,
-    /// Weight of `2 acos(1 - |q_z|)` (L2F's orientation cost, as written there).
-    pub orientation: f32,
-    /// Weight of `|v|`.
-    pub linear_velocity: f32,
-    /// Weight of `|ω|`.
-    pub angular_velocity: f32,
-    /// Weight of `|v' - v| / dt`.
-    pub linear_acceleration: f32,
-    /// Weight of `|ω' - ω| / dt`.
-    pub angular_acceleration: f32,
-    /// Weight of `|(a + 1) / 2 - hover throttle|²`.
-    pub action: f32,
-}
-
-/// The reward parameters of `l2f` 2.0.18 (see [`RewardWeights`]).
-pub const L2F_REWARD: RewardWeights = RewardWeights {
-    scale: 0.1,
-    constant: 1.1,
-    termination_penalty: 0.0,
-    position: 10.0,
-    position_clip: 2.5,
-    orientation: 1.0,
-    linear_velocity: 0.0,
-    angular_velocity: 0.0,
-    linear_acceleration: 0.0,
-    angular_acceleration: 2.0,
-    action: 0.0,
-};
-
-/// The initial-state distribution (L2F's `init_90_deg` as its sampler uses it).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InitRanges {
-    /// Probability of starting at rest at the target (`guidance`).
-    pub guidance: f32,
-    /// Position per axis, m: uniform in `±max_position`.
-    pub max_position: f32,
-    /// Rotation angle, rad: uniform in `[0, max_angle)`. L2F's `init_90_deg` names π/2, but its
-    /// `sample_orientation` ignores the limit and draws the angle in `[0, 1)`: 1 is what it does.
-    pub max_angle: f32,
-    /// Linear velocity per axis, m/s.
-    pub max_linear_velocity: f32,
-    /// Angular velocity per axis, rad/s.
-    pub max_angular_velocity: f32,
-}
-
-/// L2F's defaults.
-pub const L2F_INIT: InitRanges = InitRanges {
-    guidance: 0.1,
-    max_position: 0.5,
-    max_angle: 1.0,
-    max_linear_velocity: 1.0,
-    max_angular_velocity: 1.0,
-};
-/// Motor speeds at reset: `relative_rpm` with `min_rpm = -1`, `max_rpm = 0` maps to `[0, 0.5]`.
-const INIT_RPM_MAX: f32 = 0.5;
 
 const fn obs_bound(sign: f32) -> [f32; OBS_DIM] {
     let mut b = [sign * f32::INFINITY; OBS_DIM];
@@ -206,232 +95,6 @@ pub const SPEC: EnvSpec = EnvSpec {
     },
     max_episode_steps: MAX_EPISODE_STEPS,
 };
-
-/// The integrated part of the state.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Body {
-    p: [f32; 3],
-    q: [f32; 4],
-    v: [f32; 3],
-    w: [f32; 3],
-    rpm: [f32; 4],
-}
-
-impl Body {
-    const AT_REST: Body = Body {
-        p: [0.0; 3],
-        q: [1.0, 0.0, 0.0, 0.0],
-        v: [0.0; 3],
-        w: [0.0; 3],
-        rpm: [0.0; 4],
-    };
-
-    fn to_array(self) -> [f32; STATE_DIM] {
-        let mut s = [0.0; STATE_DIM];
-        s[0..3].copy_from_slice(&self.p);
-        s[3..7].copy_from_slice(&self.q);
-        s[7..10].copy_from_slice(&self.v);
-        s[10..13].copy_from_slice(&self.w);
-        s[13..17].copy_from_slice(&self.rpm);
-        s
-    }
-
-    fn from_array(s: &[f32; STATE_DIM]) -> Body {
-        let mut b = Body::AT_REST;
-        b.p.copy_from_slice(&s[0..3]);
-        b.q.copy_from_slice(&s[3..7]);
-        b.v.copy_from_slice(&s[7..10]);
-        b.w.copy_from_slice(&s[10..13]);
-        b.rpm.copy_from_slice(&s[13..17]);
-        b
-    }
-
-    /// `self + h k`, value by value (RLtools' `scalar_multiply_accumulate` on the state).
-    fn plus(&self, k: &Body, h: f32) -> Body {
-        let mut s = self.to_array();
-        for (x, d) in s.iter_mut().zip(k.to_array()) {
-            *x += h * d;
-        }
-        Body::from_array(&s)
-    }
-
-    fn is_finite(&self) -> bool {
-        self.to_array().iter().all(|x| x.is_finite())
-    }
-}
-
-fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn norm3(a: [f32; 3]) -> f32 {
-    libm::sqrtf(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
-}
-
-/// `R(q) v` as L2F's `rotate_vector_by_quaternion`: `t = 2 q⃗ × v`, `v + w t + q⃗ × t`.
-fn rotate(q: [f32; 4], v: [f32; 3]) -> [f32; 3] {
-    let qv = [q[1], q[2], q[3]];
-    let c = cross(qv, v);
-    let t = [2.0 * c[0], 2.0 * c[1], 2.0 * c[2]];
-    let u = cross(qv, t);
-    [
-        u[0] + q[0] * t[0] + v[0],
-        u[1] + q[0] * t[1] + v[1],
-        u[2] + q[0] * t[2] + v[2],
-    ]
-}
-
-/// The rotation matrix of `q`, row by row (L2F's `OrientationRotationMatrix` observation).
-fn rotation_matrix(q: [f32; 4]) -> [f32; 9] {
-    let [w, x, y, z] = q;
-    [
-        1.0 - 2.0 * y * y - 2.0 * z * z,
-        2.0 * x * y - 2.0 * w * z,
-        2.0 * x * z + 2.0 * w * y,
-        2.0 * x * y + 2.0 * w * z,
-        1.0 - 2.0 * x * x - 2.0 * z * z,
-        2.0 * y * z - 2.0 * w * x,
-        2.0 * x * z - 2.0 * w * y,
-        2.0 * y * z + 2.0 * w * x,
-        1.0 - 2.0 * x * x - 2.0 * y * y,
-    ]
-}
-
-/// The time derivative of `body` with motor set points `setpoint` (L2F's `multirotor_dynamics`
-/// for `StateRotors`: the body is driven by the current motor speeds, not the set points).
-fn derivative(body: &Body, setpoint: &[f32; 4], mass: f32) -> Body {
-    let mut force_z = 0.0f32;
-    let mut torque = [0.0f32; 3];
-    for i in 0..4 {
-        let r = body.rpm[i];
-        let f = THRUST[0] + THRUST[1] * r + THRUST[2] * r * r;
-        force_z += f;
-        torque[2] += ROTOR_YAW[i] * (f * TORQUE_CONSTANT);
-        // r × (0, 0, f) = (r_y f, -r_x f, 0).
-        let [rx, ry] = ROTOR_POS[i];
-        torque[0] += ry * f;
-        torque[1] -= rx * f;
-    }
-    let (q, w) = (body.q, body.w);
-    let q_dot = [
-        0.5 * (-q[1] * w[0] - q[2] * w[1] - q[3] * w[2]),
-        0.5 * (q[0] * w[0] + q[2] * w[2] - q[3] * w[1]),
-        0.5 * (q[0] * w[1] + q[3] * w[0] - q[1] * w[2]),
-        0.5 * (q[0] * w[2] + q[1] * w[1] - q[2] * w[0]),
-    ];
-    let a = rotate(q, [0.0, 0.0, force_z]);
-    let v_dot = [a[0] / mass, a[1] / mass, a[2] / mass + GRAVITY];
-    let jw = [J[0] * w[0], J[1] * w[1], J[2] * w[2]];
-    let gyro = cross(w, jw);
-    let w_dot = [
-        J_INV[0] * (torque[0] - gyro[0]),
-        J_INV[1] * (torque[1] - gyro[1]),
-        J_INV[2] * (torque[2] - gyro[2]),
-    ];
-    let mut rpm_dot = [0.0f32; 4];
-    for i in 0..4 {
-        let tau = if setpoint[i] >= body.rpm[i] {
-            TAU_RISING
-        } else {
-            TAU_FALLING
-        };
-        rpm_dot[i] = (setpoint[i] - body.rpm[i]) * (1.0 / tau);
-    }
-    Body {
-        p: body.v,
-        q: q_dot,
-        v: v_dot,
-        w: w_dot,
-        rpm: rpm_dot,
-    }
-}
-
-/// One L2F step: classical RK4 over `dt`, then the quaternion renormalized and the limits applied.
-fn integrate(body: &Body, setpoint: &[f32; 4], mass: f32) -> Body {
-    let k1 = derivative(body, setpoint, mass);
-    let k2 = derivative(&body.plus(&k1, DT / 2.0), setpoint, mass);
-    let k3 = derivative(&body.plus(&k2, DT / 2.0), setpoint, mass);
-    let k4 = derivative(&body.plus(&k3, DT), setpoint, mass);
-    let mut next = body
-        .plus(&k1, DT / 6.0)
-        .plus(&k2, DT / 3.0)
-        .plus(&k3, DT / 3.0)
-        .plus(&k4, DT / 6.0);
-    let n = libm::sqrtf(next.q.iter().map(|x| x * x).sum::<f32>());
-    for x in &mut next.q {
-        *x /= n;
-    }
-    for i in 0..3 {
-        next.p[i] = next.p[i].clamp(-STATE_LIMIT, STATE_LIMIT);
-        next.v[i] = next.v[i].clamp(-STATE_LIMIT, STATE_LIMIT);
-        next.w[i] = next.w[i].clamp(-STATE_LIMIT, STATE_LIMIT);
-    }
-    for r in &mut next.rpm {
-        *r = r.clamp(0.0, 1.0);
-    }
-    next
-}
-
-/// L2F's termination test on a state (with the non-finite fallback).
-fn out_of_bounds(body: &Body) -> bool {
-    !body.is_finite()
-        || (0..3).any(|i| {
-            body.p[i].abs() > TERMINATION_POSITION
-                || body.v[i].abs() > TERMINATION_LINEAR_VELOCITY
-                || body.w[i].abs() > TERMINATION_ANGULAR_VELOCITY
-        })
-}
-
-/// L2F's `Squared` reward of `(before, action, after)`.
-fn reward(
-    weights: &RewardWeights,
-    before: &Body,
-    action: &[f32; 4],
-    after: &Body,
-    terminated: bool,
-) -> f32 {
-    if terminated {
-        return weights.termination_penalty;
-    }
-    let orientation = 2.0 * libm::acosf(1.0 - before.q[3].abs());
-    let mut position = norm3(before.p);
-    if weights.position_clip > 0.0 {
-        position = position.min(weights.position_clip);
-    }
-    let linear_velocity = norm3(before.v);
-    let angular_velocity = norm3(before.w);
-    let dv = [
-        after.v[0] - before.v[0],
-        after.v[1] - before.v[1],
-        after.v[2] - before.v[2],
-    ];
-    let dw = [
-        after.w[0] - before.w[0],
-        after.w[1] - before.w[1],
-        after.w[2] - before.w[2],
-    ];
-    let linear_acceleration = norm3(dv) / DT;
-    let angular_acceleration = norm3(dw) / DT;
-    let mut action_cost = 0.0f32;
-    for a in action {
-        // L2F takes the command as given; clipped here, so that a huge command cannot make the
-        // cost infinite (and `0 · inf` NaN at the default weight 0). Within [-1, 1] the same.
-        let d = (a.clamp(-1.0, 1.0) + 1.0) / 2.0 - HOVER_THROTTLE;
-        action_cost += d * d;
-    }
-    let weighted = weights.position * position
-        + weights.orientation * orientation
-        + weights.linear_velocity * linear_velocity
-        + weights.angular_velocity * angular_velocity
-        + weights.linear_acceleration * linear_acceleration
-        + weights.angular_acceleration * angular_acceleration
-        + weights.action * action_cost;
-    -(weights.scale * weighted) + weights.constant
-}
 
 /// Draws a uniform `f32` in `[low, high)`.
 fn uniform(rng: &mut Pcg32, low: f32, high: f32) -> f32 {
@@ -688,6 +351,8 @@ impl Registered for Quadrotor {
 
 #[cfg(test)]
 mod tests {
+    use super::dynamics::*;
+    use super::params::*;
     use super::*;
 
     fn hover_rpm() -> f32 {
