@@ -548,6 +548,58 @@ fn killed_before_the_first_checkpoint_starts_over() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// A checkpoint of another format (here one rewritten as format 1, the unversioned one before
+/// the loop owned `metrics.csv`'s rows) is refused by `--resume` with a message naming both
+/// formats, and the run directory is left as it was; `eval` still reads its weights.
+#[test]
+fn a_checkpoint_of_another_format_is_refused_by_resume() {
+    let d = scratch("format");
+    let run = d.join("run");
+    ok(train_cmd(
+        "ppo",
+        &run,
+        0,
+        &["--total-steps", "512", "--eval-every", "256"],
+    )
+    .output()
+    .unwrap());
+    let ckpt = run.join("checkpoint.safetensors");
+    let mut named = tch::Tensor::read_safetensors(&ckpt).unwrap();
+    for (name, t) in named.iter_mut() {
+        if name == picorl_host::train::TRAIN_STATE {
+            let bytes = Vec::<u8>::try_from(t.flatten(0, -1)).unwrap();
+            let mut state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(state["format"], 2, "this picorl writes format 2");
+            state["format"] = 1.into();
+            *t = tch::Tensor::from_slice(&serde_json::to_vec(&state).unwrap());
+        }
+    }
+    tch::Tensor::write_safetensors(&named, &ckpt).unwrap();
+    let before = std::fs::read(&ckpt).unwrap();
+    let out = Command::new(BIN)
+        .args(["train", "--quiet", "--total-steps", "1024", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("checkpoint format 1") && err.contains("resumes format 2"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&ckpt).unwrap(),
+        before,
+        "the checkpoint is untouched"
+    );
+    ok(Command::new(BIN)
+        .args(["eval", "--episodes", "2"])
+        .arg(&run)
+        .output()
+        .unwrap());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn a_diverged_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let d = scratch("nan");

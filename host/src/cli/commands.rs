@@ -12,7 +12,7 @@ use crate::cli::{BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::envs::eval::{self, EvalResult};
 use crate::export::interop::Format;
 use crate::export::picorl_file::{kind_name, quant_name, CoreActor, PicorlFile};
-use crate::export::pipeline::{export_policy, report, ReportOptions};
+use crate::export::pipeline::{export_policy, export_with_f32, report, ReportOptions};
 use crate::export::{Calibration, FileMeta, Quant};
 use crate::train::config::ResolvedConfig;
 use crate::train::{Algorithm, Setup};
@@ -67,23 +67,25 @@ pub fn export_file<A: Algorithm>(
     quant: Quant,
     calib_episodes: u32,
 ) -> Result<(PicorlFile, Option<Calibration>)> {
-    let policy = agent.export()?;
-    let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
-    let meta = FileMeta {
-        env: setup.run.env.clone(),
-        kwargs: setup.run.env_kwargs.clone(),
-        algo: setup.run.algo.clone(),
-    };
     export_policy(
-        policy,
+        agent.export()?,
         agent,
         env.as_mut(),
-        obs_dim,
+        setup.spec.observation_space.flat_dim(),
         quant,
         calib_episodes,
-        &meta,
+        &run_meta(&setup.run),
     )
+}
+
+/// What a `.picorl` file records of the run that trained its policy.
+fn run_meta(run: &crate::train::config::RunOptions) -> FileMeta {
+    FileMeta {
+        env: run.env.clone(),
+        kwargs: run.env_kwargs.clone(),
+        algo: run.algo.clone(),
+    }
 }
 
 fn export_run<A: Algorithm>(
@@ -99,12 +101,15 @@ fn export_run<A: Algorithm>(
     };
     let (mut agent, setup) = crate::train::load_run_from::<A>(&a.run_dir, cfg, checkpoint)?;
     let mut env = setup.make_env()?;
-    let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
-    // The f32 file (the run's policy through core) is the reference of the int8 figures.
-    let f32_file = match quant {
-        Quant::F32 => file.clone(),
-        Quant::Int8 => export_file(&mut agent, &setup, Quant::F32, a.calib_episodes)?.0,
-    };
+    let (file, f32_file, calib) = export_with_f32(
+        agent.export()?,
+        &mut agent,
+        env.as_mut(),
+        setup.spec.observation_space.flat_dim(),
+        quant,
+        a.calib_episodes,
+        &run_meta(&setup.run),
+    )?;
     let opts = ReportOptions {
         out: &a.out,
         format,

@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::interop::Format;
-use crate::export::pipeline::{export_policy, report, ReportOptions};
+use crate::export::pipeline::{export_with_f32, report, ReportOptions};
 use crate::export::{Activation, FileMeta, HeadExport, ObsNormExport, PolicyExport, Quant};
 
 mod onnx_graph;
@@ -124,8 +124,8 @@ pub fn import(a: ImportOptions) -> Result<()> {
         kwargs: kwargs.clone(),
         algo: "import".to_string(),
     };
-    let (file, calib) = export_policy(
-        policy.clone(),
+    let (file, f32_file, calib) = export_with_f32(
+        policy,
         &mut reference,
         env.as_mut(),
         obs_dim,
@@ -133,22 +133,6 @@ pub fn import(a: ImportOptions) -> Result<()> {
         a.calib_episodes,
         &meta,
     )?;
-    // The f32 file of the same network, the reference of the int8 figures.
-    let f32_file = match quant {
-        Quant::F32 => file.clone(),
-        Quant::Int8 => {
-            export_policy(
-                policy,
-                &mut reference,
-                env.as_mut(),
-                obs_dim,
-                Quant::F32,
-                a.calib_episodes,
-                &meta,
-            )?
-            .0
-        }
-    };
     let opts = ReportOptions {
         out: &a.out,
         format,

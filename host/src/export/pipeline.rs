@@ -98,6 +98,46 @@ pub fn export_policy(
     Ok((PicorlFile::from_bytes(bytes)?, calib))
 }
 
+/// [`export_policy`] with, for int8, the same policy's f32 file: the reference of [`report`]'s
+/// int8 figures (for f32 both are the one file). `picorl export` and `picorl import` both write
+/// through it.
+#[allow(clippy::too_many_arguments)]
+pub fn export_with_f32(
+    policy: PolicyExport,
+    reference: &mut dyn Actor,
+    env: &mut dyn picorl_core::env::Env,
+    obs_dim: usize,
+    quant: Quant,
+    calib_episodes: u32,
+    meta: &FileMeta,
+) -> Result<(PicorlFile, PicorlFile, Option<Calibration>)> {
+    let (file, calib) = export_policy(
+        policy.clone(),
+        reference,
+        env,
+        obs_dim,
+        quant,
+        calib_episodes,
+        meta,
+    )?;
+    let f32_file = match quant {
+        Quant::F32 => file.clone(),
+        Quant::Int8 => {
+            export_policy(
+                policy,
+                reference,
+                env,
+                obs_dim,
+                Quant::F32,
+                calib_episodes,
+                meta,
+            )?
+            .0
+        }
+    };
+    Ok((file, f32_file, calib))
+}
+
 /// What [`report`] writes and prints.
 #[derive(Debug, Clone, Copy)]
 pub struct ReportOptions<'a> {

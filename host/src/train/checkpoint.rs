@@ -11,11 +11,20 @@ use super::ctx::TrainCtx;
 use super::files::{write_atomic, CsvLog};
 use super::{Algorithm, BEST, CHECKPOINT, STATE, TMP_CHECKPOINTS};
 
+/// The checkpoint format this picorl writes and resumes. 2: the loop owns `metrics.csv`'s rows
+/// and its pending sums are in [`TrainState`] (1, unversioned: before). A checkpoint of another
+/// format is refused by `--resume` with a message that says so; `eval`, `export` and `render`
+/// read only the weights, which every format stores alike.
+pub const FORMAT: u32 = 2;
+
 /// The shared loop's state at a checkpoint: stored inside the checkpoint file (the tensor
 /// [`TRAIN_STATE`], so that the weights and the state are committed by one rename) and, for
 /// people, in `state.json` beside it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub(super) struct TrainState {
+    /// [`FORMAT`] when written (0: a checkpoint from before formats were numbered).
+    #[serde(default)]
+    pub(super) format: u32,
     pub(super) steps: u64,
     pub(super) episodes: u64,
     pub(super) train_seconds: f64,

@@ -310,6 +310,7 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         write_atomic(&dir.join("config.toml"), cfg.to_toml()?.as_bytes())?;
     }
     let mut state = TrainState {
+        format: checkpoint::FORMAT,
         steps: 0,
         episodes: 0,
         train_seconds: 0.0,
@@ -352,22 +353,17 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
         }
         remove_event_files(dir).context("--resume")?;
     } else if resume {
-        state = match read_train_state(&ckpt)? {
-            Some(s) => s,
-            // A checkpoint of an older picorl: the state beside it.
-            None => {
-                let state_path = dir.join(STATE);
-                let text = std::fs::read_to_string(&state_path).with_context(|| {
-                    format!(
-                        "--resume {}: reading {}",
-                        dir.display(),
-                        state_path.display()
-                    )
-                })?;
-                serde_json::from_str(&text)
-                    .with_context(|| format!("parsing {}", state_path.display()))?
-            }
-        };
+        state = read_train_state(&ckpt)?.unwrap_or_default();
+        if state.format != checkpoint::FORMAT {
+            bail!(
+                "--resume {}: {} is checkpoint format {} (written by {}); this picorl resumes format {}: train the run again, or resume it with the picorl that wrote it",
+                dir.display(),
+                ckpt.display(),
+                state.format,
+                if state.format < checkpoint::FORMAT { "an older picorl" } else { "a newer picorl" },
+                checkpoint::FORMAT
+            );
+        }
         let summary_path = dir.join("summary.json");
         // A finished run: nothing to continue; its summary again. (A summary of an earlier
         // interruption, or one never written, is written anew below.)

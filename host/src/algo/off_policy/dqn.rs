@@ -477,8 +477,7 @@ impl Algorithm for Dqn {
             }
         }
         let c = &self.cfg;
-        // A checkpoint of an older picorl resumes with an empty memory: learning waits for
-        // `learning_starts` transitions again (otherwise the two conditions coincide).
+        // A minibatch needs `batch_size` transitions even when `learning_starts` is smaller.
         let refilled = c
             .batch_size
             .max(c.learning_starts.min(c.buffer_size as u64) as usize);
@@ -554,7 +553,7 @@ impl Algorithm for Dqn {
             replay,
             journal,
             windows,
-            net_generators: Some([self.q.generators(), self.target.generators()]),
+            net_generators: [self.q.generators(), self.target.generators()],
         };
         let json = serde_json::to_vec(&s)?;
         let mut out = vec![
@@ -571,13 +570,12 @@ impl Algorithm for Dqn {
 
     fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
         let get = |name: &str| saved.iter().find(|(n, _)| n == name).map(|(_, t)| t);
-        let Some(json) = get("dqn.resume") else {
-            // A checkpoint of an older picorl: the weights only.
-            return Ok(());
-        };
-        let (Some(m), Some(v), Some(rows)) =
-            (get("dqn.adam_m"), get("dqn.adam_v"), get("dqn.replay"))
-        else {
+        let (Some(json), Some(m), Some(v), Some(rows)) = (
+            get("dqn.resume"),
+            get("dqn.adam_m"),
+            get("dqn.adam_v"),
+            get("dqn.replay"),
+        ) else {
             bail!("the checkpoint's DQN state is incomplete");
         };
         let bytes = Vec::<u8>::try_from(json)?;
@@ -591,10 +589,9 @@ impl Algorithm for Dqn {
         self.updates = s.updates;
         self.epsilon = s.epsilon;
         self.beta = s.beta;
-        if let Some([online, target]) = s.net_generators {
-            self.q.set_generators(online);
-            self.target.set_generators(target);
-        }
+        let [online, target] = s.net_generators;
+        self.q.set_generators(online);
+        self.target.set_generators(target);
         Ok(())
     }
 }
@@ -611,10 +608,8 @@ struct DqnResume {
     replay: crate::algo::off_policy::replay::ReplayScalars,
     journal: crate::envs::vec_env::Journal,
     windows: crate::algo::off_policy::replay::Windows,
-    /// The online and target networks' noise and dropout generators (absent from checkpoints
-    /// of older picorl versions, which resume with fresh ones).
-    #[serde(default)]
-    net_generators: Option<[[Pcg32; 2]; 2]>,
+    /// The online and target networks' noise and dropout generators.
+    net_generators: [[Pcg32; 2]; 2],
 }
 
 impl Dqn {

@@ -189,10 +189,11 @@ impl<U: RolloutUpdate> Algorithm for OnPolicy<U> {
 
     fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
         let c = &mut self.core;
-        match restore_tensors(U::NAME, saved, &mut c.ac, &mut c.opt)? {
-            Some(s) => s.restore_vec_learner(&mut c.rng, &mut self.envs, &mut self.reward_norm),
-            None => Ok(()),
-        }
+        restore_tensors(U::NAME, saved, &mut c.ac, &mut c.opt)?.restore_vec_learner(
+            &mut c.rng,
+            &mut self.envs,
+            &mut self.reward_norm,
+        )
     }
 }
 

@@ -149,25 +149,22 @@ pub fn resume_tensors(
 
 /// Restores what [`resume_tensors`] saved into `ac` (its observation statistics) and `opt`, and
 /// returns the rest for the learner to take (its generator, environments, reward scaling).
-/// `None` for a checkpoint without a resume state (an older picorl's: the weights only).
 pub fn restore_tensors(
     algo: &str,
     saved: &[(String, Tensor)],
     ac: &mut ActorCritic,
     opt: &mut PgOptimizer,
-) -> Result<Option<PgResume>> {
+) -> Result<PgResume> {
     let get = |name: &str| {
         let full = format!("{algo}.{name}");
         saved.iter().find(|(n, _)| *n == full).map(|(_, t)| t)
     };
-    let Some(json) = get("resume") else {
-        return Ok(None);
-    };
+    let missing = |name: &str| anyhow::anyhow!("the checkpoint has no `{algo}.{name}`");
+    let json = get("resume").ok_or_else(|| missing("resume"))?;
     let bytes =
         Vec::<u8>::try_from(json).with_context(|| format!("the checkpoint's `{algo}.resume`"))?;
     let state: PgResume = serde_json::from_slice(&bytes)
         .with_context(|| format!("the checkpoint's `{algo}.resume`"))?;
-    let missing = |name: &str| anyhow::anyhow!("the checkpoint has no `{algo}.{name}`");
     match opt {
         PgOptimizer::Adam(o) => {
             let m = get("adam_m").ok_or_else(|| missing("adam_m"))?;
@@ -186,5 +183,5 @@ pub fn restore_tensors(
         (None, None) => {}
         _ => bail!("the checkpoint's observation statistics do not fit this run's"),
     }
-    Ok(Some(state))
+    Ok(state)
 }

@@ -445,11 +445,9 @@ impl Algorithm for Reinforce {
     }
 
     fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        if let Some(s) = restore_tensors(Self::NAME, saved, &mut self.core.ac, &mut self.core.opt)?
-        {
-            self.restore_envs(&s.journal)?;
-            self.core.rng = s.rng;
-        }
+        let s = restore_tensors(Self::NAME, saved, &mut self.core.ac, &mut self.core.opt)?;
+        self.restore_envs(&s.journal)?;
+        self.core.rng = s.rng;
         Ok(())
     }
 }
