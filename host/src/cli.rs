@@ -550,7 +550,9 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
         config::apply_set::<A::Hyper>(&mut section, s)?;
     }
     let (_hyper, table, run) = config::resolve::<A::Hyper>(section, &source)?;
-    let env_kwargs = envs::parse_kwargs(&a.env_kwargs)?;
+    // The config's environment options, each overridden by the same key on the command line.
+    let mut env_kwargs = config::env_kwargs(&run, &source)?;
+    env_kwargs.extend(envs::parse_kwargs(&a.env_kwargs)?);
     envs::make(env, &env_kwargs)?;
     let total_steps = match a.total_steps {
         Some(n) => n,
@@ -651,6 +653,11 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             "mean_return": res.mean(),
             "std_return": res.std(),
         });
+        if let Some(h) = &res.hovered {
+            out["hovered"] = json!(h);
+            out["hover_success"] = json!(crate::hover::share(h));
+            out["final_states"] = json!(res.final_states);
+        }
         if let Some(b) = &benchmark {
             out["buy_and_hold_returns"] = json!(b.returns);
             out["buy_and_hold_mean_return"] = json!(b.mean());
@@ -693,6 +700,14 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             res.std(),
             res.returns.len()
         );
+        if let Some(h) = &res.hovered {
+            println!(
+                "hover_success={:?} hovered={} episodes={}",
+                crate::hover::share(h),
+                h.iter().filter(|x| **x).count(),
+                h.len()
+            );
+        }
     }
     Ok(())
 }

@@ -31,6 +31,7 @@ pub mod eval;
 pub mod export;
 pub mod export_report;
 pub mod gym;
+pub mod hover;
 pub mod import;
 pub mod interop;
 pub mod limits;

@@ -133,6 +133,10 @@ pub struct RewardWeights {
     pub angular_acceleration: f32,
     /// Weight of `|(a + 1) / 2 - hover throttle|²`.
     pub action: f32,
+    /// Weight of the tilt cost `1 - q_w²` of the state before the step. Not in L2F's package
+    /// (0 there): it is the orientation cost of the reward *Learning to Fly in Seconds* trains
+    /// with (Eschmann, Albani, Loianno, RA-L 2024, Sec. IV), an option for training.
+    pub attitude: f32,
 }
 
 /// The reward parameters of `l2f` 2.0.18 (see [`RewardWeights`]).
@@ -148,6 +152,7 @@ pub const L2F_REWARD: RewardWeights = RewardWeights {
     linear_acceleration: 0.0,
     angular_acceleration: 2.0,
     action: 0.0,
+    attitude: 0.0,
 };
 
 /// The initial-state distribution (L2F's `init_90_deg` as its sampler uses it).
@@ -429,7 +434,8 @@ fn reward(
         + weights.angular_velocity * angular_velocity
         + weights.linear_acceleration * linear_acceleration
         + weights.angular_acceleration * angular_acceleration
-        + weights.action * action_cost;
+        + weights.action * action_cost
+        + weights.attitude * (1.0 - before.q[0] * before.q[0]);
     -(weights.scale * weighted) + weights.constant
 }
 
@@ -515,6 +521,44 @@ impl Quadrotor {
             });
         }
         self.init = init;
+        Ok(self)
+    }
+
+    /// The reward's weights. The six a user may set (`reward_position`, `reward_linear_velocity`,
+    /// `reward_angular_velocity`, `reward_angular_acceleration`, `reward_action`, `reward_attitude`) must be finite
+    /// and at least 0, so that the reward stays a cost below `constant`; the rest must be finite.
+    pub fn with_reward(mut self, weights: RewardWeights) -> Result<Self, EnvError> {
+        let set: [(&'static str, f32); 6] = [
+            ("reward_position", weights.position),
+            ("reward_linear_velocity", weights.linear_velocity),
+            ("reward_angular_velocity", weights.angular_velocity),
+            ("reward_angular_acceleration", weights.angular_acceleration),
+            ("reward_action", weights.action),
+            ("reward_attitude", weights.attitude),
+        ];
+        for (option, v) in set {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(EnvError::BadOptionValue {
+                    option,
+                    expected: "a finite weight at least 0",
+                });
+            }
+        }
+        let rest = [
+            weights.scale,
+            weights.constant,
+            weights.termination_penalty,
+            weights.position_clip,
+            weights.orientation,
+            weights.linear_acceleration,
+        ];
+        if rest.iter().any(|v| !v.is_finite()) {
+            return Err(EnvError::BadOptionValue {
+                option: "reward",
+                expected: "finite reward parameters",
+            });
+        }
+        self.weights = weights;
         Ok(self)
     }
 
@@ -669,6 +713,12 @@ impl Registered for Quadrotor {
                 "init_max_angle",
                 "init_max_linear_velocity",
                 "init_max_angular_velocity",
+                "reward_position",
+                "reward_linear_velocity",
+                "reward_angular_velocity",
+                "reward_angular_acceleration",
+                "reward_action",
+                "reward_attitude",
             ],
         )?;
         let d = L2F_INIT;
@@ -680,9 +730,20 @@ impl Registered for Quadrotor {
             max_linear_velocity: pick(options.init_max_linear_velocity, d.max_linear_velocity),
             max_angular_velocity: pick(options.init_max_angular_velocity, d.max_angular_velocity),
         };
+        let w = L2F_REWARD;
+        let weights = RewardWeights {
+            position: pick(options.reward_position, w.position),
+            linear_velocity: pick(options.reward_linear_velocity, w.linear_velocity),
+            angular_velocity: pick(options.reward_angular_velocity, w.angular_velocity),
+            angular_acceleration: pick(options.reward_angular_acceleration, w.angular_acceleration),
+            action: pick(options.reward_action, w.action),
+            attitude: pick(options.reward_attitude, w.attitude),
+            ..w
+        };
         Self::new()
             .with_mass(options.mass.unwrap_or(f64::from(DEFAULT_MASS)))?
-            .with_init(init)
+            .with_init(init)?
+            .with_reward(weights)
     }
 }
 

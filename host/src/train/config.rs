@@ -15,6 +15,7 @@ pub const RUN_KEYS: &[&str] = &[
     "eval_every",
     "eval_episodes",
     "stop_at_return",
+    "env_kwargs",
 ];
 
 /// Everything a run needs besides the hyper-parameters; all of it is saved in `config.toml`.
@@ -280,6 +281,9 @@ pub fn apply_set<H: Serialize + DeserializeOwned + Default>(
             }
         }
     } else {
+        if key == "env_kwargs" {
+            bail!("--set {assignment}: environment options go in --env-kwargs key=value");
+        }
         let ok = match key {
             "stop_at_return" => parsed
                 .as_float()
@@ -375,6 +379,29 @@ pub fn check_ranges(table: &toml::Table) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The section's `env_kwargs` table (environment options, as `--env-kwargs` gives them) as
+/// `key → value text`; an option that is not a number, boolean or string is an error naming it.
+pub fn env_kwargs(run: &toml::Table, source: &Source) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(v) = run.get("env_kwargs") else {
+        return Ok(out);
+    };
+    let toml::Value::Table(t) = v else {
+        bail!("{source}: `env_kwargs` must be a table of environment options");
+    };
+    for (k, v) in t {
+        let text = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => format!("{f:?}"),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => bail!("{source}: `env_kwargs.{k}` must be a number, boolean or string"),
+        };
+        out.insert(k.clone(), text);
+    }
+    Ok(out)
 }
 
 /// Reads a run key from a section's run table.
