@@ -194,12 +194,9 @@ pub struct TrainArgs {
     /// Override one hyper-parameter (repeatable); an unknown key lists the known ones.
     #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
     pub set: Vec<String>,
-    /// An environment option, as Gymnasium names it (repeatable).
-    #[arg(
-        long = "env-kwargs",
-        value_name = "KEY=VALUE",
-        conflicts_with = "resume"
-    )]
+    /// An environment option, as Gymnasium names it (repeatable). With --resume and a larger
+    /// --total-steps: changed from here on (a curriculum stage, e.g. a heavier reward weight).
+    #[arg(long = "env-kwargs", value_name = "KEY=VALUE")]
     pub env_kwargs: Vec<String>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0, conflicts_with = "resume")]
@@ -240,6 +237,10 @@ pub struct TrainArgs {
         value_parser = crate::limits::parse_finite
     )]
     pub stop_at_return: Option<f64>,
+    /// Quadrotor-v0: stop at the first evaluation where this share of the episodes hover (0.1 m
+    /// for the last second); with --resume, for the steps a larger --total-steps adds.
+    #[arg(long, value_name = "SHARE", value_parser = crate::limits::parse_finite)]
+    pub stop_at_hover: Option<f64>,
     /// Also checkpoint every N environment steps (besides after each evaluation).
     #[arg(long, value_name = "N", allow_hyphen_values = true,
           value_parser = crate::limits::parse_count(1, crate::limits::MAX_STEPS))]
@@ -416,7 +417,20 @@ fn train(a: TrainArgs) -> Result<()> {
             }
             cfg.run.total_steps = n;
             extend = true;
+            // A curriculum stage: the environment's options change for the steps added.
+            cfg.run
+                .env_kwargs
+                .extend(envs::parse_kwargs(&a.env_kwargs)?);
+            if let Some(h) = a.stop_at_hover {
+                cfg.run.stop_at_hover = Some(h);
+            }
+            envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
             crate::train::files::write_atomic(&path, cfg.to_toml()?.as_bytes())?;
+        } else if !a.env_kwargs.is_empty() || a.stop_at_hover.is_some() {
+            bail!(
+                "--resume {} --env-kwargs/--stop-at-hover: a new stage of the run; give a larger --total-steps too",
+                dir.display()
+            );
         }
         crate::gym::set_packages(&cfg.run.gym_packages);
         // Without a checkpoint yet (killed before the first), the run starts over in `dir`.
@@ -580,6 +594,20 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
         Some(r) => Some(r),
         None => config::run_key(&run, "stop_at_return", &source)?,
     };
+    let stop_at_hover: Option<f64> = match a.stop_at_hover {
+        Some(h) => Some(h),
+        None => config::run_key(&run, "stop_at_hover", &source)?,
+    };
+    if let Some(h) = stop_at_hover {
+        if !(0.0..=1.0).contains(&h) {
+            bail!(
+                "{source} (or --stop-at-hover): `stop_at_hover` = {h}: must be a share in [0, 1]"
+            );
+        }
+        if crate::hover::Judge::for_env(env).is_none() {
+            bail!("--stop-at-hover: {env} has no hover success figure (Quadrotor-v0 has)");
+        }
+    }
     if let Some(r) = stop_at_return.filter(|r| !r.is_finite()) {
         bail!("{source} (or --set): `stop_at_return` = {r}: must be a finite number");
     }
@@ -611,6 +639,7 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
                 .unwrap_or(0),
             eval_episodes,
             stop_at_return,
+            stop_at_hover,
             gym_packages: a.gym_packages.clone(),
         },
         hyper: table,

@@ -8,6 +8,10 @@
 //! from one on it. The radius is the issue's ("within 0.1 m of the target for their last
 //! second"), a little more than the Crazyflie's 92 mm motor-to-motor span.
 
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use picorl_core::env::{Env, Quadrotor};
 
 /// Distance to the target that counts as holding it, m.
@@ -55,6 +59,27 @@ impl Judge {
     pub fn success(&self) -> f64 {
         share(&self.hovered)
     }
+}
+
+/// Appends a training evaluation's success to `DIR/hover.csv` (`step,train_seconds,hover_success,
+/// episodes`, a header first), so that time-to-hover is read from the run: the training seconds
+/// of the first row at the success wanted. Nothing for an environment without the figure.
+pub fn log_eval(dir: &Path, step: u64, train_seconds: f64, hovered: Option<&[bool]>) -> Result<()> {
+    let Some(h) = hovered else {
+        return Ok(());
+    };
+    let path = dir.join("hover.csv");
+    let fresh = !path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if fresh {
+        writeln!(f, "step,train_seconds,hover_success,episodes")?;
+    }
+    writeln!(f, "{step},{train_seconds:?},{:?},{}", share(h), h.len())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The share of `true` in `verdicts` (NaN when empty).

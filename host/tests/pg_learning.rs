@@ -46,6 +46,7 @@ fn train<A: Algorithm>(env: &str, seed: u64, o: Opts<'_>) -> (serde_json::Value,
                 .or(config::run_key::<u32>(&run_keys, "eval_episodes", &source).unwrap())
                 .unwrap_or(10),
             stop_at_return: o.stop_at_return,
+            stop_at_hover: None,
             gym_packages: Vec::new(),
         },
         hyper,

@@ -206,6 +206,7 @@ fn train_tabular(seed: u64, tag: &str) -> PathBuf {
             eval_every: 4_000,
             eval_episodes: 20,
             stop_at_return: None,
+            stop_at_hover: None,
             gym_packages: Vec::new(),
         },
         hyper,

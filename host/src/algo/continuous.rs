@@ -859,6 +859,7 @@ pub(crate) mod testing {
             eval_every: 2000,
             eval_episodes: 20,
             stop_at_return: None,
+            stop_at_hover: None,
             gym_packages: Vec::new(),
         };
         let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();

@@ -710,6 +710,7 @@ mod tests {
             eval_every: 0,
             eval_episodes: 1,
             stop_at_return: None,
+            stop_at_hover: None,
             gym_packages: Vec::new(),
         };
         let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();

@@ -502,6 +502,7 @@ mod tests {
                 eval_every: 0,
                 eval_episodes: 10,
                 stop_at_return: None,
+                stop_at_hover: None,
                 gym_packages: Vec::new(),
             },
             hyper,

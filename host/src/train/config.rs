@@ -15,6 +15,7 @@ pub const RUN_KEYS: &[&str] = &[
     "eval_every",
     "eval_episodes",
     "stop_at_return",
+    "stop_at_hover",
     "env_kwargs",
 ];
 
@@ -43,6 +44,9 @@ pub struct RunOptions {
     pub eval_episodes: u32,
     /// Stop once an evaluation's mean return reaches this.
     pub stop_at_return: Option<f64>,
+    /// `Quadrotor-v0`: stop once an evaluation's hover success (`crate::hover`) reaches this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_at_hover: Option<f64>,
     /// Python modules the Gymnasium workers import before `make` (`--gym-packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gym_packages: Vec<String>,
@@ -285,7 +289,7 @@ pub fn apply_set<H: Serialize + DeserializeOwned + Default>(
             bail!("--set {assignment}: environment options go in --env-kwargs key=value");
         }
         let ok = match key {
-            "stop_at_return" => parsed
+            "stop_at_return" | "stop_at_hover" => parsed
                 .as_float()
                 .or(parsed.as_integer().map(|i| i as f64))
                 .is_some(),
@@ -537,6 +541,7 @@ mod tests {
                 eval_every: 0,
                 eval_episodes: 1,
                 stop_at_return: None,
+                stop_at_hover: None,
                 gym_packages: Vec::new(),
             },
             hyper: toml::Table::new(),
