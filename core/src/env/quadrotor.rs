@@ -889,6 +889,19 @@ mod tests {
         };
         assert!((reward(&L2F_REWARD, &body, &a, &spun, false) - (1.1 - 20.0)).abs() < 1e-4);
         assert_eq!(reward(&L2F_REWARD, &body, &a, &spun, true), 0.0);
+        // The tilt cost (an option, 0 in L2F): 1 - q_w² of the state before, here a 90° roll,
+        // weighted 2 and scaled by 0.1: 1.1 - 0.1 for the rest of the weights at rest.
+        let h = core::f32::consts::FRAC_1_SQRT_2;
+        let rolled = Body {
+            q: [h, h, 0.0, 0.0],
+            ..body
+        };
+        let tilt = RewardWeights {
+            attitude: 2.0,
+            ..L2F_REWARD
+        };
+        let want = 1.1 - 0.1 * 2.0 * (1.0 - h * h);
+        assert!((reward(&tilt, &rolled, &a, &rolled, false) - want).abs() < 1e-6);
     }
 
     #[test]
@@ -1004,6 +1017,34 @@ mod tests {
             assert!(matches!(
                 Quadrotor::new().with_init(bad),
                 Err(EnvError::BadOptionValue { .. })
+            ));
+        }
+        for (bad, name) in [
+            (
+                RewardWeights {
+                    position: -1.0,
+                    ..L2F_REWARD
+                },
+                "reward_position",
+            ),
+            (
+                RewardWeights {
+                    attitude: f32::NAN,
+                    ..L2F_REWARD
+                },
+                "reward_attitude",
+            ),
+            (
+                RewardWeights {
+                    angular_acceleration: f32::INFINITY,
+                    ..L2F_REWARD
+                },
+                "reward_angular_acceleration",
+            ),
+        ] {
+            assert!(matches!(
+                Quadrotor::new().with_reward(bad),
+                Err(EnvError::BadOptionValue { option, .. }) if option == name
             ));
         }
         let mut env = Quadrotor::new();
