@@ -59,7 +59,15 @@ fn the_committed_policy_hovers_in_f32_and_int8() {
 #[test]
 fn other_environments_have_no_hover_figure() {
     let path = format!("{POLICIES}/cartpole-ppo-int8.picorl");
-    let (code, out, err) = picorl(&["eval", &path, "--episodes", "2", "--json"]);
+    let (code, out, err) = picorl(&[
+        "eval",
+        &path,
+        "--env",
+        "CartPole-v1",
+        "--episodes",
+        "2",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert!(v.get("hover_success").is_none() && v.get("final_states").is_none());
