@@ -137,6 +137,7 @@ fn dqn(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) 
             eval_every: 0,
             eval_episodes: 1,
             stop_at_return: None,
+            stop_at_hover: None,
             gym_packages: Vec::new(),
         },
         device: tch::Device::Cpu,
