@@ -138,6 +138,7 @@ fn dqn(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) 
             eval_episodes: 1,
             stop_at_return: None,
             log_interval: picorl_host::train::config::LOG_INTERVAL,
+            stop_at_hover: None,
             gym_packages: Vec::new(),
         },
         device: tch::Device::Cpu,

@@ -99,6 +99,8 @@ static MODEL: &[u8] = picorl_core::include_model!(
 const TIMED_INFERENCES: u32 = 1024;
 /// Observations kept from the first episode to time and to print outputs for.
 const PROBES: usize = 16;
+/// The largest environment state printed at the end of each episode (`final_state` lines).
+const FINAL_STATE_MAX: usize = 17;
 /// Probe observations whose outputs are printed (`infer …` lines) for the host to compare.
 const PRINTED_PROBES: usize = 3;
 
@@ -252,6 +254,22 @@ fn run_policy() -> Result<(), Error> {
             .str(" steps=")
             .uint(u64::from(steps))
             .print();
+        // The state the episode ended in (a robot's: position, attitude, motors), for the host
+        // to compare with its own run value for value.
+        let dim = env.state_dim();
+        if dim > 0 && dim <= FINAL_STATE_MAX {
+            let mut state = [0.0f64; FINAL_STATE_MAX];
+            env.get_state(&mut state[..dim])?;
+            let mut line = Line::new();
+            line.str("final_state seed=").uint(seed).str(" state=[");
+            for (k, v) in state[..dim].iter().enumerate() {
+                if k > 0 {
+                    line.str(", ");
+                }
+                line.f64(*v);
+            }
+            line.str("]").print();
+        }
         sum += ret;
     }
 

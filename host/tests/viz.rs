@@ -211,6 +211,7 @@ fn train_tabular(seed: u64, tag: &str) -> PathBuf {
             eval_episodes: 20,
             stop_at_return: None,
             log_interval: picorl_host::train::config::LOG_INTERVAL,
+            stop_at_hover: None,
             gym_packages: Vec::new(),
         },
         hyper,

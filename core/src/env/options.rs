@@ -56,6 +56,7 @@ impl MapName {
 /// | `init_guidance` (probability of starting at rest at the target) | `Quadrotor-v0` | `0.1` |
 /// | `init_max_position`, `init_max_linear_velocity`, `init_max_angular_velocity` | `Quadrotor-v0` | `0.5`, `1`, `1` |
 /// | `init_max_angle` (rad) | `Quadrotor-v0` | `1` |
+/// | `reward_position`, `reward_linear_velocity`, `reward_angular_velocity`, `reward_angular_acceleration`, `reward_action`, `reward_attitude` (reward weights, at least 0) | `Quadrotor-v0` | `10`, `0`, `0`, `2`, `0`, `0` (L2F's) |
 ///
 /// `Acrobot-v1` takes none. Not supported: `render_mode` (core draws nothing) and FrozenLake's
 /// `map_name=None` (a random map from an unseeded generator in Gymnasium).
@@ -97,6 +98,19 @@ pub struct EnvOptions {
     pub init_max_linear_velocity: Option<f64>,
     /// `Quadrotor-v0`: initial angular velocity per axis uniform in `±init_max_angular_velocity`.
     pub init_max_angular_velocity: Option<f64>,
+    /// `Quadrotor-v0`: the reward's weight of the distance to the target (L2F's `position`).
+    pub reward_position: Option<f64>,
+    /// `Quadrotor-v0`: the reward's weight of the speed (L2F's `linear_velocity`).
+    pub reward_linear_velocity: Option<f64>,
+    /// `Quadrotor-v0`: the reward's weight of the angular speed (L2F's `angular_velocity`).
+    pub reward_angular_velocity: Option<f64>,
+    /// `Quadrotor-v0`: the reward's weight of the angular acceleration (L2F's `angular_acceleration`).
+    pub reward_angular_acceleration: Option<f64>,
+    /// `Quadrotor-v0`: the reward's weight of the squared command offset from hover (L2F's `action`).
+    pub reward_action: Option<f64>,
+    /// `Quadrotor-v0`: the reward's weight of the tilt cost `1 - q_w²` (not in L2F's package: the
+    /// orientation cost of *Learning to Fly in Seconds*).
+    pub reward_attitude: Option<f64>,
 }
 
 const BOOL: &str = "true or false";
@@ -124,6 +138,12 @@ impl EnvOptions {
         "init_max_angle",
         "init_max_linear_velocity",
         "init_max_angular_velocity",
+        "reward_position",
+        "reward_linear_velocity",
+        "reward_angular_velocity",
+        "reward_angular_acceleration",
+        "reward_action",
+        "reward_attitude",
     ];
 
     /// No option set: every environment gets Gymnasium's defaults.
@@ -147,6 +167,12 @@ impl EnvOptions {
             init_max_angle: None,
             init_max_linear_velocity: None,
             init_max_angular_velocity: None,
+            reward_position: None,
+            reward_linear_velocity: None,
+            reward_angular_velocity: None,
+            reward_angular_acceleration: None,
+            reward_action: None,
+            reward_attitude: None,
         }
     }
 
@@ -194,6 +220,12 @@ impl EnvOptions {
             "init_max_angular_velocity" => {
                 self.init_max_angular_velocity = Some(finite("init_max_angular_velocity", value)?)
             }
+            "reward_position" => self.reward_position = Some(finite("reward_position", value)?),
+            "reward_linear_velocity" => self.reward_linear_velocity = Some(finite("reward_linear_velocity", value)?),
+            "reward_angular_velocity" => self.reward_angular_velocity = Some(finite("reward_angular_velocity", value)?),
+            "reward_angular_acceleration" => self.reward_angular_acceleration = Some(finite("reward_angular_acceleration", value)?),
+            "reward_action" => self.reward_action = Some(finite("reward_action", value)?),
+            "reward_attitude" => self.reward_attitude = Some(finite("reward_attitude", value)?),
             _ => return Err(EnvError::UnknownOption),
         }
         Ok(())
@@ -220,6 +252,12 @@ impl EnvOptions {
             self.init_max_angle.is_some(),
             self.init_max_linear_velocity.is_some(),
             self.init_max_angular_velocity.is_some(),
+            self.reward_position.is_some(),
+            self.reward_linear_velocity.is_some(),
+            self.reward_angular_velocity.is_some(),
+            self.reward_angular_acceleration.is_some(),
+            self.reward_action.is_some(),
+            self.reward_attitude.is_some(),
         ];
         Self::KEYS
             .iter()

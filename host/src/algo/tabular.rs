@@ -502,6 +502,7 @@ mod tests {
                 eval_episodes: 10,
                 stop_at_return: None,
                 log_interval: crate::train::config::LOG_INTERVAL,
+                stop_at_hover: None,
                 gym_packages: Vec::new(),
             },
             hyper,

@@ -12,7 +12,10 @@
 pub mod args;
 pub mod commands;
 pub mod limits;
+pub mod run_config;
 pub mod seeds;
+
+pub use run_config::resolve;
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +23,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::train::config::{self, ResolvedConfig, RunOptions, Source};
-use crate::train::Algorithm;
+use crate::train::config::ResolvedConfig;
 use crate::{envs, envs::eval, train::device, with_algo};
 
 /// Train reinforcement-learning policies on a desktop or a GPU and run them, bit for bit, on a
@@ -206,12 +208,9 @@ pub struct TrainArgs {
     /// Override one hyper-parameter (repeatable); an unknown key lists the known ones.
     #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
     pub set: Vec<String>,
-    /// An environment option, as Gymnasium names it (repeatable).
-    #[arg(
-        long = "env-kwargs",
-        value_name = "KEY=VALUE",
-        conflicts_with = "resume"
-    )]
+    /// An environment option, as Gymnasium names it (repeatable). With --resume and a larger
+    /// --total-steps: changed from here on (a curriculum stage, e.g. a heavier reward weight).
+    #[arg(long = "env-kwargs", value_name = "KEY=VALUE")]
     pub env_kwargs: Vec<String>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0, conflicts_with = "resume")]
@@ -252,6 +251,10 @@ pub struct TrainArgs {
         value_parser = crate::cli::limits::parse_finite
     )]
     pub stop_at_return: Option<f64>,
+    /// Quadrotor-v0: stop at the first evaluation where this share of the episodes hover (0.1 m
+    /// for the last second); with --resume, for the steps a larger --total-steps adds.
+    #[arg(long, value_name = "SHARE", value_parser = crate::cli::limits::parse_finite)]
+    pub stop_at_hover: Option<f64>,
     /// Also checkpoint every N environment steps (besides after each evaluation).
     #[arg(long, value_name = "N", allow_hyphen_values = true,
           value_parser = crate::cli::limits::parse_count(1, crate::cli::limits::MAX_STEPS))]
@@ -445,7 +448,20 @@ fn train(a: TrainArgs) -> Result<()> {
             }
             cfg.run.total_steps = n;
             extend = true;
+            // A curriculum stage: the environment's options change for the steps added.
+            cfg.run
+                .env_kwargs
+                .extend(envs::parse_kwargs(&a.env_kwargs)?);
+            if let Some(h) = a.stop_at_hover {
+                cfg.run.stop_at_hover = Some(h);
+            }
+            envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
             crate::train::files::write_atomic(&path, cfg.to_toml()?.as_bytes())?;
+        } else if !a.env_kwargs.is_empty() || a.stop_at_hover.is_some() {
+            bail!(
+                "--resume {} --env-kwargs/--stop-at-hover: a new stage of the run; give a larger --total-steps too",
+                dir.display()
+            );
         }
         crate::envs::gym::set_packages(&cfg.run.gym_packages);
         // Without a checkpoint yet (killed before the first), the run starts over in `dir`.
@@ -537,124 +553,6 @@ pub fn summary_line(summary: &serde_json::Value, dir: &Path) -> String {
     line
 }
 
-/// Resolves the config of a new run from the built-in or `--config` file, `--set` and the flags.
-pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<ResolvedConfig> {
-    if !crate::envs::gym::is_gym(env) {
-        envs::spec(env)?;
-    }
-    let (text, source) = match &a.config {
-        Some(p) => (
-            std::fs::read_to_string(p).with_context(|| format!("--config {}", p.display()))?,
-            Source::File(p.clone()),
-        ),
-        None => match crate::envs::user_env::find(env) {
-            // An environment of the user's own: the hyper-parameters it registered for `algo`.
-            Some(user) => (
-                user.config_for(algo)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{env} registers no {algo} hyper-parameters: pass --config FILE with an [{env}] section"
-                        )
-                    })?
-                    .to_string(),
-                Source::BuiltIn(format!("{env}'s registered {algo} config")),
-            ),
-            None => (
-                A::CONFIG.to_string(),
-                Source::BuiltIn(format!("configs/{algo}.toml")),
-            ),
-        },
-    };
-    let mut section = match config::section::<A::Hyper>(&text, &source, env) {
-        // A Gymnasium id without a section of its own trains with the algorithm's defaults.
-        Err(_) if crate::envs::gym::is_gym(env) && !has_section(&text, env) => {
-            eprintln!(
-                "note: {source} has no [\"{env}\"] section: {algo}'s default hyper-parameters"
-            );
-            toml::Table::new()
-        }
-        r => r?,
-    };
-    for s in &a.set {
-        config::apply_set::<A::Hyper>(&mut section, s)?;
-    }
-    let (_hyper, table, run) = config::resolve::<A::Hyper>(section, &source)?;
-    let env_kwargs = envs::parse_kwargs(&a.env_kwargs)?;
-    envs::make(env, &env_kwargs)?;
-    let total_steps = match a.total_steps {
-        Some(n) => n,
-        None => config::run_key(&run, "total_steps", &source)?.ok_or_else(|| {
-            anyhow::anyhow!("{source}: [{env}] sets no total_steps; pass --total-steps")
-        })?,
-    };
-    if total_steps == 0 || total_steps > crate::cli::limits::MAX_STEPS {
-        bail!(
-            "{source}: `total_steps` = {total_steps}: must be from 1 to {}",
-            crate::train::progress::count(crate::cli::limits::MAX_STEPS)
-        );
-    }
-    let eval_episodes = a
-        .eval_episodes
-        .or(config::run_key(&run, "eval_episodes", &source)?)
-        .unwrap_or(10);
-    if eval_episodes == 0 || u64::from(eval_episodes) > crate::cli::limits::MAX_EPISODES {
-        bail!(
-            "`eval_episodes` = {eval_episodes}: must be from 1 to {}",
-            crate::train::progress::count(crate::cli::limits::MAX_EPISODES)
-        );
-    }
-    let stop_at_return: Option<f64> = match a.stop_at_return {
-        Some(r) => Some(r),
-        None => config::run_key(&run, "stop_at_return", &source)?,
-    };
-    if let Some(r) = stop_at_return.filter(|r| !r.is_finite()) {
-        bail!("{source} (or --set): `stop_at_return` = {r}: must be a finite number");
-    }
-    let log_interval: u64 =
-        config::run_key(&run, "log_interval", &source)?.unwrap_or(config::LOG_INTERVAL);
-    if log_interval == 0 {
-        bail!("{source} (or --set): `log_interval` = 0: must be positive (a metrics row every N steps)");
-    }
-    // The networks and replay memory against this machine's memory, and the rollout against
-    // the budget, before libtorch allocates anything.
-    let spec = envs::spec(env)?;
-    let act_dim = match spec.action_space {
-        picorl_core::env::Space::Discrete { n } => n as usize,
-        picorl_core::env::Space::Box { dim, .. } => dim,
-    };
-    crate::cli::limits::check_hyper(&table, spec.observation_space.flat_dim(), act_dim)
-        .map_err(|e| anyhow::anyhow!("{source} (or --set): {e}"))?;
-    if let Some(warning) = crate::cli::limits::check_budget(&table, total_steps)? {
-        eprintln!("{warning}");
-    }
-    device::resolve(&a.device)?;
-    Ok(ResolvedConfig {
-        run: RunOptions {
-            algo: algo.to_string(),
-            env: env.to_string(),
-            env_kwargs,
-            seed: a.seed,
-            device: a.device.clone(),
-            threads: a.threads as usize,
-            total_steps,
-            eval_every: a
-                .eval_every
-                .or(config::run_key(&run, "eval_every", &source)?)
-                .unwrap_or(0),
-            eval_episodes,
-            stop_at_return,
-            log_interval,
-            gym_packages: a.gym_packages.clone(),
-        },
-        hyper: table,
-    })
-}
-
-/// Whether a config text (valid TOML) has a section `env`.
-fn has_section(text: &str, env: &str) -> bool {
-    toml::from_str::<toml::Table>(text).map_or(true, |d| d.contains_key(env))
-}
-
 fn eval_cmd(a: EvalArgs) -> Result<()> {
     if a.episodes == 0 {
         bail!("--episodes must be positive");
@@ -686,6 +584,11 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             "mean_return": res.mean(),
             "std_return": res.std(),
         });
+        if let Some(h) = &res.hovered {
+            out["hovered"] = json!(h);
+            out["hover_success"] = json!(crate::envs::hover::share(h));
+            out["final_states"] = json!(res.final_states);
+        }
         if let Some(b) = &benchmark {
             out["buy_and_hold_returns"] = json!(b.returns);
             out["buy_and_hold_mean_return"] = json!(b.mean());
@@ -728,6 +631,14 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             res.std(),
             res.returns.len()
         );
+        if let Some(h) = &res.hovered {
+            println!(
+                "hover_success={:?} hovered={} episodes={}",
+                crate::envs::hover::share(h),
+                h.iter().filter(|x| **x).count(),
+                h.len()
+            );
+        }
     }
     Ok(())
 }

@@ -38,6 +38,10 @@ pub struct EvalResult {
     pub returns: Vec<f64>,
     /// Episode lengths.
     pub lengths: Vec<u32>,
+    /// `Quadrotor-v0` only: whether each episode hovered ([`crate::envs::hover`]).
+    pub hovered: Option<Vec<bool>>,
+    /// `Quadrotor-v0` only: each episode's final state ([`Env::get_state`]).
+    pub final_states: Vec<Vec<f64>>,
 }
 
 impl EvalResult {
@@ -79,12 +83,20 @@ pub fn evaluate(
         seeds: Vec::new(),
         returns: Vec::new(),
         lengths: Vec::new(),
+        hovered: None,
+        final_states: Vec::new(),
     };
+    let mut judge = crate::envs::hover::Judge::for_env(env.spec().id);
+    // Final states are kept where the success figure applies (a robot's state).
+    let state_dim = if judge.is_some() { env.state_dim() } else { 0 };
     for i in 0..u64::from(episodes) {
         let seed = first_seed + i;
         env.reset(Some(seed), &mut obs)
             .with_context(|| format!("resetting with seed {seed}"))?;
         let (mut ret, mut len) = (0.0, 0u32);
+        if let Some(j) = judge.as_mut() {
+            j.reset();
+        }
         loop {
             let action = actor.act(&obs)?;
             let r = env.step(action.as_action(), &mut obs).with_context(|| {
@@ -92,6 +104,12 @@ pub fn evaluate(
             })?;
             ret += r.reward;
             len += 1;
+            if let Some(j) = judge.as_mut() {
+                j.observe(&obs);
+                if r.done() {
+                    j.finish(r.terminated);
+                }
+            }
             if r.done() || len >= cap {
                 break;
             }
@@ -99,6 +117,13 @@ pub fn evaluate(
         res.seeds.push(seed);
         res.returns.push(ret);
         res.lengths.push(len);
+        if state_dim > 0 {
+            let mut state = vec![0.0; state_dim];
+            env.get_state(&mut state)
+                .with_context(|| format!("the final state of the episode with seed {seed}"))?;
+            res.final_states.push(state);
+        }
     }
+    res.hovered = judge.map(|j| j.hovered);
     Ok(res)
 }

@@ -13,6 +13,7 @@
 
 pub mod eval;
 pub mod gym;
+pub mod hover;
 pub mod replay;
 pub mod trading;
 pub mod user_env;

@@ -16,6 +16,8 @@ pub const RUN_KEYS: &[&str] = &[
     "eval_episodes",
     "stop_at_return",
     "log_interval",
+    "stop_at_hover",
+    "env_kwargs",
 ];
 
 /// The default of [`RunOptions::log_interval`].
@@ -54,6 +56,9 @@ pub struct RunOptions {
     /// value) of what the algorithm logged since the previous row.
     #[serde(default = "default_log_interval")]
     pub log_interval: u64,
+    /// `Quadrotor-v0`: stop once an evaluation's hover success (`crate::envs::hover`) reaches this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_at_hover: Option<f64>,
     /// Python modules the Gymnasium workers import before `make` (`--gym-packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gym_packages: Vec<String>,
@@ -297,8 +302,11 @@ pub fn apply_set<H: Serialize + DeserializeOwned + Default>(
             }
         }
     } else {
+        if key == "env_kwargs" {
+            bail!("--set {assignment}: environment options go in --env-kwargs key=value");
+        }
         let ok = match key {
-            "stop_at_return" => parsed
+            "stop_at_return" | "stop_at_hover" => parsed
                 .as_float()
                 .or(parsed.as_integer().map(|i| i as f64))
                 .is_some(),
@@ -392,6 +400,29 @@ pub fn check_ranges(table: &toml::Table) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The section's `env_kwargs` table (environment options, as `--env-kwargs` gives them) as
+/// `key → value text`; an option that is not a number, boolean or string is an error naming it.
+pub fn env_kwargs(run: &toml::Table, source: &Source) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(v) = run.get("env_kwargs") else {
+        return Ok(out);
+    };
+    let toml::Value::Table(t) = v else {
+        bail!("{source}: `env_kwargs` must be a table of environment options");
+    };
+    for (k, v) in t {
+        let text = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => format!("{f:?}"),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => bail!("{source}: `env_kwargs.{k}` must be a number, boolean or string"),
+        };
+        out.insert(k.clone(), text);
+    }
+    Ok(out)
 }
 
 /// Reads a run key from a section's run table.
@@ -528,6 +559,7 @@ mod tests {
                 eval_episodes: 1,
                 stop_at_return: None,
                 log_interval: crate::train::config::LOG_INTERVAL,
+                stop_at_hover: None,
                 gym_packages: Vec::new(),
             },
             hyper: toml::Table::new(),

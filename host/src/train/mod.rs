@@ -498,9 +498,10 @@ fn run_inner<A: Algorithm>(cfg: &ResolvedConfig, dir: &Path, control: &Control) 
     // (and stopped there, if that evaluation reached `--stop-at-return`), even when it was
     // killed before its summary.
     let from_checkpoint = resume && ckpt.exists();
-    let stopped_there = state
-        .stopped
-        .unwrap_or(run.stop_at_return.is_some() && state.solved_at_step.is_some());
+    let stopped_there = state.stopped.unwrap_or(
+        (run.stop_at_return.is_some() || run.stop_at_hover.is_some())
+            && state.solved_at_step.is_some(),
+    );
     let mut stopped = from_checkpoint && stopped_there && !control.extend;
     let mut last_eval_step = (from_checkpoint && state.evaluated).then_some(state.steps);
     let mut last_save_step = from_checkpoint.then_some(state.steps);
@@ -675,6 +676,7 @@ fn evaluate_and_save<A: Algorithm>(
         res.returns.len().to_string(),
     ])?;
     eval_log.flush()?;
+    crate::envs::hover::log_eval(dir, ctx.steps, state.train_seconds, res.hovered.as_deref())?;
     let tags =
         ["mean_reward", "std_reward", "min_reward", "max_reward"].map(|t| format!("eval/{t}"));
     ctx.tensorboard
@@ -682,8 +684,12 @@ fn evaluate_and_save<A: Algorithm>(
     progress.eval(ctx.steps, mean, std, res.returns.len());
     // The run stops at the first evaluation that reaches `--stop-at-return` (an extended run
     // that had reached it goes on to its new budget).
-    let solved =
-        setup.run.stop_at_return.is_some_and(|r| mean >= r) && state.solved_at_step.is_none();
+    let hovers = match (setup.run.stop_at_hover, &res.hovered) {
+        (Some(share), Some(h)) => crate::envs::hover::share(h) >= share,
+        _ => false,
+    };
+    let solved = (setup.run.stop_at_return.is_some_and(|r| mean >= r) || hovers)
+        && state.solved_at_step.is_none();
     if solved {
         state.solved_at_step = Some(ctx.steps);
         state.solved_train_seconds = Some(state.train_seconds);

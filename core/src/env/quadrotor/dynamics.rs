@@ -227,6 +227,7 @@ pub(super) fn reward(
         + weights.angular_velocity * angular_velocity
         + weights.linear_acceleration * linear_acceleration
         + weights.angular_acceleration * angular_acceleration
-        + weights.action * action_cost;
+        + weights.action * action_cost
+        + weights.attitude * (1.0 - before.q[0] * before.q[0]);
     -(weights.scale * weighted) + weights.constant
 }

@@ -181,6 +181,44 @@ impl Quadrotor {
         Ok(self)
     }
 
+    /// The reward's weights. The six a user may set (`reward_position`, `reward_linear_velocity`,
+    /// `reward_angular_velocity`, `reward_angular_acceleration`, `reward_action`, `reward_attitude`) must be finite
+    /// and at least 0, so that the reward stays a cost below `constant`; the rest must be finite.
+    pub fn with_reward(mut self, weights: RewardWeights) -> Result<Self, EnvError> {
+        let set: [(&'static str, f32); 6] = [
+            ("reward_position", weights.position),
+            ("reward_linear_velocity", weights.linear_velocity),
+            ("reward_angular_velocity", weights.angular_velocity),
+            ("reward_angular_acceleration", weights.angular_acceleration),
+            ("reward_action", weights.action),
+            ("reward_attitude", weights.attitude),
+        ];
+        for (option, v) in set {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(EnvError::BadOptionValue {
+                    option,
+                    expected: "a finite weight at least 0",
+                });
+            }
+        }
+        let rest = [
+            weights.scale,
+            weights.constant,
+            weights.termination_penalty,
+            weights.position_clip,
+            weights.orientation,
+            weights.linear_acceleration,
+        ];
+        if rest.iter().any(|v| !v.is_finite()) {
+            return Err(EnvError::BadOptionValue {
+                option: "reward",
+                expected: "finite reward parameters",
+            });
+        }
+        self.weights = weights;
+        Ok(self)
+    }
+
     /// The mass in use, kg.
     pub fn mass(&self) -> f32 {
         self.mass
@@ -332,6 +370,12 @@ impl Registered for Quadrotor {
                 "init_max_angle",
                 "init_max_linear_velocity",
                 "init_max_angular_velocity",
+                "reward_position",
+                "reward_linear_velocity",
+                "reward_angular_velocity",
+                "reward_angular_acceleration",
+                "reward_action",
+                "reward_attitude",
             ],
         )?;
         let d = L2F_INIT;
@@ -343,9 +387,20 @@ impl Registered for Quadrotor {
             max_linear_velocity: pick(options.init_max_linear_velocity, d.max_linear_velocity),
             max_angular_velocity: pick(options.init_max_angular_velocity, d.max_angular_velocity),
         };
+        let w = L2F_REWARD;
+        let weights = RewardWeights {
+            position: pick(options.reward_position, w.position),
+            linear_velocity: pick(options.reward_linear_velocity, w.linear_velocity),
+            angular_velocity: pick(options.reward_angular_velocity, w.angular_velocity),
+            angular_acceleration: pick(options.reward_angular_acceleration, w.angular_acceleration),
+            action: pick(options.reward_action, w.action),
+            attitude: pick(options.reward_attitude, w.attitude),
+            ..w
+        };
         Self::new()
             .with_mass(options.mass.unwrap_or(f64::from(DEFAULT_MASS)))?
-            .with_init(init)
+            .with_init(init)?
+            .with_reward(weights)
     }
 }
 
@@ -493,6 +548,19 @@ mod tests {
         };
         assert!((reward(&L2F_REWARD, &body, &a, &spun, false) - (1.1 - 20.0)).abs() < 1e-4);
         assert_eq!(reward(&L2F_REWARD, &body, &a, &spun, true), 0.0);
+        // The tilt cost (an option, 0 in L2F): 1 - q_w² of the state before, here a 90° roll,
+        // weighted 2 and scaled by 0.1: 1.1 - 0.1 for the rest of the weights at rest.
+        let h = core::f32::consts::FRAC_1_SQRT_2;
+        let rolled = Body {
+            q: [h, h, 0.0, 0.0],
+            ..body
+        };
+        let tilt = RewardWeights {
+            attitude: 2.0,
+            ..L2F_REWARD
+        };
+        let want = 1.1 - 0.1 * 2.0 * (1.0 - h * h);
+        assert!((reward(&tilt, &rolled, &a, &rolled, false) - want).abs() < 1e-6);
     }
 
     #[test]
@@ -608,6 +676,34 @@ mod tests {
             assert!(matches!(
                 Quadrotor::new().with_init(bad),
                 Err(EnvError::BadOptionValue { .. })
+            ));
+        }
+        for (bad, name) in [
+            (
+                RewardWeights {
+                    position: -1.0,
+                    ..L2F_REWARD
+                },
+                "reward_position",
+            ),
+            (
+                RewardWeights {
+                    attitude: f32::NAN,
+                    ..L2F_REWARD
+                },
+                "reward_attitude",
+            ),
+            (
+                RewardWeights {
+                    angular_acceleration: f32::INFINITY,
+                    ..L2F_REWARD
+                },
+                "reward_angular_acceleration",
+            ),
+        ] {
+            assert!(matches!(
+                Quadrotor::new().with_reward(bad),
+                Err(EnvError::BadOptionValue { option, .. }) if option == name
             ));
         }
         let mut env = Quadrotor::new();

@@ -76,6 +76,10 @@ pub struct RewardWeights {
     pub angular_acceleration: f32,
     /// Weight of `|(a + 1) / 2 - hover throttle|²`.
     pub action: f32,
+    /// Weight of the tilt cost `1 - q_w²` of the state before the step. Not in L2F's package
+    /// (0 there): it is the orientation cost of the reward *Learning to Fly in Seconds* trains
+    /// with (Eschmann, Albani, Loianno, RA-L 2024, Sec. IV), an option for training.
+    pub attitude: f32,
 }
 
 /// The reward parameters of `l2f` 2.0.18 (see [`RewardWeights`]).
@@ -91,6 +95,7 @@ pub const L2F_REWARD: RewardWeights = RewardWeights {
     linear_acceleration: 0.0,
     angular_acceleration: 2.0,
     action: 0.0,
+    attitude: 0.0,
 };
 
 /// The initial-state distribution (L2F's `init_90_deg` as its sampler uses it).

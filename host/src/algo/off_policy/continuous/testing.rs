@@ -19,6 +19,7 @@ pub fn setup(algo: &str, env: &str, seed: u64) -> Setup {
         eval_episodes: 20,
         stop_at_return: None,
         log_interval: crate::train::config::LOG_INTERVAL,
+        stop_at_hover: None,
         gym_packages: Vec::new(),
     };
     let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();

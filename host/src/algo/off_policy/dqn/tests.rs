@@ -18,6 +18,7 @@ pub(crate) fn setup(env: &str, seed: u64) -> Setup {
         eval_episodes: 1,
         stop_at_return: None,
         log_interval: crate::train::config::LOG_INTERVAL,
+        stop_at_hover: None,
         gym_packages: Vec::new(),
     };
     let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();
