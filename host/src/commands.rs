@@ -152,8 +152,9 @@ pub fn export_policy(
         let obs = rollout_obs(env, reference, 20_000, calib_episodes)?;
         // Function-preserving folds, then the searched ranges and the int8 weights chosen on
         // the same observations (`quant_calib`, `quant_fit`).
-        // No centering of argmax outputs (`export::centered`): the file's `outputs` are the
-        // policy's own logits or Q-values.
+        // The outputs are never shifted (say, Q-values less their mean): the file's `outputs`
+        // are the policy's own logits or Q-values, over an output range of their own
+        // (`QuantParams::from_output_range`).
         let folded = equalized(&policy, &obs, obs_dim);
         match search_int8(&policy, &folded, &obs, obs_dim) {
             Ok((fit, calib, _)) => (fit, Some(calib)),

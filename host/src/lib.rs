@@ -39,6 +39,7 @@ pub mod picorl_file;
 pub mod pipe;
 pub mod plot;
 pub mod progress;
+pub mod quant_budget;
 pub mod quant_calib;
 pub mod quant_fit;
 pub mod render;

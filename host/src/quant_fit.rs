@@ -106,7 +106,7 @@ pub fn equalized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyEx
 
 /// A value quantized and dequantized with `p` as the int8 network does (`requantize`'s rounding
 /// is modelled as round-half-away-from-zero of `z / s`; the clamp is the activation's range).
-fn fake_quant(z: f64, p: QuantParams, lo: i32) -> f64 {
+pub fn fake_quant(z: f64, p: QuantParams, lo: i32) -> f64 {
     let s = f64::from(p.scale);
     let q = ((z / s).round() as i64 + i64::from(p.zero_point)).clamp(i64::from(lo), 127);
     s * (q - i64::from(p.zero_point)) as f64

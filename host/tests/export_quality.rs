@@ -220,3 +220,67 @@ fn sac_pendulum_int8_keeps_return() {
         },
     );
 }
+
+/// Where each fixture's int8 error comes from (`quant_budget`): not a check, a measurement.
+/// `cargo test --release -p picorl-host --test export_quality -- --ignored --nocapture budget`
+#[test]
+#[ignore = "prints a measurement"]
+fn budget() -> Result<()> {
+    use picorl_host::quant_budget::error_budget;
+    use picorl_host::quant_calib::{range_normalized, search_int8, subsample};
+    use picorl_host::quant_fit::equalized;
+    for name in [
+        "ppo-cartpole",
+        "dqn-cartpole",
+        "dqn-acrobot",
+        "ppo-acrobot",
+        "a2c-cartpole",
+        "td3-pendulum",
+        "sac-pendulum",
+    ] {
+        let dir = fixture(name);
+        let cfg = ResolvedConfig::load(&dir.join("config.toml")).unwrap();
+        let algo = cfg.run.algo.clone();
+        let (policy, f32_file, setup) = with_algo!(algo.as_str(), A => {
+            let (mut agent, setup) = load_run::<A>(&dir, &cfg)?;
+            let p = picorl_host::train::Algorithm::export(&agent)?;
+            let (f, _) = export_file(&mut agent, &setup, Quant::F32, CALIB_EPISODES)?;
+            anyhow::Ok((p, f, setup))
+        })?;
+        let obs_dim = setup.spec.observation_space.flat_dim();
+        let mut env = setup.make_env().unwrap();
+        let mut pol = f32_file.policy().unwrap();
+        let mut seen = Vec::new();
+        struct Rec<'a, 'b, 'c> {
+            inner: CoreActor<'a, 'b>,
+            seen: &'c mut Vec<f32>,
+        }
+        impl Actor for Rec<'_, '_, '_> {
+            fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
+                self.seen.extend_from_slice(obs);
+                self.inner.act(obs)
+            }
+        }
+        eval::evaluate(
+            env.as_mut(),
+            &mut Rec {
+                inner: CoreActor(&mut pol),
+                seen: &mut seen,
+            },
+            20_000,
+            CALIB_EPISODES,
+        )
+        .unwrap();
+        let folded = equalized(&policy, &seen, obs_dim);
+        let (fit, calib, choice) = search_int8(&policy, &folded, &seen, obs_dim).unwrap();
+        let sub = subsample(&seen, obs_dim);
+        let f32p = range_normalized(&folded, &sub, obs_dim, choice.input_tail);
+        let (eval_obs, _) = rollout(env.as_mut(), &f32_file).unwrap();
+        let lines = error_budget(&f32p, &fit, &calib, &eval_obs, obs_dim).unwrap();
+        eprintln!("{name}: {choice:?} ranges {:?}", calib.layers);
+        for l in lines {
+            eprintln!("  {:<16} {:.4}", l.sources, l.figure);
+        }
+    }
+    Ok(())
+}

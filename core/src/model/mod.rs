@@ -55,8 +55,12 @@ use layout::{Cursor, LayerDims, Shape};
 
 /// The first 8 bytes of every `.picorl` file (a PNG-style magic: a high byte, the name, a newline).
 pub const MAGIC: [u8; 8] = *b"\x89PICORL\n";
-/// The format version this writer writes; the reader reads it and [`VERSION_1`].
-pub const VERSION: u16 = 2;
+/// The format version this writer writes; the reader reads it, [`VERSION_2`] and [`VERSION_1`].
+/// Version 3 lets the last int8 layer's output (identity activation) have a zero point beyond
+/// int8, up to `quant::MAX_OUTPUT_ZERO_POINT` in size (an output range without 0).
+pub const VERSION: u16 = 3;
+/// The second format version: metadata, int8 TANH and LOGISTIC; every zero point int8. Still read.
+pub const VERSION_2: u16 = 2;
 /// The first format version: no metadata, int8 layers identity or ReLU only. Still read.
 pub const VERSION_1: u16 = 1;
 /// Longest metadata section a reader accepts.
@@ -313,7 +317,7 @@ impl fmt::Display for ModelError {
             }
             ModelError::BadMagic => write!(f, "not a .picorl file (bad magic)"),
             ModelError::UnsupportedVersion { version } => {
-                write!(f, "unsupported .picorl version {version} (this reader reads {VERSION_1} and {VERSION})")
+                write!(f, "unsupported .picorl version {version} (this reader reads {VERSION_1}, {VERSION_2} and {VERSION})")
             }
             ModelError::TrailingBytes { declared, len } => {
                 write!(f, "{len} bytes given but header.file_len says {declared}")
@@ -1016,7 +1020,7 @@ pub(crate) fn check_bytes(b: &[u8]) -> Result<(), ModelError> {
         len: b.len(),
     })?;
     match (MAGIC, version) {
-        (MAGIC, VERSION | VERSION_1) => {}
+        (MAGIC, VERSION | VERSION_2 | VERSION_1) => {}
         (_, version) => return Err(ModelError::UnsupportedVersion { version }),
     }
     if b.len() < HEADER_LEN {
@@ -1326,7 +1330,16 @@ fn check_layer_table(
                     "must be finite and > 0",
                 ));
             }
-            if !(-128..=127).contains(&zp) {
+            let wide = version >= 3 && l + 1 == shape.count && act == Activation::Identity;
+            if wide && !(-quant::MAX_OUTPUT_ZERO_POINT..=quant::MAX_OUTPUT_ZERO_POINT).contains(&zp)
+            {
+                return Err(field_err(
+                    "layer.out_zero_point",
+                    rec + layer_record::OUT_ZERO_POINT,
+                    "must be in -2^20..=2^20 (the last layer's, without activation)",
+                ));
+            }
+            if !wide && !(-128..=127).contains(&zp) {
                 return Err(field_err(
                     "layer.out_zero_point",
                     rec + layer_record::OUT_ZERO_POINT,
@@ -1752,7 +1765,7 @@ pub const fn check_embedded(
         i += 1;
     }
     let version = u16::from_le_bytes([bytes[header::VERSION], bytes[header::VERSION + 1]]);
-    if version != VERSION && version != VERSION_1 {
+    if version != VERSION && version != VERSION_2 && version != VERSION_1 {
         return Err("embedded .picorl model: unsupported format version");
     }
     let len = const_u32(bytes, header::FILE_LEN) as usize;

@@ -537,7 +537,8 @@ fn write_section(
                         },
                     };
                     let out_q = outputs.get(l).copied().unwrap_or(input);
-                    write_int8(out, s, span, l, layer, in_q, out_q)?;
+                    let last = l + 1 == layers.len();
+                    write_int8(out, s, span, l, layer, in_q, out_q, last)?;
                 }
                 _ => write_f32(out, s, span, layer),
             }
@@ -581,6 +582,7 @@ fn write_int8(
     layer: &LayerSpec<'_>,
     in_q: QuantParams,
     out_q: QuantParams,
+    last: bool,
 ) -> Result<(), WriteError> {
     let qerr = |error| WriteError::Quant { layer: l, error };
     let table = layer.activation.int8_table();
@@ -590,7 +592,14 @@ fn write_int8(
             "int8 layers support identity, relu, tanh and sigmoid only (hardtanh: identity with range [-1, 1])",
         ));
     }
-    if !in_q.is_valid() || !out_q.is_valid() {
+    // The last layer's output, when it has no activation, may be offset beyond int8's zero
+    // points (format version 3, `QuantParams::from_output_range`).
+    let out_ok = if last && layer.activation == Activation::Identity {
+        out_q.is_valid_output()
+    } else {
+        out_q.is_valid()
+    };
+    if !in_q.is_valid() || !out_ok {
         return Err(spec_err(
             "input/outputs",
             "quantization parameters need a finite scale > 0 and an int8 zero point",
