@@ -53,7 +53,7 @@ fn forward(
         })
         .collect();
     let n = f32p.layers.len();
-    for k in 0..n {
+    for (k, &p) in outputs.iter().enumerate().take(n) {
         let l = if s.weights {
             &fit.layers[k]
         } else {
@@ -69,7 +69,6 @@ fn forward(
                         .sum::<f64>()
             })
             .collect();
-        let p = outputs[k];
         v = if k + 1 == n {
             z.into_iter()
                 .map(|a| if s.output { fake_quant(a, p, -128) } else { a })

@@ -537,8 +537,16 @@ fn write_section(
                         },
                     };
                     let out_q = outputs.get(l).copied().unwrap_or(input);
-                    let last = l + 1 == layers.len();
-                    write_int8(out, s, span, l, layer, in_q, out_q, last)?;
+                    // Only the last layer's output, without an activation, may be offset
+                    // beyond int8's zero points (version 3, `QuantParams::from_output_range`).
+                    let wide = l + 1 == layers.len() && layer.activation == Activation::Identity;
+                    if !(out_q.is_valid() || wide && out_q.is_valid_output()) {
+                        return Err(spec_err(
+                            "input/outputs",
+                            "quantization parameters need a finite scale > 0 and an int8 zero point (the last layer's, without activation: at most 2^20 in size)",
+                        ));
+                    }
+                    write_int8(out, s, span, l, layer, in_q, out_q)?;
                 }
                 _ => write_f32(out, s, span, layer),
             }
@@ -582,7 +590,6 @@ fn write_int8(
     layer: &LayerSpec<'_>,
     in_q: QuantParams,
     out_q: QuantParams,
-    last: bool,
 ) -> Result<(), WriteError> {
     let qerr = |error| WriteError::Quant { layer: l, error };
     let table = layer.activation.int8_table();
@@ -592,14 +599,9 @@ fn write_int8(
             "int8 layers support identity, relu, tanh and sigmoid only (hardtanh: identity with range [-1, 1])",
         ));
     }
-    // The last layer's output, when it has no activation, may be offset beyond int8's zero
-    // points (format version 3, `QuantParams::from_output_range`).
-    let out_ok = if last && layer.activation == Activation::Identity {
-        out_q.is_valid_output()
-    } else {
-        out_q.is_valid()
-    };
-    if !in_q.is_valid() || !out_ok {
+    // The output's parameters are checked by the caller (the last layer's may have a wide zero
+    // point, format version 3).
+    if !in_q.is_valid() || !out_q.is_valid_output() {
         return Err(spec_err(
             "input/outputs",
             "quantization parameters need a finite scale > 0 and an int8 zero point",
