@@ -28,8 +28,8 @@
 //!   searched layer by layer; the output range is never narrowed, so that `outputs` stay the f32
 //!   outputs, unsaturated).
 //!
-//! What it reaches, and why a Q-network on CartPole still stays below 99% action agreement, is in
-//! the README's "Export" section (measured by `tests/export_quality.rs`).
+//! What it reaches per policy, and where the error left comes from (`quant_budget`), is in
+//! `docs/performance.md`, "Export" (measured by `tests/export_quality.rs`).
 //!
 //! The computation here is a model of the int8 network in f64 (fake quantization); exactness is
 //! not needed, because it only chooses the weights: the file's arithmetic is core's, bit for bit.

@@ -188,7 +188,7 @@ fn dqn_acrobot_int8_keeps_decisions() {
 }
 
 #[test]
-#[ignore = "below the goal: p99 action error 0.053 of the range (goal 0.02), set by the int8 input's resolution (docs/interop.md)"]
+#[ignore = "below the goal: p99 action error 0.053 of the range (goal 0.02), set by the int8 input's resolution (docs/performance.md, \"Export\")"]
 fn td3_pendulum_int8_keeps_actions() {
     // Return -161.70 -> -161.71. The error budget (`budget` below): the input's quantization
     // alone gives 0.049 (the angular velocity alone 0.041: 255 steps over its range, where the
@@ -197,7 +197,7 @@ fn td3_pendulum_int8_keeps_actions() {
 }
 
 #[test]
-#[ignore = "below the goal: p99 action error 0.064 of the range (goal 0.02), set by the int8 input's resolution (docs/interop.md)"]
+#[ignore = "below the goal: p99 action error 0.064 of the range (goal 0.02), set by the int8 input's resolution (docs/performance.md, \"Export\")"]
 fn sac_pendulum_int8_keeps_actions() {
     // Return -154.68 -> -154.55. The error budget: the input's quantization alone gives 0.057
     // (the angular velocity alone 0.052); weights 0.016, hidden layers 0.016 and 0.007, output
