@@ -117,6 +117,17 @@ pub fn export_file<A: Algorithm>(
     quant: Quant,
     calib_episodes: u32,
 ) -> Result<(PicorlFile, Option<Calibration>)> {
+    export_file_qat(agent, setup, quant, calib_episodes, 0)
+}
+
+/// [`export_file`] with `qat_steps` of quantization-aware fine-tuning (int8; `quant_qat`).
+pub fn export_file_qat<A: Algorithm>(
+    agent: &mut A,
+    setup: &Setup,
+    quant: Quant,
+    calib_episodes: u32,
+    qat_steps: u32,
+) -> Result<(PicorlFile, Option<Calibration>)> {
     let policy = agent.export()?;
     let obs_dim = setup.spec.observation_space.flat_dim();
     let mut env = setup.make_env()?;
@@ -125,7 +136,7 @@ pub fn export_file<A: Algorithm>(
         kwargs: setup.run.env_kwargs.clone(),
         algo: setup.run.algo.clone(),
     };
-    export_policy(
+    export_policy_qat(
         policy,
         agent,
         env.as_mut(),
@@ -133,6 +144,7 @@ pub fn export_file<A: Algorithm>(
         quant,
         calib_episodes,
         &meta,
+        qat_steps,
     )
 }
 
@@ -148,6 +160,33 @@ pub fn export_policy(
     calib_episodes: u32,
     meta: &FileMeta,
 ) -> Result<(PicorlFile, Option<Calibration>)> {
+    export_policy_qat(
+        policy,
+        reference,
+        env,
+        obs_dim,
+        quant,
+        calib_episodes,
+        meta,
+        0,
+    )
+}
+
+/// [`export_policy`] with `qat_steps` of quantization-aware fine-tuning: when positive, a copy
+/// of the searched int8 export's layers is fine-tuned (`quant_qat`), searched and fitted again,
+/// and kept if its file keeps more of the policy's decisions on the calibration observations.
+/// Prints the two scores on stderr.
+#[allow(clippy::too_many_arguments)]
+pub fn export_policy_qat(
+    policy: PolicyExport,
+    reference: &mut dyn Actor,
+    env: &mut dyn picorl_core::env::Env,
+    obs_dim: usize,
+    quant: Quant,
+    calib_episodes: u32,
+    meta: &FileMeta,
+    qat_steps: u32,
+) -> Result<(PicorlFile, Option<Calibration>)> {
     let (policy, calib) = if quant == Quant::Int8 {
         let obs = rollout_obs(env, reference, 20_000, calib_episodes)?;
         // Function-preserving folds, then the searched ranges and the int8 weights chosen on
@@ -157,6 +196,12 @@ pub fn export_policy(
         // (`QuantParams::from_output_range`).
         let folded = equalized(&policy, &obs, obs_dim);
         match search_int8(&policy, &folded, &obs, obs_dim) {
+            Ok((fit, calib, choice)) if qat_steps > 0 => {
+                let (fit, calib) = with_qat(
+                    &policy, &folded, &obs, obs_dim, fit, calib, &choice, qat_steps,
+                )?;
+                (fit, Some(calib))
+            }
             Ok((fit, calib, _)) => (fit, Some(calib)),
             Err(e) => {
                 // `build_model` names what is wrong with the policy (an activation int8 lacks,
@@ -173,6 +218,38 @@ pub fn export_policy(
     Ok((PicorlFile::from_bytes(bytes)?, calib))
 }
 
+/// The fine-tuned alternative to the searched export `fit` (see [`export_policy_qat`]).
+#[allow(clippy::too_many_arguments)]
+fn with_qat(
+    policy: &PolicyExport,
+    folded: &PolicyExport,
+    obs: &[f32],
+    obs_dim: usize,
+    fit: PolicyExport,
+    calib: Calibration,
+    choice: &crate::quant_calib::Int8Choice,
+    steps: u32,
+) -> Result<(PolicyExport, Calibration)> {
+    use crate::quant_calib::{range_normalized, subsample};
+    let sub = subsample(obs, obs_dim);
+    let start = range_normalized(folded, &sub, obs_dim, choice.input_tail);
+    let (input, outputs) = crate::export::int8_quant_params(&fit, &calib)?;
+    let tuned = crate::quant_qat::fine_tuned(&start, input, &outputs, &sub, obs_dim, steps, 0)?;
+    let (fit2, calib2, choice2) = search_int8(policy, &tuned, obs, obs_dim)?;
+    let keep = choice2.score > choice.score;
+    eprintln!(
+        "qat: {steps} steps: calibration score {:.6} -> {:.6} ({})",
+        choice.score,
+        choice2.score,
+        if keep {
+            "the fine-tuned copy is written"
+        } else {
+            "no gain: the searched export is written"
+        }
+    );
+    Ok(if keep { (fit2, calib2) } else { (fit, calib) })
+}
+
 fn export_run<A: Algorithm>(
     a: &ExportArgs,
     cfg: &ResolvedConfig,
@@ -186,7 +263,10 @@ fn export_run<A: Algorithm>(
     };
     let (mut agent, setup) = crate::cli::load_run_from::<A>(&a.run_dir, cfg, checkpoint)?;
     let mut env = setup.make_env()?;
-    let (file, calib) = export_file(&mut agent, &setup, quant, a.calib_episodes)?;
+    if a.qat > 0 && quant != Quant::Int8 {
+        bail!("--qat {} needs --quant int8", a.qat);
+    }
+    let (file, calib) = export_file_qat(&mut agent, &setup, quant, a.calib_episodes, a.qat)?;
     // The f32 file (the run's policy through core) is the reference of the int8 figures.
     let f32_file = match quant {
         Quant::F32 => file.clone(),

@@ -42,6 +42,7 @@ pub mod progress;
 pub mod quant_budget;
 pub mod quant_calib;
 pub mod quant_fit;
+pub mod quant_qat;
 pub mod render;
 pub mod render_gym;
 pub mod render_user;

@@ -361,6 +361,8 @@ pub struct Int8Choice {
     pub input_tail: f64,
     /// The tail left out of each layer's range (the last is always 0).
     pub layer_tails: Vec<f64>,
+    /// The chosen file's [`decision_score`] on the calibration observations.
+    pub score: f64,
 }
 
 /// The int8 export of `policy` (function-preserving folds already applied by the caller, except
@@ -410,13 +412,14 @@ pub fn search_int8(
             }
         }
     }
-    let (fit, calib, _) = best;
+    let (fit, calib, score) = best;
     Ok((
         fit,
         calib,
         Int8Choice {
             input_tail,
             layer_tails: tails,
+            score,
         },
     ))
 }

@@ -274,3 +274,52 @@ fn budget() -> Result<()> {
     }
     Ok(())
 }
+
+/// What `--qat 3000` (quantization-aware fine-tuning, `quant_qat`) gives each fixture: not a
+/// check, a measurement.
+/// `cargo test --release -p picorl-host --test export_quality -- --ignored --nocapture qat_gains`
+#[test]
+#[ignore = "prints a measurement"]
+fn qat_gains() -> Result<()> {
+    use picorl_host::commands::export_file_qat;
+    for name in [
+        "dqn-cartpole",
+        "td3-pendulum",
+        "sac-pendulum",
+        "a2c-cartpole",
+        "ppo-cartpole",
+        "dqn-acrobot",
+        "ppo-acrobot",
+    ] {
+        let dir = fixture(name);
+        let cfg = ResolvedConfig::load(&dir.join("config.toml"))?;
+        let algo = cfg.run.algo.clone();
+        let (f32_file, int8_file, calib, setup) = with_algo!(algo.as_str(), A => {
+            let (mut agent, setup) = load_run::<A>(&dir, &cfg)?;
+            let (f, _) = export_file(&mut agent, &setup, Quant::F32, CALIB_EPISODES)?;
+            let (q, c) = export_file_qat(&mut agent, &setup, Quant::Int8, CALIB_EPISODES, 3000)?;
+            anyhow::Ok((f, q, c, setup))
+        })?;
+        let mut env = setup.make_env()?;
+        let (obs, return_f32) = rollout(env.as_mut(), &f32_file)?;
+        let mut q = int8_file.policy()?;
+        let return_int8 = eval::evaluate(env.as_mut(), &mut CoreActor(&mut q), 0, EPISODES)?.mean();
+        let range = calib
+            .as_ref()
+            .and_then(|c| c.layers.last())
+            .map(|&(lo, hi)| f64::from(hi) - f64::from(lo));
+        let cmp = compare(
+            &f32_file,
+            &int8_file,
+            &obs,
+            setup.spec.observation_space.flat_dim(),
+            &setup.spec.action_space,
+            range,
+        )?;
+        eprintln!(
+            "{name} --qat 3000: return {return_f32} -> {return_int8}, decisive {:?}, p99 {:?}, raw {:.4}",
+            cmp.decisive_agreement, cmp.action_error_p99, cmp.agreement
+        );
+    }
+    Ok(())
+}
