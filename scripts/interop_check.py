@@ -18,7 +18,8 @@ core (`picorl infer --obs-file`, the code the firmware runs) on 1,000 random obs
     tanh networks below and from `core/tests/model_fixtures/tanh_sigmoid_int8.picorl` (a tanh and a
     sigmoid layer, written by core's writer).
 
-Models: a DQN (CartPole, argmax over Q-values), a discrete PPO (CartPole, hardtanh), TD3 and SAC
+Models: a DQN (CartPole, argmax over Q-values), the export quality test's trained DQN fixture
+(CartPole; Q-values in a range without 0, so an output zero point beyond int8), a discrete PPO (CartPole, hardtanh), TD3 and SAC
 actors (Pendulum, tanh-squashed), a PPO with observation normalization (Acrobot, ReLU), a PPO with
 its default tanh hidden layers (Acrobot, int8 TANH), and a Gaussian PPO with tanh hidden layers
 (Pendulum, clipped mean; int8 TANH). Each is trained briefly (seed 0):
@@ -265,6 +266,15 @@ try:
     dqn = train("dqn-cartpole", "dqn", "CartPole-v1", 3000)
     check_onnx("dqn-cartpole", dqn, observations(CARTPOLE, 1))
     check_tflite("dqn-cartpole", dqn, observations(CARTPOLE, 2))
+    # A trained Q-network (the export quality test's fixture): its Q-values lie in a range
+    # without 0, so its output zero point lies beyond int8 (format version 3).
+    fixture_dqn = Path(__file__).resolve().parent.parent / "host/tests/fixtures/export/dqn-cartpole"
+    check_tflite("dqn-cartpole-trained", fixture_dqn, observations(CARTPOLE, 14))
+    last = json.loads(run([PICORL, "inspect", WORK / "dqn-cartpole-trained-int8.picorl",
+                           "--json"]))["layers"][-1]
+    zp = last["output_zero_point"]
+    check(not -128 <= zp <= 127,
+          f"dqn-cartpole-trained: output zero point {zp} lies beyond int8 (the case checked above)")
     ppo = train("ppo-cartpole", "ppo", "CartPole-v1", 4096)
     check_onnx("ppo-cartpole", ppo, observations(CARTPOLE, 3))
     check_tflite("ppo-cartpole", ppo, observations(CARTPOLE, 4))

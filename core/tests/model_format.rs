@@ -434,14 +434,14 @@ fn wrong_magic_and_version() {
     m.bytes_mut()[0] = b'P';
     assert_eq!(Model::parse(m.bytes()).unwrap_err(), ModelError::BadMagic);
     m.bytes_mut()[0] = MAGIC[0];
-    m.bytes_mut()[header::VERSION..header::VERSION + 2].copy_from_slice(&3u16.to_le_bytes());
+    m.bytes_mut()[header::VERSION..header::VERSION + 2].copy_from_slice(&4u16.to_le_bytes());
     fix_crc(m.bytes_mut());
     assert_eq!(
         Model::parse(m.bytes()).unwrap_err(),
-        ModelError::UnsupportedVersion { version: 3 }
+        ModelError::UnsupportedVersion { version: 4 }
     );
     let msg = Model::parse(m.bytes()).unwrap_err().to_string();
-    assert!(msg.contains("version 3"), "{msg}");
+    assert!(msg.contains("version 4"), "{msg}");
 }
 
 #[test]

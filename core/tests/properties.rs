@@ -114,7 +114,7 @@ fn model_reader_rejects_with_the_right_error() {
         );
     }
     // Another version: UnsupportedVersion, whether or not the CRC was repaired after the edit.
-    for (v, repair) in [0u16, 3, 4, 0x100, u16::MAX]
+    for (v, repair) in [0u16, 4, 5, 0x100, u16::MAX]
         .into_iter()
         .flat_map(|v| [(v, false), (v, true)])
     {

@@ -359,6 +359,21 @@ fn errors_blame_the_right_thing() {
         &["config.toml", "line "],
         &["line 1:"],
     );
+    // --qat fine-tunes int8 layers: asked of an f32 export, it is named.
+    let qat_out = d.join("qat.picorl");
+    fails(
+        &picorl(&[
+            "export",
+            fixture.to_str().unwrap(),
+            "--out",
+            qat_out.to_str().unwrap(),
+            "--qat",
+            "10",
+        ]),
+        1,
+        &["--qat 10 needs --quant int8"],
+        &[],
+    );
     // A .picorl file on the wrong environment names both.
     let model = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../firmware-example/policies/cartpole-ppo-int8.picorl");

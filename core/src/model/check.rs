@@ -5,7 +5,7 @@ use super::crc32::crc32;
 use super::error::ModelError;
 use super::format::{
     header, layer_record, limits, HeadKind, ModelKind, FLAG_NORMALIZATION, HEADER_LEN,
-    LAYER_RECORD_LEN, MAGIC, MAX_META_LEN, VERSION, VERSION_1,
+    LAYER_RECORD_LEN, MAGIC, MAX_META_LEN, VERSION, VERSION_1, VERSION_2,
 };
 use super::layout::{self, LayerDims, Section, Shape, Span, ACT_TABLE_LEN};
 use super::meta::Meta;
@@ -46,7 +46,7 @@ pub(crate) fn check_bytes(b: &[u8]) -> Result<(), ModelError> {
         len: b.len(),
     })?;
     match (MAGIC, version) {
-        (MAGIC, VERSION | VERSION_1) => {}
+        (MAGIC, VERSION | VERSION_2 | VERSION_1) => {}
         (_, version) => return Err(ModelError::UnsupportedVersion { version }),
     }
     if b.len() < HEADER_LEN {
@@ -356,7 +356,16 @@ fn check_layer_table(
                     "must be finite and > 0",
                 ));
             }
-            if !(-128..=127).contains(&zp) {
+            let wide = version >= 3 && l + 1 == shape.count && act == Activation::Identity;
+            if wide && !(-quant::MAX_OUTPUT_ZERO_POINT..=quant::MAX_OUTPUT_ZERO_POINT).contains(&zp)
+            {
+                return Err(field_err(
+                    "layer.out_zero_point",
+                    rec + layer_record::OUT_ZERO_POINT,
+                    "must be in -2^20..=2^20 (the last layer's, without activation)",
+                ));
+            }
+            if !wide && !(-128..=127).contains(&zp) {
                 return Err(field_err(
                     "layer.out_zero_point",
                     rec + layer_record::OUT_ZERO_POINT,

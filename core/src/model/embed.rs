@@ -1,7 +1,7 @@
 //! Compile-time checks for models embedded in firmware: [`check_embedded`], [`assert_embedded`]
 //! and the [`include_model!`](crate::include_model) macro built on them.
 use super::crc32::crc32_const;
-use super::format::{header, HEADER_LEN, MAGIC, VERSION, VERSION_1};
+use super::format::{header, HEADER_LEN, MAGIC, VERSION, VERSION_1, VERSION_2};
 
 const fn const_u32(b: &[u8], off: usize) -> u32 {
     if off + 4 > b.len() {
@@ -29,7 +29,7 @@ pub const fn check_embedded(
         i += 1;
     }
     let version = u16::from_le_bytes([bytes[header::VERSION], bytes[header::VERSION + 1]]);
-    if version != VERSION && version != VERSION_1 {
+    if version != VERSION && version != VERSION_2 && version != VERSION_1 {
         return Err("embedded .picorl model: unsupported format version");
     }
     let len = const_u32(bytes, header::FILE_LEN) as usize;

@@ -1,6 +1,6 @@
 //! [`ModelError`]: why bytes are not a valid model, naming the field or section, the byte and
 //! the reason.
-use super::format::{BUFFER_ALIGN, VERSION, VERSION_1};
+use super::format::{BUFFER_ALIGN, VERSION, VERSION_1, VERSION_2};
 use super::layout::Section;
 use core::fmt;
 
@@ -77,7 +77,7 @@ impl fmt::Display for ModelError {
             }
             ModelError::BadMagic => write!(f, "not a .picorl file (bad magic)"),
             ModelError::UnsupportedVersion { version } => {
-                write!(f, "unsupported .picorl version {version} (this reader reads {VERSION_1} and {VERSION})")
+                write!(f, "unsupported .picorl version {version} (this reader reads {VERSION_1}, {VERSION_2} and {VERSION})")
             }
             ModelError::TrailingBytes { declared, len } => {
                 write!(f, "{len} bytes given but header.file_len says {declared}")

@@ -4,8 +4,12 @@
 
 /// The first 8 bytes of every `.picorl` file (a PNG-style magic: a high byte, the name, a newline).
 pub const MAGIC: [u8; 8] = *b"\x89PICORL\n";
-/// The format version this writer writes; the reader reads it and [`VERSION_1`].
-pub const VERSION: u16 = 2;
+/// The format version this writer writes; the reader reads it, [`VERSION_2`] and [`VERSION_1`].
+/// Version 3 lets the last int8 layer's output (identity activation) have a zero point beyond
+/// int8, up to `quant::MAX_OUTPUT_ZERO_POINT` in size (an output range without 0).
+pub const VERSION: u16 = 3;
+/// The second format version: metadata, int8 TANH and LOGISTIC; every zero point int8. Still read.
+pub const VERSION_2: u16 = 2;
 /// The first format version: no metadata, int8 layers identity or ReLU only. Still read.
 pub const VERSION_1: u16 = 1;
 /// Longest metadata section a reader accepts.

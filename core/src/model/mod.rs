@@ -58,6 +58,7 @@ pub use error::ModelError;
 pub use format::{
     header, layer_record, limits, ActionSpec, HeadKind, ModelKind, QuantKind, ALIGN, BUFFER_ALIGN,
     FLAG_NORMALIZATION, HEADER_LEN, LAYER_RECORD_LEN, MAGIC, MAX_META_LEN, VERSION, VERSION_1,
+    VERSION_2,
 };
 pub use layout::{Section, Span, ACT_TABLE_LEN};
 pub use meta::Meta;

@@ -537,6 +537,15 @@ fn write_section(
                         },
                     };
                     let out_q = outputs.get(l).copied().unwrap_or(input);
+                    // Only the last layer's output, without an activation, may be offset
+                    // beyond int8's zero points (version 3, `QuantParams::from_output_range`).
+                    let wide = l + 1 == layers.len() && layer.activation == Activation::Identity;
+                    if !(out_q.is_valid() || wide && out_q.is_valid_output()) {
+                        return Err(spec_err(
+                            "input/outputs",
+                            "quantization parameters need a finite scale > 0 and an int8 zero point (the last layer's, without activation: at most 2^20 in size)",
+                        ));
+                    }
                     write_int8(out, s, span, l, layer, in_q, out_q)?;
                 }
                 _ => write_f32(out, s, span, layer),
@@ -590,7 +599,9 @@ fn write_int8(
             "int8 layers support identity, relu, tanh and sigmoid only (hardtanh: identity with range [-1, 1])",
         ));
     }
-    if !in_q.is_valid() || !out_q.is_valid() {
+    // The output's parameters are checked by the caller (the last layer's may have a wide zero
+    // point, format version 3).
+    if !in_q.is_valid() || !out_q.is_valid_output() {
         return Err(spec_err(
             "input/outputs",
             "quantization parameters need a finite scale > 0 and an int8 zero point",

@@ -400,7 +400,15 @@ impl<'a> DenseI8<'a> {
         if !activation.int8_supported() && activation.int8_table().is_none() {
             return Err(NnError::UnsupportedActivation);
         }
-        if !(-128..=127).contains(&output_zero_point) {
+        // Without an activation, the zero point is only added before the clamp: a network's last
+        // layer may offset its output range beyond int8's (`QuantParams::from_output_range`).
+        let zp_ok = if activation == Activation::Identity {
+            let m = super::quant::MAX_OUTPUT_ZERO_POINT;
+            (-m..=m).contains(&output_zero_point)
+        } else {
+            (-128..=127).contains(&output_zero_point)
+        };
+        if !zp_ok {
             return Err(NnError::ZeroPoint);
         }
         let rows = padded_rows(out_dim);

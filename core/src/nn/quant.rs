@@ -257,7 +257,48 @@ impl QuantParams {
     pub fn is_valid(&self) -> bool {
         self.scale.is_finite() && self.scale > 0.0 && (-128..=127).contains(&self.zero_point)
     }
+
+    /// Parameters for the **output** of a network's last layer (no activation, nothing reads it
+    /// but the dequantization) over exactly `[min, max]`, without widening the range to contain
+    /// 0: `scale = (max - min) / 255`, `zero_point = round(-128 - min / scale)`, which may lie
+    /// outside int8 (at most [`MAX_OUTPUT_ZERO_POINT`] in size). Q-values in `[59, 67]` get a step
+    /// of 0.03 instead of the 0.26 that `[0, 67]` gives. A range that contains 0 gets
+    /// [`QuantParams::from_range`]'s parameters.
+    pub fn from_output_range(min: f32, max: f32) -> Result<Self, QuantError> {
+        if !min.is_finite() || !max.is_finite() || min > max {
+            return Err(QuantError::BadRange);
+        }
+        if min <= 0.0 && max >= 0.0 || max == min {
+            return Self::from_range(min, max);
+        }
+        let scale = ((max as f64 - min as f64) / 255.0) as f32;
+        if !scale.is_finite() || scale <= 0.0 {
+            return Err(QuantError::BadRange);
+        }
+        let zp = libm::round(-128.0 - min as f64 / scale as f64);
+        if !(-(MAX_OUTPUT_ZERO_POINT as f64)..=MAX_OUTPUT_ZERO_POINT as f64).contains(&zp) {
+            return Err(QuantError::BadRange);
+        }
+        Ok(Self {
+            scale,
+            zero_point: zp as i32,
+        })
+    }
+
+    /// Whether these parameters are usable for a last layer's output
+    /// ([`QuantParams::from_output_range`]): a finite scale > 0 and a zero point of at most
+    /// [`MAX_OUTPUT_ZERO_POINT`] in size.
+    pub fn is_valid_output(&self) -> bool {
+        self.scale.is_finite()
+            && self.scale > 0.0
+            && (-MAX_OUTPUT_ZERO_POINT..=MAX_OUTPUT_ZERO_POINT).contains(&self.zero_point)
+    }
 }
+
+/// The largest zero point (in size) of a last layer's output (format version 3): far inside
+/// `i32`, so that TFLM's requantization (`acc + zero_point`, unsaturated) cannot overflow for any
+/// output within 2^31 - 2^20 steps.
+pub const MAX_OUTPUT_ZERO_POINT: i32 = 1 << 20;
 
 /// The symmetric per-channel scale of one row of weights: `max|w| / 127` (1.0 for an all-zero
 /// row, so that the scale stays positive), as TFLite's converter computes it.

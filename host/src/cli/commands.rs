@@ -12,7 +12,7 @@ use crate::cli::{BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::envs::eval::{self, EvalResult};
 use crate::export::interop::Format;
 use crate::export::picorl_file::{kind_name, quant_name, CoreActor, PicorlFile};
-use crate::export::pipeline::{export_policy, export_with_f32, report, ReportOptions};
+use crate::export::pipeline::{export_policy_qat, export_with_f32, report, ReportOptions};
 use crate::export::{Calibration, FileMeta, Quant};
 use crate::train::config::ResolvedConfig;
 use crate::train::{Algorithm, Setup};
@@ -58,7 +58,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
 /// The `.picorl` file of a run's deterministic policy: f32 as trained, or int8 calibrated on
 /// `calib_episodes` rollouts of the run's own policy (reset seeds 20000, 20001, …): channel
 /// equalization, a range per input dimension, quantile ranges searched layer by layer, an
-/// unnarrowed output range and error-compensating int8 weights (`quant_calib`, `quant_fit`).
+/// unnarrowed output range and error-compensating int8 weights (`export::calib`, `export::fit`).
 /// The file records the run's environment, its options and the algorithm. Returns the file and,
 /// for int8, the calibration it was written with.
 pub fn export_file<A: Algorithm>(
@@ -67,8 +67,19 @@ pub fn export_file<A: Algorithm>(
     quant: Quant,
     calib_episodes: u32,
 ) -> Result<(PicorlFile, Option<Calibration>)> {
+    export_file_qat(agent, setup, quant, calib_episodes, 0)
+}
+
+/// [`export_file`] with `qat_steps` of quantization-aware fine-tuning (int8; `export::qat`).
+pub fn export_file_qat<A: Algorithm>(
+    agent: &mut A,
+    setup: &Setup,
+    quant: Quant,
+    calib_episodes: u32,
+    qat_steps: u32,
+) -> Result<(PicorlFile, Option<Calibration>)> {
     let mut env = setup.make_env()?;
-    export_policy(
+    export_policy_qat(
         agent.export()?,
         agent,
         env.as_mut(),
@@ -76,6 +87,7 @@ pub fn export_file<A: Algorithm>(
         quant,
         calib_episodes,
         &run_meta(&setup.run),
+        qat_steps,
     )
 }
 
@@ -100,6 +112,9 @@ fn export_run<A: Algorithm>(
         crate::train::CHECKPOINT
     };
     let (mut agent, setup) = crate::train::load_run_from::<A>(&a.run_dir, cfg, checkpoint)?;
+    if a.qat > 0 && quant != Quant::Int8 {
+        bail!("--qat {} needs --quant int8", a.qat);
+    }
     let mut env = setup.make_env()?;
     let (file, f32_file, calib) = export_with_f32(
         agent.export()?,
@@ -109,6 +124,7 @@ fn export_run<A: Algorithm>(
         quant,
         a.calib_episodes,
         &run_meta(&setup.run),
+        a.qat,
     )?;
     let opts = ReportOptions {
         out: &a.out,

@@ -143,6 +143,11 @@ pub struct ExportArgs {
     /// Which checkpoint: `last` (the end of training) or `best` (the best evaluation's).
     #[arg(long, default_value = "last", value_parser = ["last", "best"])]
     pub which: String,
+    /// int8: steps of quantization-aware fine-tuning of a copy of the layers on the calibration
+    /// rollouts (0: none); the file keeps whichever of the two keeps more decisions.
+    #[arg(long, default_value_t = 0, value_name = "STEPS", allow_hyphen_values = true,
+          value_parser = crate::cli::limits::parse_count_u32(0, 1_000_000))]
+    pub qat: u32,
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -20,7 +20,7 @@
 //!   bound saturates where no calibration value goes).
 //!
 //! Every candidate is judged by core's own int8 inference of the file it gives, after
-//! `quant_fit`'s error-compensating weights for its ranges: measured, not modelled.
+//! `export::fit`'s error-compensating weights for its ranges: measured, not modelled.
 
 use anyhow::{anyhow, Result};
 use picorl_core::nn::activation::hard_tanh;
@@ -361,12 +361,14 @@ pub struct Int8Choice {
     pub input_tail: f64,
     /// The tail left out of each layer's range (the last is always 0).
     pub layer_tails: Vec<f64>,
+    /// The chosen file's [`decision_score`] on the calibration observations.
+    pub score: f64,
 }
 
 /// The int8 export of `policy` (function-preserving folds already applied by the caller, except
 /// the input ranges) calibrated on `obs`: the input normalization and hidden ranges chosen by
 /// the greedy search described in the module documentation, the weights fitted by
-/// `quant_fit::fitted`. `reference` is the original f32 policy, whose decisions are kept.
+/// `export::fit::fitted`. `reference` is the original f32 policy, whose decisions are kept.
 /// Returns the policy to write, its calibration and the choice.
 pub fn search_int8(
     reference_policy: &PolicyExport,
@@ -410,13 +412,14 @@ pub fn search_int8(
             }
         }
     }
-    let (fit, calib, _) = best;
+    let (fit, calib, score) = best;
     Ok((
         fit,
         calib,
         Int8Choice {
             input_tail,
             layer_tails: tails,
+            score,
         },
     ))
 }

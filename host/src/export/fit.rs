@@ -24,12 +24,12 @@
 //!   ICLR 2023, Algorithm 1, without blocking). The mean error left over is then folded into the
 //!   bias (Nagel et al.'s bias correction). The result is a policy whose weights are exactly
 //!   `q * s` for the chosen int8 `q`, so core's writer, which rounds `w / s`, stores exactly `q`.
-//! - The ranges themselves are chosen in `quant_calib` (per-dimension inputs, quantile ranges
+//! - The ranges themselves are chosen in `export::calib` (per-dimension inputs, quantile ranges
 //!   searched layer by layer; the output range is never narrowed, so that `outputs` stay the f32
 //!   outputs, unsaturated).
 //!
-//! What it reaches, and why a Q-network on CartPole still stays below 99% action agreement, is in
-//! the README's "Export" section (measured by `tests/export_quality.rs`).
+//! What it reaches per policy, and where the error left comes from (`export::budget`), is in
+//! `docs/performance.md`, "Export" (measured by `tests/export_quality.rs`).
 //!
 //! The computation here is a model of the int8 network in f64 (fake quantization); exactness is
 //! not needed, because it only chooses the weights: the file's arithmetic is core's, bit for bit.
@@ -106,7 +106,7 @@ pub fn equalized(policy: &PolicyExport, obs: &[f32], obs_dim: usize) -> PolicyEx
 
 /// A value quantized and dequantized with `p` as the int8 network does (`requantize`'s rounding
 /// is modelled as round-half-away-from-zero of `z / s`; the clamp is the activation's range).
-fn fake_quant(z: f64, p: QuantParams, lo: i32) -> f64 {
+pub fn fake_quant(z: f64, p: QuantParams, lo: i32) -> f64 {
     let s = f64::from(p.scale);
     let q = ((z / s).round() as i64 + i64::from(p.zero_point)).clamp(i64::from(lo), 127);
     s * (q - i64::from(p.zero_point)) as f64

@@ -132,6 +132,7 @@ pub fn import(a: ImportOptions) -> Result<()> {
         quant,
         a.calib_episodes,
         &meta,
+        0,
     )?;
     let opts = ReportOptions {
         out: &a.out,

@@ -10,6 +10,7 @@
 //! - [`policy`]: what a policy hands to the exporter (re-exported here);
 //! - [`pipeline`]: `picorl export`'s steps, shared by `export` and `import`.
 
+pub mod budget;
 pub mod calib;
 pub mod fit;
 pub mod import;
@@ -17,6 +18,7 @@ pub mod interop;
 pub mod picorl_file;
 pub mod pipeline;
 pub mod policy;
+pub mod qat;
 pub mod report;
 
 pub use policy::*;

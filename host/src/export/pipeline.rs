@@ -74,14 +74,48 @@ pub fn export_policy(
     calib_episodes: u32,
     meta: &FileMeta,
 ) -> Result<(PicorlFile, Option<Calibration>)> {
+    export_policy_qat(
+        policy,
+        reference,
+        env,
+        obs_dim,
+        quant,
+        calib_episodes,
+        meta,
+        0,
+    )
+}
+
+/// [`export_policy`] with `qat_steps` of quantization-aware fine-tuning: when positive, a copy
+/// of the searched int8 export's layers is fine-tuned (`export::qat`), searched and fitted again,
+/// and kept if its file keeps more of the policy's decisions on the calibration observations.
+/// Prints the two scores on stderr.
+#[allow(clippy::too_many_arguments)]
+pub fn export_policy_qat(
+    policy: PolicyExport,
+    reference: &mut dyn Actor,
+    env: &mut dyn picorl_core::env::Env,
+    obs_dim: usize,
+    quant: Quant,
+    calib_episodes: u32,
+    meta: &FileMeta,
+    qat_steps: u32,
+) -> Result<(PicorlFile, Option<Calibration>)> {
     let (policy, calib) = if quant == Quant::Int8 {
         let obs = rollout_obs(env, reference, 20_000, calib_episodes)?;
         // Function-preserving folds, then the searched ranges and the int8 weights chosen on
-        // the same observations (`quant_calib`, `quant_fit`).
-        // No centering of argmax outputs (`export::centered`): the file's `outputs` are the
-        // policy's own logits or Q-values.
+        // the same observations (`export::calib`, `export::fit`).
+        // The outputs are never shifted (say, Q-values less their mean): the file's `outputs`
+        // are the policy's own logits or Q-values, over an output range of their own
+        // (`QuantParams::from_output_range`).
         let folded = equalized(&policy, &obs, obs_dim);
         match search_int8(&policy, &folded, &obs, obs_dim) {
+            Ok((fit, calib, choice)) if qat_steps > 0 => {
+                let (fit, calib) = with_qat(
+                    &policy, &folded, &obs, obs_dim, fit, calib, &choice, qat_steps,
+                )?;
+                (fit, Some(calib))
+            }
             Ok((fit, calib, _)) => (fit, Some(calib)),
             Err(e) => {
                 // `build_model` names what is wrong with the policy (an activation int8 lacks,
@@ -98,9 +132,41 @@ pub fn export_policy(
     Ok((PicorlFile::from_bytes(bytes)?, calib))
 }
 
-/// [`export_policy`] with, for int8, the same policy's f32 file: the reference of [`report`]'s
-/// int8 figures (for f32 both are the one file). `picorl export` and `picorl import` both write
-/// through it.
+/// The fine-tuned alternative to the searched export `fit` (see [`export_policy_qat`]).
+#[allow(clippy::too_many_arguments)]
+fn with_qat(
+    policy: &PolicyExport,
+    folded: &PolicyExport,
+    obs: &[f32],
+    obs_dim: usize,
+    fit: PolicyExport,
+    calib: Calibration,
+    choice: &super::calib::Int8Choice,
+    steps: u32,
+) -> Result<(PolicyExport, Calibration)> {
+    use super::calib::{range_normalized, subsample};
+    let sub = subsample(obs, obs_dim);
+    let start = range_normalized(folded, &sub, obs_dim, choice.input_tail);
+    let (input, outputs) = super::int8_quant_params(&fit, &calib)?;
+    let tuned = super::qat::fine_tuned(&start, input, &outputs, &sub, obs_dim, steps, 0)?;
+    let (fit2, calib2, choice2) = search_int8(policy, &tuned, obs, obs_dim)?;
+    let keep = choice2.score > choice.score;
+    eprintln!(
+        "qat: {steps} steps: calibration score {:.6} -> {:.6} ({})",
+        choice.score,
+        choice2.score,
+        if keep {
+            "the fine-tuned copy is written"
+        } else {
+            "no gain: the searched export is written"
+        }
+    );
+    Ok(if keep { (fit2, calib2) } else { (fit, calib) })
+}
+
+/// [`export_policy_qat`] with, for int8, the same policy's f32 file: the reference of
+/// [`report`]'s int8 figures (for f32 both are the one file). `picorl export` and `picorl import`
+/// both write through it.
 #[allow(clippy::too_many_arguments)]
 pub fn export_with_f32(
     policy: PolicyExport,
@@ -110,8 +176,9 @@ pub fn export_with_f32(
     quant: Quant,
     calib_episodes: u32,
     meta: &FileMeta,
+    qat_steps: u32,
 ) -> Result<(PicorlFile, PicorlFile, Option<Calibration>)> {
-    let (file, calib) = export_policy(
+    let (file, calib) = export_policy_qat(
         policy.clone(),
         reference,
         env,
@@ -119,6 +186,7 @@ pub fn export_with_f32(
         quant,
         calib_episodes,
         meta,
+        qat_steps,
     )?;
     let f32_file = match quant {
         Quant::F32 => file.clone(),

@@ -382,7 +382,8 @@ pub fn build_model_with_meta(
 }
 
 /// The int8 quantization of the input and of each layer's output that [`build_model`] writes for
-/// `policy` with calibration `c`: TFLite's asymmetric parameters of the calibrated ranges; a
+/// `policy` with calibration `c`: TFLite's asymmetric parameters of the calibrated ranges (the
+/// last layer's not widened to contain 0: `QuantParams::from_output_range`); a
 /// hardtanh hidden layer's range is its calibrated range intersected with `[-1, 1]`, so that,
 /// written as an identity int8 layer, int8 saturation is inside the clamp, and is the clamp
 /// where the range reaches 1 (see core's `Activation::HardTanh`).
@@ -408,43 +409,15 @@ pub fn int8_quant_params(
                     (r.0.max(-1.0), r.1.min(1.0)),
                     &format!("layer {k} (hardtanh)"),
                 )
+            } else if k + 1 == n_layers {
+                // The output: its own range, 0 included or not (format version 3), so that
+                // Q-values in [59, 67] keep a step of 0.03.
+                QuantParams::from_output_range(r.0, r.1)
+                    .map_err(|e| anyhow!("calibrated range of the output [{}, {}]: {e}", r.0, r.1))
             } else {
                 q(*r, &format!("layer {k}"))
             }
         })
         .collect::<Result<_>>()?;
     Ok((input, outputs))
-}
-
-/// For int8 export of an argmax head: subtracts the mean of the outputs, folded into the last
-/// layer (`W' = W - mean of its rows`, `b' = b - mean(b)`). The argmax (and a softmax) are
-/// unchanged, but the values the int8 output must resolve shrink from, say, Q-values near 100
-/// that differ by 0.1 (lost at an int8 step of 0.4) to their differences around 0. `outputs` of
-/// such a file are the head's inputs less their mean.
-pub fn centered(policy: &PolicyExport) -> PolicyExport {
-    let mut out = policy.clone();
-    if !matches!(policy.head, HeadExport::Argmax) {
-        return out;
-    }
-    let Some(last) = out.layers.last_mut() else {
-        return out;
-    };
-    let (n, inp) = (last.outputs, last.inputs);
-    if n < 2 {
-        return out;
-    }
-    for i in 0..inp {
-        let m = (0..n)
-            .map(|o| f64::from(last.weights[o * inp + i]))
-            .sum::<f64>()
-            / n as f64;
-        for o in 0..n {
-            last.weights[o * inp + i] = (f64::from(last.weights[o * inp + i]) - m) as f32;
-        }
-    }
-    let mb = last.bias.iter().map(|&b| f64::from(b)).sum::<f64>() / n as f64;
-    for b in &mut last.bias {
-        *b = (f64::from(*b) - mb) as f32;
-    }
-    out
 }

@@ -1,0 +1,228 @@
+//! Where an int8 export's error comes from: the int8 network modelled in f64 (fake quantization)
+//! with each source of error switched on alone — the input's quantization, the int8 weights, each
+//! hidden layer's activation quantization, the output's — and the figure the report judges
+//! (p99 action error for continuous heads, decisive agreement for discrete heads) measured
+//! against the f32 policy for each. The model is not the file's arithmetic (core's is, bit for
+//! bit); it only tells which step to spend effort on.
+
+use anyhow::{anyhow, Result};
+use picorl_core::nn::int8_act::TableActivation;
+use picorl_core::nn::{quant, QuantParams};
+
+use crate::export::calib::{head_action, top_two_gap, DECISIVE_GAP};
+use crate::export::fit::fake_quant;
+use crate::export::report::percentile;
+use crate::export::Activation;
+use crate::export::{int8_quant_params, Calibration, HeadExport, PolicyExport};
+
+/// Which quantization steps the model applies.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sources {
+    /// The normalized observation, quantized with the input parameters.
+    pub input: bool,
+    /// Only this input dimension is quantized (with `input`).
+    pub input_dim: Option<usize>,
+    /// The fitted int8 weights and corrected biases (else the f32 ones).
+    pub weights: bool,
+    /// Hidden layers whose outputs are quantized (tanh: its input and TFLM's 1/128 output).
+    pub hidden: Vec<bool>,
+    /// The last layer's output, quantized.
+    pub output: bool,
+}
+
+/// The modelled network outputs of one raw observation.
+fn forward(
+    f32p: &PolicyExport,
+    fit: &PolicyExport,
+    input: QuantParams,
+    outputs: &[QuantParams],
+    s: &Sources,
+    raw: &[f32],
+) -> Vec<f64> {
+    let mut x = raw.to_vec();
+    f32p.normalize(&mut x);
+    let mut v: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            if s.input && s.input_dim.is_none_or(|d| d == i) {
+                fake_quant(f64::from(a), input, -128)
+            } else {
+                f64::from(a)
+            }
+        })
+        .collect();
+    let n = f32p.layers.len();
+    for (k, &p) in outputs.iter().enumerate().take(n) {
+        let l = if s.weights {
+            &fit.layers[k]
+        } else {
+            &f32p.layers[k]
+        };
+        let z: Vec<f64> = (0..l.outputs)
+            .map(|o| {
+                f64::from(l.bias[o])
+                    + l.weights[o * l.inputs..(o + 1) * l.inputs]
+                        .iter()
+                        .zip(&v)
+                        .map(|(&w, &a)| f64::from(w) * a)
+                        .sum::<f64>()
+            })
+            .collect();
+        v = if k + 1 == n {
+            z.into_iter()
+                .map(|a| if s.output { fake_quant(a, p, -128) } else { a })
+                .collect()
+        } else {
+            let q = s.hidden.get(k).copied().unwrap_or(false);
+            z.into_iter()
+                .map(|a| match (f32p.activation, q) {
+                    (Activation::Relu, false) => a.max(0.0),
+                    (Activation::Tanh, false) => a.tanh(),
+                    (Activation::Hardtanh, false) => a.clamp(-1.0, 1.0),
+                    (Activation::Relu, true) => {
+                        fake_quant(a.max(0.0), p, quant::activation_range(true, p.zero_point).0)
+                    }
+                    (Activation::Tanh, true) => fake_quant(
+                        fake_quant(a, p, -128).tanh(),
+                        TableActivation::Tanh.output(),
+                        -128,
+                    ),
+                    (Activation::Hardtanh, true) => fake_quant(a.clamp(-1.0, 1.0), p, -128),
+                })
+                .collect()
+        };
+    }
+    v
+}
+
+/// One line of an error budget: which sources, and the figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetLine {
+    /// The sources switched on, in words.
+    pub sources: String,
+    /// Continuous heads: p99 action error as a share of the action range; discrete heads:
+    /// agreement on decisive states.
+    pub figure: f64,
+}
+
+/// The error budget of the int8 export `fit` (calibration `c`) of `f32p` (the same function in
+/// f32, with `fit`'s normalization) on raw observations `obs`: each source alone, then all.
+pub fn error_budget(
+    f32p: &PolicyExport,
+    fit: &PolicyExport,
+    c: &Calibration,
+    obs: &[f32],
+    obs_dim: usize,
+) -> Result<Vec<BudgetLine>> {
+    let (input, outputs) = int8_quant_params(fit, c)?;
+    let hidden = f32p.layers.len().saturating_sub(1);
+    let refs: Vec<Vec<f64>> = obs
+        .chunks_exact(obs_dim)
+        .map(|raw| forward(f32p, fit, input, &outputs, &Sources::default(), raw))
+        .collect();
+    let (lo, hi) = refs
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let figure = |s: &Sources| -> f64 {
+        let mut errs = Vec::new();
+        let (mut decisive, mut same) = (0usize, 0usize);
+        for (raw, r) in obs.chunks_exact(obs_dim).zip(&refs) {
+            let y = forward(f32p, fit, input, &outputs, s, raw);
+            let r32: Vec<f32> = r.iter().map(|&v| v as f32).collect();
+            let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+            let (ar, ay) = (head_action(&f32p.head, &r32), head_action(&f32p.head, &y32));
+            match &f32p.head {
+                HeadExport::Clip { low, high } | HeadExport::TanhScale { low, high } => {
+                    for (i, (a, b)) in ar.iter().zip(&ay).enumerate() {
+                        errs.push(f64::from((a - b).abs() / (high[i] - low[i])));
+                    }
+                }
+                _ => {
+                    if top_two_gap(&r32) > DECISIVE_GAP * (hi - lo) {
+                        decisive += 1;
+                        same += usize::from(ar == ay);
+                    }
+                }
+            }
+        }
+        if errs.is_empty() {
+            same as f64 / decisive.max(1) as f64
+        } else {
+            percentile(&mut errs, 0.99)
+        }
+    };
+    let none = Sources {
+        hidden: vec![false; hidden],
+        ..Sources::default()
+    };
+    let mut lines = vec![BudgetLine {
+        sources: format!("f32 outputs over the observations [{lo:.4}, {hi:.4}]"),
+        figure: f64::NAN,
+    }];
+    let mut push = |name: String, s: Sources| {
+        lines.push(BudgetLine {
+            sources: name,
+            figure: figure(&s),
+        })
+    };
+    push(
+        "input".into(),
+        Sources {
+            input: true,
+            ..none.clone()
+        },
+    );
+    for i in 0..obs_dim {
+        push(
+            format!("input dim {i}"),
+            Sources {
+                input: true,
+                input_dim: Some(i),
+                ..none.clone()
+            },
+        );
+    }
+    push(
+        "weights".into(),
+        Sources {
+            weights: true,
+            ..none.clone()
+        },
+    );
+    for k in 0..hidden {
+        let mut h = vec![false; hidden];
+        h[k] = true;
+        push(
+            format!("hidden layer {k}"),
+            Sources {
+                hidden: h,
+                ..none.clone()
+            },
+        );
+    }
+    push(
+        "output".into(),
+        Sources {
+            output: true,
+            ..none.clone()
+        },
+    );
+    push(
+        "all".into(),
+        Sources {
+            input: true,
+            input_dim: None,
+            weights: true,
+            hidden: vec![true; hidden],
+            output: true,
+        },
+    );
+    if lines.is_empty() {
+        return Err(anyhow!("no observations"));
+    }
+    Ok(lines)
+}
