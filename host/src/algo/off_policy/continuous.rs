@@ -31,7 +31,8 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::{tensor_to_vec, Activation, Mlp, MlpInit};
-use crate::algo::off_policy::replay::{Batch, Collector, Replay, ReplayOptions};
+use crate::algo::off_policy::driver::{Collection, CollectionOptions, CollectionResume};
+use crate::algo::off_policy::replay::Batch;
 use crate::algo::on_policy::actor_critic::sde_marginal_log_std;
 use crate::algo::optim::{flatten_vars, FlatAdam};
 use crate::algo::target::TargetSync;
@@ -550,25 +551,19 @@ enum ActorHead {
 }
 
 /// The part of a [`Driver`]'s resume state that is not a tensor.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct DriverResume {
-    rng: Pcg32,
-    replay: crate::algo::off_policy::replay::ReplayScalars,
-    journal: crate::envs::vec_env::Journal,
-    windows: crate::algo::off_policy::replay::Windows,
-}
+pub type DriverResume = CollectionResume;
 
-/// The collection side of the loop, shared by DDPG, TD3 and SAC.
+/// The loop's options.
+pub type DriverOptions = CollectionOptions;
+
+/// The continuous learners' side of the off-policy driver ([`Collection`]): actions in `[-1, 1]`
+/// mapped to the box, and the acting copy of the actor. Shared by DDPG, TD3 and SAC.
 #[derive(Debug)]
 pub struct Driver {
-    /// The environments and their n-step windows.
-    pub collector: Collector,
-    /// The replay memory.
-    pub replay: Replay,
+    /// The environments, replay and exploration generator, as every off-policy learner's.
+    pub col: Collection,
     /// The action box.
     pub bounds: Bounds,
-    /// Exploration draws.
-    pub rng: Pcg32,
     /// The acting copy of the actor (all outputs).
     pub cpu: CpuNet,
     /// Observation components.
@@ -578,105 +573,42 @@ pub struct Driver {
     /// The actions of the current step in `[-1, 1]`, one row per copy.
     pub unit: Vec<f32>,
     env_actions: Vec<f32>,
-    learning_starts: u64,
-    train_freq: usize,
-    gradient_steps: i64,
-}
-
-/// The loop's options.
-#[derive(Debug, Clone)]
-pub struct DriverOptions {
-    /// Parallel environments.
-    pub n_envs: usize,
-    /// Replay capacity.
-    pub buffer_size: usize,
-    /// Discount factor.
-    pub gamma: f64,
-    /// Steps per stored return.
-    pub n_step: usize,
-    /// Random steps before learning.
-    pub learning_starts: u64,
-    /// Steps of every copy per round.
-    pub train_freq: usize,
-    /// Updates per round (-1: one per step collected).
-    pub gradient_steps: i64,
 }
 
 impl Driver {
     /// Environments, replay and the acting copy of `actor` for `setup`.
     pub fn new(setup: &Setup, algo: &str, opts: &DriverOptions, actor: &ActorNet) -> Result<Self> {
-        if opts.n_envs == 0 || opts.buffer_size == 0 || opts.train_freq == 0 || opts.n_step == 0 {
-            bail!("{algo}: n_envs, buffer_size, train_freq and n_step must be positive");
-        }
-        if !(opts.gradient_steps > 0 || opts.gradient_steps == -1) {
-            bail!("{algo}: gradient_steps must be positive or -1");
-        }
-        if !(0.0..=1.0).contains(&opts.gamma) {
-            bail!("{algo}: gamma must be in [0, 1]");
-        }
         let bounds = Bounds::new(&setup.spec, algo, setup.device)?;
         let obs_dim = setup.spec.observation_space.flat_dim();
         let act_dim = bounds.dim();
-        let shape = ActionShape::Continuous(act_dim);
-        let seed = setup.run.seed;
-        let replay = Replay::new(
-            obs_dim,
-            shape,
-            &ReplayOptions {
-                capacity: opts.buffer_size,
-                gamma: opts.gamma,
-                n_step: opts.n_step,
-                prioritized_alpha: None,
-                prioritized_eps: 1e-6,
-            },
-            seed.wrapping_add(0x5eed_0002),
-        )?;
-        let envs = setup.make_vec_env(opts.n_envs)?;
-        let collector = Collector::new(envs, opts.n_step, opts.gamma, shape);
+        let col = Collection::new(setup, algo, opts, ActionShape::Continuous(act_dim))?;
         Ok(Self {
-            collector,
-            replay,
-            rng: rng::seeded(seed.wrapping_add(0x5eed_0001)),
+            col,
             cpu: CpuNet::new(&actor.export_all()),
             obs_dim,
             act_dim,
             unit: vec![0.0; opts.n_envs * act_dim],
             env_actions: vec![0.0; opts.n_envs * act_dim],
             bounds,
-            learning_starts: opts.learning_starts,
-            train_freq: opts.train_freq,
-            gradient_steps: opts.gradient_steps,
         })
     }
 
     /// The collection side's state for a bit-exact `--resume`: the replay memory's transitions
     /// (a tensor) and the rest (generators, environment journal, n-step windows).
     pub fn snapshot(&self) -> Result<(Tensor, DriverResume)> {
-        let (rows, _, replay) = self.replay.snapshot()?;
-        let (journal, windows) = self.collector.snapshot();
-        Ok((
-            rows,
-            DriverResume {
-                rng: self.rng.clone(),
-                replay,
-                journal,
-                windows,
-            },
-        ))
+        let (rows, _, s) = self.col.snapshot()?;
+        Ok((rows, s))
     }
 
     /// Restores a [`Driver::snapshot`].
     pub fn restore(&mut self, rows: &Tensor, s: &DriverResume) -> Result<()> {
-        self.replay.restore(rows, None, &s.replay)?;
-        self.collector.restore(&s.journal, &s.windows)?;
-        self.rng = s.rng.clone();
-        Ok(())
+        self.col.restore(rows, None, s)
     }
 
     /// The acting copy's raw outputs for copy `i`'s current observation.
     pub fn actor_outputs(&mut self, i: usize) -> Result<&[f32]> {
         let d = self.obs_dim;
-        let obs = &self.collector.obs()[i * d..(i + 1) * d];
+        let obs = &self.col.collector.obs()[i * d..(i + 1) * d];
         self.cpu.forward(obs)
     }
 
@@ -687,49 +619,42 @@ impl Driver {
         features: &mut Vec<f32>,
     ) -> Result<&[f32]> {
         let d = self.obs_dim;
-        let obs = &self.collector.obs()[i * d..(i + 1) * d];
+        let obs = &self.col.collector.obs()[i * d..(i + 1) * d];
         self.cpu.forward_with_features(obs, features)
     }
 
-    /// Collects one round: `train_freq` steps of every copy. Before `learning_starts` actions are
-    /// uniform in `[-1, 1]`; after, `explore(self)` fills [`Driver::unit`]. `on_done(self, i)` is
-    /// called for every copy whose episode ended. Returns the updates due for the round.
+    /// Collects one round ([`Collection::round`]). Before `learning_starts` actions are uniform
+    /// in `[-1, 1]`; after, `explore(self)` fills [`Driver::unit`]. `on_done(i)` is called for
+    /// every copy whose episode ended. Returns the updates due for the round.
     pub fn collect(
         &mut self,
         ctx: &mut TrainCtx,
         mut explore: impl FnMut(&mut Self) -> Result<()>,
         mut on_done: impl FnMut(usize),
     ) -> Result<u64> {
-        let start = ctx.steps;
-        for _ in 0..self.train_freq {
-            if ctx.steps < self.learning_starts {
-                for u in self.unit.iter_mut() {
-                    *u = rng::uniform_f64(&mut self.rng, -1.0, 1.0) as f32;
+        Collection::round(
+            self,
+            ctx,
+            |d| &mut d.col,
+            |d, ctx| {
+                if d.col.learning(ctx.steps) {
+                    explore(d)?;
+                } else {
+                    for u in d.unit.iter_mut() {
+                        *u = rng::uniform_f64(&mut d.col.rng, -1.0, 1.0) as f32;
+                    }
                 }
-            } else {
-                explore(self)?;
-            }
-            self.bounds.to_env(&self.unit, &mut self.env_actions);
-            self.collector
-                .step(Actions::Continuous(&self.env_actions), &mut self.replay)?;
-            ctx.record(&self.collector.envs)?;
-            for i in 0..self.collector.envs.len() {
-                if self.collector.envs.terminated()[i] || self.collector.envs.truncated()[i] {
-                    on_done(i);
+                d.bounds.to_env(&d.unit, &mut d.env_actions);
+                d.col.step(Actions::Continuous(&d.env_actions), ctx)?;
+                let envs = &d.col.collector.envs;
+                for i in 0..envs.len() {
+                    if envs.terminated()[i] || envs.truncated()[i] {
+                        on_done(i);
+                    }
                 }
-            }
-            if ctx.steps >= ctx.total_steps {
-                break;
-            }
-        }
-        if ctx.steps <= self.learning_starts {
-            return Ok(0);
-        }
-        Ok(if self.gradient_steps < 0 {
-            ctx.steps - start
-        } else {
-            self.gradient_steps as u64
-        })
+                Ok(())
+            },
+        )
     }
 
     /// Refreshes the acting copy from `actor`.

@@ -39,7 +39,8 @@ use super::q_net::{Mode, QNet, QNetOptions};
 use crate::algo::checkpoint::{load_vars, read_checkpoint};
 use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::{tensor_to_vec, Activation};
-use crate::algo::off_policy::replay::{Batch, Collector, Replay, ReplayOptions};
+use crate::algo::off_policy::driver::{Collection, CollectionOptions, CollectionResume};
+use crate::algo::off_policy::replay::Batch;
 use crate::algo::on_policy::actor_critic::argmax;
 use crate::algo::optim::{flatten_vars, FlatAdam};
 use crate::algo::schedule::linear_schedule;
@@ -166,11 +167,10 @@ pub struct Dqn {
     target: QNet,
     sync: TargetSync,
     opt: FlatAdam,
-    replay: Replay,
-    collector: Collector,
+    /// The environments, replay and exploration generator (the off-policy driver's).
+    col: Collection,
     n_actions: u32,
     obs_dim: usize,
-    rng: Pcg32,
     cpu: Option<CpuNet>,
     vec_steps: u64,
     updates: u64,
@@ -235,7 +235,7 @@ impl Dqn {
     /// Greedy actions for every environment copy into `self.actions`.
     fn greedy_into_actions(&mut self) -> Result<()> {
         let d = self.obs_dim;
-        let obs = self.collector.obs();
+        let obs = self.col.collector.obs();
         if let Some(cpu) = &mut self.cpu {
             for (i, a) in self.actions.iter_mut().enumerate() {
                 *a = argmax(cpu.forward(&obs[i * d..(i + 1) * d])?);
@@ -259,13 +259,13 @@ impl Dqn {
 
     /// Chooses the actions of one step: random before `learning_starts`, ε-greedy after.
     fn choose_actions(&mut self, steps: u64) -> Result<()> {
-        let random_all = steps < self.cfg.learning_starts;
+        let random_all = !self.col.learning(steps);
         if !random_all {
             self.greedy_into_actions()?;
         }
         for a in self.actions.iter_mut() {
-            if random_all || rng::unit_f64(&mut self.rng) < self.epsilon {
-                *a = rng::below(&mut self.rng, self.n_actions);
+            if random_all || rng::unit_f64(&mut self.col.rng) < self.epsilon {
+                *a = rng::below(&mut self.col.rng, self.n_actions);
             }
         }
         Ok(())
@@ -298,7 +298,7 @@ impl Dqn {
             self.q.reset_noise();
             self.target.reset_noise();
         }
-        let b = self.replay.sample(c.batch_size, self.beta, device)?;
+        let b = self.col.replay.sample(c.batch_size, self.beta, device)?;
         // Double Q-learning without dropout: one online pass over observations and next
         // observations together (the next half only picks actions, outside the graph).
         let joint = c.double && c.dropout == 0.0;
@@ -319,16 +319,16 @@ impl Dqn {
             Loss::Huber => q.huber_loss(&y, Reduction::None, 1.0),
             Loss::Mse => (&q - &y).square(),
         };
-        let loss = if self.replay.prioritized() {
+        let loss = if self.col.replay.prioritized() {
             (elem * &b.weights).mean(Kind::Float)
         } else {
             elem.mean(Kind::Float)
         };
         self.opt.step(&loss, c.max_grad_norm);
         self.updates += 1;
-        if self.replay.prioritized() {
+        if self.col.replay.prioritized() {
             let td = tensor_to_vec(&tch::no_grad(|| (&q - &y).abs()));
-            self.replay.update_priorities(&b.indices, &td)?;
+            self.col.replay.update_priorities(&b.indices, &td)?;
         }
         if read {
             let l = loss.double_value(&[]);
@@ -404,20 +404,26 @@ impl Algorithm for Dqn {
         let sync = TargetSync::flat(&online_flat, &flatten_vars(&target_vs))?;
         sync.update(1.0);
         let opt = FlatAdam::new(&online_vs, &online_flat, cfg.learning_rate, 1e-8);
-        let replay = Replay::new(
-            obs_dim,
-            ActionShape::Discrete,
-            &ReplayOptions {
-                capacity: cfg.buffer_size,
+        // Updates wait for a minibatch's worth of transitions, and for `learning_starts` of them.
+        let min_replay = cfg
+            .batch_size
+            .max(cfg.learning_starts.min(cfg.buffer_size as u64) as usize);
+        let col = Collection::new(
+            setup,
+            "dqn",
+            &CollectionOptions {
+                n_envs: cfg.n_envs,
+                buffer_size: cfg.buffer_size,
                 gamma: cfg.gamma,
                 n_step: cfg.n_step,
-                prioritized_alpha: cfg.prioritized.then_some(cfg.alpha),
-                prioritized_eps: cfg.prioritized_eps,
+                learning_starts: cfg.learning_starts,
+                train_freq: cfg.train_freq,
+                gradient_steps: cfg.gradient_steps,
+                min_replay,
+                prioritized: cfg.prioritized.then_some((cfg.alpha, cfg.prioritized_eps)),
             },
-            seed.wrapping_add(0x5eed_0002),
+            ActionShape::Discrete,
         )?;
-        let envs = setup.make_vec_env(cfg.n_envs)?;
-        let collector = Collector::new(envs, cfg.n_step, cfg.gamma, ActionShape::Discrete);
         let cpu = (cfg.cpu_acting && !cfg.noisy).then(|| CpuNet::new(&q.export()));
         Ok(Self {
             actions: vec![0; cfg.n_envs],
@@ -430,11 +436,9 @@ impl Algorithm for Dqn {
             target,
             sync,
             opt,
-            replay,
-            collector,
+            col,
             n_actions,
             obs_dim,
-            rng: rng::seeded(seed.wrapping_add(0x5eed_0001)),
             cpu,
             vec_steps: 0,
             updates: 0,
@@ -453,41 +457,33 @@ impl Algorithm for Dqn {
     }
 
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
-        let n_envs = self.cfg.n_envs as u64;
-        let target_every = (self.cfg.target_update_interval / n_envs).max(1);
-        let start = ctx.steps;
-        for _ in 0..self.cfg.train_freq {
+        let target_every = (self.cfg.target_update_interval / self.cfg.n_envs as u64).max(1);
+        let n = Collection::round(
+            self,
+            ctx,
+            |q| &mut q.col,
+            |q, ctx| {
+                let c = &q.cfg;
+                q.epsilon = linear_schedule(
+                    c.exploration_initial_eps,
+                    c.exploration_final_eps,
+                    c.exploration_fraction,
+                    ctx.progress_remaining(),
+                );
+                q.choose_actions(ctx.steps)?;
+                q.col.step(Actions::Discrete(&q.actions), ctx)?;
+                // The target network follows every `target_update_interval` environment steps
+                // during collection, as SB3's `_on_step` does.
+                q.vec_steps += 1;
+                if q.vec_steps % target_every == 0 {
+                    q.sync.update(q.cfg.tau);
+                }
+                Ok(())
+            },
+        )?;
+        if n > 0 {
             let c = &self.cfg;
-            self.epsilon = linear_schedule(
-                c.exploration_initial_eps,
-                c.exploration_final_eps,
-                c.exploration_fraction,
-                ctx.progress_remaining(),
-            );
-            self.choose_actions(ctx.steps)?;
-            self.collector
-                .step(Actions::Discrete(&self.actions), &mut self.replay)?;
-            ctx.record(&self.collector.envs)?;
-            self.vec_steps += 1;
-            if self.vec_steps % target_every == 0 {
-                self.sync.update(self.cfg.tau);
-            }
-            if ctx.steps >= ctx.total_steps {
-                break;
-            }
-        }
-        let c = &self.cfg;
-        // A minibatch needs `batch_size` transitions even when `learning_starts` is smaller.
-        let refilled = c
-            .batch_size
-            .max(c.learning_starts.min(c.buffer_size as u64) as usize);
-        if ctx.steps > c.learning_starts && self.replay.len() >= refilled {
             self.beta = c.beta + (1.0 - c.beta) * (1.0 - ctx.progress_remaining());
-            let n = if c.gradient_steps < 0 {
-                ctx.steps - start
-            } else {
-                c.gradient_steps as u64
-            };
             for k in 0..n {
                 let read = self
                     .update(k + 1 == n)
@@ -497,16 +493,14 @@ impl Algorithm for Dqn {
                     ctx.log_mean("q_mean", q)?;
                 }
             }
-            if n > 0 {
-                self.refresh_cpu_copy();
-            }
+            self.refresh_cpu_copy();
         }
         ctx.log_value("epsilon", self.epsilon)?;
         if self.cfg.prioritized {
             ctx.log_value("beta", self.beta)?;
         }
         ctx.log_value("updates", self.updates as f64)?;
-        ctx.log_value("replay_size", self.replay.len() as f64)
+        ctx.log_value("replay_size", self.col.replay.len() as f64)
     }
 
     fn save(&self, path: &Path) -> Result<()> {
@@ -541,18 +535,14 @@ impl Algorithm for Dqn {
     /// counters: with the weights, the whole learner.
     fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
         let (m, v, t) = self.opt.snapshot();
-        let (rows, prios, replay) = self.replay.snapshot()?;
-        let (journal, windows) = self.collector.snapshot();
+        let (rows, prios, collection) = self.col.snapshot()?;
         let s = DqnResume {
-            rng: self.rng.clone(),
+            collection,
             vec_steps: self.vec_steps,
             updates: self.updates,
             epsilon: self.epsilon,
             beta: self.beta,
             adam_t: t,
-            replay,
-            journal,
-            windows,
             net_generators: [self.q.generators(), self.target.generators()],
         };
         let json = serde_json::to_vec(&s)?;
@@ -581,10 +571,8 @@ impl Algorithm for Dqn {
         let bytes = Vec::<u8>::try_from(json)?;
         let s: DqnResume = serde_json::from_slice(&bytes).context("the checkpoint's DQN state")?;
         self.opt.restore(m, v, s.adam_t)?;
-        self.replay
-            .restore(rows, get("dqn.replay_priorities"), &s.replay)?;
-        self.collector.restore(&s.journal, &s.windows)?;
-        self.rng = s.rng;
+        self.col
+            .restore(rows, get("dqn.replay_priorities"), &s.collection)?;
         self.vec_steps = s.vec_steps;
         self.updates = s.updates;
         self.epsilon = s.epsilon;
@@ -599,15 +587,14 @@ impl Algorithm for Dqn {
 /// The part of [`Dqn`]'s resume state that is not a tensor.
 #[derive(Debug, Serialize, Deserialize)]
 struct DqnResume {
-    rng: Pcg32,
+    /// The driver's generator, replay scalars, environments' journal and n-step windows.
+    #[serde(flatten)]
+    collection: CollectionResume,
     vec_steps: u64,
     updates: u64,
     epsilon: f64,
     beta: f64,
     adam_t: i32,
-    replay: crate::algo::off_policy::replay::ReplayScalars,
-    journal: crate::envs::vec_env::Journal,
-    windows: crate::algo::off_policy::replay::Windows,
     /// The online and target networks' noise and dropout generators.
     net_generators: [[Pcg32; 2]; 2],
 }
@@ -629,7 +616,7 @@ impl Dqn {
     /// Stores one transition in the replay memory (training fills it through its collector;
     /// this is for benchmarks and tools).
     pub fn remember(&mut self, t: &picorl_core::replay::Transition<'_>) -> Result<()> {
-        self.replay.push(t)
+        self.col.replay.push(t)
     }
 
     /// One gradient step on a minibatch sampled from the replay memory, as a training round

@@ -2,6 +2,8 @@
 //!
 //! - [`replay`]: collection from a vectorized environment, n-step returns, uniform or prioritized
 //!   sampling, with truncation bootstrapped from the final observation;
+//! - [`driver`]: the one off-policy driver (environments, replay, exploration generator, a round
+//!   of collection and the updates it is due) that DQN and the continuous learners collect with;
 //! - [`dqn`] (with [`q_net`] and [`noisy`]): discrete actions;
 //! - [`continuous`]: what DDPG, TD3 and SAC share (bounds, critics, the actor, exploration noise
 //!   and the collection driver); [`ddpg`], [`td3`], [`sac`]: each one's own update.
@@ -9,6 +11,7 @@
 pub mod continuous;
 pub mod ddpg;
 pub mod dqn;
+pub mod driver;
 pub mod noisy;
 pub mod q_net;
 pub mod replay;

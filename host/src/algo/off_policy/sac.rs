@@ -189,6 +189,7 @@ impl Sac {
         let (rows, cols) = self.actor.noise_shape(self.cfg.batch_size);
         let b = self
             .driver
+            .col
             .replay
             .sample(self.cfg.batch_size, 1.0, device)?;
         let unit = self.driver.bounds.to_unit(&b.actions);
@@ -297,6 +298,8 @@ impl Algorithm for Sac {
             learning_starts: c.learning_starts,
             train_freq: c.train_freq,
             gradient_steps: c.gradient_steps,
+            min_replay: 0,
+            prioritized: None,
         };
         let driver = Driver::new(setup, "sac", &opts, &actor)?;
         let alpha_vs = nn::VarStore::new(setup.device);
@@ -346,13 +349,13 @@ impl Algorithm for Sac {
                     round_step += 1;
                     return Ok(());
                 }
-                for i in 0..d.collector.envs.len() {
+                for i in 0..d.col.collector.envs.len() {
                     let out = d.actor_outputs(i)?;
                     let (mean, log_std): (Vec<f32>, Vec<f32>) =
                         (out[..a].to_vec(), out[a..2 * a].to_vec());
                     for k in 0..a {
                         let ls = f64::from(log_std[k]).clamp(LOG_STD_MIN, LOG_STD_MAX);
-                        let u = f64::from(mean[k]) + ls.exp() * rng::normal_f64(&mut d.rng);
+                        let u = f64::from(mean[k]) + ls.exp() * rng::normal_f64(&mut d.col.rng);
                         d.unit[i * a + k] = u.tanh() as f32;
                     }
                 }
@@ -372,7 +375,7 @@ impl Algorithm for Sac {
         }
         ctx.log_value("ent_coef", self.alpha())?;
         ctx.log_value("updates", self.updates as f64)?;
-        ctx.log_value("replay_size", self.driver.replay.len() as f64)
+        ctx.log_value("replay_size", self.driver.col.replay.len() as f64)
     }
 
     fn save(&self, path: &Path) -> Result<()> {
@@ -466,9 +469,9 @@ impl Algorithm for Sac {
 /// from the driver's generator when due (`log_std` the actor's `[h, a]` log σ), then writes
 /// `tanh(μ(s) + φ(s)·E)` for every copy into [`Driver::unit`].
 fn sde_explore(d: &mut Driver, sde: &mut SdeNoise, log_std: &[f32], t: usize) -> Result<()> {
-    let (n_envs, a) = (d.collector.envs.len(), d.act_dim);
+    let (n_envs, a) = (d.col.collector.envs.len(), d.act_dim);
     if sde.redraw_due(t) {
-        sde.draw(n_envs, log_std, &mut d.rng);
+        sde.draw(n_envs, log_std, &mut d.col.rng);
     }
     for i in 0..n_envs {
         let mean = d.actor_outputs_with_features(i, &mut sde.features)?[..a].to_vec();
@@ -565,7 +568,11 @@ mod tests {
         };
         let d = &mut s.driver;
         sde_explore(d, &mut sde, &log_std, 0).unwrap();
-        let (a0, e0, obs0) = (d.unit[0], sde.matrices.clone(), d.collector.obs().to_vec());
+        let (a0, e0, obs0) = (
+            d.unit[0],
+            sde.matrices.clone(),
+            d.col.collector.obs().to_vec(),
+        );
         sde_explore(d, &mut sde, &log_std, 1).unwrap();
         assert_eq!(d.unit[0], a0, "same state, same matrix: the same action");
         assert_eq!(sde.matrices, e0, "no redraw at step 1");
@@ -577,10 +584,11 @@ mod tests {
         assert!(noise0.abs() > 1e-3, "the noise is not zero: {noise0}");
         // Another state, the same matrix: another push, still φ(s')·E.
         let d = &mut s.driver;
-        d.collector
-            .step(Actions::Continuous(&[1.0]), &mut d.replay)
+        d.col
+            .collector
+            .step(Actions::Continuous(&[1.0]), &mut d.col.replay)
             .unwrap();
-        let obs1 = d.collector.obs().to_vec();
+        let obs1 = d.col.collector.obs().to_vec();
         assert_ne!(obs1, obs0);
         sde_explore(d, &mut sde, &log_std, 2).unwrap();
         let a1 = d.unit[0];

@@ -167,6 +167,8 @@ impl Td3 {
             learning_starts: c.learning_starts,
             train_freq: c.train_freq,
             gradient_steps: c.gradient_steps,
+            min_replay: 0,
+            prioritized: None,
         };
         let driver = Driver::new(setup, name, &opts, &actor)?;
         let noise = Noise::new(c.noise_type, c.noise_std, c.n_envs * driver.act_dim);
@@ -210,6 +212,7 @@ impl Td3 {
         let device = self.actor.vs.device();
         let b = self
             .driver
+            .col
             .replay
             .sample(self.cfg.batch_size, 1.0, device)?;
         let unit = self.driver.bounds.to_unit(&b.actions);
@@ -257,20 +260,20 @@ impl Td3 {
         let n = self.driver.collect(
             ctx,
             |d| {
-                for i in 0..d.collector.envs.len() {
+                for i in 0..d.col.collector.envs.len() {
                     let out = d.actor_outputs(i)?;
                     let row: Vec<f32> = out[..act_dim].iter().map(|x| x.tanh()).collect();
                     d.unit[i * act_dim..(i + 1) * act_dim].copy_from_slice(&row);
                 }
-                noise.apply(&mut d.rng, &mut d.unit);
+                noise.apply(&mut d.col.rng, &mut d.unit);
                 Ok(())
             },
             |_| {},
         )?;
         // Episode ends reset the Ornstein-Uhlenbeck processes.
-        for i in 0..self.driver.collector.envs.len() {
-            if self.driver.collector.envs.terminated()[i]
-                || self.driver.collector.envs.truncated()[i]
+        for i in 0..self.driver.col.collector.envs.len() {
+            if self.driver.col.collector.envs.terminated()[i]
+                || self.driver.col.collector.envs.truncated()[i]
             {
                 self.noise.reset(i, act_dim);
             }
@@ -289,7 +292,7 @@ impl Td3 {
             ctx.log_mean(column, value)?;
         }
         ctx.log_value("updates", self.updates as f64)?;
-        ctx.log_value("replay_size", self.driver.replay.len() as f64)
+        ctx.log_value("replay_size", self.driver.col.replay.len() as f64)
     }
 
     /// Saves to `path`.
@@ -475,10 +478,11 @@ mod tests {
                 terminated,
                 horizon: 1,
             };
-            t.driver.replay.push(&tr).unwrap();
+            t.driver.col.replay.push(&tr).unwrap();
         }
         let b = t
             .driver
+            .col
             .replay
             .gather(vec![0, 1], 1.0, tch::Device::Cpu)
             .unwrap();

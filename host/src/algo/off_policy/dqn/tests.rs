@@ -46,7 +46,7 @@ fn push(
         terminated,
         horizon,
     };
-    d.replay.push(&t).unwrap();
+    d.col.replay.push(&t).unwrap();
 }
 
 fn perturb(vs: &nn::VarStore) {
@@ -80,6 +80,7 @@ fn td_targets_by_hand_double_and_vanilla() {
         push(&mut d, [0.0; 4], 0, 1.0, s3, true, 1);
         push(&mut d, [0.0; 4], 0, 1.0, s3, false, 1);
         let b = d
+            .col
             .replay
             .gather(vec![0, 1, 2], 1.0, tch::Device::Cpu)
             .unwrap();
@@ -131,6 +132,7 @@ fn joint_and_separate_online_passes_agree() {
         );
     }
     let b = d
+        .col
         .replay
         .gather((0..8).collect(), 1.0, tch::Device::Cpu)
         .unwrap();
@@ -159,27 +161,32 @@ fn collector_bootstraps_truncation_and_not_termination() {
     let mut last_obs = vec![];
     for t in 0..201 {
         if t == 199 {
-            last_obs = d.collector.obs().to_vec();
+            last_obs = d.col.collector.obs().to_vec();
         }
-        d.collector
-            .step(Actions::Discrete(&[1]), &mut d.replay)
+        d.col
+            .collector
+            .step(Actions::Discrete(&[1]), &mut d.col.replay)
             .unwrap();
         if t == 199 {
-            assert!(d.collector.envs.truncated()[0] && !d.collector.envs.terminated()[0]);
+            assert!(d.col.collector.envs.truncated()[0] && !d.col.collector.envs.terminated()[0]);
         }
     }
-    let end = d.replay.buffer().get(199).unwrap();
-    let next_start = d.replay.buffer().get(200).unwrap();
+    let end = d.col.replay.buffer().get(199).unwrap();
+    let next_start = d.col.replay.buffer().get(200).unwrap();
     assert_eq!(end.obs, &last_obs[..]);
     assert!(!end.terminated, "a truncated step bootstraps");
     // Its next observation is the final one, not the reset observation of the next episode.
-    assert_eq!(end.next_obs, d.collector.envs.final_obs());
+    assert_eq!(end.next_obs, d.col.collector.envs.final_obs());
     assert_ne!(end.next_obs, next_start.obs);
     assert!(
         (end.next_obs[0] - end.obs[0]).abs() < 0.01,
         "the final observation follows the last one"
     );
-    let b = d.replay.gather(vec![199], 1.0, tch::Device::Cpu).unwrap();
+    let b = d
+        .col
+        .replay
+        .gather(vec![199], 1.0, tch::Device::Cpu)
+        .unwrap();
     assert_eq!(tensor_to_vec(&b.discounts), vec![0.99]);
 
     // CartPole-v1 pushed left falls within a few dozen steps: terminated, no bootstrap.
@@ -193,19 +200,20 @@ fn collector_bootstraps_truncation_and_not_termination() {
     .unwrap();
     let mut t = 0;
     loop {
-        d.collector
-            .step(Actions::Discrete(&[0]), &mut d.replay)
+        d.col
+            .collector
+            .step(Actions::Discrete(&[0]), &mut d.col.replay)
             .unwrap();
-        if d.collector.envs.terminated()[0] {
+        if d.col.collector.envs.terminated()[0] {
             break;
         }
         t += 1;
         assert!(t < 100);
     }
-    let end = d.replay.buffer().get(t).unwrap();
+    let end = d.col.replay.buffer().get(t).unwrap();
     assert!(end.terminated);
-    assert_eq!(end.next_obs, d.collector.envs.final_obs());
-    let b = d.replay.gather(vec![t], 1.0, tch::Device::Cpu).unwrap();
+    assert_eq!(end.next_obs, d.col.collector.envs.final_obs());
+    let b = d.col.replay.gather(vec![t], 1.0, tch::Device::Cpu).unwrap();
     assert_eq!(tensor_to_vec(&b.discounts), vec![0.0]);
 }
 
