@@ -69,9 +69,9 @@ pub const HELP: &[(&str, &str)] = algo_registry!(__algo_help {});
 pub fn algo_arg_help() -> String {
     let list: Vec<String> = HELP
         .iter()
-        .map(|(name, what)| format!("{name} ({what})"))
+        .map(|(name, what)| format!("{name}: {what}"))
         .collect();
-    format!("The algorithm: {}.", list.join(", "))
+    format!("The algorithm. {}.", list.join("; "))
 }
 
 /// Runs `$body` with `$A` bound to the algorithm type named `$name`, or fails listing the names.
@@ -100,4 +100,29 @@ macro_rules! __with_algo_arms {
             )),
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::train::Algorithm;
+
+    /// Every registered name dispatches to the algorithm that calls itself by it, is listed in
+    /// `--algo`'s help, and an unknown name is an error that lists them.
+    #[test]
+    fn the_registry_names_dispatch_to_their_algorithm() {
+        assert_eq!(super::NAMES.len(), super::HELP.len());
+        let help = super::algo_arg_help();
+        for (name, (listed, _)) in super::NAMES.iter().zip(super::HELP) {
+            assert_eq!(name, listed);
+            let got: anyhow::Result<&str> = crate::with_algo!(*name, A => Ok(A::NAME));
+            assert_eq!(got.unwrap(), *name);
+            assert!(help.contains(&format!("{name}: ")), "{help}");
+        }
+        let err: anyhow::Result<&str> = crate::with_algo!("ppo2", A => Ok(A::NAME));
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("choose one of") && err.contains("ppo"),
+            "{err}"
+        );
+    }
 }
