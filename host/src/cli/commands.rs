@@ -12,7 +12,7 @@ use crate::cli::{BenchArgs, EvalArgs, ExportArgs, InferArgs, InspectArgs};
 use crate::envs::eval::{self, EvalResult};
 use crate::export::interop::Format;
 use crate::export::picorl_file::{kind_name, quant_name, CoreActor, PicorlFile};
-use crate::export::pipeline::{export_policy_qat, export_with_f32, report, ReportOptions};
+use crate::export::pipeline::{export_policy, export_with_f32, report, ReportOptions};
 use crate::export::{Calibration, FileMeta, Quant};
 use crate::train::config::ResolvedConfig;
 use crate::train::{Algorithm, Setup};
@@ -79,7 +79,7 @@ pub fn export_file_qat<A: Algorithm>(
     qat_steps: u32,
 ) -> Result<(PicorlFile, Option<Calibration>)> {
     let mut env = setup.make_env()?;
-    export_policy_qat(
+    export_policy(
         agent.export()?,
         agent,
         env.as_mut(),

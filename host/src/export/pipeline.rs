@@ -62,36 +62,16 @@ fn agree(a: &OwnedAction, b: &OwnedAction, space: &picorl_core::env::Space) -> b
     }
 }
 
-/// [`export_file`] for any policy: `reference` (the policy's own f32 function) acts in the
-/// calibration rollouts on `env`; `meta` is what the file records of its origin. `picorl import`
-/// writes a policy trained elsewhere through it.
-pub fn export_policy(
-    policy: PolicyExport,
-    reference: &mut dyn Actor,
-    env: &mut dyn picorl_core::env::Env,
-    obs_dim: usize,
-    quant: Quant,
-    calib_episodes: u32,
-    meta: &FileMeta,
-) -> Result<(PicorlFile, Option<Calibration>)> {
-    export_policy_qat(
-        policy,
-        reference,
-        env,
-        obs_dim,
-        quant,
-        calib_episodes,
-        meta,
-        0,
-    )
-}
-
-/// [`export_policy`] with `qat_steps` of quantization-aware fine-tuning: when positive, a copy
+/// A policy's `.picorl` file, for any policy (`export_file` is it for a run's): `reference` (the
+/// policy's own f32 function) acts in the calibration rollouts on `env`; `meta` is what the file
+/// records of its origin.
+///
+/// With `qat_steps` of quantization-aware fine-tuning (int8): when positive, a copy
 /// of the searched int8 export's layers is fine-tuned (`export::qat`), searched and fitted again,
 /// and kept if its file keeps more of the policy's decisions on the calibration observations.
 /// Prints the two scores on stderr.
 #[allow(clippy::too_many_arguments)]
-pub fn export_policy_qat(
+pub fn export_policy(
     policy: PolicyExport,
     reference: &mut dyn Actor,
     env: &mut dyn picorl_core::env::Env,
@@ -132,7 +112,7 @@ pub fn export_policy_qat(
     Ok((PicorlFile::from_bytes(bytes)?, calib))
 }
 
-/// The fine-tuned alternative to the searched export `fit` (see [`export_policy_qat`]).
+/// The fine-tuned alternative to the searched export `fit` (see [`export_policy`]).
 #[allow(clippy::too_many_arguments)]
 fn with_qat(
     policy: &PolicyExport,
@@ -164,7 +144,7 @@ fn with_qat(
     Ok(if keep { (fit2, calib2) } else { (fit, calib) })
 }
 
-/// [`export_policy_qat`] with, for int8, the same policy's f32 file: the reference of
+/// [`export_policy`] with, for int8, the same policy's f32 file: the reference of
 /// [`report`]'s int8 figures (for f32 both are the one file). `picorl export` and `picorl import`
 /// both write through it.
 #[allow(clippy::too_many_arguments)]
@@ -178,7 +158,7 @@ pub fn export_with_f32(
     meta: &FileMeta,
     qat_steps: u32,
 ) -> Result<(PicorlFile, PicorlFile, Option<Calibration>)> {
-    let (file, calib) = export_policy_qat(
+    let (file, calib) = export_policy(
         policy.clone(),
         reference,
         env,
@@ -199,6 +179,7 @@ pub fn export_with_f32(
                 Quant::F32,
                 calib_episodes,
                 meta,
+                0,
             )?
             .0
         }
