@@ -45,7 +45,7 @@ pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::MountainCarContinuous;
 pub use options::{EnvOptions, MapName};
 pub use pendulum::Pendulum;
-pub use quadrotor::Quadrotor;
+pub use quadrotor::{InitRanges, Quadrotor, RewardWeights, L2F_INIT, L2F_REWARD};
 pub use taxi::Taxi;
 pub use toy_text::{Draws, TabularEnv, Transition, Transitions, MAX_OUTCOMES};
 pub use user::{unknown_option, UserEnv};
