@@ -2,6 +2,7 @@
 """Fails when the host crate's modules import each other in a cycle.
 
 Usage: scripts/module_cycles.py [SRC_DIR]   (default: host/src)
+       scripts/module_cycles.py --self-test     (the check finds a planted cycle, and only it)
 
 Every `.rs` file is a module (`algo/dqn.rs` is `algo::dqn`, `train/mod.rs` is `train`). A module
 depends on another when its text names it through a `crate::` or `super::` path, in a `use` (with
@@ -141,7 +142,49 @@ def one_cycle(graph, comp):
     return comp
 
 
+def self_test():
+    """Plants a cycle between two rooms (through a `use` group) and one between two files of a
+    room (through `super::`) in a scratch crate, and checks that both are found; then removes them
+    and checks that the crate passes. Exits 1 on any miss."""
+    import subprocess
+    import tempfile
+
+    files = {
+        "lib.rs": "pub mod a;\npub mod b;\n",
+        "a/mod.rs": "//! uses b: `crate::b::x` in a comment does not count\npub mod p;\npub mod q;\nuse crate::{b::{self, Thing}};\n",
+        "a/p.rs": "use super::q::f;\n",
+        "a/q.rs": "pub fn f() { super::p::g() }\n",
+        "b/mod.rs": "pub fn x() { crate::a::p::g() }\n",
+    }
+    clean = {
+        "lib.rs": files["lib.rs"],
+        "a/mod.rs": "pub mod p;\npub mod q;\nuse crate::b::Thing;\n",
+        "a/p.rs": "use super::q::f;\n",
+        "a/q.rs": "pub fn f() {}\n",
+        "b/mod.rs": "pub fn x() {}\n",
+    }
+    ok = True
+    for name, tree, want_rc, want in (
+        ("cycles", files, 1, ["cycle among rooms: a -> b -> a", "cycle among modules: a::p -> a::q -> a::p"]),
+        ("clean", clean, 0, ["no import cycle among"]),
+    ):
+        with tempfile.TemporaryDirectory() as d:
+            for rel, text in tree.items():
+                f = Path(d) / rel
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text(text)
+            r = subprocess.run([sys.executable, __file__, d], capture_output=True, text=True)
+            good = r.returncode == want_rc and all(w in r.stdout for w in want)
+            print(f"{'PASS' if good else 'FAIL'} self-test {name}: exit {r.returncode}")
+            if not good:
+                print(r.stdout)
+                ok = False
+    sys.exit(0 if ok else 1)
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        self_test()
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "host/src")
     files = sorted(src.rglob("*.rs"))
     if not files:

@@ -9,6 +9,7 @@ cargo fmt --all -- --check
 (cd firmware-example && cargo fmt -- --check)
 
 step "no import cycle among the host's modules"
+python3 scripts/module_cycles.py --self-test
 python3 scripts/module_cycles.py host/src
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
