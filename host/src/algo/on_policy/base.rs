@@ -55,6 +55,25 @@ impl PgCore {
     }
 }
 
+/// The [`Algorithm`] methods every policy-gradient learner answers from its [`PgCore`]
+/// (`self.core`): saving and loading the weights, and the export.
+macro_rules! weights_in_core {
+    () => {
+        fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
+            self.core.save(path)
+        }
+
+        fn load(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+            self.core.load(path)
+        }
+
+        fn export(&self) -> anyhow::Result<crate::export::PolicyExport> {
+            Ok(self.core.export())
+        }
+    };
+}
+pub(crate) use weights_in_core;
+
 /// The rollout every copy of the environment plays before an update.
 #[derive(Debug, Clone, Copy)]
 pub struct RolloutShape {
@@ -170,17 +189,7 @@ impl<U: RolloutUpdate> Algorithm for OnPolicy<U> {
         U::update(&mut self.core, &self.cfg, &r, progress, ctx)
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        self.core.save(path)
-    }
-
-    fn load(&mut self, path: &Path) -> Result<()> {
-        self.core.load(path)
-    }
-
-    fn export(&self) -> Result<PolicyExport> {
-        Ok(self.core.export())
-    }
+    weights_in_core!();
 
     fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
         let state = PgResume::of_vec_learner(&self.core.rng, &self.envs, &self.reward_norm);

@@ -33,22 +33,19 @@
 //! between its episodes as the batches did, so that its generator continues where it stood. A
 //! resumed run ends with the same metrics as an uninterrupted one (`host/tests/crash_resume.rs`).
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
 use picorl_core::env::{Action, Env};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActionKind, ActorCritic, CpuSample, NetOptions};
-use super::base::{log_means, PgCore};
+use super::base::{log_means, weights_in_core, PgCore};
 use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
 use super::ppo::Schedule;
 use super::rollout::normalize;
 use crate::algo::nets::Activation;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Journal;
-use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// REINFORCE's hyper-parameters.
@@ -421,17 +418,7 @@ impl Algorithm for Reinforce {
         ctx.log_value("learning_rate", lr)
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        self.core.save(path)
-    }
-
-    fn load(&mut self, path: &Path) -> Result<()> {
-        self.core.load(path)
-    }
-
-    fn export(&self) -> Result<PolicyExport> {
-        Ok(self.core.export())
-    }
+    weights_in_core!();
 
     fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
         let state = PgResume {
