@@ -266,7 +266,11 @@ def fmt(x):
 
 
 def fmt_us(x):
-    return "—" if x is None else f"{x * 1e6:.0f} µs"
+    if x is None:
+        return "—"
+    if x < 1e-5:
+        return f"{x * 1e6:.1f} µs"
+    return f"{x * 1e6:.0f} µs" if x < 1e-3 else f"{x * 1e3:.2f} ms"
 
 
 def table(results, env_impl):
