@@ -444,8 +444,13 @@ def write(a, results):
         "- Versions: " + "; ".join(f"{k} {v}" for k, v in r["versions"].items()) + ".",
     ]
     if "kept" in r:
-        parts.append(f"- Kept from the earlier run of {r['kept']['started']} (UTC), not re-measured: "
-                     + ", ".join(r["kept"]["sections"]) + ".")
+        # Each kept section with the run that measured it (a section kept twice keeps its date).
+        when = r["kept"].get("measured", {})
+        by_run = {}
+        for name in r["kept"]["sections"]:
+            by_run.setdefault(when.get(name, r["kept"]["started"]), []).append(name)
+        parts.append("- Kept from earlier runs, not re-measured: " + "; ".join(
+            f"{', '.join(names)} (measured {started} UTC)" for started, names in by_run.items()) + ".")
     parts += [
         "- Raw figures: `" + os.path.basename(json_path(a)) + "`.",
         "",
@@ -585,7 +590,13 @@ def main():
                     results.setdefault("train", {})[algo] = row
                     kept.append(f"train/{algo}")
         if kept:
-            results["kept"] = dict(sections=kept, started=old.get("started"))
+            measured = old.get("kept", {}).get("measured", {})
+            # Runs written before "measured" existed: their kept sections date from the run
+            # they were kept from.
+            if "kept" in old and not measured:
+                measured = {n: old["kept"]["started"] for n in old["kept"]["sections"]}
+            results["kept"] = dict(sections=kept, started=old.get("started"),
+                                   measured={n: measured.get(n, old.get("started")) for n in kept})
     with tempfile.TemporaryDirectory() as work:
         a.work = work
         peers = None
