@@ -10,7 +10,9 @@ Sections (each table says how it was measured):
   2. environment step throughput against Gymnasium: single env and vector env;
   3. single-observation inference: core (`picorl bench`, f32 and int8) against libtorch's forward
      (tch, from Rust), PyTorch's eager forward and onnxruntime, on the same MLP weights;
-  4. the firmware's instructions per MAC (firmware-example/run under QEMU) next to CMSIS-NN's.
+  4. the firmware's instructions per MAC (firmware-example/run under QEMU) next to CMSIS-NN's;
+  5. (`rltools`, when the `rltools` package is installed) Pendulum-v1 time-to-solve and seconds per
+     step of RLtools beside picorl, SB3's from section 1 (benches/rltools_pendulum.py).
 
 The file is rewritten after each section, so an interrupted run leaves what it measured.
 """
@@ -31,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import compare_sb3  # noqa: E402
+import rltools_pendulum  # noqa: E402
 
 ALGOS = ["ppo", "dqn", "sac", "td3"]
 # The environments picorl and Gymnasium both have (picorl's Trading-v0 is its own).
@@ -129,6 +132,33 @@ def table_train(t, a_seeds):
                              for r in t[algo][lib]["runs"])
             rows.append(f"- {algo.upper()} {lib}: {vals}")
     return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. RLtools beside picorl and SB3 on Pendulum-v1
+
+
+def section_rltools(a, results):
+    def keep(res):
+        results["rltools"] = dict(res, env_impl=a.rltools_env, seeds=a.seeds)
+        write(a, results)
+    rltools_pendulum.run_all(a.seeds, rltools_pendulum.ALGOS, ["rltools", "picorl"], a.picorl,
+                             a.rltools_env, on_seed=keep)
+
+
+def table_rltools(r, train):
+    """rltools_pendulum's table, with SB3's SAC and TD3 columns taken from section 1 of the same
+    run (the same seeds and protocol), where it ran."""
+    res = {k: dict(v) for k, v in r.items() if k in rltools_pendulum.ALGOS}
+    for algo, row in res.items():
+        sb3 = (train or {}).get(algo, {}).get("sb3")
+        if sb3 and algo in ("sac", "td3"):
+            runs = [dict(x, train_steps=x.get("train_steps") or x["solved_at_step"]
+                         or compare_sb3.PENDULUM_BUDGET) for x in sb3["runs"]]
+            row["sb3"] = rltools_pendulum.summary(runs)
+            row["load_min"] = min(row["load_min"], train[algo]["load_min"])
+            row["load_max"] = max(row["load_max"], train[algo]["load_max"])
+    return rltools_pendulum.table(res, r.get("env_impl", "cpp"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,6 +393,10 @@ def versions(a):
         except Exception as e:  # a missing peer is reported, not hidden
             v[mod] = f"unavailable ({e})"
     try:
+        v["rltools"] = rltools_pendulum.rltools_version()
+    except Exception as e:
+        v["rltools"] = f"unavailable ({e})"
+    try:
         v["qemu"] = sh(["qemu-system-arm", "--version"]).splitlines()[0]
     except Exception as e:
         v["qemu"] = f"unavailable ({e})"
@@ -410,8 +444,13 @@ def write(a, results):
         "- Versions: " + "; ".join(f"{k} {v}" for k, v in r["versions"].items()) + ".",
     ]
     if "kept" in r:
-        parts.append(f"- Kept from the earlier run of {r['kept']['started']} (UTC), not re-measured: "
-                     + ", ".join(r["kept"]["sections"]) + ".")
+        # Each kept section with the run that measured it (a section kept twice keeps its date).
+        when = r["kept"].get("measured", {})
+        by_run = {}
+        for name in r["kept"]["sections"]:
+            by_run.setdefault(when.get(name, r["kept"]["started"]), []).append(name)
+        parts.append("- Kept from earlier runs, not re-measured: " + "; ".join(
+            f"{', '.join(names)} (measured {started} UTC)" for started, names in by_run.items()) + ".")
     parts += [
         "- Raw figures: `" + os.path.basename(json_path(a)) + "`.",
         "",
@@ -475,6 +514,23 @@ def write(a, results):
             table_firmware(r["firmware"]),
             "",
         ]
+    if "rltools" in r:
+        parts += [
+            "## Pendulum-v1 beside RLtools",
+            "",
+            "RLtools through the `rltools` package from PyPI (`benches/rltools_pendulum.py`: it compiles "
+            "RLtools' C++ training loop with g++ `-O3 -march=native -ffast-math`, OpenBLAS where "
+            "installed), RLtools' zoo configs for Pendulum-v1 (64×64, batch 100); picorl its built-in "
+            "configs; SB3's SAC and TD3 are section 1's runs. The protocol is section 1's Pendulum one "
+            "(20 deterministic episodes of Gymnasium's Pendulum-v1 every 2,000 environment steps, "
+            "solved at ≥ −200, training clock only, one thread); seeds "
+            + ", ".join(map(str, r["rltools"].get("seeds", a.seeds))) + ". Seconds per step: "
+            "training seconds over environment steps, to the solve (or the whole budget), median "
+            "over the seeds.",
+            "",
+            table_rltools(r["rltools"], r.get("train")),
+            "",
+        ]
     for err in r.get("errors", []):
         parts += [f"**Section failed** — {err}", ""]
     tmp = a.out + ".tmp"
@@ -490,14 +546,27 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--algos", nargs="+", choices=ALGOS, default=ALGOS,
                    help="the algorithms of the time-to-solve section (default: all four)")
-    p.add_argument("--sections", default="env,nn,firmware,train",
-                   help="comma-separated subset of env,nn,firmware,train (default: all)")
+    p.add_argument("--sections", default=None,
+                   help="comma-separated subset of env,nn,firmware,train,rltools (default: all; "
+                        "rltools where the rltools package is installed)")
+    p.add_argument("--rltools-env", choices=["cpp", "gym"], default="cpp",
+                   help="what RLtools' training loop steps: its C++ Pendulum or Gymnasium's")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     a = p.parse_args()
-    sections = a.sections.split(",")
+    all_sections = ["env", "nn", "firmware", "train", "rltools"]
+    if a.sections is None:
+        try:
+            rltools_pendulum.rltools_version()
+            sections = all_sections
+        except Exception:
+            print("compare: the rltools package is not installed: no RLtools section "
+                  "(PICORL_WITH_RLTOOLS=1 benches/compare.sh installs it)", file=sys.stderr)
+            sections = all_sections[:4]
+    else:
+        sections = a.sections.split(",")
     for s in sections:
-        if s not in ("env", "nn", "firmware", "train"):
-            p.error(f"--sections: unknown section `{s}` (known: env, nn, firmware, train)")
+        if s not in all_sections:
+            p.error(f"--sections: unknown section `{s}` (known: {', '.join(all_sections)})")
     t0 = time.time()
     results = dict(
         started=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
@@ -506,12 +575,12 @@ def main():
     # A partial run (some sections, or some algorithms) keeps the rest of the previous run's
     # results (the JSON beside RESULTS.md), and says so in the file.
     previous = json_path(a)
-    partial = set(sections) != {"env", "nn", "firmware", "train"} or set(a.algos) != set(ALGOS)
+    partial = set(sections) != set(all_sections) or set(a.algos) != set(ALGOS)
     if partial and os.path.exists(previous):
         with open(previous) as f:
             old = json.load(f)
         kept = []
-        for name in ("env", "nn", "firmware"):
+        for name in ("env", "nn", "firmware", "rltools"):
             if name not in sections and name in old:
                 results[name] = old[name]
                 kept.append(name)
@@ -521,7 +590,13 @@ def main():
                     results.setdefault("train", {})[algo] = row
                     kept.append(f"train/{algo}")
         if kept:
-            results["kept"] = dict(sections=kept, started=old.get("started"))
+            measured = old.get("kept", {}).get("measured", {})
+            # Runs written before "measured" existed: their kept sections date from the run
+            # they were kept from.
+            if "kept" in old and not measured:
+                measured = {n: old["kept"]["started"] for n in old["kept"]["sections"]}
+            results["kept"] = dict(sections=kept, started=old.get("started"),
+                                   measured={n: measured.get(n, old.get("started")) for n in kept})
     with tempfile.TemporaryDirectory() as work:
         a.work = work
         peers = None
@@ -533,6 +608,7 @@ def main():
             ("nn", "inference against tch, PyTorch and onnxruntime", lambda: section_nn(a, results, peers)),
             ("firmware", "the firmware under QEMU", lambda: section_firmware(a, results)),
             ("train", f"time-to-solve against SB3, seeds {a.seeds} (20-60 minutes)", lambda: section_train(a, results)),
+            ("rltools", f"Pendulum-v1 beside RLtools, seeds {a.seeds}", lambda: section_rltools(a, results)),
         ]
         for name, what, run in steps:
             if name not in sections:

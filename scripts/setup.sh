@@ -9,7 +9,8 @@
 #     onnxruntime and tflite-micro (the ONNX / TFLite export checks) added to it under their own stamp,
 #     and gymnasium[mujoco] (MuJoCo environments for `--env gym:ID`) under another.
 #     and optuna, psycopg2-binary, stable-baselines3 and onnx (picorl tune, the import checks) under
-#     another; Debian's postgresql (the shared-study test).
+#     another; Debian's postgresql (the shared-study test). With PICORL_WITH_RLTOOLS=1 (which
+#     benches/compare.sh sets): rltools and Debian's libopenblas-dev (RLtools, the benchmark peer).
 # Sourced by ./x and other scripts: the strict options hold inside this file only, and the
 # caller's options are restored at the end.
 _picorl_saved_opts="$(set +o)"
@@ -77,6 +78,29 @@ if [ "${PICORL_WITH_L2F:-0}" = 1 ] && [ ! -f "$l2f_stamp" ]; then
   "$PICORL_VENV/bin/pip" install -q "l2f==$PICORL_L2F_VERSION" >&2 \
     || die "pip install l2f==$PICORL_L2F_VERSION into $PICORL_VENV failed (needs g++)"
   touch "$l2f_stamp"
+fi
+
+# RLtools, the peer of benches/rltools_pendulum.py (benches/compare.sh sets PICORL_WITH_RLTOOLS=1):
+# the `rltools` package (seconds to install; it compiles RLtools' C++ training loop with g++ on
+# first use, a minute or two per configuration, cached under $TMPDIR/rltools) and Debian's OpenBLAS,
+# which it links when present. Only on demand: nothing else needs them.
+PICORL_RLTOOLS_VERSION=2.2.1
+rltools_stamp="$PICORL_VENV/.picorl-rltools-$PICORL_RLTOOLS_VERSION"
+if [ "${PICORL_WITH_RLTOOLS:-0}" = 1 ]; then
+  if ! ls /usr/lib/*/libblas.so >/dev/null 2>&1; then
+    say "installing Debian's libopenblas-dev (the BLAS that RLtools links)"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq >&2 || die "apt-get update failed (no network to Debian's mirrors?)"
+    $SUDO apt-get install -y -qq --no-install-recommends libopenblas-dev >&2 \
+      || die "apt-get install libopenblas-dev failed"
+  fi
+  if [ ! -f "$rltools_stamp" ]; then
+    say "installing rltools==$PICORL_RLTOOLS_VERSION into $PICORL_VENV"
+    "$PICORL_VENV/bin/pip" install -q "rltools==$PICORL_RLTOOLS_VERSION" >&2 \
+      || die "pip install rltools==$PICORL_RLTOOLS_VERSION into $PICORL_VENV failed"
+    touch "$rltools_stamp"
+  fi
 fi
 
 # `picorl tune` (Optuna; psycopg2 for a study in PostgreSQL) and the `picorl import` checks
