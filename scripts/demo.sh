@@ -47,8 +47,13 @@ fi
 for q in f32 int8; do
   step "export $q"
   "$picorl" export "$out/ppo-cartpole" --out "$out/cartpole-$q.picorl" --quant "$q" --eval-episodes 100
-  "$picorl" export "$out/ppo-cartpole" --out "$out/cartpole-$q.picorl" --quant "$q" --eval-episodes 100 --json \
+  # The same export again for the comparison table's figures, as JSON, into a scratch file (the
+  # export is deterministic: the same bytes); the file above is the one the demo uses.
+  "$picorl" export "$out/ppo-cartpole" --out "$out/.scratch-$q.picorl" --quant "$q" --eval-episodes 100 --json \
     > "$out/export-$q.json"
+  cmp -s "$out/cartpole-$q.picorl" "$out/.scratch-$q.picorl" \
+    || { echo "error: two exports of the same run differ" >&2; exit 1; }
+  rm "$out/.scratch-$q.picorl"
   # One inference, to show the outputs (logits) of each file: the int8 ones approximate the f32
   # ones, unsaturated.
   "$picorl" infer "$out/cartpole-$q.picorl" --obs 0.02,0.1,-0.03,-0.2 --json > "$out/infer-$q.json"
