@@ -5,39 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_picorl");
+mod common;
+
+use common::{fails, picorl, BIN};
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("picorl-cli-errors-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn picorl(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("running picorl")
-}
-
-/// Asserts the contract for a failure: the exit status, one `error:` line that contains every
-/// one of `needles`, no panic. Returns stderr.
-#[track_caller]
-fn fails(out: &Output, code: i32, needles: &[&str]) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(code), "exit status; stderr:\n{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line; stderr:\n{err}");
-    for n in needles {
-        assert!(errors[0].contains(n), "`{n}` not in: {}", errors[0]);
-    }
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "a panic: {err}"
-    );
-    err
+    common::scratch("cli-errors", name)
 }
 
 /// A small training command line into `out` (DQN on CartPole, a few seconds on one CPU thread).

@@ -8,42 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_picorl");
+mod common;
+
+use common::{fails_but, picorl, stderr, BIN};
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("picorl-cli-use-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn picorl(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("running picorl")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The failure contract: the exit status, exactly one `error:` line containing every needle
-/// (and none of `not`), no panic.
-#[track_caller]
-fn fails(out: &Output, code: i32, needles: &[&str], not: &[&str]) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "exit status; stderr:\n{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line; stderr:\n{err}");
-    for n in needles {
-        assert!(errors[0].contains(n), "`{n}` not in: {}", errors[0]);
-    }
-    for n in not {
-        assert!(!errors[0].contains(n), "`{n}` in: {}", errors[0]);
-    }
-    assert!(!err.contains("panicked"), "a panic: {err}");
-    errors[0].to_string()
+    common::scratch("cli-use", name)
 }
 
 #[track_caller]
@@ -159,37 +129,37 @@ fn numbers_beyond_their_bounds_name_the_bound() {
         v
     };
     // Usage errors (exit 2) with the bound: negative, absurd, NaN.
-    fails(
+    fails_but(
         &picorl(&base(&["--total-steps", "-5"])),
         2,
         &["-5", "from 1 to"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&base(&["--threads", "100000"])),
         2,
         &["100000", "1,024"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&base(&["--stop-at-return", "nan"])),
         2,
         &["finite"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&base(&["--eval-episodes", "0"])),
         2,
         &["from 1 to"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&["bench", "x.picorl", "--iterations", "99999999999999"]),
         2,
         &["1,000,000,000"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&["eval", "x.picorl", "--episodes", "-1"]),
         2,
         &["from 1 to"],
@@ -198,7 +168,7 @@ fn numbers_beyond_their_bounds_name_the_bound() {
     // Threads beyond the machine's cores, unless forced.
     let cores = std::thread::available_parallelism().unwrap().get();
     let too_many: &'static str = Box::leak((cores + 1).to_string().into_boxed_str());
-    fails(
+    fails_but(
         &picorl(&base(&["--threads", too_many])),
         1,
         &["--threads", "--force-threads", &format!("{cores} cores")],
@@ -206,31 +176,31 @@ fn numbers_beyond_their_bounds_name_the_bound() {
     );
     // Hyper-parameters: a rollout far beyond the budget, a network beyond memory (before
     // libtorch allocates: no panic), NaN from --set.
-    fails(
+    fails_but(
         &picorl(&base(&["--set", "n_envs=100000", "--total-steps", "600"])),
         1,
         &["`n_envs` = 100000", "4,096"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&base(&["--set", "n_envs=1000", "--total-steps", "600"])),
         1,
         &["--total-steps 600", "32,000"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&base(&["--set", "hidden=[100000, 100000]"])),
         1,
         &["`hidden`", "65,536"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&base(&["--set", "hidden=[60000, 60000, 60000, 60000]"])),
         1,
         &["`hidden`", "parameters", "available"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&base(&["--set", "stop_at_return=nan"])),
         1,
         &["stop_at_return", "finite"],
@@ -273,13 +243,13 @@ fn errors_blame_the_right_thing() {
         v.extend_from_slice(extra);
         picorl(&v)
     };
-    fails(
+    fails_but(
         &train(&["--set", "learning_rate=abc"]),
         1,
         &["--set learning_rate=abc"],
         &["built-in"],
     );
-    fails(
+    fails_but(
         &train(&["--env-kwargs", "foo=1"]),
         1,
         &["`foo`", "CartPole-v1 takes sutton_barto_reward"],
@@ -295,10 +265,10 @@ fn errors_blame_the_right_thing() {
         "--out",
         run_s,
     ];
-    fails(&picorl(&v), 1, &["`PPO`", "did you mean `ppo`"], &[]);
+    fails_but(&picorl(&v), 1, &["`PPO`", "did you mean `ppo`"], &[]);
     v[2] = "ppo";
     v[4] = "cartpole";
-    fails(
+    fails_but(
         &picorl(&v),
         1,
         &["`cartpole`", "did you mean `CartPole-v1`"],
@@ -316,20 +286,20 @@ fn errors_blame_the_right_thing() {
         "--out",
         file.to_str().unwrap(),
     ]);
-    fails(
+    fails_but(
         &out,
         1,
         &["afile", "a file, not a directory"],
         &["not empty"],
     );
     // --resume takes no --algo or --env (they are the run's).
-    fails(
+    fails_but(
         &picorl(&["train", "--resume", run_s, "--algo", "ppo"]),
         2,
         &["--algo"],
         &[],
     );
-    fails(
+    fails_but(
         &picorl(&["train", "--resume", run_s, "--env", "CartPole-v1"]),
         2,
         &["--env"],
@@ -344,7 +314,7 @@ fn errors_blame_the_right_thing() {
     let at = lines.iter().position(|l| l.starts_with("seed")).unwrap();
     lines[at] = "seed = \"zero\"".into();
     std::fs::write(damaged.join("config.toml"), lines.join("\n")).unwrap();
-    let e = fails(
+    let e = fails_but(
         &picorl(&["eval", damaged.to_str().unwrap()]),
         1,
         &["config.toml", &format!("line {}", at + 1), "seed"],
@@ -353,7 +323,7 @@ fn errors_blame_the_right_thing() {
     assert!(!e.contains(" | "), "a flattened snippet: {e}");
     lines[at] = "seed = [".into();
     std::fs::write(damaged.join("config.toml"), lines.join("\n")).unwrap();
-    fails(
+    fails_but(
         &picorl(&["eval", damaged.to_str().unwrap()]),
         1,
         &["config.toml", "line "],
@@ -361,7 +331,7 @@ fn errors_blame_the_right_thing() {
     );
     // --qat fine-tunes int8 layers: asked of an f32 export, it is named.
     let qat_out = d.join("qat.picorl");
-    fails(
+    fails_but(
         &picorl(&[
             "export",
             fixture.to_str().unwrap(),
@@ -377,7 +347,7 @@ fn errors_blame_the_right_thing() {
     // A .picorl file on the wrong environment names both.
     let model = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../firmware-example/policies/cartpole-ppo-int8.picorl");
-    fails(
+    fails_but(
         &picorl(&["eval", model.to_str().unwrap(), "--env", "Acrobot-v1"]),
         1,
         &["cartpole-ppo-int8.picorl takes 4", "Acrobot-v1 gives 6"],
@@ -486,7 +456,7 @@ fn sigint_checkpoints_and_the_run_resumes_exactly() {
     );
 
     // A finished run extends with a larger budget; a smaller one is refused.
-    fails(
+    fails_but(
         &picorl(&[
             "train",
             "--resume",
@@ -674,6 +644,6 @@ fn firmware_run_usage() {
         .arg(&d)
         .output()
         .unwrap();
-    fails(&out, 1, &["picorl export"], &["no such file"]);
+    fails_but(&out, 1, &["picorl export"], &["no such file"]);
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -11,45 +11,16 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-const PICORL: &str = env!("CARGO_BIN_EXE_picorl");
+mod common;
+
+use common::{error, numbers};
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures");
 const TOLERANCE: f64 = 1e-5;
 
 /// Runs `picorl args…` with `stdin`; returns (exit code, stdout, stderr).
 fn picorl(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(PICORL)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run picorl");
-    let mut input = child.stdin.take().unwrap();
-    let text = stdin.to_string();
-    // Written from another thread, so a large input cannot deadlock against a full stdout.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-/// `|got - want|`, relative above 1.
-fn error(got: f64, want: f64) -> f64 {
-    (got - want).abs() / want.abs().max(1.0)
-}
-
-fn numbers(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    common::picorl_with_stdin(args, stdin)
 }
 
 /// Checks every answered record against the recorded one; returns the steps compared.
@@ -312,7 +283,7 @@ fn bad_input_is_one_error_line_naming_the_culprit() {
     }
     // Invalid UTF-8.
     let (code, _, err) = {
-        let mut child = Command::new(PICORL)
+        let mut child = Command::new(common::BIN)
             .args(["env", "replay", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

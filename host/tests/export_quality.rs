@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use picorl_host::cli::commands::export_file;
+use picorl_host::cli::commands::{export_file, export_file_qat};
 use picorl_host::envs::eval::{self, Actor, OwnedAction};
 use picorl_host::export::picorl_file::{CoreActor, PicorlFile};
 use picorl_host::export::report::{compare, goals, Comparison};
@@ -65,13 +65,18 @@ fn rollout(env: &mut dyn picorl_core::env::Env, file: &PicorlFile) -> Result<(Ve
 }
 
 fn quality(name: &str) -> Result<Quality> {
+    quality_with(name, 0)
+}
+
+/// [`quality`] of the int8 export with `qat_steps` of quantization-aware fine-tuning.
+fn quality_with(name: &str, qat_steps: u32) -> Result<Quality> {
     let dir = fixture(name);
     let cfg = ResolvedConfig::load(&dir.join("config.toml"))?;
     let algo = cfg.run.algo.clone();
     let (f32_file, int8_file, calib, setup) = with_algo!(algo.as_str(), A => {
         let (mut agent, setup) = load_run::<A>(&dir, &cfg)?;
         let (f, _) = export_file(&mut agent, &setup, Quant::F32, CALIB_EPISODES)?;
-        let (q, c) = export_file(&mut agent, &setup, Quant::Int8, CALIB_EPISODES)?;
+        let (q, c) = export_file_qat(&mut agent, &setup, Quant::Int8, CALIB_EPISODES, qat_steps)?;
         Ok((f, q, c, setup))
     })?;
     let mut env = setup.make_env()?;
@@ -281,7 +286,6 @@ fn budget() -> Result<()> {
 #[test]
 #[ignore = "prints a measurement"]
 fn qat_gains() -> Result<()> {
-    use picorl_host::cli::commands::export_file_qat;
     for name in [
         "dqn-cartpole",
         "td3-pendulum",
@@ -291,34 +295,14 @@ fn qat_gains() -> Result<()> {
         "dqn-acrobot",
         "ppo-acrobot",
     ] {
-        let dir = fixture(name);
-        let cfg = ResolvedConfig::load(&dir.join("config.toml"))?;
-        let algo = cfg.run.algo.clone();
-        let (f32_file, int8_file, calib, setup) = with_algo!(algo.as_str(), A => {
-            let (mut agent, setup) = load_run::<A>(&dir, &cfg)?;
-            let (f, _) = export_file(&mut agent, &setup, Quant::F32, CALIB_EPISODES)?;
-            let (q, c) = export_file_qat(&mut agent, &setup, Quant::Int8, CALIB_EPISODES, 3000)?;
-            anyhow::Ok((f, q, c, setup))
-        })?;
-        let mut env = setup.make_env()?;
-        let (obs, return_f32) = rollout(env.as_mut(), &f32_file)?;
-        let mut q = int8_file.policy()?;
-        let return_int8 = eval::evaluate(env.as_mut(), &mut CoreActor(&mut q), 0, EPISODES)?.mean();
-        let range = calib
-            .as_ref()
-            .and_then(|c| c.layers.last())
-            .map(|&(lo, hi)| f64::from(hi) - f64::from(lo));
-        let cmp = compare(
-            &f32_file,
-            &int8_file,
-            &obs,
-            setup.spec.observation_space.flat_dim(),
-            &setup.spec.action_space,
-            range,
-        )?;
+        let q = quality_with(name, 3000)?;
         eprintln!(
-            "{name} --qat 3000: return {return_f32} -> {return_int8}, decisive {:?}, p99 {:?}, raw {:.4}",
-            cmp.decisive_agreement, cmp.action_error_p99, cmp.agreement
+            "{name} --qat 3000: return {} -> {}, decisive {:?}, p99 {:?}, raw {:.4}",
+            q.return_f32,
+            q.return_int8,
+            q.cmp.decisive_agreement,
+            q.cmp.action_error_p99,
+            q.cmp.agreement
         );
     }
     Ok(())

@@ -7,12 +7,12 @@
 //! (absolute, relative above 1) and on both flags exactly, over every recorded step; the largest
 //! error found is printed (the README quotes it).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
-const PICORL: &str = env!("CARGO_BIN_EXE_picorl");
+mod common;
+
+use common::{error, numbers};
+
 const TRACES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../core/tests/fixtures/l2f_traces.jsonl"
@@ -20,37 +20,7 @@ const TRACES: &str = concat!(
 const TOLERANCE: f64 = 1e-3;
 
 fn replay(input: &str) -> (i32, String, String) {
-    let mut child = Command::new(PICORL)
-        .args(["env", "replay", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run picorl");
-    let mut stdin = child.stdin.take().unwrap();
-    let text = input.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(text.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn error(got: f64, want: f64) -> f64 {
-    (got - want).abs() / want.abs().max(1.0)
-}
-
-fn numbers(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    common::picorl_with_stdin(&["env", "replay", "-"], input)
 }
 
 #[test]
