@@ -569,7 +569,7 @@ fn a_checkpoint_of_another_format_is_refused_by_resume() {
         if name == picorl_host::train::TRAIN_STATE {
             let bytes = Vec::<u8>::try_from(t.flatten(0, -1)).unwrap();
             let mut state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(state["format"], 2, "this picorl writes format 2");
+            assert_eq!(state["format"], 3, "this picorl writes format 3");
             state["format"] = 1.into();
             *t = tch::Tensor::from_slice(&serde_json::to_vec(&state).unwrap());
         }
@@ -584,7 +584,7 @@ fn a_checkpoint_of_another_format_is_refused_by_resume() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("checkpoint format 1") && err.contains("resumes format 2"),
+        err.contains("checkpoint format 1") && err.contains("resumes format 3"),
         "{err}"
     );
     assert_eq!(

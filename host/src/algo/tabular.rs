@@ -504,6 +504,7 @@ mod tests {
                 log_interval: crate::train::config::LOG_INTERVAL,
                 stop_at_hover: None,
                 gym_packages: Vec::new(),
+                backend: Default::default(),
             },
             hyper,
         }

@@ -135,6 +135,7 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
             log_interval,
             stop_at_hover,
             gym_packages: a.gym_packages.clone(),
+            backend: a.backend.parse()?,
         },
         hyper: table,
     })

@@ -62,6 +62,34 @@ pub struct RunOptions {
     /// Python modules the Gymnasium workers import before `make` (`--gym-packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gym_packages: Vec<String>,
+    /// Where the learner's networks compute (`--backend`).
+    #[serde(default)]
+    pub backend: BackendChoice,
+}
+
+/// `--backend`: where a learner's networks compute (`crate::algo::backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Native on the CPU for small networks, libtorch otherwise.
+    #[default]
+    Auto,
+    /// `picorl_core::learn` on the CPU.
+    Native,
+    /// libtorch, on `--device`.
+    Torch,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "native" => Ok(Self::Native),
+            "torch" => Ok(Self::Torch),
+            other => bail!("unknown backend `{other}` (expected auto, native or torch)"),
+        }
+    }
 }
 
 /// A resolved configuration: the run options and the algorithm's hyper-parameters as a table.
@@ -561,6 +589,7 @@ mod tests {
                 log_interval: crate::train::config::LOG_INTERVAL,
                 stop_at_hover: None,
                 gym_packages: Vec::new(),
+                backend: Default::default(),
             },
             hyper: toml::Table::new(),
         }

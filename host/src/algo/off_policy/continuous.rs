@@ -41,6 +41,7 @@ use crate::envs::vec_env::Actions;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 use crate::train::{Setup, TrainCtx};
 
+pub mod nets;
 mod noise;
 
 pub use noise::{Noise, NoiseKind};
@@ -100,6 +101,16 @@ impl Bounds {
             let (l, h) = (self.low[i % d], self.high[i % d]);
             *o = l + (u + 1.0) / 2.0 * (h - l);
         }
+    }
+
+    /// Environment action rows mapped to `[-1, 1]` into `out`.
+    pub fn to_unit_rows(&self, actions: &[f32], out: &mut Vec<f32>) {
+        let d = self.dim();
+        out.clear();
+        out.extend(actions.iter().enumerate().map(|(i, &x)| {
+            let (l, h) = (self.low[i % d], self.high[i % d]);
+            (x - l) / ((h - l) / 2.0) - 1.0
+        }));
     }
 
     /// Environment actions `[B, dim]` mapped to `[-1, 1]`.
@@ -577,14 +588,19 @@ pub struct Driver {
 
 impl Driver {
     /// Environments, replay and the acting copy of `actor` for `setup`.
-    pub fn new(setup: &Setup, algo: &str, opts: &DriverOptions, actor: &ActorNet) -> Result<Self> {
+    pub fn new(
+        setup: &Setup,
+        algo: &str,
+        opts: &DriverOptions,
+        actor: &PolicyExport,
+    ) -> Result<Self> {
         let bounds = Bounds::new(&setup.spec, algo, setup.device)?;
         let obs_dim = setup.spec.observation_space.flat_dim();
         let act_dim = bounds.dim();
         let col = Collection::new(setup, algo, opts, ActionShape::Continuous(act_dim))?;
         Ok(Self {
             col,
-            cpu: CpuNet::new(&actor.export_all()),
+            cpu: CpuNet::new(actor),
             obs_dim,
             act_dim,
             unit: vec![0.0; opts.n_envs * act_dim],
@@ -657,9 +673,9 @@ impl Driver {
         )
     }
 
-    /// Refreshes the acting copy from `actor`.
-    pub fn refresh(&mut self, actor: &ActorNet) {
-        self.cpu.refresh(&actor.export_all());
+    /// Refreshes the acting copy from the actor's export (every output layer).
+    pub fn refresh(&mut self, actor: &PolicyExport) {
+        self.cpu.refresh(actor);
     }
 
     /// The deterministic action for `obs`: `tanh` of the copy's first outputs, scaled to the box.

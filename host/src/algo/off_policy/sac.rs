@@ -301,7 +301,7 @@ impl Algorithm for Sac {
             min_replay: 0,
             prioritized: None,
         };
-        let driver = Driver::new(setup, "sac", &opts, &actor)?;
+        let driver = Driver::new(setup, "sac", &opts, &actor.export_all())?;
         let alpha_vs = nn::VarStore::new(setup.device);
         let log_alpha = alpha_vs
             .root()
@@ -368,7 +368,7 @@ impl Algorithm for Sac {
                 .with_context(|| format!("sac update at step {}", ctx.steps))?;
         }
         if n > 0 {
-            self.driver.refresh(&self.actor);
+            self.driver.refresh(&self.actor.export_all());
         }
         for (column, value) in self.logged.drain(..) {
             ctx.log_mean(column, value)?;
@@ -396,7 +396,7 @@ impl Algorithm for Sac {
         load_vars(&self.critics.vs, &saved, "q.", path)?;
         load_vars(&self.critics.target_vs, &saved, "q_target.", path)?;
         load_vars(&self.alpha_vs, &saved, "log_alpha.", path)?;
-        self.driver.refresh(&self.actor);
+        self.driver.refresh(&self.actor.export_all());
         Ok(())
     }
 
