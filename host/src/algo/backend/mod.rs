@@ -148,11 +148,45 @@ impl Net {
         adam: Option<AdamConfig>,
         rng: &mut Pcg32,
     ) -> Result<Self> {
+        Self::build(backend, dims, hidden, false, adam, rng)
+    }
+
+    /// As [`Net::new`] with `hidden` after the last layer too: a body whose outputs are
+    /// features (SAC's gSDE actor splits into such a body and a linear head).
+    pub fn new_body(
+        backend: Backend,
+        dims: &[usize],
+        hidden: Activation,
+        adam: Option<AdamConfig>,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
+        Self::build(backend, dims, hidden, true, adam, rng)
+    }
+
+    fn build(
+        backend: Backend,
+        dims: &[usize],
+        hidden: Activation,
+        activated_output: bool,
+        adam: Option<AdamConfig>,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
         Ok(match backend {
-            Backend::Native => Net::Native(native::NativeNet::new(dims, hidden, adam, rng)?),
-            Backend::Torch(device) => {
-                Net::Torch(torch::TorchNet::new(dims, hidden, adam, rng, device)?)
-            }
+            Backend::Native => Net::Native(native::NativeNet::new(
+                dims,
+                hidden,
+                activated_output,
+                adam,
+                rng,
+            )?),
+            Backend::Torch(device) => Net::Torch(torch::TorchNet::new(
+                dims,
+                hidden,
+                activated_output,
+                adam,
+                rng,
+                device,
+            )?),
         })
     }
 

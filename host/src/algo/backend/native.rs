@@ -35,15 +35,17 @@ impl NativeNet {
     pub fn new(
         dims: &[usize],
         hidden: Activation,
+        activated_output: bool,
         adam: Option<AdamConfig>,
         rng: &mut Pcg32,
     ) -> Result<Self> {
-        let mlp = Mlp::new(
-            dims,
-            core_activation(hidden),
-            picorl_core::nn::Activation::Identity,
-        )
-        .map_err(|e| anyhow!("a network of widths {dims:?}: {e}"))?;
+        let output = if activated_output {
+            core_activation(hidden)
+        } else {
+            picorl_core::nn::Activation::Identity
+        };
+        let mlp = Mlp::new(dims, core_activation(hidden), output)
+            .map_err(|e| anyhow!("a network of widths {dims:?}: {e}"))?;
         let n = mlp.param_len();
         let mut net = Self {
             mlp,

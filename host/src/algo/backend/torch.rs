@@ -17,6 +17,8 @@ use crate::util::tensor::tensor_to_vec;
 pub struct TorchNet {
     dims: Vec<usize>,
     hidden: Activation,
+    /// `hidden` after the last layer too.
+    activated_output: bool,
     device: Device,
     /// Per layer `weight [out, in]` then `bias [out]`, requiring gradients.
     params: Vec<Tensor>,
@@ -45,6 +47,7 @@ impl TorchNet {
     pub fn new(
         dims: &[usize],
         hidden: Activation,
+        activated_output: bool,
         adam: Option<AdamConfig>,
         rng: &mut Pcg32,
         device: Device,
@@ -57,6 +60,7 @@ impl TorchNet {
         let mut net = Self {
             dims: dims.to_vec(),
             hidden,
+            activated_output,
             device,
             params: Vec::new(),
             grads: Vec::new(),
@@ -97,6 +101,7 @@ impl TorchNet {
         Ok(Self {
             dims: self.dims.clone(),
             hidden: self.hidden,
+            activated_output: self.activated_output,
             device: self.device,
             params,
             grads: Vec::new(),
@@ -122,7 +127,7 @@ impl TorchNet {
         let mut h = x.shallow_clone();
         for l in 0..layers {
             h = h.linear(&self.params[2 * l], Some(&self.params[2 * l + 1]));
-            if l + 1 < layers {
+            if l + 1 < layers || self.activated_output {
                 h = self.hidden.apply(&h);
             }
         }

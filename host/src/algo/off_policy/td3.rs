@@ -129,6 +129,14 @@ fn tanh_rows(outputs: &[f32], width: usize, a: usize, out: &mut Vec<f32>) {
     }
 }
 
+/// TD3's target policy smoothing of actions `unit` in `[-1, 1]` with standard-normal draws
+/// `eps`: `clip(a' + clip(σ ε, -c, c), -1, 1)`.
+fn smooth(unit: &mut [f32], eps: &[f32], sigma: f32, clip: f32) {
+    for (u, &e) in unit.iter_mut().zip(eps) {
+        *u = (*u + (e * sigma).clamp(-clip, clip)).clamp(-1.0, 1.0);
+    }
+}
+
 impl Td3 {
     /// Builds the learner, naming itself `name` in errors.
     pub fn build(setup: &Setup, cfg: Td3Config, name: &'static str) -> Result<Self> {
@@ -239,14 +247,12 @@ impl Td3 {
         let out = target.forward(next_obs, rows)?;
         tanh_rows(out, a, a, &mut self.next_unit);
         if let Some(eps) = eps {
-            let (sigma, clip) = (
+            smooth(
+                &mut self.next_unit,
+                eps,
                 self.cfg.target_policy_noise as f32,
                 self.cfg.target_noise_clip as f32,
             );
-            // TD3's target policy smoothing: clip(a' + clip(σ ε, -c, c), -1, 1).
-            for (u, &e) in self.next_unit.iter_mut().zip(eps) {
-                *u = (*u + (e * sigma).clamp(-clip, clip)).clamp(-1.0, 1.0);
-            }
         }
         let min_q = self.critics.target_min(next_obs, &self.next_unit, rows)?;
         self.y.clear();
@@ -520,6 +526,17 @@ mod tests {
                 );
                 assert_eq!(y[1], -1.5, "terminal: no bootstrap");
             }
+        }
+    }
+
+    #[test]
+    fn target_smoothing_noise_is_clipped() {
+        // σ = 0.2, c = 0.5: ε = 10 → noise 2 clipped to 0.5, 0.9 + 0.5 = 1.4 → action clip 1;
+        // ε = -10 → -0.5; ε = 0.1 → 0.02 (within the clip); ε = -4 → -0.8 → -0.5, -0.8 - 0.5 → -1.
+        let mut a = [0.9f32, 0.0, -0.5, -0.8];
+        smooth(&mut a, &[10.0, -10.0, 0.1, -4.0], 0.2, 0.5);
+        for (g, w) in a.iter().zip([1.0f32, -0.5, -0.48, -1.0]) {
+            assert!((g - w).abs() < 1e-6, "{a:?}");
         }
     }
 

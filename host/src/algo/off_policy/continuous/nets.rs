@@ -338,8 +338,13 @@ pub fn actor_dims(obs_dim: usize, act_dim: usize, hidden: &[usize], gaussian: bo
 }
 
 fn name_layers(prefix: &str, net: &Net, out: &mut Vec<(String, Layer)>) {
+    name_layers_from(prefix, 0, net, out);
+}
+
+/// `net`'s layers named `{prefix}.l{first + i}`.
+pub fn name_layers_from(prefix: &str, first: usize, net: &Net, out: &mut Vec<(String, Layer)>) {
     for (l, layer) in net.layers().into_iter().enumerate() {
-        out.push((format!("{prefix}.l{l}"), layer));
+        out.push((format!("{prefix}.l{}", first + l), layer));
     }
 }
 
@@ -349,11 +354,22 @@ fn load_layers(
     saved: &BTreeMap<String, Vec<f32>>,
     path: &Path,
 ) -> Result<()> {
+    load_layers_from(prefix, 0, net, saved, path)
+}
+
+/// Loads what [`name_layers_from`] named.
+pub fn load_layers_from(
+    prefix: &str,
+    first: usize,
+    net: &mut Net,
+    saved: &BTreeMap<String, Vec<f32>>,
+    path: &Path,
+) -> Result<()> {
     let dims = net.dims().to_vec();
     let mut layers = Vec::with_capacity(dims.len() - 1);
     for (l, w) in dims.windows(2).enumerate() {
         let get = |what: &str, want: usize| -> Result<Vec<f32>> {
-            let key = format!("{prefix}.l{l}.{what}");
+            let key = format!("{prefix}.l{}.{what}", first + l);
             let Some(v) = saved.get(&key) else {
                 bail!(
                     "{}: no tensor `{key}` (a checkpoint of another network shape?)",
