@@ -332,6 +332,19 @@ fn td3_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     kill_and_resume("td3", PENDULUM);
 }
 
+/// TD3 on the torch backend (libtorch's autograd and tensors): the same state, saved in the
+/// same layout, resumes bit for bit too.
+#[test]
+fn td3_on_torch_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("td3", &[PENDULUM, &["--backend", "torch"]].concat());
+}
+
+/// SAC on the torch backend.
+#[test]
+fn sac_on_torch_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("sac", &[PENDULUM, &["--backend", "torch"]].concat());
+}
+
 /// SAC on Pendulum: Adam's moments of actor, critics and temperature, the replay memory, the
 /// environments, the generator of the updates' Gaussian draws, the learned temperature.
 #[test]
