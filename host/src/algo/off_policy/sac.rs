@@ -845,10 +845,9 @@ mod tests {
     }
 
     /// Seeded solve of Pendulum-v1 with the shipped config (mean of 20 deterministic episodes ≥
-    /// -200). With the updates' draws from the learner's generator, seeds 0-4 solved at 6k, 8k,
-    /// 4k, 4k and 8k steps, 6-16 s of training each (`picorl train --algo sac --env Pendulum-v1
-    /// --threads 1 --stop-at-return -200`, the 2-core development machine at load 2-4); seed 0
-    /// takes 6,000 steps. Its budget is the config's 20,000 steps (about 60 s there).
+    /// -200, every 2,000 steps). On the native backend seeds 0-4 solved at 4k, 6k, 6k, 4k and
+    /// 6k steps (`picorl train --algo sac --env Pendulum-v1 --threads 1 --stop-at-return -200`;
+    /// times in docs/performance.md). Its budget is the config's 20,000 steps.
     #[test]
     fn solves_pendulum() {
         testing::solves_pendulum::<Sac>(0);
