@@ -43,6 +43,21 @@ pub mod torch;
 /// win.
 pub const NATIVE_MAX_WIDTH: usize = 256;
 
+/// The algorithms that train on the native backend (tabular ones have no networks and always
+/// run on core's tables).
+pub const NATIVE_ALGOS: &[&str] = &["qlearning", "sarsa", "ddpg", "td3", "sac"];
+
+/// Refuses `--backend native` for an algorithm that runs on libtorch only, naming those that
+/// do not.
+pub fn check_supported(choice: BackendChoice, algo: &str) -> Result<()> {
+    if choice == BackendChoice::Native && !NATIVE_ALGOS.contains(&algo) {
+        bail!(
+            "--backend native: {algo} trains on libtorch only for now (native: ddpg, td3, sac); use --backend torch or auto"
+        );
+    }
+    Ok(())
+}
+
 /// Where a learner's networks compute.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Backend {
