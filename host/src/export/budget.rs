@@ -3,7 +3,9 @@
 //! hidden layer's activation quantization, the output's — and the figure the report judges
 //! (p99 action error for continuous heads, decisive agreement for discrete heads) measured
 //! against the f32 policy for each. The model is not the file's arithmetic (core's is, bit for
-//! bit); it only tells which step to spend effort on.
+//! bit); it only tells which step to spend effort on. Two last lines model TFLite's 16x8 mode
+//! (int16 activations, symmetric, zero point 0; int8 weights) over the same calibrated ranges: an
+//! int16 input to the first layer only, and int16 activations throughout.
 
 use anyhow::{anyhow, Result};
 use picorl_core::nn::int8_act::TableActivation;
@@ -28,6 +30,34 @@ pub struct Sources {
     pub hidden: Vec<bool>,
     /// The last layer's output, quantized.
     pub output: bool,
+    /// Whether the input is quantized as TFLite's 16x8 mode quantizes it (int16, symmetric, zero
+    /// point 0, over the same calibrated range) instead of int8.
+    pub input16: bool,
+    /// Whether hidden layers and the output are quantized as int16 (16x8 mode throughout).
+    pub act16: bool,
+}
+
+/// `z` rounded to the int16 grid TFLite's 16x8 mode gives the real range `p` represents in int8:
+/// symmetric, zero point 0, `scale = max(|min|, |max|) / 32767`, clamped to `[lo_real, max]`
+/// (`lo_real`: ReLU's 0, or the range's own negative end).
+fn fake_quant16(z: f64, p: QuantParams, relu: bool) -> f64 {
+    let s8 = f64::from(p.scale);
+    let (min, max) = (
+        s8 * f64::from(-128 - p.zero_point),
+        s8 * f64::from(127 - p.zero_point),
+    );
+    let s = min.abs().max(max.abs()) / 32767.0;
+    let lo = if relu { 0 } else { -32768 };
+    s * ((z / s).round() as i64).clamp(lo, 32767) as f64
+}
+
+/// One quantization step of the model: int8 (`lo`: the lowest int8 value) or int16.
+fn fq(z: f64, p: QuantParams, lo: i32, wide: bool, relu: bool) -> f64 {
+    if wide {
+        fake_quant16(z, p, relu)
+    } else {
+        fake_quant(z, p, lo)
+    }
 }
 
 /// The modelled network outputs of one raw observation.
@@ -46,7 +76,7 @@ fn forward(
         .enumerate()
         .map(|(i, &a)| {
             if s.input && s.input_dim.is_none_or(|d| d == i) {
-                fake_quant(f64::from(a), input, -128)
+                fq(f64::from(a), input, -128, s.input16, false)
             } else {
                 f64::from(a)
             }
@@ -71,7 +101,13 @@ fn forward(
             .collect();
         v = if k + 1 == n {
             z.into_iter()
-                .map(|a| if s.output { fake_quant(a, p, -128) } else { a })
+                .map(|a| {
+                    if s.output {
+                        fq(a, p, -128, s.act16, false)
+                    } else {
+                        a
+                    }
+                })
                 .collect()
         } else {
             let q = s.hidden.get(k).copied().unwrap_or(false);
@@ -80,15 +116,21 @@ fn forward(
                     (Activation::Relu, false) => a.max(0.0),
                     (Activation::Tanh, false) => a.tanh(),
                     (Activation::Hardtanh, false) => a.clamp(-1.0, 1.0),
-                    (Activation::Relu, true) => {
-                        fake_quant(a.max(0.0), p, quant::activation_range(true, p.zero_point).0)
-                    }
-                    (Activation::Tanh, true) => fake_quant(
-                        fake_quant(a, p, -128).tanh(),
+                    (Activation::Relu, true) => fq(
+                        a.max(0.0),
+                        p,
+                        quant::activation_range(true, p.zero_point).0,
+                        s.act16,
+                        true,
+                    ),
+                    (Activation::Tanh, true) => fq(
+                        fq(a, p, -128, s.act16, false).tanh(),
                         TableActivation::Tanh.output(),
                         -128,
+                        s.act16,
+                        false,
                     ),
-                    (Activation::Hardtanh, true) => fake_quant(a.clamp(-1.0, 1.0), p, -128),
+                    (Activation::Hardtanh, true) => fq(a.clamp(-1.0, 1.0), p, -128, s.act16, false),
                 })
                 .collect()
         };
@@ -211,18 +253,62 @@ pub fn error_budget(
             ..none.clone()
         },
     );
+    let all = Sources {
+        input: true,
+        input_dim: None,
+        weights: true,
+        hidden: vec![true; hidden],
+        output: true,
+        input16: false,
+        act16: false,
+    };
+    push("all".into(), all.clone());
+    // What TFLite's 16x8 mode would give: an int16 input to the first layer (int8 weights), the
+    // rest int8; then int16 activations throughout, the weights int8.
     push(
-        "all".into(),
+        "all, int16 input".into(),
         Sources {
-            input: true,
-            input_dim: None,
-            weights: true,
-            hidden: vec![true; hidden],
-            output: true,
+            input16: true,
+            ..all.clone()
+        },
+    );
+    push(
+        "all, int16 activations".into(),
+        Sources {
+            input16: true,
+            act16: true,
+            ..all
         },
     );
     if lines.is_empty() {
         return Err(anyhow!("no observations"));
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int16_grid_is_symmetric_over_the_int8_range() {
+        // int8 range [-1.28, 2.54] (scale 0.015, zero point -43): int16 scale 2.54 / 32767.
+        let p = QuantParams {
+            scale: 0.015,
+            zero_point: -43,
+        };
+        let max = f64::from(p.scale) * f64::from(127 + 43);
+        let s = max / 32767.0;
+        for z in [0.0, 0.3, -0.7, 1.234_567, -1.28, 2.5] {
+            let q = fake_quant16(z, p, false);
+            assert!((q - z).abs() <= s / 2.0 + 1e-12, "{z} -> {q}");
+            assert!((q / s - (q / s).round()).abs() < 1e-6, "{q} off the grid");
+        }
+        // Saturation at the int16 ends, ReLU's clamp at 0.
+        assert!((fake_quant16(10.0, p, false) - max).abs() < 1e-12);
+        assert!((fake_quant16(-10.0, p, false) + 32768.0 * s).abs() < 1e-12);
+        assert_eq!(fake_quant16(-0.5, p, true), 0.0);
+        // 256 times finer than the int8 step here.
+        assert!(s < f64::from(p.scale) / 256.0);
+    }
 }
