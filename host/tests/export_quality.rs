@@ -224,9 +224,9 @@ fn sac_pendulum_int8_keeps_actions() {
 #[test]
 #[ignore = "prints a measurement"]
 fn budget() -> Result<()> {
-    use picorl_host::export::budget::error_budget;
+    use picorl_host::export::budget::{error_budget, Refits};
     use picorl_host::export::calib::{range_normalized, search_int8, subsample};
-    use picorl_host::export::fit::equalized;
+    use picorl_host::export::fit::{equalized, fitted_on, Grid};
     for name in [
         "ppo-cartpole",
         "dqn-cartpole",
@@ -274,7 +274,20 @@ fn budget() -> Result<()> {
         let sub = subsample(&seen, obs_dim);
         let f32p = range_normalized(&folded, &sub, obs_dim, choice.input_tail);
         let (eval_obs, _) = rollout(env.as_mut(), &f32_file).unwrap();
-        let lines = error_budget(&f32p, &fit, &calib, &eval_obs, obs_dim).unwrap();
+        // The int8 weights refitted for TFLite's 16x8 mode, on the same calibration samples.
+        let (input, outputs) = picorl_host::export::int8_quant_params(&f32p, &calib)?;
+        let refit = |grid| fitted_on(&f32p, &sub, obs_dim, input, &outputs, grid);
+        let refits = Refits {
+            input16: refit(Grid {
+                input16: true,
+                act16: false,
+            })?,
+            act16: refit(Grid {
+                input16: true,
+                act16: true,
+            })?,
+        };
+        let lines = error_budget(&f32p, &fit, &calib, &eval_obs, obs_dim, Some(&refits)).unwrap();
         eprintln!("{name}: {choice:?} ranges {:?}", calib.layers);
         for l in lines {
             eprintln!("  {:<16} {:.4}", l.sources, l.figure);

@@ -12,7 +12,7 @@ use picorl_core::nn::int8_act::TableActivation;
 use picorl_core::nn::{quant, QuantParams};
 
 use crate::export::calib::{head_action, top_two_gap, DECISIVE_GAP};
-use crate::export::fit::fake_quant;
+use crate::export::fit::{fake_quant, fake_quant16};
 use crate::export::report::percentile;
 use crate::export::Activation;
 use crate::export::{int8_quant_params, Calibration, HeadExport, PolicyExport};
@@ -35,20 +35,6 @@ pub struct Sources {
     pub input16: bool,
     /// Whether hidden layers and the output are quantized as int16 (16x8 mode throughout).
     pub act16: bool,
-}
-
-/// `z` rounded to the int16 grid TFLite's 16x8 mode gives the real range `p` represents in int8:
-/// symmetric, zero point 0, `scale = max(|min|, |max|) / 32767`, clamped to `[lo_real, max]`
-/// (`lo_real`: ReLU's 0, or the range's own negative end).
-fn fake_quant16(z: f64, p: QuantParams, relu: bool) -> f64 {
-    let s8 = f64::from(p.scale);
-    let (min, max) = (
-        s8 * f64::from(-128 - p.zero_point),
-        s8 * f64::from(127 - p.zero_point),
-    );
-    let s = min.abs().max(max.abs()) / 32767.0;
-    let lo = if relu { 0 } else { -32768 };
-    s * ((z / s).round() as i64).clamp(lo, 32767) as f64
 }
 
 /// One quantization step of the model: int8 (`lo`: the lowest int8 value) or int16.
@@ -138,6 +124,16 @@ fn forward(
     v
 }
 
+/// The int8 weights fitted (`fit::fitted_on`) for TFLite's 16x8 mode instead of the file's int8
+/// activations: for an int16 first-layer input, and for int16 activations throughout.
+#[derive(Debug, Clone)]
+pub struct Refits {
+    /// Fitted with the input on the int16 grid.
+    pub input16: PolicyExport,
+    /// Fitted with every activation on the int16 grid.
+    pub act16: PolicyExport,
+}
+
 /// One line of an error budget: which sources, and the figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetLine {
@@ -150,12 +146,14 @@ pub struct BudgetLine {
 
 /// The error budget of the int8 export `fit` (calibration `c`) of `f32p` (the same function in
 /// f32, with `fit`'s normalization) on raw observations `obs`: each source alone, then all.
+/// `refits`, if given, adds the 16x8 lines with weights fitted for the int16 grid.
 pub fn error_budget(
     f32p: &PolicyExport,
     fit: &PolicyExport,
     c: &Calibration,
     obs: &[f32],
     obs_dim: usize,
+    refits: Option<&Refits>,
 ) -> Result<Vec<BudgetLine>> {
     let (input, outputs) = int8_quant_params(fit, c)?;
     let hidden = f32p.layers.len().saturating_sub(1);
@@ -169,7 +167,7 @@ pub fn error_budget(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
             (l.min(v), h.max(v))
         });
-    let figure = |s: &Sources| -> f64 {
+    let figure = |s: &Sources, fit: &PolicyExport| -> f64 {
         let mut errs = Vec::new();
         let (mut decisive, mut same) = (0usize, 0usize);
         for (raw, r) in obs.chunks_exact(obs_dim).zip(&refs) {
@@ -208,7 +206,7 @@ pub fn error_budget(
     let mut push = |name: String, s: Sources| {
         lines.push(BudgetLine {
             sources: name,
-            figure: figure(&s),
+            figure: figure(&s, fit),
         })
     };
     push(
@@ -265,21 +263,29 @@ pub fn error_budget(
     push("all".into(), all.clone());
     // What TFLite's 16x8 mode would give: an int16 input to the first layer (int8 weights), the
     // rest int8; then int16 activations throughout, the weights int8.
-    push(
-        "all, int16 input".into(),
-        Sources {
-            input16: true,
-            ..all.clone()
-        },
-    );
-    push(
-        "all, int16 activations".into(),
-        Sources {
-            input16: true,
-            act16: true,
-            ..all
-        },
-    );
+    let input16 = Sources {
+        input16: true,
+        ..all.clone()
+    };
+    let act16 = Sources {
+        input16: true,
+        act16: true,
+        ..all
+    };
+    push("all, int16 input".into(), input16.clone());
+    push("all, int16 activations".into(), act16.clone());
+    // The same with the int8 weights refitted (GPTQ and bias correction) for the int16 grid.
+    if let Some(r) = refits {
+        for (name, s, f) in [
+            ("all, int16 input, refitted", input16, &r.input16),
+            ("all, int16 activations, refitted", act16, &r.act16),
+        ] {
+            lines.push(BudgetLine {
+                sources: name.into(),
+                figure: figure(&s, f),
+            });
+        }
+    }
     if lines.is_empty() {
         return Err(anyhow!("no observations"));
     }
