@@ -159,14 +159,9 @@ fn ppo_acrobot_tanh_int8_keeps_decisions() {
 
 #[test]
 fn a2c_cartpole_int8_keeps_decisions() {
-    // Measured: 476.37 -> 476.16, decisive 0.9997; outputs 6.9 steps (p99), above "a few".
-    assert_kept(
-        "a2c-cartpole",
-        Bounds {
-            output_steps: 8.0,
-            ..GOALS
-        },
-    );
+    // Measured: 476.37 -> 475.11, decisive 0.9998; outputs 1.7 steps (p99; 6.9 before the search
+    // kept outputs within `calib::OUTPUT_STEPS`: a 1% tail on the last hidden layer).
+    assert_kept("a2c-cartpole", GOALS);
 }
 
 #[test]
@@ -229,7 +224,6 @@ fn budget() -> Result<()> {
     use picorl_host::export::fit::{equalized, fitted_on, Grid};
     for name in [
         "ppo-cartpole",
-        "dqn-cartpole",
         "dqn-acrobot",
         "ppo-acrobot",
         "a2c-cartpole",
