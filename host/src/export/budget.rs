@@ -26,6 +26,8 @@ pub struct Sources {
     pub input_dim: Option<usize>,
     /// The fitted int8 weights and corrected biases (else the f32 ones).
     pub weights: bool,
+    /// Only this layer's weights are the fitted int8 ones (with `weights`).
+    pub weights_layer: Option<usize>,
     /// Hidden layers whose outputs are quantized (tanh: its input and TFLM's 1/128 output).
     pub hidden: Vec<bool>,
     /// The last layer's output, quantized.
@@ -35,6 +37,9 @@ pub struct Sources {
     pub input16: bool,
     /// Whether hidden layers and the output are quantized as int16 (16x8 mode throughout).
     pub act16: bool,
+    /// Whether the first layer stays f32 (its input and weights exact; its output quantized as a
+    /// hidden layer's).
+    pub first_f32: bool,
 }
 
 /// One quantization step of the model: int8 (`lo`: the lowest int8 value) or int16.
@@ -61,7 +66,7 @@ fn forward(
         .iter()
         .enumerate()
         .map(|(i, &a)| {
-            if s.input && s.input_dim.is_none_or(|d| d == i) {
+            if s.input && !s.first_f32 && s.input_dim.is_none_or(|d| d == i) {
                 fq(f64::from(a), input, -128, s.input16, false)
             } else {
                 f64::from(a)
@@ -70,7 +75,8 @@ fn forward(
         .collect();
     let n = f32p.layers.len();
     for (k, &p) in outputs.iter().enumerate().take(n) {
-        let l = if s.weights {
+        let fitted = s.weights_layer.is_none_or(|w| w == k) && !(s.first_f32 && k == 0);
+        let l = if s.weights && fitted {
             &fit.layers[k]
         } else {
             &f32p.layers[k]
@@ -233,6 +239,16 @@ pub fn error_budget(
             ..none.clone()
         },
     );
+    for k in 0..f32p.layers.len() {
+        push(
+            format!("weights of layer {k}"),
+            Sources {
+                weights: true,
+                weights_layer: Some(k),
+                ..none.clone()
+            },
+        );
+    }
     for k in 0..hidden {
         let mut h = vec![false; hidden];
         h[k] = true;
@@ -255,10 +271,12 @@ pub fn error_budget(
         input: true,
         input_dim: None,
         weights: true,
+        weights_layer: None,
         hidden: vec![true; hidden],
         output: true,
         input16: false,
         act16: false,
+        first_f32: false,
     };
     push("all".into(), all.clone());
     // What TFLite's 16x8 mode would give: an int16 input to the first layer (int8 weights), the
@@ -270,8 +288,23 @@ pub fn error_budget(
     let act16 = Sources {
         input16: true,
         act16: true,
-        ..all
+        ..all.clone()
     };
+    push(
+        "all, first layer f32".into(),
+        Sources {
+            first_f32: true,
+            ..all.clone()
+        },
+    );
+    push(
+        "all, first layer f32, int16 activations".into(),
+        Sources {
+            first_f32: true,
+            act16: true,
+            ..all
+        },
+    );
     push("all, int16 input".into(), input16.clone());
     push("all, int16 activations".into(), act16.clone());
     // The same with the int8 weights refitted (GPTQ and bias correction) for the int16 grid.
