@@ -21,8 +21,8 @@
 //!   points and left the outputs 15.4 steps off at the 99th percentile, against 3.2). When the
 //!   greedy choice's outputs are more than [`OUTPUT_STEPS`] steps off (p99, calibration states),
 //!   the search takes, among the candidates it tried whose outputs are within that, the best one
-//!   whose decision score is within [`SCORE_SLACK`] of the choice's maximum score; if there is
-//!   none, the greedy choice stands.
+//!   whose decision score is below the choice's by at most [`SCORE_SLACK`] of the most a file can
+//!   score; if there is none, the greedy choice stands.
 //! - Hidden hardtanh layers get their calibrated range intersected with `[-1, 1]` (written as an
 //!   identity int8 layer, int8 saturation at a bound of 1 is hardtanh's clamp exactly; a narrower
 //!   bound saturates where no calibration value goes).
