@@ -16,6 +16,10 @@
 //!   update's flops (multiply-adds × 2, counted from the shapes), so criterion prints the rate.
 //! - `native/mlp/…`: forward, forward + backward, and forward + backward + Adam of one 3-64-64-2
 //!   net at batch 100.
+//! - `native/sac_update/{native,torch}`: picorl's SAC update itself (`Sac::update_once`: batch
+//!   drawn from the replay, temperature, both critics, actor, Polyak), RLtools' Pendulum size
+//!   (64×64, batch 100), on each backend: the same algorithm text, the backend is the only
+//!   difference. Throughput is `sac_flops()`, the same count as `sac_pieces`.
 //!
 //! `cargo bench -p picorl-benches --bench main -- native/`
 use criterion::{black_box, Criterion, Throughput};
@@ -419,6 +423,32 @@ fn flops_kernel(n: u64) -> f32 {
     body(n)
 }
 
+/// picorl's SAC on Pendulum-v1 at RLtools' size (64×64, batch 100) on `backend`, its replay
+/// filled with 1,000 random transitions.
+fn sac_learner(backend: &str) -> picorl_host::algo::off_policy::sac::Sac {
+    use picorl_host::algo::off_policy::sac::{Sac, SacConfig};
+    use picorl_host::train::config::RunOptions;
+    let run: RunOptions = toml::from_str(&format!(
+        "algo = \"sac\"\nenv = \"Pendulum-v1\"\nseed = 0\ndevice = \"cpu\"\nthreads = 1\n\
+         total_steps = 1000\neval_every = 0\neval_episodes = 1\nbackend = \"{backend}\"\n"
+    ))
+    .expect("run options");
+    let spec = *picorl_host::envs::make("Pendulum-v1", &Default::default())
+        .expect("Pendulum-v1")
+        .spec();
+    let setup = picorl_host::train::Setup {
+        run,
+        device: tch::Device::Cpu,
+        spec,
+    };
+    let cfg = SacConfig {
+        batch_size: B,
+        learning_rate: 1e-3,
+        ..SacConfig::default()
+    };
+    Sac::with_random_replay(&setup, cfg, 1000).expect("a SAC learner")
+}
+
 pub fn bench(c: &mut Criterion) {
     tch::set_num_threads(1);
     let mut g = c.benchmark_group("native");
@@ -436,6 +466,13 @@ pub fn bench(c: &mut Criterion) {
     g.bench_function("sac_pieces/native", |b| b.iter(|| native.update()));
     let mut torch = TorchSac::new();
     g.bench_function("sac_pieces/tch", |b| b.iter(|| torch.update()));
+
+    for backend in ["native", "torch"] {
+        let mut sac = sac_learner(backend);
+        g.bench_function(format!("sac_update/{backend}"), |b| {
+            b.iter(|| sac.update_once().unwrap())
+        });
+    }
 
     let net = Mlp::new(&ACTOR, Activation::Relu, Activation::Identity).unwrap();
     let mut n = Net::new(&net, 0);

@@ -218,6 +218,32 @@ impl Sac {
         Ok(())
     }
 
+    /// A learner whose replay holds `steps` transitions of uniformly random actions, ready for
+    /// [`Sac::update_once`]: the criterion benchmark of one update (`benches/benches/native.rs`).
+    pub fn with_random_replay(setup: &Setup, cfg: SacConfig, steps: usize) -> Result<Self> {
+        let mut s = Self::new(setup, cfg)?;
+        let a = s.driver.act_dim;
+        let mut r = rng::seeded(setup.run.seed);
+        let d = &mut s.driver;
+        for _ in 0..steps {
+            let unit: Vec<f32> = (0..a)
+                .map(|_| rng::uniform_f64(&mut r, -1.0, 1.0) as f32)
+                .collect();
+            let mut act = vec![0.0; a];
+            d.bounds.to_env(&unit, &mut act);
+            d.col.collector.step(
+                crate::envs::vec_env::Actions::Continuous(&act),
+                &mut d.col.replay,
+            )?;
+        }
+        Ok(s)
+    }
+
+    /// One update (temperature, critics, actor, targets) on a batch drawn from the replay.
+    pub fn update_once(&mut self) -> Result<()> {
+        self.update(false)
+    }
+
     fn update(&mut self, read: bool) -> Result<()> {
         let rows = self.cfg.batch_size;
         let b = self.driver.col.replay.sample_rows(rows)?;
