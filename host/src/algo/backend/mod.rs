@@ -113,6 +113,16 @@ pub struct AdamConfig {
     pub eps: f32,
 }
 
+impl AdamConfig {
+    /// PyTorch's defaults (ε 1e-8) at learning rate `lr`.
+    pub fn pytorch(lr: f64) -> Self {
+        Self {
+            lr: lr as f32,
+            eps: 1e-8,
+        }
+    }
+}
+
 /// Adam's state in PyTorch's layout: the moments and the step count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdamState {

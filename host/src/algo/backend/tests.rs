@@ -23,10 +23,7 @@ fn flat(layers: &[Layer]) -> Vec<f32> {
 }
 
 fn pair(dims: &[usize], act: Activation, seed: u64) -> (Net, Net) {
-    let adam = Some(AdamConfig {
-        lr: 3e-3,
-        eps: 1e-8,
-    });
+    let adam = Some(AdamConfig::pytorch(3e-3));
     let n = Net::new(Backend::Native, dims, act, adam, &mut rng::seeded(seed)).unwrap();
     let t = Net::new(
         Backend::Torch(tch::Device::Cpu),
@@ -120,10 +117,7 @@ fn state_round_trips_bit_for_bit() {
         Backend::Native,
         &[3, 8, 2],
         Activation::Relu,
-        Some(AdamConfig {
-            lr: 3e-3,
-            eps: 1e-8,
-        }),
+        Some(AdamConfig::pytorch(3e-3)),
         &mut rng::seeded(7),
     )
     .unwrap();

@@ -117,6 +117,21 @@ pub fn resume_parts<'a, const N: usize>(
         .map_err(|_| anyhow::anyhow!("{algo}: {N} resume tensors expected"))
 }
 
+/// One minibatch as owned host rows, actions mapped to `[-1, 1]` (reused from update to update).
+#[derive(Debug, Default)]
+pub struct Rows {
+    /// Observations, `B × obs_dim`.
+    pub obs: Vec<f32>,
+    /// Actions in `[-1, 1]`, `B × act_dim`.
+    pub unit: Vec<f32>,
+    /// Next observations.
+    pub next_obs: Vec<f32>,
+    /// Summed rewards.
+    pub rewards: Vec<f32>,
+    /// `γ^k`, or 0 for terminal transitions.
+    pub discounts: Vec<f32>,
+}
+
 /// The part of a [`Driver`]'s resume state that is not a tensor.
 pub type DriverResume = CollectionResume;
 
@@ -175,6 +190,22 @@ impl Driver {
     /// Restores a [`Driver::snapshot`].
     pub fn restore(&mut self, rows: &Tensor, s: &DriverResume) -> Result<()> {
         self.col.restore(rows, None, s)
+    }
+
+    /// Draws `n` transitions uniformly from the replay into `out`.
+    pub fn sample(&mut self, n: usize, out: &mut Rows) -> Result<()> {
+        let b = self.col.replay.sample_rows(n)?;
+        for (dst, src) in [
+            (&mut out.obs, b.obs),
+            (&mut out.next_obs, b.next_obs),
+            (&mut out.rewards, b.rewards),
+            (&mut out.discounts, b.discounts),
+        ] {
+            dst.clear();
+            dst.extend_from_slice(src);
+        }
+        self.bounds.to_unit_rows(b.actions, &mut out.unit);
+        Ok(())
     }
 
     /// The acting copy's raw outputs for copy `i`'s current observation.

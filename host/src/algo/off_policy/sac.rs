@@ -46,7 +46,7 @@ use super::continuous::nets::{
 };
 use super::continuous::squashed::SquashedActor;
 use super::continuous::{
-    resume_parts, Driver, DriverOptions, DriverResume, LOG_STD_MAX, LOG_STD_MIN,
+    resume_parts, Driver, DriverOptions, DriverResume, Rows, LOG_STD_MAX, LOG_STD_MIN,
 };
 use crate::algo::backend::{AdamState, Backend};
 use crate::algo::checkpoint::read_checkpoint;
@@ -155,7 +155,7 @@ pub struct Sac {
     updates: u64,
     /// What this round's updates read for `metrics.csv`, handed to the loop at its end.
     logged: Vec<(&'static str, f64)>,
-    unit: Vec<f32>,
+    batch: Rows,
     y: Vec<f32>,
 }
 
@@ -246,31 +246,34 @@ impl Sac {
 
     fn update(&mut self, read: bool) -> Result<()> {
         let rows = self.cfg.batch_size;
-        let b = self.driver.col.replay.sample_rows(rows)?;
-        let (obs, actions) = (b.obs.to_vec(), b.actions.to_vec());
-        let (next_obs, rewards, discounts) = (
-            b.next_obs.to_vec(),
-            b.rewards.to_vec(),
-            b.discounts.to_vec(),
-        );
-        self.driver.bounds.to_unit_rows(&actions, &mut self.unit);
+        let mut b = std::mem::take(&mut self.batch);
+        self.driver.sample(rows, &mut b)?;
         let draw = |rng: &mut Pcg32, n: usize| -> Vec<f32> {
             (0..n).map(|_| rng::normal_f64(rng) as f32).collect()
         };
         let eps = draw(&mut self.rng, self.actor.noise_len(rows));
         let eps_next = draw(&mut self.rng, self.actor.noise_len(rows));
+        let result = self.update_on(&b, &eps, &eps_next, read);
+        self.batch = b;
+        result
+    }
+
+    /// [`Sac::update`] on the batch `b` with the draws `eps` (fresh actions) and `eps_next` (next
+    /// actions).
+    fn update_on(&mut self, b: &Rows, eps: &[f32], eps_next: &[f32], read: bool) -> Result<()> {
+        let (rows, obs) = (b.rewards.len(), &b.obs);
         // As SB3's SAC: the α of the update's start throughout; the temperature, then the
         // critics, then the actor (whose fresh sample is taken before the critics move).
         let alpha = self.log_alpha.exp();
-        self.targets(&next_obs, &rewards, &discounts, &eps_next, alpha)?;
-        let (critic_loss, q_mean) = self.critics.train(&obs, &self.unit, &self.y)?;
+        self.targets(&b.next_obs, &b.rewards, &b.discounts, eps_next, alpha)?;
+        let (critic_loss, q_mean) = self.critics.train(obs, &b.unit, &self.y)?;
         let critic_loss = critic_loss * 0.5;
-        self.actor.sample(&obs, rows, &eps)?;
+        self.actor.sample(obs, rows, eps)?;
         let logp = self.actor.logp.clone();
         self.temperature_step(&logp)?;
         // −min_i Q_i(s, π(s)): its gradient reaches the smaller critic of each row (half to
         // each on a tie, as PyTorch's `minimum`).
-        let qs = self.critics.values(&obs, &self.actor.a, rows, 2)?;
+        let qs = self.critics.values(obs, &self.actor.a, rows, 2)?;
         let w = 1.0 / rows as f32;
         let (mut d0, mut d1) = (vec![0.0f32; rows], vec![0.0f32; rows]);
         let mut actor_loss = 0.0f64;
@@ -388,7 +391,7 @@ impl Algorithm for Sac {
             sde,
             updates: 0,
             logged: Vec::new(),
-            unit: Vec::new(),
+            batch: Rows::default(),
             y: Vec::new(),
         })
     }

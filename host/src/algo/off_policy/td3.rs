@@ -21,7 +21,7 @@ use tch::Tensor;
 use super::continuous::nets::{
     actor_dims, adam_tensors, critic_dims, read_adam, read_floats, save_layers, Policy, QSet,
 };
-use super::continuous::{resume_parts, Driver, DriverOptions, Noise, NoiseKind};
+use super::continuous::{resume_parts, Driver, DriverOptions, Noise, NoiseKind, Rows};
 use crate::algo::backend::Backend;
 use crate::algo::checkpoint::read_checkpoint;
 use crate::algo::nets::Activation;
@@ -115,6 +115,7 @@ pub struct Td3 {
     /// What this round's updates read for `metrics.csv`, handed to the loop at its end.
     logged: Vec<(&'static str, f64)>,
     // Reused rows of one update.
+    batch: Rows,
     unit: Vec<f32>,
     next_unit: Vec<f32>,
     y: Vec<f32>,
@@ -215,6 +216,7 @@ impl Td3 {
             rng: rng::seeded(setup.run.seed.wrapping_add(0x5eed_0003)),
             updates: 0,
             logged: Vec::new(),
+            batch: Rows::default(),
             unit: Vec::new(),
             next_unit: Vec::new(),
             y: Vec::new(),
@@ -271,21 +273,24 @@ impl Td3 {
     fn update(&mut self, read: bool) -> Result<bool> {
         let rows = self.cfg.batch_size;
         let a = self.driver.act_dim;
-        let b = self.driver.col.replay.sample_rows(rows)?;
-        let (obs, actions) = (b.obs.to_vec(), b.actions.to_vec());
-        let (next_obs, rewards, discounts) = (
-            b.next_obs.to_vec(),
-            b.rewards.to_vec(),
-            b.discounts.to_vec(),
-        );
-        self.driver.bounds.to_unit_rows(&actions, &mut self.unit);
+        let mut b = std::mem::take(&mut self.batch);
+        self.driver.sample(rows, &mut b)?;
         let eps: Option<Vec<f32>> = (self.cfg.target_policy_noise > 0.0).then(|| {
             (0..rows * a)
                 .map(|_| rng::normal_f64(&mut self.rng) as f32)
                 .collect()
         });
-        self.targets(&next_obs, &rewards, &discounts, eps.as_deref())?;
-        let (loss, q_mean) = self.critics.train(&obs, &self.unit, &self.y)?;
+        let result = self.update_on(&b, eps.as_deref(), read);
+        self.batch = b;
+        result
+    }
+
+    /// [`Td3::update`] on the batch `b`.
+    fn update_on(&mut self, b: &Rows, eps: Option<&[f32]>, read: bool) -> Result<bool> {
+        let (rows, a) = (b.rewards.len(), self.driver.act_dim);
+        let obs = &b.obs;
+        self.targets(&b.next_obs, &b.rewards, &b.discounts, eps)?;
+        let (loss, q_mean) = self.critics.train(obs, &b.unit, &self.y)?;
         self.updates += 1;
         if read {
             self.logged.push(("critic_loss", loss));
@@ -295,9 +300,9 @@ impl Td3 {
             return Ok(false);
         }
         // The actor climbs Q_0(s, tanh(μ(s))): d(−mean Q_0)/dμ = −∂Q_0/∂a · (1 − a²) / B.
-        let out = self.actor.net.forward(&obs, rows)?;
+        let out = self.actor.net.forward(obs, rows)?;
         tanh_rows(out, a, a, &mut self.unit);
-        let q0 = &self.critics.values(&obs, &self.unit, rows, 1)?[0];
+        let q0 = &self.critics.values(obs, &self.unit, rows, 1)?[0];
         let actor_loss = -q0.iter().map(|&v| f64::from(v)).sum::<f64>() / rows as f64;
         let d_q = vec![Some(vec![-1.0 / rows as f32; rows])];
         let g = self.critics.action_grad(&d_q)?;

@@ -47,10 +47,7 @@ impl QSet {
         rng: &mut Pcg32,
     ) -> Result<Self> {
         let dims = critic_dims(obs_dim, act_dim, hidden);
-        let adam = AdamConfig {
-            lr: lr as f32,
-            eps: 1e-8,
-        };
+        let adam = AdamConfig::pytorch(lr);
         let nets = (0..n)
             .map(|_| Net::new(backend, &dims, Activation::Relu, Some(adam), rng))
             .collect::<Result<Vec<_>>>()?;
@@ -246,10 +243,7 @@ impl Policy {
         rng: &mut Pcg32,
     ) -> Result<Self> {
         let dims = actor_dims(obs_dim, act_dim, hidden, gaussian);
-        let adam = AdamConfig {
-            lr: lr as f32,
-            eps: 1e-8,
-        };
+        let adam = AdamConfig::pytorch(lr);
         let net = Net::new(backend, &dims, activation, Some(adam), rng)?;
         let target = if with_target {
             Some(net.target_copy()?)
@@ -300,32 +294,45 @@ impl Policy {
     }
 
     fn export_rows(&self, mean_only: bool, low: Vec<f32>, high: Vec<f32>) -> PolicyExport {
-        let dims = self.net.dims();
-        let mut layers: Vec<DenseExport> = self
-            .net
-            .layers()
-            .into_iter()
-            .zip(dims.windows(2))
-            .map(|(l, w)| DenseExport {
-                weights: l.weight,
-                bias: l.bias,
-                inputs: w[0],
-                outputs: w[1],
-            })
-            .collect();
-        if mean_only && self.gaussian {
-            if let Some(last) = layers.last_mut() {
-                last.weights.truncate(self.act_dim * last.inputs);
-                last.bias.truncate(self.act_dim);
-                last.outputs = self.act_dim;
-            }
-        }
-        PolicyExport {
-            layers,
-            activation: self.net.activation(),
-            head: HeadExport::TanhScale { low, high },
-            obs_norm: None,
-        }
+        let keep = (mean_only && self.gaussian).then_some(self.act_dim);
+        export_nets(&[&self.net], keep, low, high)
+    }
+}
+
+/// The layers of `nets` in order (a body, then its head) as a policy with a `tanh` head scaled to
+/// `[low, high]`; `keep_outputs` truncates the last layer to its first outputs (a Gaussian's
+/// means without their log σ).
+pub fn export_nets(
+    nets: &[&Net],
+    keep_outputs: Option<usize>,
+    low: Vec<f32>,
+    high: Vec<f32>,
+) -> PolicyExport {
+    let mut layers: Vec<DenseExport> = nets
+        .iter()
+        .flat_map(|net| {
+            let dims = net.dims().to_vec();
+            net.layers()
+                .into_iter()
+                .enumerate()
+                .map(move |(l, layer)| DenseExport {
+                    weights: layer.weight,
+                    bias: layer.bias,
+                    inputs: dims[l],
+                    outputs: dims[l + 1],
+                })
+        })
+        .collect();
+    if let (Some(keep), Some(last)) = (keep_outputs, layers.last_mut()) {
+        last.weights.truncate(keep * last.inputs);
+        last.bias.truncate(keep);
+        last.outputs = keep;
+    }
+    PolicyExport {
+        layers,
+        activation: nets.first().map_or(Activation::Relu, |n| n.activation()),
+        head: HeadExport::TanhScale { low, high },
+        obs_norm: None,
     }
 }
 

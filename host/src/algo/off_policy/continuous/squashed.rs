@@ -34,11 +34,11 @@ use anyhow::{bail, Result};
 use picorl_core::learn::Adam;
 use picorl_core::rng::Pcg32;
 
-use super::nets::{actor_dims, load_layers_from, name_layers_from};
+use super::nets::{actor_dims, export_nets, load_layers_from, name_layers_from};
 use super::{LOG_STD_MAX, LOG_STD_MIN};
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
-use crate::export::{DenseExport, HeadExport, PolicyExport};
+use crate::export::PolicyExport;
 
 /// SB3's `epsilon` added to gSDE's variance.
 const SDE_EPS: f32 = 1e-6;
@@ -107,10 +107,7 @@ impl SquashedActor {
         lr: f64,
         rng: &mut Pcg32,
     ) -> Result<Self> {
-        let adam = AdamConfig {
-            lr: lr as f32,
-            eps: 1e-8,
-        };
+        let adam = AdamConfig::pytorch(lr);
         let parts = match sde_log_std_init {
             None => {
                 let dims = actor_dims(obs_dim, act_dim, hidden, true);
@@ -463,39 +460,11 @@ impl SquashedActor {
     }
 
     fn export_rows(&self, mean_only: bool, low: Vec<f32>, high: Vec<f32>) -> PolicyExport {
-        let nets: Vec<&Net> = match &self.parts {
-            Parts::Gaussian(net) => vec![net],
-            Parts::Sde { body, head, .. } => vec![body, head],
-        };
-        let mut layers: Vec<DenseExport> = nets
-            .iter()
-            .flat_map(|net| {
-                net.layers().into_iter().zip(
-                    net.dims()
-                        .windows(2)
-                        .map(|w| (w[0], w[1]))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .map(|(l, (inputs, outputs))| DenseExport {
-                weights: l.weight,
-                bias: l.bias,
-                inputs,
-                outputs,
-            })
-            .collect();
-        if mean_only && !self.uses_sde() {
-            if let Some(last) = layers.last_mut() {
-                last.weights.truncate(self.act_dim * last.inputs);
-                last.bias.truncate(self.act_dim);
-                last.outputs = self.act_dim;
+        match &self.parts {
+            Parts::Gaussian(net) => {
+                export_nets(&[net], mean_only.then_some(self.act_dim), low, high)
             }
-        }
-        PolicyExport {
-            layers,
-            activation: nets[0].activation(),
-            head: HeadExport::TanhScale { low, high },
-            obs_norm: None,
+            Parts::Sde { body, head, .. } => export_nets(&[body, head], None, low, high),
         }
     }
 }
