@@ -27,7 +27,8 @@
 //! step budget is spent is cut there the same way.
 //!
 //! Checkpoints hold the networks and, for a bit-exact `--resume`, Adam's moments, the generator,
-//! the normalization statistics and the environments' journal ([`pg_state`](super::pg_state)).
+//! the normalization statistics and the environments' journal (its parts are declared once, at
+//! the end of this file; the layout is in [`pg_state`](super::pg_state)).
 //! Checkpoints fall between batches, where every copy's episode has ended; the journal holds each
 //! copy's seeded reset and every action since, and a resume replays them, resetting a copy
 //! between its episodes as the batches did, so that its generator continues where it stood. A
@@ -39,8 +40,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActionKind, ActorCritic, CpuSample, NetOptions};
-use super::base::{log_means, weights_in_core, PgCore};
-use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
+use super::base::{log_means, pg_learner_methods, PgCore};
+use super::pg_state::PgOptimizer;
 use super::ppo::Schedule;
 use super::rollout::normalize;
 use crate::algo::nets::Activation;
@@ -418,25 +419,14 @@ impl Algorithm for Reinforce {
         ctx.log_value("learning_rate", lr)
     }
 
-    weights_in_core!();
+    pg_learner_methods!();
+}
 
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let state = PgResume {
-            rng: self.core.rng.clone(),
-            journal: self.journal.clone(),
-            obs_norm: None,
-            reward_norm: None,
-            adam_t: 0,
-        };
-        resume_tensors(Self::NAME, &self.core.ac, &self.core.opt, state)
-    }
-
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        let s = restore_tensors(Self::NAME, saved, &mut self.core.ac, &mut self.core.opt)?;
-        self.restore_envs(&s.journal)?;
-        self.core.rng = s.rng;
-        Ok(())
-    }
+crate::learner_state! {
+    for Reinforce, named "reinforce";
+    weights "" => core,
+    part "" => core,
+    with "journal" => |r| r.journal, |r, journal: Journal| r.restore_envs(&journal),
 }
 
 #[cfg(test)]
