@@ -106,27 +106,6 @@ pub struct NetOptions {
     pub sde_sample_freq: i64,
 }
 
-impl NetOptions {
-    /// Networks with a state-independent log-std (no gSDE): A2C's and REINFORCE's.
-    pub fn without_sde(
-        hidden: &[usize],
-        activation: Activation,
-        ortho_init: bool,
-        log_std_init: f64,
-        normalize_obs: bool,
-    ) -> Self {
-        Self {
-            hidden: hidden.to_vec(),
-            activation,
-            ortho_init,
-            log_std_init,
-            normalize_obs,
-            use_sde: false,
-            sde_sample_freq: -1,
-        }
-    }
-}
-
 /// gSDE's per-copy exploration matrices and scratch space (PPO's rollouts, SAC's collection).
 #[derive(Debug, Default)]
 pub struct SdeNoise {
