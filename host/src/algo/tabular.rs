@@ -488,19 +488,8 @@ mod tests {
         let total_steps = config::run_key(&run, "total_steps", &src).unwrap().unwrap();
         ResolvedConfig {
             run: RunOptions {
-                algo: A::NAME.into(),
-                env: env.into(),
                 env_kwargs,
-                seed: 0,
-                device: "cpu".into(),
-                threads: 1,
-                total_steps,
-                eval_every: 0,
-                eval_episodes: 10,
-                stop_at_return: None,
-                log_interval: crate::train::config::LOG_INTERVAL,
-                stop_at_hover: None,
-                gym_packages: Vec::new(),
+                ..RunOptions::for_tests(A::NAME, env, total_steps)
             },
             hyper,
         }

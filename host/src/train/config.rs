@@ -151,6 +151,29 @@ impl ResolvedConfig {
     }
 }
 
+impl RunOptions {
+    /// A run of `algo` on `env` for tests: seed 0 on one CPU thread, `total_steps`, no
+    /// evaluation during training, ten episodes at the end, nothing else set.
+    #[cfg(test)]
+    pub(crate) fn for_tests(algo: &str, env: &str, total_steps: u64) -> Self {
+        Self {
+            algo: algo.into(),
+            env: env.into(),
+            env_kwargs: BTreeMap::new(),
+            seed: 0,
+            device: "cpu".into(),
+            threads: 1,
+            total_steps,
+            eval_every: 0,
+            eval_episodes: 10,
+            stop_at_return: None,
+            log_interval: LOG_INTERVAL,
+            stop_at_hover: None,
+            gym_packages: Vec::new(),
+        }
+    }
+}
+
 /// Where a config section came from, for error messages.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -597,21 +620,7 @@ mod tests {
             ["act", "hidden", "lr", "steps"]
         );
         let run = |hyper: toml::Table| ResolvedConfig {
-            run: RunOptions {
-                algo: "a".into(),
-                env: "CartPole-v1".into(),
-                env_kwargs: BTreeMap::new(),
-                seed: 0,
-                device: "cpu".into(),
-                threads: 1,
-                total_steps: 1,
-                eval_every: 0,
-                eval_episodes: 1,
-                stop_at_return: None,
-                log_interval: LOG_INTERVAL,
-                stop_at_hover: None,
-                gym_packages: Vec::new(),
-            },
+            run: RunOptions::for_tests("a", "CartPole-v1", 1),
             hyper,
         };
         assert_eq!(run(hyper.clone()).hyper::<Flat>().unwrap(), flat);

@@ -122,12 +122,7 @@ impl RolloutUpdate for A2cUpdate {
     type Hyper = A2cConfig;
 
     fn shape(cfg: &A2cConfig) -> RolloutShape {
-        RolloutShape {
-            n_envs: cfg.pg.n_envs,
-            n_steps: cfg.n_steps,
-            gamma: cfg.pg.gamma,
-            normalize_reward: cfg.normalize_reward,
-        }
+        RolloutShape::new(&cfg.pg, cfg.n_steps, cfg.normalize_reward)
     }
 
     fn build(setup: &Setup, cfg: &A2cConfig) -> Result<(ActorCritic, PgOptimizer)> {

@@ -17,6 +17,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tch::Tensor;
 
 use super::actor_critic::ActorCritic;
+use super::options::PgOptions;
 use super::pg_state::PgOptimizer;
 use super::rollout::{collect, Rollout};
 use super::running_norm::RewardNorm;
@@ -108,6 +109,19 @@ pub struct RolloutShape {
     pub gamma: f64,
     /// Scale rewards by the running standard deviation of the discounted return.
     pub normalize_reward: bool,
+}
+
+impl RolloutShape {
+    /// `n_steps` per copy of the `n_envs` copies of the shared options, discounted by their
+    /// `gamma`.
+    pub fn new(pg: &PgOptions, n_steps: usize, normalize_reward: bool) -> Self {
+        Self {
+            n_envs: pg.n_envs,
+            n_steps,
+            gamma: pg.gamma,
+            normalize_reward,
+        }
+    }
 }
 
 /// What an algorithm over vectorized rollouts brings to [`OnPolicy`]: only what is its own.

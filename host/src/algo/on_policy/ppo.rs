@@ -235,12 +235,7 @@ impl RolloutUpdate for PpoUpdate {
     type Hyper = PpoConfig;
 
     fn shape(cfg: &PpoConfig) -> RolloutShape {
-        RolloutShape {
-            n_envs: cfg.pg.n_envs,
-            n_steps: cfg.n_steps,
-            gamma: cfg.pg.gamma,
-            normalize_reward: cfg.normalize_reward,
-        }
+        RolloutShape::new(&cfg.pg, cfg.n_steps, cfg.normalize_reward)
     }
 
     fn build(setup: &Setup, cfg: &PpoConfig) -> Result<(ActorCritic, PgOptimizer)> {
