@@ -10,8 +10,27 @@
 use serde::{Deserialize, Serialize};
 
 use super::actor_critic::NetOptions;
-use super::ppo::Schedule;
 use crate::algo::nets::Activation;
+
+/// How a value changes over training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Stays at its initial value.
+    Constant,
+    /// Falls linearly from its initial value to zero at the end of the budget.
+    Linear,
+}
+
+impl Schedule {
+    /// The value at `progress_remaining` (1 at the start, 0 at the end).
+    pub fn at(self, initial: f64, progress_remaining: f64) -> f64 {
+        match self {
+            Schedule::Constant => initial,
+            Schedule::Linear => initial * progress_remaining,
+        }
+    }
+}
 
 /// What every policy-gradient learner's config holds (defaults: stable-baselines3's, the same for
 /// the three).
@@ -72,5 +91,16 @@ impl PgOptions {
             use_sde: false,
             sde_sample_freq: -1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(Schedule::Constant.at(3e-4, 0.25), 3e-4);
+        assert_eq!(Schedule::Linear.at(1e-3, 0.25), 2.5e-4);
     }
 }

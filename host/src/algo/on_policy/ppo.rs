@@ -17,6 +17,7 @@ use tch::{Kind, Tensor};
 use super::actor_critic::{ActorCritic, NetOptions};
 use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, RolloutUpdate};
 use super::options::PgOptions;
+pub use super::options::Schedule;
 use super::pg_state::PgOptimizer;
 use super::rollout::{action_tensor, explained_variance, obs_tensor, Rollout};
 use crate::train::{Setup, TrainCtx};
@@ -117,26 +118,6 @@ pub fn permutation(n: usize, rng: &mut Pcg32) -> Vec<i64> {
         p.swap(i, j);
     }
     p
-}
-
-/// How a value changes over training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    /// Stays at its initial value.
-    Constant,
-    /// Falls linearly from its initial value to zero at the end of the budget.
-    Linear,
-}
-
-impl Schedule {
-    /// The value at `progress_remaining` (1 at the start, 0 at the end).
-    pub fn at(self, initial: f64, progress_remaining: f64) -> f64 {
-        match self {
-            Schedule::Constant => initial,
-            Schedule::Linear => initial * progress_remaining,
-        }
-    }
 }
 
 /// PPO's hyper-parameters (defaults: SB3's `PPO`).
@@ -311,11 +292,5 @@ mod tests {
         assert_eq!(p, permutation(100, &mut rng::seeded(3)), "the seed decides");
         assert_ne!(p, permutation(100, &mut a), "the stream moves on");
         assert!(permutation(0, &mut a).is_empty());
-    }
-
-    #[test]
-    fn schedules() {
-        assert_eq!(Schedule::Constant.at(3e-4, 0.25), 3e-4);
-        assert_eq!(Schedule::Linear.at(1e-3, 0.25), 2.5e-4);
     }
 }
