@@ -51,11 +51,18 @@
 //! ```
 //!
 //! A learner with two optimizers names them apart: `part "actor_" => actor_opt` gives
-//! `mine.actor_adam_m` and the key `actor_adam_t`.
+//! `mine.actor_adam_m` and the key `actor_adam_t` (two parts writing one name is an error when
+//! saving). A generic learner writes `impl[U: Bound] for Mine<U>, named U::NAME;`.
+//!
+//! Worked declarations: DQN's (`off_policy/dqn.rs`: two networks, Adam, the off-policy
+//! [`Collection`](crate::algo::off_policy::driver::Collection) as one part, counters, the
+//! networks' generators as a `with`), the on-policy learners' (`on_policy/base.rs`,
+//! `on_policy/reinforce.rs`: [`PgCore`](crate::algo::on_policy::base::PgCore) as one part),
+//! the tabular learners' (`tabular.rs`: `tensor` entries), and this module's test.
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use tch::{nn, Tensor};
 
@@ -69,15 +76,23 @@ pub struct Saving {
 }
 
 impl Saving {
-    /// Stores the tensor `name` (`<algo>.<name>` in the checkpoint).
-    pub fn tensor(&mut self, name: &str, t: Tensor) {
+    /// Stores the tensor `name` (`<algo>.<name>` in the checkpoint); a name already written
+    /// (two parts under one name) is an error.
+    pub fn tensor(&mut self, name: &str, t: Tensor) -> Result<()> {
+        if self.tensors.iter().any(|(n, _)| n == name) {
+            bail!("two parts of the learner write the tensor `{name}`");
+        }
         self.tensors.push((name.to_string(), t));
+        Ok(())
     }
 
-    /// Stores `value` under `key` in the learner's JSON object.
+    /// Stores `value` under `key` in the learner's JSON object; a key already written is an
+    /// error.
     pub fn json<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
         let v = serde_json::to_value(value).with_context(|| format!("saving `{key}`"))?;
-        self.json.insert(key.to_string(), v);
+        if self.json.insert(key.to_string(), v).is_some() {
+            bail!("two parts of the learner write the key `{key}`");
+        }
         Ok(())
     }
 }
@@ -370,8 +385,8 @@ impl Weights for nn::VarStore {
 impl Part for FlatAdam {
     fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
         let (m, v, t) = self.snapshot();
-        out.tensor(&format!("{name}adam_m"), m);
-        out.tensor(&format!("{name}adam_v"), v);
+        out.tensor(&format!("{name}adam_m"), m)?;
+        out.tensor(&format!("{name}adam_v"), v)?;
         out.json(&format!("{name}adam_t"), &t)
     }
 
@@ -385,8 +400,7 @@ impl Part for FlatAdam {
 /// RMSprop: the running mean square as the tensor `rmsprop_square_avg`.
 impl Part for FlatRmsProp {
     fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        out.tensor(&format!("{name}rmsprop_square_avg"), self.snapshot());
-        Ok(())
+        out.tensor(&format!("{name}rmsprop_square_avg"), self.snapshot())
     }
 
     fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
@@ -490,5 +504,10 @@ mod tests {
             .to_string();
         assert!(e.contains("`toy.resume` has no `adam_t`"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+
+        let mut out = Saving::default();
+        a.opt.save("", &mut out).unwrap();
+        let e = a.opt.save("", &mut out).unwrap_err().to_string();
+        assert!(e.contains("two parts") && e.contains("`adam_m`"), "{e}");
     }
 }

@@ -194,9 +194,9 @@ impl Collection {
 impl Part for Collection {
     fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
         let (rows, prios, s) = self.snapshot()?;
-        out.tensor(&format!("{name}replay"), rows);
+        out.tensor(&format!("{name}replay"), rows)?;
         if let Some(p) = prios {
-            out.tensor(&format!("{name}replay_priorities"), p);
+            out.tensor(&format!("{name}replay_priorities"), p)?;
         }
         out.json(&format!("{name}rng"), &s.rng)?;
         out.json(&format!("{name}replay"), &s.replay)?;
