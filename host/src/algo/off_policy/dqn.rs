@@ -11,7 +11,7 @@
 //! `n_step = 1` and the other options off this is SB3's DQN.
 //!
 //! Replay, truncation bootstrapping, n-step returns, prioritization and target updates are
-//! [`off_policy`](super::off_policy)'s, shared with the other off-policy learners.
+//! [`off_policy`](super)'s, shared with the other off-policy learners.
 //!
 //! Acting: with `cpu_acting` (the default), the greedy action comes from a copy of the
 //! Q-network's export run through `picorl-core`'s f32 layers ([`CpuNet`]), refreshed after each

@@ -34,7 +34,7 @@ pub fn clipped_surrogate_loss(advantages: &Tensor, ratio: &Tensor, clip: f64) ->
 /// One PPO update phase over a collected rollout: `n_epochs` passes in shuffled minibatches of
 /// `batch_size`, each a gradient step on the clipped surrogate, the value loss and the entropy
 /// bonus (gradients clipped to `max_grad_norm`), stopping early when the approximate KL passes
-/// 1.5 × `target_kl`. `adv` and `ret` are [`gae`]'s advantages and returns for `r`; the
+/// 1.5 × `target_kl`. `adv` and `ret` are [`Rollout::gae`]'s advantages and returns for `r`; the
 /// minibatches are drawn from `rng`. Returns the sums over minibatches of
 /// `[loss, policy_loss, value_loss, entropy, approx_kl, clip_fraction]` (on the device, read
 /// once by the caller) and the number of minibatches.
