@@ -144,6 +144,7 @@ fn dqn(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) 
             log_interval: picorl_host::train::config::LOG_INTERVAL,
             stop_at_hover: None,
             gym_packages: Vec::new(),
+            backend: Default::default(),
         },
         device: tch::Device::Cpu,
         spec,

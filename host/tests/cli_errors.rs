@@ -68,6 +68,34 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// `--backend native` for an algorithm that trains on libtorch only names the ones that do not;
+/// an unknown backend is a usage error; native on a GPU is refused; nothing is written.
+#[test]
+fn backend_choices_are_checked() {
+    let d = scratch("backend");
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    fails(
+        &picorl(&train_args(run_s, &["--backend", "native"])),
+        1,
+        &["--backend native", "dqn", "td3"],
+    );
+    assert!(!run.exists());
+    fails(
+        &picorl(&train_args(run_s, &["--backend", "numpy"])),
+        2,
+        &["numpy"],
+    );
+    let mut a = train_args(run_s, &["--backend", "native"]);
+    a[2] = "td3";
+    a[4] = "Pendulum-v1";
+    a[6] = "cuda";
+    let out = picorl(&a);
+    // Without a GPU the device is refused first; with one, the backend.
+    fails(&out, 1, &["cuda"]);
+    assert!(!run.exists());
+}
+
 #[test]
 fn unknown_algorithm_and_environment_list_the_choices() {
     let d = scratch("unknown");

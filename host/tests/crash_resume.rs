@@ -332,6 +332,19 @@ fn td3_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     kill_and_resume("td3", PENDULUM);
 }
 
+/// TD3 on the torch backend (libtorch's autograd and tensors): the same state, saved in the
+/// same layout, resumes bit for bit too.
+#[test]
+fn td3_on_torch_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("td3", &[PENDULUM, &["--backend", "torch"]].concat());
+}
+
+/// SAC on the torch backend.
+#[test]
+fn sac_on_torch_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("sac", &[PENDULUM, &["--backend", "torch"]].concat());
+}
+
 /// SAC on Pendulum: Adam's moments of actor, critics and temperature, the replay memory, the
 /// environments, the generator of the updates' Gaussian draws, the learned temperature.
 #[test]
@@ -569,7 +582,7 @@ fn a_checkpoint_of_another_format_is_refused_by_resume() {
         if name == picorl_host::train::TRAIN_STATE {
             let bytes = Vec::<u8>::try_from(t.flatten(0, -1)).unwrap();
             let mut state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(state["format"], 2, "this picorl writes format 2");
+            assert_eq!(state["format"], 3, "this picorl writes format 3");
             state["format"] = 1.into();
             *t = tch::Tensor::from_slice(&serde_json::to_vec(&state).unwrap());
         }
@@ -584,7 +597,7 @@ fn a_checkpoint_of_another_format_is_refused_by_resume() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("checkpoint format 1") && err.contains("resumes format 2"),
+        err.contains("checkpoint format 1") && err.contains("resumes format 3"),
         "{err}"
     );
     assert_eq!(

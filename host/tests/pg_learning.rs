@@ -49,6 +49,7 @@ fn train<A: Algorithm>(env: &str, seed: u64, o: Opts<'_>) -> (serde_json::Value,
             log_interval: key("log_interval").unwrap_or(config::LOG_INTERVAL),
             stop_at_hover: None,
             gym_packages: Vec::new(),
+            backend: Default::default(),
         },
         hyper,
     };

@@ -213,6 +213,7 @@ fn train_tabular(seed: u64, tag: &str) -> PathBuf {
             log_interval: picorl_host::train::config::LOG_INTERVAL,
             stop_at_hover: None,
             gym_packages: Vec::new(),
+            backend: Default::default(),
         },
         hyper,
     };

@@ -92,13 +92,16 @@ pub(crate) fn gemm_body(
     c: &mut [f32],
     init: Init<'_>,
 ) {
+    // One packing panel for the whole product (zeroing it per row block cost more than the
+    // block's arithmetic at the learner's sizes).
+    let mut panel = [[0.0f32; MR]; KC];
     let mut i = 0;
     while i + MR <= m {
-        rows::<MR>(i, n, k, a, b, c, init);
+        rows::<MR>(i, n, k, a, b, c, init, &mut panel);
         i += MR;
     }
     while i < m {
-        rows::<1>(i, n, k, a, b, c, init);
+        rows::<1>(i, n, k, a, b, c, init, &mut panel);
         i += 1;
     }
 }
@@ -107,6 +110,7 @@ pub(crate) fn gemm_body(
 /// chunk of `A` (`panel[p][r]`), then run every column tile over it, full [`NR`]-wide tiles first,
 /// then the remaining columns one at a time. Chunks after the first continue from `C`, so each
 /// output still sums `p = 0, 1, 2, …` in order.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn rows<const R: usize>(
     i0: usize,
@@ -116,13 +120,13 @@ fn rows<const R: usize>(
     b: &[f32],
     c: &mut [f32],
     init: Init<'_>,
+    panel: &mut [[f32; MR]; KC],
 ) {
-    let mut panel = [[0.0f32; R]; KC];
     let mut p0 = 0;
     loop {
         let kc = (k - p0).min(KC);
         for (p, col) in panel.iter_mut().take(kc).enumerate() {
-            for (r, v) in col.iter_mut().enumerate() {
+            for (r, v) in col.iter_mut().take(R).enumerate() {
                 *v = a
                     .data
                     .get((i0 + r) * a.rs + (p0 + p) * a.cs)
@@ -130,16 +134,16 @@ fn rows<const R: usize>(
                     .unwrap_or(0.0);
             }
         }
-        let panel = &panel[..kc];
+        let packed = &panel[..kc];
         let b = b.get(p0 * n..(p0 + kc) * n).unwrap_or(&[]);
         let init = if p0 == 0 { Some(init) } else { None };
         let mut j = 0;
         while j + NR <= n {
-            tile::<R, NR>(i0, j, n, panel, b, c, init);
+            tile::<R, NR>(i0, j, n, packed, b, c, init);
             j += NR;
         }
         while j < n {
-            tile::<R, 1>(i0, j, n, panel, b, c, init);
+            tile::<R, 1>(i0, j, n, packed, b, c, init);
             j += 1;
         }
         p0 += kc;
@@ -155,7 +159,7 @@ fn tile<const R: usize, const C: usize>(
     i0: usize,
     j0: usize,
     n: usize,
-    panel: &[[f32; R]],
+    panel: &[[f32; MR]],
     b: &[f32],
     c: &mut [f32],
     init: Option<Init<'_>>,

@@ -337,11 +337,10 @@ impl Mlp {
 fn derivative(act: Activation, y: &[f32], dz: &mut [f32]) {
     match act {
         Activation::Identity => {}
+        // Selects rather than conditional stores, so the loops vectorize.
         Activation::Relu => {
             for (d, &v) in dz.iter_mut().zip(y) {
-                if v <= 0.0 {
-                    *d = 0.0;
-                }
+                *d = if v <= 0.0 { 0.0 } else { *d };
             }
         }
         Activation::Tanh => {
@@ -351,9 +350,7 @@ fn derivative(act: Activation, y: &[f32], dz: &mut [f32]) {
         }
         Activation::HardTanh => {
             for (d, &v) in dz.iter_mut().zip(y) {
-                if !(v > -1.0 && v < 1.0) {
-                    *d = 0.0;
-                }
+                *d = if v > -1.0 && v < 1.0 { *d } else { 0.0 };
             }
         }
         Activation::Sigmoid => {

@@ -12,6 +12,7 @@
 //!
 //! It may use `train` (the loop's interface), `envs`, `export` and `util`; never `cli` or `viz`.
 
+pub mod backend;
 pub mod checkpoint;
 pub mod cpu_net;
 pub mod nets;

@@ -24,7 +24,7 @@
 //! the loop stores in the same checkpoint file. [`resume_in_parts!`](crate::resume_in_parts)
 //! writes those methods.
 //!
-//! **Layout** (the checkpoint's format 2, [`crate::train::checkpoint::FORMAT`]): the weights
+//! **Layout** (part of the checkpoint format, [`crate::train::checkpoint::FORMAT`]): the weights
 //! under their prefixes; every other tensor as `<algo>.<name>`; every JSON value as key `<key>`
 //! of one JSON object stored (as bytes) in the tensor `<algo>.resume`. A part missing from a
 //! checkpoint is an error that names it.

@@ -234,6 +234,12 @@ pub struct TrainArgs {
     /// Allow --threads beyond the machine's cores.
     #[arg(long, requires = "threads")]
     pub force_threads: bool,
+    /// Where the learner's networks compute: auto (native on the CPU for networks up to 256
+    /// wide, torch otherwise), native (picorl's own learner, CPU) or torch (libtorch, any
+    /// device). DDPG and TD3 run on both; the others on torch.
+    #[arg(long, default_value = "auto", conflicts_with = "resume",
+          value_parser = ["auto", "native", "torch"])]
+    pub backend: String,
     /// Environment steps (overrides the config's budget; with --resume, a larger budget extends
     /// the run, a finished one too).
     #[arg(long, value_name = "N", allow_hyphen_values = true,

@@ -117,6 +117,8 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
         eprintln!("{warning}");
     }
     device::resolve(&a.device)?;
+    let backend: crate::train::config::BackendChoice = a.backend.parse()?;
+    crate::algo::backend::check_supported(backend, algo)?;
     Ok(ResolvedConfig {
         run: RunOptions {
             algo: algo.to_string(),
@@ -135,6 +137,7 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
             log_interval,
             stop_at_hover,
             gym_packages: a.gym_packages.clone(),
+            backend,
         },
         hyper: table,
     })

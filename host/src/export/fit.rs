@@ -112,6 +112,31 @@ pub fn fake_quant(z: f64, p: QuantParams, lo: i32) -> f64 {
     s * (q - i64::from(p.zero_point)) as f64
 }
 
+/// `z` rounded to the int16 grid TFLite's 16x8 mode gives the real range `p` represents in int8:
+/// symmetric, zero point 0, `scale = max(|min|, |max|) / 32767` (TFLite's quantization spec:
+/// int16 activations are symmetric with zero point 0), clamped to `[-32768, 32767]`, or below at
+/// 0 for ReLU (`relu`).
+pub fn fake_quant16(z: f64, p: QuantParams, relu: bool) -> f64 {
+    let s8 = f64::from(p.scale);
+    let (min, max) = (
+        s8 * f64::from(-128 - p.zero_point),
+        s8 * f64::from(127 - p.zero_point),
+    );
+    let s = min.abs().max(max.abs()) / 32767.0;
+    let lo = if relu { 0 } else { -32768 };
+    s * ((z / s).round() as i64).clamp(lo, 32767) as f64
+}
+
+/// Which activations a model of the file rounds to int16 (TFLite's 16x8 mode, [`fake_quant16`])
+/// instead of int8; the weights stay int8 either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Grid {
+    /// The first layer's input.
+    pub input16: bool,
+    /// Hidden layers' outputs (and, in [`crate::export::budget`], the last layer's).
+    pub act16: bool,
+}
+
 /// Lower Cholesky factor of the symmetric positive definite `n x n` matrix `a` (row-major), or
 /// `None` if it is not positive definite.
 fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
@@ -222,6 +247,20 @@ pub fn fitted(
     input: QuantParams,
     outputs: &[QuantParams],
 ) -> Result<PolicyExport> {
+    fitted_on(policy, obs, obs_dim, input, outputs, Grid::default())
+}
+
+/// [`fitted`] for a network whose activations are rounded as `grid` says: int8 as the file's
+/// (`Grid::default()`, what [`fitted`] does), or int16 where TFLite's 16x8 mode would be used (a
+/// model only, for `export::budget`: core has no 16x8 kernel).
+pub fn fitted_on(
+    policy: &PolicyExport,
+    obs: &[f32],
+    obs_dim: usize,
+    input: QuantParams,
+    outputs: &[QuantParams],
+    grid: Grid,
+) -> Result<PolicyExport> {
     let n_layers = policy.layers.len();
     if outputs.len() != n_layers || obs_dim == 0 || obs.len() < obs_dim {
         bail!("fitting int8 weights: calibration does not match the network");
@@ -238,10 +277,14 @@ pub fn fitted(
         xq.push(
             x.iter()
                 .map(|&v| {
-                    f64::from(quant::dequantize_i8(
-                        quant::quantize_f32(v, input) as i32,
-                        input,
-                    ))
+                    if grid.input16 {
+                        fake_quant16(f64::from(v), input, false)
+                    } else {
+                        f64::from(quant::dequantize_i8(
+                            quant::quantize_f32(v, input) as i32,
+                            input,
+                        ))
+                    }
                 })
                 .collect(),
         );
@@ -354,6 +397,14 @@ pub fn fitted(
                             .sum::<f64>();
                     if !quantize {
                         hidden(z)
+                    } else if grid.act16 {
+                        let relu = policy.activation == Activation::Relu;
+                        if policy.activation == Activation::Tanh {
+                            let t = TableActivation::Tanh.output();
+                            fake_quant16(fake_quant16(z, p, false).tanh(), t, false)
+                        } else {
+                            fake_quant16(hidden(z), p, relu)
+                        }
                     } else if policy.activation == Activation::Tanh {
                         // int8 TANH: the dense output quantized with `p`, then TFLM's tanh
                         // into its fixed output quantization (1/128, 0).

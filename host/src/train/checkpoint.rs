@@ -11,11 +11,12 @@ use super::ctx::TrainCtx;
 use super::files::{write_atomic, CsvLog};
 use super::{Algorithm, BEST, CHECKPOINT, STATE, TMP_CHECKPOINTS};
 
-/// The checkpoint format this picorl writes and resumes. 2: the loop owns `metrics.csv`'s rows
-/// and its pending sums are in [`TrainState`] (1, unversioned: before). A checkpoint of another
+/// The checkpoint format this picorl writes and resumes. 3: DDPG's and TD3's networks on the
+/// backends (`crate::algo::backend`), their Adam moments saved per network. 2: the loop owns
+/// `metrics.csv`'s rows and its pending sums are in [`TrainState`] (1, unversioned: before). A checkpoint of another
 /// format is refused by `--resume` with a message that says so; `eval`, `export` and `render`
 /// read only the weights, which every format stores alike.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The shared loop's state at a checkpoint: stored inside the checkpoint file (the tensor
 /// [`TRAIN_STATE`], so that the weights and the state are committed by one rename) and, for

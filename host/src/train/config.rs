@@ -62,6 +62,34 @@ pub struct RunOptions {
     /// Python modules the Gymnasium workers import before `make` (`--gym-packages`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gym_packages: Vec<String>,
+    /// Where the learner's networks compute (`--backend`).
+    #[serde(default)]
+    pub backend: BackendChoice,
+}
+
+/// `--backend`: where a learner's networks compute (`crate::algo::backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Native on the CPU for small networks, libtorch otherwise.
+    #[default]
+    Auto,
+    /// `picorl_core::learn` on the CPU.
+    Native,
+    /// libtorch, on `--device`.
+    Torch,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "native" => Ok(Self::Native),
+            "torch" => Ok(Self::Torch),
+            other => bail!("unknown backend `{other}` (expected auto, native or torch)"),
+        }
+    }
 }
 
 /// A resolved configuration: the run options and the algorithm's hyper-parameters as a table.
@@ -170,6 +198,7 @@ impl RunOptions {
             log_interval: LOG_INTERVAL,
             stop_at_hover: None,
             gym_packages: Vec::new(),
+            backend: Default::default(),
         }
     }
 }
@@ -653,19 +682,8 @@ mod tests {
         let path = dir.join("config.toml");
         let good = ResolvedConfig {
             run: RunOptions {
-                algo: "dqn".into(),
-                env: "CartPole-v1".into(),
-                env_kwargs: BTreeMap::new(),
-                seed: 0,
-                device: "cpu".into(),
-                threads: 1,
-                total_steps: 100,
-                eval_every: 0,
                 eval_episodes: 1,
-                stop_at_return: None,
-                log_interval: crate::train::config::LOG_INTERVAL,
-                stop_at_hover: None,
-                gym_packages: Vec::new(),
+                ..RunOptions::for_tests("dqn", "CartPole-v1", 100)
             },
             hyper: toml::Table::new(),
         }

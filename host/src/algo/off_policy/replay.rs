@@ -65,6 +65,21 @@ pub struct Batch {
     pub indices: Vec<usize>,
 }
 
+/// A sampled batch as host rows (continuous actions), borrowed from the replay's buffers.
+#[derive(Debug)]
+pub struct HostBatch<'a> {
+    /// Observations, `B × obs_dim`.
+    pub obs: &'a [f32],
+    /// Actions in the environment's units, `B × act_dim`.
+    pub actions: &'a [f32],
+    /// Summed rewards.
+    pub rewards: &'a [f32],
+    /// Next observations.
+    pub next_obs: &'a [f32],
+    /// `γ^k`, or 0 for terminal transitions.
+    pub discounts: &'a [f32],
+}
+
 /// A replay memory on `picorl-core`'s storage: uniform or prioritized.
 #[derive(Debug)]
 pub struct Replay {
@@ -172,12 +187,48 @@ impl Replay {
         self.gather(indices, beta, device)
     }
 
+    /// Samples `batch_size` transitions uniformly into host rows (the native backend's batch;
+    /// prioritized replay goes through [`Replay::sample`]).
+    pub fn sample_rows(&mut self, batch_size: usize) -> Result<HostBatch<'_>> {
+        let mut indices = vec![0usize; batch_size];
+        self.buf
+            .sample_uniform(&mut self.rng, &mut indices)
+            .map_err(|e| anyhow!("sampling replay: {e}"))?;
+        self.fill(&indices, 1.0)?;
+        Ok(HostBatch {
+            obs: &self.obs,
+            actions: &self.act_f,
+            rewards: &self.rewards,
+            next_obs: &self.next_obs,
+            discounts: &self.discounts,
+        })
+    }
+
     /// The batch of the transitions in `indices` (their importance weights with `beta` when
     /// prioritized).
     pub fn gather(&mut self, indices: Vec<usize>, beta: f64, device: Device) -> Result<Batch> {
         let b = indices.len();
         let d = self.buf.obs_dim();
         let shape = self.buf.action_shape();
+        self.fill(&indices, beta)?;
+        let t = |v: &[f32]| Tensor::from_slice(v).to_device(device);
+        let actions = match shape {
+            ActionShape::Discrete => Tensor::from_slice(&self.act_i).to_device(device),
+            ActionShape::Continuous(a) => t(&self.act_f).view([b as i64, a as i64]),
+        };
+        Ok(Batch {
+            obs: t(&self.obs).view([b as i64, d as i64]),
+            actions,
+            rewards: t(&self.rewards),
+            next_obs: t(&self.next_obs).view([b as i64, d as i64]),
+            discounts: t(&self.discounts),
+            weights: t(&self.weights),
+            indices,
+        })
+    }
+
+    /// Gathers the transitions in `indices` into the reused row buffers.
+    fn fill(&mut self, indices: &[usize], beta: f64) -> Result<()> {
         self.obs.clear();
         self.next_obs.clear();
         self.act_f.clear();
@@ -186,7 +237,7 @@ impl Replay {
         self.discounts.clear();
         self.weights.clear();
         let min_p = self.tree.as_ref().and_then(SumTree::min).unwrap_or(0.0);
-        for &i in &indices {
+        for &i in indices {
             let s = self.buf.get(i).map_err(|e| anyhow!("replay: {e}"))?;
             self.obs.extend_from_slice(s.obs);
             self.next_obs.extend_from_slice(s.next_obs);
@@ -211,20 +262,7 @@ impl Replay {
             };
             self.weights.push(w);
         }
-        let t = |v: &[f32]| Tensor::from_slice(v).to_device(device);
-        let actions = match shape {
-            ActionShape::Discrete => Tensor::from_slice(&self.act_i).to_device(device),
-            ActionShape::Continuous(a) => t(&self.act_f).view([b as i64, a as i64]),
-        };
-        Ok(Batch {
-            obs: t(&self.obs).view([b as i64, d as i64]),
-            actions,
-            rewards: t(&self.rewards),
-            next_obs: t(&self.next_obs).view([b as i64, d as i64]),
-            discounts: t(&self.discounts),
-            weights: t(&self.weights),
-            indices,
-        })
+        Ok(())
     }
 
     /// Sets the priorities of `indices` from their absolute TD errors: `(|δ| + ε)^α`.

@@ -36,19 +36,22 @@
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
+use picorl_core::learn::Adam;
 use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Tensor};
+use tch::Tensor;
 
-use super::continuous::{
-    min_target, normal_tensor, resume_parts, save_stores, scalar, ActorNet, Critics, Driver,
-    DriverOptions, DriverResume, LOG_STD_MAX, LOG_STD_MIN,
+use super::continuous::nets::{
+    actor_dims, adam_tensors, critic_dims, read_adam, read_floats, save_layers, QSet,
 };
-use crate::algo::checkpoint::{load_vars, read_checkpoint};
+use super::continuous::squashed::SquashedActor;
+use super::continuous::{
+    resume_parts, Driver, DriverOptions, DriverResume, LOG_STD_MAX, LOG_STD_MIN,
+};
+use crate::algo::backend::{AdamState, Backend};
+use crate::algo::checkpoint::read_checkpoint;
 use crate::algo::nets::Activation;
-use crate::algo::off_policy::replay::Batch;
 use crate::algo::on_policy::actor_critic::SdeNoise;
-use crate::algo::optim::{flatten_vars, FlatAdam};
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
@@ -136,12 +139,14 @@ impl Default for SacConfig {
 #[derive(Debug)]
 pub struct Sac {
     cfg: SacConfig,
-    actor: ActorNet,
-    critics: Critics,
+    backend: Backend,
+    actor: SquashedActor,
+    critics: QSet,
     driver: Driver,
-    alpha_vs: nn::VarStore,
-    log_alpha: Tensor,
-    alpha_opt: FlatAdam,
+    /// The temperature's logarithm and its Adam (moments `[m, v]`).
+    log_alpha: f32,
+    alpha_opt: Adam,
+    alpha_moments: [f32; 2],
     target_entropy: f64,
     /// The updates' Gaussian draws (fresh actions and next actions).
     rng: Pcg32,
@@ -150,77 +155,119 @@ pub struct Sac {
     updates: u64,
     /// What this round's updates read for `metrics.csv`, handed to the loop at its end.
     logged: Vec<(&'static str, f64)>,
+    unit: Vec<f32>,
+    y: Vec<f32>,
 }
 
 impl Sac {
     /// The temperature α.
     pub fn alpha(&self) -> f64 {
-        tch::no_grad(|| self.log_alpha.exp().double_value(&[0]))
+        f64::from(self.log_alpha.exp())
+    }
+
+    /// Where the networks compute.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// One temperature step on the loss `-log α · mean(log π + H̄)` for the log-probabilities
-    /// `logp` `[B]` of fresh actions: α rises when the policy's entropy `-log π` is below the
-    /// target `H̄` and falls when above. Does nothing unless `auto_entropy`.
-    pub fn temperature_step(&mut self, logp: &Tensor) {
+    /// `logp` of fresh actions: α rises when the policy's entropy `-log π` is below the target
+    /// `H̄` and falls when above. Does nothing unless `auto_entropy`.
+    pub fn temperature_step(&mut self, logp: &[f32]) -> Result<()> {
         if !self.cfg.auto_entropy {
-            return;
+            return Ok(());
         }
-        let gap = tch::no_grad(|| (logp + self.target_entropy).detach());
-        let loss = -(&self.log_alpha * gap).mean(Kind::Float);
-        self.alpha_opt.step(&loss, 0.0);
+        let mean = logp.iter().map(|&l| f64::from(l)).sum::<f64>() / logp.len().max(1) as f64;
+        let grad = [-(mean + self.target_entropy) as f32];
+        let [m, v] = &mut self.alpha_moments;
+        let mut p = [self.log_alpha];
+        self.alpha_opt
+            .step(
+                &mut p,
+                &grad,
+                std::slice::from_mut(m),
+                std::slice::from_mut(v),
+            )
+            .map_err(|e| anyhow::anyhow!("internal: temperature step: {e}"))?;
+        self.log_alpha = p[0];
+        Ok(())
     }
 
-    /// The soft targets `r + γ^k (1 - terminated) (min_i Q'_i(s', a') - α log π(a'|s'))`, with
-    /// `a'` sampled from the actor with the standard-normal draws `eps` (`[B, a]`, or gSDE's
-    /// `[h, a]` matrix; [`ActorNet::sample`]).
-    pub fn targets(&self, b: &Batch, eps: &Tensor, alpha: f64) -> Tensor {
-        tch::no_grad(|| {
-            let (next, logp) = self.actor.sample(&b.next_obs, eps);
-            min_target(
-                b,
-                &self.critics.q_target(&b.next_obs, &next),
-                Some(&(logp * alpha)),
-            )
-        })
+    /// The soft targets `r + γ^k (1 - terminated) (min_i Q'_i(s', a') - α log π(a'|s'))` into
+    /// `self.y`, with `a'` sampled from the actor with the standard-normal draws `eps`.
+    fn targets(
+        &mut self,
+        next_obs: &[f32],
+        rewards: &[f32],
+        discounts: &[f32],
+        eps: &[f32],
+        alpha: f32,
+    ) -> Result<()> {
+        let rows = rewards.len();
+        self.actor.sample(next_obs, rows, eps)?;
+        let min_q = self.critics.target_min(next_obs, &self.actor.a, rows)?;
+        self.y.clear();
+        for (((&r, &d), &q), &lp) in rewards
+            .iter()
+            .zip(discounts)
+            .zip(&min_q)
+            .zip(&self.actor.logp)
+        {
+            self.y.push(r + d * (q - alpha * lp));
+        }
+        Ok(())
     }
 
     fn update(&mut self, read: bool) -> Result<()> {
-        let device = self.actor.vs.device();
-        let (rows, cols) = self.actor.noise_shape(self.cfg.batch_size);
-        let b = self
-            .driver
-            .col
-            .replay
-            .sample(self.cfg.batch_size, 1.0, device)?;
-        let unit = self.driver.bounds.to_unit(&b.actions);
-        let eps = normal_tensor(&mut self.rng, rows, cols, device);
-        let (pi, logp) = self.actor.sample(&b.obs, &eps);
-        let alpha = self.alpha();
-        self.temperature_step(&logp);
-        let eps_next = normal_tensor(&mut self.rng, rows, cols, device);
-        let y = self.targets(&b, &eps_next, alpha);
-        let qs = self.critics.q(&b.obs, &unit);
-        let mut critic_loss = (&qs[0] - &y).square().mean(Kind::Float);
-        for q in &qs[1..] {
-            critic_loss += (q - &y).square().mean(Kind::Float);
-        }
+        let rows = self.cfg.batch_size;
+        let b = self.driver.col.replay.sample_rows(rows)?;
+        let (obs, actions) = (b.obs.to_vec(), b.actions.to_vec());
+        let (next_obs, rewards, discounts) = (
+            b.next_obs.to_vec(),
+            b.rewards.to_vec(),
+            b.discounts.to_vec(),
+        );
+        self.driver.bounds.to_unit_rows(&actions, &mut self.unit);
+        let draw = |rng: &mut Pcg32, n: usize| -> Vec<f32> {
+            (0..n).map(|_| rng::normal_f64(rng) as f32).collect()
+        };
+        let eps = draw(&mut self.rng, self.actor.noise_len(rows));
+        let eps_next = draw(&mut self.rng, self.actor.noise_len(rows));
+        // As SB3's SAC: the α of the update's start throughout; the temperature, then the
+        // critics, then the actor (whose fresh sample is taken before the critics move).
+        let alpha = self.log_alpha.exp();
+        self.targets(&next_obs, &rewards, &discounts, &eps_next, alpha)?;
+        let (critic_loss, q_mean) = self.critics.train(&obs, &self.unit, &self.y)?;
         let critic_loss = critic_loss * 0.5;
-        self.critics.step(&critic_loss);
-        let q_pi = self.critics.q(&b.obs, &pi);
-        let mut min_q = q_pi[0].shallow_clone();
-        for q in &q_pi[1..] {
-            min_q = min_q.minimum(q);
+        self.actor.sample(&obs, rows, &eps)?;
+        let logp = self.actor.logp.clone();
+        self.temperature_step(&logp)?;
+        // −min_i Q_i(s, π(s)): its gradient reaches the smaller critic of each row (half to
+        // each on a tie, as PyTorch's `minimum`).
+        let qs = self.critics.values(&obs, &self.actor.a, rows, 2)?;
+        let w = 1.0 / rows as f32;
+        let (mut d0, mut d1) = (vec![0.0f32; rows], vec![0.0f32; rows]);
+        let mut actor_loss = 0.0f64;
+        for r in 0..rows {
+            let (q0, q1) = (qs[0][r], qs[1][r]);
+            let (g0, g1) = if q0 < q1 {
+                (-w, 0.0)
+            } else if q1 < q0 {
+                (0.0, -w)
+            } else {
+                (-w / 2.0, -w / 2.0)
+            };
+            (d0[r], d1[r]) = (g0, g1);
+            actor_loss += f64::from(alpha * logp[r] - q0.min(q1));
         }
-        let actor_loss = (logp * alpha - min_q).mean(Kind::Float);
-        self.actor.step(&actor_loss);
-        self.critics.update_targets(self.cfg.tau);
+        let g = self.critics.action_grad(&[Some(d0), Some(d1)])?;
+        self.actor.step(&g, alpha)?;
+        self.critics.update_targets(self.cfg.tau)?;
         self.updates += 1;
         if read {
-            self.logged
-                .push(("critic_loss", critic_loss.double_value(&[])));
-            self.logged
-                .push(("actor_loss", actor_loss.double_value(&[])));
-            self.logged.push(("q_mean", scalar(&qs[0])));
+            self.logged.push(("critic_loss", critic_loss));
+            self.logged.push(("actor_loss", actor_loss / rows as f64));
+            self.logged.push(("q_mean", q_mean));
         }
         Ok(())
     }
@@ -260,35 +307,31 @@ impl Algorithm for Sac {
             c.log_std_init.is_finite(),
             "sac: log_std_init must be finite"
         );
-        let actor = if c.use_sde {
-            ActorNet::new_sde(
-                obs_dim,
-                act_dim,
-                &c.actor_hidden,
-                c.activation,
-                c.log_std_init,
-                c.learning_rate,
-                setup.device,
-            )?
-        } else {
-            ActorNet::new(
-                obs_dim,
-                act_dim,
-                &c.actor_hidden,
-                c.activation,
-                true,
-                false,
-                c.learning_rate,
-                setup.device,
-            )?
-        };
-        let critics = Critics::new(
+        let widths: Vec<usize> = actor_dims(obs_dim, act_dim, &c.actor_hidden, true)
+            .into_iter()
+            .chain(critic_dims(obs_dim, act_dim, &c.critic_hidden))
+            .collect();
+        let backend = Backend::choose(setup.run.backend, setup.device, &widths, "sac")?;
+        // Initial weights: PyTorch's `Linear` default drawn from the run's seed, actor first.
+        let mut init = rng::seeded(setup.run.seed.wrapping_add(0x5eed_0004));
+        let actor = SquashedActor::new(
+            backend,
+            obs_dim,
+            act_dim,
+            &c.actor_hidden,
+            c.activation,
+            c.use_sde.then_some(c.log_std_init),
+            c.learning_rate,
+            &mut init,
+        )?;
+        let critics = QSet::new(
+            backend,
             obs_dim,
             act_dim,
             &c.critic_hidden,
             2,
             c.learning_rate,
-            setup.device,
+            &mut init,
         )?;
         let opts = DriverOptions {
             n_envs: c.n_envs,
@@ -301,27 +344,26 @@ impl Algorithm for Sac {
             min_replay: 0,
             prioritized: None,
         };
-        let driver = Driver::new(setup, "sac", &opts, &actor)?;
-        let alpha_vs = nn::VarStore::new(setup.device);
-        let log_alpha = alpha_vs
-            .root()
-            .var("log_alpha", &[1], nn::Init::Const(c.ent_coef.ln()));
-        let flat = flatten_vars(&alpha_vs);
-        let alpha_opt = FlatAdam::new(&alpha_vs, &flat, c.learning_rate, 1e-8);
+        let driver = Driver::new(setup, "sac", &opts, &actor.export_all())?;
+        let mut alpha_opt = Adam::new(c.learning_rate as f32);
+        alpha_opt.eps = 1e-8;
         let sde = c.use_sde.then(|| SdeNoise::new(c.sde_sample_freq));
         Ok(Self {
             target_entropy: -c.target_entropy_scale * act_dim as f64,
+            log_alpha: c.ent_coef.ln() as f32,
             cfg,
+            backend,
             actor,
             critics,
             driver,
-            alpha_vs,
-            log_alpha,
             alpha_opt,
+            alpha_moments: [0.0; 2],
             rng: rng::seeded(setup.run.seed.wrapping_add(0x5eed_0003)),
             sde,
             updates: 0,
             logged: Vec::new(),
+            unit: Vec::new(),
+            y: Vec::new(),
         })
     }
 
@@ -338,7 +380,7 @@ impl Algorithm for Sac {
 
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
         let a = self.driver.act_dim;
-        let sde_log_std = self.actor.sde_log_std_values();
+        let sde_log_std = self.actor.sde_log_std().to_vec();
         let sde = &mut self.sde;
         let mut round_step = 0;
         let n = self.driver.collect(
@@ -368,7 +410,7 @@ impl Algorithm for Sac {
                 .with_context(|| format!("sac update at step {}", ctx.steps))?;
         }
         if n > 0 {
-            self.driver.refresh(&self.actor);
+            self.driver.refresh(&self.actor.export_all());
         }
         for (column, value) in self.logged.drain(..) {
             ctx.log_mean(column, value)?;
@@ -379,60 +421,65 @@ impl Algorithm for Sac {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        save_stores(
-            &[
-                ("pi.", &self.actor.vs),
-                ("q.", &self.critics.vs),
-                ("q_target.", &self.critics.target_vs),
-                ("log_alpha.", &self.alpha_vs),
-            ],
-            path,
-        )
+        let mut layers = Vec::new();
+        self.actor.named_layers(&mut layers);
+        self.critics.named_layers(&mut layers);
+        let mut extra = vec![(
+            "log_alpha.log_alpha".to_string(),
+            Tensor::from_slice(&[self.log_alpha]),
+        )];
+        if let Some((name, [h, a], v)) = self.actor.extra() {
+            extra.push((
+                name.to_string(),
+                Tensor::from_slice(v).view([h as i64, a as i64]),
+            ));
+        }
+        save_layers(&layers, extra, path)
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        let saved = read_checkpoint(path)?;
-        load_vars(&self.actor.vs, &saved, "pi.", path)?;
-        load_vars(&self.critics.vs, &saved, "q.", path)?;
-        load_vars(&self.critics.target_vs, &saved, "q_target.", path)?;
-        load_vars(&self.alpha_vs, &saved, "log_alpha.", path)?;
-        self.driver.refresh(&self.actor);
+        let saved = read_floats(&read_checkpoint(path)?);
+        self.actor.load(&saved, path)?;
+        self.critics.load(&saved, path)?;
+        match saved.get("log_alpha.log_alpha").map(Vec::as_slice) {
+            Some(&[v]) => self.log_alpha = v,
+            _ => anyhow::bail!("{}: no `log_alpha.log_alpha`", path.display()),
+        }
+        self.driver.refresh(&self.actor.export_all());
         Ok(())
     }
 
     fn export(&self) -> Result<PolicyExport> {
-        Ok(self.actor.export(&self.driver.bounds))
+        let bounds = &self.driver.bounds;
+        Ok(self.actor.export(&bounds.low, &bounds.high))
     }
 
     /// Adam's moments (actor, critics, temperature), the replay memory, the environments, the
-    /// generators, the counters and the metric sums; the temperature itself is a weight
-    /// (`log_alpha.*`).
+    /// generators, the counters; the temperature itself is a weight (`log_alpha.*`).
     fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
         let (rows, driver) = self.driver.snapshot()?;
-        let (am, av, at) = self.actor.adam().snapshot();
-        let (cm, cv, ct) = self.critics.adam().snapshot();
-        let (tm, tv, tt) = self.alpha_opt.snapshot();
         let s = SacResume {
             driver,
-            actor_t: at,
-            critic_t: ct,
-            alpha_t: tt,
             rng: self.rng.clone(),
             updates: self.updates,
         };
-        Ok(vec![
+        let mut out = vec![
             (
                 "sac.resume".into(),
                 Tensor::from_slice(&serde_json::to_vec(&s)?),
             ),
             ("sac.replay".into(), rows),
-            ("sac.actor_adam_m".into(), am),
-            ("sac.actor_adam_v".into(), av),
-            ("sac.critic_adam_m".into(), cm),
-            ("sac.critic_adam_v".into(), cv),
-            ("sac.alpha_adam_m".into(), tm),
-            ("sac.alpha_adam_v".into(), tv),
-        ])
+        ];
+        out.extend(adam_tensors("sac.adam.pi", &self.actor.adam_states()));
+        out.extend(adam_tensors("sac.adam.q", &self.critics.adam_states()));
+        let [m, v] = self.alpha_moments;
+        let alpha = AdamState {
+            m: vec![m],
+            v: vec![v],
+            t: self.alpha_opt.t,
+        };
+        out.extend(adam_tensors("sac.adam.alpha", &[alpha]));
+        Ok(out)
     }
 
     /// Restores what [`Algorithm::resume_state`] saved (nothing for a checkpoint without it).
@@ -440,25 +487,20 @@ impl Algorithm for Sac {
         let Some((_, json)) = saved.iter().find(|(k, _)| k == "sac.resume") else {
             return Ok(());
         };
-        let [rows, am, av, cm, cv, tm, tv] = resume_parts(
-            saved,
-            [
-                "sac.replay",
-                "sac.actor_adam_m",
-                "sac.actor_adam_v",
-                "sac.critic_adam_m",
-                "sac.critic_adam_v",
-                "sac.alpha_adam_m",
-                "sac.alpha_adam_v",
-            ],
-            "sac",
-        )?;
+        let [rows] = resume_parts(saved, ["sac.replay"], "sac")?;
         let s: SacResume = serde_json::from_slice(&Vec::<u8>::try_from(json)?)
             .context("the checkpoint's sac state")?;
+        let actor = read_adam(saved, "sac.adam.pi", self.actor.adam_count(), "sac")?;
+        let critics = read_adam(saved, "sac.adam.q", 2, "sac")?;
+        let alpha = read_adam(saved, "sac.adam.alpha", 1, "sac")?;
         self.driver.restore(rows, &s.driver)?;
-        self.actor.adam_mut().restore(am, av, s.actor_t)?;
-        self.critics.adam_mut().restore(cm, cv, s.critic_t)?;
-        self.alpha_opt.restore(tm, tv, s.alpha_t)?;
+        self.actor.set_adam_states(&actor)?;
+        self.critics.set_adam_states(&critics)?;
+        match (alpha[0].m.as_slice(), alpha[0].v.as_slice()) {
+            (&[m], &[v]) => self.alpha_moments = [m, v],
+            _ => anyhow::bail!("the checkpoint's sac temperature state has the wrong length"),
+        }
+        self.alpha_opt.t = alpha[0].t;
         self.rng = s.rng;
         self.updates = s.updates;
         Ok(())
@@ -487,9 +529,6 @@ fn sde_explore(d: &mut Driver, sde: &mut SdeNoise, log_std: &[f32], t: usize) ->
 #[derive(Debug, Serialize, Deserialize)]
 struct SacResume {
     driver: DriverResume,
-    actor_t: i32,
-    critic_t: i32,
-    alpha_t: i32,
     rng: Pcg32,
     updates: u64,
 }
@@ -497,13 +536,16 @@ struct SacResume {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algo::off_policy::continuous::{squashed_log_prob, testing, values};
+    use crate::algo::cpu_net::CpuNet;
+    use crate::algo::off_policy::continuous::testing;
+    use crate::envs::vec_env::Actions;
+    use crate::train::config::BackendChoice;
+    use tch::Kind;
 
     /// α rises when the policy's entropy `-log π` is below the target `-dim(A)` and falls when
     /// above (Pendulum: target entropy -1).
     #[test]
     fn temperature_moves_towards_the_target_entropy() {
-        let _turn = crate::train::torch_generator();
         for (logp, rises) in [(3.0f32, true), (-3.0, false)] {
             let mut s = Sac::new(
                 &testing::setup("sac", "Pendulum-v1", 0),
@@ -511,7 +553,7 @@ mod tests {
             )
             .unwrap();
             assert!((s.alpha() - 1.0).abs() < 1e-6);
-            s.temperature_step(&Tensor::from_slice(&[logp; 8]));
+            s.temperature_step(&[logp; 8]).unwrap();
             let a = s.alpha();
             // Adam's first step moves log α by the learning rate (3e-4) in the gradient's sign.
             let expect = if rises {
@@ -527,21 +569,187 @@ mod tests {
             SacConfig::default(),
         )
         .unwrap();
-        s.temperature_step(&Tensor::from_slice(&[1.0f32; 4]));
+        s.temperature_step(&[1.0f32; 4]).unwrap();
         assert!((s.alpha() - 1.0).abs() < 1e-7);
+    }
+
+    fn t(v: &[f32], shape: &[i64]) -> Tensor {
+        Tensor::from_slice(v).view(shape).set_requires_grad(true)
+    }
+
+    fn host(t: &Tensor) -> Vec<f32> {
+        crate::util::tensor::tensor_to_vec(t)
+    }
+
+    fn close(what: &str, a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + x.abs().max(y.abs())),
+                "{what}[{i}]: by hand {x} vs autograd {y}"
+            );
+        }
+    }
+
+    /// `log(1 − tanh²u)` in libtorch's stable form: `2 (log 2 − u − softplus(−2u))`.
+    fn log1m_tanh2(u: &Tensor) -> Tensor {
+        ((u * -2.0).softplus() + u - std::f64::consts::LN_2) * -2.0
+    }
+
+    /// The actor's log-densities and hand-written gradients against libtorch's autograd of the
+    /// same loss, `mean_b(α log π_b − Σ_k c_k a_bk)` (a linear stand-in for the critics, whose
+    /// action gradient is `−c/B`), on the Gaussian actor and on the gSDE actor, at the outputs (Gaussian: mean and log σ; gSDE: mean, features, log σ).
+    #[test]
+    fn squashed_gaussian_gradients_match_autograd() {
+        let (rows, a, alpha) = (6usize, 2usize, 0.7f32);
+        let c = [0.8f32, -1.3];
+        let g: Vec<f32> = (0..rows * a).map(|i| -c[i % a] / rows as f32).collect();
+        let mut r = rng::seeded(3);
+        let obs: Vec<f32> = (0..rows * 3)
+            .map(|_| 2.0 * rng::unit_f32(&mut r) - 1.0)
+            .collect();
+        let mut actor = SquashedActor::new(
+            Backend::Native,
+            3,
+            a,
+            &[16],
+            Activation::Tanh,
+            None,
+            1e-3,
+            &mut rng::seeded(1),
+        )
+        .unwrap();
+        let eps: Vec<f32> = (0..rows * a)
+            .map(|_| rng::normal_f64(&mut r) as f32)
+            .collect();
+        actor.sample(&obs, rows, &eps).unwrap();
+        let out = {
+            let e = actor.export_all();
+            let mut net = CpuNet::new(&e);
+            let mut v = Vec::new();
+            for o in obs.chunks(3) {
+                v.extend_from_slice(net.forward(o).unwrap());
+            }
+            v
+        };
+        let ot = t(&out, &[rows as i64, 2 * a as i64]);
+        let mean = ot.narrow(1, 0, a as i64);
+        let ls = ot.narrow(1, a as i64, a as i64).clamp(-20.0, 2.0);
+        let u = &mean + ls.exp() * Tensor::from_slice(&eps).view([rows as i64, a as i64]);
+        let z = (&u - &mean) / ls.exp();
+        let logp =
+            (z.square() * -0.5 - &ls - 0.5 * (2.0 * std::f64::consts::PI).ln() - log1m_tanh2(&u))
+                .sum_dim_intlist(-1, false, Kind::Float);
+        close("Gaussian log π", &actor.logp, &host(&logp));
+        let act = u.tanh();
+        close("Gaussian actions", &actor.a, &host(&act));
+        let ct = Tensor::from_slice(&c);
+        let loss = (&logp * f64::from(alpha)
+            - (&act * &ct).sum_dim_intlist(-1, false, Kind::Float))
+        .mean(Kind::Float);
+        let grad = Tensor::run_backward(&[loss], &[&ot], false, false);
+        actor.gradients(&g, alpha);
+        close("Gaussian ∂/∂outputs", &actor.d_out, &host(&grad[0]));
+
+        // gSDE: features φ, means μ and log σ as leaves.
+        let h = 5usize;
+        let mut actor = SquashedActor::new(
+            Backend::Native,
+            3,
+            a,
+            &[h],
+            Activation::Relu,
+            Some(-0.5),
+            1e-3,
+            &mut rng::seeded(2),
+        )
+        .unwrap();
+        let z: Vec<f32> = (0..h * a).map(|_| rng::normal_f64(&mut r) as f32).collect();
+        actor.sample(&obs, rows, &z).unwrap();
+        let e = actor.export_all();
+        let mut net = CpuNet::new(&e);
+        let (mut means, mut feats, mut f) = (Vec::new(), Vec::new(), Vec::new());
+        for o in obs.chunks(3) {
+            means.extend_from_slice(net.forward_with_features(o, &mut f).unwrap());
+            feats.extend_from_slice(&f);
+        }
+        let (mt, pt) = (
+            t(&means, &[rows as i64, a as i64]),
+            t(&feats, &[rows as i64, h as i64]),
+        );
+        let lst = t(actor.sde_log_std(), &[h as i64, a as i64]);
+        let ex = lst.exp() * Tensor::from_slice(&z).view([h as i64, a as i64]);
+        let n = pt.matmul(&ex);
+        let u = &mt + &n;
+        let var = pt.square().matmul(&lst.exp().square()) + 1e-6;
+        let logp = (n.square() * -0.5 / &var
+            - var.log() * 0.5
+            - 0.5 * (2.0 * std::f64::consts::PI).ln()
+            - log1m_tanh2(&u))
+        .sum_dim_intlist(-1, false, Kind::Float);
+        close("gSDE log π", &actor.logp, &host(&logp));
+        let act = u.tanh();
+        close("gSDE actions", &actor.a, &host(&act));
+        let loss = (&logp * f64::from(alpha)
+            - (&act * &ct).sum_dim_intlist(-1, false, Kind::Float))
+        .mean(Kind::Float);
+        let grads = Tensor::run_backward(&[loss], &[&mt, &pt, &lst], false, false);
+        actor.gradients(&g, alpha);
+        close("gSDE ∂/∂μ", &actor.d_out, &host(&grads[0]));
+        close("gSDE ∂/∂φ", &actor.d_phi, &host(&grads[1]));
+        close("gSDE ∂/∂ log σ", &actor.d_log_std, &host(&grads[2]));
+    }
+
+    /// One SAC update from the same state on both backends (the same initial weights, batch and
+    /// draws) ends with the same weights to float rounding: the algorithm is one text.
+    #[test]
+    fn native_and_torch_updates_agree() {
+        for use_sde in [false, true] {
+            let mut nets = Vec::new();
+            for backend in [BackendChoice::Native, BackendChoice::Torch] {
+                let mut setup = testing::setup("sac", "Pendulum-v1", 0);
+                setup.run.backend = backend;
+                let cfg = SacConfig {
+                    batch_size: 32,
+                    use_sde,
+                    ..SacConfig::default()
+                };
+                let mut s = Sac::new(&setup, cfg).unwrap();
+                let d = &mut s.driver;
+                for _ in 0..64 {
+                    d.col
+                        .collector
+                        .step(Actions::Continuous(&[0.5]), &mut d.col.replay)
+                        .unwrap();
+                }
+                for _ in 0..3 {
+                    s.update(false).unwrap();
+                }
+                let e = s.actor.export_all();
+                nets.push((
+                    e.layers
+                        .iter()
+                        .flat_map(|l| l.weights.iter().chain(&l.bias).copied())
+                        .collect::<Vec<f32>>(),
+                    s.alpha(),
+                ));
+            }
+            close(
+                &format!("sde {use_sde}: actor weights"),
+                &nets[0].0,
+                &nets[1].0,
+            );
+            assert!((nets[0].1 - nets[1].1).abs() < 1e-6);
+        }
     }
 
     /// gSDE (`use_sde`): between redraws the exploration is the fixed function `φ(s)·E` of the
     /// state (the same state gets the same action, another state another push, both `φ·E` by
     /// hand), the matrices are redrawn at a round's start and every `sde_sample_freq` steps, the
-    /// update's sample with the same matrix is the same action, and the log-probability the
-    /// updates use is the squashed density: by hand in f64, integrating to 1 over (-1, 1), and
-    /// with the variance of the noise over many draws.
+    /// update's sample with the same matrix is the same action, and its log-probability is the
+    /// squashed density by hand in f64, with the variance of the noise over many draws.
     #[test]
     fn sde_exploration_is_a_fixed_function_of_the_state_between_redraws() {
-        use crate::envs::vec_env::Actions;
-        let _turn = crate::train::torch_generator();
-        tch::manual_seed(4);
         let cfg = SacConfig {
             use_sde: true,
             sde_sample_freq: 3,
@@ -550,21 +758,20 @@ mod tests {
         };
         let mut s = Sac::new(&testing::setup("sac", "MountainCarContinuous-v0", 0), cfg).unwrap();
         assert!(s.actor.uses_sde());
-        let log_std = s.actor.sde_log_std_values();
+        let log_std = s.actor.sde_log_std().to_vec();
         assert_eq!(
             log_std,
             vec![-1.0f32; 64],
             "[h, a] = [64, 1] at log_std_init"
         );
         let mut sde = s.sde.take().unwrap();
-        // φ(s)·E and μ(s) by libtorch for an observation.
+        // φ(s)·E and μ(s) through the exported layers.
         let by_hand = |s: &Sac, sde: &SdeNoise, obs: &[f32]| {
-            let (mean, phi) = s
-                .actor
-                .mean_and_features(&Tensor::from_slice(obs).view([1, 2]));
-            let phi = crate::algo::nets::tensor_to_vec(&phi);
+            let mut net = CpuNet::new(&s.actor.export_all());
+            let mut phi = Vec::new();
+            let mean = net.forward_with_features(obs, &mut phi).unwrap()[0];
             let noise: f32 = phi.iter().zip(&sde.matrices).map(|(p, e)| p * e).sum();
-            (crate::algo::nets::tensor_to_vec(&mean)[0], noise, phi)
+            (mean, noise, phi)
         };
         let d = &mut s.driver;
         sde_explore(d, &mut sde, &log_std, 0).unwrap();
@@ -609,11 +816,8 @@ mod tests {
         // The update's sample with the matrix E = σ ⊙ Z of the first step is the same action.
         let sigma = (-1.0f32).exp();
         let z: Vec<f32> = e0.iter().map(|e| e / sigma).collect();
-        let obs_t = Tensor::from_slice(&obs0).view([1, 2]);
-        let (act, logp) = s
-            .actor
-            .sample(&obs_t, &Tensor::from_slice(&z).view([64, 1]));
-        let (act, logp) = (values(&act)[0], f64::from(values(&logp)[0]));
+        s.actor.sample(&obs0, 1, &z).unwrap();
+        let (act, logp) = (s.actor.a[0], f64::from(s.actor.logp[0]));
         assert!((act - a0).abs() < 1e-5, "{act} vs {a0}");
         // log π(a|s) = log N(u; μ, v) - log(1 - tanh²u), v = Σ_j φ_j² σ² + 1e-6, u = μ + φ·E.
         let var: f64 =
@@ -623,25 +827,6 @@ mod tests {
             - 0.5 * (2.0 * std::f64::consts::PI * var).ln()
             - (1.0 - u.tanh().powi(2)).ln();
         assert!((logp - expect).abs() < 1e-3, "log π {logp} vs {expect}");
-        // The density of the squashed action integrates to 1 over (-1, 1) (midpoint rule).
-        let (mean_t, phi_t) = s.actor.mean_and_features(&obs_t);
-        let ls = crate::algo::on_policy::actor_critic::sde_marginal_log_std(
-            &phi_t,
-            &Tensor::from_slice(&log_std).view([64, 1]),
-        );
-        let n = 20_000;
-        let grid: Vec<f32> = (0..n)
-            .map(|i| (-1.0 + (i as f64 + 0.5) * 2.0 / n as f64).atanh() as f32)
-            .collect();
-        let u_t = Tensor::from_slice(&grid).view([n as i64, 1]);
-        let dens = squashed_log_prob(
-            &u_t,
-            &mean_t.expand([n as i64, 1], false),
-            &ls.expand([n as i64, 1], false),
-        )
-        .exp();
-        let total = dens.sum(Kind::Double).double_value(&[]) * 2.0 / n as f64;
-        assert!((total - 1.0).abs() < 2e-3, "∫ π(a|s) da = {total}");
         // Over many draws of E the noise has the variance the log-probability assumes.
         let mut r = rng::seeded(11);
         let (mut sum, mut sum2, draws) = (0.0f64, 0.0f64, 4000);
@@ -660,10 +845,9 @@ mod tests {
     }
 
     /// Seeded solve of Pendulum-v1 with the shipped config (mean of 20 deterministic episodes ≥
-    /// -200). With the updates' draws from the learner's generator, seeds 0-4 solved at 6k, 8k,
-    /// 4k, 4k and 8k steps, 6-16 s of training each (`picorl train --algo sac --env Pendulum-v1
-    /// --threads 1 --stop-at-return -200`, the 2-core development machine at load 2-4); seed 0
-    /// takes 6,000 steps. Its budget is the config's 20,000 steps (about 60 s there).
+    /// -200, every 2,000 steps). On the native backend seeds 0-4 solved at 4k, 6k, 6k, 4k and
+    /// 6k steps (`picorl train --algo sac --env Pendulum-v1 --threads 1 --stop-at-return -200`;
+    /// times in docs/performance.md). Its budget is the config's 20,000 steps.
     #[test]
     fn solves_pendulum() {
         testing::solves_pendulum::<Sac>(0);

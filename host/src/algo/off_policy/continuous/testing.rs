@@ -21,6 +21,7 @@ pub fn setup(algo: &str, env: &str, seed: u64) -> Setup {
         log_interval: crate::train::config::LOG_INTERVAL,
         stop_at_hover: None,
         gym_packages: Vec::new(),
+        backend: Default::default(),
     };
     let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();
     Setup {

@@ -1,0 +1,339 @@
+//! Where a learner's networks compute: `picorl-core`'s native learner or libtorch, behind one
+//! trainable network type, [`Net`], so an algorithm's update is written once for both.
+//!
+//! **The interface.** A [`Net`] is an MLP with its parameters, their gradients and (for an online
+//! network) Adam's moments. The algorithm hands it host rows and reads host rows back:
+//! [`Net::forward`] keeps what [`Net::backward`] needs; `backward` takes the loss's gradient with
+//! respect to the outputs (`d_out`, written by the algorithm from the loss's closed form) and
+//! stores the parameters' gradient, returning the input's gradient when asked (the actor of TD3
+//! and SAC climbs the critic through it); [`Net::adam_step`] applies the stored gradient;
+//! [`Net::polyak_from`] moves a target copy. No loss is ever differentiated by the backend, only
+//! networks, so the same algorithm text runs on both.
+//!
+//! - **native** ([`native`]): `picorl_core::learn`'s MLP and Adam over preallocated buffers, no
+//!   per-operation dispatch; the same bits on every machine and on the controller.
+//! - **torch** ([`torch`]): `Linear` stacks as libtorch tensors on any device (CUDA included),
+//!   differentiated by autograd with `d_out` as the outputs' gradient; for GPUs and large
+//!   networks.
+//!
+//! **Same start.** Both draw the initial weights from the learner's [`Pcg32`], PyTorch's
+//! `nn.Linear` default (uniform in `±1/√fan_in`, weights and biases), in the same order: a seeded
+//! run starts from the same networks on either backend, and its updates agree to float rounding.
+//!
+//! **Layout at the boundary.** Parameters, gradients and Adam's moments are exchanged in
+//! PyTorch's layout (per layer `weight[out][in]`, then `bias[out]`), whatever the backend stores:
+//! checkpoints and exports read the same tensors from both.
+//!
+//! **Choosing.** [`Backend::choose`]: `native` on the CPU when every layer is at most
+//! [`NATIVE_MAX_WIDTH`] wide (the measured crossover, `docs/performance.md`), `torch` otherwise;
+//! `--backend native|torch` forces one.
+
+use anyhow::{bail, Result};
+use picorl_core::rng::Pcg32;
+use tch::Device;
+
+use crate::algo::nets::Activation;
+use crate::train::config::BackendChoice;
+
+pub mod native;
+pub mod torch;
+
+/// Layers wider than this run on libtorch under `--backend auto`: below it the native learner's
+/// update is faster on one core (no per-operation dispatch), above it libtorch's blocked GEMMs
+/// win.
+pub const NATIVE_MAX_WIDTH: usize = 256;
+
+/// The algorithms that train on the native backend (tabular ones have no networks and always
+/// run on core's tables).
+pub const NATIVE_ALGOS: &[&str] = &["qlearning", "sarsa", "ddpg", "td3", "sac"];
+
+/// Refuses `--backend native` for an algorithm that runs on libtorch only, naming those that
+/// do not.
+pub fn check_supported(choice: BackendChoice, algo: &str) -> Result<()> {
+    if choice == BackendChoice::Native && !NATIVE_ALGOS.contains(&algo) {
+        bail!(
+            "--backend native: {algo} trains on libtorch only for now (native: ddpg, td3, sac); use --backend torch or auto"
+        );
+    }
+    Ok(())
+}
+
+/// Where a learner's networks compute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backend {
+    /// `picorl_core::learn` on the CPU.
+    Native,
+    /// libtorch on a device.
+    Torch(Device),
+}
+
+impl Backend {
+    /// The backend for networks of layer widths `widths` (every network's, inputs and outputs
+    /// included) under the run's `choice` and `device`, for `algo` (named in errors).
+    pub fn choose(
+        choice: BackendChoice,
+        device: Device,
+        widths: &[usize],
+        algo: &str,
+    ) -> Result<Self> {
+        let small = widths.iter().all(|&w| w <= NATIVE_MAX_WIDTH);
+        match choice {
+            BackendChoice::Torch => Ok(Backend::Torch(device)),
+            BackendChoice::Native => {
+                if device != Device::Cpu {
+                    bail!(
+                        "{algo}: --backend native runs on the CPU; drop --device or use --backend torch for {device:?}"
+                    );
+                }
+                Ok(Backend::Native)
+            }
+            BackendChoice::Auto => Ok(if device == Device::Cpu && small {
+                Backend::Native
+            } else {
+                Backend::Torch(device)
+            }),
+        }
+    }
+
+    /// `native` or `torch`, as `--backend` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Torch(_) => "torch",
+        }
+    }
+}
+
+/// Adam's hyper-parameters (PyTorch's formula, `picorl_core::learn::optim`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate.
+    pub lr: f32,
+    /// ε added to the corrected `√v`.
+    pub eps: f32,
+}
+
+/// Adam's state in PyTorch's layout: the moments and the step count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamState {
+    /// First moments.
+    pub m: Vec<f32>,
+    /// Second moments.
+    pub v: Vec<f32>,
+    /// Steps taken.
+    pub t: u32,
+}
+
+/// One layer's parameters in PyTorch's layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// `weight[out][in]`, row-major.
+    pub weight: Vec<f32>,
+    /// `bias[out]`.
+    pub bias: Vec<f32>,
+}
+
+/// A trainable MLP on a [`Backend`]: `dims` widths (input first), `hidden` after every layer
+/// but the last, a linear output.
+#[derive(Debug)]
+pub enum Net {
+    /// On `picorl_core::learn`.
+    Native(native::NativeNet),
+    /// On libtorch.
+    Torch(torch::TorchNet),
+}
+
+/// Forwards a method to whichever backend holds the network.
+macro_rules! both {
+    ($self:expr, $n:ident => $e:expr) => {
+        match $self {
+            Net::Native($n) => $e,
+            Net::Torch($n) => $e,
+        }
+    };
+}
+
+impl Net {
+    /// A network with widths `dims`, initialized from `rng` (PyTorch's `Linear` default), with
+    /// Adam when `adam` is given (a target copy has none).
+    pub fn new(
+        backend: Backend,
+        dims: &[usize],
+        hidden: Activation,
+        adam: Option<AdamConfig>,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
+        Self::build(backend, dims, hidden, false, adam, rng)
+    }
+
+    /// As [`Net::new`] with `hidden` after the last layer too: a body whose outputs are
+    /// features (SAC's gSDE actor splits into such a body and a linear head).
+    pub fn new_body(
+        backend: Backend,
+        dims: &[usize],
+        hidden: Activation,
+        adam: Option<AdamConfig>,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
+        Self::build(backend, dims, hidden, true, adam, rng)
+    }
+
+    fn build(
+        backend: Backend,
+        dims: &[usize],
+        hidden: Activation,
+        activated_output: bool,
+        adam: Option<AdamConfig>,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
+        Ok(match backend {
+            Backend::Native => Net::Native(native::NativeNet::new(
+                dims,
+                hidden,
+                activated_output,
+                adam,
+                rng,
+            )?),
+            Backend::Torch(device) => Net::Torch(torch::TorchNet::new(
+                dims,
+                hidden,
+                activated_output,
+                adam,
+                rng,
+                device,
+            )?),
+        })
+    }
+
+    /// A copy of `self`'s parameters without an optimizer (a target network).
+    pub fn target_copy(&self) -> Result<Self> {
+        Ok(match self {
+            Net::Native(n) => Net::Native(n.target_copy()?),
+            Net::Torch(n) => Net::Torch(n.target_copy()?),
+        })
+    }
+
+    /// Layer widths, input first.
+    pub fn dims(&self) -> &[usize] {
+        both!(self, n => n.dims())
+    }
+
+    /// The hidden activation.
+    pub fn activation(&self) -> Activation {
+        both!(self, n => n.activation())
+    }
+
+    /// The outputs (`rows × out`) for `rows` inputs `x`, keeping what [`Net::backward`] needs.
+    pub fn forward(&mut self, x: &[f32], rows: usize) -> Result<&[f32]> {
+        self.check_rows("input", x.len(), rows, self.dims()[0])?;
+        both!(self, n => n.forward(x, rows))
+    }
+
+    /// After [`Net::forward`]: stores the parameters' gradient for the outputs' gradient `d_out`
+    /// (`rows × out`) when `params`, and returns the input's gradient (`rows × in`) when `input`
+    /// (empty otherwise).
+    pub fn backward(&mut self, d_out: &[f32], params: bool, input: bool) -> Result<&[f32]> {
+        both!(self, n => n.backward(d_out, params, input))
+    }
+
+    /// One Adam step with the stored gradient.
+    pub fn adam_step(&mut self) -> Result<()> {
+        both!(self, n => n.adam_step())
+    }
+
+    /// `self ← τ · online + (1 − τ) · self`, parameter by parameter (Polyak averaging).
+    pub fn polyak_from(&mut self, online: &Net, tau: f32) -> Result<()> {
+        match (self, online) {
+            (Net::Native(t), Net::Native(o)) => t.polyak_from(o, tau),
+            (Net::Torch(t), Net::Torch(o)) => t.polyak_from(o, tau),
+            _ => bail!("internal: a target and its network on different backends"),
+        }
+    }
+
+    /// The parameters, layer by layer, in PyTorch's layout.
+    pub fn layers(&self) -> Vec<Layer> {
+        both!(self, n => n.layers())
+    }
+
+    /// Replaces the parameters (PyTorch's layout, the same shapes).
+    pub fn set_layers(&mut self, layers: &[Layer]) -> Result<()> {
+        let dims = self.dims().to_vec();
+        if layers.len() + 1 != dims.len() {
+            bail!(
+                "{} layers given for a network of {}",
+                layers.len(),
+                dims.len() - 1
+            );
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            let (i, o) = (dims[l], dims[l + 1]);
+            if layer.weight.len() != i * o || layer.bias.len() != o {
+                bail!(
+                    "layer {l} has {} weights and {} biases, the network expects {}×{} and {o}",
+                    layer.weight.len(),
+                    layer.bias.len(),
+                    o,
+                    i
+                );
+            }
+        }
+        both!(self, n => n.set_layers(layers))
+    }
+
+    /// Adam's state (PyTorch's layout), if the network has an optimizer.
+    pub fn adam_state(&self) -> Option<AdamState> {
+        both!(self, n => n.adam_state())
+    }
+
+    /// Restores [`Net::adam_state`].
+    pub fn set_adam_state(&mut self, s: &AdamState) -> Result<()> {
+        let n = self.param_count();
+        if s.m.len() != n || s.v.len() != n {
+            bail!(
+                "Adam's moments have {} and {} values, the network {n} parameters",
+                s.m.len(),
+                s.v.len()
+            );
+        }
+        both!(self, net => net.set_adam_state(s))
+    }
+
+    /// Parameters in all.
+    pub fn param_count(&self) -> usize {
+        self.dims().windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    }
+
+    fn check_rows(&self, what: &str, len: usize, rows: usize, width: usize) -> Result<()> {
+        if rows == 0 || len != rows * width {
+            bail!("internal: {what} of {len} values for {rows} rows of {width}");
+        }
+        Ok(())
+    }
+}
+
+/// PyTorch's `Linear` default initialization drawn from `rng`, layer by layer, weights (`[out][in]`
+/// order) then biases, uniform in `±1/√in`: what both backends start from.
+pub fn init_layers(dims: &[usize], rng: &mut Pcg32) -> Vec<Layer> {
+    dims.windows(2)
+        .map(|w| {
+            let (i, o) = (w[0], w[1]);
+            let bound = 1.0 / (i as f32).sqrt();
+            let mut draw = || (2.0 * picorl_core::rng::unit_f32(rng) - 1.0) * bound;
+            let weight = (0..i * o).map(|_| draw()).collect();
+            let bias = (0..o).map(|_| draw()).collect();
+            Layer { weight, bias }
+        })
+        .collect()
+}
+
+/// `picorl_core`'s activation for a host one.
+pub fn core_activation(a: Activation) -> picorl_core::nn::Activation {
+    match a {
+        Activation::Relu => picorl_core::nn::Activation::Relu,
+        Activation::Tanh => picorl_core::nn::Activation::Tanh,
+        Activation::Hardtanh => picorl_core::nn::Activation::HardTanh,
+    }
+}
+
+#[cfg(test)]
+mod tests;

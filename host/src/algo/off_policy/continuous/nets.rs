@@ -1,0 +1,474 @@
+//! The continuous learners' networks on either backend ([`crate::algo::backend`]): the critics
+//! with their targets ([`QSet`]) and the actor with its optional target ([`Policy`]). Every loss
+//! is stated by its gradient with respect to the networks' outputs, so the update is the same
+//! text on the native learner and on libtorch.
+//!
+//! Checkpoint names are those of the libtorch-only learners before the backends
+//! (`pi.pi.l0.weight`, `q.q1.l2.bias`, `q_target.…`, `pi_target.…`), so run directories trained
+//! before them still load for `eval` and `export`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use picorl_core::rng::Pcg32;
+use tch::Tensor;
+
+use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
+use crate::algo::nets::Activation;
+use crate::export::{DenseExport, HeadExport, PolicyExport};
+
+/// `n` Q-networks over `[state, action ∈ [-1, 1]]`, their Polyak targets, and the concatenation
+/// buffer their input is built in.
+#[derive(Debug)]
+pub struct QSet {
+    /// The online critics.
+    pub nets: Vec<Net>,
+    /// Their targets.
+    pub targets: Vec<Net>,
+    obs_dim: usize,
+    act_dim: usize,
+    x: Vec<f32>,
+    q: Vec<Vec<f32>>,
+    d_out: Vec<f32>,
+}
+
+impl QSet {
+    /// `n` critics with hidden layers `hidden` (ReLU) and Adam at `lr`, initialized from `rng`;
+    /// the targets start as copies.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        backend: Backend,
+        obs_dim: usize,
+        act_dim: usize,
+        hidden: &[usize],
+        n: usize,
+        lr: f64,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
+        let dims = critic_dims(obs_dim, act_dim, hidden);
+        let adam = AdamConfig {
+            lr: lr as f32,
+            eps: 1e-8,
+        };
+        let nets = (0..n)
+            .map(|_| Net::new(backend, &dims, Activation::Relu, Some(adam), rng))
+            .collect::<Result<Vec<_>>>()?;
+        let targets = nets
+            .iter()
+            .map(Net::target_copy)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            nets,
+            targets,
+            obs_dim,
+            act_dim,
+            x: Vec::new(),
+            q: vec![Vec::new(); n],
+            d_out: Vec::new(),
+        })
+    }
+
+    /// `[obs, unit]` row by row into the input buffer.
+    fn join(&mut self, obs: &[f32], unit: &[f32], rows: usize) {
+        let (d, a) = (self.obs_dim, self.act_dim);
+        self.x.clear();
+        for r in 0..rows {
+            self.x.extend_from_slice(&obs[r * d..(r + 1) * d]);
+            self.x.extend_from_slice(&unit[r * a..(r + 1) * a]);
+        }
+    }
+
+    /// `min_i Q'_i(s, a)` over the target critics, one value per row.
+    pub fn target_min(&mut self, obs: &[f32], unit: &[f32], rows: usize) -> Result<Vec<f32>> {
+        self.join(obs, unit, rows);
+        let mut out: Vec<f32> = Vec::new();
+        for t in &mut self.targets {
+            let q = t.forward(&self.x, rows)?;
+            if out.is_empty() {
+                out.extend_from_slice(q);
+            } else {
+                for (o, &v) in out.iter_mut().zip(q) {
+                    *o = o.min(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One Adam step of every critic on `Σ_i mean_b (Q_i(s, a) − y)²`; returns the loss and the
+    /// first critic's mean `Q`.
+    pub fn train(&mut self, obs: &[f32], unit: &[f32], y: &[f32]) -> Result<(f64, f64)> {
+        let rows = y.len();
+        self.join(obs, unit, rows);
+        let scale = 2.0 / rows as f32;
+        let (mut loss, mut q0) = (0.0f64, 0.0f64);
+        for (i, net) in self.nets.iter_mut().enumerate() {
+            let q = net.forward(&self.x, rows)?;
+            self.d_out.clear();
+            let mut sq = 0.0f64;
+            for (&q, &y) in q.iter().zip(y) {
+                let e = q - y;
+                sq += f64::from(e * e);
+                self.d_out.push(scale * e);
+            }
+            if i == 0 {
+                q0 = q.iter().map(|&v| f64::from(v)).sum::<f64>() / rows as f64;
+            }
+            loss += sq / rows as f64;
+            net.backward(&self.d_out, true, false)?;
+            net.adam_step()?;
+        }
+        Ok((loss, q0))
+    }
+
+    /// The first `count` online critics' `Q(s, a)` for `rows` rows, kept for
+    /// [`QSet::action_grad`].
+    pub fn values(
+        &mut self,
+        obs: &[f32],
+        unit: &[f32],
+        rows: usize,
+        count: usize,
+    ) -> Result<&[Vec<f32>]> {
+        self.join(obs, unit, rows);
+        let count = count.min(self.nets.len());
+        for (net, q) in self.nets.iter_mut().zip(self.q.iter_mut()).take(count) {
+            q.clear();
+            q.extend_from_slice(net.forward(&self.x, rows)?);
+        }
+        Ok(&self.q[..count])
+    }
+
+    /// After [`QSet::values`]: `Σ_i ∂(d_q[i] · Q_i)/∂a` per row (`rows × act_dim`), the critics'
+    /// parameters untouched; critics whose `d_q` is `None` are skipped.
+    pub fn action_grad(&mut self, d_q: &[Option<Vec<f32>>]) -> Result<Vec<f32>> {
+        let (d, a) = (self.obs_dim, self.act_dim);
+        let mut grad: Vec<f32> = Vec::new();
+        for (net, dq) in self.nets.iter_mut().zip(d_q) {
+            let Some(dq) = dq else { continue };
+            let d_in = net.backward(dq, false, true)?;
+            let rows = dq.len();
+            if grad.is_empty() {
+                grad = vec![0.0; rows * a];
+            }
+            for r in 0..rows {
+                for k in 0..a {
+                    grad[r * a + k] += d_in[r * (d + a) + d + k];
+                }
+            }
+        }
+        Ok(grad)
+    }
+
+    /// Polyak update of every target with `tau`.
+    pub fn update_targets(&mut self, tau: f64) -> Result<()> {
+        for (t, o) in self.targets.iter_mut().zip(&self.nets) {
+            t.polyak_from(o, tau as f32)?;
+        }
+        Ok(())
+    }
+
+    /// Adam's states, one per critic.
+    pub fn adam_states(&self) -> Vec<AdamState> {
+        self.nets.iter().filter_map(Net::adam_state).collect()
+    }
+
+    /// Restores [`QSet::adam_states`].
+    pub fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
+        if s.len() != self.nets.len() {
+            bail!(
+                "{} critic optimizers saved for {}",
+                s.len(),
+                self.nets.len()
+            );
+        }
+        for (n, s) in self.nets.iter_mut().zip(s) {
+            n.set_adam_state(s)?;
+        }
+        Ok(())
+    }
+
+    /// The critics' and targets' layers under their checkpoint names.
+    pub fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
+        for (prefix, set) in [("q.", &self.nets), ("q_target.", &self.targets)] {
+            for (i, n) in set.iter().enumerate() {
+                name_layers(&format!("{prefix}q{i}"), n, out);
+            }
+        }
+    }
+
+    /// Loads [`QSet::named_layers`] from a checkpoint's tensors.
+    pub fn load(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
+        for (prefix, set) in [("q.", &mut self.nets), ("q_target.", &mut self.targets)] {
+            for (i, n) in set.iter_mut().enumerate() {
+                load_layers(&format!("{prefix}q{i}"), n, saved, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The critics' widths: `[obs + act, hidden…, 1]`.
+pub fn critic_dims(obs_dim: usize, act_dim: usize, hidden: &[usize]) -> Vec<usize> {
+    let mut dims = vec![obs_dim + act_dim];
+    dims.extend_from_slice(hidden);
+    dims.push(1);
+    dims
+}
+
+/// The actor: `a` pre-tanh outputs (deterministic) or `2a` (a Gaussian's pre-tanh mean, then its
+/// log σ), with an optional Polyak target (TD3, DDPG).
+#[derive(Debug)]
+pub struct Policy {
+    /// The online network.
+    pub net: Net,
+    /// Its target copy.
+    pub target: Option<Net>,
+    /// Action components.
+    pub act_dim: usize,
+    /// Whether the outputs carry log σ.
+    pub gaussian: bool,
+}
+
+impl Policy {
+    /// An actor `obs_dim → hidden… → act_dim` (or `2 act_dim` when `gaussian`) with Adam at `lr`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        backend: Backend,
+        obs_dim: usize,
+        act_dim: usize,
+        hidden: &[usize],
+        activation: Activation,
+        gaussian: bool,
+        with_target: bool,
+        lr: f64,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
+        let dims = actor_dims(obs_dim, act_dim, hidden, gaussian);
+        let adam = AdamConfig {
+            lr: lr as f32,
+            eps: 1e-8,
+        };
+        let net = Net::new(backend, &dims, activation, Some(adam), rng)?;
+        let target = if with_target {
+            Some(net.target_copy()?)
+        } else {
+            None
+        };
+        Ok(Self {
+            net,
+            target,
+            act_dim,
+            gaussian,
+        })
+    }
+
+    /// Polyak update of the target, if any.
+    pub fn update_target(&mut self, tau: f64) -> Result<()> {
+        if let Some(t) = &mut self.target {
+            t.polyak_from(&self.net, tau as f32)?;
+        }
+        Ok(())
+    }
+
+    /// The actor's (and target's) layers under their checkpoint names.
+    pub fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
+        name_layers("pi.pi", &self.net, out);
+        if let Some(t) = &self.target {
+            name_layers("pi_target.pi", t, out);
+        }
+    }
+
+    /// Loads [`Policy::named_layers`] from a checkpoint's tensors.
+    pub fn load(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
+        load_layers("pi.pi", &mut self.net, saved, path)?;
+        if let Some(t) = &mut self.target {
+            load_layers("pi_target.pi", t, saved, path)?;
+        }
+        Ok(())
+    }
+
+    /// Every output layer (for the acting copy, which reads log σ too).
+    pub fn export_all(&self) -> PolicyExport {
+        self.export_rows(false, Vec::new(), Vec::new())
+    }
+
+    /// The deterministic policy: the mean rows only, `tanh` scaled to `[low, high]`.
+    pub fn export(&self, low: &[f32], high: &[f32]) -> PolicyExport {
+        self.export_rows(true, low.to_vec(), high.to_vec())
+    }
+
+    fn export_rows(&self, mean_only: bool, low: Vec<f32>, high: Vec<f32>) -> PolicyExport {
+        let dims = self.net.dims();
+        let mut layers: Vec<DenseExport> = self
+            .net
+            .layers()
+            .into_iter()
+            .zip(dims.windows(2))
+            .map(|(l, w)| DenseExport {
+                weights: l.weight,
+                bias: l.bias,
+                inputs: w[0],
+                outputs: w[1],
+            })
+            .collect();
+        if mean_only && self.gaussian {
+            if let Some(last) = layers.last_mut() {
+                last.weights.truncate(self.act_dim * last.inputs);
+                last.bias.truncate(self.act_dim);
+                last.outputs = self.act_dim;
+            }
+        }
+        PolicyExport {
+            layers,
+            activation: self.net.activation(),
+            head: HeadExport::TanhScale { low, high },
+            obs_norm: None,
+        }
+    }
+}
+
+/// The actor's widths: `[obs, hidden…, a or 2a]`.
+pub fn actor_dims(obs_dim: usize, act_dim: usize, hidden: &[usize], gaussian: bool) -> Vec<usize> {
+    let mut dims = vec![obs_dim];
+    dims.extend_from_slice(hidden);
+    dims.push(if gaussian { 2 * act_dim } else { act_dim });
+    dims
+}
+
+fn name_layers(prefix: &str, net: &Net, out: &mut Vec<(String, Layer)>) {
+    name_layers_from(prefix, 0, net, out);
+}
+
+/// `net`'s layers named `{prefix}.l{first + i}`.
+pub fn name_layers_from(prefix: &str, first: usize, net: &Net, out: &mut Vec<(String, Layer)>) {
+    for (l, layer) in net.layers().into_iter().enumerate() {
+        out.push((format!("{prefix}.l{}", first + l), layer));
+    }
+}
+
+fn load_layers(
+    prefix: &str,
+    net: &mut Net,
+    saved: &BTreeMap<String, Vec<f32>>,
+    path: &Path,
+) -> Result<()> {
+    load_layers_from(prefix, 0, net, saved, path)
+}
+
+/// Loads what [`name_layers_from`] named.
+pub fn load_layers_from(
+    prefix: &str,
+    first: usize,
+    net: &mut Net,
+    saved: &BTreeMap<String, Vec<f32>>,
+    path: &Path,
+) -> Result<()> {
+    let dims = net.dims().to_vec();
+    let mut layers = Vec::with_capacity(dims.len() - 1);
+    for (l, w) in dims.windows(2).enumerate() {
+        let get = |what: &str, want: usize| -> Result<Vec<f32>> {
+            let key = format!("{prefix}.l{}.{what}", first + l);
+            let Some(v) = saved.get(&key) else {
+                bail!(
+                    "{}: no tensor `{key}` (a checkpoint of another network shape?)",
+                    path.display()
+                );
+            };
+            if v.len() != want {
+                bail!(
+                    "{}: `{key}` has {} values, the network expects {want} ({}×{})",
+                    path.display(),
+                    v.len(),
+                    w[1],
+                    w[0]
+                );
+            }
+            Ok(v.clone())
+        };
+        layers.push(Layer {
+            weight: get("weight", w[0] * w[1])?,
+            bias: get("bias", w[1])?,
+        });
+    }
+    net.set_layers(&layers)
+}
+
+/// Writes named layers (and any extra tensors) as a safetensors checkpoint.
+pub fn save_layers(
+    layers: &[(String, Layer)],
+    extra: Vec<(String, Tensor)>,
+    path: &Path,
+) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    for (name, l) in layers {
+        let (o, i) = (
+            l.bias.len() as i64,
+            (l.weight.len() / l.bias.len().max(1)) as i64,
+        );
+        named.push((
+            format!("{name}.weight"),
+            Tensor::from_slice(&l.weight).view([o, i]),
+        ));
+        named.push((format!("{name}.bias"), Tensor::from_slice(&l.bias)));
+    }
+    named.extend(extra);
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Tensor::write_safetensors(&named, path)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
+/// A checkpoint's float tensors by name, as flat host vectors.
+pub fn read_floats(saved: &[(String, Tensor)]) -> BTreeMap<String, Vec<f32>> {
+    saved
+        .iter()
+        .filter(|(_, t)| t.kind() == tch::Kind::Float)
+        .map(|(n, t)| (n.clone(), crate::util::tensor::tensor_to_vec(t)))
+        .collect()
+}
+
+/// Adam's states as checkpoint tensors `{prefix}{i}.m`, `.v` and `.t`.
+pub fn adam_tensors(prefix: &str, states: &[AdamState]) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    for (i, s) in states.iter().enumerate() {
+        out.push((format!("{prefix}{i}.m"), Tensor::from_slice(&s.m)));
+        out.push((format!("{prefix}{i}.v"), Tensor::from_slice(&s.v)));
+        out.push((
+            format!("{prefix}{i}.t"),
+            Tensor::from_slice(&[i64::from(s.t)]),
+        ));
+    }
+    out
+}
+
+/// Reads `n` Adam states that [`adam_tensors`] wrote, naming `algo` when one is missing.
+pub fn read_adam(
+    saved: &[(String, Tensor)],
+    prefix: &str,
+    n: usize,
+    algo: &str,
+) -> Result<Vec<AdamState>> {
+    let find = |k: String| -> Result<&Tensor> {
+        saved
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, t)| t)
+            .ok_or_else(|| {
+                anyhow::anyhow!("the checkpoint's {algo} state is incomplete (no `{k}`)")
+            })
+    };
+    (0..n)
+        .map(|i| {
+            let m = crate::util::tensor::tensor_to_vec(find(format!("{prefix}{i}.m"))?);
+            let v = crate::util::tensor::tensor_to_vec(find(format!("{prefix}{i}.v"))?);
+            let t = find(format!("{prefix}{i}.t"))?.int64_value(&[0]);
+            Ok(AdamState {
+                m,
+                v,
+                t: u32::try_from(t)
+                    .map_err(|_| anyhow::anyhow!("{algo}: Adam step count {t} out of range"))?,
+            })
+        })
+        .collect()
+}
