@@ -22,6 +22,7 @@ use picorl_core::replay::Transition;
 use picorl_host::algo::nets::Activation;
 use picorl_host::algo::off_policy::dqn::{Dqn, DqnConfig};
 use picorl_host::algo::on_policy::actor_critic::ActorCritic;
+use picorl_host::algo::on_policy::options::PgOptions;
 use picorl_host::algo::on_policy::pg_state::PgOptimizer;
 use picorl_host::algo::on_policy::ppo::{self, PpoConfig, Schedule};
 use picorl_host::algo::on_policy::rollout::{gae, Rollout};
@@ -73,21 +74,24 @@ pub fn bench(c: &mut Criterion) {
     // host/configs/ppo.toml, [CartPole-v1].
     let spec = picorl_host::envs::spec("CartPole-v1").expect("CartPole-v1 exists");
     let base = PpoConfig {
-        n_envs: 8,
+        pg: PgOptions {
+            n_envs: 8,
+            gamma: 0.98,
+            lr_schedule: Schedule::Linear,
+            activation: Activation::Hardtanh,
+            ..PgOptions::default()
+        },
         n_steps: 32,
         batch_size: 128,
         n_epochs: 5,
         gae_lambda: 0.8,
-        gamma: 0.98,
         learning_rate: 3e-3,
-        lr_schedule: Schedule::Linear,
         clip_range: 0.2,
         clip_schedule: Schedule::Linear,
-        activation: Activation::Hardtanh,
         ..PpoConfig::default()
     };
-    let r = rollout(base.n_envs, base.n_steps);
-    let (adv, ret) = r.gae(base.gamma, base.gae_lambda);
+    let r = rollout(base.pg.n_envs, base.n_steps);
+    let (adv, ret) = r.gae(base.pg.gamma, base.gae_lambda);
     g.throughput(Throughput::Elements(1));
     // picorl's config (one epoch: two minibatches of 128; the whole update: 5 epochs) and
     // rl-baselines3-zoo's (one minibatch of 256, 20 epochs), on the same 256-step rollout.

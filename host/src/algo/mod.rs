@@ -7,7 +7,8 @@
 //! - [`tabular`]: Q-learning and SARSA on core's tables;
 //! - shared by all: [`nets`] (tch networks), [`optim`] (flat Adam and RMSprop, gradient
 //!   clipping), [`schedule`], [`target`] (Polyak updates), [`cpu_net`] (acting through core),
-//!   [`checkpoint`] (loading tensors by name).
+//!   [`checkpoint`] (loading tensors by name), [`state`] (a learner's state declared once as a
+//!   list of parts: save, load and `--resume` derived from it).
 //!
 //! It may use `train` (the loop's interface), `envs`, `export` and `util`; never `cli` or `viz`.
 
@@ -19,6 +20,7 @@ pub mod off_policy;
 pub mod on_policy;
 pub mod optim;
 pub mod schedule;
+pub mod state;
 pub mod tabular;
 pub mod target;
 

@@ -9,7 +9,7 @@
 //!   from the run's seed and `k` (SplitMix64), so a run resumed from its checkpoint (the Q-table,
 //!   the episode count, ε and α) continues exactly as the uninterrupted run would have.
 //! - The checkpoint is the Q-table as a `[states, actions]` f32 tensor in safetensors, with the
-//!   schedules' state beside it. Evaluation and export use the greedy policy (lowest index among
+//!   schedules' state beside it (its parts declared once, [`crate::algo::state`]). Evaluation and export use the greedy policy (lowest index among
 //!   equal values).
 //! - At the end, the learned greedy policy's exact expected return within the time limit (on
 //!   FrozenLake: its probability of success) is printed beside the optimum that finite-horizon
@@ -18,7 +18,7 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 use picorl_core::env::{AnyEnv, Env};
 use picorl_core::rng;
 use picorl_core::tabular::{
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::algo::nets::Activation;
+use crate::algo::state;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::{HeadExport, PolicyExport};
 use crate::train::{Algorithm, Setup, TrainCtx};
@@ -345,60 +346,11 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let p = self.learner.progress();
-        let q = Tensor::from_slice(self.q.values())
-            .reshape([i64::from(self.q.n_states()), i64::from(self.q.n_actions())]);
-        let schedule = Tensor::from_slice(&[p.epsilon, p.learning_rate]);
-        let episodes = Tensor::from_slice(&[self.episodes as i64]);
-        Tensor::write_safetensors(
-            &[("q", &q), ("schedule", &schedule), ("episodes", &episodes)],
-            path,
-        )
-        .with_context(|| format!("writing {}", path.display()))
+        state::save_weights(self, path)
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        let tensors = Tensor::read_safetensors(path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let get = |name: &str| {
-            tensors
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t)
-                .ok_or_else(|| anyhow!("{}: no tensor `{name}`", path.display()))
-        };
-        let q = get("q")?;
-        let want = [i64::from(self.q.n_states()), i64::from(self.q.n_actions())];
-        ensure!(
-            q.size() == want && q.kind() == Kind::Float,
-            "{}: `q` is {:?} {:?}, expected {want:?} Float for {}",
-            path.display(),
-            q.size(),
-            q.kind(),
-            self.env.spec().id
-        );
-        let values = Vec::<f32>::try_from(q.flatten(0, -1))?;
-        let schedule = Vec::<f32>::try_from(get("schedule")?.to_kind(Kind::Float))?;
-        let episodes = Vec::<i64>::try_from(get("episodes")?.to_kind(Kind::Int64))?;
-        let (&[epsilon, learning_rate], &[episodes]) = (schedule.as_slice(), episodes.as_slice())
-        else {
-            bail!(
-                "{}: `schedule` or `episodes` has the wrong length",
-                path.display()
-            );
-        };
-        ensure!(episodes >= 0, "{}: negative episode count", path.display());
-        self.q.values_mut().copy_from_slice(&values);
-        let progress = Progress {
-            episodes: u32::try_from(episodes).unwrap_or(u32::MAX),
-            epsilon,
-            learning_rate,
-        };
-        self.learner
-            .set_progress(progress)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        self.episodes = episodes as u64;
-        Ok(())
+        state::load_weights(self, path)
     }
 
     fn export(&self) -> Result<PolicyExport> {
@@ -437,6 +389,51 @@ impl<const SARSA: bool> Algorithm for Tabular<SARSA> {
         );
         Ok(())
     }
+}
+
+// The whole learner is its weights file: the Q-table as a `[states, actions]` f32 tensor, the
+// episodes started, and ε and α where the schedules stand (read after the episodes).
+crate::learner_state! {
+    impl[const SARSA: bool] for Tabular<SARSA>, named Self::NAME;
+    tensor "q" => |t| {
+        Tensor::from_slice(t.q.values())
+            .reshape([i64::from(t.q.n_states()), i64::from(t.q.n_actions())])
+    }, |t, q| {
+        let want = [i64::from(t.q.n_states()), i64::from(t.q.n_actions())];
+        ensure!(
+            q.size() == want && q.kind() == Kind::Float,
+            "`q` is {:?} {:?}, expected {want:?} Float for {}",
+            q.size(),
+            q.kind(),
+            t.env.spec().id
+        );
+        let values = Vec::<f32>::try_from(q.flatten(0, -1))?;
+        t.q.values_mut().copy_from_slice(&values);
+        Ok(())
+    },
+    tensor "episodes" => |t| Tensor::from_slice(&[t.episodes as i64]), |t, e| {
+        let &[episodes] = Vec::<i64>::try_from(e.to_kind(Kind::Int64))?.as_slice() else {
+            bail!("`episodes` has the wrong length");
+        };
+        ensure!(episodes >= 0, "negative episode count");
+        t.episodes = episodes as u64;
+        Ok(())
+    },
+    tensor "schedule" => |t| {
+        let p = t.learner.progress();
+        Tensor::from_slice(&[p.epsilon, p.learning_rate])
+    }, |t, s| {
+        let &[epsilon, learning_rate] = Vec::<f32>::try_from(s.to_kind(Kind::Float))?.as_slice()
+        else {
+            bail!("`schedule` has the wrong length");
+        };
+        let progress = Progress {
+            episodes: u32::try_from(t.episodes).unwrap_or(u32::MAX),
+            epsilon,
+            learning_rate,
+        };
+        t.learner.set_progress(progress).map_err(|e| anyhow!("{e}"))
+    },
 }
 
 #[cfg(test)]
@@ -491,20 +488,8 @@ mod tests {
         let total_steps = config::run_key(&run, "total_steps", &src).unwrap().unwrap();
         ResolvedConfig {
             run: RunOptions {
-                algo: A::NAME.into(),
-                env: env.into(),
                 env_kwargs,
-                seed: 0,
-                device: "cpu".into(),
-                threads: 1,
-                total_steps,
-                eval_every: 0,
-                eval_episodes: 10,
-                stop_at_return: None,
-                log_interval: crate::train::config::LOG_INTERVAL,
-                stop_at_hover: None,
-                gym_packages: Vec::new(),
-                backend: Default::default(),
+                ..RunOptions::for_tests(A::NAME, env, total_steps)
             },
             hyper,
         }

@@ -165,10 +165,41 @@ impl ResolvedConfig {
         Ok(toml::to_string(self)?)
     }
 
-    /// The hyper-parameters as the algorithm's struct.
-    pub fn hyper<H: DeserializeOwned>(&self) -> Result<H> {
-        H::deserialize(toml::Value::Table(self.hyper.clone()))
-            .map_err(|e| anyhow!("config.toml [hyper]: {}", one_line(&e.to_string())))
+    /// The hyper-parameters as the algorithm's struct; an unknown key is an error that names
+    /// it.
+    pub fn hyper<H: Serialize + DeserializeOwned + Default>(&self) -> Result<H> {
+        let known = known_keys::<H>();
+        if let Some(key) = self.hyper.keys().find(|k| !known.contains(k)) {
+            bail!(
+                "config.toml [hyper]: unknown key `{key}`; known keys: {}",
+                known.join(", ")
+            );
+        }
+        deserialize_naming_key(&self.hyper).map_err(|e| anyhow!("config.toml [hyper]: {e}"))
+    }
+}
+
+impl RunOptions {
+    /// A run of `algo` on `env` for tests: seed 0 on one CPU thread, `total_steps`, no
+    /// evaluation during training, ten episodes at the end, nothing else set.
+    #[cfg(test)]
+    pub(crate) fn for_tests(algo: &str, env: &str, total_steps: u64) -> Self {
+        Self {
+            algo: algo.into(),
+            env: env.into(),
+            env_kwargs: BTreeMap::new(),
+            seed: 0,
+            device: "cpu".into(),
+            threads: 1,
+            total_steps,
+            eval_every: 0,
+            eval_episodes: 10,
+            stop_at_return: None,
+            log_interval: LOG_INTERVAL,
+            stop_at_hover: None,
+            gym_packages: Vec::new(),
+            backend: Default::default(),
+        }
     }
 }
 
@@ -367,8 +398,7 @@ pub fn resolve<H: Serialize + DeserializeOwned + Default>(
     for (k, v) in section {
         full.insert(k, v);
     }
-    let hyper = H::deserialize(toml::Value::Table(full.clone()))
-        .map_err(|e| anyhow!("{source}: {}", one_line(&e.to_string())))?;
+    let hyper = deserialize_naming_key(&full).map_err(|e| anyhow!("{source}: {e}"))?;
     // Re-serialize so the saved table holds exactly what the run used.
     let full = match toml::Value::try_from(&hyper)? {
         toml::Value::Table(t) => t,
@@ -376,6 +406,29 @@ pub fn resolve<H: Serialize + DeserializeOwned + Default>(
     };
     check_ranges(&full).map_err(|e| anyhow!("{source} (or --set): {e}"))?;
     Ok((hyper, full, run))
+}
+
+/// `H` from a full table of its keys. Its error names the culprit key: a struct with flattened
+/// fields (the policy-gradient learners' shared options) reports a wrong type without it, so the
+/// key is found by trying each value alone on the defaults.
+fn deserialize_naming_key<H: Serialize + DeserializeOwned + Default>(
+    table: &toml::Table,
+) -> std::result::Result<H, String> {
+    H::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        let message = one_line(&e.to_string());
+        let Ok(toml::Value::Table(defaults)) = toml::Value::try_from(H::default()) else {
+            return message;
+        };
+        let culprit = table.iter().find(|(k, v)| {
+            let mut one = defaults.clone();
+            one.insert((*k).clone(), (*v).clone());
+            H::deserialize(toml::Value::Table(one)).is_err()
+        });
+        match culprit {
+            Some((key, _)) if !message.contains(key.as_str()) => format!("`{key}`: {message}"),
+            _ => message,
+        }
+    })
 }
 
 /// Hyper-parameters that are probabilities or discounts: in `[0, 1]`.
@@ -555,6 +608,59 @@ mod tests {
             .contains("positive"));
     }
 
+    /// A config with flattened shared options, as the policy-gradient learners' are.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+    #[serde(default)]
+    struct Flat {
+        #[serde(flatten)]
+        shared: H,
+        steps: u64,
+    }
+
+    /// Without `deny_unknown_fields` (which `flatten` excludes), an unknown key is still refused
+    /// by name, from a section, `--set` and a run's `config.toml`; and a wrong type in a
+    /// flattened field names its key.
+    #[test]
+    fn flattened_configs_name_unknown_keys_and_wrong_types() {
+        let src = Source::BuiltIn("test.toml".into());
+        let e = section::<Flat>(TEXT, &src, "Acrobot-v1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`lrr`") && e.contains("line 6"), "{e}");
+        let e = apply_set::<Flat>(&mut toml::Table::new(), "lrr=1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`lrr`") && e.contains("steps"), "{e}");
+        let e = apply_set::<Flat>(&mut toml::Table::new(), "lr=\"high\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--set lr="), "{e}");
+
+        let text = "[CartPole-v1]\nlr = \"high\"\nsteps = 3\n";
+        let s = section::<Flat>(text, &src, "CartPole-v1").unwrap();
+        let e = resolve::<Flat>(s, &src).unwrap_err().to_string();
+        assert!(e.contains("test.toml") && e.contains("`lr`"), "{e}");
+
+        let s = section::<Flat>(TEXT, &src, "CartPole-v1").unwrap();
+        let (flat, mut hyper, _) = resolve::<Flat>(s, &src).unwrap();
+        assert_eq!(flat.shared.lr, 3e-4);
+        assert_eq!(
+            hyper.keys().collect::<Vec<_>>(),
+            ["act", "hidden", "lr", "steps"]
+        );
+        let run = |hyper: toml::Table| ResolvedConfig {
+            run: RunOptions::for_tests("a", "CartPole-v1", 1),
+            hyper,
+        };
+        assert_eq!(run(hyper.clone()).hyper::<Flat>().unwrap(), flat);
+        hyper.insert("lrr".into(), toml::Value::Float(1.0));
+        let e = run(hyper).hyper::<Flat>().unwrap_err().to_string();
+        assert!(
+            e.contains("config.toml [hyper]: unknown key `lrr`") && e.contains("steps"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn wrong_type_is_an_error() {
         let src = Source::BuiltIn("t".into());
@@ -576,20 +682,8 @@ mod tests {
         let path = dir.join("config.toml");
         let good = ResolvedConfig {
             run: RunOptions {
-                algo: "dqn".into(),
-                env: "CartPole-v1".into(),
-                env_kwargs: BTreeMap::new(),
-                seed: 0,
-                device: "cpu".into(),
-                threads: 1,
-                total_steps: 100,
-                eval_every: 0,
                 eval_episodes: 1,
-                stop_at_return: None,
-                log_interval: crate::train::config::LOG_INTERVAL,
-                stop_at_hover: None,
-                gym_packages: Vec::new(),
-                backend: Default::default(),
+                ..RunOptions::for_tests("dqn", "CartPole-v1", 100)
             },
             hyper: toml::Table::new(),
         }

@@ -11,7 +11,7 @@
 //! `n_step = 1` and the other options off this is SB3's DQN.
 //!
 //! Replay, truncation bootstrapping, n-step returns, prioritization and target updates are
-//! [`off_policy`](super::off_policy)'s, shared with the other off-policy learners.
+//! [`off_policy`](super)'s, shared with the other off-policy learners.
 //!
 //! Acting: with `cpu_acting` (the default), the greedy action comes from a copy of the
 //! Q-network's export run through `picorl-core`'s f32 layers ([`CpuNet`]), refreshed after each
@@ -22,9 +22,10 @@
 //!
 //! Checkpoints hold the online and the target network (`q.*`, `target.*`) and, for a bit-exact
 //! `--resume`, the rest of the learner (`dqn.*`: Adam's moments, the replay memory, the
-//! environments' journal, the n-step windows, the generators and counters; see
-//! [`Algorithm::resume_state`]), noisy layers' and dropout's generators included. A resumed run
-//! ends with the same metrics as an uninterrupted one (`host/tests/crash_resume.rs`).
+//! environments' journal, the n-step windows, the generators and counters), noisy layers' and
+//! dropout's generators included, all declared once in its list of parts
+//! ([`crate::algo::state`]). A resumed run ends with the same metrics as an uninterrupted one
+//! (`host/tests/crash_resume.rs`).
 
 use std::path::Path;
 
@@ -36,14 +37,14 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Reduction, Tensor};
 
 use super::q_net::{Mode, QNet, QNetOptions};
-use crate::algo::checkpoint::{load_vars, read_checkpoint};
 use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::{tensor_to_vec, Activation};
-use crate::algo::off_policy::driver::{Collection, CollectionOptions, CollectionResume};
+use crate::algo::off_policy::driver::{Collection, CollectionOptions};
 use crate::algo::off_policy::replay::Batch;
 use crate::algo::on_policy::actor_critic::argmax;
 use crate::algo::optim::{flatten_vars, FlatAdam};
 use crate::algo::schedule::linear_schedule;
+use crate::algo::state;
 use crate::algo::target::TargetSync;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Actions;
@@ -504,24 +505,11 @@ impl Algorithm for Dqn {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let mut named: Vec<(String, Tensor)> = Vec::new();
-        for (prefix, vs) in [("q.", &self.online_vs), ("target.", &self.target_vs)] {
-            let mut vars: Vec<_> = vs.variables().into_iter().collect();
-            vars.sort_by(|a, b| a.0.cmp(&b.0));
-            named.extend(vars.into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)));
-        }
-        Tensor::write_safetensors(&named, path)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+        state::save_weights(self, path)
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        let saved = read_checkpoint(path)?;
-        load_vars(&self.online_vs, &saved, "q.", path)?;
-        if saved.iter().any(|(n, _)| n.starts_with("target.")) {
-            load_vars(&self.target_vs, &saved, "target.", path)?;
-        } else {
-            self.sync.update(1.0);
-        }
+        state::load_weights(self, path)?;
         self.refresh_cpu_copy();
         Ok(())
     }
@@ -530,73 +518,29 @@ impl Algorithm for Dqn {
         Ok(self.q.export())
     }
 
-    /// Adam's moments, the replay memory, the environments' journal and n-step windows, the
-    /// generators (exploration, replay sampling, the networks' noise and dropout masks) and the
-    /// counters: with the weights, the whole learner.
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let (m, v, t) = self.opt.snapshot();
-        let (rows, prios, collection) = self.col.snapshot()?;
-        let s = DqnResume {
-            collection,
-            vec_steps: self.vec_steps,
-            updates: self.updates,
-            epsilon: self.epsilon,
-            beta: self.beta,
-            adam_t: t,
-            net_generators: [self.q.generators(), self.target.generators()],
-        };
-        let json = serde_json::to_vec(&s)?;
-        let mut out = vec![
-            ("dqn.resume".to_string(), Tensor::from_slice(&json)),
-            ("dqn.adam_m".to_string(), m),
-            ("dqn.adam_v".to_string(), v),
-            ("dqn.replay".to_string(), rows),
-        ];
-        if let Some(p) = prios {
-            out.push(("dqn.replay_priorities".to_string(), p));
-        }
-        Ok(out)
-    }
-
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        let get = |name: &str| saved.iter().find(|(n, _)| n == name).map(|(_, t)| t);
-        let (Some(json), Some(m), Some(v), Some(rows)) = (
-            get("dqn.resume"),
-            get("dqn.adam_m"),
-            get("dqn.adam_v"),
-            get("dqn.replay"),
-        ) else {
-            bail!("the checkpoint's DQN state is incomplete");
-        };
-        let bytes = Vec::<u8>::try_from(json)?;
-        let s: DqnResume = serde_json::from_slice(&bytes).context("the checkpoint's DQN state")?;
-        self.opt.restore(m, v, s.adam_t)?;
-        self.col
-            .restore(rows, get("dqn.replay_priorities"), &s.collection)?;
-        self.vec_steps = s.vec_steps;
-        self.updates = s.updates;
-        self.epsilon = s.epsilon;
-        self.beta = s.beta;
-        let [online, target] = s.net_generators;
-        self.q.set_generators(online);
-        self.target.set_generators(target);
-        Ok(())
-    }
+    crate::resume_in_parts!();
 }
 
-/// The part of [`Dqn`]'s resume state that is not a tensor.
-#[derive(Debug, Serialize, Deserialize)]
-struct DqnResume {
-    /// The driver's generator, replay scalars, environments' journal and n-step windows.
-    #[serde(flatten)]
-    collection: CollectionResume,
-    vec_steps: u64,
-    updates: u64,
-    epsilon: f64,
-    beta: f64,
-    adam_t: i32,
-    /// The online and target networks' noise and dropout generators.
-    net_generators: [[Pcg32; 2]; 2],
+// The whole learner: the weights file holds both networks; a bit-exact `--resume` adds Adam's
+// moments, the replay memory, the environments' journal and n-step windows, the generators
+// (exploration, replay sampling, the networks' noise and dropout masks) and the counters.
+crate::learner_state! {
+    for Dqn, named "dqn";
+    weights "q." => online_vs,
+    weights "target." => target_vs,
+    part "" => opt,
+    part "" => col,
+    json "vec_steps" => vec_steps,
+    json "updates" => updates,
+    json "epsilon" => epsilon,
+    json "beta" => beta,
+    with "net_generators" => |d| [d.q.generators(), d.target.generators()],
+        |d, generators: [[Pcg32; 2]; 2]| {
+            let [online, target] = generators;
+            d.q.set_generators(online);
+            d.target.set_generators(target);
+            Ok(())
+        },
 }
 
 impl Dqn {

@@ -16,6 +16,7 @@ use picorl_core::rng::{self, Pcg32};
 use tch::Tensor;
 
 use super::replay::{Collector, Replay, ReplayOptions, ReplayScalars, Windows};
+use crate::algo::state::{Loading, Part, Saving};
 use crate::envs::vec_env::{Actions, Journal};
 use crate::train::{Setup, TrainCtx};
 
@@ -183,5 +184,35 @@ impl Collection {
         self.collector.restore(&s.journal, &s.windows)?;
         self.rng = s.rng.clone();
         Ok(())
+    }
+}
+
+/// A learner's part ([`crate::algo::state`]): the replay's transitions and priorities as the
+/// tensors `replay` and (prioritized) `replay_priorities`, and the generator, the replay's
+/// scalars, the environments' journal and the n-step windows as the JSON keys `rng`, `replay`,
+/// `journal` and `windows`.
+impl Part for Collection {
+    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+        let (rows, prios, s) = self.snapshot()?;
+        out.tensor(&format!("{name}replay"), rows)?;
+        if let Some(p) = prios {
+            out.tensor(&format!("{name}replay_priorities"), p)?;
+        }
+        out.json(&format!("{name}rng"), &s.rng)?;
+        out.json(&format!("{name}replay"), &s.replay)?;
+        out.json(&format!("{name}journal"), &s.journal)?;
+        out.json(&format!("{name}windows"), &s.windows)
+    }
+
+    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+        let s = CollectionResume {
+            rng: from.json(&format!("{name}rng"))?,
+            replay: from.json(&format!("{name}replay"))?,
+            journal: from.json(&format!("{name}journal"))?,
+            windows: from.json(&format!("{name}windows"))?,
+        };
+        // The replay checks that the priorities are there exactly when it is prioritized.
+        let prios = from.optional_tensor(&format!("{name}replay_priorities"));
+        self.restore(from.tensor(&format!("{name}replay"))?, prios, &s)
     }
 }

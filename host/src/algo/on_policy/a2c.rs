@@ -17,10 +17,10 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::actor_critic::{ActorCritic, NetOptions};
+use super::actor_critic::ActorCritic;
 use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, RolloutUpdate};
+use super::options::PgOptions;
 use super::pg_state::PgOptimizer;
-use super::ppo::Schedule;
 use super::rollout::{action_tensor, explained_variance, normalize, obs_tensor, Rollout};
 use crate::algo::nets::Activation;
 use crate::train::{Setup, TrainCtx};
@@ -37,46 +37,27 @@ pub enum A2cOptimizer {
 
 /// A2C's hyper-parameters (defaults: SB3's `A2C`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct A2cConfig {
-    /// Parallel environments.
-    pub n_envs: usize,
+    /// The options the policy-gradient learners share (their keys are this section's own).
+    #[serde(flatten)]
+    pub pg: PgOptions,
     /// Steps per environment per update.
     pub n_steps: usize,
     /// Learning rate.
     pub learning_rate: f64,
-    /// Learning-rate schedule: `constant` or `linear` (to zero at the end of the budget).
-    pub lr_schedule: Schedule,
     /// `rmsprop` or `adam`.
     pub optimizer: A2cOptimizer,
     /// RMSprop's smoothing constant α.
     pub rms_prop_alpha: f64,
     /// The optimizer's ε (RMSprop: added to the root of the mean square, as PyTorch does).
     pub optimizer_eps: f64,
-    /// Discount factor.
-    pub gamma: f64,
     /// GAE's λ (1: plain n-step returns).
     pub gae_lambda: f64,
-    /// Entropy bonus coefficient.
-    pub ent_coef: f64,
-    /// Value loss coefficient.
-    pub vf_coef: f64,
-    /// Gradient norm clip (0: none).
-    pub max_grad_norm: f64,
     /// Normalize the advantages of each rollout to zero mean and unit variance.
     pub normalize_advantage: bool,
-    /// Hidden layer sizes of the policy and of the value network.
-    pub hidden: Vec<usize>,
-    /// The policy's hidden activation: `tanh` or `relu` (`relu` for an exact int8 export).
-    pub activation: Activation,
     /// The value network's hidden activation (it is not exported).
     pub vf_activation: Activation,
-    /// Orthogonal initialisation.
-    pub ortho_init: bool,
-    /// Initial log-std of a Gaussian policy.
-    pub log_std_init: f64,
-    /// Running observation normalization (exported with the policy).
-    pub normalize_obs: bool,
     /// Scale rewards by the running std of the discounted return.
     pub normalize_reward: bool,
 }
@@ -84,25 +65,15 @@ pub struct A2cConfig {
 impl Default for A2cConfig {
     fn default() -> Self {
         Self {
-            n_envs: 1,
+            pg: PgOptions::default(),
             n_steps: 5,
             learning_rate: 7e-4,
-            lr_schedule: Schedule::Constant,
             optimizer: A2cOptimizer::Rmsprop,
             rms_prop_alpha: 0.99,
             optimizer_eps: 1e-5,
-            gamma: 0.99,
             gae_lambda: 1.0,
-            ent_coef: 0.0,
-            vf_coef: 0.5,
-            max_grad_norm: 0.5,
             normalize_advantage: false,
-            hidden: vec![64, 64],
-            activation: Activation::Tanh,
             vf_activation: Activation::Tanh,
-            ortho_init: true,
-            log_std_init: 0.0,
-            normalize_obs: false,
             normalize_reward: false,
         }
     }
@@ -151,12 +122,7 @@ impl RolloutUpdate for A2cUpdate {
     type Hyper = A2cConfig;
 
     fn shape(cfg: &A2cConfig) -> RolloutShape {
-        RolloutShape {
-            n_envs: cfg.n_envs,
-            n_steps: cfg.n_steps,
-            gamma: cfg.gamma,
-            normalize_reward: cfg.normalize_reward,
-        }
+        RolloutShape::new(&cfg.pg, cfg.n_steps, cfg.normalize_reward)
     }
 
     fn build(setup: &Setup, cfg: &A2cConfig) -> Result<(ActorCritic, PgOptimizer)> {
@@ -173,13 +139,7 @@ impl RolloutUpdate for A2cUpdate {
         let ac = ActorCritic::with_value_activation(
             &setup.spec,
             setup.device,
-            &NetOptions::without_sde(
-                &cfg.hidden,
-                cfg.activation,
-                cfg.ortho_init,
-                cfg.log_std_init,
-                cfg.normalize_obs,
-            ),
+            &cfg.pg.net_options(),
             cfg.vf_activation,
         );
         let opt = match cfg.optimizer {
@@ -201,9 +161,9 @@ impl RolloutUpdate for A2cUpdate {
         progress: f64,
         ctx: &mut TrainCtx,
     ) -> Result<()> {
-        let lr = c.lr_schedule.at(c.learning_rate, progress);
+        let lr = c.pg.lr_schedule.at(c.learning_rate, progress);
         core.opt.set_lr(lr);
-        let (mut adv, ret) = r.gae(c.gamma, c.gae_lambda);
+        let (mut adv, ret) = r.gae(c.pg.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
         if c.normalize_advantage {
             normalize(&mut adv, 1e-8);
@@ -218,10 +178,10 @@ impl RolloutUpdate for A2cUpdate {
             &values,
             &Tensor::from_slice(&adv).to_device(device),
             &Tensor::from_slice(&ret).to_device(device),
-            c.ent_coef,
-            c.vf_coef,
+            c.pg.ent_coef,
+            c.pg.vf_coef,
         );
-        core.opt.step(&loss, c.max_grad_norm);
+        core.opt.step(&loss, c.pg.max_grad_norm);
 
         // One read of the diagnostics per update.
         let stats = tch::no_grad(|| Tensor::stack(&[&loss, &pg, &vl, &h], 0));

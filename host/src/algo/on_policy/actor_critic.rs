@@ -32,7 +32,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
 use picorl_core::env::{EnvSpec, Space};
 use picorl_core::rng::{self, Pcg32};
 use tch::{nn, Device, Kind, Tensor};
@@ -104,27 +104,6 @@ pub struct NetOptions {
     /// With gSDE: redraw the exploration matrices every this many steps of a rollout (they are
     /// always redrawn at its start; 0 or less: only then).
     pub sde_sample_freq: i64,
-}
-
-impl NetOptions {
-    /// Networks with a state-independent log-std (no gSDE): A2C's and REINFORCE's.
-    pub fn without_sde(
-        hidden: &[usize],
-        activation: Activation,
-        ortho_init: bool,
-        log_std_init: f64,
-        normalize_obs: bool,
-    ) -> Self {
-        Self {
-            hidden: hidden.to_vec(),
-            activation,
-            ortho_init,
-            log_std_init,
-            normalize_obs,
-            use_sde: false,
-            sde_sample_freq: -1,
-        }
-    }
 }
 
 /// gSDE's per-copy exploration matrices and scratch space (PPO's rollouts, SAC's collection).
@@ -599,45 +578,6 @@ impl ActorCritic {
         })
     }
 
-    /// Saves the weights and the normalization statistics (safetensors).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        if let (Some(n), Some((m, v, c))) = (&self.obs_norm, &self.norm_vars) {
-            tch::no_grad(|| {
-                let f = |x: &[f64]| {
-                    Tensor::from_slice(x)
-                        .to_kind(Kind::Float)
-                        .to_device(self.vs.device())
-                };
-                m.shallow_clone().copy_(&f(&n.stats.mean));
-                v.shallow_clone().copy_(&f(&n.stats.var));
-                c.shallow_clone().copy_(&f(&[n.stats.count]));
-            });
-        }
-        self.vs
-            .save(path)
-            .with_context(|| format!("writing {}", path.display()))
-    }
-
-    /// Loads what [`ActorCritic::save`] wrote.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
-        self.vs
-            .load(path)
-            .map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
-        if let (Some(n), Some((m, v, c))) = (&mut self.obs_norm, &self.norm_vars) {
-            let f = |t: &Tensor| {
-                nets::tensor_to_vec(t)
-                    .into_iter()
-                    .map(f64::from)
-                    .collect::<Vec<_>>()
-            };
-            n.stats.mean = f(m);
-            n.stats.var = f(v);
-            n.stats.count = f(c)[0];
-        }
-        self.sync_cpu();
-        Ok(())
-    }
-
     /// The deterministic policy for export.
     pub fn export(&self) -> PolicyExport {
         let layers = self.pi_layers.clone();
@@ -707,6 +647,63 @@ impl CpuSample {
 /// The index of the largest value; the lowest index wins a tie (core's rule).
 pub fn argmax(v: &[f32]) -> u32 {
     picorl_core::policy::argmax(v) as u32
+}
+
+/// The weights file: every variable (both networks, log-std, and the observation statistics,
+/// written into their variables first).
+impl crate::algo::state::Weights for ActorCritic {
+    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+        if let (Some(n), Some((m, v, c))) = (&self.obs_norm, &self.norm_vars) {
+            tch::no_grad(|| {
+                let f = |x: &[f64]| {
+                    Tensor::from_slice(x)
+                        .to_kind(Kind::Float)
+                        .to_device(self.vs.device())
+                };
+                m.shallow_clone().copy_(&f(&n.stats.mean));
+                v.shallow_clone().copy_(&f(&n.stats.var));
+                c.shallow_clone().copy_(&f(&[n.stats.count]));
+            });
+        }
+        crate::algo::state::Weights::save(&self.vs, prefix, out)
+    }
+
+    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+        crate::algo::state::Weights::load(&mut self.vs, prefix, saved, path)?;
+        if let (Some(n), Some((m, v, c))) = (&mut self.obs_norm, &self.norm_vars) {
+            let f = |t: &Tensor| {
+                nets::tensor_to_vec(t)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect::<Vec<_>>()
+            };
+            n.stats.mean = f(m);
+            n.stats.var = f(v);
+            n.stats.count = f(c)[0];
+        }
+        self.sync_cpu();
+        Ok(())
+    }
+}
+
+/// The resume state beyond the weights: the observation statistics in `f64` (the weights hold
+/// them as `f32`), as `obs_norm` (null without normalization).
+impl crate::algo::state::Part for ActorCritic {
+    fn save(&self, name: &str, out: &mut crate::algo::state::Saving) -> Result<()> {
+        let stats = self.obs_norm.as_ref().map(|n| &n.stats);
+        out.json(&format!("{name}obs_norm"), &stats)
+    }
+
+    fn load(&mut self, name: &str, from: &crate::algo::state::Loading) -> Result<()> {
+        let saved: Option<super::running_norm::RunningMeanStd> =
+            from.json(&format!("{name}obs_norm"))?;
+        match (&mut self.obs_norm, saved) {
+            (Some(n), Some(stats)) if n.stats.same_shape(&stats) => n.stats = stats,
+            (None, None) => {}
+            _ => bail!("the checkpoint's observation statistics do not fit this run's"),
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

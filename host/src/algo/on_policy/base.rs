@@ -4,19 +4,24 @@
 //! ([`OnPolicy`]): it builds the environments, collects a rollout of `n_steps` per copy, saves,
 //! loads, exports and resumes; the algorithm brings only its networks' shape, its optimizer and
 //! its update ([`RolloutUpdate`]).
+//!
+//! Their state is declared once as a list of parts ([`crate::algo::state`]): [`PgCore`] is one
+//! part (its weights, optimizer, generator and observation statistics) of every learner's list.
 
 use std::fmt::Debug;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use picorl_core::rng::Pcg32;
 use serde::{de::DeserializeOwned, Serialize};
 use tch::Tensor;
 
 use super::actor_critic::ActorCritic;
-use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
+use super::options::PgOptions;
+use super::pg_state::PgOptimizer;
 use super::rollout::{collect, Rollout};
 use super::running_norm::RewardNorm;
+use crate::algo::state::{Loading, Part, Saving, Weights};
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::VecEnv;
 use crate::export::PolicyExport;
@@ -39,40 +44,59 @@ impl PgCore {
         self.ac.act_deterministic(obs)
     }
 
-    /// Saves the networks (with the normalization statistics).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.ac.save(path)
-    }
-
-    /// Loads what [`PgCore::save`] wrote.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
-        self.ac.load(path)
-    }
-
     /// The deterministic policy for `picorl export`.
     pub fn export(&self) -> PolicyExport {
         self.ac.export()
     }
 }
 
-/// The [`Algorithm`] methods every policy-gradient learner answers from its [`PgCore`]
-/// (`self.core`): saving and loading the weights, and the export.
-macro_rules! weights_in_core {
+/// The weights file: the actor-critic's.
+impl Weights for PgCore {
+    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+        Weights::save(&self.ac, prefix, out)
+    }
+
+    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+        Weights::load(&mut self.ac, prefix, saved, path)
+    }
+}
+
+/// The rest: the optimizer's moments, the generator (`rng`) and the observation statistics.
+impl Part for PgCore {
+    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+        self.opt.save(name, out)?;
+        out.json(&format!("{name}rng"), &self.rng)?;
+        Part::save(&self.ac, name, out)
+    }
+
+    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+        self.opt.load(name, from)?;
+        self.rng = from.json(&format!("{name}rng"))?;
+        Part::load(&mut self.ac, name, from)
+    }
+}
+
+/// The [`Algorithm`] methods every policy-gradient learner answers from its declared parts and
+/// its [`PgCore`] (`self.core`): saving and loading the weights, the export and the resume
+/// state.
+macro_rules! pg_learner_methods {
     () => {
         fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
-            self.core.save(path)
+            crate::algo::state::save_weights(self, path)
         }
 
         fn load(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
-            self.core.load(path)
+            crate::algo::state::load_weights(self, path)
         }
 
         fn export(&self) -> anyhow::Result<crate::export::PolicyExport> {
             Ok(self.core.export())
         }
+
+        crate::resume_in_parts!();
     };
 }
-pub(crate) use weights_in_core;
+pub(crate) use pg_learner_methods;
 
 /// The rollout every copy of the environment plays before an update.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +109,19 @@ pub struct RolloutShape {
     pub gamma: f64,
     /// Scale rewards by the running standard deviation of the discounted return.
     pub normalize_reward: bool,
+}
+
+impl RolloutShape {
+    /// `n_steps` per copy of the `n_envs` copies of the shared options, discounted by their
+    /// `gamma`.
+    pub fn new(pg: &PgOptions, n_steps: usize, normalize_reward: bool) -> Self {
+        Self {
+            n_envs: pg.n_envs,
+            n_steps,
+            gamma: pg.gamma,
+            normalize_reward,
+        }
+    }
 }
 
 /// What an algorithm over vectorized rollouts brings to [`OnPolicy`]: only what is its own.
@@ -189,21 +226,27 @@ impl<U: RolloutUpdate> Algorithm for OnPolicy<U> {
         U::update(&mut self.core, &self.cfg, &r, progress, ctx)
     }
 
-    weights_in_core!();
+    pg_learner_methods!();
+}
 
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let state = PgResume::of_vec_learner(&self.core.rng, &self.envs, &self.reward_norm);
-        resume_tensors(U::NAME, &self.core.ac, &self.core.opt, state)
-    }
-
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        let c = &mut self.core;
-        restore_tensors(U::NAME, saved, &mut c.ac, &mut c.opt)?.restore_vec_learner(
-            &mut c.rng,
-            &mut self.envs,
-            &mut self.reward_norm,
-        )
-    }
+crate::learner_state! {
+    impl[U: RolloutUpdate] for OnPolicy<U>, named U::NAME;
+    weights "" => core,
+    part "" => core,
+    with "journal" => |l| l.envs.journal(), |l, journal: crate::envs::vec_env::Journal| {
+        l.envs.restore(&journal)
+    },
+    with "reward_norm" => |l| l.reward_norm, |l, saved: Option<RewardNorm>| {
+        match (&l.reward_norm, &saved) {
+            (Some(now), Some(saved)) if now.same_shape(saved) => {}
+            (None, None) => {}
+            _ => bail!(
+                "the checkpoint's reward scaling does not fit this run's (normalize_reward, n_envs)"
+            ),
+        }
+        l.reward_norm = saved;
+        Ok(())
+    },
 }
 
 /// Logs one update's statistics, read from the device at once: `stats[i]` adds to the mean of

@@ -16,9 +16,10 @@ use tch::{Kind, Tensor};
 
 use super::actor_critic::{ActorCritic, NetOptions};
 use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, RolloutUpdate};
+use super::options::PgOptions;
+pub use super::options::Schedule;
 use super::pg_state::PgOptimizer;
 use super::rollout::{action_tensor, explained_variance, obs_tensor, Rollout};
-use crate::algo::nets::Activation;
 use crate::train::{Setup, TrainCtx};
 use picorl_core::rng::{self, Pcg32};
 
@@ -33,7 +34,7 @@ pub fn clipped_surrogate_loss(advantages: &Tensor, ratio: &Tensor, clip: f64) ->
 /// One PPO update phase over a collected rollout: `n_epochs` passes in shuffled minibatches of
 /// `batch_size`, each a gradient step on the clipped surrogate, the value loss and the entropy
 /// bonus (gradients clipped to `max_grad_norm`), stopping early when the approximate KL passes
-/// 1.5 × `target_kl`. `adv` and `ret` are [`gae`]'s advantages and returns for `r`; the
+/// 1.5 × `target_kl`. `adv` and `ret` are [`Rollout::gae`]'s advantages and returns for `r`; the
 /// minibatches are drawn from `rng`. Returns the sums over minibatches of
 /// `[loss, policy_loss, value_loss, entropy, approx_kl, clip_fraction]` (on the device, read
 /// once by the caller) and the number of minibatches.
@@ -87,7 +88,7 @@ pub fn update(
                 .square()
                 .mean(Kind::Float);
             let entropy_mean = entropy.mean(Kind::Float);
-            let loss = &pg_loss - c.ent_coef * &entropy_mean + c.vf_coef * &value_loss;
+            let loss = &pg_loss - c.pg.ent_coef * &entropy_mean + c.pg.vf_coef * &value_loss;
             let stats = tch::no_grad(|| {
                 // SB3's approximate KL, (r - 1) - log r, and the fraction of clipped ratios.
                 let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float);
@@ -101,7 +102,7 @@ pub fn update(
             if c.target_kl > 0.0 && stats.double_value(&[4]) > 1.5 * c.target_kl {
                 break 'epochs;
             }
-            opt.step(&loss, c.max_grad_norm);
+            opt.step(&loss, c.pg.max_grad_norm);
             sums += stats;
             count += 1;
         }
@@ -119,32 +120,13 @@ pub fn permutation(n: usize, rng: &mut Pcg32) -> Vec<i64> {
     p
 }
 
-/// How a value changes over training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    /// Stays at its initial value.
-    Constant,
-    /// Falls linearly from its initial value to zero at the end of the budget.
-    Linear,
-}
-
-impl Schedule {
-    /// The value at `progress_remaining` (1 at the start, 0 at the end).
-    pub fn at(self, initial: f64, progress_remaining: f64) -> f64 {
-        match self {
-            Schedule::Constant => initial,
-            Schedule::Linear => initial * progress_remaining,
-        }
-    }
-}
-
 /// PPO's hyper-parameters (defaults: SB3's `PPO`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct PpoConfig {
-    /// Parallel environments.
-    pub n_envs: usize,
+    /// The options the policy-gradient learners share (their keys are this section's own).
+    #[serde(flatten)]
+    pub pg: PgOptions,
     /// Steps per environment per rollout.
     pub n_steps: usize,
     /// Minibatch size.
@@ -153,10 +135,6 @@ pub struct PpoConfig {
     pub n_epochs: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
-    /// Learning-rate schedule: `constant` or `linear`.
-    pub lr_schedule: Schedule,
-    /// Discount factor.
-    pub gamma: f64,
     /// GAE's λ.
     pub gae_lambda: f64,
     /// Clip range of the probability ratio.
@@ -165,24 +143,10 @@ pub struct PpoConfig {
     pub clip_schedule: Schedule,
     /// Clip range of the value change (0: no value clipping).
     pub clip_range_vf: f64,
-    /// Entropy bonus coefficient.
-    pub ent_coef: f64,
-    /// Value loss coefficient.
-    pub vf_coef: f64,
-    /// Gradient norm clip (0: none).
-    pub max_grad_norm: f64,
     /// Stop an update's epochs once the approximate KL exceeds 1.5 × this (0: never).
     pub target_kl: f64,
     /// Normalize advantages per minibatch.
     pub normalize_advantage: bool,
-    /// Hidden layer sizes of the policy and of the value network.
-    pub hidden: Vec<usize>,
-    /// Hidden activation: `tanh` or `relu`.
-    pub activation: Activation,
-    /// Orthogonal initialisation.
-    pub ortho_init: bool,
-    /// Initial log-std of a Gaussian policy (with gSDE, of every feature's weight noise).
-    pub log_std_init: f64,
     /// Generalized state-dependent exploration for continuous actions (SB3's `use_sde`): the
     /// exploration noise is the last hidden layer times a random matrix, redrawn every
     /// `sde_sample_freq` steps and at the start of every rollout.
@@ -190,8 +154,6 @@ pub struct PpoConfig {
     /// With `use_sde`: redraw the exploration matrices every this many steps (-1: once per
     /// rollout).
     pub sde_sample_freq: i64,
-    /// Running observation normalization (exported with the policy).
-    pub normalize_obs: bool,
     /// Scale rewards by the running std of the discounted return.
     pub normalize_reward: bool,
 }
@@ -199,29 +161,19 @@ pub struct PpoConfig {
 impl Default for PpoConfig {
     fn default() -> Self {
         Self {
-            n_envs: 1,
+            pg: PgOptions::default(),
             n_steps: 2048,
             batch_size: 64,
             n_epochs: 10,
             learning_rate: 3e-4,
-            lr_schedule: Schedule::Constant,
-            gamma: 0.99,
             gae_lambda: 0.95,
             clip_range: 0.2,
             clip_schedule: Schedule::Constant,
             clip_range_vf: 0.0,
-            ent_coef: 0.0,
-            vf_coef: 0.5,
-            max_grad_norm: 0.5,
             target_kl: 0.0,
             normalize_advantage: true,
-            hidden: vec![64, 64],
-            activation: Activation::Tanh,
-            ortho_init: true,
-            log_std_init: 0.0,
             use_sde: false,
             sde_sample_freq: -1,
-            normalize_obs: false,
             normalize_reward: false,
         }
     }
@@ -238,13 +190,9 @@ impl PpoConfig {
     /// The actor-critic these hyper-parameters describe.
     pub fn net_options(&self) -> NetOptions {
         NetOptions {
-            hidden: self.hidden.clone(),
-            activation: self.activation,
-            ortho_init: self.ortho_init,
-            log_std_init: self.log_std_init,
-            normalize_obs: self.normalize_obs,
             use_sde: self.use_sde,
             sde_sample_freq: self.sde_sample_freq,
+            ..self.pg.net_options()
         }
     }
 }
@@ -268,12 +216,7 @@ impl RolloutUpdate for PpoUpdate {
     type Hyper = PpoConfig;
 
     fn shape(cfg: &PpoConfig) -> RolloutShape {
-        RolloutShape {
-            n_envs: cfg.n_envs,
-            n_steps: cfg.n_steps,
-            gamma: cfg.gamma,
-            normalize_reward: cfg.normalize_reward,
-        }
+        RolloutShape::new(&cfg.pg, cfg.n_steps, cfg.normalize_reward)
     }
 
     fn build(setup: &Setup, cfg: &PpoConfig) -> Result<(ActorCritic, PgOptimizer)> {
@@ -298,10 +241,10 @@ impl RolloutUpdate for PpoUpdate {
         progress: f64,
         ctx: &mut TrainCtx,
     ) -> Result<()> {
-        let lr = c.lr_schedule.at(c.learning_rate, progress);
+        let lr = c.pg.lr_schedule.at(c.learning_rate, progress);
         let clip = c.clip_schedule.at(c.clip_range, progress);
         core.opt.set_lr(lr);
-        let (adv, ret) = r.gae(c.gamma, c.gae_lambda);
+        let (adv, ret) = r.gae(c.pg.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
         let (sums, count) = update(
             &core.ac,
@@ -349,11 +292,5 @@ mod tests {
         assert_eq!(p, permutation(100, &mut rng::seeded(3)), "the seed decides");
         assert_ne!(p, permutation(100, &mut a), "the stream moves on");
         assert!(permutation(0, &mut a).is_empty());
-    }
-
-    #[test]
-    fn schedules() {
-        assert_eq!(Schedule::Constant.at(3e-4, 0.25), 3e-4);
-        assert_eq!(Schedule::Linear.at(1e-3, 0.25), 2.5e-4);
     }
 }

@@ -27,7 +27,8 @@
 //! step budget is spent is cut there the same way.
 //!
 //! Checkpoints hold the networks and, for a bit-exact `--resume`, Adam's moments, the generator,
-//! the normalization statistics and the environments' journal ([`pg_state`](super::pg_state)).
+//! the normalization statistics and the environments' journal (its parts are declared once, at
+//! the end of this file; the layout is in [`pg_state`](super::pg_state)).
 //! Checkpoints fall between batches, where every copy's episode has ended; the journal holds each
 //! copy's seeded reset and every action since, and a resume replays them, resetting a copy
 //! between its episodes as the batches did, so that its generator continues where it stood. A
@@ -38,10 +39,10 @@ use picorl_core::env::{Action, Env};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::actor_critic::{ActionKind, ActorCritic, CpuSample, NetOptions};
-use super::base::{log_means, weights_in_core, PgCore};
-use super::pg_state::{restore_tensors, resume_tensors, PgOptimizer, PgResume};
-use super::ppo::Schedule;
+use super::actor_critic::{ActionKind, ActorCritic, CpuSample};
+use super::base::{log_means, pg_learner_methods, PgCore};
+use super::options::PgOptions;
+use super::pg_state::PgOptimizer;
 use super::rollout::normalize;
 use crate::algo::nets::Activation;
 use crate::envs::eval::{Actor, OwnedAction};
@@ -50,58 +51,29 @@ use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// REINFORCE's hyper-parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ReinforceConfig {
-    /// Episodes per update, played side by side by as many copies of the environment.
-    pub n_envs: usize,
+    /// The options the policy-gradient learners share (their keys are this section's own).
+    #[serde(flatten)]
+    pub pg: PgOptions,
     /// Adam's learning rate.
     pub learning_rate: f64,
-    /// Learning-rate schedule: `constant` or `linear` (to zero at the end of the budget).
-    pub lr_schedule: Schedule,
-    /// Discount factor.
-    pub gamma: f64,
     /// Normalize the returns of each batch to zero mean and unit standard deviation.
     pub normalize_returns: bool,
     /// Learn a value network and weight `log π` by `Ĝ − V(s)` instead of `Ĝ`.
     pub baseline: bool,
-    /// Value loss coefficient (with `baseline`).
-    pub vf_coef: f64,
-    /// Entropy bonus coefficient.
-    pub ent_coef: f64,
-    /// Gradient norm clip (0: none).
-    pub max_grad_norm: f64,
-    /// Hidden layer sizes of the policy (and of the value network).
-    pub hidden: Vec<usize>,
-    /// The policy's hidden activation: `tanh` or `relu` (`relu` for an exact int8 export).
-    pub activation: Activation,
     /// The value network's hidden activation (with `baseline`; it is not exported).
     pub vf_activation: Activation,
-    /// Orthogonal initialisation.
-    pub ortho_init: bool,
-    /// Initial log-std of a Gaussian policy.
-    pub log_std_init: f64,
-    /// Running observation normalization (exported with the policy).
-    pub normalize_obs: bool,
 }
 
 impl Default for ReinforceConfig {
     fn default() -> Self {
         Self {
-            n_envs: 1,
+            pg: PgOptions::default(),
             learning_rate: 1e-3,
-            lr_schedule: Schedule::Constant,
-            gamma: 0.99,
             normalize_returns: true,
             baseline: false,
-            vf_coef: 0.5,
-            ent_coef: 0.0,
-            max_grad_norm: 0.5,
-            hidden: vec![64, 64],
-            activation: Activation::Tanh,
             vf_activation: Activation::Tanh,
-            ortho_init: true,
-            log_std_init: 0.0,
-            normalize_obs: false,
         }
     }
 }
@@ -248,8 +220,11 @@ impl Reinforce {
             }
             b.episodes += 1;
             b.obs.extend(t.obs);
-            b.returns
-                .extend(discounted_returns(&t.rewards, self.cfg.gamma as f32, 0.0));
+            b.returns.extend(discounted_returns(
+                &t.rewards,
+                self.cfg.pg.gamma as f32,
+                0.0,
+            ));
             b.actions_discrete.append(&mut acts_d[i]);
             b.actions_continuous.append(&mut acts_c[i]);
         }
@@ -318,24 +293,18 @@ impl Algorithm for Reinforce {
     type Hyper = ReinforceConfig;
 
     fn new(setup: &Setup, cfg: ReinforceConfig) -> Result<Self> {
-        anyhow::ensure!(cfg.n_envs > 0, "n_envs must be positive");
+        anyhow::ensure!(cfg.pg.n_envs > 0, "n_envs must be positive");
         let ac = ActorCritic::with_value_activation(
             &setup.spec,
             setup.device,
-            &NetOptions::without_sde(
-                &cfg.hidden,
-                cfg.activation,
-                cfg.ortho_init,
-                cfg.log_std_init,
-                cfg.normalize_obs,
-            ),
+            &cfg.pg.net_options(),
             cfg.vf_activation,
         );
         // Without a baseline the value network is never trained: its half of the stacked
         // layers gets zero gradients, so Adam leaves it as it is (it stays in the checkpoint,
         // unused, so that every actor-critic run has the same layout).
         let opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-8);
-        let n = cfg.n_envs;
+        let n = cfg.pg.n_envs;
         let envs = (0..n)
             .map(|_| setup.make_env())
             .collect::<Result<Vec<_>>>()?;
@@ -371,6 +340,7 @@ impl Algorithm for Reinforce {
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
         let lr = self
             .cfg
+            .pg
             .lr_schedule
             .at(self.cfg.learning_rate, ctx.progress_remaining());
         self.core.opt.set_lr(lr);
@@ -404,8 +374,8 @@ impl Algorithm for Reinforce {
         };
         let policy_loss = -(&weights * &log_probs).mean(Kind::Float);
         let entropy = entropy.mean(Kind::Float);
-        let loss = &policy_loss - c.ent_coef * &entropy + c.vf_coef * &value_loss;
-        self.core.opt.step(&loss, c.max_grad_norm);
+        let loss = &policy_loss - c.pg.ent_coef * &entropy + c.pg.vf_coef * &value_loss;
+        self.core.opt.step(&loss, c.pg.max_grad_norm);
 
         let stats =
             tch::no_grad(|| Tensor::stack(&[&loss, &policy_loss, &value_loss, &entropy], 0));
@@ -418,25 +388,14 @@ impl Algorithm for Reinforce {
         ctx.log_value("learning_rate", lr)
     }
 
-    weights_in_core!();
+    pg_learner_methods!();
+}
 
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let state = PgResume {
-            rng: self.core.rng.clone(),
-            journal: self.journal.clone(),
-            obs_norm: None,
-            reward_norm: None,
-            adam_t: 0,
-        };
-        resume_tensors(Self::NAME, &self.core.ac, &self.core.opt, state)
-    }
-
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        let s = restore_tensors(Self::NAME, saved, &mut self.core.ac, &mut self.core.opt)?;
-        self.restore_envs(&s.journal)?;
-        self.core.rng = s.rng;
-        Ok(())
-    }
+crate::learner_state! {
+    for Reinforce, named "reinforce";
+    weights "" => core,
+    part "" => core,
+    with "journal" => |r| r.journal, |r, journal: Journal| r.restore_envs(&journal),
 }
 
 #[cfg(test)]

@@ -7,20 +7,9 @@ use picorl_core::replay::Transition;
 
 pub(crate) fn setup(env: &str, seed: u64) -> Setup {
     let run = RunOptions {
-        algo: "dqn".into(),
-        env: env.into(),
-        env_kwargs: Default::default(),
         seed,
-        device: "cpu".into(),
-        threads: 1,
-        total_steps: 10_000,
-        eval_every: 0,
         eval_episodes: 1,
-        stop_at_return: None,
-        log_interval: crate::train::config::LOG_INTERVAL,
-        stop_at_hover: None,
-        gym_packages: Vec::new(),
-        backend: Default::default(),
+        ..RunOptions::for_tests("dqn", env, 10_000)
     };
     let spec = *crate::envs::make(env, &run.env_kwargs).unwrap().spec();
     Setup {
