@@ -394,7 +394,7 @@ pub fn judge(file: &PicorlFile, head: &HeadExport, reference: &Reference) -> Res
     }
     Ok(Judgement {
         score,
-        output_steps: crate::export::report::percentile(&mut out_err, 0.99),
+        output_steps: percentile(&mut out_err, 0.99),
     })
 }
 
@@ -486,4 +486,14 @@ pub fn search_int8(
             score: j.score,
         },
     ))
+}
+
+/// The `q`-quantile (nearest rank) of `v`, sorted in place; 0 for none.
+pub fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
 }

@@ -17,6 +17,7 @@
 use anyhow::{anyhow, Result};
 use picorl_core::env::Space;
 
+pub use crate::export::calib::percentile;
 use crate::export::calib::top_two_gap;
 pub use crate::export::calib::DECISIVE_GAP;
 use crate::export::picorl_file::PicorlFile;
@@ -51,16 +52,6 @@ pub struct Comparison {
     pub action_error_p99: Option<f64>,
     /// int8 files: p99 of `|out_file - out_ref|` in the file's output steps.
     pub output_error_p99_steps: Option<f64>,
-}
-
-/// The `q`-quantile (nearest rank) of `v`, sorted in place; 0 for none.
-pub fn percentile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i]
 }
 
 /// Compares `file` with `reference` on raw observations `obs` (`obs_dim` each). `output_range`

@@ -24,10 +24,9 @@ use anyhow::{bail, Result};
 use picorl_core::env::{EnvSpec, Space};
 use picorl_core::replay::ActionShape;
 use picorl_core::rng;
-use tch::Tensor;
 
 use crate::algo::cpu_net::CpuNet;
-use crate::algo::off_policy::driver::{Collection, CollectionOptions, CollectionResume};
+use crate::algo::off_policy::driver::{Collection, CollectionOptions};
 use crate::envs::eval::OwnedAction;
 use crate::envs::vec_env::Actions;
 use crate::export::PolicyExport;
@@ -99,24 +98,6 @@ impl Bounds {
     }
 }
 
-/// The tensors `names` of a checkpoint's resume state (`saved`), in that order, or an error that
-/// names `algo` when one is missing.
-pub fn resume_parts<'a, const N: usize>(
-    saved: &'a [(String, Tensor)],
-    names: [&str; N],
-    algo: &str,
-) -> Result<[&'a Tensor; N]> {
-    let mut out = Vec::with_capacity(N);
-    for n in names {
-        match saved.iter().find(|(k, _)| k == n) {
-            Some((_, t)) => out.push(t),
-            None => bail!("the checkpoint's {algo} state is incomplete (no `{n}`)"),
-        }
-    }
-    out.try_into()
-        .map_err(|_| anyhow::anyhow!("{algo}: {N} resume tensors expected"))
-}
-
 /// One minibatch as owned host rows, actions mapped to `[-1, 1]` (reused from update to update).
 #[derive(Debug, Default)]
 pub struct Rows {
@@ -131,9 +112,6 @@ pub struct Rows {
     /// `γ^k`, or 0 for terminal transitions.
     pub discounts: Vec<f32>,
 }
-
-/// The part of a [`Driver`]'s resume state that is not a tensor.
-pub type DriverResume = CollectionResume;
 
 /// The loop's options.
 pub type DriverOptions = CollectionOptions;
@@ -178,18 +156,6 @@ impl Driver {
             env_actions: vec![0.0; opts.n_envs * act_dim],
             bounds,
         })
-    }
-
-    /// The collection side's state for a bit-exact `--resume`: the replay memory's transitions
-    /// (a tensor) and the rest (generators, environment journal, n-step windows).
-    pub fn snapshot(&self) -> Result<(Tensor, DriverResume)> {
-        let (rows, _, s) = self.col.snapshot()?;
-        Ok((rows, s))
-    }
-
-    /// Restores a [`Driver::snapshot`].
-    pub fn restore(&mut self, rows: &Tensor, s: &DriverResume) -> Result<()> {
-        self.col.restore(rows, None, s)
     }
 
     /// Draws `n` transitions uniformly from the replay into `out`.

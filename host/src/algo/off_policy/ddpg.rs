@@ -70,11 +70,11 @@ impl Algorithm for Ddpg {
     }
 
     fn resume_state(&self) -> Result<Vec<(String, tch::Tensor)>> {
-        self.0.resume_tensors()
+        crate::algo::state::resume_state(&self.0)
     }
 
     fn restore_state(&mut self, saved: &[(String, tch::Tensor)]) -> Result<()> {
-        self.0.restore_tensors(saved)
+        crate::algo::state::restore_state(&mut self.0, saved)
     }
 }
 

@@ -41,17 +41,13 @@ use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::continuous::nets::{
-    actor_dims, adam_tensors, critic_dims, read_adam, read_floats, save_layers, QSet,
-};
+use super::continuous::nets::{actor_dims, critic_dims, QSet};
 use super::continuous::squashed::SquashedActor;
-use super::continuous::{
-    resume_parts, Driver, DriverOptions, DriverResume, Rows, LOG_STD_MAX, LOG_STD_MIN,
-};
-use crate::algo::backend::{AdamState, Backend};
-use crate::algo::checkpoint::read_checkpoint;
+use super::continuous::{Driver, DriverOptions, Rows, LOG_STD_MAX, LOG_STD_MIN};
+use crate::algo::backend::Backend;
 use crate::algo::nets::Activation;
 use crate::algo::on_policy::actor_critic::SdeNoise;
+use crate::algo::state;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
@@ -450,30 +446,11 @@ impl Algorithm for Sac {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let mut layers = Vec::new();
-        self.actor.named_layers(&mut layers);
-        self.critics.named_layers(&mut layers);
-        let mut extra = vec![(
-            "log_alpha.log_alpha".to_string(),
-            Tensor::from_slice(&[self.log_alpha]),
-        )];
-        if let Some((name, [h, a], v)) = self.actor.extra() {
-            extra.push((
-                name.to_string(),
-                Tensor::from_slice(v).view([h as i64, a as i64]),
-            ));
-        }
-        save_layers(&layers, extra, path)
+        state::save_weights(self, path)
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        let saved = read_floats(&read_checkpoint(path)?);
-        self.actor.load(&saved, path)?;
-        self.critics.load(&saved, path)?;
-        match saved.get("log_alpha.log_alpha").map(Vec::as_slice) {
-            Some(&[v]) => self.log_alpha = v,
-            _ => anyhow::bail!("{}: no `log_alpha.log_alpha`", path.display()),
-        }
+        state::load_weights(self, path)?;
         self.driver.refresh(&self.actor.export_all());
         Ok(())
     }
@@ -483,57 +460,7 @@ impl Algorithm for Sac {
         Ok(self.actor.export(&bounds.low, &bounds.high))
     }
 
-    /// Adam's moments (actor, critics, temperature), the replay memory, the environments, the
-    /// generators, the counters; the temperature itself is a weight (`log_alpha.*`).
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        let (rows, driver) = self.driver.snapshot()?;
-        let s = SacResume {
-            driver,
-            rng: self.rng.clone(),
-            updates: self.updates,
-        };
-        let mut out = vec![
-            (
-                "sac.resume".into(),
-                Tensor::from_slice(&serde_json::to_vec(&s)?),
-            ),
-            ("sac.replay".into(), rows),
-        ];
-        out.extend(adam_tensors("sac.adam.pi", &self.actor.adam_states()));
-        out.extend(adam_tensors("sac.adam.q", &self.critics.adam_states()));
-        let [m, v] = self.alpha_moments;
-        let alpha = AdamState {
-            m: vec![m],
-            v: vec![v],
-            t: self.alpha_opt.t,
-        };
-        out.extend(adam_tensors("sac.adam.alpha", &[alpha]));
-        Ok(out)
-    }
-
-    /// Restores what [`Algorithm::resume_state`] saved (nothing for a checkpoint without it).
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        let Some((_, json)) = saved.iter().find(|(k, _)| k == "sac.resume") else {
-            return Ok(());
-        };
-        let [rows] = resume_parts(saved, ["sac.replay"], "sac")?;
-        let s: SacResume = serde_json::from_slice(&Vec::<u8>::try_from(json)?)
-            .context("the checkpoint's sac state")?;
-        let actor = read_adam(saved, "sac.adam.pi", self.actor.adam_count(), "sac")?;
-        let critics = read_adam(saved, "sac.adam.q", 2, "sac")?;
-        let alpha = read_adam(saved, "sac.adam.alpha", 1, "sac")?;
-        self.driver.restore(rows, &s.driver)?;
-        self.actor.set_adam_states(&actor)?;
-        self.critics.set_adam_states(&critics)?;
-        match (alpha[0].m.as_slice(), alpha[0].v.as_slice()) {
-            (&[m], &[v]) => self.alpha_moments = [m, v],
-            _ => anyhow::bail!("the checkpoint's sac temperature state has the wrong length"),
-        }
-        self.alpha_opt.t = alpha[0].t;
-        self.rng = s.rng;
-        self.updates = s.updates;
-        Ok(())
-    }
+    crate::resume_in_parts!();
 }
 
 /// gSDE's exploratory actions for step `t` of a round (0-based): redraws every copy's matrix
@@ -554,12 +481,32 @@ fn sde_explore(d: &mut Driver, sde: &mut SdeNoise, log_std: &[f32], t: usize) ->
     Ok(())
 }
 
-/// The part of [`Sac`]'s resume state that is not a tensor.
-#[derive(Debug, Serialize, Deserialize)]
-struct SacResume {
-    driver: DriverResume,
-    rng: Pcg32,
-    updates: u64,
+// The learner's state (`crate::algo::state`): the weights file holds the actor (gSDE's log σ
+// too), the critics and their targets, and the temperature; a `--resume` checkpoint adds the
+// Adam moments of actor, critics and temperature, the replay and environments, the updates'
+// generator and the update count.
+crate::learner_state! {
+    for Sac, named "sac";
+    weights "" => actor,
+    weights "" => critics,
+    tensor "log_alpha.log_alpha" => |s| Tensor::from_slice(&[s.log_alpha]),
+        |s, t| match crate::util::tensor::tensor_to_vec(t).as_slice() {
+            &[v] => {
+                s.log_alpha = v;
+                Ok(())
+            }
+            other => Err(anyhow::anyhow!("`log_alpha.log_alpha` has {} values, 1 expected", other.len())),
+        },
+    part "actor_" => actor,
+    part "critic_" => critics,
+    with "alpha_adam" => |s| (s.alpha_moments, s.alpha_opt.t),
+        |s, v: ([f32; 2], u32)| {
+            (s.alpha_moments, s.alpha_opt.t) = v;
+            Ok(())
+        },
+    part "" => driver.col,
+    json "update_rng" => rng,
+    json "updates" => updates,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //!
 //! The loop, the action scaling, the critics and the actor are [`continuous`](super::continuous)'s.
 //! Checkpoints hold `pi.*`, `pi_target.*`, `q.*` and `q_target.*`, and for `--resume` the rest of
-//! the learner ([`Td3::resume_tensors`]): Adam's moments, the replay memory, the environments, the
+//! the learner (its `learner_state!` declaration): Adam's moments, the replay memory, the environments, the
 //! exploration noise and the generators. The smoothing noise is drawn from the learner's own
 //! generator (not libtorch's process-wide one), so a resumed run (DDPG's too) ends bit for bit as
 //! the uninterrupted one on the CPU (`host/tests/crash_resume.rs`).
@@ -16,15 +16,12 @@ use std::path::Path;
 use anyhow::{ensure, Context, Result};
 use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
 
-use super::continuous::nets::{
-    actor_dims, adam_tensors, critic_dims, read_adam, read_floats, save_layers, Policy, QSet,
-};
-use super::continuous::{resume_parts, Driver, DriverOptions, Noise, NoiseKind, Rows};
+use super::continuous::nets::{actor_dims, critic_dims, Policy, QSet};
+use super::continuous::{Driver, DriverOptions, Noise, NoiseKind, Rows};
 use crate::algo::backend::Backend;
-use crate::algo::checkpoint::read_checkpoint;
 use crate::algo::nets::Activation;
+use crate::algo::state;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
@@ -361,63 +358,15 @@ impl Td3 {
         ctx.log_value("replay_size", self.driver.col.replay.len() as f64)
     }
 
-    /// Saves to `path`.
+    /// Saves the weights to `path`.
     pub fn save_to(&self, path: &Path) -> Result<()> {
-        let mut layers = Vec::new();
-        self.actor.named_layers(&mut layers);
-        self.critics.named_layers(&mut layers);
-        save_layers(&layers, Vec::new(), path)
+        state::save_weights(self, path)
     }
 
     /// Loads what [`Td3::save_to`] wrote.
     pub fn load_from(&mut self, path: &Path) -> Result<()> {
-        let saved = read_floats(&read_checkpoint(path)?);
-        self.actor.load(&saved, path)?;
-        self.critics.load(&saved, path)?;
+        state::load_weights(self, path)?;
         self.driver.refresh(&self.actor.export_all());
-        Ok(())
-    }
-
-    /// Adam's moments (actor and critics), the replay memory, the environments, the exploration
-    /// noise and the generators, the counters: with the weights, the whole learner, for a
-    /// bit-exact `--resume` (DDPG's too).
-    pub fn resume_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let (rows, driver) = self.driver.snapshot()?;
-        let s = Td3Resume {
-            driver,
-            noise: self.noise.state().to_vec(),
-            rng: self.rng.clone(),
-            updates: self.updates,
-        };
-        let mut out = vec![
-            (
-                "td3.resume".into(),
-                Tensor::from_slice(&serde_json::to_vec(&s)?),
-            ),
-            ("td3.replay".into(), rows),
-        ];
-        let actor: Vec<_> = self.actor.net.adam_state().into_iter().collect();
-        out.extend(adam_tensors("td3.adam.pi", &actor));
-        out.extend(adam_tensors("td3.adam.q", &self.critics.adam_states()));
-        Ok(out)
-    }
-
-    /// Restores what [`Td3::resume_tensors`] saved (nothing for a checkpoint without it).
-    pub fn restore_tensors(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        let Some((_, json)) = saved.iter().find(|(k, _)| k == "td3.resume") else {
-            return Ok(());
-        };
-        let [rows] = resume_parts(saved, ["td3.replay"], self.name)?;
-        let s: Td3Resume = serde_json::from_slice(&Vec::<u8>::try_from(json)?)
-            .with_context(|| format!("the checkpoint's {} state", self.name))?;
-        let actor = read_adam(saved, "td3.adam.pi", 1, self.name)?;
-        let critics = read_adam(saved, "td3.adam.q", self.critics.nets.len(), self.name)?;
-        self.driver.restore(rows, &s.driver)?;
-        self.actor.net.set_adam_state(&actor[0])?;
-        self.critics.set_adam_states(&critics)?;
-        self.noise.set_state(&s.noise)?;
-        self.rng = s.rng;
-        self.updates = s.updates;
         Ok(())
     }
 
@@ -469,23 +418,22 @@ impl Algorithm for Td3 {
         Ok(self.export_policy())
     }
 
-    fn resume_state(&self) -> Result<Vec<(String, Tensor)>> {
-        self.resume_tensors()
-    }
-
-    fn restore_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
-        self.restore_tensors(saved)
-    }
+    crate::resume_in_parts!();
 }
 
-/// The part of [`Td3`]'s resume state that is not a tensor.
-#[derive(Debug, Serialize, Deserialize)]
-struct Td3Resume {
-    driver: super::continuous::DriverResume,
-    noise: Vec<f32>,
-    /// The smoothing noise's generator.
-    rng: Pcg32,
-    updates: u64,
+// The learner's state (`crate::algo::state`): the weights file holds the actor, the critics and
+// their targets; a `--resume` checkpoint adds the Adam moments, the replay and environments, the
+// exploration noise, the smoothing generator and the update count. DDPG is this learner.
+crate::learner_state! {
+    for Td3, named "td3";
+    weights "" => actor,
+    weights "" => critics,
+    part "actor_" => actor,
+    part "critic_" => critics,
+    part "" => driver.col,
+    with "noise" => |t| t.noise.state().to_vec(), |t, v: Vec<f32>| t.noise.set_state(&v),
+    json "update_rng" => rng,
+    json "updates" => updates,
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use tch::Tensor;
 
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
+use crate::algo::state::{Loading, Part, Saving, Weights};
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 
 /// `n` Q-networks over `[state, action ∈ [-1, 1]]`, their Polyak targets, and the concatenation
@@ -402,80 +403,121 @@ pub fn load_layers_from(
     net.set_layers(&layers)
 }
 
-/// Writes named layers (and any extra tensors) as a safetensors checkpoint.
-pub fn save_layers(
-    layers: &[(String, Layer)],
-    extra: Vec<(String, Tensor)>,
-    path: &Path,
-) -> Result<()> {
-    let mut named: Vec<(String, Tensor)> = Vec::new();
+/// Adam's states as a learner's part ([`crate::algo::state`]): tensors `{name}adam{i}_m` and
+/// `{name}adam{i}_v`, the step counts as the JSON key `{name}adam_t`.
+pub fn save_adam(states: &[AdamState], name: &str, out: &mut Saving) -> Result<()> {
+    for (i, s) in states.iter().enumerate() {
+        out.tensor(&format!("{name}adam{i}_m"), Tensor::from_slice(&s.m))?;
+        out.tensor(&format!("{name}adam{i}_v"), Tensor::from_slice(&s.v))?;
+    }
+    let t: Vec<u32> = states.iter().map(|s| s.t).collect();
+    out.json(&format!("{name}adam_t"), &t)
+}
+
+/// Reads the `n` states [`save_adam`] wrote.
+pub fn load_adam(n: usize, name: &str, from: &Loading) -> Result<Vec<AdamState>> {
+    let t: Vec<u32> = from.json(&format!("{name}adam_t"))?;
+    if t.len() != n {
+        bail!(
+            "{} optimizer step counts saved as `{name}adam_t`, {n} expected",
+            t.len()
+        );
+    }
+    t.into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let m = from.tensor(&format!("{name}adam{i}_m"))?;
+            let v = from.tensor(&format!("{name}adam{i}_v"))?;
+            Ok(AdamState {
+                m: crate::util::tensor::tensor_to_vec(m),
+                v: crate::util::tensor::tensor_to_vec(v),
+                t,
+            })
+        })
+        .collect()
+}
+
+/// Named layers as the weights file's tensors (`{prefix}{name}.weight`, `.bias`).
+pub fn layer_tensors(prefix: &str, layers: &[(String, Layer)], out: &mut Vec<(String, Tensor)>) {
     for (name, l) in layers {
         let (o, i) = (
             l.bias.len() as i64,
             (l.weight.len() / l.bias.len().max(1)) as i64,
         );
-        named.push((
-            format!("{name}.weight"),
+        out.push((
+            format!("{prefix}{name}.weight"),
             Tensor::from_slice(&l.weight).view([o, i]),
         ));
-        named.push((format!("{name}.bias"), Tensor::from_slice(&l.bias)));
+        out.push((format!("{prefix}{name}.bias"), Tensor::from_slice(&l.bias)));
     }
-    named.extend(extra);
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    Tensor::write_safetensors(&named, path)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
 
-/// A checkpoint's float tensors by name, as flat host vectors.
-pub fn read_floats(saved: &[(String, Tensor)]) -> BTreeMap<String, Vec<f32>> {
+/// The weights file's float tensors under `prefix`, by their names without it.
+pub fn floats_under(prefix: &str, saved: &[(String, Tensor)]) -> BTreeMap<String, Vec<f32>> {
     saved
         .iter()
-        .filter(|(_, t)| t.kind() == tch::Kind::Float)
-        .map(|(n, t)| (n.clone(), crate::util::tensor::tensor_to_vec(t)))
-        .collect()
-}
-
-/// Adam's states as checkpoint tensors `{prefix}{i}.m`, `.v` and `.t`.
-pub fn adam_tensors(prefix: &str, states: &[AdamState]) -> Vec<(String, Tensor)> {
-    let mut out = Vec::new();
-    for (i, s) in states.iter().enumerate() {
-        out.push((format!("{prefix}{i}.m"), Tensor::from_slice(&s.m)));
-        out.push((format!("{prefix}{i}.v"), Tensor::from_slice(&s.v)));
-        out.push((
-            format!("{prefix}{i}.t"),
-            Tensor::from_slice(&[i64::from(s.t)]),
-        ));
-    }
-    out
-}
-
-/// Reads `n` Adam states that [`adam_tensors`] wrote, naming `algo` when one is missing.
-pub fn read_adam(
-    saved: &[(String, Tensor)],
-    prefix: &str,
-    n: usize,
-    algo: &str,
-) -> Result<Vec<AdamState>> {
-    let find = |k: String| -> Result<&Tensor> {
-        saved
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, t)| t)
-            .ok_or_else(|| {
-                anyhow::anyhow!("the checkpoint's {algo} state is incomplete (no `{k}`)")
-            })
-    };
-    (0..n)
-        .map(|i| {
-            let m = crate::util::tensor::tensor_to_vec(find(format!("{prefix}{i}.m"))?);
-            let v = crate::util::tensor::tensor_to_vec(find(format!("{prefix}{i}.v"))?);
-            let t = find(format!("{prefix}{i}.t"))?.int64_value(&[0]);
-            Ok(AdamState {
-                m,
-                v,
-                t: u32::try_from(t)
-                    .map_err(|_| anyhow::anyhow!("{algo}: Adam step count {t} out of range"))?,
-            })
+        .filter(|(n, t)| n.starts_with(prefix) && t.kind() == tch::Kind::Float)
+        .map(|(n, t)| {
+            (
+                n[prefix.len()..].to_string(),
+                crate::util::tensor::tensor_to_vec(t),
+            )
         })
         .collect()
+}
+
+/// The critics and their targets in the weights file (`q.q0.l0.weight`, `q_target.q1.…`).
+impl Weights for QSet {
+    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+        let mut layers = Vec::new();
+        self.named_layers(&mut layers);
+        layer_tensors(prefix, &layers, out);
+        Ok(())
+    }
+
+    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+        QSet::load(self, &floats_under(prefix, saved), path)
+    }
+}
+
+/// The critics' Adam states.
+impl Part for QSet {
+    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+        save_adam(&self.adam_states(), name, out)
+    }
+
+    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+        let s = load_adam(self.nets.len(), name, from)?;
+        self.set_adam_states(&s)
+    }
+}
+
+/// The actor and its target in the weights file (`pi.pi.l0.weight`, `pi_target.pi.…`).
+impl Weights for Policy {
+    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+        let mut layers = Vec::new();
+        self.named_layers(&mut layers);
+        layer_tensors(prefix, &layers, out);
+        Ok(())
+    }
+
+    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+        Policy::load(self, &floats_under(prefix, saved), path)
+    }
+}
+
+/// The actor's Adam state.
+impl Part for Policy {
+    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+        save_adam(
+            &self.net.adam_state().into_iter().collect::<Vec<_>>(),
+            name,
+            out,
+        )
+    }
+
+    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+        let s = load_adam(1, name, from)?;
+        self.net.set_adam_state(&s[0])
+    }
 }

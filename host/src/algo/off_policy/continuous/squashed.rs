@@ -34,11 +34,16 @@ use anyhow::{bail, Result};
 use picorl_core::learn::Adam;
 use picorl_core::rng::Pcg32;
 
-use super::nets::{actor_dims, export_nets, load_layers_from, name_layers_from};
+use super::nets::{
+    actor_dims, export_nets, floats_under, layer_tensors, load_adam, load_layers_from,
+    name_layers_from, save_adam,
+};
 use super::{LOG_STD_MAX, LOG_STD_MIN};
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
+use crate::algo::state::{Loading, Part, Saving, Weights};
 use crate::export::PolicyExport;
+use tch::Tensor;
 
 /// SB3's `epsilon` added to gSDE's variance.
 const SDE_EPS: f32 = 1e-6;
@@ -466,6 +471,38 @@ impl SquashedActor {
             }
             Parts::Sde { body, head, .. } => export_nets(&[body, head], None, low, high),
         }
+    }
+}
+
+/// The actor in the weights file (`pi.pi.l0.weight` …, gSDE's `pi.log_std`).
+impl Weights for SquashedActor {
+    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+        let mut layers = Vec::new();
+        self.named_layers(&mut layers);
+        layer_tensors(prefix, &layers, out);
+        if let Some((name, [h, a], v)) = self.extra() {
+            out.push((
+                format!("{prefix}{name}"),
+                Tensor::from_slice(v).view([h as i64, a as i64]),
+            ));
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+        SquashedActor::load(self, &floats_under(prefix, saved), path)
+    }
+}
+
+/// The actor's Adam states (the network, or gSDE's body, head and log σ).
+impl Part for SquashedActor {
+    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+        save_adam(&self.adam_states(), name, out)
+    }
+
+    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+        let s = load_adam(self.adam_count(), name, from)?;
+        self.set_adam_states(&s)
     }
 }
 
