@@ -494,8 +494,7 @@ mod tests {
     }
 
     /// Seeded solve of Pendulum-v1 with the shipped config (mean of 20 deterministic episodes ≥
-    /// -200, every 2,000 steps). On the native backend seeds 0-4 solved at 8k, 12k, 8k, 8k and
-    /// 8k steps (`picorl train --algo td3 --env Pendulum-v1 --threads 1 --stop-at-return -200`;
+    /// -200, every 2,000 steps). On the native backend seeds 0-9 all solved at 4k steps (`picorl train --algo td3 --env Pendulum-v1 --threads 1 --stop-at-return -200`;
     /// times in docs/performance.md). Its budget is the config's 20,000 steps.
     #[test]
     fn solves_pendulum() {
