@@ -441,11 +441,9 @@ fn sac_learner(backend: &str) -> picorl_host::algo::off_policy::sac::Sac {
         device: tch::Device::Cpu,
         spec,
     };
-    let cfg = SacConfig {
-        batch_size: B,
-        learning_rate: 1e-3,
-        ..SacConfig::default()
-    };
+    let mut cfg = SacConfig::default();
+    cfg.off.batch_size = B;
+    cfg.off.learning_rate = 1e-3;
     Sac::with_random_replay(&setup, cfg, 1000).expect("a SAC learner")
 }
 

@@ -36,10 +36,11 @@ use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Reduction, Tensor};
 
+use super::options::OffPolicyOptions;
 use super::q_net::{Mode, QNet, QNetOptions};
 use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::{tensor_to_vec, Activation};
-use crate::algo::off_policy::driver::{Collection, CollectionOptions};
+use crate::algo::off_policy::driver::Collection;
 use crate::algo::off_policy::replay::Batch;
 use crate::algo::on_policy::actor_critic::argmax;
 use crate::algo::optim::{flatten_vars, FlatAdam};
@@ -63,28 +64,13 @@ pub enum Loss {
 
 /// DQN's hyper-parameters (defaults: SB3's `DQN`, with double Q-learning on).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct DqnConfig {
-    /// Parallel environments.
-    pub n_envs: usize,
-    /// Replay capacity (transitions).
-    pub buffer_size: usize,
-    /// Environment steps of uniformly random actions before learning starts.
-    pub learning_starts: u64,
-    /// Minibatch size.
-    pub batch_size: usize,
-    /// Adam's learning rate.
-    pub learning_rate: f64,
-    /// Discount factor.
-    pub gamma: f64,
-    /// Steps of every environment copy between rounds of updates.
-    pub train_freq: usize,
-    /// Updates per round (-1: as many as environment steps collected in the round).
-    pub gradient_steps: i64,
+    /// Collection, replay and the update's common terms (their keys are top-level keys).
+    #[serde(flatten)]
+    pub off: OffPolicyOptions,
     /// Environment steps between target-network updates.
     pub target_update_interval: u64,
-    /// Polyak coefficient of a target update (1: hard copy).
-    pub tau: f64,
     /// Fraction of the budget over which ε falls from its initial to its final value.
     pub exploration_fraction: f64,
     /// ε at the start.
@@ -115,8 +101,6 @@ pub struct DqnConfig {
     pub noisy: bool,
     /// Initial noise scale σ₀ of noisy layers.
     pub noisy_sigma0: f64,
-    /// Rewards summed per stored transition (n-step returns).
-    pub n_step: usize,
     /// Dropout after each hidden activation while learning (0: none).
     pub dropout: f64,
     /// Act through a `picorl-core` copy of the network instead of libtorch (ignored with `noisy`).
@@ -126,16 +110,19 @@ pub struct DqnConfig {
 impl Default for DqnConfig {
     fn default() -> Self {
         Self {
-            n_envs: 1,
-            buffer_size: 1_000_000,
-            learning_starts: 100,
-            batch_size: 32,
-            learning_rate: 1e-4,
-            gamma: 0.99,
-            train_freq: 4,
-            gradient_steps: 1,
+            off: OffPolicyOptions {
+                n_envs: 1,
+                buffer_size: 1_000_000,
+                learning_starts: 100,
+                batch_size: 32,
+                learning_rate: 1e-4,
+                gamma: 0.99,
+                train_freq: 4,
+                gradient_steps: 1,
+                tau: 1.0,
+                n_step: 1,
+            },
             target_update_interval: 10_000,
-            tau: 1.0,
             exploration_fraction: 0.1,
             exploration_initial_eps: 1.0,
             exploration_final_eps: 0.05,
@@ -151,7 +138,6 @@ impl Default for DqnConfig {
             prioritized_eps: 1e-6,
             noisy: false,
             noisy_sigma0: 0.5,
-            n_step: 1,
             dropout: 0.0,
             cpu_acting: true,
         }
@@ -188,17 +174,7 @@ fn check(ok: bool, what: &str) -> Result<()> {
 
 impl Dqn {
     fn validate(c: &DqnConfig) -> Result<()> {
-        check(c.n_envs > 0, "n_envs must be positive")?;
-        check(c.buffer_size > 0, "buffer_size must be positive")?;
-        check(c.batch_size > 0, "batch_size must be positive")?;
-        check(c.train_freq > 0, "train_freq must be positive")?;
-        check(
-            c.gradient_steps > 0 || c.gradient_steps == -1,
-            "gradient_steps must be positive or -1",
-        )?;
-        check(c.learning_rate > 0.0, "learning_rate must be positive")?;
-        check((0.0..=1.0).contains(&c.gamma), "gamma must be in [0, 1]")?;
-        check(c.tau > 0.0 && c.tau <= 1.0, "tau must be in (0, 1]")?;
+        c.off.check("dqn")?;
         check(
             c.target_update_interval > 0,
             "target_update_interval must be positive",
@@ -222,7 +198,6 @@ impl Dqn {
         check((0.0..=1.0).contains(&c.beta), "beta must be in [0, 1]")?;
         check(c.prioritized_eps > 0.0, "prioritized_eps must be positive")?;
         check(c.noisy_sigma0 >= 0.0, "noisy_sigma0 must be non-negative")?;
-        check(c.n_step >= 1, "n_step must be at least 1")?;
         check((0.0..1.0).contains(&c.dropout), "dropout must be in [0, 1)")?;
         Ok(())
     }
@@ -299,12 +274,15 @@ impl Dqn {
             self.q.reset_noise();
             self.target.reset_noise();
         }
-        let b = self.col.replay.sample(c.batch_size, self.beta, device)?;
+        let b = self
+            .col
+            .replay
+            .sample(c.off.batch_size, self.beta, device)?;
         // Double Q-learning without dropout: one online pass over observations and next
         // observations together (the next half only picks actions, outside the graph).
         let joint = c.double && c.dropout == 0.0;
         let (q_all, next_online) = if joint {
-            let bs = c.batch_size as i64;
+            let bs = c.off.batch_size as i64;
             let both = self
                 .q
                 .forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Train);
@@ -404,30 +382,24 @@ impl Algorithm for Dqn {
         let online_flat = flatten_vars(&online_vs);
         let sync = TargetSync::flat(&online_flat, &flatten_vars(&target_vs))?;
         sync.update(1.0);
-        let opt = FlatAdam::new(&online_vs, &online_flat, cfg.learning_rate, 1e-8);
+        let opt = FlatAdam::new(&online_vs, &online_flat, cfg.off.learning_rate, 1e-8);
         // Updates wait for a minibatch's worth of transitions, and for `learning_starts` of them.
         let min_replay = cfg
+            .off
             .batch_size
-            .max(cfg.learning_starts.min(cfg.buffer_size as u64) as usize);
+            .max(cfg.off.learning_starts.min(cfg.off.buffer_size as u64) as usize);
         let col = Collection::new(
             setup,
             "dqn",
-            &CollectionOptions {
-                n_envs: cfg.n_envs,
-                buffer_size: cfg.buffer_size,
-                gamma: cfg.gamma,
-                n_step: cfg.n_step,
-                learning_starts: cfg.learning_starts,
-                train_freq: cfg.train_freq,
-                gradient_steps: cfg.gradient_steps,
+            &cfg.off.collection(
                 min_replay,
-                prioritized: cfg.prioritized.then_some((cfg.alpha, cfg.prioritized_eps)),
-            },
+                cfg.prioritized.then_some((cfg.alpha, cfg.prioritized_eps)),
+            ),
             ActionShape::Discrete,
         )?;
         let cpu = (cfg.cpu_acting && !cfg.noisy).then(|| CpuNet::new(&q.export()));
         Ok(Self {
-            actions: vec![0; cfg.n_envs],
+            actions: vec![0; cfg.off.n_envs],
             epsilon: cfg.exploration_initial_eps,
             beta: cfg.beta,
             cfg,
@@ -458,7 +430,7 @@ impl Algorithm for Dqn {
     }
 
     fn train_iter(&mut self, ctx: &mut TrainCtx) -> Result<()> {
-        let target_every = (self.cfg.target_update_interval / self.cfg.n_envs as u64).max(1);
+        let target_every = (self.cfg.target_update_interval / self.cfg.off.n_envs as u64).max(1);
         let n = Collection::round(
             self,
             ctx,
@@ -477,7 +449,7 @@ impl Algorithm for Dqn {
                 // during collection, as SB3's `_on_step` does.
                 q.vec_steps += 1;
                 if q.vec_steps % target_every == 0 {
-                    q.sync.update(q.cfg.tau);
+                    q.sync.update(q.cfg.off.tau);
                 }
                 Ok(())
             },

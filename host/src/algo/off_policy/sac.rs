@@ -43,7 +43,8 @@ use tch::Tensor;
 
 use super::continuous::nets::{actor_dims, critic_dims, QSet};
 use super::continuous::squashed::SquashedActor;
-use super::continuous::{Driver, DriverOptions, Rows, LOG_STD_MAX, LOG_STD_MIN};
+use super::continuous::{Driver, Rows, LOG_STD_MAX, LOG_STD_MIN};
+use super::options::OffPolicyOptions;
 use crate::algo::backend::Backend;
 use crate::algo::nets::Activation;
 use crate::algo::on_policy::actor_critic::SdeNoise;
@@ -52,34 +53,13 @@ use crate::envs::eval::{Actor, OwnedAction};
 use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
-// The keys this shares with `Td3Config` stay written out in both: as one `#[serde(flatten)]`
-// struct, the error for a wrong-typed value would no longer name its key (serde buffers the
-// flattened values, and toml's "in `batch_size`" is lost), and a key missing from a table would
-// take the shared struct's default instead of SAC's (SAC's learning rate is 3e-4, TD3's 1e-3).
 /// SAC's hyper-parameters (defaults: SB3's `SAC`, with smaller networks).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct SacConfig {
-    /// Parallel environments.
-    pub n_envs: usize,
-    /// Replay capacity (transitions).
-    pub buffer_size: usize,
-    /// Environment steps of uniformly random actions before learning starts.
-    pub learning_starts: u64,
-    /// Minibatch size.
-    pub batch_size: usize,
-    /// Adam's learning rate (actor, critics and temperature).
-    pub learning_rate: f64,
-    /// Discount factor.
-    pub gamma: f64,
-    /// Polyak coefficient of the target updates.
-    pub tau: f64,
-    /// Steps of every environment copy between rounds of updates.
-    pub train_freq: usize,
-    /// Updates per round (-1: as many as environment steps collected in the round).
-    pub gradient_steps: i64,
-    /// Rewards summed per stored transition (n-step returns).
-    pub n_step: usize,
+    /// Collection, replay and the update's common terms (their keys are top-level keys).
+    #[serde(flatten)]
+    pub off: OffPolicyOptions,
     /// The temperature α at the start (learned when `auto_entropy`, fixed otherwise).
     pub ent_coef: f64,
     /// Learn α towards the target entropy.
@@ -108,16 +88,18 @@ pub struct SacConfig {
 impl Default for SacConfig {
     fn default() -> Self {
         Self {
-            n_envs: 1,
-            buffer_size: 1_000_000,
-            learning_starts: 100,
-            batch_size: 256,
-            learning_rate: 3e-4,
-            gamma: 0.99,
-            tau: 0.005,
-            train_freq: 1,
-            gradient_steps: 1,
-            n_step: 1,
+            off: OffPolicyOptions {
+                n_envs: 1,
+                buffer_size: 1_000_000,
+                learning_starts: 100,
+                batch_size: 256,
+                learning_rate: 3e-4,
+                gamma: 0.99,
+                tau: 0.005,
+                train_freq: 1,
+                gradient_steps: 1,
+                n_step: 1,
+            },
             ent_coef: 1.0,
             auto_entropy: true,
             target_entropy_scale: 1.0,
@@ -241,7 +223,7 @@ impl Sac {
     }
 
     fn update(&mut self, read: bool) -> Result<()> {
-        let rows = self.cfg.batch_size;
+        let rows = self.cfg.off.batch_size;
         let mut b = std::mem::take(&mut self.batch);
         self.driver.sample(rows, &mut b)?;
         let draw = |rng: &mut Pcg32, n: usize| -> Vec<f32> {
@@ -287,7 +269,7 @@ impl Sac {
         }
         let g = self.critics.action_grad(&[Some(d0), Some(d1)])?;
         self.actor.step(&g, alpha)?;
-        self.critics.update_targets(self.cfg.tau)?;
+        self.critics.update_targets(self.cfg.off.tau)?;
         self.updates += 1;
         if read {
             self.logged.push(("critic_loss", critic_loss));
@@ -311,9 +293,7 @@ impl Algorithm for Sac {
 
     fn new(setup: &Setup, cfg: SacConfig) -> Result<Self> {
         let c = &cfg;
-        ensure!(c.batch_size > 0, "sac: batch_size must be positive");
-        ensure!(c.learning_rate > 0.0, "sac: learning_rate must be positive");
-        ensure!(c.tau > 0.0 && c.tau <= 1.0, "sac: tau must be in (0, 1]");
+        c.off.check("sac")?;
         ensure!(
             c.ent_coef > 0.0 && c.ent_coef.is_finite(),
             "sac: ent_coef must be positive"
@@ -346,7 +326,7 @@ impl Algorithm for Sac {
             &c.actor_hidden,
             c.activation,
             c.use_sde.then_some(c.log_std_init),
-            c.learning_rate,
+            c.off.learning_rate,
             &mut init,
         )?;
         let critics = QSet::new(
@@ -355,22 +335,12 @@ impl Algorithm for Sac {
             act_dim,
             &c.critic_hidden,
             2,
-            c.learning_rate,
+            c.off.learning_rate,
             &mut init,
         )?;
-        let opts = DriverOptions {
-            n_envs: c.n_envs,
-            buffer_size: c.buffer_size,
-            gamma: c.gamma,
-            n_step: c.n_step,
-            learning_starts: c.learning_starts,
-            train_freq: c.train_freq,
-            gradient_steps: c.gradient_steps,
-            min_replay: 0,
-            prioritized: None,
-        };
+        let opts = c.off.collection(0, None);
         let driver = Driver::new(setup, "sac", &opts, &actor.export_all())?;
-        let mut alpha_opt = Adam::new(c.learning_rate as f32);
+        let mut alpha_opt = Adam::new(c.off.learning_rate as f32);
         alpha_opt.eps = 1e-8;
         let sde = c.use_sde.then(|| SdeNoise::new(c.sde_sample_freq));
         Ok(Self {

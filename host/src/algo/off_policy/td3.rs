@@ -18,7 +18,8 @@ use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 
 use super::continuous::nets::{actor_dims, critic_dims, Policy, QSet};
-use super::continuous::{Driver, DriverOptions, Noise, NoiseKind, Rows};
+use super::continuous::{Driver, Noise, NoiseKind, Rows};
+use super::options::OffPolicyOptions;
 use crate::algo::backend::Backend;
 use crate::algo::nets::Activation;
 use crate::algo::state;
@@ -28,28 +29,11 @@ use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// TD3's (and DDPG's) hyper-parameters (defaults: SB3's `TD3`, with smaller networks).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Td3Config {
-    /// Parallel environments.
-    pub n_envs: usize,
-    /// Replay capacity (transitions).
-    pub buffer_size: usize,
-    /// Environment steps of uniformly random actions before learning starts.
-    pub learning_starts: u64,
-    /// Minibatch size.
-    pub batch_size: usize,
-    /// Adam's learning rate (actor and critics).
-    pub learning_rate: f64,
-    /// Discount factor.
-    pub gamma: f64,
-    /// Polyak coefficient of the target updates.
-    pub tau: f64,
-    /// Steps of every environment copy between rounds of updates.
-    pub train_freq: usize,
-    /// Critic updates per round (-1: as many as environment steps collected in the round).
-    pub gradient_steps: i64,
-    /// Rewards summed per stored transition (n-step returns).
-    pub n_step: usize,
+    /// Collection, replay and the update's common terms (their keys are top-level keys).
+    #[serde(flatten)]
+    pub off: OffPolicyOptions,
     /// Critic updates per actor (and target) update.
     pub policy_delay: u64,
     /// Standard deviation of the target policy smoothing noise, in `[-1, 1]` action units (0: none).
@@ -73,16 +57,18 @@ pub struct Td3Config {
 impl Default for Td3Config {
     fn default() -> Self {
         Self {
-            n_envs: 1,
-            buffer_size: 1_000_000,
-            learning_starts: 100,
-            batch_size: 256,
-            learning_rate: 1e-3,
-            gamma: 0.99,
-            tau: 0.005,
-            train_freq: 1,
-            gradient_steps: 1,
-            n_step: 1,
+            off: OffPolicyOptions {
+                n_envs: 1,
+                buffer_size: 1_000_000,
+                learning_starts: 100,
+                batch_size: 256,
+                learning_rate: 1e-3,
+                gamma: 0.99,
+                tau: 0.005,
+                train_freq: 1,
+                gradient_steps: 1,
+                n_step: 1,
+            },
             policy_delay: 2,
             target_policy_noise: 0.2,
             target_noise_clip: 0.5,
@@ -139,12 +125,7 @@ impl Td3 {
     /// Builds the learner, naming itself `name` in errors.
     pub fn build(setup: &Setup, cfg: Td3Config, name: &'static str) -> Result<Self> {
         let c = &cfg;
-        ensure!(c.batch_size > 0, "{name}: batch_size must be positive");
-        ensure!(
-            c.learning_rate > 0.0,
-            "{name}: learning_rate must be positive"
-        );
-        ensure!(c.tau > 0.0 && c.tau <= 1.0, "{name}: tau must be in (0, 1]");
+        c.off.check(name)?;
         ensure!(c.policy_delay > 0, "{name}: policy_delay must be positive");
         ensure!(c.n_critics > 0, "{name}: n_critics must be positive");
         ensure!(
@@ -177,7 +158,7 @@ impl Td3 {
             c.activation,
             false,
             true,
-            c.learning_rate,
+            c.off.learning_rate,
             &mut init,
         )?;
         let critics = QSet::new(
@@ -186,22 +167,12 @@ impl Td3 {
             act_dim,
             &c.critic_hidden,
             c.n_critics,
-            c.learning_rate,
+            c.off.learning_rate,
             &mut init,
         )?;
-        let opts = DriverOptions {
-            n_envs: c.n_envs,
-            buffer_size: c.buffer_size,
-            gamma: c.gamma,
-            n_step: c.n_step,
-            learning_starts: c.learning_starts,
-            train_freq: c.train_freq,
-            gradient_steps: c.gradient_steps,
-            min_replay: 0,
-            prioritized: None,
-        };
+        let opts = c.off.collection(0, None);
         let driver = Driver::new(setup, name, &opts, &actor.export_all())?;
-        let noise = Noise::new(c.noise_type, c.noise_std, c.n_envs * driver.act_dim);
+        let noise = Noise::new(c.noise_type, c.noise_std, c.off.n_envs * driver.act_dim);
         Ok(Self {
             name,
             cfg,
@@ -268,7 +239,7 @@ impl Td3 {
     /// One critic update, and an actor and target update every `policy_delay`; returns whether
     /// the actor changed.
     fn update(&mut self, read: bool) -> Result<bool> {
-        let rows = self.cfg.batch_size;
+        let rows = self.cfg.off.batch_size;
         let a = self.driver.act_dim;
         let mut b = std::mem::take(&mut self.batch);
         self.driver.sample(rows, &mut b)?;
@@ -308,8 +279,8 @@ impl Td3 {
             .extend(g.iter().zip(&self.unit).map(|(&g, &u)| g * (1.0 - u * u)));
         self.actor.net.backward(&self.d_out, true, false)?;
         self.actor.net.adam_step()?;
-        self.critics.update_targets(self.cfg.tau)?;
-        self.actor.update_target(self.cfg.tau)?;
+        self.critics.update_targets(self.cfg.off.tau)?;
+        self.actor.update_target(self.cfg.off.tau)?;
         if read {
             self.logged.push(("actor_loss", actor_loss));
         }
@@ -449,7 +420,10 @@ mod tests {
     fn targets_use_the_smaller_critic_at_the_smoothed_action() {
         for backend in [BackendChoice::Native, BackendChoice::Torch] {
             let cfg = Td3Config {
-                gamma: 0.9,
+                off: OffPolicyOptions {
+                    gamma: 0.9,
+                    ..Td3Config::default().off
+                },
                 ..Default::default()
             };
             let mut setup = testing::setup("td3", "Pendulum-v1", 0);

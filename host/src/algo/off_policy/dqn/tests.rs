@@ -1,6 +1,7 @@
 //! Tests of [`super`] (`dqn`).
 
 use super::*;
+use crate::algo::off_policy::options::OffPolicyOptions;
 use crate::train::config::{self, ResolvedConfig, RunOptions, Source};
 use picorl_core::env::Action;
 use picorl_core::replay::Transition;
@@ -55,7 +56,10 @@ fn td_targets_by_hand_double_and_vanilla() {
     for double in [true, false] {
         let cfg = DqnConfig {
             double,
-            gamma: 0.9,
+            off: OffPolicyOptions {
+                gamma: 0.9,
+                ..DqnConfig::default().off
+            },
             hidden: vec![16],
             ..Default::default()
         };
@@ -143,7 +147,10 @@ fn collector_bootstraps_truncation_and_not_termination() {
         &s,
         DqnConfig {
             hidden: vec![8],
-            buffer_size: 1000,
+            off: OffPolicyOptions {
+                buffer_size: 1000,
+                ..DqnConfig::default().off
+            },
             ..Default::default()
         },
     )
@@ -240,7 +247,10 @@ fn continuous_action_spaces_are_refused() {
     let e = Dqn::new(
         &setup("CartPole-v1", 0),
         DqnConfig {
-            n_step: 0,
+            off: OffPolicyOptions {
+                n_step: 0,
+                ..DqnConfig::default().off
+            },
             ..Default::default()
         },
     )

@@ -3,6 +3,7 @@
 use super::*;
 use crate::algo::cpu_net::CpuNet;
 use crate::algo::off_policy::continuous::testing;
+use crate::algo::off_policy::options::OffPolicyOptions;
 use crate::envs::vec_env::Actions;
 use crate::train::config::BackendChoice;
 use tch::Kind;
@@ -173,7 +174,10 @@ fn native_and_torch_updates_agree() {
             let mut setup = testing::setup("sac", "Pendulum-v1", 0);
             setup.run.backend = backend;
             let cfg = SacConfig {
-                batch_size: 32,
+                off: OffPolicyOptions {
+                    batch_size: 32,
+                    ..SacConfig::default().off
+                },
                 use_sde,
                 ..SacConfig::default()
             };
