@@ -57,18 +57,8 @@ pub struct Td3Config {
 impl Default for Td3Config {
     fn default() -> Self {
         Self {
-            off: OffPolicyOptions {
-                n_envs: 1,
-                buffer_size: 1_000_000,
-                learning_starts: 100,
-                batch_size: 256,
-                learning_rate: 1e-3,
-                gamma: 0.99,
-                tau: 0.005,
-                train_freq: 1,
-                gradient_steps: 1,
-                n_step: 1,
-            },
+            // SB3's TD3: the shared options' own defaults.
+            off: OffPolicyOptions::default(),
             policy_delay: 2,
             target_policy_noise: 0.2,
             target_noise_clip: 0.5,

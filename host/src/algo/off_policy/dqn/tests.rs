@@ -292,22 +292,13 @@ fn resolved(env: &str, seed: u64, sets: &[&str], total: u64, stop: Option<f64>) 
 /// final evaluation.
 #[test]
 fn solves_cartpole() {
-    let dir = temp_dir("solve");
-    let cfg = resolved("CartPole-v1", 1, &[], 50_000, Some(475.0));
-    let out = crate::train::run::<Dqn>(&cfg, &dir, false, true).unwrap();
-    let s = &out.summary;
-    assert!(s["solved_at_step"].as_u64().is_some(), "not solved: {s}");
-    assert!(s["final_eval_mean"].as_f64().unwrap() >= 475.0, "{s}");
-    // `picorl eval RUN_DIR` on the same seeds gives the same returns.
-    let (mut agent, setup) = crate::train::load_run::<Dqn>(
-        &dir,
-        &ResolvedConfig::load(&dir.join("config.toml")).unwrap(),
-    )
-    .unwrap();
-    let mut env = setup.make_env().unwrap();
-    let res = crate::envs::eval::evaluate(env.as_mut(), &mut agent, 10_000, 20).unwrap();
-    assert_eq!(res.mean(), s["final_eval_mean"].as_f64().unwrap());
-    let _ = std::fs::remove_dir_all(&dir);
+    crate::algo::off_policy::continuous::testing::solves::<Dqn>(
+        "CartPole-v1",
+        1,
+        475.0,
+        50_000,
+        5000,
+    );
 }
 
 /// Same seed, same run: metrics.csv (the wall clock is in timing.csv) and the episodes repeat
