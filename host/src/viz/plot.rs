@@ -733,18 +733,9 @@ mod tests {
         // DQN's columns.
         let dqn = t(&["loss", "q_mean", "epsilon", "beta", "updates"]);
         assert_eq!(names(&dqn), ["loss", "q_mean", "epsilon"]);
-        // PPO's.
-        let ppo = t(&[
-            "loss",
-            "policy_loss",
-            "value_loss",
-            "entropy",
-            "approx_kl",
-            "clip_fraction",
-            "explained_variance",
-            "learning_rate",
-            "value_mean",
-        ]);
+        // PPO's, as it writes them.
+        use crate::algo::on_policy::base::RolloutUpdate;
+        let ppo = t(crate::algo::on_policy::ppo::PpoUpdate::METRICS);
         assert_eq!(
             names(&ppo),
             [
