@@ -111,16 +111,11 @@ impl Default for DqnConfig {
     fn default() -> Self {
         Self {
             off: OffPolicyOptions {
-                n_envs: 1,
-                buffer_size: 1_000_000,
-                learning_starts: 100,
                 batch_size: 32,
                 learning_rate: 1e-4,
-                gamma: 0.99,
                 train_freq: 4,
-                gradient_steps: 1,
                 tau: 1.0,
-                n_step: 1,
+                ..OffPolicyOptions::default()
             },
             target_update_interval: 10_000,
             exploration_fraction: 0.1,

@@ -89,16 +89,8 @@ impl Default for SacConfig {
     fn default() -> Self {
         Self {
             off: OffPolicyOptions {
-                n_envs: 1,
-                buffer_size: 1_000_000,
-                learning_starts: 100,
-                batch_size: 256,
                 learning_rate: 3e-4,
-                gamma: 0.99,
-                tau: 0.005,
-                train_freq: 1,
-                gradient_steps: 1,
-                n_step: 1,
+                ..OffPolicyOptions::default()
             },
             ent_coef: 1.0,
             auto_entropy: true,

@@ -466,58 +466,91 @@ pub fn floats_under(prefix: &str, saved: &[(String, Tensor)]) -> BTreeMap<String
         .collect()
 }
 
-/// The critics and their targets in the weights file (`q.q0.l0.weight`, `q_target.q1.…`).
-impl Weights for QSet {
-    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        let mut layers = Vec::new();
-        self.named_layers(&mut layers);
-        layer_tensors(prefix, &layers, out);
-        Ok(())
+/// What the continuous learners' network groups (critics, actors) give the learner's state: their
+/// layers under their checkpoint names, any other tensor of the weights file, and their Adam
+/// states. [`net_group_state!`] turns it into the [`Weights`] and [`Part`] the declaration uses.
+pub trait NetGroup {
+    /// The layers under their checkpoint names.
+    fn named_layers(&self, out: &mut Vec<(String, Layer)>);
+    /// Other tensors of the weights file: name, shape, values.
+    fn extra(&self) -> Option<(&'static str, [usize; 2], &[f32])> {
+        None
     }
+    /// Loads the layers (and extras) from the weights file's tensors by name.
+    fn load_named(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()>;
+    /// The Adam states, one per optimized network or parameter.
+    fn adam_states(&self) -> Vec<AdamState>;
+    /// Restores [`NetGroup::adam_states`].
+    fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()>;
+}
 
-    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
-        QSet::load(self, &floats_under(prefix, saved), path)
+/// [`Weights`] and [`Part`] for a [`NetGroup`].
+macro_rules! net_group_state {
+    ($($ty:ty),*) => {$(
+        impl Weights for $ty {
+            fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+                let mut layers = Vec::new();
+                NetGroup::named_layers(self, &mut layers);
+                layer_tensors(prefix, &layers, out);
+                if let Some((name, [h, a], v)) = NetGroup::extra(self) {
+                    out.push((
+                        format!("{prefix}{name}"),
+                        Tensor::from_slice(v).view([h as i64, a as i64]),
+                    ));
+                }
+                Ok(())
+            }
+
+            fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+                NetGroup::load_named(self, &floats_under(prefix, saved), path)
+            }
+        }
+
+        impl Part for $ty {
+            fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+                save_adam(&NetGroup::adam_states(self), name, out)
+            }
+
+            fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+                let n = NetGroup::adam_states(self).len();
+                let s = load_adam(n, name, from)?;
+                NetGroup::set_adam_states(self, &s)
+            }
+        }
+    )*};
+}
+
+impl NetGroup for QSet {
+    fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
+        QSet::named_layers(self, out)
+    }
+    fn load_named(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
+        QSet::load(self, saved, path)
+    }
+    fn adam_states(&self) -> Vec<AdamState> {
+        QSet::adam_states(self)
+    }
+    fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
+        QSet::set_adam_states(self, s)
     }
 }
 
-/// The critics' Adam states.
-impl Part for QSet {
-    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        save_adam(&self.adam_states(), name, out)
+impl NetGroup for Policy {
+    fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
+        Policy::named_layers(self, out)
     }
-
-    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
-        let s = load_adam(self.nets.len(), name, from)?;
-        self.set_adam_states(&s)
+    fn load_named(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
+        Policy::load(self, saved, path)
     }
-}
-
-/// The actor and its target in the weights file (`pi.pi.l0.weight`, `pi_target.pi.…`).
-impl Weights for Policy {
-    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        let mut layers = Vec::new();
-        self.named_layers(&mut layers);
-        layer_tensors(prefix, &layers, out);
-        Ok(())
+    fn adam_states(&self) -> Vec<AdamState> {
+        self.net.adam_state().into_iter().collect()
     }
-
-    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
-        Policy::load(self, &floats_under(prefix, saved), path)
+    fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
+        match s {
+            [one] => self.net.set_adam_state(one),
+            _ => bail!("{} actor optimizer states for one network", s.len()),
+        }
     }
 }
 
-/// The actor's Adam state.
-impl Part for Policy {
-    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        save_adam(
-            &self.net.adam_state().into_iter().collect::<Vec<_>>(),
-            name,
-            out,
-        )
-    }
-
-    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
-        let s = load_adam(1, name, from)?;
-        self.net.set_adam_state(&s[0])
-    }
-}
+net_group_state!(QSet, Policy, super::squashed::SquashedActor);

@@ -34,16 +34,11 @@ use anyhow::{bail, Result};
 use picorl_core::learn::Adam;
 use picorl_core::rng::Pcg32;
 
-use super::nets::{
-    actor_dims, export_nets, floats_under, layer_tensors, load_adam, load_layers_from,
-    name_layers_from, save_adam,
-};
+use super::nets::{actor_dims, export_nets, load_layers_from, name_layers_from, NetGroup};
 use super::{LOG_STD_MAX, LOG_STD_MIN};
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
-use crate::algo::state::{Loading, Part, Saving, Weights};
 use crate::export::PolicyExport;
-use tch::Tensor;
 
 /// SB3's `epsilon` added to gSDE's variance.
 const SDE_EPS: f32 = 1e-6;
@@ -445,15 +440,6 @@ impl SquashedActor {
         }
     }
 
-    /// How many Adam states [`SquashedActor::adam_states`] holds.
-    pub fn adam_count(&self) -> usize {
-        if self.uses_sde() {
-            3
-        } else {
-            1
-        }
-    }
-
     /// Every output layer (for the acting copy, which reads log σ too).
     pub fn export_all(&self) -> PolicyExport {
         self.export_rows(false, Vec::new(), Vec::new())
@@ -474,35 +460,23 @@ impl SquashedActor {
     }
 }
 
-/// The actor in the weights file (`pi.pi.l0.weight` …, gSDE's `pi.log_std`).
-impl Weights for SquashedActor {
-    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        let mut layers = Vec::new();
-        self.named_layers(&mut layers);
-        layer_tensors(prefix, &layers, out);
-        if let Some((name, [h, a], v)) = self.extra() {
-            out.push((
-                format!("{prefix}{name}"),
-                Tensor::from_slice(v).view([h as i64, a as i64]),
-            ));
-        }
-        Ok(())
+/// The actor in the weights file (`pi.pi.l0.weight` …, gSDE's `pi.log_std`) and its Adam states
+/// (the network, or gSDE's body, head and log σ).
+impl NetGroup for SquashedActor {
+    fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
+        SquashedActor::named_layers(self, out)
     }
-
-    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
-        SquashedActor::load(self, &floats_under(prefix, saved), path)
+    fn extra(&self) -> Option<(&'static str, [usize; 2], &[f32])> {
+        SquashedActor::extra(self)
     }
-}
-
-/// The actor's Adam states (the network, or gSDE's body, head and log σ).
-impl Part for SquashedActor {
-    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        save_adam(&self.adam_states(), name, out)
+    fn load_named(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
+        SquashedActor::load(self, saved, path)
     }
-
-    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
-        let s = load_adam(self.adam_count(), name, from)?;
-        self.set_adam_states(&s)
+    fn adam_states(&self) -> Vec<AdamState> {
+        SquashedActor::adam_states(self)
+    }
+    fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
+        SquashedActor::set_adam_states(self, s)
     }
 }
 
