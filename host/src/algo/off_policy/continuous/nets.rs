@@ -16,7 +16,7 @@ use tch::Tensor;
 
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
-use crate::algo::state::{Loading, Part, Saving, Weights};
+use crate::algo::state::{Loading, Saving};
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 
 /// `n` Q-networks over `[state, action ∈ [-1, 1]]`, their Polyak targets, and the concatenation
@@ -487,31 +487,52 @@ pub trait NetGroup {
 /// [`Weights`] and [`Part`] for a [`NetGroup`].
 macro_rules! net_group_state {
     ($($ty:ty),*) => {$(
-        impl Weights for $ty {
-            fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+        impl $crate::algo::state::Weights for $ty {
+            fn save(
+                &self,
+                prefix: &str,
+                out: &mut Vec<(String, tch::Tensor)>,
+            ) -> anyhow::Result<()> {
+                use $crate::algo::off_policy::continuous::nets::{layer_tensors, NetGroup};
                 let mut layers = Vec::new();
                 NetGroup::named_layers(self, &mut layers);
                 layer_tensors(prefix, &layers, out);
                 if let Some((name, [h, a], v)) = NetGroup::extra(self) {
                     out.push((
                         format!("{prefix}{name}"),
-                        Tensor::from_slice(v).view([h as i64, a as i64]),
+                        tch::Tensor::from_slice(v).view([h as i64, a as i64]),
                     ));
                 }
                 Ok(())
             }
 
-            fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+            fn load(
+                &mut self,
+                prefix: &str,
+                saved: &[(String, tch::Tensor)],
+                path: &std::path::Path,
+            ) -> anyhow::Result<()> {
+                use $crate::algo::off_policy::continuous::nets::{floats_under, NetGroup};
                 NetGroup::load_named(self, &floats_under(prefix, saved), path)
             }
         }
 
-        impl Part for $ty {
-            fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+        impl $crate::algo::state::Part for $ty {
+            fn save(
+                &self,
+                name: &str,
+                out: &mut $crate::algo::state::Saving,
+            ) -> anyhow::Result<()> {
+                use $crate::algo::off_policy::continuous::nets::{save_adam, NetGroup};
                 save_adam(&NetGroup::adam_states(self), name, out)
             }
 
-            fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+            fn load(
+                &mut self,
+                name: &str,
+                from: &$crate::algo::state::Loading,
+            ) -> anyhow::Result<()> {
+                use $crate::algo::off_policy::continuous::nets::{load_adam, NetGroup};
                 let n = NetGroup::adam_states(self).len();
                 let s = load_adam(n, name, from)?;
                 NetGroup::set_adam_states(self, &s)
@@ -519,6 +540,7 @@ macro_rules! net_group_state {
         }
     )*};
 }
+pub(crate) use net_group_state;
 
 impl NetGroup for QSet {
     fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
@@ -553,4 +575,4 @@ impl NetGroup for Policy {
     }
 }
 
-net_group_state!(QSet, Policy, super::squashed::SquashedActor);
+net_group_state!(QSet, Policy);

@@ -460,6 +460,8 @@ impl SquashedActor {
     }
 }
 
+super::nets::net_group_state!(SquashedActor);
+
 /// The actor in the weights file (`pi.pi.l0.weight` …, gSDE's `pi.log_std`) and its Adam states
 /// (the network, or gSDE's body, head and log σ).
 impl NetGroup for SquashedActor {
