@@ -95,12 +95,10 @@ pub struct Td3 {
     d_out: Vec<f32>,
 }
 
-/// `tanh` of the first `a` of every `width` outputs, into `out`.
-fn tanh_rows(outputs: &[f32], width: usize, a: usize, out: &mut Vec<f32>) {
+/// `tanh` of every output, into `out`.
+fn tanh_rows(outputs: &[f32], out: &mut Vec<f32>) {
     out.clear();
-    for row in outputs.chunks_exact(width) {
-        out.extend(row[..a].iter().map(|x| x.tanh()));
-    }
+    out.extend(outputs.iter().map(|x| x.tanh()));
 }
 
 /// TD3's target policy smoothing of actions `unit` in `[-1, 1]` with standard-normal draws
@@ -198,14 +196,13 @@ impl Td3 {
         eps: Option<&[f32]>,
     ) -> Result<()> {
         let rows = rewards.len();
-        let a = self.driver.act_dim;
         let target = self
             .actor
             .target
             .as_mut()
             .context("internal: TD3's actor has no target")?;
         let out = target.forward(next_obs, rows)?;
-        tanh_rows(out, a, a, &mut self.next_unit);
+        tanh_rows(out, &mut self.next_unit);
         if let Some(eps) = eps {
             smooth(
                 &mut self.next_unit,
@@ -245,7 +242,7 @@ impl Td3 {
 
     /// [`Td3::update`] on the batch `b`.
     fn update_on(&mut self, b: &Rows, eps: Option<&[f32]>, read: bool) -> Result<bool> {
-        let (rows, a) = (b.rewards.len(), self.driver.act_dim);
+        let rows = b.rewards.len();
         let obs = &b.obs;
         self.targets(&b.next_obs, &b.rewards, &b.discounts, eps)?;
         let (loss, q_mean) = self.critics.train(obs, &b.unit, &self.y)?;
@@ -259,7 +256,7 @@ impl Td3 {
         }
         // The actor climbs Q_0(s, tanh(μ(s))): d(−mean Q_0)/dμ = −∂Q_0/∂a · (1 − a²) / B.
         let out = self.actor.net.forward(obs, rows)?;
-        tanh_rows(out, a, a, &mut self.unit);
+        tanh_rows(out, &mut self.unit);
         let q0 = &self.critics.values(obs, &self.unit, rows, 1)?[0];
         let actor_loss = -q0.iter().map(|&v| f64::from(v)).sum::<f64>() / rows as f64;
         let d_q = vec![Some(vec![-1.0 / rows as f32; rows])];

@@ -166,45 +166,6 @@ impl QSet {
         }
         Ok(())
     }
-
-    /// Adam's states, one per critic.
-    pub fn adam_states(&self) -> Vec<AdamState> {
-        self.nets.iter().filter_map(Net::adam_state).collect()
-    }
-
-    /// Restores [`QSet::adam_states`].
-    pub fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
-        if s.len() != self.nets.len() {
-            bail!(
-                "{} critic optimizers saved for {}",
-                s.len(),
-                self.nets.len()
-            );
-        }
-        for (n, s) in self.nets.iter_mut().zip(s) {
-            n.set_adam_state(s)?;
-        }
-        Ok(())
-    }
-
-    /// The critics' and targets' layers under their checkpoint names.
-    pub fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
-        for (prefix, set) in [("q.", &self.nets), ("q_target.", &self.targets)] {
-            for (i, n) in set.iter().enumerate() {
-                name_layers(&format!("{prefix}q{i}"), n, out);
-            }
-        }
-    }
-
-    /// Loads [`QSet::named_layers`] from a checkpoint's tensors.
-    pub fn load(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
-        for (prefix, set) in [("q.", &mut self.nets), ("q_target.", &mut self.targets)] {
-            for (i, n) in set.iter_mut().enumerate() {
-                load_layers(&format!("{prefix}q{i}"), n, saved, path)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The critics' widths: `[obs + act, hidden…, 1]`.
@@ -263,23 +224,6 @@ impl Policy {
     pub fn update_target(&mut self, tau: f64) -> Result<()> {
         if let Some(t) = &mut self.target {
             t.polyak_from(&self.net, tau as f32)?;
-        }
-        Ok(())
-    }
-
-    /// The actor's (and target's) layers under their checkpoint names.
-    pub fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
-        name_layers("pi.pi", &self.net, out);
-        if let Some(t) = &self.target {
-            name_layers("pi_target.pi", t, out);
-        }
-    }
-
-    /// Loads [`Policy::named_layers`] from a checkpoint's tensors.
-    pub fn load(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
-        load_layers("pi.pi", &mut self.net, saved, path)?;
-        if let Some(t) = &mut self.target {
-            load_layers("pi_target.pi", t, saved, path)?;
         }
         Ok(())
     }
@@ -544,29 +488,61 @@ pub(crate) use net_group_state;
 
 impl NetGroup for QSet {
     fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
-        QSet::named_layers(self, out)
+        for (prefix, set) in [("q.", &self.nets), ("q_target.", &self.targets)] {
+            for (i, n) in set.iter().enumerate() {
+                name_layers(&format!("{prefix}q{i}"), n, out);
+            }
+        }
     }
+
     fn load_named(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
-        QSet::load(self, saved, path)
+        for (prefix, set) in [("q.", &mut self.nets), ("q_target.", &mut self.targets)] {
+            for (i, n) in set.iter_mut().enumerate() {
+                load_layers(&format!("{prefix}q{i}"), n, saved, path)?;
+            }
+        }
+        Ok(())
     }
+
     fn adam_states(&self) -> Vec<AdamState> {
-        QSet::adam_states(self)
+        self.nets.iter().filter_map(Net::adam_state).collect()
     }
+
     fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
-        QSet::set_adam_states(self, s)
+        if s.len() != self.nets.len() {
+            bail!(
+                "{} critic optimizers saved for {}",
+                s.len(),
+                self.nets.len()
+            );
+        }
+        for (n, s) in self.nets.iter_mut().zip(s) {
+            n.set_adam_state(s)?;
+        }
+        Ok(())
     }
 }
 
 impl NetGroup for Policy {
     fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
-        Policy::named_layers(self, out)
+        name_layers("pi.pi", &self.net, out);
+        if let Some(t) = &self.target {
+            name_layers("pi_target.pi", t, out);
+        }
     }
+
     fn load_named(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
-        Policy::load(self, saved, path)
+        load_layers("pi.pi", &mut self.net, saved, path)?;
+        if let Some(t) = &mut self.target {
+            load_layers("pi_target.pi", t, saved, path)?;
+        }
+        Ok(())
     }
+
     fn adam_states(&self) -> Vec<AdamState> {
         self.net.adam_state().into_iter().collect()
     }
+
     fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
         match s {
             [one] => self.net.set_adam_state(one),

@@ -337,109 +337,6 @@ impl SquashedActor {
         Ok(())
     }
 
-    /// The networks' layers under their checkpoint names (`pi.pi.l0…`, the head last).
-    pub fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
-        match &self.parts {
-            Parts::Gaussian(net) => name_layers_from("pi.pi", 0, net, out),
-            Parts::Sde { body, head, .. } => {
-                name_layers_from("pi.pi", 0, body, out);
-                name_layers_from("pi.pi", body.dims().len() - 1, head, out);
-            }
-        }
-    }
-
-    /// gSDE's `log σ` as `(name, [h, a], values)` for the checkpoint.
-    pub fn extra(&self) -> Option<(&'static str, [usize; 2], &[f32])> {
-        match &self.parts {
-            Parts::Sde { log_std, .. } => Some((
-                "pi.log_std",
-                [log_std.len() / self.act_dim, self.act_dim],
-                log_std,
-            )),
-            Parts::Gaussian(_) => None,
-        }
-    }
-
-    /// Loads what [`SquashedActor::named_layers`] and [`SquashedActor::extra`] named.
-    pub fn load(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
-        match &mut self.parts {
-            Parts::Gaussian(net) => load_layers_from("pi.pi", 0, net, saved, path),
-            Parts::Sde {
-                body,
-                head,
-                log_std,
-                ..
-            } => {
-                load_layers_from("pi.pi", 0, body, saved, path)?;
-                load_layers_from("pi.pi", body.dims().len() - 1, head, saved, path)?;
-                match saved.get("pi.log_std") {
-                    Some(v) if v.len() == log_std.len() => {
-                        log_std.copy_from_slice(v);
-                        Ok(())
-                    }
-                    _ => bail!(
-                        "{}: no `pi.log_std` of {} values (a checkpoint of another actor?)",
-                        path.display(),
-                        log_std.len()
-                    ),
-                }
-            }
-        }
-    }
-
-    /// Adam's states: the network (Gaussian) or body, head and `log σ` (gSDE).
-    pub fn adam_states(&self) -> Vec<AdamState> {
-        match &self.parts {
-            Parts::Gaussian(net) => net.adam_state().into_iter().collect(),
-            Parts::Sde {
-                body,
-                head,
-                opt,
-                m,
-                v,
-                ..
-            } => {
-                let mut s: Vec<AdamState> = body.adam_state().into_iter().collect();
-                s.extend(head.adam_state());
-                s.push(AdamState {
-                    m: m.clone(),
-                    v: v.clone(),
-                    t: opt.t,
-                });
-                s
-            }
-        }
-    }
-
-    /// Restores [`SquashedActor::adam_states`].
-    pub fn set_adam_states(&mut self, states: &[AdamState]) -> Result<()> {
-        match (&mut self.parts, states) {
-            (Parts::Gaussian(net), [s]) => net.set_adam_state(s),
-            (
-                Parts::Sde {
-                    body,
-                    head,
-                    opt,
-                    m,
-                    v,
-                    ..
-                },
-                [sb, sh, sl],
-            ) => {
-                body.set_adam_state(sb)?;
-                head.set_adam_state(sh)?;
-                if sl.m.len() != m.len() || sl.v.len() != v.len() {
-                    bail!("gSDE log σ's Adam state has the wrong length");
-                }
-                m.copy_from_slice(&sl.m);
-                v.copy_from_slice(&sl.v);
-                opt.t = sl.t;
-                Ok(())
-            }
-            _ => bail!("{} actor optimizer states for this actor", states.len()),
-        }
-    }
-
     /// Every output layer (for the acting copy, which reads log σ too).
     pub fn export_all(&self) -> PolicyExport {
         self.export_rows(false, Vec::new(), Vec::new())
@@ -466,19 +363,101 @@ super::nets::net_group_state!(SquashedActor);
 /// (the network, or gSDE's body, head and log σ).
 impl NetGroup for SquashedActor {
     fn named_layers(&self, out: &mut Vec<(String, Layer)>) {
-        SquashedActor::named_layers(self, out)
+        match &self.parts {
+            Parts::Gaussian(net) => name_layers_from("pi.pi", 0, net, out),
+            Parts::Sde { body, head, .. } => {
+                name_layers_from("pi.pi", 0, body, out);
+                name_layers_from("pi.pi", body.dims().len() - 1, head, out);
+            }
+        }
     }
+
     fn extra(&self) -> Option<(&'static str, [usize; 2], &[f32])> {
-        SquashedActor::extra(self)
+        match &self.parts {
+            Parts::Sde { log_std, .. } => Some((
+                "pi.log_std",
+                [log_std.len() / self.act_dim, self.act_dim],
+                log_std,
+            )),
+            Parts::Gaussian(_) => None,
+        }
     }
+
     fn load_named(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
-        SquashedActor::load(self, saved, path)
+        match &mut self.parts {
+            Parts::Gaussian(net) => load_layers_from("pi.pi", 0, net, saved, path),
+            Parts::Sde {
+                body,
+                head,
+                log_std,
+                ..
+            } => {
+                load_layers_from("pi.pi", 0, body, saved, path)?;
+                load_layers_from("pi.pi", body.dims().len() - 1, head, saved, path)?;
+                match saved.get("pi.log_std") {
+                    Some(v) if v.len() == log_std.len() => {
+                        log_std.copy_from_slice(v);
+                        Ok(())
+                    }
+                    _ => bail!(
+                        "{}: no `pi.log_std` of {} values (a checkpoint of another actor?)",
+                        path.display(),
+                        log_std.len()
+                    ),
+                }
+            }
+        }
     }
+
     fn adam_states(&self) -> Vec<AdamState> {
-        SquashedActor::adam_states(self)
+        match &self.parts {
+            Parts::Gaussian(net) => net.adam_state().into_iter().collect(),
+            Parts::Sde {
+                body,
+                head,
+                opt,
+                m,
+                v,
+                ..
+            } => {
+                let mut s: Vec<AdamState> = body.adam_state().into_iter().collect();
+                s.extend(head.adam_state());
+                s.push(AdamState {
+                    m: m.clone(),
+                    v: v.clone(),
+                    t: opt.t,
+                });
+                s
+            }
+        }
     }
-    fn set_adam_states(&mut self, s: &[AdamState]) -> Result<()> {
-        SquashedActor::set_adam_states(self, s)
+
+    fn set_adam_states(&mut self, states: &[AdamState]) -> Result<()> {
+        match (&mut self.parts, states) {
+            (Parts::Gaussian(net), [s]) => net.set_adam_state(s),
+            (
+                Parts::Sde {
+                    body,
+                    head,
+                    opt,
+                    m,
+                    v,
+                    ..
+                },
+                [sb, sh, sl],
+            ) => {
+                body.set_adam_state(sb)?;
+                head.set_adam_state(sh)?;
+                if sl.m.len() != m.len() || sl.v.len() != v.len() {
+                    bail!("gSDE log σ's Adam state has the wrong length");
+                }
+                m.copy_from_slice(&sl.m);
+                v.copy_from_slice(&sl.v);
+                opt.t = sl.t;
+                Ok(())
+            }
+            _ => bail!("{} actor optimizer states for this actor", states.len()),
+        }
     }
 }
 
