@@ -6,7 +6,7 @@
 //! [`Net::forward`] keeps what [`Net::backward`] needs; `backward` takes the loss's gradient with
 //! respect to the outputs (`d_out`, written by the algorithm from the loss's closed form) and
 //! stores the parameters' gradient, returning the input's gradient when asked (the actor of TD3
-//! and SAC climbs the critic through it); [`Net::adam_step`] applies the stored gradient;
+//! and SAC climbs the critic through it); [`Net::step`] applies the stored gradient (Adam or RMSprop);
 //! [`Net::polyak_from`] moves a target copy. No loss is ever differentiated by the backend, only
 //! networks, so the same algorithm text runs on both.
 //!
@@ -36,7 +36,11 @@ use crate::algo::nets::Activation;
 use crate::train::config::BackendChoice;
 
 pub mod native;
+pub mod param;
+pub mod saved;
 pub mod torch;
+
+pub use param::{FlatOpt, ParamVec};
 
 /// Layers wider than this run on libtorch under `--backend auto`: below it the native learner's
 /// update is faster on one core (no per-operation dispatch), above it libtorch's blocked GEMMs
@@ -45,14 +49,24 @@ pub const NATIVE_MAX_WIDTH: usize = 256;
 
 /// The algorithms that train on the native backend (tabular ones have no networks and always
 /// run on core's tables).
-pub const NATIVE_ALGOS: &[&str] = &["qlearning", "sarsa", "ddpg", "td3", "sac"];
+pub const NATIVE_ALGOS: &[&str] = &[
+    "qlearning",
+    "sarsa",
+    "reinforce",
+    "a2c",
+    "ppo",
+    "ddpg",
+    "td3",
+    "sac",
+];
 
 /// Refuses `--backend native` for an algorithm that runs on libtorch only, naming those that
 /// do not.
 pub fn check_supported(choice: BackendChoice, algo: &str) -> Result<()> {
     if choice == BackendChoice::Native && !NATIVE_ALGOS.contains(&algo) {
         bail!(
-            "--backend native: {algo} trains on libtorch only for now (native: ddpg, td3, sac); use --backend torch or auto"
+            "--backend native: {algo} trains on libtorch only for now (native: {}); use --backend torch or auto",
+            NATIVE_ALGOS.join(", ")
         );
     }
     Ok(())
@@ -123,10 +137,32 @@ impl AdamConfig {
     }
 }
 
-/// Adam's state in PyTorch's layout: the moments and the step count.
+/// RMSprop's hyper-parameters (PyTorch's formula, ε outside the square root;
+/// `picorl_core::learn::optim`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RmsPropConfig {
+    /// Learning rate.
+    pub lr: f32,
+    /// Smoothing constant α.
+    pub alpha: f32,
+    /// ε added to `√v`.
+    pub eps: f32,
+}
+
+/// A network's optimizer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Optimizer {
+    /// Adam.
+    Adam(AdamConfig),
+    /// RMSprop.
+    RmsProp(RmsPropConfig),
+}
+
+/// An optimizer's state in PyTorch's layout: Adam's moments and step count; for RMSprop `m` is
+/// empty, `v` is the square average and `t` the steps taken.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdamState {
-    /// First moments.
+    /// First moments (empty for RMSprop).
     pub m: Vec<f32>,
     /// Second moments.
     pub v: Vec<f32>,
@@ -173,7 +209,7 @@ impl Net {
         adam: Option<AdamConfig>,
         rng: &mut Pcg32,
     ) -> Result<Self> {
-        Self::build(backend, dims, hidden, false, adam, rng)
+        Self::with_optimizer(backend, dims, hidden, false, adam.map(Optimizer::Adam), rng)
     }
 
     /// As [`Net::new`] with `hidden` after the last layer too: a body whose outputs are
@@ -185,15 +221,18 @@ impl Net {
         adam: Option<AdamConfig>,
         rng: &mut Pcg32,
     ) -> Result<Self> {
-        Self::build(backend, dims, hidden, true, adam, rng)
+        Self::with_optimizer(backend, dims, hidden, true, adam.map(Optimizer::Adam), rng)
     }
 
-    fn build(
+    /// A network with widths `dims`, `hidden` after every layer but the last (and after the last
+    /// too when `activated_output`), initialized from `rng` (PyTorch's `Linear` default; replace
+    /// with [`Net::set_layers`] for another), optimized by `opt` (a target copy has none).
+    pub fn with_optimizer(
         backend: Backend,
         dims: &[usize],
         hidden: Activation,
         activated_output: bool,
-        adam: Option<AdamConfig>,
+        opt: Option<Optimizer>,
         rng: &mut Pcg32,
     ) -> Result<Self> {
         Ok(match backend {
@@ -201,14 +240,14 @@ impl Net {
                 dims,
                 hidden,
                 activated_output,
-                adam,
+                opt,
                 rng,
             )?),
             Backend::Torch(device) => Net::Torch(torch::TorchNet::new(
                 dims,
                 hidden,
                 activated_output,
-                adam,
+                opt,
                 rng,
                 device,
             )?),
@@ -246,9 +285,25 @@ impl Net {
         both!(self, n => n.backward(d_out, params, input))
     }
 
-    /// One Adam step with the stored gradient.
-    pub fn adam_step(&mut self) -> Result<()> {
-        both!(self, n => n.adam_step())
+    /// One step of the network's optimizer with the stored gradient.
+    pub fn step(&mut self) -> Result<()> {
+        both!(self, n => n.step())
+    }
+
+    /// Sets the optimizer's learning rate for the next steps (a schedule's).
+    pub fn set_lr(&mut self, lr: f64) {
+        both!(self, n => n.set_lr(lr as f32))
+    }
+
+    /// The squared L2 norm of the stored gradient (for clipping the global norm over several
+    /// networks, PyTorch's `clip_grad_norm_`).
+    pub fn grad_sq_norm(&self) -> f64 {
+        both!(self, n => n.grad_sq_norm())
+    }
+
+    /// Multiplies the stored gradient by `s`.
+    pub fn scale_grads(&mut self, s: f32) {
+        both!(self, n => n.scale_grads(s))
     }
 
     /// `self ← τ · online + (1 − τ) · self`, parameter by parameter (Polyak averaging).
@@ -290,7 +345,7 @@ impl Net {
         both!(self, n => n.set_layers(layers))
     }
 
-    /// Adam's state (PyTorch's layout), if the network has an optimizer.
+    /// The optimizer's state (PyTorch's layout), if the network has one.
     pub fn adam_state(&self) -> Option<AdamState> {
         both!(self, n => n.adam_state())
     }
@@ -298,9 +353,9 @@ impl Net {
     /// Restores [`Net::adam_state`].
     pub fn set_adam_state(&mut self, s: &AdamState) -> Result<()> {
         let n = self.param_count();
-        if s.m.len() != n || s.v.len() != n {
+        if (s.m.len() != n && !s.m.is_empty()) || s.v.len() != n {
             bail!(
-                "Adam's moments have {} and {} values, the network {n} parameters",
+                "the optimizer's moments have {} and {} values, the network {n} parameters",
                 s.m.len(),
                 s.v.len()
             );

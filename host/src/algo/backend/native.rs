@@ -3,10 +3,10 @@
 //! core's layout (transposed weights, `in × out`) and converted to PyTorch's at the boundary.
 
 use anyhow::{anyhow, Result};
-use picorl_core::learn::{Adam, Mlp};
+use picorl_core::learn::Mlp;
 use picorl_core::rng::Pcg32;
 
-use super::{core_activation, init_layers, AdamConfig, AdamState, Layer};
+use super::{core_activation, init_layers, AdamState, FlatOpt, Layer, Optimizer};
 use crate::algo::nets::Activation;
 
 /// A trainable MLP on the native learner.
@@ -17,7 +17,7 @@ pub struct NativeNet {
     hidden: Activation,
     params: Vec<f32>,
     grads: Vec<f32>,
-    opt: Option<(Adam, Vec<f32>, Vec<f32>)>,
+    opt: Option<FlatOpt>,
     /// The last forward pass: its input, rows, and every layer's outputs.
     x: Vec<f32>,
     rows: usize,
@@ -36,7 +36,7 @@ impl NativeNet {
         dims: &[usize],
         hidden: Activation,
         activated_output: bool,
-        adam: Option<AdamConfig>,
+        opt: Option<Optimizer>,
         rng: &mut Pcg32,
     ) -> Result<Self> {
         let output = if activated_output {
@@ -53,11 +53,7 @@ impl NativeNet {
             hidden,
             params: vec![0.0; n],
             grads: vec![0.0; n],
-            opt: adam.map(|c| {
-                let mut a = Adam::new(c.lr);
-                a.eps = c.eps;
-                (a, vec![0.0; n], vec![0.0; n])
-            }),
+            opt: opt.map(|o| FlatOpt::new(o, n)),
             x: Vec::new(),
             rows: 0,
             acts: Vec::new(),
@@ -125,13 +121,29 @@ impl NativeNet {
         Ok(&self.d_in)
     }
 
-    /// See [`super::Net::adam_step`].
-    pub fn adam_step(&mut self) -> Result<()> {
-        let Some((adam, m, v)) = &mut self.opt else {
+    /// See [`super::Net::step`].
+    pub fn step(&mut self) -> Result<()> {
+        let Some(opt) = &mut self.opt else {
             return Err(anyhow!("internal: a network without an optimizer stepped"));
         };
-        adam.step(&mut self.params, &self.grads, m, v)
-            .map_err(learn_err)
+        opt.step(&mut self.params, &self.grads)
+    }
+
+    /// See [`super::Net::set_lr`].
+    pub fn set_lr(&mut self, lr: f32) {
+        if let Some(opt) = &mut self.opt {
+            opt.set_lr(lr);
+        }
+    }
+
+    /// See [`super::Net::grad_sq_norm`].
+    pub fn grad_sq_norm(&self) -> f64 {
+        self.grads.iter().map(|&g| f64::from(g) * f64::from(g)).sum()
+    }
+
+    /// See [`super::Net::scale_grads`].
+    pub fn scale_grads(&mut self, s: f32) {
+        self.grads.iter_mut().for_each(|g| *g *= s);
     }
 
     /// See [`super::Net::polyak_from`].
@@ -159,31 +171,23 @@ impl NativeNet {
 
     /// See [`super::Net::adam_state`].
     pub fn adam_state(&self) -> Option<AdamState> {
-        let (adam, m, v) = self.opt.as_ref()?;
         let flat = |x: &[f32]| {
             self.to_torch_layout(x)
                 .into_iter()
                 .flat_map(|l| l.weight.into_iter().chain(l.bias))
                 .collect()
         };
-        Some(AdamState {
-            m: flat(m),
-            v: flat(v),
-            t: adam.t,
-        })
+        Some(self.opt.as_ref()?.state(flat))
     }
 
     /// See [`super::Net::set_adam_state`] (lengths checked there).
     pub fn set_adam_state(&mut self, s: &AdamState) -> Result<()> {
-        let m = self.core_layout(&self.split_flat(&s.m));
-        let v = self.core_layout(&self.split_flat(&s.v));
-        let Some((adam, om, ov)) = &mut self.opt else {
+        let Some(mut opt) = self.opt.take() else {
             return Err(anyhow!("internal: a network without an optimizer"));
         };
-        adam.t = s.t;
-        *om = m;
-        *ov = v;
-        Ok(())
+        let restored = opt.set_state(s, |x| self.core_layout(&self.split_flat(x)));
+        self.opt = Some(opt);
+        restored
     }
 
     /// A flat PyTorch-layout vector cut into layers.

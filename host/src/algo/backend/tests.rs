@@ -64,8 +64,8 @@ fn native_matches_libtorch_autograd() {
             let gn = n.backward(&d, true, true).unwrap().to_vec();
             let gt = t.backward(&d, true, true).unwrap().to_vec();
             close(&format!("case {case} step {step} d_in"), &gn, &gt, 1e-5);
-            n.adam_step().unwrap();
-            t.adam_step().unwrap();
+            n.step().unwrap();
+            t.step().unwrap();
             close(
                 &format!("case {case} step {step} parameters"),
                 &flat(&n.layers()),
@@ -92,8 +92,8 @@ fn native_matches_libtorch_autograd() {
         let ones = vec![1.0; rows * dims[dims.len() - 1]];
         n.backward(&ones, true, false).unwrap();
         t.backward(&ones, true, false).unwrap();
-        n.adam_step().unwrap();
-        t.adam_step().unwrap();
+        n.step().unwrap();
+        t.step().unwrap();
         tn.polyak_from(&n, 0.25).unwrap();
         tt.polyak_from(&t, 0.25).unwrap();
         close("polyak", &flat(&tn.layers()), &flat(&tt.layers()), 1e-5);
@@ -110,7 +110,7 @@ fn state_round_trips_bit_for_bit() {
     for _ in 0..3 {
         a.forward(&x, 2).unwrap();
         a.backward(&d, true, false).unwrap();
-        a.adam_step().unwrap();
+        a.step().unwrap();
     }
     let (_, mut b) = pair(&[3, 8, 2], Activation::Relu, 99);
     let mut c = Net::new(
@@ -130,7 +130,7 @@ fn state_round_trips_bit_for_bit() {
     for net in [&mut a, &mut c] {
         net.forward(&x, 2).unwrap();
         net.backward(&d, true, false).unwrap();
-        net.adam_step().unwrap();
+        net.step().unwrap();
     }
     assert_eq!(a.layers(), c.layers());
     // Wrong shapes are errors, not panics.

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 use picorl_core::rng::Pcg32;
 use tch::{Device, Kind, Tensor};
 
-use super::{init_layers, AdamConfig, AdamState, Layer};
+use super::{init_layers, AdamState, Layer, Optimizer};
 use crate::algo::nets::Activation;
 use crate::util::tensor::tensor_to_vec;
 
@@ -23,7 +23,7 @@ pub struct TorchNet {
     /// Per layer `weight [out, in]` then `bias [out]`, requiring gradients.
     params: Vec<Tensor>,
     grads: Vec<Tensor>,
-    opt: Option<TorchAdam>,
+    opt: Option<TorchOpt>,
     /// The last forward pass: the input (requiring its gradient) and the outputs.
     last: Option<(Tensor, Tensor)>,
     out: Vec<f32>,
@@ -31,9 +31,11 @@ pub struct TorchNet {
 }
 
 #[derive(Debug)]
-struct TorchAdam {
-    cfg: AdamConfig,
+struct TorchOpt {
+    cfg: Optimizer,
+    /// Adam's first moments (empty for RMSprop).
     m: Vec<Tensor>,
+    /// Adam's second moments, RMSprop's square average.
     v: Vec<Tensor>,
     t: u32,
 }
@@ -48,7 +50,7 @@ impl TorchNet {
         dims: &[usize],
         hidden: Activation,
         activated_output: bool,
-        adam: Option<AdamConfig>,
+        opt: Option<Optimizer>,
         rng: &mut Pcg32,
         device: Device,
     ) -> Result<Self> {
@@ -70,9 +72,12 @@ impl TorchNet {
             d_in: Vec::new(),
         };
         net.params = net.tensors(&init_layers(dims, rng), true);
-        net.opt = adam.map(|cfg| TorchAdam {
+        net.opt = opt.map(|cfg| TorchOpt {
             cfg,
-            m: net.params.iter().map(Tensor::zeros_like).collect(),
+            m: match cfg {
+                Optimizer::Adam(_) => net.params.iter().map(Tensor::zeros_like).collect(),
+                Optimizer::RmsProp(_) => Vec::new(),
+            },
             v: net.params.iter().map(Tensor::zeros_like).collect(),
             t: 0,
         });
@@ -186,37 +191,79 @@ impl TorchNet {
         Ok(&self.d_in)
     }
 
-    /// See [`super::Net::adam_step`]: `picorl_core::learn::Adam`'s formula, bias corrections in
-    /// f64 rounded once.
-    pub fn adam_step(&mut self) -> Result<()> {
+    /// See [`super::Net::step`]: `picorl_core::learn`'s formulas (PyTorch's), Adam's bias
+    /// corrections in f64 rounded once.
+    pub fn step(&mut self) -> Result<()> {
         let Some(opt) = &mut self.opt else {
             return Err(anyhow!("internal: a network without an optimizer stepped"));
         };
         if self.grads.len() != self.params.len() {
-            return Err(anyhow!("internal: Adam step without gradients"));
+            return Err(anyhow!("internal: an optimizer step without gradients"));
         }
         opt.t = opt.t.saturating_add(1);
-        let t = f64::from(opt.t);
-        let (b1, b2) = (0.9f64, 0.999f64);
-        let bc1 = 1.0 - b1.powf(t);
-        let bc2 = 1.0 - b2.powf(t);
-        let step_size = f64::from((f64::from(opt.cfg.lr) / bc1) as f32);
-        let bc2_sqrt = f64::from(bc2.sqrt() as f32);
-        let eps = f64::from(opt.cfg.eps);
+        match opt.cfg {
+            Optimizer::Adam(cfg) => {
+                let t = f64::from(opt.t);
+                let (b1, b2) = (0.9f64, 0.999f64);
+                let bc1 = 1.0 - b1.powf(t);
+                let bc2 = 1.0 - b2.powf(t);
+                let step_size = f64::from((f64::from(cfg.lr) / bc1) as f32);
+                let bc2_sqrt = f64::from(bc2.sqrt() as f32);
+                let eps = f64::from(cfg.eps);
+                tch::no_grad(|| {
+                    for ((p, g), (m, v)) in self
+                        .params
+                        .iter_mut()
+                        .zip(&self.grads)
+                        .zip(opt.m.iter_mut().zip(opt.v.iter_mut()))
+                    {
+                        let _ = m.g_mul_scalar_(b1).g_add_(&(g * (1.0 - b1)));
+                        let _ = v.g_mul_scalar_(b2).g_add_(&(g * g * (1.0 - b2)));
+                        let denom = v.sqrt() / bc2_sqrt + eps;
+                        let _ = p.g_sub_(&(&*m * step_size / denom));
+                    }
+                });
+            }
+            Optimizer::RmsProp(cfg) => {
+                let (a, lr, eps) = (f64::from(cfg.alpha), f64::from(cfg.lr), f64::from(cfg.eps));
+                tch::no_grad(|| {
+                    for ((p, g), v) in self.params.iter_mut().zip(&self.grads).zip(&mut opt.v) {
+                        let _ = v.g_mul_scalar_(a).g_add_(&(g * g * (1.0 - a)));
+                        let _ = p.g_sub_(&(g * lr / (v.sqrt() + eps)));
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// See [`super::Net::set_lr`].
+    pub fn set_lr(&mut self, lr: f32) {
+        if let Some(opt) = &mut self.opt {
+            match &mut opt.cfg {
+                Optimizer::Adam(c) => c.lr = lr,
+                Optimizer::RmsProp(c) => c.lr = lr,
+            }
+        }
+    }
+
+    /// See [`super::Net::grad_sq_norm`].
+    pub fn grad_sq_norm(&self) -> f64 {
         tch::no_grad(|| {
-            for ((p, g), (m, v)) in self
-                .params
-                .iter_mut()
-                .zip(&self.grads)
-                .zip(opt.m.iter_mut().zip(opt.v.iter_mut()))
-            {
-                let _ = m.g_mul_scalar_(b1).g_add_(&(g * (1.0 - b1)));
-                let _ = v.g_mul_scalar_(b2).g_add_(&(g * g * (1.0 - b2)));
-                let denom = v.sqrt() / bc2_sqrt + eps;
-                let _ = p.g_sub_(&(&*m * step_size / denom));
+            self.grads
+                .iter()
+                .map(|g| g.to_kind(Kind::Double).square().sum(Kind::Double).double_value(&[]))
+                .sum()
+        })
+    }
+
+    /// See [`super::Net::scale_grads`].
+    pub fn scale_grads(&mut self, s: f32) {
+        tch::no_grad(|| {
+            for g in &mut self.grads {
+                let _ = g.g_mul_scalar_(f64::from(s));
             }
         });
-        Ok(())
     }
 
     /// See [`super::Net::polyak_from`].
@@ -283,7 +330,17 @@ impl TorchNet {
                 })
                 .collect()
         };
-        opt.m = split(&s.m, &self.params);
+        let adam = matches!(opt.cfg, Optimizer::Adam(_));
+        if s.m.is_empty() == adam {
+            return Err(anyhow!(
+                "an optimizer state of another kind (Adam's has first moments, RMSprop's none)"
+            ));
+        }
+        opt.m = if adam {
+            split(&s.m, &self.params)
+        } else {
+            Vec::new()
+        };
         opt.v = split(&s.v, &self.params);
         opt.t = s.t;
         Ok(())

@@ -265,7 +265,7 @@ impl Td3 {
         self.d_out
             .extend(g.iter().zip(&self.unit).map(|(&g, &u)| g * (1.0 - u * u)));
         self.actor.net.backward(&self.d_out, true, false)?;
-        self.actor.net.adam_step()?;
+        self.actor.net.step()?;
         self.critics.update_targets(self.cfg.off.tau)?;
         self.actor.update_target(self.cfg.off.tau)?;
         if read {

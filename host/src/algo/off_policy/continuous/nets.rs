@@ -12,11 +12,13 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use picorl_core::rng::Pcg32;
-use tch::Tensor;
 
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
+pub use crate::algo::backend::saved::{
+    floats_under, layer_tensors, load_adam, load_layers, load_layers_from, name_layers,
+    name_layers_from, save_adam,
+};
 use crate::algo::nets::Activation;
-use crate::algo::state::{Loading, Saving};
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 
 /// `n` Q-networks over `[state, action ∈ [-1, 1]]`, their Polyak targets, and the concatenation
@@ -115,7 +117,7 @@ impl QSet {
             }
             loss += sq / rows as f64;
             net.backward(&self.d_out, true, false)?;
-            net.adam_step()?;
+            net.step()?;
         }
         Ok((loss, q0))
     }
@@ -287,127 +289,6 @@ pub fn actor_dims(obs_dim: usize, act_dim: usize, hidden: &[usize], gaussian: bo
     dims.extend_from_slice(hidden);
     dims.push(if gaussian { 2 * act_dim } else { act_dim });
     dims
-}
-
-fn name_layers(prefix: &str, net: &Net, out: &mut Vec<(String, Layer)>) {
-    name_layers_from(prefix, 0, net, out);
-}
-
-/// `net`'s layers named `{prefix}.l{first + i}`.
-pub fn name_layers_from(prefix: &str, first: usize, net: &Net, out: &mut Vec<(String, Layer)>) {
-    for (l, layer) in net.layers().into_iter().enumerate() {
-        out.push((format!("{prefix}.l{}", first + l), layer));
-    }
-}
-
-fn load_layers(
-    prefix: &str,
-    net: &mut Net,
-    saved: &BTreeMap<String, Vec<f32>>,
-    path: &Path,
-) -> Result<()> {
-    load_layers_from(prefix, 0, net, saved, path)
-}
-
-/// Loads what [`name_layers_from`] named.
-pub fn load_layers_from(
-    prefix: &str,
-    first: usize,
-    net: &mut Net,
-    saved: &BTreeMap<String, Vec<f32>>,
-    path: &Path,
-) -> Result<()> {
-    let dims = net.dims().to_vec();
-    let mut layers = Vec::with_capacity(dims.len() - 1);
-    for (l, w) in dims.windows(2).enumerate() {
-        let get = |what: &str, want: usize| -> Result<Vec<f32>> {
-            let key = format!("{prefix}.l{}.{what}", first + l);
-            let Some(v) = saved.get(&key) else {
-                bail!(
-                    "{}: no tensor `{key}` (a checkpoint of another network shape?)",
-                    path.display()
-                );
-            };
-            if v.len() != want {
-                bail!(
-                    "{}: `{key}` has {} values, the network expects {want} ({}×{})",
-                    path.display(),
-                    v.len(),
-                    w[1],
-                    w[0]
-                );
-            }
-            Ok(v.clone())
-        };
-        layers.push(Layer {
-            weight: get("weight", w[0] * w[1])?,
-            bias: get("bias", w[1])?,
-        });
-    }
-    net.set_layers(&layers)
-}
-
-/// Adam's states as a learner's part ([`crate::algo::state`]): tensors `{name}adam{i}_m` and
-/// `{name}adam{i}_v`, the step counts as the JSON key `{name}adam_t`.
-pub fn save_adam(states: &[AdamState], name: &str, out: &mut Saving) -> Result<()> {
-    for (i, s) in states.iter().enumerate() {
-        out.tensor(&format!("{name}adam{i}_m"), Tensor::from_slice(&s.m))?;
-        out.tensor(&format!("{name}adam{i}_v"), Tensor::from_slice(&s.v))?;
-    }
-    let t: Vec<u32> = states.iter().map(|s| s.t).collect();
-    out.json(&format!("{name}adam_t"), &t)
-}
-
-/// Reads the `n` states [`save_adam`] wrote.
-pub fn load_adam(n: usize, name: &str, from: &Loading) -> Result<Vec<AdamState>> {
-    let t: Vec<u32> = from.json(&format!("{name}adam_t"))?;
-    if t.len() != n {
-        bail!(
-            "{} optimizer step counts saved as `{name}adam_t`, {n} expected",
-            t.len()
-        );
-    }
-    t.into_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let m = from.tensor(&format!("{name}adam{i}_m"))?;
-            let v = from.tensor(&format!("{name}adam{i}_v"))?;
-            Ok(AdamState {
-                m: crate::util::tensor::tensor_to_vec(m),
-                v: crate::util::tensor::tensor_to_vec(v),
-                t,
-            })
-        })
-        .collect()
-}
-
-/// Named layers as the weights file's tensors (`{prefix}{name}.weight`, `.bias`).
-pub fn layer_tensors(prefix: &str, layers: &[(String, Layer)], out: &mut Vec<(String, Tensor)>) {
-    for (name, l) in layers {
-        let (o, i) = (
-            l.bias.len() as i64,
-            (l.weight.len() / l.bias.len().max(1)) as i64,
-        );
-        out.push((
-            format!("{prefix}{name}.weight"),
-            Tensor::from_slice(&l.weight).view([o, i]),
-        ));
-        out.push((format!("{prefix}{name}.bias"), Tensor::from_slice(&l.bias)));
-    }
-}
-
-/// The weights file's float tensors under `prefix`, by their names without it.
-pub fn floats_under(prefix: &str, saved: &[(String, Tensor)]) -> BTreeMap<String, Vec<f32>> {
-    saved
-        .iter()
-        .filter(|(n, t)| n.starts_with(prefix) && t.kind() == tch::Kind::Float)
-        .map(|(n, t)| {
-            (
-                n[prefix.len()..].to_string(),
-                crate::util::tensor::tensor_to_vec(t),
-            )
-        })
-        .collect()
 }
 
 /// What the continuous learners' network groups (critics, actors) give the learner's state: their

@@ -311,7 +311,7 @@ impl SquashedActor {
         match &mut self.parts {
             Parts::Gaussian(net) => {
                 net.backward(&self.d_out, true, false)?;
-                net.adam_step()?;
+                net.step()?;
             }
             Parts::Sde {
                 body,
@@ -327,9 +327,9 @@ impl SquashedActor {
                     .zip(&self.d_phi)
                     .map(|(a, b)| a + b)
                     .collect();
-                head.adam_step()?;
+                head.step()?;
                 body.backward(&d_phi, true, false)?;
-                body.adam_step()?;
+                body.step()?;
                 opt.step(log_std, &self.d_log_std, m, v)
                     .map_err(|e| anyhow::anyhow!("internal: gSDE log σ: {e}"))?;
             }
