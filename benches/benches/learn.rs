@@ -19,11 +19,11 @@ use std::time::Duration;
 use criterion::{black_box, Criterion, Throughput};
 use picorl_core::env::Action;
 use picorl_core::replay::Transition;
+use picorl_host::algo::backend::{AdamConfig, Backend, Optimizer};
 use picorl_host::algo::nets::Activation;
 use picorl_host::algo::off_policy::dqn::{Dqn, DqnConfig};
 use picorl_host::algo::on_policy::actor_critic::ActorCritic;
 use picorl_host::algo::on_policy::options::PgOptions;
-use picorl_host::algo::on_policy::pg_state::PgOptimizer;
 use picorl_host::algo::on_policy::ppo::{self, PpoConfig, Schedule};
 use picorl_host::algo::on_policy::rollout::{gae, Rollout};
 use picorl_host::train::config::{self, RunOptions, Source};
@@ -95,6 +95,7 @@ pub fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     // picorl's config (one epoch: two minibatches of 128; the whole update: 5 epochs) and
     // rl-baselines3-zoo's (one minibatch of 256, 20 epochs), on the same 256-step rollout.
+    // On both backends: the native learner and libtorch on the CPU.
     for (name, batch, epochs) in [
         ("epoch_2x128", 128, 1usize),
         ("update_2x128x5_epochs", 128, 5),
@@ -106,16 +107,25 @@ pub fn bench(c: &mut Criterion) {
             n_epochs: epochs,
             ..base.clone()
         };
-        let ac = ActorCritic::new(&spec, tch::Device::Cpu, &cfg.net_options());
-        let mut opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-5);
-        let mut rng = picorl_core::rng::seeded(0);
-        g.bench_function(format!("ppo/CartPole-v1/{name}"), |b| {
-            b.iter(|| {
-                let (sums, count) = ppo::update(&ac, &mut opt, &cfg, 0.2, &r, &adv, &ret, &mut rng);
-                // Reading the diagnostics back is part of a training iteration.
-                black_box((sums.double_value(&[0]), count))
-            })
-        });
+        for backend in [Backend::Native, Backend::Torch(tch::Device::Cpu)] {
+            let opts = cfg.net_options();
+            let opt = Optimizer::Adam(AdamConfig {
+                lr: cfg.learning_rate as f32,
+                eps: 1e-5,
+            });
+            let mut init = picorl_core::rng::seeded(1);
+            let mut ac = ActorCritic::new(&spec, backend, &opts, opts.activation, opt, &mut init)
+                .expect("the networks build");
+            let mut rng = picorl_core::rng::seeded(0);
+            let mut mb = ppo::Minibatch::default();
+            g.bench_function(format!("ppo/CartPole-v1/{name}/{}", backend.name()), |b| {
+                b.iter(|| {
+                    let stats = ppo::update(&mut ac, &cfg, 0.2, &r, &adv, &ret, &mut rng, &mut mb)
+                        .expect("the update runs");
+                    black_box(stats)
+                })
+            });
+        }
     }
     dqn(&mut g);
     g.finish();

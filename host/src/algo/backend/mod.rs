@@ -306,6 +306,11 @@ impl Net {
         both!(self, n => n.scale_grads(s))
     }
 
+    /// The stored gradient, layer by layer, in PyTorch's layout (empty before a backward pass).
+    pub fn grad_layers(&self) -> Vec<Layer> {
+        both!(self, n => n.grad_layers())
+    }
+
     /// `self ← τ · online + (1 − τ) · self`, parameter by parameter (Polyak averaging).
     pub fn polyak_from(&mut self, online: &Net, tau: f32) -> Result<()> {
         match (self, online) {
@@ -389,6 +394,45 @@ pub fn init_layers(dims: &[usize], rng: &mut Pcg32) -> Vec<Layer> {
             Layer { weight, bias }
         })
         .collect()
+}
+
+/// An orthogonal `out × in` weight (`[out][in]`, row-major) scaled by `gain`, drawn from `rng`:
+/// PyTorch's `nn.init.orthogonal_` (Saxe et al. 2014, arXiv:1312.6120) — a standard normal
+/// matrix, made tall by transposing when it is wide, factored `QR` with `R`'s diagonal positive,
+/// `Q` (transposed back) times `gain`. The factorization is modified Gram-Schmidt in f64, whose
+/// `R` has a positive diagonal by construction (PyTorch's sign correction).
+pub fn orthogonal(out: usize, inp: usize, gain: f64, rng: &mut Pcg32) -> Vec<f32> {
+    let a: Vec<f64> = (0..out * inp)
+        .map(|_| picorl_core::rng::normal_f64(rng))
+        .collect();
+    // Columns of the tall matrix: rows × cols with rows ≥ cols.
+    let wide = out < inp;
+    let (rows, cols) = if wide { (inp, out) } else { (out, inp) };
+    let at = |r: usize, c: usize| if wide { a[c * inp + r] } else { a[r * inp + c] };
+    let mut q: Vec<Vec<f64>> = (0..cols)
+        .map(|c| (0..rows).map(|r| at(r, c)).collect())
+        .collect();
+    for c in 0..cols {
+        for p in 0..c {
+            let (done, rest) = q.split_at_mut(c);
+            let dot: f64 = done[p].iter().zip(&rest[0]).map(|(x, y)| x * y).sum();
+            for (x, y) in rest[0].iter_mut().zip(&done[p]) {
+                *x -= dot * y;
+            }
+        }
+        let norm = q[c].iter().map(|x| x * x).sum::<f64>().sqrt();
+        let norm = if norm > 0.0 { norm } else { 1.0 };
+        q[c].iter_mut().for_each(|x| *x /= norm);
+    }
+    let mut w = vec![0.0f32; out * inp];
+    for (c, col) in q.iter().enumerate() {
+        for (r, v) in col.iter().enumerate() {
+            // Tall: w[r][c] = Q[r][c]; wide: w = Qᵀ, so w[c][r] = Q[r][c].
+            let (i, j) = if wide { (c, r) } else { (r, c) };
+            w[i * inp + j] = (v * gain) as f32;
+        }
+    }
+    w
 }
 
 /// `picorl_core`'s activation for a host one.

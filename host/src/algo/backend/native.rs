@@ -138,7 +138,18 @@ impl NativeNet {
 
     /// See [`super::Net::grad_sq_norm`].
     pub fn grad_sq_norm(&self) -> f64 {
-        self.grads.iter().map(|&g| f64::from(g) * f64::from(g)).sum()
+        self.grads
+            .iter()
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum()
+    }
+
+    /// See [`super::Net::grad_layers`].
+    pub fn grad_layers(&self) -> Vec<Layer> {
+        if self.grads.len() != self.params.len() {
+            return Vec::new();
+        }
+        self.to_torch_layout(&self.grads)
     }
 
     /// See [`super::Net::scale_grads`].

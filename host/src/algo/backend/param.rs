@@ -148,7 +148,10 @@ impl ParamVec {
 
     /// The gradient's squared L2 norm.
     pub fn grad_sq_norm(&self) -> f64 {
-        self.grads.iter().map(|&g| f64::from(g) * f64::from(g)).sum()
+        self.grads
+            .iter()
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum()
     }
 
     /// Multiplies the gradient by `s`.

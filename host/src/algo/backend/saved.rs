@@ -133,4 +133,3 @@ pub fn floats_under(prefix: &str, saved: &[(String, Tensor)]) -> BTreeMap<String
         })
         .collect()
 }
-

@@ -252,9 +252,25 @@ impl TorchNet {
         tch::no_grad(|| {
             self.grads
                 .iter()
-                .map(|g| g.to_kind(Kind::Double).square().sum(Kind::Double).double_value(&[]))
+                .map(|g| {
+                    g.to_kind(Kind::Double)
+                        .square()
+                        .sum(Kind::Double)
+                        .double_value(&[])
+                })
                 .sum()
         })
+    }
+
+    /// See [`super::Net::grad_layers`].
+    pub fn grad_layers(&self) -> Vec<Layer> {
+        self.grads
+            .chunks(2)
+            .map(|g| Layer {
+                weight: host(&g[0]),
+                bias: host(&g[1]),
+            })
+            .collect()
     }
 
     /// See [`super::Net::scale_grads`].

@@ -6,7 +6,7 @@
 //! RMSprop as SB3 configures it (α 0.99, ε 1e-5, PyTorch's ε outside the square root) or Adam.
 //!
 //! Collection, truncation bootstrapping and GAE are [`rollout`](super::rollout)'s, shared with
-//! PPO; the networks are [`ActorCritic`]'s.
+//! PPO; the networks are [`ActorCritic`](super::actor_critic::ActorCritic)'s.
 //!
 //! Checkpoints hold the networks and, for a bit-exact `--resume`, the optimizer's moments (RMSprop's
 //! mean square or Adam's), the action generator, the environments' journal and the normalization
@@ -15,13 +15,12 @@
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
 
-use super::actor_critic::ActorCritic;
+use super::actor_critic::Acts;
 use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, RolloutUpdate};
 use super::options::PgOptions;
-use super::pg_state::PgOptimizer;
-use super::rollout::{action_tensor, explained_variance, normalize, obs_tensor, Rollout};
+use super::rollout::{explained_variance, normalize, Rollout};
+use crate::algo::backend::{AdamConfig, Optimizer, RmsPropConfig};
 use crate::algo::nets::Activation;
 use crate::train::{Setup, TrainCtx};
 
@@ -79,24 +78,42 @@ impl Default for A2cConfig {
     }
 }
 
-/// The A2C loss on one batch: `(loss, policy_loss, value_loss, entropy)`, each a scalar tensor.
+/// The A2C loss on one batch (SB3's `A2C.train`): `[loss, policy_loss, value_loss, entropy]`,
+/// and its derivatives with respect to each row's log-probability, entropy and value.
 ///
 /// `policy_loss = −mean(A · log π(a|s))`, `value_loss = mean((R − V(s))²)`,
-/// `loss = policy_loss − ent_coef · mean(H) + vf_coef · value_loss` (SB3's `A2C.train`).
+/// `loss = policy_loss − ent_coef · mean(H) + vf_coef · value_loss`; so
+/// `∂/∂ log π = −A/B`, `∂/∂H = −ent_coef/B`, `∂/∂V = −2·vf_coef·(R − V)/B`.
 pub fn a2c_loss(
-    log_probs: &Tensor,
-    entropy: &Tensor,
-    values: &Tensor,
-    advantages: &Tensor,
-    returns: &Tensor,
+    log_probs: &[f32],
+    entropy: &[f32],
+    values: &[f32],
+    advantages: &[f32],
+    returns: &[f32],
     ent_coef: f64,
     vf_coef: f64,
-) -> (Tensor, Tensor, Tensor, Tensor) {
-    let policy_loss = -(advantages * log_probs).mean(Kind::Float);
-    let value_loss = (returns - values).square().mean(Kind::Float);
-    let entropy = entropy.mean(Kind::Float);
-    let loss = &policy_loss - ent_coef * &entropy + vf_coef * &value_loss;
-    (loss, policy_loss, value_loss, entropy)
+) -> ([f64; 4], [Vec<f32>; 3]) {
+    let n = log_probs.len();
+    let (nf, bn) = (n as f64, n as f32);
+    let mut pg = 0.0f64;
+    let mut vl = 0.0f64;
+    let mut h = 0.0f64;
+    let mut d = [
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    ];
+    for i in 0..n {
+        pg -= f64::from(advantages[i] * log_probs[i]);
+        let err = returns[i] - values[i];
+        vl += f64::from(err * err);
+        h += f64::from(entropy[i]);
+        d[0].push(-advantages[i] / bn);
+        d[1].push(-(ent_coef as f32) / bn);
+        d[2].push(vf_coef as f32 * -2.0 * err / bn);
+    }
+    let (pg, vl, h) = (pg / nf, vl / nf, h / nf);
+    ([pg - ent_coef * h + vf_coef * vl, pg, vl, h], d)
 }
 
 /// A2C's own part of the on-policy learner: its networks, optimizer and one-step update.
@@ -125,7 +142,7 @@ impl RolloutUpdate for A2cUpdate {
         RolloutShape::new(&cfg.pg, cfg.n_steps, cfg.normalize_reward)
     }
 
-    fn build(setup: &Setup, cfg: &A2cConfig) -> Result<(ActorCritic, PgOptimizer)> {
+    fn build(setup: &Setup, cfg: &A2cConfig) -> Result<PgCore> {
         anyhow::ensure!(
             cfg.optimizer_eps > 0.0,
             "optimizer_eps must be positive (got {}): the value head's unused columns would divide 0 by 0",
@@ -136,22 +153,23 @@ impl RolloutUpdate for A2cUpdate {
             "rms_prop_alpha must be in [0, 1) (got {})",
             cfg.rms_prop_alpha
         );
-        let ac = ActorCritic::with_value_activation(
-            &setup.spec,
-            setup.device,
+        let (lr, eps) = (cfg.learning_rate as f32, cfg.optimizer_eps as f32);
+        let opt = match cfg.optimizer {
+            A2cOptimizer::Rmsprop => Optimizer::RmsProp(RmsPropConfig {
+                lr,
+                alpha: cfg.rms_prop_alpha as f32,
+                eps,
+            }),
+            A2cOptimizer::Adam => Optimizer::Adam(AdamConfig { lr, eps }),
+        };
+        PgCore::new(
+            setup,
+            Self::NAME,
             &cfg.pg.net_options(),
             cfg.vf_activation,
-        );
-        let opt = match cfg.optimizer {
-            A2cOptimizer::Rmsprop => PgOptimizer::rmsprop(
-                &ac,
-                cfg.learning_rate,
-                cfg.rms_prop_alpha,
-                cfg.optimizer_eps,
-            ),
-            A2cOptimizer::Adam => PgOptimizer::adam(&ac, cfg.learning_rate, cfg.optimizer_eps),
-        };
-        Ok((ac, opt))
+            opt,
+            Self::RNG_SALT,
+        )
     }
 
     fn update(
@@ -162,29 +180,29 @@ impl RolloutUpdate for A2cUpdate {
         ctx: &mut TrainCtx,
     ) -> Result<()> {
         let lr = c.pg.lr_schedule.at(c.learning_rate, progress);
-        core.opt.set_lr(lr);
+        core.ac.set_lr(lr);
         let (mut adv, ret) = r.gae(c.pg.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
         if c.normalize_advantage {
             normalize(&mut adv, 1e-8);
         }
-        let device = core.ac.vs.device();
-        let obs = obs_tensor(r, core.ac.obs_dim(), device);
-        let actions = action_tensor(r, &core.ac.kind, device);
-        let (log_probs, entropy, values) = core.ac.evaluate_with_value(&obs, &actions);
-        let (loss, pg, vl, h) = a2c_loss(
-            &log_probs,
-            &entropy,
-            &values,
-            &Tensor::from_slice(&adv).to_device(device),
-            &Tensor::from_slice(&ret).to_device(device),
+        let acts = if r.actions_discrete.is_empty() {
+            Acts::Continuous(&r.actions_continuous)
+        } else {
+            Acts::Discrete(&r.actions_discrete)
+        };
+        let e = core.ac.evaluate(&r.obs, r.log_probs.len(), acts, true)?;
+        let (stats, [d_logp, d_ent, d_value]) = a2c_loss(
+            &e.log_probs,
+            &e.entropies,
+            &e.values,
+            &adv,
+            &ret,
             c.pg.ent_coef,
             c.pg.vf_coef,
         );
-        core.opt.step(&loss, c.pg.max_grad_norm);
-
-        // One read of the diagnostics per update.
-        let stats = tch::no_grad(|| Tensor::stack(&[&loss, &pg, &vl, &h], 0));
+        core.ac.backward(&d_logp, &d_ent, Some(&d_value))?;
+        core.ac.step(c.pg.max_grad_norm)?;
         log_means(ctx, &Self::METRICS[..4], &stats)?;
         log_rollout(ctx, r, ev, lr)
     }
@@ -193,7 +211,6 @@ impl RolloutUpdate for A2cUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algo::nets::tensor_to_vec;
 
     #[test]
     fn loss_pieces_by_hand() {
@@ -203,31 +220,23 @@ mod tests {
         // value_loss  = ((3−1)² + (1−2)²)/2 = 2.5
         // entropy     = 0.4
         // loss        = 0 − 0.1·0.4 + 0.5·2.5 = 1.21
-        let t = |v: &[f32]| Tensor::from_slice(v);
-        let (loss, pg, vl, h) = a2c_loss(
-            &t(&[0.5f32.ln(), 0.25f32.ln()]),
-            &t(&[0.5, 0.3]),
-            &t(&[1.0, 2.0]),
-            &t(&[2.0, -1.0]),
-            &t(&[3.0, 1.0]),
+        let ([loss, pg, vl, h], [d_logp, d_ent, d_v]) = a2c_loss(
+            &[0.5f32.ln(), 0.25f32.ln()],
+            &[0.5, 0.3],
+            &[1.0, 2.0],
+            &[2.0, -1.0],
+            &[3.0, 1.0],
             0.1,
             0.5,
         );
-        assert!(pg.double_value(&[]).abs() < 1e-6);
-        assert!((vl.double_value(&[]) - 2.5).abs() < 1e-6);
-        assert!((h.double_value(&[]) - 0.4).abs() < 1e-6);
-        assert!((loss.double_value(&[]) - 1.21).abs() < 1e-6);
-    }
-
-    #[test]
-    fn policy_gradient_pushes_up_positive_advantages() {
-        // d policy_loss / d log π = −A / B: the gradient raises the log-probability of an action
-        // with a positive advantage and lowers it for a negative one.
-        let lp = Tensor::from_slice(&[-0.5f32, -0.7]).set_requires_grad(true);
-        let zeros = Tensor::zeros([2], (Kind::Float, tch::Device::Cpu));
-        let adv = Tensor::from_slice(&[2.0f32, -1.0]);
-        let (loss, ..) = a2c_loss(&lp, &zeros, &zeros, &adv, &zeros, 0.0, 0.5);
-        loss.backward();
-        assert_eq!(tensor_to_vec(&lp.grad()), vec![-1.0, 0.5]);
+        assert!(pg.abs() < 1e-6);
+        assert!((vl - 2.5).abs() < 1e-6);
+        assert!((h - 0.4).abs() < 1e-6);
+        assert!((loss - 1.21).abs() < 1e-6);
+        // ∂/∂ log π = −A/B: the step raises the log-probability of an action with a positive
+        // advantage and lowers it for a negative one. ∂/∂V = −2·vf·(R − V)/B.
+        assert_eq!(d_logp, vec![-1.0, 0.5]);
+        assert_eq!(d_ent, vec![-0.05, -0.05]);
+        assert_eq!(d_v, vec![-1.0, 0.5]);
     }
 }

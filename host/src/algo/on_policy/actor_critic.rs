@@ -3,17 +3,30 @@
 //! a diagonal Gaussian with a learned, state-independent log-std for continuous ones, and
 //! optional running observation normalization saved with the weights.
 //!
-//! **Speed.** The two networks have the same hidden sizes, so they are stored *stacked*: each
-//! layer is one `[2, in, out]` weight and one `[2, 1, out]` bias (index 0 the policy, 1 the value;
-//! the value's output layer is padded to the policy's width with zero columns that never train),
-//! and one batched matmul (`baddbmm`) computes a layer of both. A minibatch update of a small
-//! network is dominated by libtorch's per-operation overhead, not arithmetic, so halving the
-//! operations and the parameter tensors (which the optimizer and gradient clipping walk one by
-//! one) nearly halves its cost. Rollouts act on the CPU through `picorl-core`'s f32 dense layers
-//! (the firmware's code, `off_policy::CpuNet`, shared with the off-policy learners) on a copy of
-//! the policy and value weights refreshed before every rollout
-//! ([`ActorCritic::sync_cpu`]): a tch forward costs tens of microseconds of dispatch per call,
-//! core's a few.
+//! **On either backend** ([`crate::algo::backend`]). The policy is a body (its hidden layers, a
+//! [`Net`] whose outputs are activated) and a linear head; the value network is a [`Net`] of its
+//! own; the log-std is a [`ParamVec`]. [`ActorCritic::evaluate`] scores a batch of actions (their
+//! log-probabilities, the entropies and the values) and [`ActorCritic::backward`] takes the
+//! loss's gradient with respect to *those* per-row quantities, which each algorithm writes from
+//! its loss's closed form: the distribution's derivatives are written once, here, and no loss is
+//! ever differentiated by a backend. [`ActorCritic::step`] clips the gradient's global norm over
+//! every parameter (PyTorch's `clip_grad_norm_`) and steps each network's optimizer (Adam or
+//! RMSprop, the same rule for all), which is one optimizer over all the parameters, since both
+//! rules are elementwise.
+//!
+//! The derivatives (`p = softmax(z)`, `H` the entropy):
+//! - categorical: `∂ log p_a/∂z_k = 1[k = a] − p_k`, `∂H/∂z_k = −p_k (log p_k + H)`;
+//! - Gaussian with log-std `s`, `u = (a − μ)/σ`: `∂ log p/∂μ_k = u_k/σ_k`,
+//!   `∂ log p/∂s_k = u_k² − 1`, `∂H/∂s_k = 1`.
+//!
+//! Rollouts act on the CPU through `picorl-core`'s f32 dense layers (the firmware's code,
+//! [`CpuNet`], shared with the off-policy learners) on a copy of the policy and value weights
+//! refreshed after every update ([`ActorCritic::sync_cpu`]).
+//!
+//! **Initialization** (SB3's, drawn from the learner's generator so both backends start from
+//! the same networks): orthogonal weights ([`orthogonal`]) with gain √2 (ReLU) or 5/3 (tanh) in
+//! the hidden layers, 0.01 for the policy's output and 1 for the value's, zero biases; or
+//! PyTorch's `Linear` default without `ortho_init`.
 //!
 //! Continuous actions are sampled unbounded and *clipped* to the action bounds when stepping the
 //! environment (SB3's convention); the log-probability is that of the unclipped sample. The
@@ -28,19 +41,32 @@
 //! into MountainCar or a pendulum where white noise averages out. Over the draws of `E` the action
 //! is Gaussian with variance `σ_k(s)² = Σ_j φ_j(s)² σ_jk²` per component (`+ 1e-6`, as SB3), and
 //! that density is what the log-probabilities and the entropy use; `φ` enters them detached (SB3's
-//! `learn_features = false`). The deterministic action and the export are unchanged: the mean.
+//! `learn_features = false`), so with `ℓ_k = ½ log σ_k²` the log-std's gradient is
+//! `∂ℓ_k/∂log_std_jk = φ_j² σ_jk² / σ_k²`. The deterministic action and the export are
+//! unchanged: the mean.
+//!
+//! **Checkpoint names**: `pi.l{i}` (the body's layers, then the head), `vf.l{i}`, `log_std`,
+//! `obs_norm.{mean,var,count}`. Run directories from before the backends, whose two networks
+//! were stacked (`w{i}` of shape `[2, in, out]`, `b{i}`), still load for `eval` and `export`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Result};
 use picorl_core::env::{EnvSpec, Space};
 use picorl_core::rng::{self, Pcg32};
-use tch::{nn, Device, Kind, Tensor};
+use tch::Tensor;
 
-use super::running_norm::ObsNorm;
+use super::running_norm::{ObsNorm, RunningMeanStd};
+use crate::algo::backend::saved::{
+    floats_under, layer_tensors, load_adam, load_layers_from, name_layers_from, save_adam,
+};
+use crate::algo::backend::{
+    init_layers, orthogonal, AdamState, Backend, Layer, Net, Optimizer, ParamVec,
+};
 use crate::algo::cpu_net::CpuNet;
-use crate::algo::nets::{self, Activation};
-use crate::algo::optim::flatten_trainable_vars;
+use crate::algo::nets::Activation;
+use crate::algo::state::{Loading, Part, Saving, Weights};
 use crate::envs::eval::OwnedAction;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 
@@ -162,183 +188,186 @@ impl SdeNoise {
     }
 }
 
-/// gSDE's per-sample log-std (`[B, d]`) at features `latent` (`[B, h]`) with the `[h, d]`
-/// parameter `log_std`: over the draws of `E` the noise `φ·E` is Gaussian with variance
-/// `φ² · exp(log_std)²` per component, `½ log(φ² · exp(log_std)² + ε)`. Gradients reach `φ`
-/// unless the caller detaches it (PPO does, SB3's `learn_features = false`; SAC does not).
-pub fn sde_marginal_log_std(latent: &Tensor, log_std: &Tensor) -> Tensor {
-    let var = latent.square().matmul(&log_std.exp().square()) + SDE_EPS;
-    var.log() * 0.5
+/// Added to gSDE's variance (SB3's `epsilon`), so a zero feature vector has a defined density.
+pub const SDE_EPS: f32 = 1e-6;
+
+/// `½ log 2π`, a Gaussian's log-density constant per component.
+const HALF_LOG_2PI: f32 = 0.918_938_5;
+
+/// The actions a batch of rows took, as [`ActorCritic::evaluate`] scores them.
+#[derive(Debug, Clone, Copy)]
+pub enum Acts<'a> {
+    /// One index per row.
+    Discrete(&'a [i64]),
+    /// `dim` components per row, as sampled (unclipped).
+    Continuous(&'a [f32]),
+}
+
+/// What [`ActorCritic::evaluate`] computes, one value per row.
+#[derive(Debug, Default)]
+pub struct Eval {
+    /// Log-probabilities of the actions.
+    pub log_probs: Vec<f32>,
+    /// Entropies of the policy's distributions.
+    pub entropies: Vec<f32>,
+    /// State values (empty unless asked for).
+    pub values: Vec<f32>,
 }
 
 /// Policy and value networks with their distribution.
 #[derive(Debug)]
 pub struct ActorCritic {
-    /// All weights (both networks, log-std, normalization statistics).
-    pub vs: nn::VarStore,
-    ws: Vec<Tensor>,
-    bs: Vec<Tensor>,
-    activation: Activation,
-    vf_activation: Activation,
-    log_std: Option<Tensor>,
+    /// The policy's hidden layers, activated outputs (none without hidden layers).
+    body: Option<Net>,
+    /// The policy's output layer: logits or Gaussian means.
+    head: Net,
+    /// The value network.
+    vf: Net,
+    /// The Gaussian's log-std: `[d]`, or gSDE's `[h, d]`; none for discrete actions.
+    log_std: Option<ParamVec>,
     /// The action kind.
     pub kind: ActionKind,
     /// Running observation normalization.
     pub obs_norm: Option<ObsNorm>,
-    norm_vars: Option<(Tensor, Tensor, Tensor)>,
+    activation: Activation,
+    vf_activation: Activation,
     obs_dim: usize,
     cpu: [CpuNet; 2],
+    /// The CPU copy is behind the networks (an update since the last [`ActorCritic::sync_cpu`]).
+    stale: bool,
     pi_layers: Vec<DenseExport>,
-    cpu_log_std: Vec<f32>,
     sde: Option<SdeNoise>,
-    /// The trainable variables, moved into one buffer (each a view of its slice) for the flat
-    /// optimizers.
-    flat: Tensor,
+    /// The last evaluation, and what its backward pass needs.
+    eval: Eval,
+    rows: usize,
+    outs: Vec<f32>,
+    feats: Vec<f32>,
+    acts_d: Vec<i64>,
+    acts_c: Vec<f32>,
+    /// Categorical: per row the log-probabilities of every action. gSDE: the variances.
+    per_out: Vec<f32>,
+    d_out: Vec<f32>,
+    /// The value network has a gradient to step with.
+    vf_grad: bool,
 }
 
-/// Added to gSDE's variance (SB3's `epsilon`), so a zero feature vector has a defined density.
-pub const SDE_EPS: f64 = 1e-6;
-
 impl ActorCritic {
-    /// Builds the networks for `spec` on `device`.
-    pub fn new(spec: &EnvSpec, device: Device, opts: &NetOptions) -> Self {
-        Self::with_value_activation(spec, device, opts, opts.activation)
-    }
-
-    /// As [`ActorCritic::new`], with the value network's hidden activation chosen apart from
-    /// the policy's. Only the policy is exported, so a policy in ReLU or hardtanh (which int8
-    /// export quantizes exactly) can learn beside a tanh critic, whose bounded features keep its
-    /// bootstrapped targets from running away.
-    pub fn with_value_activation(
+    /// Builds the networks for `spec` on `backend`, the value network with its own hidden
+    /// activation `vf_activation` (only the policy is exported, so a policy in ReLU or hardtanh,
+    /// which int8 export quantizes exactly, can learn beside a tanh critic, whose bounded
+    /// features keep its bootstrapped targets from running away), every parameter optimized by
+    /// `opt`, the initial weights drawn from `rng`.
+    pub fn new(
         spec: &EnvSpec,
-        device: Device,
+        backend: Backend,
         opts: &NetOptions,
         vf_activation: Activation,
-    ) -> Self {
-        let vs = nn::VarStore::new(device);
-        let root = vs.root();
+        opt: Optimizer,
+        rng: &mut Pcg32,
+    ) -> Result<Self> {
         let obs_dim = spec.observation_space.flat_dim();
         let kind = ActionKind::from_space(&spec.action_space);
-        let n_out = kind.outputs();
-        let mut sizes = vec![obs_dim];
-        sizes.extend(&opts.hidden);
-        sizes.push(n_out);
-        let n_layers = sizes.len() - 1;
-        let (mut ws, mut bs) = (Vec::new(), Vec::new());
-        for k in 0..n_layers {
-            let (i, o) = (sizes[k] as i64, sizes[k + 1] as i64);
-            let w = root.zeros(&format!("w{k}"), &[2, i, o]);
-            let b = root.zeros(&format!("b{k}"), &[2, 1, o]);
-            tch::no_grad(|| {
-                for net in 0..2i64 {
-                    // The value network's output layer has one real column; the rest stay zero.
-                    let cols = if k + 1 == n_layers && net == 1 { 1 } else { o };
-                    let init = if opts.ortho_init {
-                        let hidden = if net == 0 {
-                            opts.activation
-                        } else {
-                            vf_activation
-                        };
-                        let gain = match (k + 1 == n_layers, net) {
-                            (false, _) => hidden.init_gain(),
-                            (true, 0) => 0.01,
-                            (true, _) => 1.0,
-                        };
-                        nn::Init::Orthogonal { gain }
-                    } else {
-                        // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)).
-                        let bound = 1.0 / (i as f64).sqrt();
-                        nn::Init::Uniform {
-                            lo: -bound,
-                            up: bound,
-                        }
-                    };
-                    // Orthogonal init works on [out, in] as nn.Linear stores it.
-                    let wt = nn::init(init, &[cols, i], device).transpose(0, 1);
-                    w.get(net).narrow(1, 0, cols).copy_(&wt);
-                    if !opts.ortho_init {
-                        let bound = 1.0 / (i as f64).sqrt();
-                        let bt = nn::init(
-                            nn::Init::Uniform {
-                                lo: -bound,
-                                up: bound,
-                            },
-                            &[1, cols],
-                            device,
-                        );
-                        b.get(net).narrow(1, 0, cols).copy_(&bt);
-                    }
-                }
-            });
-            ws.push(w);
-            bs.push(b);
+        if opts.hidden.contains(&0) {
+            bail!("hidden sizes must be positive (got {:?})", opts.hidden);
         }
+        let pi_dims = Self::dims(obs_dim, &opts.hidden, kind.outputs());
+        let vf_dims = Self::dims(obs_dim, &opts.hidden, 1);
+        let init = |dims: &[usize], hidden: Activation, out_gain: f64, rng: &mut Pcg32| {
+            if !opts.ortho_init {
+                return init_layers(dims, rng);
+            }
+            let n = dims.len() - 1;
+            dims.windows(2)
+                .enumerate()
+                .map(|(l, w)| {
+                    let gain = if l + 1 == n {
+                        out_gain
+                    } else {
+                        hidden.init_gain()
+                    };
+                    Layer {
+                        weight: orthogonal(w[1], w[0], gain, rng),
+                        bias: vec![0.0; w[1]],
+                    }
+                })
+                .collect()
+        };
+        let pi_init = init(&pi_dims, opts.activation, 0.01, rng);
+        let vf_init = init(&vf_dims, vf_activation, 1.0, rng);
+        let n_hidden = opts.hidden.len();
+        let make = |dims: &[usize], hidden, body, layers: &[Layer], rng: &mut Pcg32| {
+            let mut net = Net::with_optimizer(backend, dims, hidden, body, Some(opt), rng)?;
+            net.set_layers(layers)?;
+            Ok::<_, anyhow::Error>(net)
+        };
+        let body = if n_hidden > 0 {
+            Some(make(
+                &pi_dims[..=n_hidden],
+                opts.activation,
+                true,
+                &pi_init[..n_hidden],
+                rng,
+            )?)
+        } else {
+            None
+        };
+        let head = make(
+            &pi_dims[n_hidden..],
+            opts.activation,
+            false,
+            &pi_init[n_hidden..],
+            rng,
+        )?;
+        let vf = make(&vf_dims, vf_activation, false, &vf_init, rng)?;
         let sde_on = opts.use_sde && matches!(kind, ActionKind::Continuous { .. });
         let log_std = match kind {
             ActionKind::Continuous { dim, .. } => {
                 // gSDE: one log-std per (feature, action component); the features are the last
                 // hidden layer, so a network without hidden layers explores from the observation.
-                let shape = if sde_on {
-                    vec![sizes[n_layers - 1] as i64, dim as i64]
-                } else {
-                    vec![dim as i64]
-                };
-                Some(root.var("log_std", &shape, nn::Init::Const(opts.log_std_init)))
+                let n = if sde_on { pi_dims[n_hidden] * dim } else { dim };
+                Some(ParamVec::new(vec![opts.log_std_init as f32; n], opt))
             }
             ActionKind::Discrete { .. } => None,
         };
-        let (obs_norm, norm_vars) = if opts.normalize_obs {
-            let n = &root / "obs_norm";
-            let vars = (
-                n.zeros_no_train("mean", &[obs_dim as i64]),
-                n.ones_no_train("var", &[obs_dim as i64]),
-                n.zeros_no_train("count", &[1]),
-            );
-            (Some(ObsNorm::new(obs_dim)), Some(vars))
-        } else {
-            (None, None)
-        };
-        let flat = flatten_trainable_vars(&vs);
         let mut ac = Self {
-            flat,
-            vs,
-            ws,
-            bs,
-            activation: opts.activation,
-            vf_activation,
+            body,
+            head,
+            vf,
             log_std,
             kind,
-            obs_norm,
-            norm_vars,
+            obs_norm: opts.normalize_obs.then(|| ObsNorm::new(obs_dim)),
+            activation: opts.activation,
+            vf_activation,
             obs_dim,
             cpu: Default::default(),
-            cpu_log_std: Vec::new(),
+            stale: true,
             pi_layers: Vec::new(),
             sde: sde_on.then(|| SdeNoise::new(opts.sde_sample_freq)),
+            eval: Eval::default(),
+            rows: 0,
+            outs: Vec::new(),
+            feats: Vec::new(),
+            acts_d: Vec::new(),
+            acts_c: Vec::new(),
+            per_out: Vec::new(),
+            d_out: Vec::new(),
+            vf_grad: false,
         };
         ac.sync_cpu();
-        ac
+        Ok(ac)
     }
 
-    /// The trainable variables as one flat buffer (the policy's and value's layers and the
-    /// log-std, in the order of their names), for [`crate::algo::optim::FlatAdam`] and
-    /// [`crate::algo::optim::FlatRmsProp`]. The normalization statistics are not in it.
-    pub fn params_flat(&self) -> &Tensor {
-        &self.flat
+    /// Layer widths: the observation, `hidden`, `out`.
+    pub fn dims(obs_dim: usize, hidden: &[usize], out: usize) -> Vec<usize> {
+        let mut dims = vec![obs_dim];
+        dims.extend_from_slice(hidden);
+        dims.push(out);
+        dims
     }
 
     /// Values per observation.
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
-    }
-
-    /// Normalizes raw observations (a copy) and makes them a `[B, obs_dim]` tensor.
-    pub fn obs_tensor(&self, raw: &[f32]) -> (Vec<f32>, Tensor) {
-        let x = self.normalized(raw);
-        let t = Tensor::from_slice(&x)
-            .view([-1, self.obs_dim as i64])
-            .to_device(self.vs.device());
-        (x, t)
     }
 
     /// Raw observations normalized (a copy).
@@ -350,62 +379,21 @@ impl ActorCritic {
         x
     }
 
-    /// Both networks on `x` (`[B, obs_dim]`): (logits or means `[B, outputs]`, values `[B]`).
-    pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
-        let (out, v, _) = self.forward_latent(x);
-        (out, v)
-    }
-
-    /// As [`ActorCritic::forward`], with the policy's last hidden layer (`[B, h]`, gSDE's
-    /// features; `x` itself for a network without hidden layers).
-    pub fn forward_latent(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
-        let b = x.size()[0];
-        let mut h = x.unsqueeze(0).expand([2, b, self.obs_dim as i64], false);
-        let last = self.ws.len() - 1;
-        let mut latent = x.shallow_clone();
-        for (k, (w, bias)) in self.ws.iter().zip(&self.bs).enumerate() {
-            if k == last {
-                latent = h.get(0);
-            }
-            h = bias.baddbmm(&h, w, 1.0, 1.0);
-            if k < last {
-                h = if self.activation == self.vf_activation {
-                    self.activation.apply(&h)
-                } else {
-                    Tensor::stack(
-                        &[
-                            self.activation.apply(&h.get(0)),
-                            self.vf_activation.apply(&h.get(1)),
-                        ],
-                        0,
-                    )
-                };
-            }
-        }
-        (h.get(0), h.get(1).select(1, 0), latent)
-    }
-
     /// Whether the policy explores with gSDE.
     pub fn uses_sde(&self) -> bool {
         self.sde.is_some()
     }
 
-    /// The per-sample log-std (`[B, d]`) of the policy at features `latent` (`[B, h]`): gSDE's
-    /// `½ log(φ² · exp(log_std)² + ε)`, with `φ` detached; `None` without gSDE.
-    fn sde_log_std(&self, latent: &Tensor) -> Option<Tensor> {
-        self.sde.as_ref()?;
-        Some(sde_marginal_log_std(
-            &latent.detach(),
-            self.log_std.as_ref()?,
-        ))
+    fn log_std_values(&self) -> &[f32] {
+        self.log_std.as_ref().map_or(&[], |p| &p.values)
     }
 
     /// Redraws every copy's gSDE exploration matrix from `rng` (`E_jk = σ_jk z`); no-op without
     /// gSDE. [`super::rollout::collect`] calls it at the start of a rollout and every
     /// `sde_sample_freq` steps.
     pub fn reset_sde_noise(&mut self, n_envs: usize, rng: &mut Pcg32) {
-        if let Some(sde) = &mut self.sde {
-            sde.draw(n_envs, &self.cpu_log_std, rng);
+        if let (Some(sde), Some(ls)) = (&mut self.sde, &self.log_std) {
+            sde.draw(n_envs, &ls.values, rng);
         }
     }
 
@@ -414,75 +402,243 @@ impl ActorCritic {
         self.sde.as_ref().is_some_and(|s| s.redraw_due(t))
     }
 
-    /// Logits or Gaussian means, `[B, outputs]`.
-    pub fn policy_out(&self, x: &Tensor) -> Tensor {
-        self.forward(x).0
+    /// Scores `acts` at `rows` normalized observations `x` under the current networks: the
+    /// log-probabilities, entropies and (with `value`) the values, keeping what
+    /// [`ActorCritic::backward`] needs.
+    pub fn evaluate(&mut self, x: &[f32], rows: usize, acts: Acts, value: bool) -> Result<&Eval> {
+        self.rows = rows;
+        self.feats.clear();
+        match &mut self.body {
+            Some(body) => self.feats.extend_from_slice(body.forward(x, rows)?),
+            None => self.feats.extend_from_slice(x),
+        }
+        self.outs.clear();
+        self.outs
+            .extend_from_slice(self.head.forward(&self.feats, rows)?);
+        let e = &mut self.eval;
+        e.log_probs.clear();
+        e.entropies.clear();
+        e.values.clear();
+        self.per_out.clear();
+        match (&self.kind, acts) {
+            (ActionKind::Discrete { n }, Acts::Discrete(a)) => {
+                if a.len() != rows {
+                    bail!("internal: {} actions for {rows} rows", a.len());
+                }
+                self.acts_d.clear();
+                self.acts_d.extend_from_slice(a);
+                for (z, &a) in self.outs.chunks_exact(*n).zip(a) {
+                    let Some(pick) = usize::try_from(a).ok().filter(|&a| a < *n) else {
+                        bail!("internal: action {a} of {n}");
+                    };
+                    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let lse = m + z.iter().map(|l| (l - m).exp()).sum::<f32>().ln();
+                    let mut h = 0.0f32;
+                    for l in z {
+                        let lp = l - lse;
+                        h -= lp.exp() * lp;
+                        self.per_out.push(lp);
+                    }
+                    e.log_probs.push(z[pick] - lse);
+                    e.entropies.push(h);
+                }
+            }
+            (ActionKind::Continuous { dim, .. }, Acts::Continuous(a)) => {
+                let d = *dim;
+                if a.len() != rows * d {
+                    bail!("internal: {} action values for {rows} rows of {d}", a.len());
+                }
+                self.acts_c.clear();
+                self.acts_c.extend_from_slice(a);
+                let ls = self.log_std.as_ref().map_or(&[][..], |p| &p.values);
+                let h_feats = self.feats.len() / rows;
+                for r in 0..rows {
+                    let (mut lp, mut h) = (0.0f32, 0.0f32);
+                    for k in 0..d {
+                        let (mean, act) = (self.outs[r * d + k], a[r * d + k]);
+                        // The component's log-std: the parameter, or gSDE's ½ log σ_k(s)².
+                        let l = if self.sde.is_some() {
+                            let phi = &self.feats[r * h_feats..(r + 1) * h_feats];
+                            let mut var = SDE_EPS;
+                            for (j, f) in phi.iter().enumerate() {
+                                var += f * f * (2.0 * ls[j * d + k]).exp();
+                            }
+                            self.per_out.push(var);
+                            0.5 * var.ln()
+                        } else {
+                            ls[k]
+                        };
+                        let u = (act - mean) / l.exp();
+                        lp += -0.5 * u * u - l - HALF_LOG_2PI;
+                        h += l + 0.5 + HALF_LOG_2PI;
+                    }
+                    e.log_probs.push(lp);
+                    e.entropies.push(h);
+                }
+            }
+            _ => bail!("internal: actions of another kind than the policy's"),
+        }
+        self.vf_grad = false;
+        if value {
+            e.values.extend_from_slice(self.vf.forward(x, rows)?);
+        }
+        Ok(&self.eval)
     }
 
-    /// State values, `[B]`.
-    pub fn value(&self, x: &Tensor) -> Tensor {
-        self.forward(x).1
+    /// After [`ActorCritic::evaluate`]: stores the parameters' gradient of the loss whose
+    /// derivatives with respect to each row's log-probability, entropy and value are `d_logp`,
+    /// `d_entropy` and `d_value` (none: the value network is not trained by this loss).
+    pub fn backward(
+        &mut self,
+        d_logp: &[f32],
+        d_entropy: &[f32],
+        d_value: Option<&[f32]>,
+    ) -> Result<()> {
+        let rows = self.rows;
+        if d_logp.len() != rows || d_entropy.len() != rows {
+            bail!("internal: loss derivatives for another batch");
+        }
+        let n_out = self.kind.outputs();
+        self.d_out.clear();
+        self.d_out.resize(rows * n_out, 0.0);
+        match &self.kind {
+            ActionKind::Discrete { n } => {
+                for r in 0..rows {
+                    let lps = &self.per_out[r * n..(r + 1) * n];
+                    let h = self.eval.entropies[r];
+                    let a = self.acts_d[r] as usize;
+                    for (k, &lp) in lps.iter().enumerate() {
+                        let p = lp.exp();
+                        let onehot = if k == a { 1.0 } else { 0.0 };
+                        self.d_out[r * n + k] =
+                            d_logp[r] * (onehot - p) - d_entropy[r] * p * (lp + h);
+                    }
+                }
+            }
+            ActionKind::Continuous { dim, .. } => {
+                let d = *dim;
+                let Some(ls) = &mut self.log_std else {
+                    bail!("internal: a Gaussian policy without its log-std");
+                };
+                ls.zero_grad();
+                let h_feats = self.feats.len() / rows.max(1);
+                for r in 0..rows {
+                    for k in 0..d {
+                        let i = r * d + k;
+                        let diff = self.acts_c[i] - self.outs[i];
+                        if self.sde.is_some() {
+                            let var = self.per_out[i];
+                            self.d_out[i] = d_logp[r] * diff / var;
+                            let d_l = d_logp[r] * (diff * diff / var - 1.0) + d_entropy[r];
+                            let phi = &self.feats[r * h_feats..(r + 1) * h_feats];
+                            for (j, f) in phi.iter().enumerate() {
+                                let at = j * d + k;
+                                ls.grads[at] += d_l * f * f * (2.0 * ls.values[at]).exp() / var;
+                            }
+                        } else {
+                            let sigma = ls.values[k].exp();
+                            let u = diff / sigma;
+                            self.d_out[i] = d_logp[r] * u / sigma;
+                            ls.grads[k] += d_logp[r] * (u * u - 1.0) + d_entropy[r];
+                        }
+                    }
+                }
+            }
+        }
+        let d_feats = self.head.backward(&self.d_out, true, self.body.is_some())?;
+        if let Some(body) = &mut self.body {
+            body.backward(d_feats, true, false)?;
+        }
+        self.vf_grad = false;
+        if let Some(dv) = d_value {
+            if dv.len() != rows {
+                bail!("internal: value derivatives for another batch");
+            }
+            self.vf.backward(dv, true, false)?;
+            self.vf_grad = true;
+        }
+        Ok(())
     }
 
-    /// Log-probabilities, entropies and values (`[B]`) of `actions` under the current networks.
-    pub fn evaluate_with_value(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor, Tensor) {
-        let (out, v, latent) = self.forward_latent(x);
-        let sde_ls = self.sde_log_std(&latent);
-        match (&self.log_std, sde_ls) {
-            (None, _) => (
-                nets::categorical_log_prob(&out, actions),
-                nets::categorical_entropy(&out),
-                v,
-            ),
-            (Some(_), Some(ls)) => {
-                let lp = nets::gaussian_log_prob(&out, &ls, actions);
-                let h = (&ls + 0.5 + 0.5 * (2.0 * std::f64::consts::PI).ln()).sum_dim_intlist(
-                    -1,
-                    false,
-                    Kind::Float,
-                );
-                (lp, h, v)
+    /// Every network trained by the last [`ActorCritic::backward`], and the log-std.
+    fn trained(&mut self) -> impl Iterator<Item = &mut Net> {
+        let vf = self.vf_grad.then_some(&mut self.vf);
+        self.body
+            .as_mut()
+            .into_iter()
+            .chain(std::iter::once(&mut self.head))
+            .chain(vf)
+    }
+
+    /// Clips the stored gradient's global norm to `max_grad_norm` (0: no clipping; PyTorch's
+    /// `clip_grad_norm_`, coefficient `max / (norm + 1e-6)` when below 1) and steps every
+    /// parameter; returns the norm before clipping.
+    pub fn step(&mut self, max_grad_norm: f64) -> Result<f64> {
+        let mut sq = self.log_std.as_ref().map_or(0.0, ParamVec::grad_sq_norm);
+        sq += self.trained().map(|n| n.grad_sq_norm()).sum::<f64>();
+        let norm = sq.sqrt();
+        if max_grad_norm > 0.0 {
+            let coef = max_grad_norm / (norm + 1e-6);
+            if coef < 1.0 {
+                let coef = coef as f32;
+                self.trained().for_each(|n| n.scale_grads(coef));
+                if let Some(ls) = &mut self.log_std {
+                    ls.scale_grads(coef);
+                }
             }
-            (Some(log_std), None) => {
-                let lp = nets::gaussian_log_prob(&out, log_std, actions);
-                let h = nets::gaussian_entropy(log_std).expand([out.size()[0]], false);
-                (lp, h, v)
-            }
+        }
+        for n in self.trained() {
+            n.step()?;
+        }
+        if let Some(ls) = &mut self.log_std {
+            ls.step()?;
+        }
+        self.vf_grad = false;
+        self.stale = true;
+        Ok(norm)
+    }
+
+    /// Sets every optimizer's learning rate for the next steps.
+    pub fn set_lr(&mut self, lr: f64) {
+        for n in self.body.iter_mut().chain([&mut self.head, &mut self.vf]) {
+            n.set_lr(lr);
+        }
+        if let Some(ls) = &mut self.log_std {
+            ls.set_lr(lr);
         }
     }
 
-    /// Log-probabilities and entropies (`[B]`) of `actions` under the current policy.
-    pub fn evaluate(&self, x: &Tensor, actions: &Tensor) -> (Tensor, Tensor) {
-        let (lp, h, _) = self.evaluate_with_value(x, actions);
-        (lp, h)
+    /// The policy's layers, body then head.
+    fn pi_net_layers(&self) -> Vec<Layer> {
+        let mut layers = self.body.as_ref().map(Net::layers).unwrap_or_default();
+        layers.extend(self.head.layers());
+        layers
     }
 
-    /// Copies the weights to the CPU acting copy ([`super::rollout::collect`] does, before each
-    /// rollout).
+    /// Copies the weights to the CPU acting copy when an update has changed them (rollouts and
+    /// the deterministic action call it).
     pub fn sync_cpu(&mut self) {
-        let n_layers = self.ws.len();
-        for net in 0..2 {
-            let layers: Vec<DenseExport> = (0..n_layers)
-                .map(|k| {
-                    let w = self.ws[k].get(net as i64);
-                    let (inputs, mut outputs) = (w.size()[0] as usize, w.size()[1] as usize);
-                    if net == 1 && k + 1 == n_layers {
-                        outputs = 1;
-                    }
-                    let o = outputs as i64;
-                    DenseExport {
-                        weights: nets::tensor_to_vec(&w.narrow(1, 0, o).transpose(0, 1)),
-                        bias: nets::tensor_to_vec(&self.bs[k].get(net as i64).narrow(1, 0, o)),
-                        inputs,
-                        outputs,
-                    }
+        if !self.stale {
+            return;
+        }
+        let dense = |layers: Vec<Layer>| -> Vec<DenseExport> {
+            layers
+                .into_iter()
+                .map(|l| DenseExport {
+                    inputs: l.weight.len() / l.bias.len(),
+                    outputs: l.bias.len(),
+                    weights: l.weight,
+                    bias: l.bias,
                 })
-                .collect();
-            let activation = if net == 0 {
-                self.activation
-            } else {
-                self.vf_activation
-            };
+                .collect()
+        };
+        for (net, (layers, activation)) in [
+            (dense(self.pi_net_layers()), self.activation),
+            (dense(self.vf.layers()), self.vf_activation),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             // The head and normalization are applied by the callers; the copy is layers only.
             let export = PolicyExport {
                 layers,
@@ -495,24 +651,22 @@ impl ActorCritic {
                 self.pi_layers = export.layers;
             }
         }
-        self.cpu_log_std = self
-            .log_std
-            .as_ref()
-            .map(nets::tensor_to_vec)
-            .unwrap_or_default();
+        self.stale = false;
     }
 
     /// Samples one action per normalized observation on the CPU (core's dense layers, draws from
-    /// `rng`), writing actions (discrete as indices in `f32`-free `u32`s, continuous unclipped
-    /// components), log-probabilities and values.
+    /// `rng`), writing actions (discrete as indices, continuous unclipped components),
+    /// log-probabilities and values.
     pub fn sample_cpu(&mut self, x: &[f32], rng: &mut Pcg32, out: &mut CpuSample) -> Result<()> {
+        self.sync_cpu();
         out.clear();
+        let log_std = self.log_std.as_ref().map_or(&[][..], |p| &p.values);
         for (env, obs) in x.chunks_exact(self.obs_dim).enumerate() {
             let v = self.cpu[1].forward(obs)?[0];
             out.values.push(v);
             if let Some(sde) = &mut self.sde {
                 let p = self.cpu[0].forward_with_features(obs, &mut sde.features)?;
-                sde_sample(p, sde, env, &self.cpu_log_std, out)?;
+                sde_sample(p, sde, env, log_std, out)?;
                 continue;
             }
             let p = self.cpu[0].forward(obs)?;
@@ -536,10 +690,10 @@ impl ActorCritic {
                 }
                 ActionKind::Continuous { .. } => {
                     let mut lp = 0.0f32;
-                    for (mean, ls) in p.iter().zip(&self.cpu_log_std) {
+                    for (mean, ls) in p.iter().zip(log_std) {
                         let z = rng::normal_f64(rng) as f32;
                         out.continuous.push(mean + ls.exp() * z);
-                        lp += -0.5 * z * z - ls - 0.5 * (2.0 * std::f32::consts::PI).ln();
+                        lp += -0.5 * z * z - ls - HALF_LOG_2PI;
                     }
                     out.log_probs.push(lp);
                 }
@@ -550,13 +704,14 @@ impl ActorCritic {
 
     /// Values of normalized observations on the CPU.
     pub fn values_cpu(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        self.sync_cpu();
         x.chunks_exact(self.obs_dim)
             .map(|o| Ok(self.cpu[1].forward(o)?[0]))
             .collect()
     }
 
     /// The deterministic action: argmax of the logits, or the mean clipped to the bounds.
-    pub fn act_deterministic(&self, raw_obs: &[f32]) -> Result<OwnedAction> {
+    pub fn act_deterministic(&mut self, raw_obs: &[f32]) -> Result<OwnedAction> {
         if raw_obs.len() != self.obs_dim {
             bail!(
                 "observation of length {}, expected {}",
@@ -564,11 +719,11 @@ impl ActorCritic {
                 self.obs_dim
             );
         }
-        let (_, x) = self.obs_tensor(raw_obs);
-        let out = tch::no_grad(|| self.policy_out(&x));
-        let v = nets::tensor_to_vec(&out);
+        self.sync_cpu();
+        let x = self.normalized(raw_obs);
+        let v = self.cpu[0].forward(&x)?;
         Ok(match &self.kind {
-            ActionKind::Discrete { .. } => OwnedAction::Discrete(argmax(&v)),
+            ActionKind::Discrete { .. } => OwnedAction::Discrete(argmax(v)),
             ActionKind::Continuous { low, high, .. } => OwnedAction::Continuous(
                 v.iter()
                     .enumerate()
@@ -580,7 +735,19 @@ impl ActorCritic {
 
     /// The deterministic policy for export.
     pub fn export(&self) -> PolicyExport {
-        let layers = self.pi_layers.clone();
+        let layers = if self.stale {
+            self.pi_net_layers()
+                .into_iter()
+                .map(|l| DenseExport {
+                    inputs: l.weight.len() / l.bias.len(),
+                    outputs: l.bias.len(),
+                    weights: l.weight,
+                    bias: l.bias,
+                })
+                .collect()
+        } else {
+            self.pi_layers.clone()
+        };
         let head = match &self.kind {
             ActionKind::Discrete { .. } => HeadExport::Argmax,
             ActionKind::Continuous { low, high, .. } => HeadExport::Clip {
@@ -594,6 +761,90 @@ impl ActorCritic {
             head,
             obs_norm: self.obs_norm.as_ref().map(ObsNorm::export),
         }
+    }
+
+    /// The parameters' stored gradients in PyTorch's layout: the policy's layers (body, then
+    /// head), the value network's (empty when the last backward did not train it), and the
+    /// log-std's (for the tests against autograd).
+    pub fn grads(&self) -> (Vec<Layer>, Vec<Layer>, Vec<f32>) {
+        let mut pi = self.body.as_ref().map(Net::grad_layers).unwrap_or_default();
+        pi.extend(self.head.grad_layers());
+        let vf = if self.vf_grad {
+            self.vf.grad_layers()
+        } else {
+            Vec::new()
+        };
+        let ls = self
+            .log_std
+            .as_ref()
+            .map(|p| p.grads.clone())
+            .unwrap_or_default();
+        (pi, vf, ls)
+    }
+
+    /// The parameters in PyTorch's layout: the policy's layers, the value network's, the log-std.
+    pub fn params(&self) -> (Vec<Layer>, Vec<Layer>, Vec<f32>) {
+        (
+            self.pi_net_layers(),
+            self.vf.layers(),
+            self.log_std_values().to_vec(),
+        )
+    }
+
+    fn nets(&self) -> impl Iterator<Item = &Net> {
+        self.body
+            .iter()
+            .chain(std::iter::once(&self.head))
+            .chain(std::iter::once(&self.vf))
+    }
+
+    /// Loads the stacked layout of the libtorch-only learner (`w{i}`: `[2, in, out]`, the policy
+    /// then the value network, whose output layer was padded to the policy's width).
+    fn load_stacked(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
+        let mut dims = vec![self.obs_dim];
+        if let Some(b) = &self.body {
+            dims.extend_from_slice(&b.dims()[1..]);
+        }
+        dims.push(self.kind.outputs());
+        let n = dims.len() - 1;
+        let (mut pi, mut vf) = (Vec::new(), Vec::new());
+        for (k, w) in dims.windows(2).enumerate() {
+            let (i, o) = (w[0], w[1]);
+            let get = |key: String, want: usize| -> Result<&Vec<f32>> {
+                match saved.get(&key) {
+                    Some(v) if v.len() == want => Ok(v),
+                    Some(v) => bail!(
+                        "{}: `{key}` has {} values, the network expects {want}",
+                        path.display(),
+                        v.len()
+                    ),
+                    None => bail!("{}: no tensor `{key}`", path.display()),
+                }
+            };
+            let wk = get(format!("w{k}"), 2 * i * o)?;
+            let bk = get(format!("b{k}"), 2 * o)?;
+            for (net, out) in [(0, &mut pi), (1, &mut vf)] {
+                let cols = if net == 1 && k + 1 == n { 1 } else { o };
+                let mut weight = vec![0.0; cols * i];
+                for r in 0..i {
+                    for j in 0..cols {
+                        weight[j * i + r] = wk[net * i * o + r * o + j];
+                    }
+                }
+                let bias = bk[net * o..net * o + cols].to_vec();
+                out.push(Layer { weight, bias });
+            }
+        }
+        self.set_pi_layers(&pi)?;
+        self.vf.set_layers(&vf)
+    }
+
+    fn set_pi_layers(&mut self, layers: &[Layer]) -> Result<()> {
+        let nb = self.body.as_ref().map_or(0, |b| b.dims().len() - 1);
+        if let Some(b) = &mut self.body {
+            b.set_layers(&layers[..nb])?;
+        }
+        self.head.set_layers(&layers[nb..])
     }
 }
 
@@ -611,12 +862,12 @@ fn sde_sample(
     let mut lp = 0.0f32;
     for (k, mean) in means.iter().enumerate() {
         let noise = sde.noise(e, d, k);
-        let mut var = SDE_EPS as f32;
+        let mut var = SDE_EPS;
         for (j, phi) in sde.features.iter().enumerate() {
             var += phi * phi * (2.0 * log_std[j * d + k]).exp();
         }
         out.continuous.push(mean + noise);
-        lp += -0.5 * noise * noise / var - 0.5 * var.ln() - 0.5 * (2.0 * std::f32::consts::PI).ln();
+        lp += -0.5 * noise * noise / var - 0.5 * var.ln() - HALF_LOG_2PI;
     }
     out.log_probs.push(lp);
     Ok(())
@@ -649,54 +900,104 @@ pub fn argmax(v: &[f32]) -> u32 {
     picorl_core::policy::argmax(v) as u32
 }
 
-/// The weights file: every variable (both networks, log-std, and the observation statistics,
-/// written into their variables first).
-impl crate::algo::state::Weights for ActorCritic {
+/// The weights file: the policy's layers (`pi.l{i}`), the value network's (`vf.l{i}`), the
+/// log-std and the observation statistics (`obs_norm.{mean,var,count}`, as f32).
+impl Weights for ActorCritic {
     fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        if let (Some(n), Some((m, v, c))) = (&self.obs_norm, &self.norm_vars) {
-            tch::no_grad(|| {
-                let f = |x: &[f64]| {
-                    Tensor::from_slice(x)
-                        .to_kind(Kind::Float)
-                        .to_device(self.vs.device())
-                };
-                m.shallow_clone().copy_(&f(&n.stats.mean));
-                v.shallow_clone().copy_(&f(&n.stats.var));
-                c.shallow_clone().copy_(&f(&[n.stats.count]));
-            });
+        let mut layers = Vec::new();
+        let nb = match &self.body {
+            Some(b) => {
+                name_layers_from("pi", 0, b, &mut layers);
+                b.dims().len() - 1
+            }
+            None => 0,
+        };
+        name_layers_from("pi", nb, &self.head, &mut layers);
+        name_layers_from("vf", 0, &self.vf, &mut layers);
+        layer_tensors(prefix, &layers, out);
+        if let Some(ls) = &self.log_std {
+            out.push((format!("{prefix}log_std"), Tensor::from_slice(&ls.values)));
         }
-        crate::algo::state::Weights::save(&self.vs, prefix, out)
+        if let Some(n) = &self.obs_norm {
+            let f =
+                |x: &[f64]| Tensor::from_slice(&x.iter().map(|&v| v as f32).collect::<Vec<_>>());
+            out.push((format!("{prefix}obs_norm.mean"), f(&n.stats.mean)));
+            out.push((format!("{prefix}obs_norm.var"), f(&n.stats.var)));
+            out.push((format!("{prefix}obs_norm.count"), f(&[n.stats.count])));
+        }
+        Ok(())
     }
 
     fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
-        crate::algo::state::Weights::load(&mut self.vs, prefix, saved, path)?;
-        if let (Some(n), Some((m, v, c))) = (&mut self.obs_norm, &self.norm_vars) {
-            let f = |t: &Tensor| {
-                nets::tensor_to_vec(t)
-                    .into_iter()
-                    .map(f64::from)
-                    .collect::<Vec<_>>()
-            };
-            n.stats.mean = f(m);
-            n.stats.var = f(v);
-            n.stats.count = f(c)[0];
+        let saved = floats_under(prefix, saved);
+        if saved.contains_key("w0") && !saved.contains_key("pi.l0.weight") {
+            self.load_stacked(&saved, path)?;
+        } else {
+            let nb = self.body.as_ref().map_or(0, |b| b.dims().len() - 1);
+            if let Some(b) = &mut self.body {
+                load_layers_from("pi", 0, b, &saved, path)?;
+            }
+            load_layers_from("pi", nb, &mut self.head, &saved, path)?;
+            load_layers_from("vf", 0, &mut self.vf, &saved, path)?;
         }
+        if let Some(ls) = &mut self.log_std {
+            match saved.get("log_std") {
+                Some(v) if v.len() == ls.values.len() => ls.values.clone_from(v),
+                Some(v) => bail!(
+                    "{}: `log_std` has {} values, the policy expects {}",
+                    path.display(),
+                    v.len(),
+                    ls.values.len()
+                ),
+                None => bail!("{}: no tensor `log_std`", path.display()),
+            }
+        }
+        if let Some(n) = &mut self.obs_norm {
+            let get = |key: &str, want: usize| -> Result<Vec<f64>> {
+                match saved.get(key) {
+                    Some(v) if v.len() == want => Ok(v.iter().map(|&x| f64::from(x)).collect()),
+                    _ => bail!(
+                        "{}: no observation statistics `{key}` of {want} values",
+                        path.display()
+                    ),
+                }
+            };
+            n.stats.mean = get("obs_norm.mean", self.obs_dim)?;
+            n.stats.var = get("obs_norm.var", self.obs_dim)?;
+            n.stats.count = get("obs_norm.count", 1)?[0];
+        }
+        self.stale = true;
         self.sync_cpu();
         Ok(())
     }
 }
 
-/// The resume state beyond the weights: the observation statistics in `f64` (the weights hold
-/// them as `f32`), as `obs_norm` (null without normalization).
-impl crate::algo::state::Part for ActorCritic {
-    fn save(&self, name: &str, out: &mut crate::algo::state::Saving) -> Result<()> {
+/// The resume state beyond the weights: every network's and the log-std's optimizer state
+/// (`adam{i}_m`, `adam{i}_v`, `adam_t`; the policy's body, its head, the value network, the
+/// log-std), and the observation statistics in `f64` (the weights hold them as `f32`), as
+/// `obs_norm` (null without normalization).
+impl Part for ActorCritic {
+    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+        let mut states: Vec<AdamState> = self.nets().filter_map(Net::adam_state).collect();
+        states.extend(self.log_std.as_ref().map(ParamVec::opt_state));
+        save_adam(&states, name, out)?;
         let stats = self.obs_norm.as_ref().map(|n| &n.stats);
         out.json(&format!("{name}obs_norm"), &stats)
     }
 
-    fn load(&mut self, name: &str, from: &crate::algo::state::Loading) -> Result<()> {
-        let saved: Option<super::running_norm::RunningMeanStd> =
-            from.json(&format!("{name}obs_norm"))?;
+    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+        let n = self.nets().count() + usize::from(self.log_std.is_some());
+        let states = load_adam(n, name, from)?;
+        let mut it = states.iter();
+        for net in self.body.iter_mut().chain([&mut self.head, &mut self.vf]) {
+            if let Some(s) = it.next() {
+                net.set_adam_state(s)?;
+            }
+        }
+        if let (Some(ls), Some(s)) = (&mut self.log_std, it.next()) {
+            ls.set_opt_state(s)?;
+        }
+        let saved: Option<RunningMeanStd> = from.json(&format!("{name}obs_norm"))?;
         match (&mut self.obs_norm, saved) {
             (Some(n), Some(stats)) if n.stats.same_shape(&stats) => n.stats = stats,
             (None, None) => {}

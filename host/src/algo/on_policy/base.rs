@@ -7,6 +7,15 @@
 //!
 //! Their state is declared once as a list of parts ([`crate::algo::state`]): [`PgCore`] is one
 //! part (its weights, optimizer, generator and observation statistics) of every learner's list.
+//! A checkpoint of one of them holds, besides the weights ([`ActorCritic`]'s names), under the
+//! algorithm's name as prefix: the optimizers' moments (`adam{i}_m`, `adam{i}_v`: the policy's
+//! body, its head, the value network, the log-std; RMSprop's `m` is empty), and as JSON `rng`,
+//! the action generator (which also shuffles PPO's minibatches), `adam_t`, the step counts,
+//! `obs_norm`, the observation statistics in `f64`, `journal`, the environments' journal (their
+//! seeded resets and every action since, replayed on resume), and for A2C and PPO
+//! `reward_norm`. Everything else a next iteration reads is either in the training loop's state
+//! (steps, hence the schedules' progress) or rebuilt at the start of every iteration (gSDE's
+//! exploration matrices are redrawn at the start of every rollout, from the saved generator).
 
 use std::fmt::Debug;
 use std::path::Path;
@@ -16,11 +25,12 @@ use picorl_core::rng::Pcg32;
 use serde::{de::DeserializeOwned, Serialize};
 use tch::Tensor;
 
-use super::actor_critic::ActorCritic;
+use super::actor_critic::{ActorCritic, NetOptions};
 use super::options::PgOptions;
-use super::pg_state::PgOptimizer;
 use super::rollout::{collect, Rollout};
 use super::running_norm::RewardNorm;
+use crate::algo::backend::{Backend, Optimizer};
+use crate::algo::nets::Activation;
 use crate::algo::state::{Loading, Part, Saving, Weights};
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::VecEnv;
@@ -30,15 +40,37 @@ use crate::train::{Algorithm, Setup, TrainCtx};
 /// The parts every policy-gradient learner holds.
 #[derive(Debug)]
 pub struct PgCore {
-    /// The policy and value networks.
+    /// The policy and value networks with their optimizers.
     pub ac: ActorCritic,
-    /// Their optimizer, over one flat parameter buffer.
-    pub opt: PgOptimizer,
     /// The learner's own generator: action draws and minibatch shuffles.
     pub rng: Pcg32,
 }
 
 impl PgCore {
+    /// The networks `opts` describe for `setup`'s environment, on the backend the run chooses
+    /// for them, optimized by `opt`, with the generator seeded from the run's seed and `salt`.
+    /// The initial weights come from a stream of their own, so that both backends start alike.
+    pub fn new(
+        setup: &Setup,
+        algo: &str,
+        opts: &NetOptions,
+        vf_activation: Activation,
+        opt: Optimizer,
+        salt: u64,
+    ) -> Result<Self> {
+        let obs_dim = setup.spec.observation_space.flat_dim();
+        let outputs =
+            super::actor_critic::ActionKind::from_space(&setup.spec.action_space).outputs();
+        let widths = ActorCritic::dims(obs_dim, &opts.hidden, outputs);
+        let backend = Backend::choose(setup.run.backend, setup.device, &widths, algo)?;
+        let mut init = picorl_core::rng::seeded(setup.run.seed.wrapping_add(0x5eed_0005));
+        let ac = ActorCritic::new(&setup.spec, backend, opts, vf_activation, opt, &mut init)?;
+        Ok(Self {
+            ac,
+            rng: picorl_core::rng::seeded(setup.run.seed ^ salt),
+        })
+    }
+
     /// The deterministic action.
     pub fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
         self.ac.act_deterministic(obs)
@@ -61,16 +93,14 @@ impl Weights for PgCore {
     }
 }
 
-/// The rest: the optimizer's moments, the generator (`rng`) and the observation statistics.
+/// The rest: the optimizers' moments, the generator (`rng`) and the observation statistics.
 impl Part for PgCore {
     fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        self.opt.save(name, out)?;
         out.json(&format!("{name}rng"), &self.rng)?;
         Part::save(&self.ac, name, out)
     }
 
     fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
-        self.opt.load(name, from)?;
         self.rng = from.json(&format!("{name}rng"))?;
         Part::load(&mut self.ac, name, from)
     }
@@ -141,8 +171,9 @@ pub trait RolloutUpdate {
     /// The rollout these hyper-parameters ask for.
     fn shape(cfg: &Self::Hyper) -> RolloutShape;
 
-    /// Checks the hyper-parameters and builds the networks and their optimizer.
-    fn build(setup: &Setup, cfg: &Self::Hyper) -> Result<(ActorCritic, PgOptimizer)>;
+    /// Checks the hyper-parameters and builds the networks with their optimizer and the
+    /// learner's generator ([`PgCore::new`] with [`RolloutUpdate::RNG_SALT`]).
+    fn build(setup: &Setup, cfg: &Self::Hyper) -> Result<PgCore>;
 
     /// Learns from one rollout. `progress` is the budget's remaining fraction when the rollout
     /// started (what schedules read); the update logs its [`RolloutUpdate::METRICS`].
@@ -190,18 +221,14 @@ impl<U: RolloutUpdate> Algorithm for OnPolicy<U> {
             shape.n_envs > 0 && shape.n_steps > 0,
             "n_envs and n_steps must be positive"
         );
-        let (ac, opt) = U::build(setup, &cfg)?;
+        let core = U::build(setup, &cfg)?;
         let envs = setup.make_vec_env(shape.n_envs)?;
         let reward_norm = shape
             .normalize_reward
             .then(|| RewardNorm::new(shape.n_envs, shape.gamma));
         Ok(Self {
             cfg,
-            core: PgCore {
-                ac,
-                opt,
-                rng: picorl_core::rng::seeded(setup.run.seed ^ U::RNG_SALT),
-            },
+            core,
             envs,
             reward_norm,
         })
@@ -249,12 +276,11 @@ crate::learner_state! {
     },
 }
 
-/// Logs one update's statistics, read from the device at once: `stats[i]` adds to the mean of
-/// column `names[i]` (a NaN or infinite one stops the run, naming it).
-pub fn log_means(ctx: &mut TrainCtx, names: &[&str], stats: &Tensor) -> Result<()> {
-    let values = crate::algo::nets::tensor_to_vec(stats);
-    for (name, v) in names.iter().zip(values) {
-        ctx.log_mean(name, f64::from(v))?;
+/// Logs one update's statistics: `stats[i]` adds to the mean of column `names[i]` (a NaN or
+/// infinite one stops the run, naming it).
+pub fn log_means(ctx: &mut TrainCtx, names: &[&str], stats: &[f64]) -> Result<()> {
+    for (name, &v) in names.iter().zip(stats) {
+        ctx.log_mean(name, v)?;
     }
     Ok(())
 }

@@ -6,14 +6,12 @@
 //! - [`base`]: the one on-policy base: the parts every learner holds ([`base::PgCore`]) and the
 //!   learner over vectorized rollouts ([`base::OnPolicy`]) that A2C and PPO are;
 //! - [`options`]: the hyper-parameters the three share, flattened into each one's config;
-//! - [`pg_state`]: the optimizer and the layout of a bit-exact `--resume`;
 //! - [`reinforce`], [`a2c`], [`ppo`]: each one's own loss and update.
 
 pub mod a2c;
 pub mod actor_critic;
 pub mod base;
 pub mod options;
-pub mod pg_state;
 pub mod ppo;
 pub mod reinforce;
 pub mod rollout;

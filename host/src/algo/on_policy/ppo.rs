@@ -12,102 +12,169 @@
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
 
-use super::actor_critic::{ActorCritic, NetOptions};
+use super::actor_critic::{ActorCritic, Acts, NetOptions};
 use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, RolloutUpdate};
 use super::options::PgOptions;
 pub use super::options::Schedule;
-use super::pg_state::PgOptimizer;
-use super::rollout::{action_tensor, explained_variance, obs_tensor, Rollout};
+use super::rollout::{explained_variance, Rollout};
+use crate::algo::backend::{AdamConfig, Optimizer};
 use crate::train::{Setup, TrainCtx};
 use picorl_core::rng::{self, Pcg32};
 
-/// PPO's clipped surrogate as a loss (Schulman et al. 2017, eq. 7, negated):
-/// `-mean(min(A·r, A·clip(r, 1-ε, 1+ε)))`.
-pub fn clipped_surrogate_loss(advantages: &Tensor, ratio: &Tensor, clip: f64) -> Tensor {
-    -(advantages * ratio)
-        .min_other(&(advantages * ratio.clamp(1.0 - clip, 1.0 + clip)))
-        .mean(Kind::Float)
+/// One row of PPO's clipped surrogate (Schulman et al. 2017, eq. 7): the objective
+/// `min(A·r, A·clip(r, 1-ε, 1+ε))` and its derivative with respect to `log r` (so to the new
+/// log-probability): `A·r` where the unclipped term is the smaller (PyTorch's `minimum` splits
+/// a tie evenly between two equal derivatives, and `clamp` passes the gradient inside its
+/// range, which gives the same), 0 where the clipped one is.
+pub fn clipped_surrogate(advantage: f32, ratio: f32, clip: f32) -> (f32, f32) {
+    let unclipped = advantage * ratio;
+    let clipped = advantage * ratio.clamp(1.0 - clip, 1.0 + clip);
+    if unclipped <= clipped {
+        (unclipped, unclipped)
+    } else {
+        (clipped, 0.0)
+    }
 }
+
+/// The statistics of one PPO update: sums over minibatches of
+/// `[loss, policy_loss, value_loss, entropy, approx_kl, clip_fraction]`, and their number.
+pub type PpoStats = ([f64; 6], usize);
 
 /// One PPO update phase over a collected rollout: `n_epochs` passes in shuffled minibatches of
 /// `batch_size`, each a gradient step on the clipped surrogate, the value loss and the entropy
 /// bonus (gradients clipped to `max_grad_norm`), stopping early when the approximate KL passes
 /// 1.5 × `target_kl`. `adv` and `ret` are [`Rollout::gae`]'s advantages and returns for `r`; the
-/// minibatches are drawn from `rng`. Returns the sums over minibatches of
-/// `[loss, policy_loss, value_loss, entropy, approx_kl, clip_fraction]` (on the device, read
-/// once by the caller) and the number of minibatches.
+/// minibatches are drawn from `rng`.
+///
+/// The loss's derivatives with respect to each row's log-probability, entropy and value, which
+/// [`ActorCritic::backward`] takes: `−(∂ surrogate)/B`, `−ent_coef/B`, and
+/// `−2·vf_coef·(R − V̂)/B` (`V̂` the clipped value prediction, whose derivative vanishes where
+/// the clip is active).
 #[allow(clippy::too_many_arguments)] // the rollout's parts as the trainer already holds them
 pub fn update(
-    ac: &ActorCritic,
-    opt: &mut PgOptimizer,
+    ac: &mut ActorCritic,
     c: &PpoConfig,
     clip: f64,
     r: &Rollout,
     adv: &[f32],
     ret: &[f32],
     rng: &mut Pcg32,
-) -> (Tensor, usize) {
-    let device = ac.vs.device();
-    let obs = obs_tensor(r, ac.obs_dim(), device);
-    let actions = action_tensor(r, &ac.kind, device);
-    let old_logp = Tensor::from_slice(&r.log_probs).to_device(device);
-    let old_values = Tensor::from_slice(&r.values).to_device(device);
-    let adv_t = Tensor::from_slice(adv).to_device(device);
-    let ret_t = Tensor::from_slice(ret).to_device(device);
-    let b = r.log_probs.len() as i64;
-
-    // Diagnostics stay on the device and are read once per update: a read per minibatch is
-    // a synchronisation (and, on the CPU, a measurable share of a small network's update).
-    let mut sums = Tensor::zeros([6], (Kind::Float, device));
+    mb: &mut Minibatch,
+) -> Result<PpoStats> {
+    let b = r.log_probs.len();
+    let d = ac.obs_dim();
+    let clip32 = clip as f32;
+    let mut sums = [0.0f64; 6];
     let mut count = 0usize;
     'epochs: for _ in 0..c.n_epochs {
-        let perm = Tensor::from_slice(&permutation(b as usize, rng)).to_device(device);
-        let mut start = 0i64;
-        while start < b {
-            let idx = perm.narrow(0, start, (c.batch_size as i64).min(b - start));
-            start += c.batch_size as i64;
-            let x = obs.index_select(0, &idx);
-            let (logp, entropy, values) =
-                ac.evaluate_with_value(&x, &actions.index_select(0, &idx));
-            let mut a = adv_t.index_select(0, &idx);
-            if c.normalize_advantage && idx.size()[0] > 1 {
-                a = (&a - a.mean(Kind::Float)) / (a.std(true) + 1e-8);
-            }
-            let log_ratio = &logp - old_logp.index_select(0, &idx);
-            let ratio = log_ratio.exp();
-            let pg_loss = clipped_surrogate_loss(&a, &ratio, clip);
-            let old_v = old_values.index_select(0, &idx);
-            let v_pred = if c.clip_range_vf > 0.0 {
-                &old_v + (&values - &old_v).clamp(-c.clip_range_vf, c.clip_range_vf)
+        let perm = permutation(b, rng);
+        for idx in perm.chunks(c.batch_size) {
+            mb.gather(r, d, idx);
+            let n = idx.len();
+            let bn = n as f32;
+            if c.normalize_advantage && n > 1 {
+                mb.normalize_advantages(adv, idx);
             } else {
-                values
+                mb.adv.clear();
+                mb.adv.extend(idx.iter().map(|&i| adv[i as usize]));
+            }
+            let acts = if mb.acts_d.is_empty() {
+                Acts::Continuous(&mb.acts_c)
+            } else {
+                Acts::Discrete(&mb.acts_d)
             };
-            let value_loss = (ret_t.index_select(0, &idx) - v_pred)
-                .square()
-                .mean(Kind::Float);
-            let entropy_mean = entropy.mean(Kind::Float);
-            let loss = &pg_loss - c.pg.ent_coef * &entropy_mean + c.pg.vf_coef * &value_loss;
-            let stats = tch::no_grad(|| {
+            let e = ac.evaluate(&mb.obs, n, acts, true)?;
+            mb.d_logp.clear();
+            mb.d_ent.clear();
+            mb.d_value.clear();
+            let (mut pg, mut vl, mut h, mut kl, mut cf) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+            for (k, &i) in idx.iter().enumerate() {
+                let i = i as usize;
+                let log_ratio = e.log_probs[k] - r.log_probs[i];
+                let ratio = log_ratio.exp();
+                let (obj, d_obj) = clipped_surrogate(mb.adv[k], ratio, clip32);
+                pg -= f64::from(obj);
+                mb.d_logp.push(-d_obj / bn);
+                let (v, old_v) = (e.values[k], r.values[i]);
+                let (v_pred, passes) = if c.clip_range_vf > 0.0 {
+                    let cv = c.clip_range_vf as f32;
+                    let dv = v - old_v;
+                    (old_v + dv.clamp(-cv, cv), dv.abs() <= cv)
+                } else {
+                    (v, true)
+                };
+                let err = ret[i] - v_pred;
+                vl += f64::from(err * err);
+                let d_v = if passes { -2.0 * err / bn } else { 0.0 };
+                mb.d_value.push(c.pg.vf_coef as f32 * d_v);
+                mb.d_ent.push(-(c.pg.ent_coef as f32) / bn);
+                h += f64::from(e.entropies[k]);
                 // SB3's approximate KL, (r - 1) - log r, and the fraction of clipped ratios.
-                let kl = ((&ratio - 1.0) - &log_ratio).mean(Kind::Float);
-                let cf = (&ratio - 1.0)
-                    .abs()
-                    .gt(clip)
-                    .to_kind(Kind::Float)
-                    .mean(Kind::Float);
-                Tensor::stack(&[&loss, &pg_loss, &value_loss, &entropy_mean, &kl, &cf], 0)
-            });
-            if c.target_kl > 0.0 && stats.double_value(&[4]) > 1.5 * c.target_kl {
+                kl += f64::from((ratio - 1.0) - log_ratio);
+                if (ratio - 1.0).abs() > clip32 {
+                    cf += 1.0;
+                }
+            }
+            let nf = n as f64;
+            let (pg, vl, h, kl, cf) = (pg / nf, vl / nf, h / nf, kl / nf, cf / nf);
+            if c.target_kl > 0.0 && kl > 1.5 * c.target_kl {
                 break 'epochs;
             }
-            opt.step(&loss, c.pg.max_grad_norm);
-            sums += stats;
+            ac.backward(&mb.d_logp, &mb.d_ent, Some(&mb.d_value))?;
+            ac.step(c.pg.max_grad_norm)?;
+            let loss = pg - c.pg.ent_coef * h + c.pg.vf_coef * vl;
+            for (s, v) in sums.iter_mut().zip([loss, pg, vl, h, kl, cf]) {
+                *s += v;
+            }
             count += 1;
         }
     }
-    (sums, count)
+    Ok((sums, count))
+}
+
+/// A minibatch's rows gathered from a rollout, and the loss's derivatives: buffers kept from
+/// one minibatch to the next.
+#[derive(Debug, Default)]
+pub struct Minibatch {
+    obs: Vec<f32>,
+    acts_d: Vec<i64>,
+    acts_c: Vec<f32>,
+    adv: Vec<f32>,
+    d_logp: Vec<f32>,
+    d_ent: Vec<f32>,
+    d_value: Vec<f32>,
+}
+
+impl Minibatch {
+    fn gather(&mut self, r: &Rollout, d: usize, idx: &[i64]) {
+        self.obs.clear();
+        self.acts_d.clear();
+        self.acts_c.clear();
+        let dim = if r.actions_discrete.is_empty() {
+            r.actions_continuous.len() / r.log_probs.len().max(1)
+        } else {
+            0
+        };
+        for &i in idx {
+            let i = i as usize;
+            self.obs.extend_from_slice(&r.obs[i * d..(i + 1) * d]);
+            if dim == 0 {
+                self.acts_d.push(r.actions_discrete[i]);
+            } else {
+                self.acts_c
+                    .extend_from_slice(&r.actions_continuous[i * dim..(i + 1) * dim]);
+            }
+        }
+    }
+
+    /// The minibatch's advantages normalized to zero mean and unit (sample) standard deviation,
+    /// `(A − μ)/(σ + 1e-8)`, as SB3 per minibatch.
+    fn normalize_advantages(&mut self, adv: &[f32], idx: &[i64]) {
+        self.adv.clear();
+        self.adv.extend(idx.iter().map(|&i| adv[i as usize]));
+        super::rollout::normalize(&mut self.adv, 1e-8);
+    }
 }
 
 /// A uniformly random permutation of `0..n` (Fisher-Yates, draws from `rng`).
@@ -219,7 +286,7 @@ impl RolloutUpdate for PpoUpdate {
         RolloutShape::new(&cfg.pg, cfg.n_steps, cfg.normalize_reward)
     }
 
-    fn build(setup: &Setup, cfg: &PpoConfig) -> Result<(ActorCritic, PgOptimizer)> {
+    fn build(setup: &Setup, cfg: &PpoConfig) -> Result<PgCore> {
         anyhow::ensure!(
             cfg.batch_size > 0 && cfg.n_epochs > 0,
             "batch_size and n_epochs must be positive"
@@ -229,9 +296,19 @@ impl RolloutUpdate for PpoUpdate {
             "use_sde needs continuous actions ({} has discrete ones)",
             setup.run.env
         );
-        let ac = ActorCritic::new(&setup.spec, setup.device, &cfg.net_options());
-        let opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-5);
-        Ok((ac, opt))
+        let opts = cfg.net_options();
+        let opt = Optimizer::Adam(AdamConfig {
+            lr: cfg.learning_rate as f32,
+            eps: 1e-5,
+        });
+        PgCore::new(
+            setup,
+            Self::NAME,
+            &opts,
+            opts.activation,
+            opt,
+            Self::RNG_SALT,
+        )
     }
 
     fn update(
@@ -243,21 +320,14 @@ impl RolloutUpdate for PpoUpdate {
     ) -> Result<()> {
         let lr = c.pg.lr_schedule.at(c.learning_rate, progress);
         let clip = c.clip_schedule.at(c.clip_range, progress);
-        core.opt.set_lr(lr);
+        core.ac.set_lr(lr);
         let (adv, ret) = r.gae(c.pg.gamma, c.gae_lambda);
         let ev = explained_variance(&r.values, &ret);
-        let (sums, count) = update(
-            &core.ac,
-            &mut core.opt,
-            c,
-            clip,
-            r,
-            &adv,
-            &ret,
-            &mut core.rng,
-        );
+        let mut mb = Minibatch::default();
+        let (sums, count) = update(&mut core.ac, c, clip, r, &adv, &ret, &mut core.rng, &mut mb)?;
         if count > 0 {
-            log_means(ctx, &Self::METRICS[..6], &(sums / count as f64))?;
+            let means = sums.map(|s| s / count as f64);
+            log_means(ctx, &Self::METRICS[..6], &means)?;
         }
         log_rollout(ctx, r, ev, lr)
     }
@@ -275,10 +345,19 @@ mod tests {
         //   A= 1, r=0.5: min(0.5, 0.8) =  0.5
         //   A=-1, r=0.5: min(-0.5, -0.8) = -0.8
         // mean = -0.6 / 4 = -0.15, so the loss is 0.15.
-        let a = Tensor::from_slice(&[1.0f32, -1.0, 1.0, -1.0]);
-        let r = Tensor::from_slice(&[1.5f32, 1.5, 0.5, 0.5]);
-        let loss = clipped_surrogate_loss(&a, &r, 0.2).double_value(&[]);
+        let rows = [(1.0f32, 1.5f32), (-1.0, 1.5), (1.0, 0.5), (-1.0, 0.5)];
+        let obj: Vec<(f32, f32)> = rows
+            .iter()
+            .map(|&(a, r)| clipped_surrogate(a, r, 0.2))
+            .collect();
+        let loss = -obj.iter().map(|o| o.0).sum::<f32>() / 4.0;
         assert!((loss - 0.15).abs() < 1e-6, "{loss}");
+        // The derivative with respect to log r is A·r where the unclipped term is the minimum
+        // (rows 2 and 3), 0 where the clip holds it (rows 1 and 4).
+        let grads: Vec<f32> = obj.iter().map(|o| o.1).collect();
+        assert_eq!(grads, vec![0.0, -1.5, 0.5, 0.0]);
+        // Inside the clip range both terms are equal and the derivative is A·r.
+        assert_eq!(clipped_surrogate(2.0, 1.1, 0.2), (2.2, 2.2));
     }
 
     #[test]

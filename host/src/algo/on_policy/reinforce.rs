@@ -37,13 +37,12 @@
 use anyhow::{bail, Context, Result};
 use picorl_core::env::{Action, Env};
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
 
-use super::actor_critic::{ActionKind, ActorCritic, CpuSample};
+use super::actor_critic::{ActionKind, Acts, CpuSample};
 use super::base::{log_means, pg_learner_methods, PgCore};
 use super::options::PgOptions;
-use super::pg_state::PgOptimizer;
 use super::rollout::normalize;
+use crate::algo::backend::{AdamConfig, Optimizer};
 use crate::algo::nets::Activation;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Journal;
@@ -294,16 +293,18 @@ impl Algorithm for Reinforce {
 
     fn new(setup: &Setup, cfg: ReinforceConfig) -> Result<Self> {
         anyhow::ensure!(cfg.pg.n_envs > 0, "n_envs must be positive");
-        let ac = ActorCritic::with_value_activation(
-            &setup.spec,
-            setup.device,
+        // Without a baseline the value network is never trained (it stays in the checkpoint,
+        // unused, so that every actor-critic run has the same layout).
+        let opt = Optimizer::Adam(AdamConfig::pytorch(cfg.learning_rate));
+        // Action draws have their own stream, apart from the environments'.
+        let core = PgCore::new(
+            setup,
+            Self::NAME,
             &cfg.pg.net_options(),
             cfg.vf_activation,
-        );
-        // Without a baseline the value network is never trained: its half of the stacked
-        // layers gets zero gradients, so Adam leaves it as it is (it stays in the checkpoint,
-        // unused, so that every actor-critic run has the same layout).
-        let opt = PgOptimizer::adam(&ac, cfg.learning_rate, 1e-8);
+            opt,
+            0x5245_494e_5f61_6374,
+        )?;
         let n = cfg.pg.n_envs;
         let envs = (0..n)
             .map(|_| setup.make_env())
@@ -311,12 +312,7 @@ impl Algorithm for Reinforce {
         Ok(Self {
             first_seed: Some(setup.run.seed),
             cfg,
-            core: PgCore {
-                ac,
-                opt,
-                // Action draws have their own stream, apart from the environments'.
-                rng: picorl_core::rng::seeded(setup.run.seed ^ 0x5245_494e_5f61_6374),
-            },
+            core,
             envs,
             journal: Journal {
                 seeds: vec![None; n],
@@ -343,7 +339,7 @@ impl Algorithm for Reinforce {
             .pg
             .lr_schedule
             .at(self.cfg.learning_rate, ctx.progress_remaining());
-        self.core.opt.set_lr(lr);
+        self.core.ac.set_lr(lr);
         let mut b = self.collect(ctx)?;
         if b.returns.is_empty() {
             return Ok(());
@@ -352,37 +348,43 @@ impl Algorithm for Reinforce {
         if c.normalize_returns {
             normalize(&mut b.returns, 1e-8);
         }
-        let device = self.core.ac.vs.device();
-        let obs = Tensor::from_slice(&b.obs)
-            .view([-1, self.core.ac.obs_dim() as i64])
-            .to_device(device);
-        let actions = match &self.core.ac.kind {
-            ActionKind::Discrete { .. } => Tensor::from_slice(&b.actions_discrete),
-            ActionKind::Continuous { dim, .. } => {
-                Tensor::from_slice(&b.actions_continuous).view([-1, *dim as i64])
-            }
-        }
-        .to_device(device);
-        let returns = Tensor::from_slice(&b.returns).to_device(device);
-        let (log_probs, entropy) = self.core.ac.evaluate(&obs, &actions);
-        let (weights, value_loss) = if c.baseline {
-            let v = self.core.ac.value(&obs);
-            let adv = tch::no_grad(|| &returns - &v);
-            (adv, (&returns - &v).square().mean(Kind::Float))
+        let acts = if b.actions_discrete.is_empty() {
+            Acts::Continuous(&b.actions_continuous)
         } else {
-            (returns, Tensor::zeros([], (Kind::Float, device)))
+            Acts::Discrete(&b.actions_discrete)
         };
-        let policy_loss = -(&weights * &log_probs).mean(Kind::Float);
-        let entropy = entropy.mean(Kind::Float);
-        let loss = &policy_loss - c.pg.ent_coef * &entropy + c.pg.vf_coef * &value_loss;
-        self.core.opt.step(&loss, c.pg.max_grad_norm);
-
-        let stats =
-            tch::no_grad(|| Tensor::stack(&[&loss, &policy_loss, &value_loss, &entropy], 0));
+        let rows = b.returns.len();
+        let e = self.core.ac.evaluate(&b.obs, rows, acts, c.baseline)?;
+        // policy_loss = −mean(w · log π) with w = Ĝ (or Ĝ − V, V detached, with a baseline);
+        // value_loss = mean((Ĝ − V)²); loss = policy_loss − ent_coef·mean(H) + vf_coef·value_loss.
+        let bn = rows as f32;
+        let (mut pg, mut vl, mut h) = (0.0f64, 0.0f64, 0.0f64);
+        let mut d_logp = Vec::with_capacity(rows);
+        let mut d_value = Vec::with_capacity(rows);
+        for (i, &g) in b.returns.iter().enumerate() {
+            let w = if c.baseline {
+                let err = g - e.values[i];
+                vl += f64::from(err * err);
+                d_value.push(c.pg.vf_coef as f32 * -2.0 * err / bn);
+                err
+            } else {
+                g
+            };
+            pg -= f64::from(w * e.log_probs[i]);
+            h += f64::from(e.entropies[i]);
+            d_logp.push(-w / bn);
+        }
+        let d_ent = vec![-(c.pg.ent_coef as f32) / bn; rows];
+        let nf = rows as f64;
+        let (pg, vl, h) = (pg / nf, vl / nf, h / nf);
+        let loss = pg - c.pg.ent_coef * h + c.pg.vf_coef * vl;
+        let d_value = c.baseline.then_some(&d_value[..]);
+        self.core.ac.backward(&d_logp, &d_ent, d_value)?;
+        self.core.ac.step(c.pg.max_grad_norm)?;
         log_means(
             ctx,
             &["loss", "policy_loss", "value_loss", "entropy"],
-            &stats,
+            &[loss, pg, vl, h],
         )?;
         ctx.log_value("batch_episodes", b.episodes as f64)?;
         ctx.log_value("learning_rate", lr)

@@ -7,8 +7,6 @@
 //! `OnPolicyAlgorithm.collect_rollouts`).
 
 use anyhow::Result;
-use tch::Tensor;
-
 use picorl_core::rng::Pcg32;
 
 use super::actor_critic::{ActionKind, ActorCritic, CpuSample};
@@ -210,23 +208,6 @@ pub fn normalize(x: &mut [f32], eps: f64) {
     let scale = var.sqrt() + eps;
     for v in x {
         *v = ((f64::from(*v) - mean) / scale) as f32;
-    }
-}
-
-/// Rollout observations as a `[T*N, obs_dim]` tensor on `device`.
-pub fn obs_tensor(r: &Rollout, obs_dim: usize, device: tch::Device) -> Tensor {
-    Tensor::from_slice(&r.obs)
-        .view([-1, obs_dim as i64])
-        .to_device(device)
-}
-
-/// Rollout actions as a tensor on `device` (int64 `[B]` or float `[B, dim]`).
-pub fn action_tensor(r: &Rollout, kind: &ActionKind, device: tch::Device) -> Tensor {
-    match kind {
-        ActionKind::Discrete { .. } => Tensor::from_slice(&r.actions_discrete).to_device(device),
-        ActionKind::Continuous { dim, .. } => Tensor::from_slice(&r.actions_continuous)
-            .view([-1, *dim as i64])
-            .to_device(device),
     }
 }
 

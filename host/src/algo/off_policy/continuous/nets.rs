@@ -13,11 +13,11 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use picorl_core::rng::Pcg32;
 
-use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 pub use crate::algo::backend::saved::{
     floats_under, layer_tensors, load_adam, load_layers, load_layers_from, name_layers,
     name_layers_from, save_adam,
 };
+use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 

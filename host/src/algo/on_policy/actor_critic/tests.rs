@@ -1,6 +1,9 @@
 //! Tests of [`super`] (`actor_critic`).
 
 use super::*;
+use crate::algo::backend::AdamConfig;
+use crate::algo::nets;
+use tch::{Device, Kind};
 
 fn spec(id: &str) -> EnvSpec {
     crate::envs::spec(id).unwrap()
@@ -18,72 +21,314 @@ fn opts() -> NetOptions {
     }
 }
 
+fn build(id: &str, o: &NetOptions, vf: Activation, backend: Backend, seed: u64) -> ActorCritic {
+    let opt = Optimizer::Adam(AdamConfig::pytorch(1e-3));
+    ActorCritic::new(&spec(id), backend, o, vf, opt, &mut rng::seeded(seed)).unwrap()
+}
+
+/// `rows` observations, sampled actions and random loss derivatives.
+fn batch(ac: &mut ActorCritic, rows: usize, seed: u64) -> (Vec<f32>, CpuSample, [Vec<f32>; 3]) {
+    let d = ac.obs_dim();
+    let mut r = rng::seeded(seed);
+    let x: Vec<f32> = (0..rows * d)
+        .map(|_| rng::normal_f64(&mut r) as f32)
+        .collect();
+    let mut s = CpuSample::default();
+    // With gSDE the rows are copies, each with its own matrix.
+    ac.reset_sde_noise(rows, &mut r);
+    ac.sample_cpu(&x, &mut r, &mut s).unwrap();
+    let mut coef = || -> Vec<f32> { (0..rows).map(|_| rng::normal_f64(&mut r) as f32).collect() };
+    let d_all = [coef(), coef(), coef()];
+    (x, s, d_all)
+}
+
+fn acts(s: &CpuSample) -> (Vec<i64>, Vec<f32>) {
+    (
+        s.discrete.iter().map(|&a| i64::from(a)).collect(),
+        s.continuous.clone(),
+    )
+}
+
+fn tensor_layers(layers: &[Layer]) -> Vec<(Tensor, Tensor)> {
+    layers
+        .iter()
+        .map(|l| {
+            let (o, i) = (l.bias.len() as i64, (l.weight.len() / l.bias.len()) as i64);
+            (
+                Tensor::from_slice(&l.weight)
+                    .view([o, i])
+                    .set_requires_grad(true),
+                Tensor::from_slice(&l.bias).set_requires_grad(true),
+            )
+        })
+        .collect()
+}
+
+/// An MLP in libtorch: the outputs and the last layer's input.
+fn mlp(layers: &[(Tensor, Tensor)], x: &Tensor, hidden: Activation) -> (Tensor, Tensor) {
+    let mut h = x.shallow_clone();
+    let mut features = x.shallow_clone();
+    for (l, (w, b)) in layers.iter().enumerate() {
+        if l + 1 == layers.len() {
+            features = h.shallow_clone();
+        }
+        h = h.linear(w, Some(b));
+        if l + 1 < layers.len() {
+            h = hidden.apply(&h);
+        }
+    }
+    (h, features)
+}
+
+fn close(what: &str, a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+/// The log-probabilities, entropies and values of [`ActorCritic::evaluate`], and the gradients
+/// of [`ActorCritic::backward`], against libtorch's autograd of the same quantities written with
+/// the distributions' tensor formulas, for every head: categorical, Gaussian, gSDE, with and
+/// without hidden layers, the value network in another activation.
 #[test]
-fn cpu_copy_matches_libtorch() {
-    let _turn = crate::train::torch_generator();
-    for id in ["CartPole-v1", "Pendulum-v1"] {
-        tch::manual_seed(3);
-        let mut ac = ActorCritic::new(
-            &spec(id),
-            Device::Cpu,
-            &NetOptions {
+fn hand_gradients_match_autograd() {
+    let cases = [
+        ("CartPole-v1", opts(), Activation::Tanh),
+        (
+            "Acrobot-v1",
+            NetOptions {
+                activation: Activation::Relu,
+                ..opts()
+            },
+            Activation::Tanh,
+        ),
+        ("Pendulum-v1", opts(), Activation::Relu),
+        (
+            "Pendulum-v1",
+            NetOptions {
+                use_sde: true,
+                ..opts()
+            },
+            Activation::Tanh,
+        ),
+        (
+            "MountainCarContinuous-v0",
+            NetOptions {
+                hidden: vec![],
+                use_sde: true,
+                ..opts()
+            },
+            Activation::Tanh,
+        ),
+        (
+            "CartPole-v1",
+            NetOptions {
+                hidden: vec![],
                 ortho_init: false,
                 ..opts()
             },
+            Activation::Tanh,
+        ),
+    ];
+    for (k, (id, o, vf_act)) in cases.iter().enumerate() {
+        let what = format!("{id} case {k}");
+        let mut ac = build(id, o, *vf_act, Backend::Native, k as u64);
+        let rows = 7;
+        let (x, s, [d_logp, d_ent, d_v]) = batch(&mut ac, rows, 40 + k as u64);
+        let (ad, ac_) = acts(&s);
+        let a = if ad.is_empty() {
+            Acts::Continuous(&ac_)
+        } else {
+            Acts::Discrete(&ad)
+        };
+        let e = ac.evaluate(&x, rows, a, true).unwrap();
+        let (lp, ent, val) = (e.log_probs.clone(), e.entropies.clone(), e.values.clone());
+        close(
+            &format!("{what}: sampled log-probs"),
+            &s.log_probs,
+            &lp,
+            1e-4,
         );
-        let d = ac.obs_dim();
-        let x: Vec<f32> = (0..5 * d).map(|i| (i as f32 * 0.37).sin()).collect();
-        let (out, v) = ac.forward(&Tensor::from_slice(&x).view([5, d as i64]));
-        let (out, v) = (nets::tensor_to_vec(&out), nets::tensor_to_vec(&v));
-        let mut s = CpuSample::default();
-        ac.sample_cpu(&x, &mut rng::seeded(0), &mut s).unwrap();
-        for (a, b) in s.values.iter().zip(&v) {
-            assert!((a - b).abs() < 1e-5, "{id}: value {a} vs {b}");
+        ac.backward(&d_logp, &d_ent, Some(&d_v)).unwrap();
+        let (g_pi, g_vf, g_ls) = ac.grads();
+
+        // The same in libtorch.
+        let (pi_l, vf_l, ls) = ac.params();
+        let (pi_t, vf_t) = (tensor_layers(&pi_l), tensor_layers(&vf_l));
+        let xt = Tensor::from_slice(&x).view([rows as i64, ac.obs_dim() as i64]);
+        let (out, feats) = mlp(&pi_t, &xt, ac.activation);
+        let (v, _) = mlp(&vf_t, &xt, ac.vf_activation);
+        let v = v.squeeze_dim(1);
+        let ls_t = Tensor::from_slice(&ls).set_requires_grad(true);
+        let (lp_t, ent_t) = match &ac.kind {
+            ActionKind::Discrete { .. } => {
+                let at = Tensor::from_slice(&ad);
+                (
+                    nets::categorical_log_prob(&out, &at),
+                    nets::categorical_entropy(&out),
+                )
+            }
+            ActionKind::Continuous { dim, .. } => {
+                let at = Tensor::from_slice(&ac_).view([rows as i64, *dim as i64]);
+                let l = if ac.uses_sde() {
+                    let h = feats.size()[1];
+                    let var = feats
+                        .detach()
+                        .square()
+                        .matmul(&ls_t.view([h, *dim as i64]).exp().square())
+                        + f64::from(SDE_EPS);
+                    var.log() * 0.5
+                } else {
+                    ls_t.view([1, *dim as i64])
+                        .expand([rows as i64, *dim as i64], false)
+                };
+                let h =
+                    (&l + 0.5 + f64::from(HALF_LOG_2PI)).sum_dim_intlist(-1, false, Kind::Float);
+                (nets::gaussian_log_prob(&out, &l, &at), h)
+            }
+        };
+        close(
+            &format!("{what}: log-probs"),
+            &lp,
+            &nets::tensor_to_vec(&lp_t),
+            1e-5,
+        );
+        close(
+            &format!("{what}: entropies"),
+            &ent,
+            &nets::tensor_to_vec(&ent_t),
+            1e-5,
+        );
+        close(
+            &format!("{what}: values"),
+            &val,
+            &nets::tensor_to_vec(&v),
+            1e-5,
+        );
+        let loss = (&lp_t * Tensor::from_slice(&d_logp)).sum(Kind::Float)
+            + (&ent_t * Tensor::from_slice(&d_ent)).sum(Kind::Float)
+            + (&v * Tensor::from_slice(&d_v)).sum(Kind::Float);
+        loss.backward();
+        for (l, ((w, b), g)) in pi_t.iter().zip(&g_pi).enumerate() {
+            close(
+                &format!("{what}: policy layer {l} weight"),
+                &g.weight,
+                &nets::tensor_to_vec(&w.grad()),
+                1e-4,
+            );
+            close(
+                &format!("{what}: policy layer {l} bias"),
+                &g.bias,
+                &nets::tensor_to_vec(&b.grad()),
+                1e-4,
+            );
         }
-        let e = ac.export();
-        let n = e.layers.last().unwrap().outputs;
-        for (k, o) in x.chunks(d).enumerate() {
-            let y = e.forward_all(o).pop().unwrap();
-            for j in 0..n {
-                assert!((y[j] - out[k * n + j]).abs() < 1e-5, "{id}: policy output");
+        for (l, ((w, b), g)) in vf_t.iter().zip(&g_vf).enumerate() {
+            close(
+                &format!("{what}: value layer {l} weight"),
+                &g.weight,
+                &nets::tensor_to_vec(&w.grad()),
+                1e-4,
+            );
+            close(
+                &format!("{what}: value layer {l} bias"),
+                &g.bias,
+                &nets::tensor_to_vec(&b.grad()),
+                1e-4,
+            );
+        }
+        if !ls.is_empty() {
+            close(
+                &format!("{what}: log-std"),
+                &g_ls,
+                &nets::tensor_to_vec(&ls_t.grad()),
+                1e-4,
+            );
+        }
+    }
+}
+
+/// The same seed gives the same networks on both backends, and the same evaluation, gradients
+/// and step (to float rounding), with the global-norm clip active.
+#[test]
+fn backends_agree_on_a_step() {
+    for id in ["CartPole-v1", "Pendulum-v1"] {
+        let mut n = build(id, &opts(), Activation::Tanh, Backend::Native, 5);
+        let mut t = build(
+            id,
+            &opts(),
+            Activation::Tanh,
+            Backend::Torch(Device::Cpu),
+            5,
+        );
+        assert_eq!(n.params(), t.params(), "{id}: the same start");
+        let rows = 9;
+        let (x, s, [d_logp, d_ent, d_v]) = batch(&mut n, rows, 3);
+        let (ad, acv) = acts(&s);
+        for ac in [&mut n, &mut t] {
+            let a = if ad.is_empty() {
+                Acts::Continuous(&acv)
+            } else {
+                Acts::Discrete(&ad)
+            };
+            ac.evaluate(&x, rows, a, true).unwrap();
+            ac.backward(&d_logp, &d_ent, Some(&d_v)).unwrap();
+            let norm = ac.step(0.1).unwrap();
+            assert!(norm > 0.1, "{id}: the clip is active ({norm})");
+        }
+        let ((np, nv, nl), (tp, tv, tl)) = (n.params(), t.params());
+        for (a, b) in np.iter().chain(&nv).zip(tp.iter().chain(&tv)) {
+            close(&format!("{id}: weights"), &a.weight, &b.weight, 1e-5);
+            close(&format!("{id}: biases"), &a.bias, &b.bias, 1e-5);
+        }
+        close(&format!("{id}: log-std"), &nl, &tl, 1e-6);
+    }
+}
+
+#[test]
+fn orthogonal_init_is_orthogonal_with_its_gain() {
+    let mut r = rng::seeded(1);
+    for (out, inp, gain) in [(8usize, 3usize, 2.0f64), (3, 8, 0.5), (6, 6, 1.0)] {
+        let w = orthogonal(out, inp, gain, &mut r);
+        // The shorter side's Gram matrix is gain² I.
+        let (rows, cols, at): (usize, usize, Box<dyn Fn(usize, usize) -> f64>) = if out >= inp {
+            (out, inp, Box::new(|r, c| f64::from(w[r * inp + c])))
+        } else {
+            (inp, out, Box::new(|r, c| f64::from(w[c * inp + r])))
+        };
+        for a in 0..cols {
+            for b in 0..cols {
+                let dot: f64 = (0..rows).map(|k| at(k, a) * at(k, b)).sum();
+                let want = if a == b { gain * gain } else { 0.0 };
+                assert!((dot - want).abs() < 1e-5, "{out}×{inp}: {dot} vs {want}");
             }
         }
     }
 }
 
 #[test]
-fn cpu_log_probs_match_libtorch() {
-    let _turn = crate::train::torch_generator();
-    for (id, use_sde) in [
-        ("CartPole-v1", false),
-        ("Pendulum-v1", false),
-        ("Pendulum-v1", true),
-    ] {
-        let o = NetOptions { use_sde, ..opts() };
-        let mut ac = ActorCritic::new(&spec(id), Device::Cpu, &o);
-        let d = ac.obs_dim();
-        let x: Vec<f32> = (0..4 * d).map(|i| (i as f32 * 0.71).cos()).collect();
-        let mut s = CpuSample::default();
-        let mut r = rng::seeded(9);
-        // With gSDE the four observations are four copies, each with its own matrix.
-        ac.reset_sde_noise(4, &mut r);
-        ac.sample_cpu(&x, &mut r, &mut s).unwrap();
-        let actions = match ac.kind {
-            ActionKind::Discrete { .. } => {
-                Tensor::from_slice(&s.discrete.iter().map(|&a| i64::from(a)).collect::<Vec<_>>())
-            }
-            ActionKind::Continuous { dim, .. } => {
-                Tensor::from_slice(&s.continuous).view([-1, dim as i64])
-            }
-        };
-        let (lp, _) = ac.evaluate(&Tensor::from_slice(&x).view([4, d as i64]), &actions);
-        for (a, b) in s.log_probs.iter().zip(nets::tensor_to_vec(&lp)) {
-            assert!(
-                (a - b).abs() < 1e-4,
-                "{id} (gSDE {use_sde}): log-prob {a} vs {b}"
-            );
-        }
-    }
+fn ortho_init_has_sb3s_gains_and_zero_biases() {
+    let ac = build("CartPole-v1", &opts(), Activation::Tanh, Backend::Native, 0);
+    let (pi, vf, _) = ac.params();
+    let norm = |l: &Layer, row: usize| {
+        let i = l.weight.len() / l.bias.len();
+        l.weight[row * i..(row + 1) * i]
+            .iter()
+            .map(|w| w * w)
+            .sum::<f32>()
+            .sqrt()
+    };
+    // Output layers: wide (out < in), so each row is a unit vector times the gain.
+    assert!((norm(pi.last().unwrap(), 0) - 0.01).abs() < 1e-6);
+    assert!((norm(vf.last().unwrap(), 0) - 1.0).abs() < 1e-5);
+    assert!(pi
+        .iter()
+        .chain(&vf)
+        .all(|l| l.bias.iter().all(|&b| b == 0.0)));
 }
 
 /// gSDE: between draws the exploration noise is the fixed linear function `φ(s)·E` of the
@@ -93,8 +338,6 @@ fn cpu_log_probs_match_libtorch() {
 /// `sde_sample_freq` steps.
 #[test]
 fn sde_noise_is_a_fixed_function_of_the_state_until_redrawn() {
-    let _turn = crate::train::torch_generator();
-    tch::manual_seed(5);
     let o = NetOptions {
         use_sde: true,
         sde_sample_freq: 4,
@@ -102,12 +345,13 @@ fn sde_noise_is_a_fixed_function_of_the_state_until_redrawn() {
         ortho_init: false,
         ..opts()
     };
-    let mut ac = ActorCritic::new(&spec("Pendulum-v1"), Device::Cpu, &o);
-    assert_eq!(ac.log_std.as_ref().unwrap().size(), vec![8, 1]);
+    let mut ac = build("Pendulum-v1", &o, Activation::Tanh, Backend::Native, 5);
+    assert_eq!(ac.log_std.as_ref().unwrap().values.len(), 8);
     let obs = [0.3f32, -0.8, 0.5];
-    let xt = Tensor::from_slice(&obs).view([1, 3]);
-    let (mean, _, latent) = ac.forward_latent(&xt);
-    let (mean, phi) = (nets::tensor_to_vec(&mean)[0], nets::tensor_to_vec(&latent));
+    // The mean and the features: a deterministic evaluation of any action.
+    ac.evaluate(&obs, 1, Acts::Continuous(&[0.0]), false)
+        .unwrap();
+    let (mean, phi) = (ac.outs[0], ac.feats.clone());
     let mut r = rng::seeded(2);
     let mut s = CpuSample::default();
     let act = |ac: &mut ActorCritic, r: &mut Pcg32, s: &mut CpuSample| {
@@ -129,7 +373,8 @@ fn sde_noise_is_a_fixed_function_of_the_state_until_redrawn() {
         act(&mut ac, &mut r, &mut s),
         "a redraw changes the noise"
     );
-    // Variance over draws: Σ φ_j² e^{-2} (σ = e^{-1} for every entry).
+    // Variance over draws: Σ φ_j² e^{-2} (σ = e^{-1} for every entry), which is the variance
+    // the evaluation's log-std stands for.
     let n = 4000;
     let (mut sum, mut sum2) = (0.0f64, 0.0f64);
     for _ in 0..n {
@@ -144,26 +389,81 @@ fn sde_noise_is_a_fixed_function_of_the_state_until_redrawn() {
         (var / expect - 1.0).abs() < 0.1,
         "variance {var} vs {expect}"
     );
-    let torch_var = (ac.sde_log_std(&latent).unwrap() * 2.0)
-        .exp()
-        .double_value(&[0, 0]);
-    assert!((torch_var - expect - SDE_EPS).abs() < 1e-6 * expect.max(1.0));
+    let eval_var = f64::from(ac.per_out[0]);
+    assert!((eval_var - expect - f64::from(SDE_EPS)).abs() < 1e-5 * expect.max(1.0));
     let due: Vec<usize> = (0..10).filter(|&t| ac.sde_redraw_due(t)).collect();
     assert_eq!(due, vec![0, 4, 8]);
     ac.sde.as_mut().unwrap().sample_freq = -1;
     assert!(ac.sde_redraw_due(0) && !ac.sde_redraw_due(4));
 }
 
+/// The weights file round-trips, and the stacked layout of the libtorch-only learner (two
+/// networks in `[2, in, out]` tensors, the value's output padded) loads into the same networks.
 #[test]
-fn value_padding_columns_stay_zero_and_untrained() {
-    let _turn = crate::train::torch_generator();
-    let ac = ActorCritic::new(&spec("CartPole-v1"), Device::Cpu, &opts());
-    let last = ac.ws.last().unwrap().get(1);
-    assert_eq!(
-        last.narrow(1, 1, 1)
-            .abs()
-            .sum(Kind::Float)
-            .double_value(&[]),
-        0.0
+fn weights_round_trip_and_the_stacked_layout_loads() {
+    let o = NetOptions {
+        normalize_obs: true,
+        ..opts()
+    };
+    let mut a = build("Pendulum-v1", &o, Activation::Tanh, Backend::Native, 1);
+    a.obs_norm
+        .as_mut()
+        .unwrap()
+        .stats
+        .update(&[1.0, 2.0, 3.0, 0.5, 0.25, -1.0]);
+    let mut saved = Vec::new();
+    Weights::save(&a, "", &mut saved).unwrap();
+    let mut b = build("Pendulum-v1", &o, Activation::Tanh, Backend::Native, 2);
+    assert_ne!(a.params(), b.params());
+    Weights::load(&mut b, "", &saved, Path::new("w")).unwrap();
+    assert_eq!(a.params(), b.params());
+    let mean = |ac: &ActorCritic| ac.obs_norm.as_ref().unwrap().stats.mean.clone();
+    close(
+        "obs mean",
+        &mean(&b).iter().map(|&m| m as f32).collect::<Vec<_>>(),
+        &mean(&a).iter().map(|&m| m as f32).collect::<Vec<_>>(),
+        0.0,
     );
+
+    // The stacked layout, built from `a`'s layers.
+    let (pi, vf, ls) = a.params();
+    let mut stacked = Vec::new();
+    for (k, (p, v)) in pi.iter().zip(&vf).enumerate() {
+        let (o, i) = (p.bias.len(), p.weight.len() / p.bias.len());
+        let mut w = vec![0.0f32; 2 * i * o];
+        let mut bias = vec![0.0f32; 2 * o];
+        for (net, l) in [(0, p), (1, v)] {
+            let cols = l.bias.len();
+            for r in 0..i {
+                for j in 0..cols {
+                    w[net * i * o + r * o + j] = l.weight[j * i + r];
+                }
+            }
+            bias[net * o..net * o + cols].copy_from_slice(&l.bias);
+        }
+        stacked.push((
+            format!("w{k}"),
+            Tensor::from_slice(&w).view([2, i as i64, o as i64]),
+        ));
+        stacked.push((
+            format!("b{k}"),
+            Tensor::from_slice(&bias).view([2, 1, o as i64]),
+        ));
+    }
+    stacked.push(("log_std".into(), Tensor::from_slice(&ls)));
+    for key in ["obs_norm.mean", "obs_norm.var", "obs_norm.count"] {
+        let t = saved
+            .iter()
+            .find(|(n, _)| n == key)
+            .unwrap()
+            .1
+            .shallow_clone();
+        stacked.push((key.into(), t));
+    }
+    let mut c = build("Pendulum-v1", &o, Activation::Tanh, Backend::Native, 3);
+    Weights::load(&mut c, "", &stacked, Path::new("old")).unwrap();
+    assert_eq!(a.params(), c.params());
+    stacked.retain(|(n, _)| n != "w1");
+    let err = Weights::load(&mut c, "", &stacked, Path::new("old")).unwrap_err();
+    assert!(err.to_string().contains("`w1`"), "{err}");
 }
