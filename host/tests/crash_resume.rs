@@ -146,6 +146,24 @@ fn ppo_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     );
 }
 
+/// PPO (Adam) and A2C (RMSprop) on the torch backend: the same state, saved in the same layout,
+/// resumes bit for bit too.
+#[test]
+fn ppo_and_a2c_on_torch_killed_and_resumed_end_with_the_uninterrupted_metrics() {
+    let short = [
+        "--total-steps",
+        "12000",
+        "--eval-every",
+        "2048",
+        "--eval-episodes",
+        "2",
+        "--backend",
+        "torch",
+    ];
+    kill_and_resume("ppo", &short);
+    kill_and_resume("a2c", &short);
+}
+
 /// A2C on CartPole with its default RMSprop (the mean square is saved) and observation
 /// normalization.
 #[test]

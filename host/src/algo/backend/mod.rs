@@ -435,6 +435,23 @@ pub fn orthogonal(out: usize, inp: usize, gain: f64, rng: &mut Pcg32) -> Vec<f32
     w
 }
 
+/// `Σ x²` in f64, over eight interleaved partial sums (a fixed order, so the same bits on every
+/// run, and one that vectorizes, where a single running sum is a chain of dependent additions).
+pub fn sq_norm(xs: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l += f64::from(x) * f64::from(x);
+        }
+    }
+    for (l, &x) in lanes.iter_mut().zip(rest) {
+        *l += f64::from(x) * f64::from(x);
+    }
+    lanes.iter().sum()
+}
+
 /// `picorl_core`'s activation for a host one.
 pub fn core_activation(a: Activation) -> picorl_core::nn::Activation {
     match a {

@@ -138,10 +138,7 @@ impl NativeNet {
 
     /// See [`super::Net::grad_sq_norm`].
     pub fn grad_sq_norm(&self) -> f64 {
-        self.grads
-            .iter()
-            .map(|&g| f64::from(g) * f64::from(g))
-            .sum()
+        super::sq_norm(&self.grads)
     }
 
     /// See [`super::Net::grad_layers`].

@@ -148,10 +148,7 @@ impl ParamVec {
 
     /// The gradient's squared L2 norm.
     pub fn grad_sq_norm(&self) -> f64 {
-        self.grads
-            .iter()
-            .map(|&g| f64::from(g) * f64::from(g))
-            .sum()
+        super::sq_norm(&self.grads)
     }
 
     /// Multiplies the gradient by `s`.

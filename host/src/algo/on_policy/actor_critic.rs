@@ -19,9 +19,11 @@
 //! - Gaussian with log-std `s`, `u = (a − μ)/σ`: `∂ log p/∂μ_k = u_k/σ_k`,
 //!   `∂ log p/∂s_k = u_k² − 1`, `∂H/∂s_k = 1`.
 //!
-//! Rollouts act on the CPU through `picorl-core`'s f32 dense layers (the firmware's code,
-//! [`CpuNet`], shared with the off-policy learners) on a copy of the policy and value weights
-//! refreshed after every update ([`ActorCritic::sync_cpu`]).
+//! Rollouts act through native copies of the networks ([`Acting`]), batched over the
+//! environment copies, whatever backend trains (a libtorch call per step costs tens of
+//! microseconds of dispatch; on a GPU, a round trip), refreshed after every update. The
+//! deterministic action is `picorl-core`'s f32 dense layers (the firmware's code, [`CpuNet`]), so
+//! what the learner evaluates is what the exported policy computes.
 //!
 //! **Initialization** (SB3's, drawn from the learner's generator so both backends start from
 //! the same networks): orthogonal weights ([`orthogonal`]) with gain √2 (ReLU) or 5/3 (tanh) in
@@ -49,26 +51,16 @@
 //! `obs_norm.{mean,var,count}`. Run directories from before the backends, whose two networks
 //! were stacked (`w{i}` of shape `[2, in, out]`, `b{i}`), still load for `eval` and `export`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use anyhow::{bail, Result};
 use picorl_core::env::{EnvSpec, Space};
-use picorl_core::rng::{self, Pcg32};
-use tch::Tensor;
+use picorl_core::rng::Pcg32;
 
-use super::running_norm::{ObsNorm, RunningMeanStd};
-use crate::algo::backend::saved::{
-    floats_under, layer_tensors, load_adam, load_layers_from, name_layers_from, save_adam,
-};
-use crate::algo::backend::{
-    init_layers, orthogonal, AdamState, Backend, Layer, Net, Optimizer, ParamVec,
-};
+use super::running_norm::ObsNorm;
+use crate::algo::backend::{init_layers, orthogonal, Backend, Layer, Net, Optimizer, ParamVec};
 use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::Activation;
-use crate::algo::state::{Loading, Part, Saving, Weights};
-use crate::envs::eval::OwnedAction;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
+use acting::Acting;
 
 /// Discrete or continuous actions, from the environment's action space.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,62 +124,6 @@ pub struct NetOptions {
     pub sde_sample_freq: i64,
 }
 
-/// gSDE's per-copy exploration matrices and scratch space (PPO's rollouts, SAC's collection).
-#[derive(Debug, Default)]
-pub struct SdeNoise {
-    /// Redraw period within a rollout (≤ 0: once per rollout).
-    sample_freq: i64,
-    /// `E` per copy, `[n_envs, h, d]` row-major.
-    pub matrices: Vec<f32>,
-    /// The last hidden layer of the current observation (the caller's acting copy writes it).
-    pub features: Vec<f32>,
-}
-
-impl SdeNoise {
-    /// No matrices yet; redrawn every `sample_freq` steps (≤ 0: only at a rollout's start).
-    pub fn new(sample_freq: i64) -> Self {
-        Self {
-            sample_freq,
-            ..Self::default()
-        }
-    }
-
-    /// Redraws the matrices of `n_envs` copies from `rng`: `E_jk = σ_jk z` with `σ = exp(log_std)`
-    /// (`log_std` the `[h, d]` parameter, row-major).
-    pub fn draw(&mut self, n_envs: usize, log_std: &[f32], rng: &mut Pcg32) {
-        self.matrices.clear();
-        for _ in 0..n_envs {
-            for ls in log_std {
-                self.matrices.push(ls.exp() * rng::normal_f64(rng) as f32);
-            }
-        }
-    }
-
-    /// Whether step `t` of a rollout (0-based) redraws the matrices.
-    pub fn redraw_due(&self, t: usize) -> bool {
-        t == 0 || (self.sample_freq > 0 && t as i64 % self.sample_freq == 0)
-    }
-
-    /// Copy `env`'s matrix for `d` action components.
-    pub fn matrix(&self, env: usize, d: usize) -> Result<&[f32]> {
-        let h = self.features.len();
-        match self.matrices.get(env * h * d..(env + 1) * h * d) {
-            Some(e) => Ok(e),
-            None => bail!("internal: gSDE matrices not drawn for copy {env}"),
-        }
-    }
-
-    /// Component `k` of the exploration noise `φ·E` at the current features, `e` being a copy's
-    /// [`SdeNoise::matrix`] for `d` components.
-    pub fn noise(&self, e: &[f32], d: usize, k: usize) -> f32 {
-        let mut noise = 0.0f32;
-        for (j, phi) in self.features.iter().enumerate() {
-            noise += phi * e[j * d + k];
-        }
-        noise
-    }
-}
-
 /// Added to gSDE's variance (SB3's `epsilon`), so a zero feature vector has a defined density.
 pub const SDE_EPS: f32 = 1e-6;
 
@@ -230,12 +166,13 @@ pub struct ActorCritic {
     /// Running observation normalization.
     pub obs_norm: Option<ObsNorm>,
     activation: Activation,
-    vf_activation: Activation,
     obs_dim: usize,
-    cpu: [CpuNet; 2],
-    /// The CPU copy is behind the networks (an update since the last [`ActorCritic::sync_cpu`]).
+    acting: Acting,
+    /// The policy as the firmware computes it, for the deterministic action.
+    cpu: CpuNet,
+    /// The copies are behind the networks (an update since the last refresh).
     stale: bool,
-    pi_layers: Vec<DenseExport>,
+    cpu_stale: bool,
     sde: Option<SdeNoise>,
     /// The last evaluation, and what its backward pass needs.
     eval: Eval,
@@ -246,6 +183,8 @@ pub struct ActorCritic {
     acts_c: Vec<f32>,
     /// Categorical: per row the log-probabilities of every action. gSDE: the variances.
     per_out: Vec<f32>,
+    /// gSDE: `exp(2 log_std)`, the `[h, d]` variances of the matrices' entries.
+    sigma2: Vec<f32>,
     d_out: Vec<f32>,
     /// The value network has a gradient to step with.
     vf_grad: bool,
@@ -319,6 +258,7 @@ impl ActorCritic {
             rng,
         )?;
         let vf = make(&vf_dims, vf_activation, false, &vf_init, rng)?;
+        let acting = Acting::new(body.as_ref(), &head, &vf)?;
         let sde_on = opts.use_sde && matches!(kind, ActionKind::Continuous { .. });
         let log_std = match kind {
             ActionKind::Continuous { dim, .. } => {
@@ -337,11 +277,11 @@ impl ActorCritic {
             kind,
             obs_norm: opts.normalize_obs.then(|| ObsNorm::new(obs_dim)),
             activation: opts.activation,
-            vf_activation,
             obs_dim,
-            cpu: Default::default(),
+            acting,
+            cpu: CpuNet::default(),
             stale: true,
-            pi_layers: Vec::new(),
+            cpu_stale: true,
             sde: sde_on.then(|| SdeNoise::new(opts.sde_sample_freq)),
             eval: Eval::default(),
             rows: 0,
@@ -350,10 +290,11 @@ impl ActorCritic {
             acts_d: Vec::new(),
             acts_c: Vec::new(),
             per_out: Vec::new(),
+            sigma2: Vec::new(),
             d_out: Vec::new(),
             vf_grad: false,
         };
-        ac.sync_cpu();
+        ac.sync_cpu()?;
         Ok(ac)
     }
 
@@ -452,6 +393,10 @@ impl ActorCritic {
                 self.acts_c.extend_from_slice(a);
                 let ls = self.log_std.as_ref().map_or(&[][..], |p| &p.values);
                 let h_feats = self.feats.len() / rows;
+                self.sigma2.clear();
+                if self.sde.is_some() {
+                    self.sigma2.extend(ls.iter().map(|l| (2.0 * l).exp()));
+                }
                 for r in 0..rows {
                     let (mut lp, mut h) = (0.0f32, 0.0f32);
                     for k in 0..d {
@@ -461,7 +406,7 @@ impl ActorCritic {
                             let phi = &self.feats[r * h_feats..(r + 1) * h_feats];
                             let mut var = SDE_EPS;
                             for (j, f) in phi.iter().enumerate() {
-                                var += f * f * (2.0 * ls[j * d + k]).exp();
+                                var += f * f * self.sigma2[j * d + k];
                             }
                             self.per_out.push(var);
                             0.5 * var.ln()
@@ -533,7 +478,7 @@ impl ActorCritic {
                             let phi = &self.feats[r * h_feats..(r + 1) * h_feats];
                             for (j, f) in phi.iter().enumerate() {
                                 let at = j * d + k;
-                                ls.grads[at] += d_l * f * f * (2.0 * ls.values[at]).exp() / var;
+                                ls.grads[at] += d_l * f * f * self.sigma2[at] / var;
                             }
                         } else {
                             let sigma = ls.values[k].exp();
@@ -595,6 +540,7 @@ impl ActorCritic {
         }
         self.vf_grad = false;
         self.stale = true;
+        self.cpu_stale = true;
         Ok(norm)
     }
 
@@ -615,139 +561,18 @@ impl ActorCritic {
         layers
     }
 
-    /// Copies the weights to the CPU acting copy when an update has changed them (rollouts and
-    /// the deterministic action call it).
-    pub fn sync_cpu(&mut self) {
-        if !self.stale {
-            return;
-        }
-        let dense = |layers: Vec<Layer>| -> Vec<DenseExport> {
-            layers
-                .into_iter()
-                .map(|l| DenseExport {
-                    inputs: l.weight.len() / l.bias.len(),
-                    outputs: l.bias.len(),
-                    weights: l.weight,
-                    bias: l.bias,
-                })
-                .collect()
-        };
-        for (net, (layers, activation)) in [
-            (dense(self.pi_net_layers()), self.activation),
-            (dense(self.vf.layers()), self.vf_activation),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            // The head and normalization are applied by the callers; the copy is layers only.
-            let export = PolicyExport {
-                layers,
-                activation,
-                head: HeadExport::Argmax,
-                obs_norm: None,
-            };
-            self.cpu[net].refresh(&export);
-            if net == 0 {
-                self.pi_layers = export.layers;
-            }
-        }
-        self.stale = false;
-    }
-
-    /// Samples one action per normalized observation on the CPU (core's dense layers, draws from
-    /// `rng`), writing actions (discrete as indices, continuous unclipped components),
-    /// log-probabilities and values.
-    pub fn sample_cpu(&mut self, x: &[f32], rng: &mut Pcg32, out: &mut CpuSample) -> Result<()> {
-        self.sync_cpu();
-        out.clear();
-        let log_std = self.log_std.as_ref().map_or(&[][..], |p| &p.values);
-        for (env, obs) in x.chunks_exact(self.obs_dim).enumerate() {
-            let v = self.cpu[1].forward(obs)?[0];
-            out.values.push(v);
-            if let Some(sde) = &mut self.sde {
-                let p = self.cpu[0].forward_with_features(obs, &mut sde.features)?;
-                sde_sample(p, sde, env, log_std, out)?;
-                continue;
-            }
-            let p = self.cpu[0].forward(obs)?;
-            match &self.kind {
-                ActionKind::Discrete { .. } => {
-                    // log-softmax, then inverse-CDF sampling with one uniform draw.
-                    let m = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let lse = m + p.iter().map(|l| (l - m).exp()).sum::<f32>().ln();
-                    let u = rng::unit_f32(rng);
-                    let mut c = 0.0f32;
-                    let mut pick = p.len() - 1;
-                    for (i, l) in p.iter().enumerate() {
-                        c += (l - lse).exp();
-                        if u < c {
-                            pick = i;
-                            break;
-                        }
-                    }
-                    out.discrete.push(pick as u32);
-                    out.log_probs.push(p[pick] - lse);
-                }
-                ActionKind::Continuous { .. } => {
-                    let mut lp = 0.0f32;
-                    for (mean, ls) in p.iter().zip(log_std) {
-                        let z = rng::normal_f64(rng) as f32;
-                        out.continuous.push(mean + ls.exp() * z);
-                        lp += -0.5 * z * z - ls - HALF_LOG_2PI;
-                    }
-                    out.log_probs.push(lp);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Values of normalized observations on the CPU.
-    pub fn values_cpu(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        self.sync_cpu();
-        x.chunks_exact(self.obs_dim)
-            .map(|o| Ok(self.cpu[1].forward(o)?[0]))
-            .collect()
-    }
-
-    /// The deterministic action: argmax of the logits, or the mean clipped to the bounds.
-    pub fn act_deterministic(&mut self, raw_obs: &[f32]) -> Result<OwnedAction> {
-        if raw_obs.len() != self.obs_dim {
-            bail!(
-                "observation of length {}, expected {}",
-                raw_obs.len(),
-                self.obs_dim
-            );
-        }
-        self.sync_cpu();
-        let x = self.normalized(raw_obs);
-        let v = self.cpu[0].forward(&x)?;
-        Ok(match &self.kind {
-            ActionKind::Discrete { .. } => OwnedAction::Discrete(argmax(v)),
-            ActionKind::Continuous { low, high, .. } => OwnedAction::Continuous(
-                v.iter()
-                    .enumerate()
-                    .map(|(i, a)| a.clamp(low[i], high[i]))
-                    .collect(),
-            ),
-        })
-    }
-
     /// The deterministic policy for export.
     pub fn export(&self) -> PolicyExport {
-        let layers = if self.stale {
-            self.pi_net_layers()
-                .into_iter()
-                .map(|l| DenseExport {
-                    inputs: l.weight.len() / l.bias.len(),
-                    outputs: l.bias.len(),
-                    weights: l.weight,
-                    bias: l.bias,
-                })
-                .collect()
-        } else {
-            self.pi_layers.clone()
-        };
+        let layers = self
+            .pi_net_layers()
+            .into_iter()
+            .map(|l| DenseExport {
+                inputs: l.weight.len() / l.bias.len(),
+                outputs: l.bias.len(),
+                weights: l.weight,
+                bias: l.bias,
+            })
+            .collect();
         let head = match &self.kind {
             ActionKind::Discrete { .. } => HeadExport::Argmax,
             ActionKind::Continuous { low, high, .. } => HeadExport::Clip {
@@ -797,102 +622,6 @@ impl ActorCritic {
             .chain(std::iter::once(&self.head))
             .chain(std::iter::once(&self.vf))
     }
-
-    /// Loads the stacked layout of the libtorch-only learner (`w{i}`: `[2, in, out]`, the policy
-    /// then the value network, whose output layer was padded to the policy's width).
-    fn load_stacked(&mut self, saved: &BTreeMap<String, Vec<f32>>, path: &Path) -> Result<()> {
-        let mut dims = vec![self.obs_dim];
-        if let Some(b) = &self.body {
-            dims.extend_from_slice(&b.dims()[1..]);
-        }
-        dims.push(self.kind.outputs());
-        let n = dims.len() - 1;
-        let (mut pi, mut vf) = (Vec::new(), Vec::new());
-        for (k, w) in dims.windows(2).enumerate() {
-            let (i, o) = (w[0], w[1]);
-            let get = |key: String, want: usize| -> Result<&Vec<f32>> {
-                match saved.get(&key) {
-                    Some(v) if v.len() == want => Ok(v),
-                    Some(v) => bail!(
-                        "{}: `{key}` has {} values, the network expects {want}",
-                        path.display(),
-                        v.len()
-                    ),
-                    None => bail!("{}: no tensor `{key}`", path.display()),
-                }
-            };
-            let wk = get(format!("w{k}"), 2 * i * o)?;
-            let bk = get(format!("b{k}"), 2 * o)?;
-            for (net, out) in [(0, &mut pi), (1, &mut vf)] {
-                let cols = if net == 1 && k + 1 == n { 1 } else { o };
-                let mut weight = vec![0.0; cols * i];
-                for r in 0..i {
-                    for j in 0..cols {
-                        weight[j * i + r] = wk[net * i * o + r * o + j];
-                    }
-                }
-                let bias = bk[net * o..net * o + cols].to_vec();
-                out.push(Layer { weight, bias });
-            }
-        }
-        self.set_pi_layers(&pi)?;
-        self.vf.set_layers(&vf)
-    }
-
-    fn set_pi_layers(&mut self, layers: &[Layer]) -> Result<()> {
-        let nb = self.body.as_ref().map_or(0, |b| b.dims().len() - 1);
-        if let Some(b) = &mut self.body {
-            b.set_layers(&layers[..nb])?;
-        }
-        self.head.set_layers(&layers[nb..])
-    }
-}
-
-/// One gSDE action for copy `env` with policy means `means`: `a = μ + φ·E_env`, and its
-/// log-density under the marginal `N(μ, φ²·σ² + ε)`.
-fn sde_sample(
-    means: &[f32],
-    sde: &SdeNoise,
-    env: usize,
-    log_std: &[f32],
-    out: &mut CpuSample,
-) -> Result<()> {
-    let d = means.len();
-    let e = sde.matrix(env, d)?;
-    let mut lp = 0.0f32;
-    for (k, mean) in means.iter().enumerate() {
-        let noise = sde.noise(e, d, k);
-        let mut var = SDE_EPS;
-        for (j, phi) in sde.features.iter().enumerate() {
-            var += phi * phi * (2.0 * log_std[j * d + k]).exp();
-        }
-        out.continuous.push(mean + noise);
-        lp += -0.5 * noise * noise / var - 0.5 * var.ln() - HALF_LOG_2PI;
-    }
-    out.log_probs.push(lp);
-    Ok(())
-}
-
-/// What [`ActorCritic::sample_cpu`] writes.
-#[derive(Debug, Default, Clone)]
-pub struct CpuSample {
-    /// Discrete actions (empty for continuous).
-    pub discrete: Vec<u32>,
-    /// Continuous actions, unclipped (empty for discrete).
-    pub continuous: Vec<f32>,
-    /// Log-probabilities.
-    pub log_probs: Vec<f32>,
-    /// Values.
-    pub values: Vec<f32>,
-}
-
-impl CpuSample {
-    fn clear(&mut self) {
-        self.discrete.clear();
-        self.continuous.clear();
-        self.log_probs.clear();
-        self.values.clear();
-    }
 }
 
 /// The index of the largest value; the lowest index wins a tie (core's rule).
@@ -900,112 +629,12 @@ pub fn argmax(v: &[f32]) -> u32 {
     picorl_core::policy::argmax(v) as u32
 }
 
-/// The weights file: the policy's layers (`pi.l{i}`), the value network's (`vf.l{i}`), the
-/// log-std and the observation statistics (`obs_norm.{mean,var,count}`, as f32).
-impl Weights for ActorCritic {
-    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        let mut layers = Vec::new();
-        let nb = match &self.body {
-            Some(b) => {
-                name_layers_from("pi", 0, b, &mut layers);
-                b.dims().len() - 1
-            }
-            None => 0,
-        };
-        name_layers_from("pi", nb, &self.head, &mut layers);
-        name_layers_from("vf", 0, &self.vf, &mut layers);
-        layer_tensors(prefix, &layers, out);
-        if let Some(ls) = &self.log_std {
-            out.push((format!("{prefix}log_std"), Tensor::from_slice(&ls.values)));
-        }
-        if let Some(n) = &self.obs_norm {
-            let f =
-                |x: &[f64]| Tensor::from_slice(&x.iter().map(|&v| v as f32).collect::<Vec<_>>());
-            out.push((format!("{prefix}obs_norm.mean"), f(&n.stats.mean)));
-            out.push((format!("{prefix}obs_norm.var"), f(&n.stats.var)));
-            out.push((format!("{prefix}obs_norm.count"), f(&[n.stats.count])));
-        }
-        Ok(())
-    }
+mod acting;
+mod saved;
+mod sde;
 
-    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
-        let saved = floats_under(prefix, saved);
-        if saved.contains_key("w0") && !saved.contains_key("pi.l0.weight") {
-            self.load_stacked(&saved, path)?;
-        } else {
-            let nb = self.body.as_ref().map_or(0, |b| b.dims().len() - 1);
-            if let Some(b) = &mut self.body {
-                load_layers_from("pi", 0, b, &saved, path)?;
-            }
-            load_layers_from("pi", nb, &mut self.head, &saved, path)?;
-            load_layers_from("vf", 0, &mut self.vf, &saved, path)?;
-        }
-        if let Some(ls) = &mut self.log_std {
-            match saved.get("log_std") {
-                Some(v) if v.len() == ls.values.len() => ls.values.clone_from(v),
-                Some(v) => bail!(
-                    "{}: `log_std` has {} values, the policy expects {}",
-                    path.display(),
-                    v.len(),
-                    ls.values.len()
-                ),
-                None => bail!("{}: no tensor `log_std`", path.display()),
-            }
-        }
-        if let Some(n) = &mut self.obs_norm {
-            let get = |key: &str, want: usize| -> Result<Vec<f64>> {
-                match saved.get(key) {
-                    Some(v) if v.len() == want => Ok(v.iter().map(|&x| f64::from(x)).collect()),
-                    _ => bail!(
-                        "{}: no observation statistics `{key}` of {want} values",
-                        path.display()
-                    ),
-                }
-            };
-            n.stats.mean = get("obs_norm.mean", self.obs_dim)?;
-            n.stats.var = get("obs_norm.var", self.obs_dim)?;
-            n.stats.count = get("obs_norm.count", 1)?[0];
-        }
-        self.stale = true;
-        self.sync_cpu();
-        Ok(())
-    }
-}
-
-/// The resume state beyond the weights: every network's and the log-std's optimizer state
-/// (`adam{i}_m`, `adam{i}_v`, `adam_t`; the policy's body, its head, the value network, the
-/// log-std), and the observation statistics in `f64` (the weights hold them as `f32`), as
-/// `obs_norm` (null without normalization).
-impl Part for ActorCritic {
-    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        let mut states: Vec<AdamState> = self.nets().filter_map(Net::adam_state).collect();
-        states.extend(self.log_std.as_ref().map(ParamVec::opt_state));
-        save_adam(&states, name, out)?;
-        let stats = self.obs_norm.as_ref().map(|n| &n.stats);
-        out.json(&format!("{name}obs_norm"), &stats)
-    }
-
-    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
-        let n = self.nets().count() + usize::from(self.log_std.is_some());
-        let states = load_adam(n, name, from)?;
-        let mut it = states.iter();
-        for net in self.body.iter_mut().chain([&mut self.head, &mut self.vf]) {
-            if let Some(s) = it.next() {
-                net.set_adam_state(s)?;
-            }
-        }
-        if let (Some(ls), Some(s)) = (&mut self.log_std, it.next()) {
-            ls.set_opt_state(s)?;
-        }
-        let saved: Option<RunningMeanStd> = from.json(&format!("{name}obs_norm"))?;
-        match (&mut self.obs_norm, saved) {
-            (Some(n), Some(stats)) if n.stats.same_shape(&stats) => n.stats = stats,
-            (None, None) => {}
-            _ => bail!("the checkpoint's observation statistics do not fit this run's"),
-        }
-        Ok(())
-    }
-}
+pub use acting::CpuSample;
+pub use sde::SdeNoise;
 
 #[cfg(test)]
 mod tests;

@@ -152,8 +152,6 @@ impl Reinforce {
             }
         }
         self.first_seed = None;
-        // The CPU copy acts: bring it up to date with the last update.
-        self.core.ac.sync_cpu();
         let mut sample = CpuSample::default();
         let mut trajs: Vec<Trajectory> = (0..n).map(|_| Trajectory::default()).collect();
         // Actions are stored per copy, in the layout of `Batch`.

@@ -77,8 +77,6 @@ pub fn collect(
     };
     let mut step_rewards = vec![0.0f32; n];
     let mut done = vec![false; n];
-    // The CPU copy acts: bring it up to date with the last update.
-    ac.sync_cpu();
     let mut sample = CpuSample::default();
     let mut clipped = Vec::new();
     for t in 0..n_steps {

@@ -1,9 +1,14 @@
 //! Tests of [`super`] (`actor_critic`).
 
+use std::path::Path;
+
+use super::acting::CpuSample;
 use super::*;
 use crate::algo::backend::AdamConfig;
 use crate::algo::nets;
-use tch::{Device, Kind};
+use crate::algo::state::Weights;
+use picorl_core::rng;
+use tch::{Device, Kind, Tensor};
 
 fn spec(id: &str) -> EnvSpec {
     crate::envs::spec(id).unwrap()
@@ -161,7 +166,7 @@ fn hand_gradients_match_autograd() {
         let (pi_t, vf_t) = (tensor_layers(&pi_l), tensor_layers(&vf_l));
         let xt = Tensor::from_slice(&x).view([rows as i64, ac.obs_dim() as i64]);
         let (out, feats) = mlp(&pi_t, &xt, ac.activation);
-        let (v, _) = mlp(&vf_t, &xt, ac.vf_activation);
+        let (v, _) = mlp(&vf_t, &xt, ac.vf.activation());
         let v = v.squeeze_dim(1);
         let ls_t = Tensor::from_slice(&ls).set_requires_grad(true);
         let (lp_t, ent_t) = match &ac.kind {
@@ -294,12 +299,17 @@ fn orthogonal_init_is_orthogonal_with_its_gain() {
     let mut r = rng::seeded(1);
     for (out, inp, gain) in [(8usize, 3usize, 2.0f64), (3, 8, 0.5), (6, 6, 1.0)] {
         let w = orthogonal(out, inp, gain, &mut r);
-        // The shorter side's Gram matrix is gain² I.
-        let (rows, cols, at): (usize, usize, Box<dyn Fn(usize, usize) -> f64>) = if out >= inp {
-            (out, inp, Box::new(|r, c| f64::from(w[r * inp + c])))
-        } else {
-            (inp, out, Box::new(|r, c| f64::from(w[c * inp + r])))
+        // The shorter side's Gram matrix is gain² I: over rows when tall, over columns when
+        // wide (element `k` of vector `a`).
+        let (len, count) = (out.max(inp), out.min(inp));
+        let at = |k: usize, a: usize| {
+            f64::from(if out >= inp {
+                w[k * inp + a]
+            } else {
+                w[a * inp + k]
+            })
         };
+        let (rows, cols) = (len, count);
         for a in 0..cols {
             for b in 0..cols {
                 let dot: f64 = (0..rows).map(|k| at(k, a) * at(k, b)).sum();
