@@ -44,6 +44,16 @@ fn host(t: &Tensor) -> Vec<f32> {
     tensor_to_vec(t)
 }
 
+/// `[weight, bias, …]` tensors as host layers.
+fn host_layers(ts: &[Tensor]) -> Vec<Layer> {
+    ts.chunks(2)
+        .map(|p| Layer {
+            weight: host(&p[0]),
+            bias: host(&p[1]),
+        })
+        .collect()
+}
+
 impl TorchNet {
     /// See [`super::Net::new`].
     pub fn new(
@@ -264,13 +274,7 @@ impl TorchNet {
 
     /// See [`super::Net::grad_layers`].
     pub fn grad_layers(&self) -> Vec<Layer> {
-        self.grads
-            .chunks(2)
-            .map(|g| Layer {
-                weight: host(&g[0]),
-                bias: host(&g[1]),
-            })
-            .collect()
+        host_layers(&self.grads)
     }
 
     /// See [`super::Net::scale_grads`].
@@ -296,13 +300,7 @@ impl TorchNet {
 
     /// See [`super::Net::layers`].
     pub fn layers(&self) -> Vec<Layer> {
-        self.params
-            .chunks(2)
-            .map(|p| Layer {
-                weight: host(&p[0]),
-                bias: host(&p[1]),
-            })
-            .collect()
+        host_layers(&self.params)
     }
 
     /// See [`super::Net::set_layers`] (shapes checked there).

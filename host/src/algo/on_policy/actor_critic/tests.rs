@@ -218,33 +218,17 @@ fn hand_gradients_match_autograd() {
             + (&ent_t * Tensor::from_slice(&d_ent)).sum(Kind::Float)
             + (&v * Tensor::from_slice(&d_v)).sum(Kind::Float);
         loss.backward();
-        for (l, ((w, b), g)) in pi_t.iter().zip(&g_pi).enumerate() {
-            close(
-                &format!("{what}: policy layer {l} weight"),
-                &g.weight,
-                &nets::tensor_to_vec(&w.grad()),
-                1e-4,
-            );
-            close(
-                &format!("{what}: policy layer {l} bias"),
-                &g.bias,
-                &nets::tensor_to_vec(&b.grad()),
-                1e-4,
-            );
-        }
-        for (l, ((w, b), g)) in vf_t.iter().zip(&g_vf).enumerate() {
-            close(
-                &format!("{what}: value layer {l} weight"),
-                &g.weight,
-                &nets::tensor_to_vec(&w.grad()),
-                1e-4,
-            );
-            close(
-                &format!("{what}: value layer {l} bias"),
-                &g.bias,
-                &nets::tensor_to_vec(&b.grad()),
-                1e-4,
-            );
+        for (net, ts, gs) in [("policy", &pi_t, &g_pi), ("value", &vf_t, &g_vf)] {
+            for (l, ((w, b), g)) in ts.iter().zip(gs).enumerate() {
+                for (part, hand, auto) in [("weight", &g.weight, w), ("bias", &g.bias, b)] {
+                    close(
+                        &format!("{what}: {net} layer {l} {part}"),
+                        hand,
+                        &nets::tensor_to_vec(&auto.grad()),
+                        1e-4,
+                    );
+                }
+            }
         }
         if !ls.is_empty() {
             close(
