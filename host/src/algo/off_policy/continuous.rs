@@ -38,6 +38,44 @@ pub mod squashed;
 
 pub use noise::{Noise, NoiseKind};
 
+/// `Actor` for continuous learners (DDPG/TD3, SAC): the driver's deterministic action.
+macro_rules! continuous_actor {
+    ($($t:ty),*) => {$(
+        impl crate::envs::eval::Actor for $t {
+            fn act(&mut self, obs: &[f32]) -> anyhow::Result<crate::envs::eval::OwnedAction> {
+                self.driver.act(obs)
+            }
+        }
+    )*};
+}
+pub(crate) use continuous_actor;
+
+/// The [`Algorithm`](crate::train::Algorithm) methods every continuous learner answers from its
+/// declared parts (`learner_state!`), its `actor` and its `driver`: the weights file (the
+/// driver's acting copy refreshed on load), the export of the deterministic actor within the
+/// action bounds, and the resume state.
+macro_rules! continuous_learner_methods {
+    () => {
+        fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
+            crate::algo::state::save_weights(self, path)
+        }
+
+        fn load(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+            crate::algo::state::load_weights(self, path)?;
+            self.driver.refresh(&self.actor.export_all());
+            Ok(())
+        }
+
+        fn export(&self) -> anyhow::Result<crate::export::PolicyExport> {
+            let bounds = &self.driver.bounds;
+            Ok(self.actor.export(&bounds.low, &bounds.high))
+        }
+
+        crate::resume_in_parts!();
+    };
+}
+pub(crate) use continuous_learner_methods;
+
 /// SB3's clamp of a Gaussian actor's log σ.
 pub const LOG_STD_MIN: f64 = -20.0;
 /// SB3's clamp of a Gaussian actor's log σ.
@@ -229,6 +267,30 @@ impl Driver {
     /// Refreshes the acting copy from the actor's export (every output layer).
     pub fn refresh(&mut self, actor: &PolicyExport) {
         self.cpu.refresh(actor);
+    }
+
+    /// The end of a round of collection and updates: the acting copy refreshed from `actor` when
+    /// an update changed it, then the round's metrics: the updates' losses (`logged`, drained)
+    /// into their means, `values` (name, value) and the counters `updates` and `replay_size`.
+    pub fn end_round(
+        &mut self,
+        ctx: &mut TrainCtx,
+        actor: Option<PolicyExport>,
+        logged: &mut Vec<(&'static str, f64)>,
+        values: &[(&str, f64)],
+        updates: u64,
+    ) -> Result<()> {
+        if let Some(actor) = actor {
+            self.refresh(&actor);
+        }
+        for (column, value) in logged.drain(..) {
+            ctx.log_mean(column, value)?;
+        }
+        for &(column, value) in values {
+            ctx.log_value(column, value)?;
+        }
+        ctx.log_value("updates", updates as f64)?;
+        ctx.log_value("replay_size", self.col.replay.len() as f64)
     }
 
     /// The deterministic action for `obs`: `tanh` of the copy's first outputs, scaled to the box.

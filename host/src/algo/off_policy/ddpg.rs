@@ -58,15 +58,15 @@ impl Algorithm for Ddpg {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        self.0.save_to(path)
+        self.0.save(path)
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        self.0.load_from(path)
+        self.0.load(path)
     }
 
     fn export(&self) -> Result<PolicyExport> {
-        Ok(self.0.export_policy())
+        self.0.export()
     }
 
     fn resume_state(&self) -> Result<Vec<(String, tch::Tensor)>> {

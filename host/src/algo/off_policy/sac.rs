@@ -33,24 +33,20 @@
 //! generator and are redrawn at the start of every round; a checkpoint falls between rounds, so
 //! the saved generator reproduces them.
 
-use std::path::Path;
-
 use anyhow::{ensure, Context, Result};
 use picorl_core::learn::Adam;
 use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::continuous::nets::{actor_dims, critic_dims, QSet};
+use super::continuous::nets::{ActorExport, NetShape, QSet};
 use super::continuous::squashed::SquashedActor;
-use super::continuous::{Driver, Rows, LOG_STD_MAX, LOG_STD_MIN};
+use super::continuous::{
+    continuous_actor, continuous_learner_methods, Driver, Rows, LOG_STD_MAX, LOG_STD_MIN,
+};
 use super::options::OffPolicyOptions;
 use crate::algo::backend::Backend;
-use crate::algo::nets::Activation;
 use crate::algo::on_policy::actor_critic::SdeNoise;
-use crate::algo::state;
-use crate::envs::eval::{Actor, OwnedAction};
-use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// SAC's hyper-parameters (defaults: SB3's `SAC`, with smaller networks).
@@ -66,12 +62,9 @@ pub struct SacConfig {
     pub auto_entropy: bool,
     /// The target entropy is `-target_entropy_scale · dim(A)`.
     pub target_entropy_scale: f64,
-    /// The actor's hidden layer sizes.
-    pub actor_hidden: Vec<usize>,
-    /// The actor's hidden activation: `relu` (exports to int8) or `tanh`.
-    pub activation: Activation,
-    /// The critics' hidden layer sizes (ReLU).
-    pub critic_hidden: Vec<usize>,
+    /// The networks' shapes (their keys are top-level keys).
+    #[serde(flatten)]
+    pub nets: NetShape,
     /// Generalized state-dependent exploration (SB3's `use_sde`): explore with `φ(s)·E`, `φ` the
     /// actor's last hidden layer and `E` a matrix of Gaussian weights redrawn at the start of
     /// every round of `train_freq` steps (and every `sde_sample_freq` steps), instead of fresh
@@ -95,9 +88,7 @@ impl Default for SacConfig {
             ent_coef: 1.0,
             auto_entropy: true,
             target_entropy_scale: 1.0,
-            actor_hidden: vec![64, 64],
-            activation: Activation::Relu,
-            critic_hidden: vec![64, 64],
+            nets: NetShape::default(),
             use_sde: false,
             sde_sample_freq: -1,
             log_std_init: -3.0,
@@ -272,12 +263,6 @@ impl Sac {
     }
 }
 
-impl Actor for Sac {
-    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
-        self.driver.act(obs)
-    }
-}
-
 impl Algorithm for Sac {
     const NAME: &'static str = "sac";
     const CONFIG: &'static str = include_str!("../../../configs/sac.toml");
@@ -294,38 +279,26 @@ impl Algorithm for Sac {
             c.target_entropy_scale.is_finite(),
             "sac: target_entropy_scale must be finite"
         );
-        ensure!(
-            !c.actor_hidden.contains(&0) && !c.critic_hidden.contains(&0),
-            "sac: hidden sizes must be positive"
-        );
         let obs_dim = setup.spec.observation_space.flat_dim();
         let act_dim = setup.spec.action_space.flat_dim();
         ensure!(
             c.log_std_init.is_finite(),
             "sac: log_std_init must be finite"
         );
-        let widths: Vec<usize> = actor_dims(obs_dim, act_dim, &c.actor_hidden, true)
-            .into_iter()
-            .chain(critic_dims(obs_dim, act_dim, &c.critic_hidden))
-            .collect();
-        let backend = Backend::choose(setup.run.backend, setup.device, &widths, "sac")?;
-        // Initial weights: PyTorch's `Linear` default drawn from the run's seed, actor first.
-        let mut init = rng::seeded(setup.run.seed.wrapping_add(0x5eed_0004));
+        let (backend, mut init) = c.nets.prepare(setup, "sac", true)?;
         let actor = SquashedActor::new(
             backend,
             obs_dim,
             act_dim,
-            &c.actor_hidden,
-            c.activation,
+            &c.nets.actor_hidden,
+            c.nets.activation,
             c.use_sde.then_some(c.log_std_init),
             c.off.learning_rate,
             &mut init,
         )?;
-        let critics = QSet::new(
+        let critics = c.nets.critics(
             backend,
-            obs_dim,
-            act_dim,
-            &c.critic_hidden,
+            (obs_dim, act_dim),
             2,
             c.off.learning_rate,
             &mut init,
@@ -396,33 +369,18 @@ impl Algorithm for Sac {
             self.update(ctx.row_due() && k + 1 == n)
                 .with_context(|| format!("sac update at step {}", ctx.steps))?;
         }
-        if n > 0 {
-            self.driver.refresh(&self.actor.export_all());
-        }
-        for (column, value) in self.logged.drain(..) {
-            ctx.log_mean(column, value)?;
-        }
-        ctx.log_value("ent_coef", self.alpha())?;
-        ctx.log_value("updates", self.updates as f64)?;
-        ctx.log_value("replay_size", self.driver.col.replay.len() as f64)
+        let actor = (n > 0).then(|| self.actor.export_all());
+        let alpha = self.alpha();
+        self.driver.end_round(
+            ctx,
+            actor,
+            &mut self.logged,
+            &[("ent_coef", alpha)],
+            self.updates,
+        )
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        state::save_weights(self, path)
-    }
-
-    fn load(&mut self, path: &Path) -> Result<()> {
-        state::load_weights(self, path)?;
-        self.driver.refresh(&self.actor.export_all());
-        Ok(())
-    }
-
-    fn export(&self) -> Result<PolicyExport> {
-        let bounds = &self.driver.bounds;
-        Ok(self.actor.export(&bounds.low, &bounds.high))
-    }
-
-    crate::resume_in_parts!();
+    continuous_learner_methods!();
 }
 
 /// gSDE's exploratory actions for step `t` of a round (0-based): redraws every copy's matrix
@@ -470,6 +428,9 @@ crate::learner_state! {
     json "update_rng" => rng,
     json "updates" => updates,
 }
+
+// It acts through the driver's copy of the actor.
+continuous_actor!(Sac);
 
 #[cfg(test)]
 mod tests;

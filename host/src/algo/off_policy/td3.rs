@@ -11,20 +11,16 @@
 //! generator (not libtorch's process-wide one), so a resumed run (DDPG's too) ends bit for bit as
 //! the uninterrupted one on the CPU (`host/tests/crash_resume.rs`).
 
-use std::path::Path;
-
 use anyhow::{ensure, Context, Result};
 use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 
-use super::continuous::nets::{actor_dims, critic_dims, Policy, QSet};
-use super::continuous::{Driver, Noise, NoiseKind, Rows};
+use super::continuous::nets::{ActorExport, NetShape, Policy, QSet};
+use super::continuous::{
+    continuous_actor, continuous_learner_methods, Driver, Noise, NoiseKind, Rows,
+};
 use super::options::OffPolicyOptions;
 use crate::algo::backend::Backend;
-use crate::algo::nets::Activation;
-use crate::algo::state;
-use crate::envs::eval::{Actor, OwnedAction};
-use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// TD3's (and DDPG's) hyper-parameters (defaults: SB3's `TD3`, with smaller networks).
@@ -46,12 +42,9 @@ pub struct Td3Config {
     pub noise_std: f64,
     /// Twin critics (2) or one (1, DDPG).
     pub n_critics: usize,
-    /// The actor's hidden layer sizes.
-    pub actor_hidden: Vec<usize>,
-    /// The actor's hidden activation: `relu` (exports to int8) or `tanh`.
-    pub activation: Activation,
-    /// The critics' hidden layer sizes (ReLU).
-    pub critic_hidden: Vec<usize>,
+    /// The networks' shapes (their keys are top-level keys).
+    #[serde(flatten)]
+    pub nets: NetShape,
 }
 
 impl Default for Td3Config {
@@ -65,9 +58,7 @@ impl Default for Td3Config {
             noise_type: NoiseKind::Normal,
             noise_std: 0.1,
             n_critics: 2,
-            actor_hidden: vec![64, 64],
-            activation: Activation::Relu,
-            critic_hidden: vec![64, 64],
+            nets: NetShape::default(),
         }
     }
 }
@@ -125,35 +116,23 @@ impl Td3 {
             "{name}: target_noise_clip must be non-negative"
         );
         ensure!(c.noise_std >= 0.0, "{name}: noise_std must be non-negative");
-        ensure!(
-            !c.actor_hidden.contains(&0) && !c.critic_hidden.contains(&0),
-            "{name}: hidden sizes must be positive"
-        );
         let obs_dim = setup.spec.observation_space.flat_dim();
         let act_dim = setup.spec.action_space.flat_dim();
-        let widths: Vec<usize> = actor_dims(obs_dim, act_dim, &c.actor_hidden, false)
-            .into_iter()
-            .chain(critic_dims(obs_dim, act_dim, &c.critic_hidden))
-            .collect();
-        let backend = Backend::choose(setup.run.backend, setup.device, &widths, name)?;
-        // Initial weights: PyTorch's `Linear` default drawn from the run's seed, actor first.
-        let mut init = rng::seeded(setup.run.seed.wrapping_add(0x5eed_0004));
+        let (backend, mut init) = c.nets.prepare(setup, name, false)?;
         let actor = Policy::new(
             backend,
             obs_dim,
             act_dim,
-            &c.actor_hidden,
-            c.activation,
+            &c.nets.actor_hidden,
+            c.nets.activation,
             false,
             true,
             c.off.learning_rate,
             &mut init,
         )?;
-        let critics = QSet::new(
+        let critics = c.nets.critics(
             backend,
-            obs_dim,
-            act_dim,
-            &c.critic_hidden,
+            (obs_dim, act_dim),
             c.n_critics,
             c.off.learning_rate,
             &mut init,
@@ -306,38 +285,9 @@ impl Td3 {
                 .update(log_due && k + 1 == n)
                 .with_context(|| format!("{} update at step {}", self.name, ctx.steps))?;
         }
-        if changed {
-            self.driver.refresh(&self.actor.export_all());
-        }
-        for (column, value) in self.logged.drain(..) {
-            ctx.log_mean(column, value)?;
-        }
-        ctx.log_value("updates", self.updates as f64)?;
-        ctx.log_value("replay_size", self.driver.col.replay.len() as f64)
-    }
-
-    /// Saves the weights to `path`.
-    pub fn save_to(&self, path: &Path) -> Result<()> {
-        state::save_weights(self, path)
-    }
-
-    /// Loads what [`Td3::save_to`] wrote.
-    pub fn load_from(&mut self, path: &Path) -> Result<()> {
-        state::load_weights(self, path)?;
-        self.driver.refresh(&self.actor.export_all());
-        Ok(())
-    }
-
-    /// The deterministic actor for export.
-    pub fn export_policy(&self) -> PolicyExport {
-        let bounds = &self.driver.bounds;
-        self.actor.export(&bounds.low, &bounds.high)
-    }
-}
-
-impl Actor for Td3 {
-    fn act(&mut self, obs: &[f32]) -> Result<OwnedAction> {
-        self.driver.act(obs)
+        let actor = changed.then(|| self.actor.export_all());
+        self.driver
+            .end_round(ctx, actor, &mut self.logged, &[], self.updates)
     }
 }
 
@@ -364,19 +314,7 @@ impl Algorithm for Td3 {
         self.train_round(ctx)
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
-        self.save_to(path)
-    }
-
-    fn load(&mut self, path: &Path) -> Result<()> {
-        self.load_from(path)
-    }
-
-    fn export(&self) -> Result<PolicyExport> {
-        Ok(self.export_policy())
-    }
-
-    crate::resume_in_parts!();
+    continuous_learner_methods!();
 }
 
 // The learner's state (`crate::algo::state`): the weights file holds the actor, the critics and
@@ -393,6 +331,9 @@ crate::learner_state! {
     json "update_rng" => rng,
     json "updates" => updates,
 }
+
+// It acts through the driver's copy of the actor.
+continuous_actor!(Td3);
 
 #[cfg(test)]
 mod tests {

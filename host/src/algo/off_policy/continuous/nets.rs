@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 use picorl_core::rng::Pcg32;
+use serde::{Deserialize, Serialize};
 
 pub use crate::algo::backend::saved::{
     floats_under, layer_tensors, load_adam, load_layers, load_layers_from, name_layers,
@@ -20,6 +21,84 @@ pub use crate::algo::backend::saved::{
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
+use crate::train::Setup;
+
+/// The network shapes DDPG, TD3 and SAC share, flattened into their configs (the keys are
+/// top-level keys of their sections).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetShape {
+    /// The actor's hidden layer sizes.
+    pub actor_hidden: Vec<usize>,
+    /// The actor's hidden activation: `relu` (exports to int8) or `tanh`.
+    pub activation: Activation,
+    /// The critics' hidden layer sizes (ReLU).
+    pub critic_hidden: Vec<usize>,
+}
+
+impl Default for NetShape {
+    fn default() -> Self {
+        Self {
+            actor_hidden: vec![64, 64],
+            activation: Activation::Relu,
+            critic_hidden: vec![64, 64],
+        }
+    }
+}
+
+impl NetShape {
+    /// Checks the sizes and chooses the backend for the actor (`gaussian`: mean and log-std
+    /// outputs) and the critics on `setup`'s spaces, naming the learner `name` in errors; returns
+    /// it with the generator the initial weights are drawn from (PyTorch's `Linear` default from
+    /// the run's seed, actor first).
+    pub fn prepare(&self, setup: &Setup, name: &str, gaussian: bool) -> Result<(Backend, Pcg32)> {
+        ensure!(
+            !self.actor_hidden.contains(&0) && !self.critic_hidden.contains(&0),
+            "{name}: hidden sizes must be positive"
+        );
+        let obs_dim = setup.spec.observation_space.flat_dim();
+        let act_dim = setup.spec.action_space.flat_dim();
+        let widths: Vec<usize> = actor_dims(obs_dim, act_dim, &self.actor_hidden, gaussian)
+            .into_iter()
+            .chain(critic_dims(obs_dim, act_dim, &self.critic_hidden))
+            .collect();
+        let backend = Backend::choose(setup.run.backend, setup.device, &widths, name)?;
+        Ok((
+            backend,
+            picorl_core::rng::seeded(setup.run.seed.wrapping_add(0x5eed_0004)),
+        ))
+    }
+
+    /// `n` critics of this shape on `backend`, Adam at `lr`, initialized from `rng` (after the
+    /// actor).
+    pub fn critics(
+        &self,
+        backend: Backend,
+        (obs_dim, act_dim): (usize, usize),
+        n: usize,
+        lr: f64,
+        rng: &mut Pcg32,
+    ) -> Result<QSet> {
+        QSet::new(backend, obs_dim, act_dim, &self.critic_hidden, n, lr, rng)
+    }
+}
+
+/// The exports of an actor: every output row for the acting copy, or the deterministic policy.
+pub trait ActorExport {
+    /// The actor's layers as a policy, with only the mean rows when `mean_only`, the action bounds
+    /// `low`/`high` (empty: none).
+    fn export_rows(&self, mean_only: bool, low: Vec<f32>, high: Vec<f32>) -> PolicyExport;
+
+    /// Every output layer (for the acting copy, which reads log σ too).
+    fn export_all(&self) -> PolicyExport {
+        self.export_rows(false, Vec::new(), Vec::new())
+    }
+
+    /// The deterministic policy: `tanh` of the mean scaled to `[low, high]`.
+    fn export(&self, low: &[f32], high: &[f32]) -> PolicyExport {
+        self.export_rows(true, low.to_vec(), high.to_vec())
+    }
+}
 
 /// `n` Q-networks over `[state, action ∈ [-1, 1]]`, their Polyak targets, and the concatenation
 /// buffer their input is built in.
@@ -229,17 +308,9 @@ impl Policy {
         }
         Ok(())
     }
+}
 
-    /// Every output layer (for the acting copy, which reads log σ too).
-    pub fn export_all(&self) -> PolicyExport {
-        self.export_rows(false, Vec::new(), Vec::new())
-    }
-
-    /// The deterministic policy: the mean rows only, `tanh` scaled to `[low, high]`.
-    pub fn export(&self, low: &[f32], high: &[f32]) -> PolicyExport {
-        self.export_rows(true, low.to_vec(), high.to_vec())
-    }
-
+impl ActorExport for Policy {
     fn export_rows(&self, mean_only: bool, low: Vec<f32>, high: Vec<f32>) -> PolicyExport {
         let keep = (mean_only && self.gaussian).then_some(self.act_dim);
         export_nets(&[&self.net], keep, low, high)

@@ -34,7 +34,9 @@ use anyhow::{bail, Result};
 use picorl_core::learn::Adam;
 use picorl_core::rng::Pcg32;
 
-use super::nets::{actor_dims, export_nets, load_layers_from, name_layers_from, NetGroup};
+use super::nets::{
+    actor_dims, export_nets, load_layers_from, name_layers_from, ActorExport, NetGroup,
+};
 use super::{LOG_STD_MAX, LOG_STD_MIN};
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
 use crate::algo::nets::Activation;
@@ -336,17 +338,9 @@ impl SquashedActor {
         }
         Ok(())
     }
+}
 
-    /// Every output layer (for the acting copy, which reads log σ too).
-    pub fn export_all(&self) -> PolicyExport {
-        self.export_rows(false, Vec::new(), Vec::new())
-    }
-
-    /// The deterministic policy `tanh(μ(s))` scaled to `[low, high]`.
-    pub fn export(&self, low: &[f32], high: &[f32]) -> PolicyExport {
-        self.export_rows(true, low.to_vec(), high.to_vec())
-    }
-
+impl ActorExport for SquashedActor {
     fn export_rows(&self, mean_only: bool, low: Vec<f32>, high: Vec<f32>) -> PolicyExport {
         match &self.parts {
             Parts::Gaussian(net) => {
