@@ -45,14 +45,14 @@ pub const NATIVE_MAX_WIDTH: usize = 256;
 
 /// The algorithms that train on the native backend (tabular ones have no networks and always
 /// run on core's tables).
-pub const NATIVE_ALGOS: &[&str] = &["qlearning", "sarsa", "ddpg", "td3", "sac"];
+pub const NATIVE_ALGOS: &[&str] = &["qlearning", "sarsa", "dqn", "ddpg", "td3", "sac"];
 
 /// Refuses `--backend native` for an algorithm that runs on libtorch only, naming those that
 /// do not.
 pub fn check_supported(choice: BackendChoice, algo: &str) -> Result<()> {
     if choice == BackendChoice::Native && !NATIVE_ALGOS.contains(&algo) {
         bail!(
-            "--backend native: {algo} trains on libtorch only for now (native: ddpg, td3, sac); use --backend torch or auto"
+            "--backend native: {algo} trains on libtorch only for now (native: dqn, ddpg, td3, sac); use --backend torch or auto"
         );
     }
     Ok(())
@@ -318,6 +318,22 @@ impl Net {
             bail!("internal: {what} of {len} values for {rows} rows of {width}");
         }
         Ok(())
+    }
+
+    /// The squared global norm of the stored parameter gradient (`Σ g²`, in f64).
+    pub fn grad_sq_norm(&self) -> f64 {
+        both!(self, n => n.grad_sq_norm())
+    }
+
+    /// Multiplies the stored parameter gradient by `s` (gradient-norm clipping).
+    pub fn scale_grads(&mut self, s: f32) -> Result<()> {
+        both!(self, n => n.scale_grads(s))
+    }
+
+    /// The stored parameter gradient, flat in PyTorch's layout (per layer `weight[out][in]`,
+    /// then `bias[out]`): for tests against autograd.
+    pub fn param_grads(&self) -> Vec<f32> {
+        both!(self, n => n.param_grads())
     }
 }
 

@@ -288,4 +288,29 @@ impl TorchNet {
         opt.t = s.t;
         Ok(())
     }
+
+    /// See [`super::Net::grad_sq_norm`].
+    pub fn grad_sq_norm(&self) -> f64 {
+        tch::no_grad(|| {
+            self.grads
+                .iter()
+                .map(|g| g.square().sum(Kind::Double).double_value(&[]))
+                .sum()
+        })
+    }
+
+    /// See [`super::Net::scale_grads`].
+    pub fn scale_grads(&mut self, s: f32) -> Result<()> {
+        tch::no_grad(|| {
+            for g in &mut self.grads {
+                *g = &*g * f64::from(s);
+            }
+        });
+        Ok(())
+    }
+
+    /// See [`super::Net::param_grads`].
+    pub fn param_grads(&self) -> Vec<f32> {
+        self.grads.iter().flat_map(host).collect()
+    }
 }
