@@ -102,6 +102,13 @@ fn killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     kill_and_resume("dqn", DQN);
 }
 
+/// DQN on the torch backend (libtorch's autograd and tensors): the same state, saved in the
+/// same layout, resumes as bit-exactly as on the native one.
+#[test]
+fn dqn_on_torch_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("dqn", &[DQN, &["--backend", "torch"]].concat());
+}
+
 /// DQN with noisy layers and dropout: their generators (noise drawn at every step and update,
 /// a dropout mask at every update) are part of the resume state too.
 #[test]

@@ -109,7 +109,8 @@ pub struct DqnConfig {
     pub noisy_sigma0: f64,
     /// Dropout after each hidden activation while learning (0: none).
     pub dropout: f64,
-    /// Act through a `picorl-core` copy of the network instead of libtorch (ignored with `noisy`).
+    /// Act through a `picorl-core` copy of the network's export instead of the network itself
+    /// (ignored with `noisy`).
     pub cpu_acting: bool,
 }
 
