@@ -69,8 +69,10 @@ impl QNetOptions {
     }
 }
 
-/// A run of layers computed by one call: a plain network or a noisy layer.
+/// A run of layers computed by one call: a plain network or a noisy layer. (A network holds a
+/// handful, made once: their sizes do not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Block {
     Dense(Net),
     Noisy(NoisyLinear),

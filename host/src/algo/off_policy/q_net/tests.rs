@@ -110,7 +110,7 @@ fn autograd_q(q: &QNet, x: &[f32], rows: usize) -> (Tensor, Vec<Tensor>) {
             if q.dropout > 0.0 {
                 let m = &q.masks[l];
                 let shape = h.size();
-                h = h * Tensor::from_slice(m).view(shape.as_slice());
+                h *= Tensor::from_slice(m).view(shape.as_slice());
             }
         }
     }
