@@ -110,7 +110,9 @@ fn autograd_q(q: &QNet, x: &[f32], rows: usize) -> (Tensor, Vec<Tensor>) {
             if q.dropout > 0.0 {
                 let m = &q.masks[l];
                 let shape = h.size();
-                h *= Tensor::from_slice(m).view(shape.as_slice());
+                // Not in place: autograd keeps the activation's output.
+                let masked = &h * Tensor::from_slice(m).view(shape.as_slice());
+                h = masked;
             }
         }
     }
