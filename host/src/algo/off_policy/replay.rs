@@ -14,8 +14,8 @@
 //! - **Prioritized replay** (Schaul et al. 2016): new transitions get the largest priority seen
 //!   so far; sampling is proportional to `p^α` (stratified over the total); importance weights
 //!   `(p_i / p_min)^-β` (normalized by the largest weight); priorities `|δ| + ε` from TD errors.
-//! - **Target networks** ([`TargetSync`](crate::algo::target::TargetSync)): Polyak averaging
-//!   `θ' ← τ θ + (1 - τ) θ'`; `τ = 1` is a hard copy.
+//! - **Target networks** ([`Net::polyak_from`](crate::algo::backend::Net::polyak_from)): Polyak
+//!   averaging `θ' ← τ θ + (1 - τ) θ'`; `τ = 1` is a hard copy.
 //! - **Acting** ([`CpuNet`](crate::algo::cpu_net::CpuNet)): a copy of a network's export run
 //!   through `picorl-core`'s f32 dense layers, refreshed after each round of updates, which costs
 //!   a few microseconds per step where a libtorch forward pass costs tens (measured in
