@@ -121,6 +121,8 @@ fn noisy_dropout_dqn_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     ]
     .concat();
     kill_and_resume("dqn", &args);
+    // On libtorch too: the noisy layers' and dropout's hand-written gradients run there as well.
+    kill_and_resume("dqn", &[&args[..], &["--backend", "torch"]].concat());
 }
 
 /// DDPG on Pendulum: Adam's moments of actor and critic, the replay memory, the environments, the
