@@ -204,6 +204,40 @@ fn td_loss(loss: Loss, e: f32) -> (f32, f32) {
     }
 }
 
+/// The loss `mean_b w_b ℓ(Q(s_b, a_b) − y_b)` of Q-values `q_all` (`B × n`) at `actions`, and
+/// its gradient with respect to `q_all` into `d_q` (`w_b ℓ'(e_b) / B` at the action taken, 0
+/// elsewhere), the `|e_b|` into `td`; returns the loss and the mean `Q(s_b, a_b)`.
+#[allow(clippy::too_many_arguments)]
+fn loss_grad(
+    loss: Loss,
+    q_all: &[f32],
+    n: usize,
+    actions: &[usize],
+    y: &[f32],
+    weights: &[f32],
+    d_q: &mut Vec<f32>,
+    td: &mut Vec<f32>,
+) -> (f64, f64) {
+    let rows = y.len();
+    d_q.clear();
+    d_q.resize(rows * n, 0.0);
+    td.clear();
+    let (mut total, mut q_sum) = (0.0f64, 0.0f64);
+    let inv_b = 1.0 / rows as f32;
+    for r in 0..rows {
+        let a = actions[r];
+        let q = q_all[r * n + a];
+        let e = q - y[r];
+        let (l, slope) = td_loss(loss, e);
+        let w = weights[r];
+        total += f64::from(w * l);
+        q_sum += f64::from(q);
+        d_q[r * n + a] = w * slope * inv_b;
+        td.push(e.abs());
+    }
+    (total / rows as f64, q_sum / rows as f64)
+}
+
 impl Dqn {
     fn validate(c: &DqnConfig) -> Result<()> {
         c.off.check("dqn")?;
@@ -360,23 +394,17 @@ impl Dqn {
         let rows = self.batch.rewards.len();
         let n = self.n_actions as usize;
         let q_all = self.q.forward(&self.batch.obs, rows, Mode::Train)?;
-        self.d_q.clear();
-        self.d_q.resize(rows * n, 0.0);
-        self.td.clear();
-        let (mut loss, mut q_sum) = (0.0f64, 0.0f64);
-        let inv_b = 1.0 / rows as f32;
-        for r in 0..rows {
-            let a = self.batch.actions[r];
-            let q = q_all[r * n + a];
-            let e = q - self.y[r];
-            let (l, slope) = td_loss(c.loss, e);
-            let w = self.batch.weights[r];
-            loss += f64::from(w * l);
-            q_sum += f64::from(q);
-            self.d_q[r * n + a] = w * slope * inv_b;
-            self.td.push(e.abs());
-        }
-        let loss = loss / rows as f64;
+        let b = &self.batch;
+        let (loss, q_mean) = loss_grad(
+            c.loss,
+            q_all,
+            n,
+            &b.actions,
+            &self.y,
+            &b.weights,
+            &mut self.d_q,
+            &mut self.td,
+        );
         ensure!(loss.is_finite(), "the TD loss is {loss}");
         self.q.backward(&self.d_q)?;
         if c.max_grad_norm > 0.0 {
@@ -389,7 +417,7 @@ impl Dqn {
                 .replay
                 .update_priorities(&self.batch.indices, &self.td)?;
         }
-        Ok(read.then(|| (loss, q_sum / rows as f64)))
+        Ok(read.then_some((loss, q_mean)))
     }
 }
 

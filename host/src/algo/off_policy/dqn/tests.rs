@@ -93,6 +93,49 @@ fn td_targets_by_hand_double_and_vanilla() {
     }
 }
 
+/// The TD loss's hand-written gradient (Huber and squared, importance-weighted, at the action
+/// taken) is libtorch's autograd of the same loss: `huber_loss` (δ = 1) or the squared error,
+/// times the weights, mean over the batch.
+#[test]
+fn loss_gradient_matches_autograd() {
+    use tch::{Kind, Reduction, Tensor};
+    let (rows, n) = (33, 3);
+    let mut r = rng::seeded(7);
+    let mut draw = |scale: f32| scale * (2.0 * rng::unit_f32(&mut r) - 1.0);
+    let q_all: Vec<f32> = (0..rows * n).map(|_| draw(3.0)).collect();
+    let y: Vec<f32> = (0..rows).map(|_| draw(3.0)).collect();
+    let weights: Vec<f32> = (0..rows).map(|_| 0.5 + draw(0.5)).collect();
+    let actions: Vec<usize> = (0..rows).map(|k| (k * 7) % n).collect();
+    for loss in [Loss::Huber, Loss::Mse] {
+        let (mut d_q, mut td) = (Vec::new(), Vec::new());
+        let (l, q_mean) = loss_grad(loss, &q_all, n, &actions, &y, &weights, &mut d_q, &mut td);
+        let qt = Tensor::from_slice(&q_all)
+            .view([rows as i64, n as i64])
+            .set_requires_grad(true);
+        let a = Tensor::from_slice(&actions.iter().map(|&a| a as i64).collect::<Vec<_>>());
+        let q = qt.gather(1, &a.unsqueeze(1), false).squeeze_dim(1);
+        let yt = Tensor::from_slice(&y);
+        let elem = match loss {
+            Loss::Huber => q.huber_loss(&yt, Reduction::None, 1.0),
+            Loss::Mse => (&q - &yt).square(),
+        };
+        let lt = (elem * Tensor::from_slice(&weights)).mean(Kind::Float);
+        let g = Tensor::run_backward(&[&lt], &[&qt], false, false);
+        let auto = crate::util::tensor::tensor_to_vec(&g[0]);
+        for (k, (h, t)) in d_q.iter().zip(&auto).enumerate() {
+            assert!((h - t).abs() < 1e-6, "{loss:?} dQ[{k}]: {h} vs {t}");
+        }
+        let lv = lt.double_value(&[]);
+        assert!(
+            (l - lv).abs() < 1e-5 * (1.0 + lv.abs()),
+            "{loss:?}: {l} vs {lv}"
+        );
+        let qm = q.mean(Kind::Float).double_value(&[]);
+        assert!((q_mean - qm).abs() < 1e-5, "{q_mean} vs {qm}");
+        assert_eq!(td.len(), rows);
+    }
+}
+
 /// One update from the same state (the same start, replay, batch, noise and dropout masks) gives
 /// the same loss and weights on the native backend and on libtorch, for every option that
 /// changes the update.
