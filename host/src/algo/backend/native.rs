@@ -186,31 +186,6 @@ impl NativeNet {
         Ok(())
     }
 
-    /// See [`super::Net::grad_sq_norm`].
-    pub fn grad_sq_norm(&self) -> f64 {
-        self.grads
-            .iter()
-            .map(|&g| f64::from(g) * f64::from(g))
-            .sum()
-    }
-
-    /// See [`super::Net::scale_grads`].
-    pub fn scale_grads(&mut self, s: f32) -> Result<()> {
-        self.grads.iter_mut().for_each(|g| *g *= s);
-        Ok(())
-    }
-
-    /// See [`super::Net::param_grads`].
-    pub fn param_grads(&self) -> Vec<f32> {
-        if self.grads.len() != self.params.len() {
-            return Vec::new();
-        }
-        self.to_torch_layout(&self.grads)
-            .into_iter()
-            .flat_map(|l| l.weight.into_iter().chain(l.bias))
-            .collect()
-    }
-
     /// A flat PyTorch-layout vector cut into layers.
     fn split_flat(&self, flat: &[f32]) -> Vec<Layer> {
         let mut at = 0;
@@ -260,5 +235,30 @@ impl NativeNet {
             flat.extend_from_slice(&l.bias);
         }
         flat
+    }
+
+    /// See [`super::Net::grad_sq_norm`].
+    pub fn grad_sq_norm(&self) -> f64 {
+        self.grads
+            .iter()
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum()
+    }
+
+    /// See [`super::Net::scale_grads`].
+    pub fn scale_grads(&mut self, s: f32) -> Result<()> {
+        self.grads.iter_mut().for_each(|g| *g *= s);
+        Ok(())
+    }
+
+    /// See [`super::Net::param_grads`].
+    pub fn param_grads(&self) -> Vec<f32> {
+        if self.grads.len() != self.params.len() {
+            return Vec::new();
+        }
+        self.to_torch_layout(&self.grads)
+            .into_iter()
+            .flat_map(|l| l.weight.into_iter().chain(l.bias))
+            .collect()
     }
 }
