@@ -11,7 +11,8 @@
 //! - `learn/dqn/…`: one DQN gradient step ([`Dqn::gradient_step`]) with `host/configs/dqn.toml`'s
 //!   CartPole-v1 settings (dueling 4-64-64, Double DQN, 3-step returns, batch 128, from a replay
 //!   memory of 10,000 transitions), and the same with prioritized replay (sampling from the
-//!   sum-tree, importance weights, priority updates) and with noisy layers.
+//!   sum-tree, importance weights, priority updates) and with noisy layers, on the native
+//!   backend; `batch128_torch` is the first on libtorch (`--backend torch`).
 //!
 //! `cargo bench -p picorl-benches --bench main -- learn/`
 use std::time::Duration;
@@ -26,7 +27,7 @@ use picorl_host::algo::on_policy::actor_critic::ActorCritic;
 use picorl_host::algo::on_policy::options::PgOptions;
 use picorl_host::algo::on_policy::ppo::{self, PpoConfig, Schedule};
 use picorl_host::algo::on_policy::rollout::{gae, Rollout};
-use picorl_host::train::config::{self, RunOptions, Source};
+use picorl_host::train::config::{self, BackendChoice, RunOptions, Source};
 use picorl_host::train::{Algorithm, Setup};
 
 /// A synthetic rollout of `n_envs` × `steps` CartPole transitions: varied observations, reward
@@ -139,7 +140,7 @@ fn dqn(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) 
     let (base, _, _) =
         config::resolve::<DqnConfig>(section, &source).expect("dqn.toml's CartPole-v1 resolves");
     let spec = picorl_host::envs::spec("CartPole-v1").expect("CartPole-v1 exists");
-    let setup = Setup {
+    let mut setup = Setup {
         run: RunOptions {
             algo: "dqn".into(),
             env: "CartPole-v1".into(),
@@ -160,11 +161,13 @@ fn dqn(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) 
         spec,
     };
     g.throughput(Throughput::Elements(1));
-    for (name, prioritized, noisy) in [
-        ("batch128", false, false),
-        ("batch128_prioritized", true, false),
-        ("batch128_noisy", false, true),
+    for (name, prioritized, noisy, backend) in [
+        ("batch128", false, false, BackendChoice::Native),
+        ("batch128_prioritized", true, false, BackendChoice::Native),
+        ("batch128_noisy", false, true, BackendChoice::Native),
+        ("batch128_torch", false, false, BackendChoice::Torch),
     ] {
+        setup.run.backend = backend;
         let cfg = DqnConfig {
             prioritized,
             noisy,

@@ -76,12 +76,6 @@ fn backend_choices_are_checked() {
     let run = d.join("run");
     let run_s = run.to_str().unwrap();
     fails(
-        &picorl(&train_args(run_s, &["--backend", "native"])),
-        1,
-        &["--backend native", "dqn", "td3"],
-    );
-    assert!(!run.exists());
-    fails(
         &picorl(&train_args(run_s, &["--backend", "numpy"])),
         2,
         &["numpy"],

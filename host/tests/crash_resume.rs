@@ -102,6 +102,13 @@ fn killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     kill_and_resume("dqn", DQN);
 }
 
+/// DQN on the torch backend (libtorch's autograd and tensors): the same state, saved in the
+/// same layout, resumes as bit-exactly as on the native one.
+#[test]
+fn dqn_on_torch_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
+    kill_and_resume("dqn", &[DQN, &["--backend", "torch"]].concat());
+}
+
 /// DQN with noisy layers and dropout: their generators (noise drawn at every step and update,
 /// a dropout mask at every update) are part of the resume state too.
 #[test]
@@ -114,6 +121,8 @@ fn noisy_dropout_dqn_killed_and_resumed_ends_with_the_uninterrupted_metrics() {
     ]
     .concat();
     kill_and_resume("dqn", &args);
+    // On libtorch too: the noisy layers' and dropout's hand-written gradients run there as well.
+    kill_and_resume("dqn", &[&args[..], &["--backend", "torch"]].concat());
 }
 
 /// DDPG on Pendulum: Adam's moments of actor and critic, the replay memory, the environments, the

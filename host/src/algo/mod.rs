@@ -22,7 +22,6 @@ pub mod optim;
 pub mod schedule;
 pub mod state;
 pub mod tabular;
-pub mod target;
 
 /// The registry: every algorithm picorl trains, once, in the order `--help` lists them, as
 /// `"name" => type, "what it is";`. [`NAMES`], [`HELP`], `--algo`'s help and the dispatch of

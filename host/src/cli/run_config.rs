@@ -118,7 +118,6 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
     }
     device::resolve(&a.device)?;
     let backend: crate::train::config::BackendChoice = a.backend.parse()?;
-    crate::algo::backend::check_supported(backend, algo)?;
     Ok(ResolvedConfig {
         run: RunOptions {
             algo: algo.to_string(),

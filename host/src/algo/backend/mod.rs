@@ -47,31 +47,6 @@ pub use param::{FlatOpt, ParamVec};
 /// win.
 pub const NATIVE_MAX_WIDTH: usize = 256;
 
-/// The algorithms that train on the native backend (tabular ones have no networks and always
-/// run on core's tables).
-pub const NATIVE_ALGOS: &[&str] = &[
-    "qlearning",
-    "sarsa",
-    "reinforce",
-    "a2c",
-    "ppo",
-    "ddpg",
-    "td3",
-    "sac",
-];
-
-/// Refuses `--backend native` for an algorithm that runs on libtorch only, naming those that
-/// do not.
-pub fn check_supported(choice: BackendChoice, algo: &str) -> Result<()> {
-    if choice == BackendChoice::Native && !NATIVE_ALGOS.contains(&algo) {
-        bail!(
-            "--backend native: {algo} trains on libtorch only for now (native: {}); use --backend torch or auto",
-            NATIVE_ALGOS.join(", ")
-        );
-    }
-    Ok(())
-}
-
 /// Where a learner's networks compute.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Backend {
@@ -379,6 +354,12 @@ impl Net {
         }
         Ok(())
     }
+
+    /// The stored parameter gradient, flat in PyTorch's layout (per layer `weight[out][in]`,
+    /// then `bias[out]`): for tests against autograd.
+    pub fn param_grads(&self) -> Vec<f32> {
+        both!(self, n => n.param_grads())
+    }
 }
 
 /// PyTorch's `Linear` default initialization drawn from `rng`, layer by layer, weights (`[out][in]`
@@ -433,6 +414,58 @@ pub fn orthogonal(out: usize, inp: usize, gain: f64, rng: &mut Pcg32) -> Vec<f32
         }
     }
     w
+}
+
+/// A group of parameters with a stored gradient and its own optimizer ([`Net`], [`ParamVec`]):
+/// what one global-norm clip and step cover together.
+pub trait Trainable {
+    /// `Σ g²` of the stored gradient, in f64.
+    fn grad_sq_norm(&self) -> f64;
+    /// Multiplies the stored gradient by `s`.
+    fn scale_grads(&mut self, s: f32);
+    /// One optimizer step along the stored gradient.
+    fn step(&mut self) -> Result<()>;
+}
+
+impl Trainable for Net {
+    fn grad_sq_norm(&self) -> f64 {
+        Net::grad_sq_norm(self)
+    }
+    fn scale_grads(&mut self, s: f32) {
+        Net::scale_grads(self, s)
+    }
+    fn step(&mut self) -> Result<()> {
+        Net::step(self)
+    }
+}
+
+impl Trainable for ParamVec {
+    fn grad_sq_norm(&self) -> f64 {
+        ParamVec::grad_sq_norm(self)
+    }
+    fn scale_grads(&mut self, s: f32) {
+        ParamVec::scale_grads(self, s)
+    }
+    fn step(&mut self) -> Result<()> {
+        ParamVec::step(self)
+    }
+}
+
+/// Clips the global norm of every part's stored gradient to `max_grad_norm` (0: no clipping;
+/// PyTorch's `clip_grad_norm_`, coefficient `max / (norm + 1e-6)` when below 1), then steps
+/// every part; returns the norm before clipping.
+pub fn clip_and_step(parts: &mut [&mut dyn Trainable], max_grad_norm: f64) -> Result<f64> {
+    let norm = parts.iter().map(|p| p.grad_sq_norm()).sum::<f64>().sqrt();
+    if max_grad_norm > 0.0 {
+        let coef = max_grad_norm / (norm + 1e-6);
+        if coef < 1.0 {
+            parts.iter_mut().for_each(|p| p.scale_grads(coef as f32));
+        }
+    }
+    for p in parts {
+        p.step()?;
+    }
+    Ok(norm)
 }
 
 /// `Σ x²` in f64, over eight interleaved partial sums (a fixed order, so the same bits on every

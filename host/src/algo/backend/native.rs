@@ -248,4 +248,15 @@ impl NativeNet {
         }
         flat
     }
+
+    /// See [`super::Net::param_grads`].
+    pub fn param_grads(&self) -> Vec<f32> {
+        if self.grads.len() != self.params.len() {
+            return Vec::new();
+        }
+        self.to_torch_layout(&self.grads)
+            .into_iter()
+            .flat_map(|l| l.weight.into_iter().chain(l.bias))
+            .collect()
+    }
 }

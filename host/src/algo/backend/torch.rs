@@ -359,4 +359,9 @@ impl TorchNet {
         opt.t = s.t;
         Ok(())
     }
+
+    /// See [`super::Net::param_grads`].
+    pub fn param_grads(&self) -> Vec<f32> {
+        self.grads.iter().flat_map(host).collect()
+    }
 }

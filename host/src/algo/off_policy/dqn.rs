@@ -13,19 +13,28 @@
 //! Replay, truncation bootstrapping, n-step returns, prioritization and target updates are
 //! [`off_policy`](super)'s, shared with the other off-policy learners.
 //!
+//! **Backends.** The Q-network ([`QNet`]) is the backends' [`Net`](crate::algo::backend::Net):
+//! `picorl_core::learn` (native, the default on the CPU for networks up to
+//! [`NATIVE_MAX_WIDTH`](crate::algo::backend::NATIVE_MAX_WIDTH) wide) or libtorch
+//! (`--backend torch`, and on CUDA), with one text of the update: the loss is stated by its
+//! gradient with respect to the Q-values (the TD loss's slope at the action taken, times the
+//! importance weight, over the batch), the dueling heads, noisy layers and dropout by theirs
+//! ([`super::q_net`], [`super::noisy`]); gradient clipping by global norm as PyTorch's
+//! `clip_grad_norm_`.
+//!
 //! Acting: with `cpu_acting` (the default), the greedy action comes from a copy of the
 //! Q-network's export run through `picorl-core`'s f32 layers ([`CpuNet`]), refreshed after each
-//! round of updates. Measured on the 2-core development machine (one thread, 4-64-64-2 network;
-//! the criterion benches `nn/` and `learn/dqn` measure the same today): a libtorch forward pass of one observation costs 18-34 µs, the core copy
-//! 1.1 µs, and a refresh 27-37 µs, paid once per round (every 128 steps on CartPole). Noisy
-//! networks act through libtorch, with noise drawn afresh at every step.
+//! round of updates (a libtorch forward pass of one observation costs 18-34 µs on the 2-core
+//! development machine, the core copy about 1 µs). Noisy networks act through the network itself,
+//! with noise drawn afresh at every step.
 //!
-//! Checkpoints hold the online and the target network (`q.*`, `target.*`) and, for a bit-exact
-//! `--resume`, the rest of the learner (`dqn.*`: Adam's moments, the replay memory, the
-//! environments' journal, the n-step windows, the generators and counters), noisy layers' and
-//! dropout's generators included, all declared once in its list of parts
+//! Checkpoints hold the online and the target network (`q.*`, `target.*`: `l0`, `l1`, …, `q`, a
+//! dueling network's last layer as `value` and `q`, a noisy layer's as `.mu` and `.sigma`) and,
+//! for a bit-exact `--resume`, the rest of the learner (`dqn.*`: Adam's moments, the replay
+//! memory, the environments' journal, the n-step windows, the generators and counters), noisy
+//! layers' and dropout's generators included, all declared once in its list of parts
 //! ([`crate::algo::state`]). A resumed run ends with the same metrics as an uninterrupted one
-//! (`host/tests/crash_resume.rs`).
+//! (`host/tests/crash_resume.rs`), on either backend.
 
 use std::path::Path;
 
@@ -34,19 +43,16 @@ use picorl_core::env::Space;
 use picorl_core::replay::ActionShape;
 use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Reduction, Tensor};
 
 use super::options::OffPolicyOptions;
 use super::q_net::{Mode, QNet, QNetOptions};
+use crate::algo::backend::{AdamConfig, Backend};
 use crate::algo::cpu_net::CpuNet;
-use crate::algo::nets::{tensor_to_vec, Activation};
+use crate::algo::nets::Activation;
 use crate::algo::off_policy::driver::Collection;
-use crate::algo::off_policy::replay::Batch;
 use crate::algo::on_policy::actor_critic::argmax;
-use crate::algo::optim::{flatten_vars, FlatAdam};
 use crate::algo::schedule::linear_schedule;
 use crate::algo::state;
-use crate::algo::target::TargetSync;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Actions;
 use crate::export::PolicyExport;
@@ -103,7 +109,8 @@ pub struct DqnConfig {
     pub noisy_sigma0: f64,
     /// Dropout after each hidden activation while learning (0: none).
     pub dropout: f64,
-    /// Act through a `picorl-core` copy of the network instead of libtorch (ignored with `noisy`).
+    /// Act through a `picorl-core` copy of the network's export instead of the network itself
+    /// (ignored with `noisy`).
     pub cpu_acting: bool,
 }
 
@@ -143,12 +150,9 @@ impl Default for DqnConfig {
 #[derive(Debug)]
 pub struct Dqn {
     cfg: DqnConfig,
-    online_vs: nn::VarStore,
-    target_vs: nn::VarStore,
+    backend: Backend,
     q: QNet,
     target: QNet,
-    sync: TargetSync,
-    opt: FlatAdam,
     /// The environments, replay and exploration generator (the off-policy driver's).
     col: Collection,
     n_actions: u32,
@@ -159,12 +163,79 @@ pub struct Dqn {
     epsilon: f64,
     beta: f64,
     actions: Vec<u32>,
+    // Reused rows of one update.
+    batch: Rows,
+    y: Vec<f32>,
+    d_q: Vec<f32>,
+    td: Vec<f32>,
+}
+
+/// A minibatch copied out of the replay.
+#[derive(Debug, Default)]
+struct Rows {
+    obs: Vec<f32>,
+    actions: Vec<usize>,
+    rewards: Vec<f32>,
+    next_obs: Vec<f32>,
+    discounts: Vec<f32>,
+    weights: Vec<f32>,
+    indices: Vec<usize>,
 }
 
 /// Fails unless `ok`, naming the key.
 fn check(ok: bool, what: &str) -> Result<()> {
     ensure!(ok, "dqn: {what}");
     Ok(())
+}
+
+/// The TD loss of one error `e = Q − y` and its derivative with respect to `Q`: Huber
+/// (δ = 1: `e²/2` within ±1, `|e| − 1/2` outside, slope `clip(e, −1, 1)`) or squared (`e²`,
+/// slope `2e`).
+fn td_loss(loss: Loss, e: f32) -> (f32, f32) {
+    match loss {
+        Loss::Huber => {
+            if e.abs() < 1.0 {
+                (0.5 * e * e, e)
+            } else {
+                (e.abs() - 0.5, e.signum())
+            }
+        }
+        Loss::Mse => (e * e, 2.0 * e),
+    }
+}
+
+/// The loss `mean_b w_b ℓ(Q(s_b, a_b) − y_b)` of Q-values `q_all` (`B × n`) at `actions`, and
+/// its gradient with respect to `q_all` into `d_q` (`w_b ℓ'(e_b) / B` at the action taken, 0
+/// elsewhere), the `|e_b|` into `td`; returns the loss and the mean `Q(s_b, a_b)`.
+#[allow(clippy::too_many_arguments)]
+fn loss_grad(
+    loss: Loss,
+    q_all: &[f32],
+    n: usize,
+    actions: &[usize],
+    y: &[f32],
+    weights: &[f32],
+    d_q: &mut Vec<f32>,
+    td: &mut Vec<f32>,
+) -> (f64, f64) {
+    let rows = y.len();
+    d_q.clear();
+    d_q.resize(rows * n, 0.0);
+    td.clear();
+    let (mut total, mut q_sum) = (0.0f64, 0.0f64);
+    let inv_b = 1.0 / rows as f32;
+    for r in 0..rows {
+        let a = actions[r];
+        let q = q_all[r * n + a];
+        let e = q - y[r];
+        let (l, slope) = td_loss(loss, e);
+        let w = weights[r];
+        total += f64::from(w * l);
+        q_sum += f64::from(q);
+        d_q[r * n + a] = w * slope * inv_b;
+        td.push(e.abs());
+    }
+    (total / rows as f64, q_sum / rows as f64)
 }
 
 impl Dqn {
@@ -197,6 +268,11 @@ impl Dqn {
         Ok(())
     }
 
+    /// Where the networks compute.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     fn refresh_cpu_copy(&mut self) {
         if let Some(cpu) = &mut self.cpu {
             cpu.refresh(&self.q.export());
@@ -215,12 +291,8 @@ impl Dqn {
             if self.cfg.noisy {
                 self.q.reset_noise();
             }
-            let x = Tensor::from_slice(obs)
-                .view([-1, d as i64])
-                .to_device(self.online_vs.device());
-            let q = tch::no_grad(|| self.q.forward(&x, Mode::Act));
-            let v = tensor_to_vec(&q);
             let n = self.n_actions as usize;
+            let v = self.q.forward(obs, self.actions.len(), Mode::Act)?;
             for (i, a) in self.actions.iter_mut().enumerate() {
                 *a = argmax(&v[i * n..(i + 1) * n]);
             }
@@ -242,77 +314,107 @@ impl Dqn {
         Ok(())
     }
 
-    /// The TD targets of a batch: `r + γ^k (1 - terminated) Q_target(s', a*)` with
-    /// `a* = argmax_a Q_online(s', a)` (double; `next_online` are those Q-values when already
-    /// computed) or `argmax_a Q_target(s', a)` (vanilla). `r`, `γ^k` and `terminated` come from
-    /// the replay's n-step transitions ([`Batch::discounts`]).
-    fn td_targets(&self, b: &Batch, next_online: Option<Tensor>) -> Tensor {
-        tch::no_grad(|| {
-            let next_t = self.target.forward(&b.next_obs, Mode::Act);
-            let next_v = if self.cfg.double {
-                let online = next_online.unwrap_or_else(|| self.q.forward(&b.next_obs, Mode::Act));
-                next_t
-                    .gather(1, &online.argmax(1, true), false)
-                    .squeeze_dim(1)
-            } else {
-                next_t.max_dim(1, false).0
-            };
-            &b.rewards + &b.discounts * next_v
-        })
+    /// Copies a minibatch out of the replay into `self.batch`: `indices`, or a sample.
+    fn take_batch(&mut self, indices: Option<Vec<usize>>) -> Result<()> {
+        let c = &self.cfg;
+        let b = match indices {
+            Some(i) => self.col.replay.gather_discrete_rows(i, self.beta)?,
+            None => self
+                .col
+                .replay
+                .sample_discrete_rows(c.off.batch_size, self.beta)?,
+        };
+        let r = &mut self.batch;
+        let n = self.n_actions as usize;
+        r.obs.clear();
+        r.obs.extend_from_slice(b.obs);
+        r.next_obs.clear();
+        r.next_obs.extend_from_slice(b.next_obs);
+        r.rewards.clear();
+        r.rewards.extend_from_slice(b.rewards);
+        r.discounts.clear();
+        r.discounts.extend_from_slice(b.discounts);
+        r.weights.clear();
+        r.weights.extend_from_slice(b.weights);
+        r.actions.clear();
+        for &a in b.actions {
+            let a = usize::try_from(a).ok().filter(|&a| a < n);
+            r.actions
+                .push(a.context("internal: a stored action out of range")?);
+        }
+        r.indices = b.indices;
+        Ok(())
     }
 
-    /// One gradient step; returns `(loss, mean Q)` when `read` (reading values costs a sync).
+    /// The TD targets of `self.batch` into `self.y`: `r + γ^k (1 - terminated) Q_target(s', a*)`
+    /// with `a* = argmax_a Q_online(s', a)` (double) or `argmax_a Q_target(s', a)` (vanilla).
+    /// `r`, `γ^k` and `terminated` come from the replay's n-step transitions.
+    fn td_targets(&mut self) -> Result<()> {
+        let b = &self.batch;
+        let rows = b.rewards.len();
+        let n = self.n_actions as usize;
+        self.y.clear();
+        let next_t = self.target.forward(&b.next_obs, rows, Mode::Act)?;
+        if self.cfg.double {
+            let next_o = self.q.forward(&b.next_obs, rows, Mode::Act)?;
+            for r in 0..rows {
+                let a = argmax(&next_o[r * n..(r + 1) * n]) as usize;
+                self.y
+                    .push(b.rewards[r] + b.discounts[r] * next_t[r * n + a]);
+            }
+        } else {
+            for r in 0..rows {
+                let best = next_t[r * n..(r + 1) * n]
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                self.y.push(b.rewards[r] + b.discounts[r] * best);
+            }
+        }
+        Ok(())
+    }
+
+    /// One gradient step; returns `(loss, mean Q)` when `read`.
     fn update(&mut self, read: bool) -> Result<Option<(f64, f64)>> {
-        let c = &self.cfg;
-        let device = self.online_vs.device();
-        if c.noisy {
+        if self.cfg.noisy {
             self.q.reset_noise();
             self.target.reset_noise();
         }
-        let b = self
-            .col
-            .replay
-            .sample(c.off.batch_size, self.beta, device)?;
-        // Double Q-learning without dropout: one online pass over observations and next
-        // observations together (the next half only picks actions, outside the graph).
-        let joint = c.double && c.dropout == 0.0;
-        let (q_all, next_online) = if joint {
-            let bs = c.off.batch_size as i64;
-            let both = self
-                .q
-                .forward(&Tensor::cat(&[&b.obs, &b.next_obs], 0), Mode::Train);
-            (both.narrow(0, 0, bs), Some(both.narrow(0, bs, bs).detach()))
-        } else {
-            (self.q.forward(&b.obs, Mode::Train), None)
-        };
-        let q = q_all
-            .gather(1, &b.actions.unsqueeze(1), false)
-            .squeeze_dim(1);
-        let y = self.td_targets(&b, next_online);
-        let elem = match c.loss {
-            Loss::Huber => q.huber_loss(&y, Reduction::None, 1.0),
-            Loss::Mse => (&q - &y).square(),
-        };
-        let loss = if self.col.replay.prioritized() {
-            (elem * &b.weights).mean(Kind::Float)
-        } else {
-            elem.mean(Kind::Float)
-        };
-        self.opt.step(&loss, c.max_grad_norm);
+        self.take_batch(None)?;
+        self.update_on_batch(read)
+    }
+
+    /// [`Dqn::update`] on `self.batch`: the loss `mean_b w_b ℓ(Q(s_b, a_b) − y_b)` (`w` the
+    /// importance weights, 1 for uniform replay) is stated by its gradient with respect to the
+    /// Q-values, `w_b ℓ'(e_b) / B` at the action taken and 0 elsewhere; then the clipping, Adam
+    /// and the priorities `|e|`.
+    fn update_on_batch(&mut self, read: bool) -> Result<Option<(f64, f64)>> {
+        self.td_targets()?;
+        let c = &self.cfg;
+        let rows = self.batch.rewards.len();
+        let n = self.n_actions as usize;
+        let q_all = self.q.forward(&self.batch.obs, rows, Mode::Train)?;
+        let b = &self.batch;
+        let (loss, q_mean) = loss_grad(
+            c.loss,
+            q_all,
+            n,
+            &b.actions,
+            &self.y,
+            &b.weights,
+            &mut self.d_q,
+            &mut self.td,
+        );
+        ensure!(loss.is_finite(), "the TD loss is {loss}");
+        self.q.backward(&self.d_q)?;
+        self.q.step(c.max_grad_norm)?;
         self.updates += 1;
         if self.col.replay.prioritized() {
-            let td = tensor_to_vec(&tch::no_grad(|| (&q - &y).abs()));
-            self.col.replay.update_priorities(&b.indices, &td)?;
+            self.col
+                .replay
+                .update_priorities(&self.batch.indices, &self.td)?;
         }
-        if read {
-            let l = loss.double_value(&[]);
-            Ok(Some((
-                l,
-                tch::no_grad(|| q.mean(Kind::Float).double_value(&[])),
-            )))
-        } else {
-            Ok(None)
-        }
+        Ok(read.then_some((loss, q_mean)))
     }
 }
 
@@ -328,11 +430,8 @@ impl Actor for Dqn {
         if let Some(cpu) = &mut self.cpu {
             return Ok(OwnedAction::Discrete(argmax(cpu.forward(obs)?)));
         }
-        let x = Tensor::from_slice(obs)
-            .view([1, -1])
-            .to_device(self.online_vs.device());
-        let q = tch::no_grad(|| self.q.forward(&x, Mode::Eval));
-        Ok(OwnedAction::Discrete(argmax(&tensor_to_vec(&q))))
+        let q = self.q.forward(obs, 1, Mode::Eval)?;
+        Ok(OwnedAction::Discrete(argmax(q)))
     }
 }
 
@@ -355,29 +454,26 @@ impl Algorithm for Dqn {
             noisy_sigma0: cfg.noisy.then_some(cfg.noisy_sigma0),
             dropout: cfg.dropout,
         };
+        let backend = Backend::choose(
+            setup.run.backend,
+            setup.device,
+            &opts.dims(obs_dim, n_actions as usize),
+            "dqn",
+        )?;
         let seed = setup.run.seed;
-        let online_vs = nn::VarStore::new(setup.device);
+        // Initial weights: PyTorch's `Linear` default drawn from the run's seed.
+        let mut init = rng::seeded(seed.wrapping_add(0x5eed_0003));
         let q = QNet::new(
-            &online_vs.root(),
+            backend,
             obs_dim,
             n_actions as usize,
             &opts,
+            Some(AdamConfig::pytorch(cfg.off.learning_rate)),
+            &mut init,
             seed.wrapping_add(0x5eed_0003),
-        );
-        let mut target_vs = nn::VarStore::new(setup.device);
-        // Its weights are copied from the online network below; its noise is its own.
-        let target = QNet::new(
-            &target_vs.root(),
-            obs_dim,
-            n_actions as usize,
-            &opts,
-            seed.wrapping_add(0x5eed_0005),
-        );
-        target_vs.freeze();
-        let online_flat = flatten_vars(&online_vs);
-        let sync = TargetSync::flat(&online_flat, &flatten_vars(&target_vs))?;
-        sync.update(1.0);
-        let opt = FlatAdam::new(&online_vs, &online_flat, cfg.off.learning_rate, 1e-8);
+        )?;
+        // The target starts as a copy; its noise is its own.
+        let target = q.target_copy(seed.wrapping_add(0x5eed_0005))?;
         // Updates wait for a minibatch's worth of transitions, and for `learning_starts` of them.
         let min_replay = cfg
             .off
@@ -398,18 +494,19 @@ impl Algorithm for Dqn {
             epsilon: cfg.exploration_initial_eps,
             beta: cfg.beta,
             cfg,
-            online_vs,
-            target_vs,
+            backend,
             q,
             target,
-            sync,
-            opt,
             col,
             n_actions,
             obs_dim,
             cpu,
             vec_steps: 0,
             updates: 0,
+            batch: Rows::default(),
+            y: Vec::new(),
+            d_q: Vec::new(),
+            td: Vec::new(),
         })
     }
 
@@ -444,7 +541,7 @@ impl Algorithm for Dqn {
                 // during collection, as SB3's `_on_step` does.
                 q.vec_steps += 1;
                 if q.vec_steps % target_every == 0 {
-                    q.sync.update(q.cfg.off.tau);
+                    q.target.polyak_from(&q.q, q.cfg.off.tau)?;
                 }
                 Ok(())
             },
@@ -488,14 +585,15 @@ impl Algorithm for Dqn {
     crate::resume_in_parts!();
 }
 
-// The whole learner: the weights file holds both networks; a bit-exact `--resume` adds Adam's
-// moments, the replay memory, the environments' journal and n-step windows, the generators
-// (exploration, replay sampling, the networks' noise and dropout masks) and the counters.
+// The whole learner: the weights file holds both networks (`q.*`, `target.*`); a bit-exact
+// `--resume` adds Adam's moments, the replay memory, the environments' journal and n-step
+// windows, the generators (exploration, replay sampling, the networks' noise and dropout masks)
+// and the counters.
 crate::learner_state! {
     for Dqn, named "dqn";
-    weights "q." => online_vs,
-    weights "target." => target_vs,
-    part "" => opt,
+    weights "q." => q,
+    weights "target." => target,
+    part "" => q,
     part "" => col,
     json "vec_steps" => vec_steps,
     json "updates" => updates,
@@ -512,11 +610,8 @@ crate::learner_state! {
 
 impl Dqn {
     /// The online Q-values of one observation (mean weights, no dropout), for tests and tools.
-    pub fn q_values(&self, obs: &[f32]) -> Vec<f32> {
-        let x = Tensor::from_slice(obs)
-            .view([1, -1])
-            .to_device(self.online_vs.device());
-        tensor_to_vec(&tch::no_grad(|| self.q.forward(&x, Mode::Eval)))
+    pub fn q_values(&mut self, obs: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.q.forward(obs, 1, Mode::Eval)?.to_vec())
     }
 
     /// Whether greedy actions come from the `picorl-core` copy.

@@ -1,30 +1,44 @@
 //! Factorized Gaussian noisy linear layers (Fortunato et al. 2018, "Noisy Networks for
-//! Exploration", arXiv:1706.10295, section 3.2).
+//! Exploration", arXiv:1706.10295, section 3.2), on either backend ([`crate::algo::backend`]).
 //!
 //! `y = (μ_w + σ_w ⊙ ε_w) x + μ_b + σ_b ⊙ ε_b` with factorized noise `ε_w = f(ε_out) ⊗ f(ε_in)`,
 //! `ε_b = f(ε_out)`, `f(x) = sign(x) √|x|` and `ε_in`, `ε_out` standard normal. Initialisation as
-//! the paper's: `μ ~ U(-1/√p, 1/√p)`, `σ = σ₀/√p` for `p` inputs. The noise is a plain tensor,
-//! not a variable: it is neither saved nor copied to a target network, and
-//! [`NoisyLinear::reset_noise`] draws it afresh. Every draw (initial weights and noise) comes from
-//! a seeded [`Pcg32`] the caller owns, not from libtorch's global generator, so a run repeats
-//! whatever else uses libtorch in the process. Evaluation and export use the mean weights `μ`.
+//! the paper's: `μ ~ U(-1/√p, 1/√p)`, `σ = σ₀/√p` for `p` inputs.
+//!
+//! **Two plain layers.** Because the noise is factorized, the noisy part is itself a linear layer:
+//! `(σ_w ⊙ (ε_out ⊗ ε_in)) x + σ_b ⊙ ε_out = ε_out ⊙ (σ_w (ε_in ⊙ x) + σ_b)`. So a noisy layer is
+//! two trainable linear [`Net`]s, `μ` over `x` and `σ` over `ε_in ⊙ x`, and
+//! `y = μ(x) + ε_out ⊙ σ(ε_in ⊙ x)`. Its gradient follows by the chain rule: `μ`'s outputs get
+//! `dy`, `σ`'s get `dy ⊙ ε_out` (which gives `dσ_w = dW ⊙ ε_w`, `dσ_b = db ⊙ ε_b`, the effective
+//! weights' gradient times the noise), and the input gets `dx_μ + ε_in ⊙ dx_σ`. Adam on `μ` and on
+//! `σ` separately is Adam on all the parameters (it is elementwise, and both step together).
+//!
+//! The noise is neither saved nor copied to a target network: [`NoisyLinear::reset_noise`] draws
+//! it afresh from a [`Pcg32`] the caller owns (and checkpoints), before every use. Evaluation and
+//! export use the mean weights `μ`.
 
+use anyhow::{bail, Result};
 use picorl_core::rng::{self, Pcg32};
-use tch::{nn, Device, Kind, Tensor};
+
+use crate::algo::backend::{AdamConfig, Backend, Layer, Net};
+use crate::algo::nets::Activation;
 
 /// A factorized Gaussian noisy linear layer.
 #[derive(Debug)]
 pub struct NoisyLinear {
-    /// Mean weights, `[out, in]`.
-    pub w_mu: Tensor,
-    /// Weight noise scales, `[out, in]`.
-    pub w_sigma: Tensor,
-    /// Mean biases, `[out]`.
-    pub b_mu: Tensor,
-    /// Bias noise scales, `[out]`.
-    pub b_sigma: Tensor,
-    eps_in: Tensor,
-    eps_out: Tensor,
+    /// The mean weights and biases, over `x`.
+    pub mu: Net,
+    /// The noise scales, over `ε_in ⊙ x`.
+    pub sigma: Net,
+    eps_in: Vec<f32>,
+    eps_out: Vec<f32>,
+    /// The last forward pass: whether it was noisy, and its rows.
+    noisy: bool,
+    rows: usize,
+    xs: Vec<f32>,
+    y: Vec<f32>,
+    ds: Vec<f32>,
+    dx: Vec<f32>,
 }
 
 /// `sign(x) √|x|`, the paper's `f`.
@@ -32,117 +46,161 @@ fn scale_noise(x: f64) -> f32 {
     (x.signum() * x.abs().sqrt()) as f32
 }
 
-/// `f(ε)` for `n` standard normal draws, as a tensor on `device`.
-fn noise(rng: &mut Pcg32, n: usize, device: Device) -> Tensor {
-    let v: Vec<f32> = (0..n).map(|_| scale_noise(rng::normal_f64(rng))).collect();
-    Tensor::from_slice(&v).to_device(device)
-}
-
-/// A tensor of `shape` drawn uniformly from `[-bound, bound)` with `rng`.
-pub fn uniform(rng: &mut Pcg32, shape: &[i64], bound: f64, device: Device) -> Tensor {
-    let n: i64 = shape.iter().product();
-    let v: Vec<f32> = (0..n)
-        .map(|_| rng::uniform_f64(rng, -bound, bound) as f32)
-        .collect();
-    Tensor::from_slice(&v).view(shape).to_device(device)
-}
-
 impl NoisyLinear {
-    /// A layer of `inputs → outputs` under `path`, with noise scale `sigma0` (0.5 in the paper);
-    /// `rng` draws the mean weights and the first noise.
+    /// A layer of `inputs → outputs` with noise scale `sigma0` (0.5 in the paper) and Adam when
+    /// `adam` is given; `rng` draws the mean weights (PyTorch's `Linear` default, as a plain
+    /// layer's). The noise is zero until [`NoisyLinear::reset_noise`].
     pub fn new(
-        path: &nn::Path,
+        backend: Backend,
         inputs: usize,
         outputs: usize,
         sigma0: f64,
+        adam: Option<AdamConfig>,
         rng: &mut Pcg32,
-    ) -> Self {
-        let (i, o) = (inputs as i64, outputs as i64);
-        let bound = 1.0 / (inputs as f64).sqrt();
-        let sigma = sigma0 / (inputs as f64).sqrt();
-        let device = path.device();
-        let w_mu = path.var_copy("w_mu", &uniform(rng, &[o, i], bound, device));
-        let w_sigma = path.var("w_sigma", &[o, i], nn::Init::Const(sigma));
-        let b_mu = path.var_copy("b_mu", &uniform(rng, &[o], bound, device));
-        let b_sigma = path.var("b_sigma", &[o], nn::Init::Const(sigma));
-        let mut layer = Self {
-            w_mu,
-            w_sigma,
-            b_mu,
-            b_sigma,
-            eps_in: Tensor::zeros([i], (Kind::Float, device)),
-            eps_out: Tensor::zeros([o], (Kind::Float, device)),
-        };
-        layer.reset_noise(rng);
-        layer
+    ) -> Result<Self> {
+        let dims = [inputs, outputs];
+        let mu = Net::new(backend, &dims, Activation::Relu, adam, rng)?;
+        // σ is a constant: its network's own draws are thrown away.
+        let mut sigma = Net::new(backend, &dims, Activation::Relu, adam, &mut rng::seeded(0))?;
+        let s = (sigma0 / (inputs as f64).sqrt()) as f32;
+        sigma.set_layers(&[Layer {
+            weight: vec![s; inputs * outputs],
+            bias: vec![s; outputs],
+        }])?;
+        Ok(Self {
+            mu,
+            sigma,
+            eps_in: vec![0.0; inputs],
+            eps_out: vec![0.0; outputs],
+            noisy: false,
+            rows: 0,
+            xs: Vec::new(),
+            y: Vec::new(),
+            ds: Vec::new(),
+            dx: Vec::new(),
+        })
     }
 
-    /// Draws new factorized noise from `rng`.
+    /// A copy without optimizers (a target network), with zero noise.
+    pub fn target_copy(&self) -> Result<Self> {
+        Ok(Self {
+            mu: self.mu.target_copy()?,
+            sigma: self.sigma.target_copy()?,
+            eps_in: vec![0.0; self.eps_in.len()],
+            eps_out: vec![0.0; self.eps_out.len()],
+            noisy: false,
+            rows: 0,
+            xs: Vec::new(),
+            y: Vec::new(),
+            ds: Vec::new(),
+            dx: Vec::new(),
+        })
+    }
+
+    /// Draws new factorized noise from `rng`: `f(ε_in)`, then `f(ε_out)`.
     pub fn reset_noise(&mut self, rng: &mut Pcg32) {
-        let device = self.w_mu.device();
-        let (o, i) = (self.w_mu.size()[0], self.w_mu.size()[1]);
-        self.eps_in = noise(rng, i as usize, device);
-        self.eps_out = noise(rng, o as usize, device);
-    }
-
-    /// The weight and bias noise of the current draw: `(f(ε_out) ⊗ f(ε_in), f(ε_out))`.
-    pub fn noise(&self) -> (Tensor, Tensor) {
-        (
-            self.eps_out.outer(&self.eps_in),
-            self.eps_out.shallow_clone(),
-        )
-    }
-
-    /// `x W^T + b` with noisy weights (`noisy`) or the mean weights.
-    pub fn forward(&self, x: &Tensor, noisy: bool) -> Tensor {
-        if noisy {
-            let (ew, eb) = self.noise();
-            let w = &self.w_mu + &self.w_sigma * ew;
-            let b = &self.b_mu + &self.b_sigma * eb;
-            x.linear(&w, Some(&b))
-        } else {
-            x.linear(&self.w_mu, Some(&self.b_mu))
+        for e in self.eps_in.iter_mut().chain(self.eps_out.iter_mut()) {
+            *e = scale_noise(rng::normal_f64(rng));
         }
+    }
+
+    /// The current draw: `(f(ε_in), f(ε_out))`.
+    pub fn noise(&self) -> (&[f32], &[f32]) {
+        (&self.eps_in, &self.eps_out)
+    }
+
+    /// `x (μ_w + σ_w ⊙ ε_w)ᵀ + μ_b + σ_b ⊙ ε_b` for `rows` inputs (`noisy`), or with the mean
+    /// weights alone.
+    pub fn forward(&mut self, x: &[f32], rows: usize, noisy: bool) -> Result<&[f32]> {
+        let (i, o) = (self.eps_in.len(), self.eps_out.len());
+        self.noisy = noisy;
+        self.rows = rows;
+        self.y.clear();
+        self.y.extend_from_slice(self.mu.forward(x, rows)?);
+        if noisy {
+            self.xs.clear();
+            self.xs.extend(
+                x.chunks_exact(i)
+                    .flat_map(|row| row.iter().zip(&self.eps_in).map(|(&v, &e)| v * e)),
+            );
+            let s = self.sigma.forward(&self.xs, rows)?;
+            for (yr, sr) in self.y.chunks_exact_mut(o).zip(s.chunks_exact(o)) {
+                for ((y, &s), &e) in yr.iter_mut().zip(sr).zip(&self.eps_out) {
+                    *y += e * s;
+                }
+            }
+        }
+        Ok(&self.y)
+    }
+
+    /// After a noisy [`NoisyLinear::forward`]: stores both networks' parameter gradients for the
+    /// outputs' gradient `d_y`, and returns the input's gradient when `input` (empty otherwise).
+    pub fn backward(&mut self, d_y: &[f32], input: bool) -> Result<&[f32]> {
+        if !self.noisy || self.rows == 0 {
+            bail!("internal: a noisy layer's backward without a noisy forward pass");
+        }
+        let (i, o) = (self.eps_in.len(), self.eps_out.len());
+        self.dx.clear();
+        self.dx
+            .extend_from_slice(self.mu.backward(d_y, true, input)?);
+        self.ds.clear();
+        self.ds.extend(
+            d_y.chunks_exact(o)
+                .flat_map(|row| row.iter().zip(&self.eps_out).map(|(&d, &e)| d * e)),
+        );
+        let dxs = self.sigma.backward(&self.ds, true, input)?;
+        if input {
+            for (dr, sr) in self.dx.chunks_exact_mut(i).zip(dxs.chunks_exact(i)) {
+                for ((d, &s), &e) in dr.iter_mut().zip(sr).zip(&self.eps_in) {
+                    *d += e * s;
+                }
+            }
+        }
+        Ok(&self.dx)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algo::nets::tensor_to_vec;
 
-    #[test]
-    fn initialisation_follows_the_paper() {
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let l = NoisyLinear::new(&vs.root(), 16, 8, 0.5, &mut rng::seeded(0));
-        // σ = 0.5 / √16 = 0.125 everywhere; μ within ±1/√16 = ±0.25.
-        assert!(tensor_to_vec(&l.w_sigma).iter().all(|&s| s == 0.125));
-        assert!(tensor_to_vec(&l.b_sigma).iter().all(|&s| s == 0.125));
-        assert!(tensor_to_vec(&l.w_mu).iter().all(|w| w.abs() <= 0.25));
+    fn layer(sigma0: f64, seed: u64) -> NoisyLinear {
+        NoisyLinear::new(
+            Backend::Native,
+            16,
+            8,
+            sigma0,
+            Some(AdamConfig::pytorch(1e-3)),
+            &mut rng::seeded(seed),
+        )
+        .unwrap()
     }
 
     #[test]
-    fn noise_is_factorized_and_has_the_right_statistics() {
-        let mut r = rng::seeded(5);
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let mut l = NoisyLinear::new(&vs.root(), 3, 2, 0.5, &mut r);
-        let (ew, eb) = l.noise();
-        // Rank one: ε_w[j][k] = f(ε_out[j]) f(ε_in[k]), so ε_w[j][k] ε_w[j'][k'] = ε_w[j][k'] ε_w[j'][k].
-        let w = tensor_to_vec(&ew);
-        assert!((w[0] * w[4] - w[1] * w[3]).abs() < 1e-6);
-        assert_eq!(tensor_to_vec(&eb).len(), 2);
+    fn initialisation_follows_the_paper() {
+        let l = layer(0.5, 0);
+        // σ = 0.5 / √16 = 0.125 everywhere; μ within ±1/√16 = ±0.25.
+        let s = &l.sigma.layers()[0];
+        assert!(s.weight.iter().chain(&s.bias).all(|&v| v == 0.125));
+        let m = &l.mu.layers()[0];
+        assert!(m.weight.iter().chain(&m.bias).all(|w| w.abs() <= 0.25));
+    }
 
+    #[test]
+    fn noise_has_the_right_statistics() {
+        let mut r = rng::seeded(5);
+        let mut l = layer(0.5, 1);
         // f(ε) = sign(ε)√|ε| with ε ~ N(0,1): mean 0, E f² = E|ε| = √(2/π) ≈ 0.798, so the weight
         // noise f(a) f(b) has mean 0 and variance (2/π) ≈ 0.637, and the bias noise variance 0.798.
         let n = 20_000;
         let (mut sw, mut sw2, mut sb2) = (0.0f64, 0.0f64, 0.0f64);
         for _ in 0..n {
             l.reset_noise(&mut r);
-            let (ew, eb) = l.noise();
-            let v = f64::from(tensor_to_vec(&ew)[0]);
+            let (ei, eo) = l.noise();
+            let v = f64::from(eo[0] * ei[0]);
             sw += v;
             sw2 += v * v;
-            sb2 += f64::from(tensor_to_vec(&eb)[0]).powi(2);
+            sb2 += f64::from(eo[0]).powi(2);
         }
         let mean = sw / n as f64;
         let var = sw2 / n as f64 - mean * mean;
@@ -157,22 +215,42 @@ mod tests {
         );
     }
 
+    /// The two-layer form computes the effective weights' layer: `y = (μ_w + σ_w ⊙ ε_out ⊗ ε_in) x
+    /// + μ_b + σ_b ⊙ ε_out`, written out element by element.
     #[test]
-    fn forward_with_and_without_noise() {
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let l = NoisyLinear::new(&vs.root(), 3, 2, 0.5, &mut rng::seeded(1));
-        let x = Tensor::from_slice(&[1.0f32, -2.0, 0.5]).view([1, 3]);
-        let mean = tensor_to_vec(&l.forward(&x, false));
-        let expect = tensor_to_vec(&(x.linear(&l.w_mu, Some(&l.b_mu))));
-        assert_eq!(mean, expect);
-        // Noisy output = mean output + (σ_w ⊙ ε_w) x + σ_b ⊙ ε_b.
-        let (ew, eb) = l.noise();
-        let delta = x.linear(&(&l.w_sigma * ew), Some(&(&l.b_sigma * eb)));
-        let noisy = tensor_to_vec(&l.forward(&x, true));
-        let d = tensor_to_vec(&delta);
-        for k in 0..2 {
-            assert!((noisy[k] - mean[k] - d[k]).abs() < 1e-5);
+    fn forward_is_the_effective_layer() {
+        let mut r = rng::seeded(2);
+        let mut l = layer(0.5, 2);
+        // Non-constant σ, so that a mix-up of its rows and columns would show.
+        let mut s = l.sigma.layers();
+        for (k, w) in s[0].weight.iter_mut().enumerate() {
+            *w = 0.01 * k as f32;
         }
-        assert!(noisy != mean);
+        l.sigma.set_layers(&s).unwrap();
+        l.reset_noise(&mut r);
+        let x: Vec<f32> = (0..2 * 16).map(|k| (k as f32 * 0.37).sin()).collect();
+        let y = l.forward(&x, 2, true).unwrap().to_vec();
+        let (m, s) = (&l.mu.layers()[0], &l.sigma.layers()[0]);
+        let (ei, eo) = l.noise();
+        for row in 0..2 {
+            for j in 0..8 {
+                let mut v = m.bias[j] + s.bias[j] * eo[j];
+                for k in 0..16 {
+                    let w = m.weight[j * 16 + k] + s.weight[j * 16 + k] * eo[j] * ei[k];
+                    v += w * x[row * 16 + k];
+                }
+                assert!(
+                    (v - y[row * 8 + j]).abs() < 1e-5,
+                    "{v} vs {}",
+                    y[row * 8 + j]
+                );
+            }
+        }
+        let mean = l.forward(&x, 2, false).unwrap().to_vec();
+        assert!(mean != y);
+        assert!(
+            l.backward(&[0.0; 16], true).is_err(),
+            "backward needs a noisy pass"
+        );
     }
 }

@@ -14,8 +14,8 @@
 //! - **Prioritized replay** (Schaul et al. 2016): new transitions get the largest priority seen
 //!   so far; sampling is proportional to `p^α` (stratified over the total); importance weights
 //!   `(p_i / p_min)^-β` (normalized by the largest weight); priorities `|δ| + ε` from TD errors.
-//! - **Target networks** ([`TargetSync`](crate::algo::target::TargetSync)): Polyak averaging
-//!   `θ' ← τ θ + (1 - τ) θ'`; `τ = 1` is a hard copy.
+//! - **Target networks** ([`Net::polyak_from`](crate::algo::backend::Net::polyak_from)): Polyak
+//!   averaging `θ' ← τ θ + (1 - τ) θ'`; `τ = 1` is a hard copy.
 //! - **Acting** ([`CpuNet`](crate::algo::cpu_net::CpuNet)): a copy of a network's export run
 //!   through `picorl-core`'s f32 dense layers, refreshed after each round of updates, which costs
 //!   a few microseconds per step where a libtorch forward pass costs tens (measured in
@@ -78,6 +78,26 @@ pub struct HostBatch<'a> {
     pub next_obs: &'a [f32],
     /// `γ^k`, or 0 for terminal transitions.
     pub discounts: &'a [f32],
+}
+
+/// A sampled batch of discrete-action transitions as host rows, borrowed from the replay's
+/// buffers, with the importance weights and the slots (DQN's batch on either backend).
+#[derive(Debug)]
+pub struct DiscreteRows<'a> {
+    /// Observations, `B × obs_dim`.
+    pub obs: &'a [f32],
+    /// The actions taken.
+    pub actions: &'a [i64],
+    /// (n-step) returns.
+    pub rewards: &'a [f32],
+    /// Observations `horizon` steps later.
+    pub next_obs: &'a [f32],
+    /// `γ^horizon · (1 - terminated)`.
+    pub discounts: &'a [f32],
+    /// Importance weights (all 1 for uniform replay).
+    pub weights: &'a [f32],
+    /// The slots sampled, for [`Replay::update_priorities`].
+    pub indices: Vec<usize>,
 }
 
 /// A replay memory on `picorl-core`'s storage: uniform or prioritized.
@@ -201,6 +221,43 @@ impl Replay {
             rewards: &self.rewards,
             next_obs: &self.next_obs,
             discounts: &self.discounts,
+        })
+    }
+
+    /// Samples as [`Replay::sample`] does (the same draws), into host rows of discrete actions.
+    pub fn sample_discrete_rows(
+        &mut self,
+        batch_size: usize,
+        beta: f64,
+    ) -> Result<DiscreteRows<'_>> {
+        let mut indices = vec![0usize; batch_size];
+        match &self.tree {
+            None => self.buf.sample_uniform(&mut self.rng, &mut indices),
+            Some(tree) => tree.sample_stratified(&mut self.rng, &mut indices),
+        }
+        .map_err(|e| anyhow!("sampling replay: {e}"))?;
+        self.gather_discrete_rows(indices, beta)
+    }
+
+    /// The transitions in `indices` as host rows of discrete actions (their importance weights
+    /// with `beta` when prioritized).
+    pub fn gather_discrete_rows(
+        &mut self,
+        indices: Vec<usize>,
+        beta: f64,
+    ) -> Result<DiscreteRows<'_>> {
+        if self.buf.action_shape() != ActionShape::Discrete {
+            bail!("internal: discrete rows of a continuous-action replay");
+        }
+        self.fill(&indices, beta)?;
+        Ok(DiscreteRows {
+            obs: &self.obs,
+            actions: &self.act_i,
+            rewards: &self.rewards,
+            next_obs: &self.next_obs,
+            discounts: &self.discounts,
+            weights: &self.weights,
+            indices,
         })
     }
 

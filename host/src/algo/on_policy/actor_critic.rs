@@ -56,7 +56,9 @@ use picorl_core::env::{EnvSpec, Space};
 use picorl_core::rng::Pcg32;
 
 use super::running_norm::ObsNorm;
-use crate::algo::backend::{init_layers, orthogonal, Backend, Layer, Net, Optimizer, ParamVec};
+use crate::algo::backend::{
+    clip_and_step, init_layers, orthogonal, Backend, Layer, Net, Optimizer, ParamVec, Trainable,
+};
 use crate::algo::cpu_net::CpuNet;
 use crate::algo::nets::Activation;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
@@ -504,40 +506,16 @@ impl ActorCritic {
         }
         Ok(())
     }
-
-    /// Every network trained by the last [`ActorCritic::backward`], and the log-std.
-    fn trained(&mut self) -> impl Iterator<Item = &mut Net> {
-        let vf = self.vf_grad.then_some(&mut self.vf);
-        self.body
-            .as_mut()
-            .into_iter()
-            .chain(std::iter::once(&mut self.head))
-            .chain(vf)
-    }
-
     /// Clips the stored gradient's global norm to `max_grad_norm` (0: no clipping; PyTorch's
     /// `clip_grad_norm_`, coefficient `max / (norm + 1e-6)` when below 1) and steps every
     /// parameter; returns the norm before clipping.
     pub fn step(&mut self, max_grad_norm: f64) -> Result<f64> {
-        let mut sq = self.log_std.as_ref().map_or(0.0, ParamVec::grad_sq_norm);
-        sq += self.trained().map(|n| n.grad_sq_norm()).sum::<f64>();
-        let norm = sq.sqrt();
-        if max_grad_norm > 0.0 {
-            let coef = max_grad_norm / (norm + 1e-6);
-            if coef < 1.0 {
-                let coef = coef as f32;
-                self.trained().for_each(|n| n.scale_grads(coef));
-                if let Some(ls) = &mut self.log_std {
-                    ls.scale_grads(coef);
-                }
-            }
-        }
-        for n in self.trained() {
-            n.step()?;
-        }
-        if let Some(ls) = &mut self.log_std {
-            ls.step()?;
-        }
+        let vf = self.vf_grad.then_some(&mut self.vf);
+        let mut parts: Vec<&mut dyn Trainable> = self.body.iter_mut().map(|n| n as _).collect();
+        parts.push(&mut self.head);
+        parts.extend(vf.map(|n| n as _));
+        parts.extend(self.log_std.iter_mut().map(|p| p as _));
+        let norm = clip_and_step(&mut parts, max_grad_norm)?;
         self.vf_grad = false;
         self.stale = true;
         self.cpu_stale = true;
