@@ -21,12 +21,12 @@ use criterion::{black_box, Criterion, Throughput};
 use picorl_core::env::Action;
 use picorl_core::replay::Transition;
 use picorl_host::algo::backend::{AdamConfig, Backend, Optimizer};
-use picorl_host::algo::nets::Activation;
 use picorl_host::algo::off_policy::dqn::{Dqn, DqnConfig};
 use picorl_host::algo::on_policy::actor_critic::ActorCritic;
 use picorl_host::algo::on_policy::options::PgOptions;
 use picorl_host::algo::on_policy::ppo::{self, PpoConfig, Schedule};
 use picorl_host::algo::on_policy::rollout::{gae, Rollout};
+use picorl_host::export::Activation;
 use picorl_host::train::config::{self, BackendChoice, RunOptions, Source};
 use picorl_host::train::{Algorithm, Setup};
 

@@ -12,7 +12,7 @@
 //! - [`cli`]: the command line, the only place clap is used; calls every room below.
 //! - [`tune`]: `picorl tune`, hyper-parameter search on Optuna.
 //! - [`viz`]: learning curves, comparison plots and `picorl render`.
-//! - [`algo`]: one file per algorithm, the tch networks they share ([`algo::nets`]) and the family
+//! - [`algo`]: one file per algorithm, the networks they share ([`algo::backend`]) and the family
 //!   drivers (off-policy collection, on-policy rollouts).
 //! - [`train`]: the loop every algorithm shares: config, run directory, checkpoints, evaluation,
 //!   TensorBoard, progress, device and signals.

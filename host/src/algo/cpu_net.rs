@@ -5,7 +5,7 @@
 use anyhow::{anyhow, bail, Result};
 use picorl_core::nn::{padded_rows, DenseF32};
 
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 use crate::export::PolicyExport;
 
 /// A network's export run on the CPU through `picorl-core`'s f32 dense layers (the firmware's

@@ -5,20 +5,18 @@
 //!   continuous-control learners DDPG, TD3 and SAC over one driver;
 //! - [`on_policy`]: rollouts with GAE, the actor-critic networks, REINFORCE, A2C and PPO;
 //! - [`tabular`]: Q-learning and SARSA on core's tables;
-//! - shared by all: [`nets`] (tch networks), [`optim`] (flat Adam and RMSprop, gradient
-//!   clipping), [`schedule`], [`target`] (Polyak updates), [`cpu_net`] (acting through core),
-//!   [`checkpoint`] (loading tensors by name), [`state`] (a learner's state declared once as a
-//!   list of parts: save, load and `--resume` derived from it).
+//! - shared by all: [`backend`] (the trainable network `Net` on native or libtorch, its Adam
+//!   and RMSprop, one global-norm clip), [`schedule`], [`cpu_net`] (acting through core),
+//!   [`checkpoint`] (reading a checkpoint's tensors), [`state`] (a learner's state declared once
+//!   as a list of parts: save, load and `--resume` derived from it).
 //!
 //! It may use `train` (the loop's interface), `envs`, `export` and `util`; never `cli` or `viz`.
 
 pub mod backend;
 pub mod checkpoint;
 pub mod cpu_net;
-pub mod nets;
 pub mod off_policy;
 pub mod on_policy;
-pub mod optim;
 pub mod schedule;
 pub mod state;
 pub mod tabular;

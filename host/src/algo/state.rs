@@ -29,14 +29,15 @@
 //! of one JSON object stored (as bytes) in the tensor `<algo>.resume`. A part missing from a
 //! checkpoint is an error that names it.
 //!
-//! **Example** (a learner with one network, its Adam, a generator and a counter):
+//! **Example** (a learner with one network, its Adam, a generator and a counter; `Q` implements
+//! [`Weights`], `Moments` [`Part`]):
 //!
 //! ```ignore
-//! struct Mine { vs: nn::VarStore, opt: FlatAdam, rng: Pcg32, updates: u64 }
+//! struct Mine { q: Q, opt: Moments, rng: Pcg32, updates: u64 }
 //!
 //! crate::learner_state! {
 //!     for Mine, named "mine";
-//!     weights "" => vs,                // the weights file: the variables by name
+//!     weights "" => q,                 // the weights file: the network's tensors by name
 //!     part "" => opt,                  // mine.adam_m, mine.adam_v; `adam_t` in mine.resume
 //!     json "rng" => rng,               // mine.resume's `rng`
 //!     json "updates" => updates,
@@ -64,9 +65,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
-use tch::{nn, Tensor};
-
-use crate::algo::optim::{FlatAdam, FlatRmsProp};
+use tch::Tensor;
 
 /// What a learner writes of itself besides its weights: tensors by name and one JSON object.
 #[derive(Debug, Default)]
@@ -368,55 +367,53 @@ macro_rules! __state_entries {
     };
 }
 
-impl Weights for nn::VarStore {
-    fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        let mut vars: Vec<_> = self.variables().into_iter().collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        out.extend(vars.into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)));
-        Ok(())
-    }
-
-    fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
-        crate::algo::checkpoint::load_vars(self, saved, prefix, path)
-    }
-}
-
-/// Adam: the moments as tensors `adam_m`, `adam_v`, the step count as `adam_t`.
-impl Part for FlatAdam {
-    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        let (m, v, t) = self.snapshot();
-        out.tensor(&format!("{name}adam_m"), m)?;
-        out.tensor(&format!("{name}adam_v"), v)?;
-        out.json(&format!("{name}adam_t"), &t)
-    }
-
-    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
-        let m = from.tensor(&format!("{name}adam_m"))?;
-        let v = from.tensor(&format!("{name}adam_v"))?;
-        self.restore(m, v, from.json(&format!("{name}adam_t"))?)
-    }
-}
-
-/// RMSprop: the running mean square as the tensor `rmsprop_square_avg`.
-impl Part for FlatRmsProp {
-    fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
-        out.tensor(&format!("{name}rmsprop_square_avg"), self.snapshot())
-    }
-
-    fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
-        self.restore(from.tensor(&format!("{name}rmsprop_square_avg"))?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::tensor::tensor_to_vec;
     use picorl_core::rng::{self, Pcg32};
-    use tch::{Device, Kind};
+
+    /// A network's stand-in: one weight vector, saved as the tensor `w`.
+    struct Params(Vec<f32>);
+
+    impl Weights for Params {
+        fn save(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+            out.push((format!("{prefix}w"), Tensor::from_slice(&self.0)));
+            Ok(())
+        }
+
+        fn load(&mut self, prefix: &str, saved: &[(String, Tensor)], path: &Path) -> Result<()> {
+            self.0 = tensor_to_vec(named(saved, &format!("{prefix}w"), path)?);
+            Ok(())
+        }
+    }
+
+    /// An optimizer's stand-in: two moments as tensors and a step count in the JSON.
+    #[derive(Debug, PartialEq)]
+    struct Moments {
+        m: Vec<f32>,
+        v: Vec<f32>,
+        t: u64,
+    }
+
+    impl Part for Moments {
+        fn save(&self, name: &str, out: &mut Saving) -> Result<()> {
+            out.tensor(&format!("{name}adam_m"), Tensor::from_slice(&self.m))?;
+            out.tensor(&format!("{name}adam_v"), Tensor::from_slice(&self.v))?;
+            out.json(&format!("{name}adam_t"), &self.t)
+        }
+
+        fn load(&mut self, name: &str, from: &Loading) -> Result<()> {
+            self.m = tensor_to_vec(from.tensor(&format!("{name}adam_m"))?);
+            self.v = tensor_to_vec(from.tensor(&format!("{name}adam_v"))?);
+            self.t = from.json(&format!("{name}adam_t"))?;
+            Ok(())
+        }
+    }
 
     struct Toy {
-        vs: nn::VarStore,
-        opt: FlatAdam,
+        net: Params,
+        opt: Moments,
         rng: Pcg32,
         updates: u64,
         pair: (u32, u32),
@@ -424,7 +421,7 @@ mod tests {
 
     crate::learner_state! {
         for Toy, named "toy";
-        weights "net." => vs,
+        weights "net." => net,
         part "" => opt,
         json "rng" => rng,
         json "updates" => updates,
@@ -435,18 +432,14 @@ mod tests {
     }
 
     fn toy(seed: u64) -> Toy {
-        tch::manual_seed(seed as i64);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let lin = nn::linear(vs.root() / "l", 3, 2, Default::default());
-        let flat = crate::algo::optim::flatten_vars(&vs);
-        let mut opt = FlatAdam::new(&vs, &flat, 1e-2, 1e-8);
-        for _ in 0..seed {
-            let x = Tensor::ones([4, 3], (Kind::Float, Device::Cpu));
-            opt.step(&x.apply(&lin).square().mean(Kind::Float), 0.0);
-        }
+        let f = |k: u64| (seed * 10 + k) as f32 * 0.25;
         Toy {
-            vs,
-            opt,
+            net: Params((0..8).map(f).collect()),
+            opt: Moments {
+                m: (0..8).map(|k| f(k) + 1.0).collect(),
+                v: (0..8).map(|k| f(k) * 2.0).collect(),
+                t: seed,
+            },
             rng: rng::seeded(seed),
             updates: seed,
             pair: (seed as u32, 7),
@@ -470,14 +463,8 @@ mod tests {
         let mut b = toy(1);
         load_weights(&mut b, &path).unwrap();
         restore_state(&mut b, &saved).unwrap();
-        let bv = b.vs.variables();
-        assert_eq!(bv.len(), 2);
-        for (name, t) in a.vs.variables() {
-            assert!(t.equal(&bv[&name]), "{name}");
-        }
-        let (am, av, at) = a.opt.snapshot();
-        let (bm, bv, bt) = b.opt.snapshot();
-        assert!(am.equal(&bm) && av.equal(&bv) && at == bt && at == 3);
+        assert_eq!(b.net.0, a.net.0);
+        assert_eq!(b.opt, a.opt);
         assert_eq!(b.updates, 3);
         assert_eq!(b.pair, (3, 7));
         assert_eq!(

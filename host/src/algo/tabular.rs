@@ -27,9 +27,9 @@ use picorl_core::tabular::{
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use crate::algo::nets::Activation;
 use crate::algo::state;
 use crate::envs::eval::{Actor, OwnedAction};
+use crate::export::Activation;
 use crate::export::{HeadExport, PolicyExport};
 use crate::train::{Algorithm, Setup, TrainCtx};
 

@@ -32,7 +32,7 @@ use anyhow::{bail, Result};
 use picorl_core::rng::Pcg32;
 use tch::Device;
 
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 use crate::train::config::BackendChoice;
 
 pub mod native;

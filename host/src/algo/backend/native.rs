@@ -7,7 +7,7 @@ use picorl_core::learn::Mlp;
 use picorl_core::rng::Pcg32;
 
 use super::{core_activation, init_layers, AdamState, FlatOpt, Layer, Optimizer};
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 
 /// A trainable MLP on the native learner.
 #[derive(Debug, Clone)]

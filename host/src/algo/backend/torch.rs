@@ -9,7 +9,7 @@ use picorl_core::rng::Pcg32;
 use tch::{Device, Kind, Tensor};
 
 use super::{init_layers, AdamState, Layer, Optimizer};
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 use crate::util::tensor::tensor_to_vec;
 
 /// A trainable MLP on libtorch.

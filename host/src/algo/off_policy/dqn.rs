@@ -48,13 +48,13 @@ use super::options::OffPolicyOptions;
 use super::q_net::{Mode, QNet, QNetOptions};
 use crate::algo::backend::{AdamConfig, Backend};
 use crate::algo::cpu_net::CpuNet;
-use crate::algo::nets::Activation;
 use crate::algo::off_policy::driver::Collection;
 use crate::algo::on_policy::actor_critic::argmax;
 use crate::algo::schedule::linear_schedule;
 use crate::algo::state;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Actions;
+use crate::export::Activation;
 use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
 

@@ -21,7 +21,7 @@ use anyhow::{bail, Result};
 use picorl_core::rng::{self, Pcg32};
 
 use crate::algo::backend::{AdamConfig, Backend, Layer, Net};
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 
 /// A factorized Gaussian noisy linear layer.
 #[derive(Debug)]

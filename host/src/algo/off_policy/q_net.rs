@@ -29,8 +29,8 @@ use picorl_core::rng::{self, Pcg32};
 
 use super::noisy::NoisyLinear;
 use crate::algo::backend::{clip_and_step, AdamConfig, AdamState, Backend, Layer, Net, Trainable};
-use crate::algo::nets::Activation;
 use crate::algo::off_policy::continuous::nets::NetGroup;
+use crate::export::Activation;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 
 /// How a forward pass treats noise and dropout.

@@ -21,7 +21,7 @@ use super::base::{log_means, log_rollout, OnPolicy, PgCore, RolloutShape, Rollou
 use super::options::PgOptions;
 use super::rollout::{explained_variance, normalize, Rollout};
 use crate::algo::backend::{AdamConfig, Optimizer, RmsPropConfig};
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 use crate::train::{Setup, TrainCtx};
 
 /// A2C's optimizer.

@@ -60,7 +60,7 @@ use crate::algo::backend::{
     clip_and_step, init_layers, orthogonal, Backend, Layer, Net, Optimizer, ParamVec, Trainable,
 };
 use crate::algo::cpu_net::CpuNet;
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 use acting::Acting;
 

@@ -30,10 +30,10 @@ use super::options::PgOptions;
 use super::rollout::{collect, Rollout};
 use super::running_norm::RewardNorm;
 use crate::algo::backend::{Backend, Optimizer};
-use crate::algo::nets::Activation;
 use crate::algo::state::{Loading, Part, Saving, Weights};
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::VecEnv;
+use crate::export::Activation;
 use crate::export::PolicyExport;
 use crate::train::{Algorithm, Setup, TrainCtx};
 

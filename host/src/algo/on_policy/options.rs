@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::actor_critic::NetOptions;
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 
 /// How a value changes over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,9 +43,9 @@ use super::base::{log_means, pg_learner_methods, PgCore};
 use super::options::PgOptions;
 use super::rollout::normalize;
 use crate::algo::backend::{AdamConfig, Optimizer};
-use crate::algo::nets::Activation;
 use crate::envs::eval::{Actor, OwnedAction};
 use crate::envs::vec_env::Journal;
+use crate::export::Activation;
 use crate::train::{Algorithm, Setup, TrainCtx};
 
 /// REINFORCE's hyper-parameters.

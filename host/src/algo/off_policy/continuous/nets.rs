@@ -19,7 +19,7 @@ pub use crate::algo::backend::saved::{
     name_layers_from, save_adam,
 };
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 use crate::export::{DenseExport, HeadExport, PolicyExport};
 use crate::train::Setup;
 

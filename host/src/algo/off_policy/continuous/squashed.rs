@@ -39,7 +39,7 @@ use super::nets::{
 };
 use super::{LOG_STD_MAX, LOG_STD_MIN};
 use crate::algo::backend::{AdamConfig, AdamState, Backend, Layer, Net};
-use crate::algo::nets::Activation;
+use crate::export::Activation;
 use crate::export::PolicyExport;
 
 /// SB3's `epsilon` added to gSDE's variance.

@@ -2,7 +2,7 @@
 //! dropout against libtorch's autograd of the same network and loss, the export, dropout's modes.
 
 use super::*;
-use crate::algo::nets::tensor_to_vec;
+use crate::util::tensor::tensor_to_vec;
 use tch::{Kind, Tensor};
 
 fn opts(dueling: bool, noisy: bool, dropout: f64) -> QNetOptions {

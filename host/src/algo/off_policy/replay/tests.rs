@@ -114,11 +114,11 @@ fn n_step_returns_by_hand() {
     // The discounts the learner sees: γ³ = 0.125 for the first, 0 for the terminal ones.
     let b = r.gather(vec![0, 1, 2, 3], 1.0, Device::Cpu).unwrap();
     assert_eq!(
-        crate::algo::nets::tensor_to_vec(&b.discounts),
+        crate::util::tensor::tensor_to_vec(&b.discounts),
         vec![0.125, 0.0, 0.0, 0.0]
     );
     assert_eq!(
-        crate::algo::nets::tensor_to_vec(&b.rewards),
+        crate::util::tensor::tensor_to_vec(&b.rewards),
         vec![3.0, 6.0, 8.0, 8.0]
     );
 }
@@ -157,7 +157,7 @@ fn n_step_truncation_bootstraps_from_the_final_observation() {
     );
     let b = r.gather(vec![0, 1], 1.0, Device::Cpu).unwrap();
     assert_eq!(
-        crate::algo::nets::tensor_to_vec(&b.discounts),
+        crate::util::tensor::tensor_to_vec(&b.discounts),
         vec![0.25, 0.5]
     );
     // A new episode starts with an empty window.
@@ -192,7 +192,7 @@ fn prioritized_weights_and_priorities() {
     // |δ| = 1, 3, 7 with α = 1: priorities ≈ 1, 3, 7; β = 1: weights (p / p_min)^-1.
     r.update_priorities(&[0, 1, 2], &[1.0, -3.0, 7.0]).unwrap();
     let b = r.gather(vec![0, 1, 2], 1.0, Device::Cpu).unwrap();
-    let w = crate::algo::nets::tensor_to_vec(&b.weights);
+    let w = crate::util::tensor::tensor_to_vec(&b.weights);
     for (got, want) in w.iter().zip([1.0, 1.0 / 3.0, 1.0 / 7.0]) {
         assert!((got - want).abs() < 1e-5, "{w:?}");
     }
@@ -207,7 +207,7 @@ fn prioritized_weights_and_priorities() {
     })
     .unwrap();
     let b = r.gather(vec![3], 0.5, Device::Cpu).unwrap();
-    assert!((crate::algo::nets::tensor_to_vec(&b.weights)[0] - 7f32.powf(-0.5)).abs() < 1e-5);
+    assert!((crate::util::tensor::tensor_to_vec(&b.weights)[0] - 7f32.powf(-0.5)).abs() < 1e-5);
     // Sampling follows the priorities 1 : 3 : 7 : 7.
     let mut counts = [0usize; 4];
     for _ in 0..500 {

@@ -2,10 +2,10 @@
 
 use super::*;
 use crate::algo::cpu_net::CpuNet;
-use crate::algo::nets::Activation;
 use crate::algo::off_policy::continuous::testing;
 use crate::algo::off_policy::options::OffPolicyOptions;
 use crate::envs::vec_env::Actions;
+use crate::export::Activation;
 use crate::train::config::BackendChoice;
 use tch::Kind;
 

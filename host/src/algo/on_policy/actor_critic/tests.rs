@@ -5,10 +5,65 @@ use std::path::Path;
 use super::acting::CpuSample;
 use super::*;
 use crate::algo::backend::AdamConfig;
-use crate::algo::nets;
 use crate::algo::state::Weights;
+use crate::util::tensor::tensor_to_vec;
 use picorl_core::rng;
 use tch::{Device, Kind, Tensor};
+
+// libtorch's autograd references for the heads' log-probabilities and entropies, checked by
+// hand first.
+
+/// Log-probabilities of `actions` (int64, `[B]`) under categorical `logits` (`[B, n]`).
+fn categorical_log_prob(logits: &Tensor, actions: &Tensor) -> Tensor {
+    logits
+        .log_softmax(-1, Kind::Float)
+        .gather(-1, &actions.unsqueeze(-1), false)
+        .squeeze_dim(-1)
+}
+
+/// Entropy of categorical `logits` (`[B, n]`), per row.
+fn categorical_entropy(logits: &Tensor) -> Tensor {
+    let logp = logits.log_softmax(-1, Kind::Float);
+    -(logp.exp() * logp).sum_dim_intlist(-1, false, Kind::Float)
+}
+
+/// Log-density of `x` under a diagonal Gaussian (`mean` `[B, d]`, `log_std` `[d]`), summed over
+/// the dimensions: `-½((x-μ)/σ)² - log σ - ½ log 2π` per component.
+fn gaussian_log_prob(mean: &Tensor, log_std: &Tensor, x: &Tensor) -> Tensor {
+    let z = (x - mean) / log_std.exp();
+    let per = z.square() * -0.5 - log_std - 0.5 * (2.0 * std::f64::consts::PI).ln();
+    per.sum_dim_intlist(-1, false, Kind::Float)
+}
+
+/// Entropy of a diagonal Gaussian with `log_std` (`[d]`): `Σ ½ + ½ log 2π + log σ`.
+fn gaussian_entropy(log_std: &Tensor) -> Tensor {
+    (log_std + 0.5 + 0.5 * (2.0 * std::f64::consts::PI).ln()).sum(Kind::Float)
+}
+
+#[test]
+fn categorical_log_prob_by_hand() {
+    // logits [0, ln 3]: probabilities 1/4 and 3/4.
+    let logits = Tensor::from_slice(&[0.0f32, 3f32.ln()]).view([1, 2]);
+    let lp = categorical_log_prob(&logits, &Tensor::from_slice(&[1i64]));
+    assert!((lp.double_value(&[0]) - 0.75f64.ln()).abs() < 1e-6);
+    let h = categorical_entropy(&logits).double_value(&[0]);
+    let expect = -(0.25 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
+    assert!((h - expect).abs() < 1e-6);
+}
+
+#[test]
+fn gaussian_log_prob_by_hand() {
+    // N(1, e^2) at x = 3: z = 2/e, log p = -½ z² - 1 - ½ ln 2π.
+    let mean = Tensor::from_slice(&[1.0f32]).view([1, 1]);
+    let log_std = Tensor::from_slice(&[1.0f32]);
+    let x = Tensor::from_slice(&[3.0f32]).view([1, 1]);
+    let lp = gaussian_log_prob(&mean, &log_std, &x).double_value(&[0]);
+    let z = 2.0 / std::f64::consts::E;
+    let expect = -0.5 * z * z - 1.0 - 0.5 * (2.0 * std::f64::consts::PI).ln();
+    assert!((lp - expect).abs() < 1e-5, "{lp} vs {expect}");
+    let h = gaussian_entropy(&log_std).double_value(&[]);
+    assert!((h - (1.5 + 0.5 * (2.0 * std::f64::consts::PI).ln())).abs() < 1e-5);
+}
 
 fn spec(id: &str) -> EnvSpec {
     crate::envs::spec(id).unwrap()
@@ -172,10 +227,7 @@ fn hand_gradients_match_autograd() {
         let (lp_t, ent_t) = match &ac.kind {
             ActionKind::Discrete { .. } => {
                 let at = Tensor::from_slice(&ad);
-                (
-                    nets::categorical_log_prob(&out, &at),
-                    nets::categorical_entropy(&out),
-                )
+                (categorical_log_prob(&out, &at), categorical_entropy(&out))
             }
             ActionKind::Continuous { dim, .. } => {
                 let at = Tensor::from_slice(&ac_).view([rows as i64, *dim as i64]);
@@ -193,27 +245,22 @@ fn hand_gradients_match_autograd() {
                 };
                 let h =
                     (&l + 0.5 + f64::from(HALF_LOG_2PI)).sum_dim_intlist(-1, false, Kind::Float);
-                (nets::gaussian_log_prob(&out, &l, &at), h)
+                (gaussian_log_prob(&out, &l, &at), h)
             }
         };
         close(
             &format!("{what}: log-probs"),
             &lp,
-            &nets::tensor_to_vec(&lp_t),
+            &tensor_to_vec(&lp_t),
             1e-5,
         );
         close(
             &format!("{what}: entropies"),
             &ent,
-            &nets::tensor_to_vec(&ent_t),
+            &tensor_to_vec(&ent_t),
             1e-5,
         );
-        close(
-            &format!("{what}: values"),
-            &val,
-            &nets::tensor_to_vec(&v),
-            1e-5,
-        );
+        close(&format!("{what}: values"), &val, &tensor_to_vec(&v), 1e-5);
         let loss = (&lp_t * Tensor::from_slice(&d_logp)).sum(Kind::Float)
             + (&ent_t * Tensor::from_slice(&d_ent)).sum(Kind::Float)
             + (&v * Tensor::from_slice(&d_v)).sum(Kind::Float);
@@ -224,7 +271,7 @@ fn hand_gradients_match_autograd() {
                     close(
                         &format!("{what}: {net} layer {l} {part}"),
                         hand,
-                        &nets::tensor_to_vec(&auto.grad()),
+                        &tensor_to_vec(&auto.grad()),
                         1e-4,
                     );
                 }
@@ -234,7 +281,7 @@ fn hand_gradients_match_autograd() {
             close(
                 &format!("{what}: log-std"),
                 &g_ls,
-                &nets::tensor_to_vec(&ls_t.grad()),
+                &tensor_to_vec(&ls_t.grad()),
                 1e-4,
             );
         }
