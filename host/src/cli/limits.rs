@@ -254,14 +254,14 @@ pub fn round_steps(table: &toml::Table) -> Option<(u64, String)> {
 
 /// Checks the budget against the algorithm's round ([`round_steps`]): a round larger than the
 /// budget is an error; a budget that is not a whole number of rounds is a warning that says the
-/// total the run will take. Returns that warning.
-pub fn check_budget(table: &toml::Table, total_steps: u64) -> Result<Option<String>> {
+/// total the run will take. Returns that warning. `budget` names where the budget came from.
+pub fn check_budget(table: &toml::Table, total_steps: u64, budget: &str) -> Result<Option<String>> {
     let Some((round, what)) = round_steps(table) else {
         return Ok(None);
     };
     if round > total_steps {
         bail!(
-            "--total-steps {}: less than one training round, {what} = {} steps (lower them with --set, or train for at least {} steps)",
+            "{budget} {}: less than one training round, {what} = {} steps (lower them with --set, or train for at least {} steps)",
             count(total_steps),
             count(round),
             count(round)
@@ -270,7 +270,7 @@ pub fn check_budget(table: &toml::Table, total_steps: u64) -> Result<Option<Stri
     if total_steps % round != 0 {
         let taken = total_steps.div_ceil(round).saturating_mul(round);
         return Ok(Some(format!(
-            "warning: --total-steps {} is not a whole number of rounds ({what} = {} steps): the run takes {} steps",
+            "warning: {budget} {} is not a whole number of rounds ({what} = {} steps): the run takes {} steps",
             count(total_steps),
             count(round),
             count(taken)
@@ -363,15 +363,20 @@ mod tests {
     #[test]
     fn a_round_beyond_the_budget() {
         let t = table("n_envs = 100000\nn_steps = 32");
-        let e = check_budget(&t, 600).unwrap_err().to_string();
+        let e = check_budget(&t, 600, "--total-steps")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("3,200,000") && e.contains("--total-steps 600"),
             "{e}"
         );
         let t = table("n_envs = 8\nn_steps = 32");
-        let w = check_budget(&t, 600).unwrap().unwrap();
+        let w = check_budget(&t, 600, "--total-steps").unwrap().unwrap();
         assert!(w.contains("768"), "{w}");
-        assert_eq!(check_budget(&t, 512).unwrap(), None);
-        assert_eq!(check_budget(&table("gamma = 0.9"), 7).unwrap(), None);
+        assert_eq!(check_budget(&t, 512, "--total-steps").unwrap(), None);
+        assert_eq!(
+            check_budget(&table("gamma = 0.9"), 7, "--total-steps").unwrap(),
+            None
+        );
     }
 }

@@ -113,8 +113,18 @@ pub fn resolve<A: Algorithm>(a: &TrainArgs, algo: &str, env: &str) -> Result<Res
     };
     crate::cli::limits::check_hyper(&table, spec.observation_space.flat_dim(), act_dim)
         .map_err(|e| anyhow::anyhow!("{source} (or --set): {e}"))?;
-    if let Some(warning) = crate::cli::limits::check_budget(&table, total_steps)? {
-        eprintln!("{warning}");
+    let budget = match a.total_steps {
+        Some(_) => "--total-steps".to_string(),
+        None => format!("{source}: total_steps"),
+    };
+    // A built-in budget runs whatever its last round adds, said only when the user chose the
+    // budget or the round.
+    let chosen = a.total_steps.is_some() || !a.set.is_empty();
+    let chosen = chosen || !matches!(source, crate::train::config::Source::BuiltIn(_));
+    if let Some(warning) = crate::cli::limits::check_budget(&table, total_steps, &budget)? {
+        if chosen {
+            eprintln!("{warning}");
+        }
     }
     device::resolve(&a.device)?;
     let backend: crate::train::config::BackendChoice = a.backend.parse()?;
