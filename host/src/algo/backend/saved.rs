@@ -44,24 +44,9 @@ pub fn load_layers_from(
     let dims = net.dims().to_vec();
     let mut layers = Vec::with_capacity(dims.len() - 1);
     for (l, w) in dims.windows(2).enumerate() {
-        let get = |what: &str, want: usize| -> Result<Vec<f32>> {
+        let get = |what: &str, want: usize| {
             let key = format!("{prefix}.l{}.{what}", first + l);
-            let Some(v) = saved.get(&key) else {
-                bail!(
-                    "{}: no tensor `{key}` (a checkpoint of another network shape?)",
-                    path.display()
-                );
-            };
-            if v.len() != want {
-                bail!(
-                    "{}: `{key}` has {} values, the network expects {want} ({}×{})",
-                    path.display(),
-                    v.len(),
-                    w[1],
-                    w[0]
-                );
-            }
-            Ok(v.clone())
+            saved_floats(saved, &key, want, path)
         };
         layers.push(Layer {
             weight: get("weight", w[0] * w[1])?,
@@ -69,6 +54,30 @@ pub fn load_layers_from(
         });
     }
     net.set_layers(&layers)
+}
+
+/// The values saved under `key`, which must be `want` of them; either failure names the file
+/// and the tensor.
+pub fn saved_floats(
+    saved: &BTreeMap<String, Vec<f32>>,
+    key: &str,
+    want: usize,
+    path: &Path,
+) -> Result<Vec<f32>> {
+    let Some(v) = saved.get(key) else {
+        bail!(
+            "{}: no tensor `{key}` (a checkpoint of another network shape?)",
+            path.display()
+        );
+    };
+    if v.len() != want {
+        bail!(
+            "{}: `{key}` has {} values, the network expects {want}",
+            path.display(),
+            v.len()
+        );
+    }
+    Ok(v.clone())
 }
 
 /// Optimizer states as a learner's part ([`crate::algo::state`]): tensors `{name}adam{i}_m` and

@@ -67,7 +67,13 @@ impl NoisyLinear {
             weight: vec![s; inputs * outputs],
             bias: vec![s; outputs],
         }])?;
-        Ok(Self {
+        Ok(Self::of(mu, sigma))
+    }
+
+    /// The layer of the mean and noise-scale networks `mu` and `sigma`, with zero noise.
+    fn of(mu: Net, sigma: Net) -> Self {
+        let (inputs, outputs) = (mu.dims()[0], mu.dims()[1]);
+        Self {
             mu,
             sigma,
             eps_in: vec![0.0; inputs],
@@ -78,23 +84,12 @@ impl NoisyLinear {
             y: Vec::new(),
             ds: Vec::new(),
             dx: Vec::new(),
-        })
+        }
     }
 
     /// A copy without optimizers (a target network), with zero noise.
     pub fn target_copy(&self) -> Result<Self> {
-        Ok(Self {
-            mu: self.mu.target_copy()?,
-            sigma: self.sigma.target_copy()?,
-            eps_in: vec![0.0; self.eps_in.len()],
-            eps_out: vec![0.0; self.eps_out.len()],
-            noisy: false,
-            rows: 0,
-            xs: Vec::new(),
-            y: Vec::new(),
-            ds: Vec::new(),
-            dx: Vec::new(),
-        })
+        Ok(Self::of(self.mu.target_copy()?, self.sigma.target_copy()?))
     }
 
     /// Draws new factorized noise from `rng`: `f(ε_in)`, then `f(ε_out)`.

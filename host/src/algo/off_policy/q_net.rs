@@ -28,6 +28,7 @@ use anyhow::{bail, Result};
 use picorl_core::rng::{self, Pcg32};
 
 use super::noisy::NoisyLinear;
+use crate::algo::backend::saved::saved_floats;
 use crate::algo::backend::{clip_and_step, AdamConfig, AdamState, Backend, Layer, Net, Trainable};
 use crate::algo::off_policy::continuous::nets::NetGroup;
 use crate::export::Activation;
@@ -492,22 +493,8 @@ impl QNet {
     ) -> Result<Layer> {
         let count = self.dims.len() - 1;
         let i = self.dims[k];
-        let get = |name: &str, what: &str, want: usize| -> Result<Vec<f32>> {
-            let key = format!("{name}{suffix}.{what}");
-            let Some(v) = saved.get(&key) else {
-                bail!(
-                    "{}: no tensor `{key}` (a checkpoint of another network shape?)",
-                    path.display()
-                );
-            };
-            if v.len() != want {
-                bail!(
-                    "{}: `{key}` has {} values, the network expects {want}",
-                    path.display(),
-                    v.len()
-                );
-            }
-            Ok(v.clone())
+        let get = |name: &str, what: &str, want: usize| {
+            saved_floats(saved, &format!("{name}{suffix}.{what}"), want, path)
         };
         if self.dueling && k + 1 == count {
             let n = self.n_actions;
