@@ -10,6 +10,15 @@
 //! RMSprop (Hinton's lecture 6e, as PyTorch writes it): `v ← αv + (1 − α)g²`,
 //! `p ← p − lr · g / (√v + ε)`.
 //!
+//! **Subnormal moments are flushed to zero.** A weight whose gradient stays zero (a dead ReLU
+//! unit) has its moments decay geometrically through f32's subnormal range, ~150 steps for
+//! Adam's `m`, ~16,000 for its `v` and ~1,600 for RMSprop's, and on Intel CPUs every arithmetic
+//! operation on a subnormal takes a microcode assist of ~100 cycles (measured: SAC's 64×64 update
+//! 26% slower on a Xeon than with the CPU's flush-to-zero mode). So a new moment below
+//! `f32::MIN_POSITIVE` (1.2e-38) is stored as 0: the parameter's step it would have made is
+//! below 1e-30 of the learning rate. It is code, not a CPU mode, so the desktop and the
+//! Cortex-M4F still agree bit for bit.
+//!
 //! Square roots are correctly rounded on every target (IEEE 754 requires it): `f32::sqrt` with
 //! `std` (the compiler's intrinsic, which vectorizes), `libm::sqrtf` without, so x86 and
 //! Cortex-M4F give the same bits.
@@ -25,6 +34,16 @@ fn sqrt(x: f32) -> f32 {
     #[cfg(not(feature = "std"))]
     {
         libm::sqrtf(x)
+    }
+}
+
+/// `x`, or 0 where it is subnormal (see the module's documentation).
+#[inline(always)]
+fn flush(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE {
+        0.0
+    } else {
+        x
     }
 }
 
@@ -88,8 +107,8 @@ impl Adam {
             .zip(m.iter_mut())
             .zip(v.iter_mut())
         {
-            *m = b1 * *m + c1 * g;
-            *v = b2 * *v + c2 * g * g;
+            *m = flush(b1 * *m + c1 * g);
+            *v = flush(b2 * *v + c2 * g * g);
             let denom = sqrt(*v) / bc2_sqrt + eps;
             *p -= step_size * *m / denom;
         }
@@ -133,9 +152,36 @@ impl RmsProp {
         }
         let (a, c) = (self.alpha, 1.0 - self.alpha);
         for ((p, &g), v) in params.iter_mut().zip(grads).zip(v.iter_mut()) {
-            *v = a * *v + c * g * g;
+            *v = flush(a * *v + c * g * g);
             *p -= self.lr * g / (sqrt(*v) + self.eps);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A moment that would turn subnormal is stored as 0; normal ones follow PyTorch's formula.
+    #[test]
+    fn subnormal_moments_are_flushed() {
+        let tiny = f32::MIN_POSITIVE;
+        let mut adam = Adam::new(1e-3);
+        let (mut p, g) = ([1.0f32, 1.0], [0.0f32, 0.5]);
+        let (mut m, mut v) = ([tiny, 0.0], [tiny, 0.0]);
+        adam.step(&mut p, &g, &mut m, &mut v).unwrap();
+        // 0.9 · tiny and 0.999 · tiny are subnormal: both flushed, the weight unmoved.
+        assert_eq!((m[0], v[0], p[0]), (0.0, 0.0, 1.0));
+        assert_eq!(
+            (m[1], v[1]),
+            ((1.0 - 0.9f32) * 0.5, (1.0 - 0.999f32) * 0.5 * 0.5)
+        );
+        assert!(p[1] < 1.0);
+
+        let rms = RmsProp::new(1e-2);
+        let (mut p, mut v) = ([1.0f32], [tiny]);
+        rms.step(&mut p, &[0.0], &mut v).unwrap();
+        assert_eq!((v[0], p[0]), (0.0, 1.0));
     }
 }
