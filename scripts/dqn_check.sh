@@ -9,7 +9,9 @@ seed="${1:-0}"
 [[ "$seed" =~ ^[0-9]+$ ]] || { echo "error: SEED $seed: expected a non-negative integer" >&2; exit 2; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cargo run --release --quiet -p picorl-core --example dqn_cartpole -- "$seed" >"$work/host.txt"
+# `std` on the host: the matrix kernel the host learner runs (AVX-512 or AVX2 where the CPU has
+# them), checked against the controller's scalar one.
+cargo run --release --quiet -p picorl-core --features std --example dqn_cartpole -- "$seed" >"$work/host.txt"
 firmware-example/run --mode dqn --seed "$seed" >"$work/mcu.txt"
 keep() { grep -E '^(episode=|eval |dqn )' "$1"; }
 if ! diff <(keep "$work/host.txt") <(keep "$work/mcu.txt") >"$work/diff.txt"; then
