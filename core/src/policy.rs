@@ -261,7 +261,7 @@ impl<'a, const W: usize, const L: usize, const K: u32> Policy<'a, W, L, K> {
     pub fn new(model: Model<'a>) -> Result<Self, PolicyError> {
         const {
             assert!(
-                W > 0 && W % 4 == 0,
+                W > 0 && W.is_multiple_of(4),
                 "the capacity W must be a positive multiple of 4"
             )
         };

@@ -409,7 +409,7 @@ fn tabular_on_hostile_input() {
         match QView::new(vec![0.0f32; len], n_actions) {
             Ok(q) => assert_eq!(q.n_states() as usize * n_actions, len),
             Err(TabularError::TableShape { .. }) => {
-                assert!(len == 0 || n_actions == 0 || len % n_actions != 0)
+                assert!(len == 0 || n_actions == 0 || !len.is_multiple_of(n_actions))
             }
             Err(e) => panic!("{e:?}"),
         }

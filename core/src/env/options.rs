@@ -57,6 +57,8 @@ impl MapName {
 /// | `init_max_position`, `init_max_linear_velocity`, `init_max_angular_velocity` | `Quadrotor-v0` | `0.5`, `1`, `1` |
 /// | `init_max_angle` (rad) | `Quadrotor-v0` | `1` |
 /// | `reward_position`, `reward_linear_velocity`, `reward_angular_velocity`, `reward_angular_acceleration`, `reward_action`, `reward_attitude` (reward weights, at least 0) | `Quadrotor-v0` | `10`, `0`, `0`, `2`, `0`, `0` (L2F's) |
+/// | `reward_position_clip` (m, at least 0; 0 for none: the distance is charged up to it) | `Quadrotor-v0` | `2.5` (L2F's) |
+/// | `reward_constant` (added to every step that does not terminate) | `Quadrotor-v0` | `1.1` (L2F's) |
 ///
 /// `Acrobot-v1` takes none. Not supported: `render_mode` (core draws nothing) and FrozenLake's
 /// `map_name=None` (a random map from an unseeded generator in Gymnasium).
@@ -111,6 +113,12 @@ pub struct EnvOptions {
     /// `Quadrotor-v0`: the reward's weight of the tilt cost `1 - q_w²` (not in L2F's package: the
     /// orientation cost of *Learning to Fly in Seconds*).
     pub reward_attitude: Option<f64>,
+    /// `Quadrotor-v0`: the distance, m, beyond which the position cost stops growing (L2F's
+    /// `position_clip`; 0 for no clip).
+    pub reward_position_clip: Option<f64>,
+    /// `Quadrotor-v0`: the reward of a step that does not terminate, before its costs (L2F's
+    /// `constant`).
+    pub reward_constant: Option<f64>,
 }
 
 const BOOL: &str = "true or false";
@@ -144,6 +152,8 @@ impl EnvOptions {
         "reward_angular_acceleration",
         "reward_action",
         "reward_attitude",
+        "reward_position_clip",
+        "reward_constant",
     ];
 
     /// No option set: every environment gets Gymnasium's defaults.
@@ -173,6 +183,8 @@ impl EnvOptions {
             reward_angular_acceleration: None,
             reward_action: None,
             reward_attitude: None,
+            reward_position_clip: None,
+            reward_constant: None,
         }
     }
 
@@ -226,6 +238,8 @@ impl EnvOptions {
             "reward_angular_acceleration" => self.reward_angular_acceleration = Some(finite("reward_angular_acceleration", value)?),
             "reward_action" => self.reward_action = Some(finite("reward_action", value)?),
             "reward_attitude" => self.reward_attitude = Some(finite("reward_attitude", value)?),
+            "reward_position_clip" => self.reward_position_clip = Some(finite("reward_position_clip", value)?),
+            "reward_constant" => self.reward_constant = Some(finite("reward_constant", value)?),
             _ => return Err(EnvError::UnknownOption),
         }
         Ok(())
@@ -258,6 +272,8 @@ impl EnvOptions {
             self.reward_angular_acceleration.is_some(),
             self.reward_action.is_some(),
             self.reward_attitude.is_some(),
+            self.reward_position_clip.is_some(),
+            self.reward_constant.is_some(),
         ];
         Self::KEYS
             .iter()

@@ -546,17 +546,21 @@ pub fn train<E: Env, S: AsRef<[f32]> + AsMut<[f32]>>(
         } else {
             obs = next;
         }
-        if out.steps >= cfg.learning_starts && cfg.train_freq > 0 && out.steps % cfg.train_freq == 0
+        if out.steps >= cfg.learning_starts
+            && cfg.train_freq > 0
+            && out.steps.is_multiple_of(cfg.train_freq)
         {
             for _ in 0..cfg.gradient_steps {
                 dqn.update(replay)?;
             }
         }
-        if cfg.target_update > 0 && out.steps % cfg.target_update == 0 {
+        if cfg.target_update > 0 && out.steps.is_multiple_of(cfg.target_update) {
             dqn.sync_target();
         }
         on(Event::Step);
-        if cfg.eval_every > 0 && out.steps % cfg.eval_every == 0 && out.steps >= cfg.learning_starts
+        if cfg.eval_every > 0
+            && out.steps.is_multiple_of(cfg.eval_every)
+            && out.steps >= cfg.learning_starts
         {
             let mean = dqn.evaluate(eval_env)?;
             out.last_eval = mean;

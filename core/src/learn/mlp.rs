@@ -12,7 +12,7 @@
 //! vectorizes (libm's `tanhf` was half of a tanh network's update); inference
 //! ([`crate::nn`]) keeps `libm::tanhf`, so an exported policy is unaffected.
 
-use super::gemm::{gemm, Init, Strided};
+use super::gemm::{gemm, Init, Madd, Strided};
 use super::LearnError;
 use crate::nn::Activation;
 use crate::rng;
@@ -103,6 +103,7 @@ pub struct Mlp {
     dims: [usize; MAX_LAYERS + 1],
     acts: [Activation; MAX_LAYERS],
     layers: usize,
+    madd: Madd,
 }
 
 fn check(what: &'static str, got: usize, expected: usize) -> Result<(), LearnError> {
@@ -144,7 +145,21 @@ impl Mlp {
             dims: d,
             acts,
             layers,
+            madd: Madd::Separate,
         })
+    }
+
+    /// The same network, its sums' steps rounded as `madd` says ([`Madd::Separate`] unless set:
+    /// the Cortex-M4F's arithmetic, so that desktop and controller train to the same bits;
+    /// `Madd::Fused`, with `std`, is the host's: faster where the CPU has FMA).
+    pub fn with_madd(mut self, madd: Madd) -> Self {
+        self.madd = madd;
+        self
+    }
+
+    /// How the network's sums round.
+    pub fn madd(&self) -> Madd {
+        self.madd
     }
 
     /// Layer widths, input first.
@@ -254,6 +269,7 @@ impl Mlp {
                 wt,
                 y,
                 Init::Bias(bias),
+                self.madd,
             );
             match self.acts[l] {
                 Activation::Tanh => y.iter_mut().for_each(|v| *v = fast_tanh(*v)),
@@ -331,6 +347,7 @@ impl Mlp {
                     dz,
                     gw,
                     Init::Zero,
+                    self.madd,
                 );
                 gb.fill(0.0);
                 for row in dz.chunks_exact(o) {
@@ -369,6 +386,7 @@ impl Mlp {
                     w,
                     target,
                     Init::Zero,
+                    self.madd,
                 );
             }
             core::mem::swap(&mut cur, &mut next);

@@ -20,6 +20,7 @@ mod gemm;
 pub mod mlp;
 pub mod optim;
 
+pub use gemm::Madd;
 pub use mlp::{Mlp, MAX_LAYERS};
 pub use optim::{Adam, RmsProp};
 

@@ -96,7 +96,7 @@ pub mod layer_record {
 
 const _: () = assert!(header::RESERVED + 12 == HEADER_LEN);
 const _: () = assert!(layer_record::RESERVED1 + 12 == LAYER_RECORD_LEN);
-const _: () = assert!(HEADER_LEN % ALIGN == 0 && LAYER_RECORD_LEN % ALIGN == 0);
+const _: () = assert!(HEADER_LEN.is_multiple_of(ALIGN) && LAYER_RECORD_LEN.is_multiple_of(ALIGN));
 
 /// Flag bit: observation normalization present.
 pub const FLAG_NORMALIZATION: u32 = 1;

@@ -267,7 +267,7 @@ pub fn check_budget(table: &toml::Table, total_steps: u64, budget: &str) -> Resu
             count(round)
         );
     }
-    if total_steps % round != 0 {
+    if !total_steps.is_multiple_of(round) {
         let taken = total_steps.div_ceil(round).saturating_mul(round);
         return Ok(Some(format!(
             "warning: {budget} {} is not a whole number of rounds ({what} = {} steps): the run takes {} steps",

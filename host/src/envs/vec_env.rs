@@ -261,7 +261,7 @@ impl VecEnv {
                 env.reset(Some(seed), obs).with_context(ctx)?;
             }
             let acts = &journal.actions[i];
-            if acts.len() % per != 0 {
+            if !acts.len().is_multiple_of(per) {
                 bail!("{}: a journal of {} action values", ctx(), acts.len());
             }
             if let Some(b) = self.batch.as_mut() {

@@ -182,16 +182,18 @@ impl Quadrotor {
     }
 
     /// The reward's weights. The six a user may set (`reward_position`, `reward_linear_velocity`,
-    /// `reward_angular_velocity`, `reward_angular_acceleration`, `reward_action`, `reward_attitude`) must be finite
-    /// and at least 0, so that the reward stays a cost below `constant`; the rest must be finite.
+    /// `reward_angular_velocity`, `reward_angular_acceleration`, `reward_action`, `reward_attitude`) and
+    /// the distance clip (`reward_position_clip`) must be finite and at least 0, so that the reward
+    /// stays a cost below `constant`; the rest must be finite.
     pub fn with_reward(mut self, weights: RewardWeights) -> Result<Self, EnvError> {
-        let set: [(&'static str, f32); 6] = [
+        let set: [(&'static str, f32); 7] = [
             ("reward_position", weights.position),
             ("reward_linear_velocity", weights.linear_velocity),
             ("reward_angular_velocity", weights.angular_velocity),
             ("reward_angular_acceleration", weights.angular_acceleration),
             ("reward_action", weights.action),
             ("reward_attitude", weights.attitude),
+            ("reward_position_clip", weights.position_clip),
         ];
         for (option, v) in set {
             if !(v.is_finite() && v >= 0.0) {
@@ -205,7 +207,6 @@ impl Quadrotor {
             weights.scale,
             weights.constant,
             weights.termination_penalty,
-            weights.position_clip,
             weights.orientation,
             weights.linear_acceleration,
         ];
@@ -376,6 +377,8 @@ impl Registered for Quadrotor {
                 "reward_angular_acceleration",
                 "reward_action",
                 "reward_attitude",
+                "reward_position_clip",
+                "reward_constant",
             ],
         )?;
         let d = L2F_INIT;
@@ -395,6 +398,8 @@ impl Registered for Quadrotor {
             angular_acceleration: pick(options.reward_angular_acceleration, w.angular_acceleration),
             action: pick(options.reward_action, w.action),
             attitude: pick(options.reward_attitude, w.attitude),
+            position_clip: pick(options.reward_position_clip, w.position_clip),
+            constant: pick(options.reward_constant, w.constant),
             ..w
         };
         Self::new()
@@ -699,6 +704,13 @@ mod tests {
                     ..L2F_REWARD
                 },
                 "reward_angular_acceleration",
+            ),
+            (
+                RewardWeights {
+                    position_clip: -0.5,
+                    ..L2F_REWARD
+                },
+                "reward_position_clip",
             ),
         ] {
             assert!(matches!(

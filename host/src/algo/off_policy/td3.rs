@@ -230,7 +230,7 @@ impl Td3 {
             self.logged.push(("critic_loss", loss));
             self.logged.push(("q_mean", q_mean));
         }
-        if self.updates % self.cfg.policy_delay != 0 {
+        if !self.updates.is_multiple_of(self.cfg.policy_delay) {
             return Ok(false);
         }
         // The actor climbs Q_0(s, tanh(μ(s))): d(−mean Q_0)/dμ = −∂Q_0/∂a · (1 − a²) / B.

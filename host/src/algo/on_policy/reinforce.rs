@@ -249,7 +249,7 @@ impl Reinforce {
             };
             env.reset(Some(seed), &mut obs).with_context(ctx)?;
             let acts = &journal.actions[i];
-            if acts.len() % per != 0 {
+            if !acts.len().is_multiple_of(per) {
                 bail!("{}: a journal of {} action values", ctx(), acts.len());
             }
             let (mut done, mut resets) = (false, 0u64);

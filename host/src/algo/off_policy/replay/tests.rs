@@ -48,7 +48,7 @@ fn replay_snapshot_restores_a_wrapped_ring_exactly() {
                     action: Action::Discrete((k % 3) as u32),
                     reward: k as f32 * 0.25,
                     next_obs: &n,
-                    terminated: k % 7 == 0,
+                    terminated: k.is_multiple_of(7),
                     horizon: 1,
                 })
                 .unwrap();
