@@ -198,6 +198,29 @@ pub(crate) fn gemm_body<const FUSED: bool, const TILES: u8>(
     // block's arithmetic at the learner's sizes).
     let mut panel = [[0.0f32; MR]; KC];
     let mut i = 0;
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if TILES == AVX512_FMA && n < NR {
+        // Narrow products (an output layer of 1 or 4, its weight gradient): 16 rows a vector,
+        // so that each column's chain of steps carries 16 outputs, not one.
+        let mut tall = [[0.0f32; 16]; KC];
+        while i + 16 <= m {
+            let mut p0 = 0;
+            while p0 < k {
+                let kc = (k - p0).min(KC);
+                pack::<16, 16>(a, i, p0, &mut tall[..kc]);
+                let bc = b.get(p0 * n..(p0 + kc) * n).unwrap_or(&[]);
+                let from = if p0 == 0 { Some(init) } else { None };
+                // SAFETY: `TILES` is `AVX512_FMA` only in `gemm_fused_avx512`, called where the
+                // CPU has AVX-512F and FMA.
+                #[allow(unsafe_code)]
+                unsafe {
+                    x86::narrow_avx512(i, n, &tall[..kc], bc, c, from)
+                };
+                p0 += kc;
+            }
+            i += 16;
+        }
+    }
     while i + MR <= m {
         rows::<MR, FUSED, TILES>(i, n, k, a, b, c, init, &mut panel);
         i += MR;
@@ -227,40 +250,56 @@ fn rows<const R: usize, const FUSED: bool, const TILES: u8>(
     let mut p0 = 0;
     loop {
         let kc = (k - p0).min(KC);
-        for (p, col) in panel.iter_mut().take(kc).enumerate() {
-            for (r, v) in col.iter_mut().take(R).enumerate() {
-                *v = a
-                    .data
-                    .get((i0 + r) * a.rs + (p0 + p) * a.cs)
-                    .copied()
-                    .unwrap_or(0.0);
-            }
-        }
-        let packed = &panel[..kc];
         let b = b.get(p0 * n..(p0 + kc) * n).unwrap_or(&[]);
         let init = if p0 == 0 { Some(init) } else { None };
         let mut j = 0;
+        // Set by the x86-64 fused tiles only.
+        #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(unused_mut))]
+        let mut packed = false;
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if R == MR && TILES == AVX512_FMA {
-            while j + 32 <= n {
-                // SAFETY: `TILES` is `AVX512_FMA` only in `fused_avx512`, called where the
-                // CPU has AVX-512F and FMA.
-                #[allow(unsafe_code)]
-                unsafe {
-                    x86::fused_avx512(i0, j, n, packed, b, c, init)
+        if R == MR && (TILES == AVX512_FMA || TILES == AVX2_FMA) {
+            let width = if TILES == AVX512_FMA { 32 } else { 16 };
+            if width <= n {
+                // The intrinsics' tiles read `A` where it lies when the whole block is in range
+                // (no packing: a broadcast load costs the same from either place), else from
+                // the panel.
+                let (from, step) = match direct::<R>(a, i0, p0, kc) {
+                    Some(from) => (from, a.cs),
+                    None => {
+                        pack::<R, MR>(a, i0, p0, &mut panel[..kc]);
+                        packed = true;
+                        let base = panel.as_ptr().cast::<f32>();
+                        (core::array::from_fn(|r| base.wrapping_add(r)), MR)
+                    }
                 };
-                j += 32;
-            }
-        } else if R == MR && TILES == AVX2_FMA {
-            while j + 16 <= n {
-                // SAFETY: as above, for `fused_avx2`, AVX2 and FMA.
-                #[allow(unsafe_code)]
-                unsafe {
-                    x86::fused_avx2(i0, j, n, packed, b, c, init)
-                };
-                j += 16;
+                while j + width <= n {
+                    // SAFETY: `TILES` is `AVX512_FMA` only in `gemm_fused_avx512` (`AVX2_FMA`
+                    // only in `gemm_fused_avx2`), called where the CPU has AVX-512F (AVX2) and
+                    // FMA; `from[r] + p · step` for `p < kc` lies in `A` (checked by `direct`)
+                    // or in the panel packed just above.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        if TILES == AVX512_FMA {
+                            x86::fused_avx512(i0, j, n, from, step, kc, b, c, init)
+                        } else {
+                            x86::fused_avx2(i0, j, n, from, step, kc, b, c, init)
+                        }
+                    };
+                    j += width;
+                }
             }
         }
+        if j >= n {
+            p0 += kc;
+            if p0 >= k {
+                break;
+            }
+            continue;
+        }
+        if !packed {
+            pack::<R, MR>(a, i0, p0, &mut panel[..kc]);
+        }
+        let packed = &panel[..kc];
         while j + NR <= n {
             tile::<R, NR, FUSED>(i0, j, n, packed, b, c, init);
             j += NR;
@@ -272,6 +311,79 @@ fn rows<const R: usize, const FUSED: bool, const TILES: u8>(
         p0 += kc;
         if p0 >= k {
             break;
+        }
+    }
+}
+
+/// Where each of `A`'s rows `i0 .. i0 + R` starts at column `p0`, when every value the block
+/// reads (`kc` columns) lies inside `A`; `None` otherwise.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+fn direct<const R: usize>(
+    a: Strided<'_>,
+    i0: usize,
+    p0: usize,
+    kc: usize,
+) -> Option<[*const f32; MR]> {
+    let last = (i0 + R - 1)
+        .checked_mul(a.rs)?
+        .checked_add((p0 + kc - 1).checked_mul(a.cs)?)?;
+    if R > MR || kc == 0 || last >= a.data.len() {
+        return None;
+    }
+    let base = a.data.as_ptr();
+    Some(core::array::from_fn(|r| {
+        base.wrapping_add((i0 + r) * a.rs + p0 * a.cs)
+    }))
+}
+
+/// Packs `A`'s rows `i0 .. i0 + R`, columns `p0 ..` into `panel[p][r]` (`panel.len()` columns).
+/// A's two layouts copy whole runs (one bounds check a row of `A`, or a column); any other stride,
+/// or a run out of range, goes value by value (out of range reads 0, as the kernel promises).
+#[inline(always)]
+fn pack<const R: usize, const W: usize>(
+    a: Strided<'_>,
+    i0: usize,
+    p0: usize,
+    panel: &mut [[f32; W]],
+) {
+    let kc = panel.len();
+    if a.cs == 1 {
+        // `X · Wᵀ`, `dZ · W`: each row of A is contiguous.
+        let mut r = 0;
+        while r < R {
+            let Some(run) = a.data.get((i0 + r) * a.rs + p0..).and_then(|s| s.get(..kc)) else {
+                break;
+            };
+            for (col, &v) in panel.iter_mut().zip(run) {
+                col[r] = v;
+            }
+            r += 1;
+        }
+        if r == R {
+            return;
+        }
+    } else if a.rs == 1 && R <= W {
+        // `Xᵀ · dZ`: the rows of one column of A are contiguous.
+        let mut p = 0;
+        while p < kc {
+            let Some(run) = a.data.get((p0 + p) * a.cs + i0..).and_then(|s| s.get(..R)) else {
+                break;
+            };
+            panel[p][..R].copy_from_slice(run);
+            p += 1;
+        }
+        if p == kc {
+            return;
+        }
+    }
+    for (p, col) in panel.iter_mut().enumerate() {
+        for (r, v) in col.iter_mut().take(R).enumerate() {
+            *v = a
+                .data
+                .get((i0 + r) * a.rs + (p0 + p) * a.cs)
+                .copied()
+                .unwrap_or(0.0);
         }
     }
 }
@@ -340,16 +452,20 @@ mod x86 {
     macro_rules! fused_tile {
         ($name:ident, $feature:literal, $v:ty, $lanes:literal, $zero:ident, $load:ident,
          $store:ident, $set1:ident, $fmadd:ident) => {
-            /// One `MR × 2L` tile of `C` at `(i0, j0)` over a packed panel; `init` `None`
-            /// continues from `C`. Rows or columns out of range are skipped, as [`super::tile`]
-            /// skips them.
+            /// One `MR × 2L` tile of `C` at `(i0, j0)`, row `r`'s step `p` of `A` read at
+            /// `from[r] + p · step` (`p < kc`: `A` itself, or a packed panel); `init` `None`
+            /// continues from `C`. Columns out of range are skipped, as [`super::tile`] skips
+            /// them.
             #[target_feature(enable = $feature)]
             #[inline]
+            #[allow(clippy::too_many_arguments)]
             pub(super) unsafe fn $name(
                 i0: usize,
                 j0: usize,
                 n: usize,
-                panel: &[[f32; MR]],
+                from: [*const f32; MR],
+                step: usize,
+                kc: usize,
                 b: &[f32],
                 c: &mut [f32],
                 init: Option<Init<'_>>,
@@ -377,14 +493,15 @@ mod x86 {
                         }
                     }
                 }
-                for (ap, brow) in panel.iter().zip(b.chunks_exact(n)) {
+                for (p, brow) in b.chunks_exact(n).take(kc).enumerate() {
                     let Some(bv) = brow.get(j0..j0 + W) else {
                         return;
                     };
                     // SAFETY: `bv` holds `W` values.
                     let (b0, b1) = unsafe { ($load(bv.as_ptr()), $load(bv.as_ptr().add($lanes))) };
-                    for (row, &av) in acc.iter_mut().zip(ap.iter()) {
-                        let av = $set1(av);
+                    for (row, at) in acc.iter_mut().zip(from) {
+                        // SAFETY: the caller's: `at + p · step` is inside `A` or the panel.
+                        let av = $set1(unsafe { *at.add(p * step) });
                         row[0] = $fmadd(av, b0, row[0]);
                         row[1] = $fmadd(av, b1, row[1]);
                     }
@@ -401,6 +518,82 @@ mod x86 {
                 }
             }
         };
+    }
+
+    /// Sixteen rows of a product fewer than 16 columns wide, at row `i0`, over a panel packed
+    /// 16 rows wide: each column a vector of the 16 rows' outputs, four columns at a time, the
+    /// same steps in the same order as [`super::tile`].
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    pub(super) unsafe fn narrow_avx512(
+        i0: usize,
+        n: usize,
+        panel: &[[f32; 16]],
+        b: &[f32],
+        c: &mut [f32],
+        init: Option<Init<'_>>,
+    ) {
+        let mut j = 0;
+        while j < n {
+            // SAFETY (each): the features are this function's.
+            match n - j {
+                1 => unsafe { columns::<1>(i0, j, n, panel, b, c, init) },
+                2 => unsafe { columns::<2>(i0, j, n, panel, b, c, init) },
+                3 => unsafe { columns::<3>(i0, j, n, panel, b, c, init) },
+                _ => unsafe { columns::<4>(i0, j, n, panel, b, c, init) },
+            }
+            j += (n - j).min(4);
+        }
+    }
+
+    /// `Q` columns from `j0` of [`narrow_avx512`]'s sixteen rows.
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    unsafe fn columns<const Q: usize>(
+        i0: usize,
+        j0: usize,
+        n: usize,
+        panel: &[[f32; 16]],
+        b: &[f32],
+        c: &mut [f32],
+        init: Option<Init<'_>>,
+    ) {
+        let at = |r: usize, q: usize| (i0 + r) * n + j0 + q;
+        let mut acc = [_mm512_setzero_ps(); Q];
+        for (q, v) in acc.iter_mut().enumerate() {
+            match init {
+                Some(Init::Bias(bias)) => {
+                    *v = _mm512_set1_ps(bias.get(j0 + q).copied().unwrap_or(0.0));
+                }
+                Some(Init::Zero) => {}
+                None => {
+                    let mut t = [0.0f32; 16];
+                    for (r, x) in t.iter_mut().enumerate() {
+                        *x = c.get(at(r, q)).copied().unwrap_or(0.0);
+                    }
+                    // SAFETY: `t` holds 16 values.
+                    *v = unsafe { _mm512_loadu_ps(t.as_ptr()) };
+                }
+            }
+        }
+        for (ap, brow) in panel.iter().zip(b.chunks_exact(n)) {
+            // SAFETY: `ap` holds 16 values.
+            let av = unsafe { _mm512_loadu_ps(ap.as_ptr()) };
+            for (q, v) in acc.iter_mut().enumerate() {
+                let w = brow.get(j0 + q).copied().unwrap_or(0.0);
+                *v = _mm512_fmadd_ps(av, _mm512_set1_ps(w), *v);
+            }
+        }
+        for (q, v) in acc.iter().enumerate() {
+            let mut t = [0.0f32; 16];
+            // SAFETY: `t` holds 16 values.
+            unsafe { _mm512_storeu_ps(t.as_mut_ptr(), *v) };
+            for (r, &x) in t.iter().enumerate() {
+                if let Some(y) = c.get_mut(at(r, q)) {
+                    *y = x;
+                }
+            }
+        }
     }
 
     fused_tile!(
@@ -448,6 +641,9 @@ mod tests {
             (13, 40, 9),
             (6, 70, 5),
             (8, 96, 260),
+            (40, 4, 70),
+            (33, 1, 300),
+            (20, 7, 5),
         ] {
             let a: std::vec::Vec<f32> = (0..m * k)
                 .map(|_| crate::rng::unit_f32(&mut r) - 0.5)
@@ -480,6 +676,26 @@ mod tests {
                 let mut c1 = std::vec![0f32; m * n];
                 gemm(m, n, k, view, &b, &mut c1, Init::Bias(&bias), madd);
                 assert_eq!(bits(&c1), bits(&want), "{madd:?} {m}x{n}x{k}");
+                // A stored transposed (`Xᵀ · dZ`'s layout), and read one value at a time (a
+                // stride that is neither layout).
+                let at: std::vec::Vec<f32> = (0..k * m).map(|q| a[(q % m) * k + q / m]).collect();
+                let wide: std::vec::Vec<f32> = a.iter().flat_map(|&v| [v, 0.0]).collect();
+                for other in [
+                    Strided {
+                        data: &at,
+                        rs: 1,
+                        cs: m,
+                    },
+                    Strided {
+                        data: &wide,
+                        rs: 2 * k,
+                        cs: 2,
+                    },
+                ] {
+                    let mut c4 = std::vec![0f32; m * n];
+                    gemm(m, n, k, other, &b, &mut c4, Init::Bias(&bias), madd);
+                    assert_eq!(bits(&c4), bits(&want), "{madd:?} strided {m}x{n}x{k}");
+                }
                 let mut c2 = std::vec![0f32; m * n];
                 match madd {
                     Madd::Separate => {
