@@ -145,29 +145,16 @@ pub(crate) fn gemm(
     }
 }
 
-/// `x + a · b`: rounded once (`FUSED`) or after the multiply and after the add.
+/// `x + a · b`: rounded once (`FUSED`: `mul_add`, the CPU's instruction where the caller is
+/// compiled with FMA, exact in software otherwise) or after the multiply and after the add.
+/// Without `std` there are no fused steps (`Madd::Fused` does not exist), so `FUSED` is unused.
 #[inline(always)]
 fn step<const FUSED: bool>(x: f32, a: f32, b: f32) -> f32 {
+    #[cfg(feature = "std")]
     if FUSED {
-        fma(a, b, x)
-    } else {
-        x + a * b
+        return a.mul_add(b, x);
     }
-}
-
-/// `a · b + c` rounded once: the CPU's instruction where the caller is compiled with FMA, an
-/// exact software fallback otherwise.
-#[cfg(feature = "std")]
-#[inline(always)]
-fn fma(a: f32, b: f32, c: f32) -> f32 {
-    a.mul_add(b, c)
-}
-
-/// `a · b + c` rounded once (never called: without `std` there are no fused steps).
-#[cfg(not(feature = "std"))]
-#[inline(always)]
-fn fma(a: f32, b: f32, c: f32) -> f32 {
-    libm::fmaf(a, b, c)
+    x + a * b
 }
 
 /// Which code computes the full tiles (a const parameter of [`gemm_body`]): [`tile`],
@@ -205,7 +192,7 @@ pub(crate) fn gemm_body<const FUSED: bool, const TILES: u8>(
         let mut tall = [[0.0f32; 16]; KC];
         while i + 16 <= m {
             let mut p0 = 0;
-            while p0 < k {
+            loop {
                 let kc = (k - p0).min(KC);
                 pack::<16, 16>(a, i, p0, &mut tall[..kc]);
                 let bc = b.get(p0 * n..(p0 + kc) * n).unwrap_or(&[]);
@@ -217,6 +204,9 @@ pub(crate) fn gemm_body<const FUSED: bool, const TILES: u8>(
                     x86::narrow_avx512(i, n, &tall[..kc], bc, c, from)
                 };
                 p0 += kc;
+                if p0 >= k {
+                    break;
+                }
             }
             i += 16;
         }
@@ -289,24 +279,19 @@ fn rows<const R: usize, const FUSED: bool, const TILES: u8>(
                 }
             }
         }
-        if j >= n {
-            p0 += kc;
-            if p0 >= k {
-                break;
+        if j < n {
+            if !packed {
+                pack::<R, MR>(a, i0, p0, &mut panel[..kc]);
             }
-            continue;
-        }
-        if !packed {
-            pack::<R, MR>(a, i0, p0, &mut panel[..kc]);
-        }
-        let packed = &panel[..kc];
-        while j + NR <= n {
-            tile::<R, NR, FUSED>(i0, j, n, packed, b, c, init);
-            j += NR;
-        }
-        while j < n {
-            tile::<R, 1, FUSED>(i0, j, n, packed, b, c, init);
-            j += 1;
+            let packed = &panel[..kc];
+            while j + NR <= n {
+                tile::<R, NR, FUSED>(i0, j, n, packed, b, c, init);
+                j += NR;
+            }
+            while j < n {
+                tile::<R, 1, FUSED>(i0, j, n, packed, b, c, init);
+                j += 1;
+            }
         }
         p0 += kc;
         if p0 >= k {
@@ -325,10 +310,13 @@ fn direct<const R: usize>(
     p0: usize,
     kc: usize,
 ) -> Option<[*const f32; MR]> {
+    if R == 0 || R > MR || kc == 0 {
+        return None;
+    }
     let last = (i0 + R - 1)
         .checked_mul(a.rs)?
         .checked_add((p0 + kc - 1).checked_mul(a.cs)?)?;
-    if R > MR || kc == 0 || last >= a.data.len() {
+    if last >= a.data.len() {
         return None;
     }
     let base = a.data.as_ptr();

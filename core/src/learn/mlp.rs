@@ -157,11 +157,6 @@ impl Mlp {
         self
     }
 
-    /// How the network's sums round.
-    pub fn madd(&self) -> Madd {
-        self.madd
-    }
-
     /// Layer widths, input first.
     pub fn dims(&self) -> &[usize] {
         &self.dims[..=self.layers]
