@@ -317,6 +317,23 @@ pub trait Env {
     /// Sets the internal state, as right after a reset (the step counter restarts at zero), and
     /// writes the observation of that state to `obs`.
     fn set_state(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError>;
+
+    /// Values in the *privileged observation*: what a learner's critic may read during training
+    /// besides (or instead of) the observation, which the deployed policy never sees: the true
+    /// state a simulator knows (an asymmetric actor-critic, Pinto et al. 2018). `0` (the default):
+    /// the environment offers none.
+    fn privileged_dim(&self) -> usize {
+        0
+    }
+
+    /// Writes the privileged observation of the current state to `out` (length
+    /// [`Env::privileged_dim`]); a wrong length is [`EnvError::ObsBuffer`].
+    fn write_privileged(&self, out: &mut [f32]) -> Result<(), EnvError> {
+        match out.len() {
+            0 => Ok(()),
+            got => Err(EnvError::ObsBuffer { expected: 0, got }),
+        }
+    }
 }
 
 /// Gymnasium's `TimeLimit` and `OrderEnforcing` wrappers for one environment: counts the steps of
@@ -520,6 +537,12 @@ macro_rules! registry {
             }
             fn set_state(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError> {
                 match self { $( AnyEnv::$variant(e) => e.set_state(state, obs), )+ }
+            }
+            fn privileged_dim(&self) -> usize {
+                match self { $( AnyEnv::$variant(e) => e.privileged_dim(), )+ }
+            }
+            fn write_privileged(&self, out: &mut [f32]) -> Result<(), EnvError> {
+                match self { $( AnyEnv::$variant(e) => e.write_privileged(out), )+ }
             }
         }
 

@@ -8,12 +8,14 @@
 //! - this file: the registry (`make`, `spec`, kwargs); [`vec_env`]: N copies stepped together;
 //!   [`eval`]: deterministic evaluation of any [`eval::Actor`];
 //! - [`trading`]: the host-only `Trading-v0`; [`gym`]: any Gymnasium environment through Python
-//!   workers; [`user_env`]: environments of the user's own;
+//!   workers; [`user_env`]: environments of the user's own; [`privileged`]: training copies
+//!   that carry the privileged observation for an asymmetric critic;
 //! - [`replay`]: `picorl env replay`, the conformance check against recorded traces.
 
 pub mod eval;
 pub mod gym;
 pub mod hover;
+pub mod privileged;
 pub mod replay;
 pub mod trading;
 pub mod user_env;

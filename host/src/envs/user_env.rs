@@ -463,4 +463,22 @@ impl Env for Checked {
         guarded(|| inner.set_state(state, obs))?;
         self.check_obs(obs)
     }
+
+    fn privileged_dim(&self) -> usize {
+        let inner = &self.inner;
+        guarded(|| Ok(inner.privileged_dim())).unwrap_or(0)
+    }
+
+    fn write_privileged(&self, out: &mut [f32]) -> Result<(), EnvError> {
+        let inner = &self.inner;
+        guarded(|| inner.write_privileged(out))?;
+        match out.iter().position(|v| !v.is_finite()) {
+            Some(i) => Err(failed(format!(
+                "privileged observation value {i} is {} at {}",
+                out[i],
+                self.at()
+            ))),
+            None => Ok(()),
+        }
+    }
 }

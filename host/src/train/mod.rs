@@ -76,6 +76,20 @@ impl Setup {
 
     /// Makes `n` copies, reset with `seed + i` (the run's seed).
     pub fn make_vec_env(&self, n: usize) -> Result<VecEnv> {
+        self.make_training_envs(n, false)
+    }
+
+    /// As [`Setup::make_vec_env`]; with `privileged`, each copy's observation is followed by
+    /// its privileged observation ([`crate::envs::privileged`]), an error where the environment
+    /// has none.
+    pub fn make_training_envs(&self, n: usize, privileged: bool) -> Result<VecEnv> {
+        if privileged && crate::envs::gym::is_gym(&self.run.env) {
+            anyhow::bail!(
+                "{}: a Gymnasium environment has no privileged observation for an asymmetric \
+                 critic (critic_input = \"privileged\"): use critic_input = \"observation\"",
+                self.run.env
+            );
+        }
         if crate::envs::gym::is_gym(&self.run.env) {
             // One vectorized Python worker for all the copies.
             let mut v = crate::envs::gym::make_vec(&self.run.env, &self.run.env_kwargs, n)?;
@@ -83,7 +97,14 @@ impl Setup {
             return Ok(v);
         }
         let envs = (0..n)
-            .map(|_| self.make_env())
+            .map(|_| {
+                let env = self.make_env()?;
+                Ok(if privileged {
+                    Box::new(crate::envs::privileged::WithPrivileged::new(env)?)
+                } else {
+                    env
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut v = VecEnv::new(envs)?;
         v.reset(self.run.seed)?;

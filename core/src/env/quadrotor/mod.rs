@@ -61,6 +61,11 @@ pub const HISTORY: usize = 16;
 pub const OBS_DIM: usize = 18 + 4 * HISTORY;
 /// Internal-state values of [`Env::get_state`] / [`Env::set_state`]: `[p, q, v, ω, rpm]`.
 pub const STATE_DIM: usize = 17;
+/// Privileged-observation values ([`Env::write_privileged`]): position error 3, rotation matrix 9,
+/// velocities 3 + 3, and the four motor speeds as the commands that hold them (`2 rpm - 1`):
+/// the true state that *Learning to Fly in Seconds*' asymmetric critic reads (its Sec. III-C)
+/// in place of the action history.
+pub const PRIVILEGED_DIM: usize = 22;
 /// Integration step, s: `1 / SIMULATION_FREQUENCY` with `SIMULATION_FREQUENCY = 100`.
 pub const DT: f32 = 1.0 / 100.0;
 /// Steps to truncation: `EPISODE_STEP_LIMIT = 5 * SIMULATION_FREQUENCY`.
@@ -241,12 +246,18 @@ impl Quadrotor {
         self.episode.start();
     }
 
-    fn write_obs(&self, obs: &mut [f32; OBS_DIM]) {
+    /// Position error, rotation matrix, linear and angular velocity: the first 18 values of both
+    /// the observation and the privileged observation.
+    fn write_kinematics(&self, out: &mut [f32]) {
         let b = &self.body;
-        obs[0..3].copy_from_slice(&b.p);
-        obs[3..12].copy_from_slice(&rotation_matrix(b.q));
-        obs[12..15].copy_from_slice(&b.v);
-        obs[15..18].copy_from_slice(&b.w);
+        out[0..3].copy_from_slice(&b.p);
+        out[3..12].copy_from_slice(&rotation_matrix(b.q));
+        out[12..15].copy_from_slice(&b.v);
+        out[15..18].copy_from_slice(&b.w);
+    }
+
+    fn write_obs(&self, obs: &mut [f32; OBS_DIM]) {
+        self.write_kinematics(obs);
         for k in 0..HISTORY {
             // Most recent first: the entry before `next`, going back.
             let slot = (self.next + HISTORY - 1 - k) % HISTORY;
@@ -356,6 +367,19 @@ impl Env for Quadrotor {
         }
         self.start(Body::from_array(&s32));
         self.write_obs(obs);
+        Ok(())
+    }
+
+    fn privileged_dim(&self) -> usize {
+        PRIVILEGED_DIM
+    }
+
+    fn write_privileged(&self, out: &mut [f32]) -> Result<(), EnvError> {
+        let out = obs_buffer::<PRIVILEGED_DIM>(out)?;
+        self.write_kinematics(out);
+        for (o, r) in out[18..].iter_mut().zip(self.body.rpm) {
+            *o = r * 2.0 - 1.0;
+        }
         Ok(())
     }
 }
@@ -519,6 +543,39 @@ mod tests {
             env.step(Action::Continuous(&[0.0; 4]), &mut obs).unwrap();
         }
         assert!(obs[18..].iter().all(|&x| x == 0.0));
+    }
+
+    /// The privileged observation: the observation's kinematics, then the motor speeds as the
+    /// commands that hold them; a wrong buffer is a typed error, and an environment without one
+    /// (Pendulum-v1) has none.
+    #[test]
+    fn privileged_observation_is_the_true_state() {
+        let mut env = Quadrotor::new();
+        let mut obs = [0.0f32; OBS_DIM];
+        env.reset(Some(3), &mut obs).unwrap();
+        env.step(Action::Continuous(&[0.3, -0.2, 0.9, -1.0]), &mut obs)
+            .unwrap();
+        let mut p = [0.0f32; PRIVILEGED_DIM];
+        assert_eq!(env.privileged_dim(), PRIVILEGED_DIM);
+        env.write_privileged(&mut p).unwrap();
+        assert_eq!(&p[..18], &obs[..18]);
+        let rpm = &env.state()[13..17];
+        for (x, r) in p[18..].iter().zip(rpm) {
+            assert_eq!(*x, r * 2.0 - 1.0);
+        }
+        // The motors lag: the speeds are not the last command.
+        assert_ne!(&p[18..], &obs[18..22]);
+        assert_eq!(
+            env.write_privileged(&mut [0.0; 3]),
+            Err(EnvError::ObsBuffer {
+                expected: PRIVILEGED_DIM,
+                got: 3
+            })
+        );
+        let pendulum = crate::env::make("Pendulum-v1", &EnvOptions::default()).unwrap();
+        assert_eq!(pendulum.privileged_dim(), 0);
+        assert!(pendulum.write_privileged(&mut []).is_ok());
+        assert!(pendulum.write_privileged(&mut [0.0]).is_err());
     }
 
     #[test]

@@ -149,6 +149,41 @@ pub struct Rows {
     pub rewards: Vec<f32>,
     /// `γ^k`, or 0 for terminal transitions.
     pub discounts: Vec<f32>,
+    /// With an asymmetric critic, the privileged observations, `B × privileged_dim` (else empty:
+    /// the critics read `obs`).
+    pub privileged: Vec<f32>,
+    /// The next privileged observations.
+    pub next_privileged: Vec<f32>,
+}
+
+impl Rows {
+    /// What the critics read of the states: the privileged observations, or the observations.
+    pub fn critic_obs(&self) -> &[f32] {
+        if self.privileged.is_empty() {
+            &self.obs
+        } else {
+            &self.privileged
+        }
+    }
+
+    /// What the critics read of the next states.
+    pub fn next_critic_obs(&self) -> &[f32] {
+        if self.next_privileged.is_empty() {
+            &self.next_obs
+        } else {
+            &self.next_privileged
+        }
+    }
+}
+
+/// Rows of `row` values split after their first `d` into `first` and `rest` (both cleared).
+fn split_rows(src: &[f32], row: usize, d: usize, first: &mut Vec<f32>, rest: &mut Vec<f32>) {
+    first.clear();
+    rest.clear();
+    for r in src.chunks_exact(row) {
+        first.extend_from_slice(&r[..d]);
+        rest.extend_from_slice(&r[d..]);
+    }
 }
 
 /// The loop's options.
@@ -164,8 +199,10 @@ pub struct Driver {
     pub bounds: Bounds,
     /// The acting copy of the actor (all outputs).
     pub cpu: CpuNet,
-    /// Observation components.
+    /// Observation components (what the actor reads).
     pub obs_dim: usize,
+    /// Privileged-observation components after them in every stored row (0: none).
+    pub privileged_dim: usize,
     /// Action components.
     pub act_dim: usize,
     /// The actions of the current step in `[-1, 1]`, one row per copy.
@@ -185,10 +222,12 @@ impl Driver {
         let obs_dim = setup.spec.observation_space.flat_dim();
         let act_dim = bounds.dim();
         let col = Collection::new(setup, algo, opts, ActionShape::Continuous(act_dim))?;
+        let privileged_dim = col.collector.envs.obs_dim() - obs_dim;
         Ok(Self {
             col,
             cpu: CpuNet::new(actor),
             obs_dim,
+            privileged_dim,
             act_dim,
             unit: vec![0.0; opts.n_envs * act_dim],
             env_actions: vec![0.0; opts.n_envs * act_dim],
@@ -200,13 +239,29 @@ impl Driver {
     pub fn sample(&mut self, n: usize, out: &mut Rows) -> Result<()> {
         let b = self.col.replay.sample_rows(n)?;
         for (dst, src) in [
-            (&mut out.obs, b.obs),
-            (&mut out.next_obs, b.next_obs),
             (&mut out.rewards, b.rewards),
             (&mut out.discounts, b.discounts),
         ] {
             dst.clear();
             dst.extend_from_slice(src);
+        }
+        let (d, s) = (self.obs_dim, self.privileged_dim);
+        if s == 0 {
+            for (dst, src) in [(&mut out.obs, b.obs), (&mut out.next_obs, b.next_obs)] {
+                dst.clear();
+                dst.extend_from_slice(src);
+            }
+            out.privileged.clear();
+            out.next_privileged.clear();
+        } else {
+            split_rows(b.obs, d + s, d, &mut out.obs, &mut out.privileged);
+            split_rows(
+                b.next_obs,
+                d + s,
+                d,
+                &mut out.next_obs,
+                &mut out.next_privileged,
+            );
         }
         self.bounds.to_unit_rows(b.actions, &mut out.unit);
         Ok(())
@@ -214,8 +269,8 @@ impl Driver {
 
     /// The acting copy's raw outputs for copy `i`'s current observation.
     pub fn actor_outputs(&mut self, i: usize) -> Result<&[f32]> {
-        let d = self.obs_dim;
-        let obs = &self.col.collector.obs()[i * d..(i + 1) * d];
+        let (d, row) = (self.obs_dim, self.obs_dim + self.privileged_dim);
+        let obs = &self.col.collector.obs()[i * row..i * row + d];
         self.cpu.forward(obs)
     }
 
@@ -225,8 +280,8 @@ impl Driver {
         i: usize,
         features: &mut Vec<f32>,
     ) -> Result<&[f32]> {
-        let d = self.obs_dim;
-        let obs = &self.col.collector.obs()[i * d..(i + 1) * d];
+        let (d, row) = (self.obs_dim, self.obs_dim + self.privileged_dim);
+        let obs = &self.col.collector.obs()[i * row..i * row + d];
         self.cpu.forward_with_features(obs, features)
     }
 

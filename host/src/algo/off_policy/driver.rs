@@ -42,6 +42,9 @@ pub struct CollectionOptions {
     pub min_replay: usize,
     /// Proportional prioritized replay: `(α, ε)` (DQN's option; `None`: uniform).
     pub prioritized: Option<(f64, f64)>,
+    /// Each stored observation is followed by the environment's privileged observation
+    /// ([`crate::envs::privileged`]), for an asymmetric critic.
+    pub privileged: bool,
 }
 
 /// The part of the driver's resume state that is not a tensor.
@@ -87,7 +90,8 @@ impl Collection {
             bail!("{algo}: gamma must be in [0, 1]");
         }
         let seed = setup.run.seed;
-        let obs_dim = setup.spec.observation_space.flat_dim();
+        let envs = setup.make_training_envs(opts.n_envs, opts.privileged)?;
+        let obs_dim = envs.obs_dim();
         let (prioritized_alpha, prioritized_eps) = match opts.prioritized {
             Some((alpha, eps)) => (Some(alpha), eps),
             None => (None, 1e-6),
@@ -104,7 +108,6 @@ impl Collection {
             },
             seed.wrapping_add(0x5eed_0002),
         )?;
-        let envs = setup.make_vec_env(opts.n_envs)?;
         Ok(Self {
             collector: Collector::new(envs, opts.n_step, opts.gamma, shape),
             replay,

@@ -95,6 +95,7 @@ impl OffPolicyOptions {
             gradient_steps: self.gradient_steps,
             min_replay,
             prioritized,
+            privileged: false,
         }
     }
 }

@@ -285,7 +285,7 @@ impl Algorithm for Sac {
             c.log_std_init.is_finite(),
             "sac: log_std_init must be finite"
         );
-        let (backend, mut init) = c.nets.prepare(setup, "sac", true)?;
+        let (backend, mut init) = c.nets.prepare(setup, "sac", true, obs_dim)?;
         let actor = SquashedActor::new(
             backend,
             obs_dim,

@@ -15,10 +15,11 @@ use anyhow::{ensure, Context, Result};
 use picorl_core::rng::{self, Pcg32};
 use serde::{Deserialize, Serialize};
 
-use super::continuous::nets::{ActorExport, NetShape, Policy, QSet};
+use super::continuous::nets::{ActorExport, CriticInput, NetShape, Policy, QSet};
 use super::continuous::{
     continuous_actor, continuous_learner_methods, Driver, Noise, NoiseKind, Rows,
 };
+use super::driver::CollectionOptions;
 use super::options::OffPolicyOptions;
 use crate::algo::backend::Backend;
 use crate::train::{Algorithm, Setup, TrainCtx};
@@ -45,6 +46,10 @@ pub struct Td3Config {
     /// The networks' shapes (their keys are top-level keys).
     #[serde(flatten)]
     pub nets: NetShape,
+    /// What the critics read of a state: `observation` (the actor's input) or `privileged` (the
+    /// environment's privileged observation, e.g. `Quadrotor-v0`'s true state with the motor
+    /// speeds: an asymmetric actor-critic; the exported actor is unchanged).
+    pub critic_input: CriticInput,
 }
 
 impl Default for Td3Config {
@@ -59,6 +64,7 @@ impl Default for Td3Config {
             noise_std: 0.1,
             n_critics: 2,
             nets: NetShape::default(),
+            critic_input: CriticInput::Observation,
         }
     }
 }
@@ -118,7 +124,15 @@ impl Td3 {
         ensure!(c.noise_std >= 0.0, "{name}: noise_std must be non-negative");
         let obs_dim = setup.spec.observation_space.flat_dim();
         let act_dim = setup.spec.action_space.flat_dim();
-        let (backend, mut init) = c.nets.prepare(setup, name, false)?;
+        let privileged = c.critic_input == CriticInput::Privileged;
+        let critic_obs = if privileged {
+            let one =
+                crate::envs::privileged::WithPrivileged::new(setup.make_env()?).context(name)?;
+            picorl_core::env::Env::spec(&one).obs_dim() - obs_dim
+        } else {
+            obs_dim
+        };
+        let (backend, mut init) = c.nets.prepare(setup, name, false, critic_obs)?;
         let actor = Policy::new(
             backend,
             obs_dim,
@@ -132,12 +146,15 @@ impl Td3 {
         )?;
         let critics = c.nets.critics(
             backend,
-            (obs_dim, act_dim),
+            (critic_obs, act_dim),
             c.n_critics,
             c.off.learning_rate,
             &mut init,
         )?;
-        let opts = c.off.collection(0, None);
+        let opts = CollectionOptions {
+            privileged,
+            ..c.off.collection(0, None)
+        };
         let driver = Driver::new(setup, name, &opts, &actor.export_all())?;
         let noise = Noise::new(c.noise_type, c.noise_std, c.off.n_envs * driver.act_dim);
         Ok(Self {
@@ -165,11 +182,12 @@ impl Td3 {
     }
 
     /// The bootstrapped targets `r + γ^k (1 - terminated) min_i Q'_i(s', ã')` into `self.y`,
-    /// `ã'` the target actor's action smoothed with the standard-normal draws `eps` (`rows × a`;
-    /// `None`: not smoothed, as DDPG).
+    /// `ã'` the target actor's action on `next_obs` smoothed with the standard-normal draws `eps`
+    /// (`rows × a`; `None`: not smoothed, as DDPG), the critics reading `next_critic` of `s'`.
     fn targets(
         &mut self,
         next_obs: &[f32],
+        next_critic: &[f32],
         rewards: &[f32],
         discounts: &[f32],
         eps: Option<&[f32]>,
@@ -190,7 +208,9 @@ impl Td3 {
                 self.cfg.target_noise_clip as f32,
             );
         }
-        let min_q = self.critics.target_min(next_obs, &self.next_unit, rows)?;
+        let min_q = self
+            .critics
+            .target_min(next_critic, &self.next_unit, rows)?;
         self.y.clear();
         self.y.extend(
             rewards
@@ -222,9 +242,15 @@ impl Td3 {
     /// [`Td3::update`] on the batch `b`.
     fn update_on(&mut self, b: &Rows, eps: Option<&[f32]>, read: bool) -> Result<bool> {
         let rows = b.rewards.len();
-        let obs = &b.obs;
-        self.targets(&b.next_obs, &b.rewards, &b.discounts, eps)?;
-        let (loss, q_mean) = self.critics.train(obs, &b.unit, &self.y)?;
+        let (obs, critic_obs) = (&b.obs, b.critic_obs());
+        self.targets(
+            &b.next_obs,
+            b.next_critic_obs(),
+            &b.rewards,
+            &b.discounts,
+            eps,
+        )?;
+        let (loss, q_mean) = self.critics.train(critic_obs, &b.unit, &self.y)?;
         self.updates += 1;
         if read {
             self.logged.push(("critic_loss", loss));
@@ -236,7 +262,7 @@ impl Td3 {
         // The actor climbs Q_0(s, tanh(μ(s))): d(−mean Q_0)/dμ = −∂Q_0/∂a · (1 − a²) / B.
         let out = self.actor.net.forward(obs, rows)?;
         tanh_rows(out, &mut self.unit);
-        let q0 = &self.critics.values(obs, &self.unit, rows, 1)?[0];
+        let q0 = &self.critics.values(critic_obs, &self.unit, rows, 1)?[0];
         let actor_loss = -q0.iter().map(|&v| f64::from(v)).sum::<f64>() / rows as f64;
         let d_q = vec![Some(vec![-1.0 / rows as f32; rows])];
         let g = self.critics.action_grad(&d_q)?;
@@ -364,7 +390,7 @@ mod tests {
             };
             for (e, noise) in [(100.0f32, 0.5f32), (-100.0, -0.5), (0.5, 0.1)] {
                 let next2 = [next, next].concat();
-                t.targets(&next2, &[-1.5, -1.5], &[0.9, 0.0], Some(&[e, e]))
+                t.targets(&next2, &next2, &[-1.5, -1.5], &[0.9, 0.0], Some(&[e, e]))
                     .unwrap();
                 let y = t.y.clone();
                 let a = [(mu + noise).clamp(-1.0, 1.0)];
@@ -382,6 +408,54 @@ mod tests {
                 assert_eq!(y[1], -1.5, "terminal: no bootstrap");
             }
         }
+    }
+
+    /// `critic_input = "privileged"`: the critics read Quadrotor-v0's 22 privileged values and
+    /// the action, the actor its 82 observations; a sampled batch splits every stored row there
+    /// (the first 18 values of both are the same kinematics), and an update runs on it. An
+    /// environment without a privileged observation is an error naming it.
+    #[test]
+    fn the_asymmetric_critic_reads_the_privileged_observation() {
+        use crate::envs::vec_env::Actions;
+        let cfg = Td3Config {
+            critic_input: CriticInput::Privileged,
+            ..Default::default()
+        };
+        let setup = testing::setup("td3", "Quadrotor-v0", 0);
+        let mut t = Td3::build(&setup, cfg.clone(), "td3").unwrap();
+        assert_eq!(t.actor.net.dims()[0], 82);
+        assert_eq!(t.critics.nets[0].dims()[0], 22 + 4);
+        assert_eq!(t.critics.targets[1].dims()[0], 22 + 4);
+        let d = &mut t.driver;
+        assert_eq!((d.obs_dim, d.privileged_dim), (82, 22));
+        for k in 0..300 {
+            let a = [0.2 * ((k % 5) as f32 - 2.0), 0.1, -0.3, 0.4];
+            d.col
+                .collector
+                .step(Actions::Continuous(&a), &mut d.col.replay)
+                .unwrap();
+        }
+        let mut b = Rows::default();
+        t.driver.sample(64, &mut b).unwrap();
+        assert_eq!((b.obs.len(), b.privileged.len()), (64 * 82, 64 * 22));
+        assert_eq!(b.next_privileged.len(), 64 * 22);
+        for (o, p) in b.obs.chunks(82).zip(b.privileged.chunks(22)) {
+            assert_eq!(&o[..18], &p[..18]);
+            assert!(p[18..].iter().all(|m| (-1.0..=1.0).contains(m)));
+        }
+        assert_eq!(b.critic_obs(), &b.privileged[..]);
+        t.cfg.off.batch_size = 64;
+        for _ in 0..4 {
+            t.update(false).unwrap();
+        }
+        let e = Td3::build(&testing::setup("td3", "Pendulum-v1", 0), cfg, "td3")
+            .err()
+            .unwrap();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("Pendulum-v1") && e.contains("critic_input"),
+            "{e}"
+        );
     }
 
     #[test]

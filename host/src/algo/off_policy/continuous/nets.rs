@@ -48,10 +48,16 @@ impl Default for NetShape {
 
 impl NetShape {
     /// Checks the sizes and chooses the backend for the actor (`gaussian`: mean and log-std
-    /// outputs) and the critics on `setup`'s spaces, naming the learner `name` in errors; returns
-    /// it with the generator the initial weights are drawn from (PyTorch's `Linear` default from
-    /// the run's seed, actor first).
-    pub fn prepare(&self, setup: &Setup, name: &str, gaussian: bool) -> Result<(Backend, Pcg32)> {
+    /// outputs) on `setup`'s spaces and the critics on `critic_obs` state values and the action,
+    /// naming the learner `name` in errors; returns it with the generator the initial weights are
+    /// drawn from (PyTorch's `Linear` default from the run's seed, actor first).
+    pub fn prepare(
+        &self,
+        setup: &Setup,
+        name: &str,
+        gaussian: bool,
+        critic_obs: usize,
+    ) -> Result<(Backend, Pcg32)> {
         ensure!(
             !self.actor_hidden.contains(&0) && !self.critic_hidden.contains(&0),
             "{name}: hidden sizes must be positive"
@@ -60,7 +66,7 @@ impl NetShape {
         let act_dim = setup.spec.action_space.flat_dim();
         let widths: Vec<usize> = actor_dims(obs_dim, act_dim, &self.actor_hidden, gaussian)
             .into_iter()
-            .chain(critic_dims(obs_dim, act_dim, &self.critic_hidden))
+            .chain(critic_dims(critic_obs, act_dim, &self.critic_hidden))
             .collect();
         let backend = Backend::choose(setup.run.backend, setup.device, &widths, name)?;
         Ok((
@@ -81,6 +87,19 @@ impl NetShape {
     ) -> Result<QSet> {
         QSet::new(backend, obs_dim, act_dim, &self.critic_hidden, n, lr, rng)
     }
+}
+
+/// What the critics read of a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticInput {
+    /// The observation, as the actor.
+    #[default]
+    Observation,
+    /// The environment's privileged observation ([`picorl_core::env::Env::write_privileged`]):
+    /// an asymmetric actor-critic (Pinto et al. 2018). The actor, and so the exported policy,
+    /// still reads only the observation.
+    Privileged,
 }
 
 /// The exports of an actor: every output row for the acting copy, or the deterministic policy.
