@@ -4,6 +4,7 @@
 //! firmware's code); the recipe's seeded training to hover (seed 6, 340k environment steps,
 //! docs/quadrotor.md); and the option and stage plumbing that trains it.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -21,6 +22,32 @@ fn picorl(args: &[&str]) -> (i32, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
+}
+
+/// `picorl train --algo td3 --env Quadrotor-v0 --threads 1 --quiet EXTRA` into a fresh temporary
+/// run directory named after `name`: the directory, the exit code and stderr.
+fn train_quadrotor(name: &str, extra: &[&str]) -> (PathBuf, i32, String) {
+    let dir = std::env::temp_dir().join(format!("picorl-hover-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut args = vec![
+        "train",
+        "--algo",
+        "td3",
+        "--env",
+        "Quadrotor-v0",
+        "--threads",
+        "1",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", dir.to_str().unwrap()]);
+    let (code, _, err) = picorl(&args);
+    (dir, code, err)
+}
+
+/// A run directory's `summary.json`.
+fn summary(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
 fn success(file: &str, episodes: u32) -> (f64, Vec<bool>) {
@@ -62,30 +89,14 @@ fn the_committed_policy_hovers_in_f32_and_int8() {
 /// minute of wall clock, most of it the checkpoints written at each evaluation.
 #[test]
 fn the_recipe_learns_to_hover() {
-    let dir = std::env::temp_dir().join(format!("picorl-hover-learn-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let d = dir.to_str().unwrap();
-    let (code, _, err) = picorl(&[
-        "train",
-        "--algo",
-        "td3",
-        "--env",
-        "Quadrotor-v0",
-        "--seed",
-        "6",
-        "--threads",
-        "1",
-        "--quiet",
-        "--out",
-        d,
-    ]);
+    let (dir, code, err) = train_quadrotor("learn", &["--seed", "6"]);
     assert_eq!(code, 0, "{err}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    let solved = summary["solved_at_step"].as_u64();
+    let d = dir.to_str().unwrap();
+    let sum = summary(&dir);
+    let solved = sum["solved_at_step"].as_u64();
     assert!(
         solved.is_some_and(|s| s <= 600_000),
-        "no hover by 600k steps: {summary}"
+        "no hover by 600k steps: {sum}"
     );
     let (code, out, err) = picorl(&["eval", d, "--episodes", "100", "--json"]);
     assert_eq!(code, 0, "{err}");
@@ -161,30 +172,21 @@ fn bad_reward_options_are_one_error_line() {
 
 #[test]
 fn a_resumed_stage_changes_the_options_and_stops_at_hover() {
-    let dir = std::env::temp_dir().join(format!("picorl-hover-stage-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let d = dir.to_str().unwrap();
-    let (code, _, err) = picorl(&[
-        "train",
-        "--algo",
-        "td3",
-        "--env",
-        "Quadrotor-v0",
-        "--threads",
-        "1",
-        "--quiet",
-        "--total-steps",
-        "600",
-        "--eval-every",
-        "300",
-        "--eval-episodes",
-        "2",
-        "--set",
-        "learning_starts=200",
-        "--out",
-        d,
-    ]);
+    let (dir, code, err) = train_quadrotor(
+        "stage",
+        &[
+            "--total-steps",
+            "600",
+            "--eval-every",
+            "300",
+            "--eval-episodes",
+            "2",
+            "--set",
+            "learning_starts=200",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
+    let d = dir.to_str().unwrap();
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     assert!(config.contains("reward_position = \"8\""), "{config}");
     // Options without a larger budget are refused; with one they are the run's from here on.
@@ -205,9 +207,7 @@ fn a_resumed_stage_changes_the_options_and_stops_at_hover() {
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     assert!(config.contains("reward_position = \"20\"") && config.contains("stop_at_hover = 0.0"));
     // A share of 0 is reached at the first evaluation of the stage: it stops there.
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["solved_at_step"], 900);
+    assert_eq!(summary(&dir)["solved_at_step"], 900);
     let rows = std::fs::read_to_string(dir.join("hover.csv")).unwrap();
     assert_eq!(
         rows.lines().next(),

@@ -346,10 +346,15 @@ impl Checked {
     }
 
     fn check_obs(&self, obs: &[f32]) -> Result<(), EnvError> {
-        match obs.iter().position(|v| !v.is_finite()) {
+        self.check_finite("observation", obs)
+    }
+
+    /// An error naming the first value of `what` that is NaN or infinite, and the step.
+    fn check_finite(&self, what: &str, values: &[f32]) -> Result<(), EnvError> {
+        match values.iter().position(|v| !v.is_finite()) {
             Some(i) => Err(failed(format!(
-                "observation value {i} is {} at {}",
-                obs[i],
+                "{what} value {i} is {} at {}",
+                values[i],
                 self.at()
             ))),
             None => Ok(()),
@@ -472,13 +477,6 @@ impl Env for Checked {
     fn write_privileged(&self, out: &mut [f32]) -> Result<(), EnvError> {
         let inner = &self.inner;
         guarded(|| inner.write_privileged(out))?;
-        match out.iter().position(|v| !v.is_finite()) {
-            Some(i) => Err(failed(format!(
-                "privileged observation value {i} is {} at {}",
-                out[i],
-                self.at()
-            ))),
-            None => Ok(()),
-        }
+        self.check_finite("privileged observation", out)
     }
 }
