@@ -245,24 +245,16 @@ impl Driver {
             dst.clear();
             dst.extend_from_slice(src);
         }
-        let (d, s) = (self.obs_dim, self.privileged_dim);
-        if s == 0 {
-            for (dst, src) in [(&mut out.obs, b.obs), (&mut out.next_obs, b.next_obs)] {
-                dst.clear();
-                dst.extend_from_slice(src);
-            }
-            out.privileged.clear();
-            out.next_privileged.clear();
-        } else {
-            split_rows(b.obs, d + s, d, &mut out.obs, &mut out.privileged);
-            split_rows(
-                b.next_obs,
-                d + s,
-                d,
-                &mut out.next_obs,
-                &mut out.next_privileged,
-            );
-        }
+        // Without a privileged observation the second parts stay empty.
+        let (d, row) = (self.obs_dim, self.obs_dim + self.privileged_dim);
+        split_rows(b.obs, row, d, &mut out.obs, &mut out.privileged);
+        split_rows(
+            b.next_obs,
+            row,
+            d,
+            &mut out.next_obs,
+            &mut out.next_privileged,
+        );
         self.bounds.to_unit_rows(b.actions, &mut out.unit);
         Ok(())
     }
